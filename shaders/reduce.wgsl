@@ -1,0 +1,248 @@
+// Reductions: the GPU twin of src/kernels/reduce.rs.
+//
+// Each workgroup reduces one tile of TILE = WG * PER_THREAD elements to one
+// partial; the host launches passes over the partials until one is left.
+// Sums add 8 strided elements per thread, then a tree over the workgroup, so
+// float rounding error grows like log2(n).
+//
+// Min/max work on an order-preserving u32 key (integer order of keys is the
+// numeric order of values, -0.0 < +0.0); NaNs map to the identity, so they
+// are ignored. Arg-reductions carry (key, index) pairs and keep the first
+// index among equal keys.
+
+alias T = f32;
+
+override KIND: u32 = 0u;
+override IS_MAX: bool = false;
+
+const WG: u32 = 256u;
+const PER_THREAD: u32 = 8u;
+const TILE: u32 = 2048u;
+
+struct Params {
+    // Elements (or partials) in this pass's input.
+    n: u32,
+    // Where this dispatch's first partial goes.
+    out_offset: u32,
+    // Global index of this dispatch's first element (arg-reductions).
+    base: u32,
+    // Workgroups that hold real tiles (folded dispatches launch a few more).
+    groups: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<T>;
+@group(0) @binding(2) var<storage, read> y: array<T>;
+@group(0) @binding(3) var<storage, read_write> out_t: array<T>;
+@group(0) @binding(4) var<storage, read> in_keys: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out_keys: array<u32>;
+@group(0) @binding(6) var<storage, read> in_pairs: array<vec2<u32>>;
+@group(0) @binding(7) var<storage, read_write> out_pairs: array<vec2<u32>>;
+
+var<workgroup> sh_t: array<T, WG>;
+var<workgroup> sh_k: array<u32, WG>;
+var<workgroup> sh_i: array<u32, WG>;
+
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+fn key_identity() -> u32 {
+    return select(0xffffffffu, 0u, IS_MAX);
+}
+
+fn key(v: T) -> u32 {
+    let b = bitcast<u32>(v);
+    if KIND == 0u {
+        if (b & 0x7fffffffu) > 0x7f800000u { return key_identity(); }
+        return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+    }
+    if KIND == 1u {
+        return b ^ 0x80000000u;
+    }
+    return b;
+}
+
+fn pick(a: u32, b: u32) -> u32 {
+    return select(min(a, b), max(a, b), IS_MAX);
+}
+
+// The better of two (key, index) pairs: extreme key, then the smaller index.
+fn better(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    if a.x != b.x {
+        let smaller = b.x < a.x;
+        let larger = b.x > a.x;
+        return select(a, b, select(smaller, larger, IS_MAX));
+    }
+    return select(a, b, b.y < a.y);
+}
+
+fn tree_sum(lid: u32, v: T) -> T {
+    sh_t[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            sh_t[lid] = sh_t[lid] + sh_t[lid + s];
+        }
+        workgroupBarrier();
+    }
+    return sh_t[0];
+}
+
+fn tree_keys(lid: u32, v: u32) -> u32 {
+    sh_k[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            sh_k[lid] = pick(sh_k[lid], sh_k[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    return sh_k[0];
+}
+
+fn tree_pairs(lid: u32, v: vec2<u32>) -> vec2<u32> {
+    sh_k[lid] = v.x;
+    sh_i[lid] = v.y;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            let r = better(vec2(sh_k[lid], sh_i[lid]), vec2(sh_k[lid + s], sh_i[lid + s]));
+            sh_k[lid] = r.x;
+            sh_i[lid] = r.y;
+        }
+        workgroupBarrier();
+    }
+    return vec2(sh_k[0], sh_i[0]);
+}
+
+// Sum of x (also the later passes of sum and dot, over T partials).
+@compute @workgroup_size(WG)
+fn sum(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    var acc = T(0);
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = g * TILE + k * WG + lid;
+        if i < params.n {
+            acc = acc + x[i];
+        }
+    }
+    let total = tree_sum(lid, acc);
+    if lid == 0u && g < params.groups {
+        out_t[params.out_offset + g] = total;
+    }
+}
+
+// First pass of the dot product: sum of x * y.
+@compute @workgroup_size(WG)
+fn dot(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    var acc = T(0);
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = g * TILE + k * WG + lid;
+        if i < params.n {
+            acc = acc + x[i] * y[i];
+        }
+    }
+    let total = tree_sum(lid, acc);
+    if lid == 0u && g < params.groups {
+        out_t[params.out_offset + g] = total;
+    }
+}
+
+// First pass of min/max: elements to keys.
+@compute @workgroup_size(WG)
+fn extreme_first(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    var acc = key_identity();
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = g * TILE + k * WG + lid;
+        if i < params.n {
+            acc = pick(acc, key(x[i]));
+        }
+    }
+    let best = tree_keys(lid, acc);
+    if lid == 0u && g < params.groups {
+        out_keys[params.out_offset + g] = best;
+    }
+}
+
+// Later passes of min/max, over key partials.
+@compute @workgroup_size(WG)
+fn extreme_next(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    var acc = key_identity();
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = g * TILE + k * WG + lid;
+        if i < params.n {
+            acc = pick(acc, in_keys[i]);
+        }
+    }
+    let best = tree_keys(lid, acc);
+    if lid == 0u && g < params.groups {
+        out_keys[params.out_offset + g] = best;
+    }
+}
+
+// First pass of argmin/argmax: elements to (key, global index).
+@compute @workgroup_size(WG)
+fn arg_first(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    var acc = vec2(key_identity(), 0xffffffffu);
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = g * TILE + k * WG + lid;
+        if i < params.n {
+            let v = x[i];
+            var cand = vec2(key(v), params.base + i);
+            if KIND == 0u && (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u {
+                cand = vec2(key_identity(), 0xffffffffu);
+            }
+            acc = better(acc, cand);
+        }
+    }
+    let best = tree_pairs(lid, acc);
+    if lid == 0u && g < params.groups {
+        out_pairs[params.out_offset + g] = best;
+    }
+}
+
+// Later passes of argmin/argmax, over pair partials.
+@compute @workgroup_size(WG)
+fn arg_next(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    var acc = vec2(key_identity(), 0xffffffffu);
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = g * TILE + k * WG + lid;
+        if i < params.n {
+            acc = better(acc, in_pairs[i]);
+        }
+    }
+    let best = tree_pairs(lid, acc);
+    if lid == 0u && g < params.groups {
+        out_pairs[params.out_offset + g] = best;
+    }
+}

@@ -1,0 +1,287 @@
+//! [`Buffer<T>`]: one logical array with a host copy, a device copy, or both.
+//!
+//! Coherency follows Kokkos' `DualView`: each copy is either current or
+//! absent. Reading on the host downloads a missing host copy once; using the
+//! buffer on the GPU uploads a missing device copy once; a kernel's output is
+//! born with only the copy of the backend that computed it. A write through
+//! [`Buffer::write`] replaces the host copy and drops the device copy.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::Result;
+use crate::gpu::DeviceCopy;
+use crate::kernel::InputState;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for i32 {}
+    impl Sealed for u32 {}
+}
+
+/// The scalar types a [`Buffer`] can hold: `f32`, `i32` and `u32`.
+pub trait Element:
+    bytemuck::Pod + Send + Sync + fmt::Debug + PartialEq + Default + sealed::Sealed + 'static
+{
+    /// The runtime tag of this type.
+    const TYPE: ElementType;
+}
+
+impl Element for f32 {
+    const TYPE: ElementType = ElementType::F32;
+}
+impl Element for i32 {
+    const TYPE: ElementType = ElementType::I32;
+}
+impl Element for u32 {
+    const TYPE: ElementType = ElementType::U32;
+}
+
+/// Runtime tag of an [`Element`] type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ElementType {
+    /// 32-bit IEEE float.
+    F32,
+    /// 32-bit two's-complement integer.
+    I32,
+    /// 32-bit unsigned integer.
+    U32,
+}
+
+impl ElementType {
+    /// The WGSL spelling of the type.
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            ElementType::F32 => "f32",
+            ElementType::I32 => "i32",
+            ElementType::U32 => "u32",
+        }
+    }
+
+    /// Whether the type is a float.
+    pub fn is_float(self) -> bool {
+        self == ElementType::F32
+    }
+
+    /// The `KIND` override constant the shaders take: 0 float, 1 signed, 2 unsigned.
+    pub fn kind_code(self) -> u32 {
+        match self {
+            ElementType::F32 => 0,
+            ElementType::I32 => 1,
+            ElementType::U32 => 2,
+        }
+    }
+}
+
+impl fmt::Display for ElementType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wgsl())
+    }
+}
+
+/// Which copies of a buffer are current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Residency {
+    /// Only the host copy.
+    Host,
+    /// Only the device copy.
+    Device,
+    /// Both copies, identical.
+    Both,
+}
+
+/// A read-only view of a buffer's host copy; cheap to clone, derefs to `[T]`.
+#[derive(Clone)]
+pub struct HostData<T>(Arc<Vec<T>>);
+
+impl<T> Deref for HostData<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for HostData<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+struct State<T> {
+    host: Option<Arc<Vec<T>>>,
+    device: Option<Arc<DeviceCopy>>,
+}
+
+struct Inner<T> {
+    len: usize,
+    state: Mutex<State<T>>,
+}
+
+/// A cheap-to-clone handle to one array of `T` with a host copy, a device
+/// copy, or both (see the [module docs](self)). Clones share the data.
+pub struct Buffer<T: Element> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T: Element> Clone for Buffer<T> {
+    fn clone(&self) -> Self {
+        Buffer {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: Element> From<Vec<T>> for Buffer<T> {
+    fn from(data: Vec<T>) -> Self {
+        Buffer::from_host(Arc::new(data))
+    }
+}
+
+impl<T: Element> From<&[T]> for Buffer<T> {
+    fn from(data: &[T]) -> Self {
+        Buffer::from(data.to_vec())
+    }
+}
+
+impl<T: Element> fmt::Debug for Buffer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Buffer")
+            .field("type", &T::TYPE)
+            .field("len", &self.len())
+            .field("residency", &self.residency())
+            .finish()
+    }
+}
+
+impl<T: Element> Buffer<T> {
+    fn from_host(data: Arc<Vec<T>>) -> Self {
+        Buffer {
+            inner: Arc::new(Inner {
+                len: data.len(),
+                state: Mutex::new(State {
+                    host: Some(data),
+                    device: None,
+                }),
+            }),
+        }
+    }
+
+    /// A buffer whose only copy is on the device (a GPU kernel's output).
+    pub(crate) fn from_device(copy: Arc<DeviceCopy>, len: usize) -> Self {
+        Buffer {
+            inner: Arc::new(Inner {
+                len,
+                state: Mutex::new(State {
+                    host: None,
+                    device: Some(copy),
+                }),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State<T>> {
+        // A panic while holding this lock cannot leave the state half-written
+        // (each field is replaced whole), so a poisoned lock is still usable.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.inner.len
+    }
+
+    /// Whether the buffer has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.inner.len == 0
+    }
+
+    /// Size in bytes.
+    pub fn byte_len(&self) -> u64 {
+        (self.inner.len * size_of::<T>()) as u64
+    }
+
+    /// Which copies are current.
+    pub fn residency(&self) -> Residency {
+        let state = self.state();
+        match (state.host.is_some(), state.device.is_some()) {
+            (true, true) => Residency::Both,
+            (false, true) => Residency::Device,
+            _ => Residency::Host,
+        }
+    }
+
+    /// The host copy, downloaded from the device first if it is missing
+    /// (once: the downloaded copy is kept).
+    pub fn host(&self) -> Result<HostData<T>> {
+        let device = {
+            let state = self.state();
+            if let Some(host) = &state.host {
+                return Ok(HostData(Arc::clone(host)));
+            }
+            state.device.clone()
+        };
+        let device = device.expect("a buffer always has at least one current copy");
+        let data = Arc::new(device.download::<T>(self.len())?);
+        let mut state = self.state();
+        // Another thread may have downloaded meanwhile, or written new data:
+        // only install ours if the device copy we read is still the current one.
+        if state.host.is_none()
+            && state
+                .device
+                .as_ref()
+                .is_some_and(|d| Arc::ptr_eq(d, &device))
+        {
+            state.host = Some(Arc::clone(&data));
+        }
+        Ok(HostData(data))
+    }
+
+    /// Copies the contents to a `Vec`, downloading once if needed.
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        Ok(self.host()?.to_vec())
+    }
+
+    /// Replaces the contents with `data` (same length): the host copy becomes
+    /// current and the device copy is dropped.
+    pub fn write(&self, data: &[T]) -> Result<()> {
+        crate::Error::check_same_len("Buffer::write", self.len(), data.len())?;
+        let mut state = self.state();
+        state.host = Some(Arc::new(data.to_vec()));
+        state.device = None;
+        Ok(())
+    }
+
+    /// The current device copy, if any.
+    pub(crate) fn device_copy(&self) -> Option<Arc<DeviceCopy>> {
+        self.state().device.clone()
+    }
+
+    /// Records a freshly uploaded device copy, unless the buffer was written
+    /// since `expected_host` was read.
+    pub(crate) fn attach_device_copy(&self, copy: Arc<DeviceCopy>, expected_host: &HostData<T>) {
+        let mut state = self.state();
+        if state
+            .host
+            .as_ref()
+            .is_some_and(|h| Arc::ptr_eq(h, &expected_host.0))
+        {
+            state.device = Some(copy);
+        }
+    }
+
+    /// Residency as the dispatcher sees it.
+    pub(crate) fn input_state(&self) -> InputState {
+        let state = self.state();
+        InputState {
+            bytes: self.byte_len(),
+            on_host: state.host.is_some(),
+            on_device: state.device.as_ref().map(|d| d.context_id()),
+        }
+    }
+}

@@ -1,0 +1,844 @@
+//! The GPU backend: one wgpu device, its limits, a pipeline cache, a pool of
+//! device buffers, dispatch with 2-D folding, and readback with timeouts.
+//!
+//! Every piece of GPU work a kernel does goes through [`Gpu::scoped`], which
+//! wraps it in wgpu error scopes so validation, out-of-memory and internal
+//! errors come back as [`Error`] values from the call that caused them. The
+//! device's uncaptured-error handler is replaced by one that records instead
+//! of panicking, and a lost device is remembered (wgpu reports nothing for
+//! later calls).
+
+mod pool;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::Duration;
+
+use wgpu::util::DeviceExt;
+
+use crate::buffer::{Buffer, Element, ElementType};
+use crate::engine::Counters;
+use crate::error::{Error, Result};
+use pool::{Pool, size_class};
+
+/// Invocations per workgroup used by tandem's shaders (`WG` in the WGSL).
+pub const WORKGROUP_SIZE: u32 = 256;
+
+/// Chunks of an input are a multiple of this many bytes, which keeps binding
+/// offsets aligned on every device (`min_storage_buffer_offset_alignment` is
+/// at most 256) and whole reduction tiles inside one chunk.
+const CHUNK_ALIGN_BYTES: u64 = 64 * 1024;
+
+/// Default bound on bytes kept in the buffer pool's free lists.
+pub(crate) const DEFAULT_POOL_BYTES: u64 = 512 << 20;
+
+/// Default time any wait on the GPU may take before [`Error::Timeout`].
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+static NEXT_CONTEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here leaves its data consistent, so a panic on
+    // another thread does not make the data unusable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Description of the GPU an engine uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GpuInfo {
+    /// Adapter name, e.g. `NVIDIA H100` or `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    pub name: String,
+    /// Graphics API wgpu drives it through (`Vulkan`, `Metal`, ...).
+    pub backend: String,
+    /// `DiscreteGpu`, `IntegratedGpu`, `Cpu` (a software driver), ...
+    pub device_type: String,
+    /// Driver name and version.
+    pub driver: String,
+    /// Whether this is a software rasterizer (timings say nothing about GPUs).
+    pub is_software: bool,
+    /// Largest single buffer, bytes.
+    pub max_buffer_bytes: u64,
+    /// Largest storage-buffer binding, bytes.
+    pub max_binding_bytes: u64,
+    /// Bytes tandem binds at once: inputs larger than this are chunked.
+    pub chunk_bytes: u64,
+    /// Workgroups per dispatch dimension.
+    pub max_workgroups_per_dimension: u32,
+    /// Invocations per workgroup.
+    pub max_invocations_per_workgroup: u32,
+}
+
+impl fmt::Display for GpuInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}, {}{}, driver {}); max buffer {} MiB, max binding {} MiB, chunk {} MiB, \
+             {} workgroups/dim, {} invocations/workgroup",
+            self.name,
+            self.backend,
+            self.device_type,
+            if self.is_software { ", software" } else { "" },
+            if self.driver.is_empty() {
+                "?"
+            } else {
+                &self.driver
+            },
+            self.max_buffer_bytes >> 20,
+            self.max_binding_bytes >> 20,
+            self.chunk_bytes >> 20,
+            self.max_workgroups_per_dimension,
+            self.max_invocations_per_workgroup,
+        )
+    }
+}
+
+/// Options for creating the GPU context.
+#[derive(Clone, Debug)]
+pub(crate) struct GpuConfig {
+    pub(crate) adapter: Option<String>,
+    pub(crate) chunk_bytes: Option<u64>,
+    pub(crate) timeout: Duration,
+    pub(crate) pool_bytes: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PipelineKey {
+    label: &'static str,
+    entry: &'static str,
+    element: Option<ElementType>,
+    constants: Vec<(&'static str, u64)>,
+    source_hash: u64,
+}
+
+struct Shared {
+    id: u64,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: GpuInfo,
+    timeout: Duration,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    pool: Mutex<Pool>,
+    counters: Arc<Counters>,
+    lost: Arc<Mutex<Option<String>>>,
+    uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+impl Shared {
+    fn check_lost(&self, kernel: &'static str) -> Result<()> {
+        match &*lock(&self.lost) {
+            Some(reason) => Err(Error::DeviceLost {
+                kernel,
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn mark_lost(&self, reason: String) {
+        let mut lost = lock(&self.lost);
+        if lost.is_none() {
+            *lost = Some(reason);
+        }
+    }
+
+    /// `Device::poll` can panic inside wgpu-core on a lost device: contain it.
+    fn poll(&self, kernel: &'static str, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        let wait = wgpu::PollType::Wait {
+            submission_index: submission,
+            timeout: Some(self.timeout),
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| self.device.poll(wait)));
+        match result {
+            Ok(Ok(_)) => self.check_lost(kernel),
+            Ok(Err(wgpu::PollError::Timeout)) => {
+                self.check_lost(kernel)?;
+                Err(Error::Timeout {
+                    kernel,
+                    seconds: self.timeout.as_secs_f64(),
+                })
+            }
+            Ok(Err(e)) => Err(Error::Gpu {
+                kernel,
+                message: e.to_string(),
+            }),
+            Err(_) => {
+                self.mark_lost("wgpu panicked while polling the device".into());
+                self.check_lost(kernel)
+            }
+        }
+    }
+
+    fn alloc(self: &Arc<Self>, kernel: &'static str, bytes: u64) -> Result<DeviceCopy> {
+        self.check_lost(kernel)?;
+        if bytes > self.info.max_buffer_bytes {
+            return Err(Error::TooLarge {
+                kernel,
+                bytes,
+                limit: self.info.max_buffer_bytes,
+                what: "max_buffer_size",
+            });
+        }
+        let class = size_class(bytes).min(self.info.max_buffer_bytes.max(bytes));
+        let pooled = lock(&self.pool).take(class);
+        let buf = match pooled {
+            Some(buf) => buf,
+            None => {
+                let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+                let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("tandem"),
+                    size: class,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                if pollster::block_on(scope.pop()).is_some() {
+                    // The pool may hold memory the allocation needs.
+                    lock(&self.pool).clear();
+                    return Err(Error::OutOfMemory { kernel, bytes });
+                }
+                lock(&self.pool).note_new(class);
+                buf
+            }
+        };
+        Ok(DeviceCopy {
+            buf: Some(buf),
+            class,
+            bytes,
+            shared: Arc::clone(self),
+        })
+    }
+
+    fn read_bytes(
+        &self,
+        kernel: &'static str,
+        src: &wgpu::Buffer,
+        range: Range<u64>,
+    ) -> Result<Vec<u8>> {
+        self.check_lost(kernel)?;
+        let len = range.end - range.start;
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tandem readback"),
+            size: len,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        encoder.copy_buffer_to_buffer(src, range.start, &staging, 0, len);
+        let index = self.queue.submit([encoder.finish()]);
+        let (tx, rx) = mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.poll(kernel, Some(index))?;
+        let mapped = rx.recv_timeout(self.timeout).map_err(|_| Error::Timeout {
+            kernel,
+            seconds: self.timeout.as_secs_f64(),
+        })?;
+        mapped.map_err(|e| Error::Gpu {
+            kernel,
+            message: format!("mapping the readback buffer failed: {e}"),
+        })?;
+        let out = {
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu {
+                    kernel,
+                    message: format!("reading the mapped buffer failed: {e}"),
+                })?;
+            view.to_vec()
+        };
+        staging.unmap();
+        self.counters.downloads.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_downloaded
+            .fetch_add(len, Ordering::Relaxed);
+        Ok(out)
+    }
+}
+
+/// A device-resident array: one pooled wgpu buffer holding a [`Buffer`]'s
+/// device copy. Returned to the pool when the last reference goes.
+pub struct DeviceCopy {
+    buf: Option<wgpu::Buffer>,
+    class: u64,
+    bytes: u64,
+    shared: Arc<Shared>,
+}
+
+impl DeviceCopy {
+    /// The wgpu buffer (its size may exceed [`DeviceCopy::bytes`]: bind
+    /// ranges, not the whole buffer).
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        self.buf.as_ref().expect("present until drop")
+    }
+
+    /// Bytes of data held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Which GPU context (engine) holds this copy.
+    pub(crate) fn context_id(&self) -> u64 {
+        self.shared.id
+    }
+
+    pub(crate) fn download<T: Element>(&self, len: usize) -> Result<Vec<T>> {
+        let bytes = (len * size_of::<T>()) as u64;
+        let raw = self
+            .shared
+            .read_bytes("download", self.buffer(), 0..bytes)?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+}
+
+impl Drop for DeviceCopy {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            lock(&self.shared.pool).give_back(self.class, buf);
+        }
+    }
+}
+
+impl fmt::Debug for DeviceCopy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceCopy")
+            .field("bytes", &self.bytes)
+            .field("context", &self.shared.id)
+            .finish()
+    }
+}
+
+/// A compute shader to build (or fetch from the cache).
+#[derive(Clone, Copy, Debug)]
+pub struct ShaderSpec<'a> {
+    /// Cache key and debug label: the shader's file stem, e.g. `"map"`.
+    pub label: &'static str,
+    /// WGSL source.
+    pub source: &'a str,
+    /// Entry point.
+    pub entry: &'static str,
+    /// When set, the line `alias T = f32;` in the source is rewritten to this
+    /// type, so one shader serves every element type.
+    pub element: Option<ElementType>,
+    /// Values for the shader's `override` constants.
+    pub constants: &'a [(&'static str, f64)],
+}
+
+/// One binding of a dispatch, in bind group 0.
+#[derive(Clone, Debug)]
+pub enum Bind<'a> {
+    /// A uniform buffer with these bytes (created per dispatch; keep it small).
+    Uniform(&'a [u8]),
+    /// A byte range of a device copy as a storage buffer.
+    Storage {
+        /// The device copy.
+        copy: &'a DeviceCopy,
+        /// Byte range to bind (non-empty, 4-byte multiple, offset aligned).
+        range: Range<u64>,
+    },
+}
+
+/// One compute dispatch: a pipeline, its bindings and a workgroup count.
+#[derive(Clone, Copy, Debug)]
+pub struct Dispatch<'a> {
+    /// The pipeline, from [`Gpu::pipeline`].
+    pub pipeline: &'a wgpu::ComputePipeline,
+    /// `(binding, resource)` pairs of bind group 0.
+    pub bindings: &'a [(u32, Bind<'a>)],
+    /// Workgroups to launch. Counts above the per-dimension limit are folded
+    /// into 2-D: the shader computes its linear workgroup index as
+    /// `wid.x + wid.y * num_workgroups.x` and must ignore indices past the end.
+    pub workgroups: u32,
+}
+
+/// The GPU backend handle a kernel's [`run_gpu`](crate::Kernel::run_gpu)
+/// receives. Cheap to clone.
+#[derive(Clone)]
+pub struct Gpu {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gpu")
+            .field("info", &self.shared.info)
+            .finish()
+    }
+}
+
+fn device_type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn backend_rank(b: wgpu::Backend) -> u32 {
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    }
+}
+
+impl Gpu {
+    /// Finds an adapter and opens a device. On failure returns why, in words.
+    pub(crate) fn create(
+        config: &GpuConfig,
+        counters: Arc<Counters>,
+    ) -> std::result::Result<Gpu, String> {
+        match catch_unwind(AssertUnwindSafe(|| Gpu::create_inner(config, counters))) {
+            Ok(r) => r,
+            Err(_) => Err("the GPU driver panicked while opening a device".into()),
+        }
+    }
+
+    fn create_inner(
+        config: &GpuConfig,
+        counters: Arc<Counters>,
+    ) -> std::result::Result<Gpu, String> {
+        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        let backends = desc.backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        if adapters.is_empty() {
+            return Err("no GPU adapter found (no Vulkan/Metal/DX12 driver is installed or none exposes a device)".into());
+        }
+        let names: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({:?})", i.name, i.backend)
+            })
+            .collect();
+        let mut candidates: Vec<&wgpu::Adapter> = match &config.adapter {
+            Some(want) => {
+                let want = want.to_lowercase();
+                adapters
+                    .iter()
+                    .filter(|a| a.get_info().name.to_lowercase().contains(&want))
+                    .collect()
+            }
+            None => adapters.iter().collect(),
+        };
+        if candidates.is_empty() {
+            return Err(format!(
+                "no adapter name contains {:?}; found: {}",
+                config.adapter.as_deref().unwrap_or(""),
+                names.join(", ")
+            ));
+        }
+        candidates.sort_by_key(|a| {
+            let i = a.get_info();
+            (device_type_rank(i.device_type), backend_rank(i.backend))
+        });
+        let adapter = candidates[0];
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("tandem"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| format!("adapter {} refused a device: {e}", adapter.get_info().name))?;
+
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&uncaptured);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut v = lock(&sink);
+            if v.len() < 64 {
+                v.push(e.to_string());
+            }
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_flag = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, message| {
+            let mut l = lock(&lost_flag);
+            if l.is_none() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
+
+        let info = adapter.get_info();
+        let device_limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let chunk = config.chunk_bytes.unwrap_or(device_limit).min(device_limit);
+        let chunk = (chunk / CHUNK_ALIGN_BYTES).max(1) * CHUNK_ALIGN_BYTES;
+        let info = GpuInfo {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: [info.driver.as_str(), info.driver_info.as_str()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+            is_software: info.device_type == wgpu::DeviceType::Cpu,
+            max_buffer_bytes: limits.max_buffer_size,
+            max_binding_bytes: limits.max_storage_buffer_binding_size,
+            chunk_bytes: chunk,
+            max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+            max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+        };
+        Ok(Gpu {
+            shared: Arc::new(Shared {
+                id: NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed),
+                device,
+                queue,
+                info,
+                timeout: config.timeout,
+                pipelines: Mutex::new(HashMap::new()),
+                pool: Mutex::new(Pool::new(config.pool_bytes)),
+                counters,
+                lost,
+                uncaptured,
+            }),
+        })
+    }
+
+    /// The adapter and its limits.
+    pub fn info(&self) -> &GpuInfo {
+        &self.shared.info
+    }
+
+    /// The wgpu device, for kernels that need more than these helpers.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.shared.device
+    }
+
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.shared.queue
+    }
+
+    /// Identity of this GPU context (device copies record it).
+    pub(crate) fn context_id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Why the device is lost, if it is.
+    pub fn lost_reason(&self) -> Option<String> {
+        lock(&self.shared.lost).clone()
+    }
+
+    /// Bytes held by live device copies and by the pool's free lists.
+    pub fn pool_bytes(&self) -> (u64, u64) {
+        let p = lock(&self.shared.pool);
+        (p.live, p.retained)
+    }
+
+    /// Runs `f` inside wgpu error scopes for out-of-memory, validation and
+    /// internal errors, and turns what they catch into an [`Error`] naming
+    /// `kernel`. Errors that escaped any scope (recorded by the engine's
+    /// uncaptured-error handler) are reported too. Fails at once with
+    /// [`Error::DeviceLost`] on a lost device.
+    pub fn scoped<R>(&self, kernel: &'static str, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        self.shared.check_lost(kernel)?;
+        let device = &self.shared.device;
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let result = f();
+        let internal = pollster::block_on(internal.pop());
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        self.shared.check_lost(kernel)?;
+        if oom.is_some() {
+            // The pool may hold memory a retry needs.
+            lock(&self.shared.pool).clear();
+            return Err(Error::OutOfMemory { kernel, bytes: 0 });
+        }
+        if let Some(e) = validation.or(internal) {
+            return Err(Error::Gpu {
+                kernel,
+                message: e.to_string(),
+            });
+        }
+        let escaped: Vec<String> = std::mem::take(&mut *lock(&self.shared.uncaptured));
+        if !escaped.is_empty() {
+            return Err(Error::Gpu {
+                kernel,
+                message: escaped.join("; "),
+            });
+        }
+        result
+    }
+
+    /// The compute pipeline for `spec`, compiled once per engine and cached.
+    pub fn pipeline(&self, spec: &ShaderSpec<'_>) -> Result<wgpu::ComputePipeline> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        spec.source.hash(&mut h);
+        let key = PipelineKey {
+            label: spec.label,
+            entry: spec.entry,
+            element: spec.element,
+            constants: spec
+                .constants
+                .iter()
+                .map(|&(k, v)| (k, v.to_bits()))
+                .collect(),
+            source_hash: h.finish(),
+        };
+        if let Some(p) = lock(&self.shared.pipelines).get(&key) {
+            return Ok(p.clone());
+        }
+        let source = match spec.element {
+            Some(t) => specialize(spec.source, t).ok_or_else(|| Error::Gpu {
+                kernel: spec.label,
+                message: "shader has no `alias T = f32;` line to specialize".into(),
+            })?,
+            None => spec.source.to_string(),
+        };
+        let device = &self.shared.device;
+        let pipeline = self.scoped(spec.label, || {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(spec.label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            Ok(
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(spec.label),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(spec.entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: spec.constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                }),
+            )
+        })?;
+        self.shared
+            .counters
+            .pipelines_compiled
+            .fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared.pipelines).insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// The current device copy of `buf` on this GPU, uploading the host copy
+    /// first if there is none (once: the buffer keeps it).
+    pub fn resident<T: Element>(
+        &self,
+        kernel: &'static str,
+        buf: &Buffer<T>,
+    ) -> Result<Arc<DeviceCopy>> {
+        if let Some(d) = buf.device_copy()
+            && d.context_id() == self.shared.id
+        {
+            return Ok(d);
+        }
+        let host = buf.host()?;
+        let copy = Arc::new(self.upload(kernel, &host)?);
+        buf.attach_device_copy(Arc::clone(&copy), &host);
+        Ok(copy)
+    }
+
+    /// Uploads `data` into a new device copy.
+    pub fn upload<T: Element>(&self, kernel: &'static str, data: &[T]) -> Result<DeviceCopy> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let copy = self.shared.alloc(kernel, bytes.len() as u64)?;
+        if !bytes.is_empty() {
+            self.shared.queue.write_buffer(copy.buffer(), 0, bytes);
+            self.shared.counters.uploads.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .counters
+                .bytes_uploaded
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
+        Ok(copy)
+    }
+
+    /// A device allocation for `len` elements of `T` (contents unspecified).
+    pub fn alloc<T: Element>(&self, kernel: &'static str, len: usize) -> Result<DeviceCopy> {
+        let bytes = (len as u64)
+            .checked_mul(size_of::<T>() as u64)
+            .ok_or(Error::TooLarge {
+                kernel,
+                bytes: u64::MAX,
+                limit: self.shared.info.max_buffer_bytes,
+                what: "max_buffer_size",
+            })?;
+        self.shared.alloc(kernel, bytes)
+    }
+
+    /// A device allocation of `bytes` bytes (contents unspecified): scratch
+    /// space such as a reduction's partials.
+    pub fn alloc_bytes(&self, kernel: &'static str, bytes: u64) -> Result<DeviceCopy> {
+        self.shared.alloc(kernel, bytes)
+    }
+
+    /// Copies a byte range of a device copy to the host.
+    pub fn read_bytes(
+        &self,
+        kernel: &'static str,
+        copy: &DeviceCopy,
+        range: Range<u64>,
+    ) -> Result<Vec<u8>> {
+        self.shared.read_bytes(kernel, copy.buffer(), range)
+    }
+
+    /// Wraps a device copy holding `len` elements as a device-resident
+    /// [`Buffer`] (a kernel's output).
+    pub fn into_buffer<T: Element>(&self, copy: DeviceCopy, len: usize) -> Buffer<T> {
+        Buffer::from_device(Arc::new(copy), len)
+    }
+
+    /// Splits `0..len` elements of `T` into ranges that each fit one storage
+    /// binding (see [`GpuInfo::chunk_bytes`]). Empty for `len == 0`.
+    pub fn chunks<T: Element>(&self, len: usize) -> Vec<Range<usize>> {
+        let per = (self.shared.info.chunk_bytes / size_of::<T>() as u64) as usize;
+        (0..len)
+            .step_by(per.max(1))
+            .map(|s| s..(s + per).min(len))
+            .collect()
+    }
+
+    /// Encodes `dispatches` in order into one compute pass and submits it.
+    /// Does not wait: later submissions and readbacks see the results.
+    /// Zero-workgroup dispatches are skipped. Call inside [`Gpu::scoped`].
+    pub fn submit(&self, kernel: &'static str, dispatches: &[Dispatch<'_>]) -> Result<()> {
+        let device = &self.shared.device;
+        let max = self.shared.info.max_workgroups_per_dimension.max(1);
+        let mut groups = Vec::with_capacity(dispatches.len());
+        for d in dispatches.iter().filter(|d| d.workgroups > 0) {
+            let (x, y) = fold_workgroups(d.workgroups, max);
+            if y > max {
+                return Err(Error::TooLarge {
+                    kernel,
+                    bytes: u64::from(d.workgroups) * u64::from(WORKGROUP_SIZE),
+                    limit: u64::from(max) * u64::from(max) * u64::from(WORKGROUP_SIZE),
+                    what: "workgroups per dispatch",
+                });
+            }
+            let uniforms: Vec<(u32, wgpu::Buffer)> = d
+                .bindings
+                .iter()
+                .filter_map(|(slot, b)| match b {
+                    Bind::Uniform(bytes) => Some((
+                        *slot,
+                        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                            label: Some("tandem params"),
+                            contents: bytes,
+                            usage: wgpu::BufferUsages::UNIFORM,
+                        }),
+                    )),
+                    Bind::Storage { .. } => None,
+                })
+                .collect();
+            let entries: Vec<wgpu::BindGroupEntry<'_>> = d
+                .bindings
+                .iter()
+                .map(|(slot, b)| wgpu::BindGroupEntry {
+                    binding: *slot,
+                    resource: match b {
+                        Bind::Uniform(_) => uniforms
+                            .iter()
+                            .find(|(s, _)| s == slot)
+                            .map(|(_, u)| u.as_entire_binding())
+                            .expect("created above"),
+                        Bind::Storage { copy, range } => {
+                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: copy.buffer(),
+                                offset: range.start,
+                                size: std::num::NonZeroU64::new(range.end - range.start),
+                            })
+                        }
+                    },
+                })
+                .collect();
+            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel),
+                layout: &d.pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            groups.push((d.pipeline, group, x, y));
+        }
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some(kernel),
+        });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel),
+                timestamp_writes: None,
+            });
+            for (pipeline, group, x, y) in &groups {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(*x, *y, 1);
+            }
+        }
+        self.shared.queue.submit([encoder.finish()]);
+        self.shared
+            .counters
+            .gpu_dispatches
+            .fetch_add(groups.len() as u64, Ordering::Relaxed);
+        // Let wgpu free resources of finished work without blocking.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.shared.device.poll(wgpu::PollType::Poll)
+        }));
+        Ok(())
+    }
+
+    /// Copies `range` (in elements of `T`) of a device copy to the host,
+    /// waiting at most the engine's timeout.
+    pub fn read<T: Element>(
+        &self,
+        kernel: &'static str,
+        copy: &DeviceCopy,
+        range: Range<usize>,
+    ) -> Result<Vec<T>> {
+        let size = size_of::<T>() as u64;
+        let raw = self.shared.read_bytes(
+            kernel,
+            copy.buffer(),
+            range.start as u64 * size..range.end as u64 * size,
+        )?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+
+    /// Waits for all submitted work to finish (at most the engine's timeout).
+    pub fn wait(&self, kernel: &'static str) -> Result<()> {
+        self.shared.poll(kernel, None)
+    }
+}
+
+/// Rewrites the `alias T = f32;` line of a shader to element type `t`.
+pub fn specialize(source: &str, t: ElementType) -> Option<String> {
+    const LINE: &str = "alias T = f32;";
+    if !source.contains(LINE) {
+        return None;
+    }
+    Some(source.replacen(LINE, &format!("alias T = {};", t.wgsl()), 1))
+}
+
+/// Folds a linear workgroup count into the `(x, y)` grid [`Gpu::submit`] launches.
+pub fn fold_workgroups(workgroups: u32, max_per_dimension: u32) -> (u32, u32) {
+    let x = workgroups.min(max_per_dimension.max(1));
+    if x == 0 {
+        return (0, 0);
+    }
+    (x, workgroups.div_ceil(x))
+}

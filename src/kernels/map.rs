@@ -1,0 +1,475 @@
+//! Elementwise kernels: [`Unary`] ops, [`Binary`] ops and [`Axpy`].
+//! GPU twin: `shaders/map.wgsl`.
+//!
+//! # Semantics (both backends)
+//! - Integers wrap (`neg`, `abs`, `add`, `sub`, `mul`); integer division by
+//!   zero and `i32::MIN / -1` return the dividend, as WGSL defines.
+//! - `minimum`/`maximum` ignore a NaN operand (NaN only if both are NaN) and
+//!   order `-0.0` below `+0.0`.
+//! - `sqrt` of a negative and `ln` of a negative give NaN; `ln(±0) = -inf`;
+//!   `exp` overflows to `+inf`. NaN inputs give NaN.
+//! - Accuracy of `exp`/`ln`/`div` follows the device: a few ULP (see the
+//!   conformance tests for the bounds checked). Results below
+//!   `f32::MIN_POSITIVE` may be flushed to zero on a GPU.
+
+use wide::f32x8;
+
+use crate::buffer::{Buffer, Element, ElementType};
+use crate::cpu::Cpu;
+use crate::cpu::simd::{self, Lanes};
+use crate::engine::Backend;
+use crate::error::{Error, Result};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, WORKGROUP_SIZE};
+use crate::kernel::{Kernel, Work};
+
+const SHADER: &str = include_str!("../../shaders/map.wgsl");
+
+/// A one-input elementwise operation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Unary {
+    /// `-x` (f32, i32 wrapping).
+    Neg,
+    /// `|x|` (f32; i32 wrapping; u32 is the identity).
+    Abs,
+    /// Square root (f32).
+    Sqrt,
+    /// `e^x` (f32).
+    Exp,
+    /// Natural logarithm (f32).
+    Ln,
+    /// `s * x` (f32).
+    Scale(f32),
+}
+
+impl Unary {
+    fn op_code(self) -> u32 {
+        match self {
+            Unary::Neg => 0,
+            Unary::Abs => 1,
+            Unary::Sqrt => 2,
+            Unary::Exp => 3,
+            Unary::Ln => 4,
+            Unary::Scale(_) => 5,
+        }
+    }
+
+    fn supports(self, t: ElementType) -> bool {
+        match self {
+            Unary::Neg => t != ElementType::U32,
+            Unary::Abs => true,
+            _ => t == ElementType::F32,
+        }
+    }
+
+    fn check<T: Element>(self, backend: Backend) -> Result<()> {
+        if self.supports(T::TYPE) {
+            Ok(())
+        } else {
+            Err(Error::Unsupported {
+                kernel: Kernel::<&Buffer<T>>::name(&self),
+                backend,
+                reason: format!(
+                    "{} is not defined for {}",
+                    Kernel::<&Buffer<T>>::name(&self),
+                    T::TYPE
+                ),
+            })
+        }
+    }
+}
+
+impl<T: Element> Kernel<&Buffer<T>> for Unary {
+    type Out = Buffer<T>;
+
+    fn name(&self) -> &'static str {
+        match self {
+            Unary::Neg => "neg",
+            Unary::Abs => "abs",
+            Unary::Sqrt => "sqrt",
+            Unary::Exp => "exp",
+            Unary::Ln => "ln",
+            Unary::Scale(_) => "scale",
+        }
+    }
+
+    fn work(&self, x: &&Buffer<T>) -> Work {
+        let flops = match self {
+            Unary::Exp | Unary::Ln => 20,
+            _ => 1,
+        };
+        Work::elementwise::<T>(x.len(), 1, flops)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<T>) -> Result<Buffer<T>> {
+        self.check::<T>(Backend::Cpu)?;
+        let src = cpu.host(x)?;
+        let op = *self;
+        let out = cpu.map_chunks(&src, move |s: &[T], d: &mut [T]| unary_cpu(op, s, d));
+        Ok(Buffer::from(out))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<T>) -> Result<Buffer<T>> {
+        self.check::<T>(Backend::Gpu)?;
+        let scale = match self {
+            Unary::Scale(s) => *s,
+            _ => 1.0,
+        };
+        launch::<T>(
+            gpu,
+            Kernel::<&Buffer<T>>::name(self),
+            "unary",
+            self.op_code(),
+            &[x],
+            scale,
+            0.0,
+        )
+    }
+}
+
+/// A two-input elementwise operation on equal-length inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Binary {
+    /// `x + y`.
+    Add,
+    /// `x - y`.
+    Sub,
+    /// `x * y`.
+    Mul,
+    /// `x / y`.
+    Div,
+    /// Elementwise minimum (NaN ignored).
+    Min,
+    /// Elementwise maximum (NaN ignored).
+    Max,
+}
+
+impl Binary {
+    fn op_code(self) -> u32 {
+        match self {
+            Binary::Add => 0,
+            Binary::Sub => 1,
+            Binary::Mul => 2,
+            Binary::Div => 3,
+            Binary::Min => 4,
+            Binary::Max => 5,
+        }
+    }
+}
+
+impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Binary {
+    type Out = Buffer<T>;
+
+    fn name(&self) -> &'static str {
+        match self {
+            Binary::Add => "add",
+            Binary::Sub => "sub",
+            Binary::Mul => "mul",
+            Binary::Div => "div",
+            Binary::Min => "minimum",
+            Binary::Max => "maximum",
+        }
+    }
+
+    fn work(&self, (x, _): &(&Buffer<T>, &Buffer<T>)) -> Work {
+        Work::elementwise::<T>(x.len(), 2, 1)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, (x, y): (&Buffer<T>, &Buffer<T>)) -> Result<Buffer<T>> {
+        let name = Kernel::<(&Buffer<T>, &Buffer<T>)>::name(self);
+        Error::check_same_len(name, x.len(), y.len())?;
+        let (a, b) = (cpu.host(x)?, cpu.host(y)?);
+        let op = *self;
+        let out = cpu.zip_chunks(&a, &b, move |a: &[T], b: &[T], d: &mut [T]| {
+            binary_cpu(op, a, b, d)
+        });
+        Ok(Buffer::from(out))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, (x, y): (&Buffer<T>, &Buffer<T>)) -> Result<Buffer<T>> {
+        let name = Kernel::<(&Buffer<T>, &Buffer<T>)>::name(self);
+        Error::check_same_len(name, x.len(), y.len())?;
+        launch::<T>(gpu, name, "binary", self.op_code(), &[x, y], 1.0, 0.0)
+    }
+}
+
+/// `a * x + y` on f32, fused (one rounding) on both backends where the
+/// hardware has FMA.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Axpy {
+    /// The scalar `a`.
+    pub a: f32,
+}
+
+impl Kernel<(&Buffer<f32>, &Buffer<f32>)> for Axpy {
+    type Out = Buffer<f32>;
+
+    fn name(&self) -> &'static str {
+        "axpy"
+    }
+
+    fn work(&self, (x, _): &(&Buffer<f32>, &Buffer<f32>)) -> Work {
+        Work::elementwise::<f32>(x.len(), 2, 2)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, (x, y): (&Buffer<f32>, &Buffer<f32>)) -> Result<Buffer<f32>> {
+        Error::check_same_len("axpy", x.len(), y.len())?;
+        let (xs, ys) = (cpu.host(x)?, cpu.host(y)?);
+        let a = self.a;
+        let av = f32x8::splat(a);
+        let out = cpu.zip_chunks(&xs, &ys, move |x: &[f32], y: &[f32], d: &mut [f32]| {
+            simd::zip(x, y, d, |x, y| x.mul_add(av, y), |x, y| x.mul_add(a, y));
+        });
+        Ok(Buffer::from(out))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, (x, y): (&Buffer<f32>, &Buffer<f32>)) -> Result<Buffer<f32>> {
+        Error::check_same_len("axpy", x.len(), y.len())?;
+        launch::<f32>(gpu, "axpy", "axpy", 0, &[x, y], 1.0, self.a)
+    }
+}
+
+/// Runs one elementwise entry point of `map.wgsl` over `inputs`, chunked to
+/// the binding limit, into a new device-resident buffer.
+fn launch<T: Element>(
+    gpu: &Gpu,
+    kernel: &'static str,
+    entry: &'static str,
+    op: u32,
+    inputs: &[&Buffer<T>],
+    scale: f32,
+    a: f32,
+) -> Result<Buffer<T>> {
+    let n = inputs[0].len();
+    if n == 0 {
+        return Ok(Buffer::from(Vec::new()));
+    }
+    if n > u32::MAX as usize {
+        return Err(Error::TooLarge {
+            kernel,
+            bytes: (n * size_of::<T>()) as u64,
+            limit: u64::from(u32::MAX) * size_of::<T>() as u64,
+            what: "u32 element indices",
+        });
+    }
+    gpu.scoped(kernel, || {
+        let pipeline = gpu.pipeline(&ShaderSpec {
+            label: "map",
+            source: SHADER,
+            entry,
+            element: Some(T::TYPE),
+            constants: &[
+                ("KIND", f64::from(T::TYPE.kind_code())),
+                ("OP", f64::from(op)),
+            ],
+        })?;
+        let copies = inputs
+            .iter()
+            .map(|b| gpu.resident(kernel, b))
+            .collect::<Result<Vec<_>>>()?;
+        let out = gpu.alloc::<T>(kernel, n)?;
+        let size = size_of::<T>() as u64;
+        let chunks = gpu.chunks::<T>(n);
+        let params: Vec<[u8; 16]> = chunks
+            .iter()
+            .map(|c| {
+                let words = [(c.end - c.start) as u32, scale.to_bits(), a.to_bits(), 0];
+                bytemuck::cast(words)
+            })
+            .collect();
+        let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
+            .iter()
+            .zip(&params)
+            .map(|(c, p)| {
+                let range = c.start as u64 * size..c.end as u64 * size;
+                let mut b = vec![(0, Bind::Uniform(p.as_slice()))];
+                for (slot, copy) in [1u32, 2].into_iter().zip(&copies) {
+                    b.push((
+                        slot,
+                        Bind::Storage {
+                            copy,
+                            range: range.clone(),
+                        },
+                    ));
+                }
+                b.push((3, Bind::Storage { copy: &out, range }));
+                b
+            })
+            .collect();
+        let dispatches: Vec<Dispatch<'_>> = chunks
+            .iter()
+            .zip(&bindings)
+            .map(|(c, b)| Dispatch {
+                pipeline: &pipeline,
+                bindings: b,
+                workgroups: ((c.end - c.start) as u32).div_ceil(WORKGROUP_SIZE),
+            })
+            .collect();
+        gpu.submit(kernel, &dispatches)?;
+        Ok(gpu.into_buffer(out, n))
+    })
+}
+
+fn unary_cpu<T: Element>(op: Unary, src: &[T], dst: &mut [T]) {
+    match T::TYPE {
+        ElementType::F32 => unary_f32(op, bytemuck::cast_slice(src), bytemuck::cast_slice_mut(dst)),
+        ElementType::I32 => {
+            let (s, d): (&[i32], &mut [i32]) =
+                (bytemuck::cast_slice(src), bytemuck::cast_slice_mut(dst));
+            match op {
+                Unary::Neg => simd::map(s, d, |v| wide::i32x8::ZERO - v, |x| x.wrapping_neg()),
+                _ => simd::map(s, d, |v| v.abs(), |x| x.wrapping_abs()),
+            }
+        }
+        ElementType::U32 => dst.copy_from_slice(src),
+    }
+}
+
+fn unary_f32(op: Unary, s: &[f32], d: &mut [f32]) {
+    let sign = f32x8::splat(-0.0);
+    match op {
+        Unary::Neg => simd::map(s, d, |v| v ^ sign, |x| -x),
+        Unary::Abs => simd::map(s, d, |v| v.abs(), f32::abs),
+        Unary::Sqrt => simd::map(s, d, |v| v.sqrt(), f32::sqrt),
+        Unary::Exp => simd::map(s, d, exp_f32x8, exp_f32),
+        Unary::Ln => simd::map(s, d, ln_f32x8, ln_f32),
+        Unary::Scale(k) => {
+            let kv = f32x8::splat(k);
+            simd::map(s, d, |v| v * kv, |x| x * k)
+        }
+    }
+}
+
+/// Largest x whose exp is finite in f32, and the x below which it underflows to 0.
+const EXP_OVERFLOW: f32 = 88.72283;
+const EXP_UNDERFLOW: f32 = -103.97208;
+
+#[inline(always)]
+fn exp_f32x8(v: f32x8) -> f32x8 {
+    let r = v.exp();
+    let r = v
+        .simd_gt(f32x8::splat(EXP_OVERFLOW))
+        .select(f32x8::splat(f32::INFINITY), r);
+    let r = v
+        .simd_lt(f32x8::splat(EXP_UNDERFLOW))
+        .select(f32x8::ZERO, r);
+    v.is_nan().select(v, r)
+}
+
+fn exp_f32(x: f32) -> f32 {
+    exp_f32x8(f32x8::splat(x)).to_array()[0]
+}
+
+#[inline(always)]
+fn ln_f32x8(v: f32x8) -> f32x8 {
+    let r = v.ln();
+    let r = v
+        .simd_eq(f32x8::ZERO)
+        .select(f32x8::splat(f32::NEG_INFINITY), r);
+    let r = v.simd_eq(f32x8::splat(f32::INFINITY)).select(v, r);
+    let r = v.simd_lt(f32x8::ZERO).select(f32x8::splat(f32::NAN), r);
+    v.is_nan().select(v, r)
+}
+
+fn ln_f32(x: f32) -> f32 {
+    ln_f32x8(f32x8::splat(x)).to_array()[0]
+}
+
+fn binary_cpu<T: Element>(op: Binary, a: &[T], b: &[T], d: &mut [T]) {
+    match T::TYPE {
+        ElementType::F32 => binary_f32(
+            op,
+            bytemuck::cast_slice(a),
+            bytemuck::cast_slice(b),
+            bytemuck::cast_slice_mut(d),
+        ),
+        ElementType::I32 => {
+            let (a, b, d): (&[i32], &[i32], &mut [i32]) = (
+                bytemuck::cast_slice(a),
+                bytemuck::cast_slice(b),
+                bytemuck::cast_slice_mut(d),
+            );
+            match op {
+                Binary::Add => simd::zip(a, b, d, |x, y| x + y, i32::wrapping_add),
+                Binary::Sub => simd::zip(a, b, d, |x, y| x - y, i32::wrapping_sub),
+                Binary::Mul => simd::zip(a, b, d, |x, y| x * y, i32::wrapping_mul),
+                Binary::Div => int_div(a, b, d, |x, y| x.checked_div(y).unwrap_or(x)),
+                Binary::Min => simd::zip(a, b, d, |x, y| x.min(y), i32::min),
+                Binary::Max => simd::zip(a, b, d, |x, y| x.max(y), i32::max),
+            }
+        }
+        ElementType::U32 => {
+            let (a, b, d): (&[u32], &[u32], &mut [u32]) = (
+                bytemuck::cast_slice(a),
+                bytemuck::cast_slice(b),
+                bytemuck::cast_slice_mut(d),
+            );
+            match op {
+                Binary::Add => simd::zip(a, b, d, |x, y| x + y, u32::wrapping_add),
+                Binary::Sub => simd::zip(a, b, d, |x, y| x - y, u32::wrapping_sub),
+                Binary::Mul => simd::zip(a, b, d, |x, y| x * y, u32::wrapping_mul),
+                Binary::Div => int_div(a, b, d, |x, y| x.checked_div(y).unwrap_or(x)),
+                Binary::Min => simd::zip(a, b, d, |x, y| x.min(y), u32::min),
+                Binary::Max => simd::zip(a, b, d, |x, y| x.max(y), u32::max),
+            }
+        }
+    }
+}
+
+/// Integer division has no SIMD instruction; the scalar loop is what LLVM
+/// would emit anyway.
+fn int_div<T: Copy>(a: &[T], b: &[T], d: &mut [T], f: impl Fn(T, T) -> T) {
+    for ((x, y), o) in a.iter().zip(b).zip(d) {
+        *o = f(*x, *y);
+    }
+}
+
+fn binary_f32(op: Binary, a: &[f32], b: &[f32], d: &mut [f32]) {
+    match op {
+        Binary::Add => simd::zip(a, b, d, |x, y| x + y, |x, y| x + y),
+        Binary::Sub => simd::zip(a, b, d, |x, y| x - y, |x, y| x - y),
+        Binary::Mul => simd::zip(a, b, d, |x, y| x * y, |x, y| x * y),
+        Binary::Div => simd::zip(a, b, d, |x, y| x / y, |x, y| x / y),
+        Binary::Min => simd::zip(
+            a,
+            b,
+            d,
+            |x, y| pick_f32x8(x, y, false),
+            |x, y| pick_f32(x, y, false),
+        ),
+        Binary::Max => simd::zip(
+            a,
+            b,
+            d,
+            |x, y| pick_f32x8(x, y, true),
+            |x, y| pick_f32(x, y, true),
+        ),
+    }
+}
+
+/// NaN-ignoring min/max with `-0.0 < +0.0`, the same rule as `pick_min` and
+/// `pick_max` in `map.wgsl`.
+#[inline(always)]
+fn pick_f32x8(a: f32x8, b: f32x8, max: bool) -> f32x8 {
+    let (ka, kb) = (f32::keys(a, 0), f32::keys(b, 0));
+    let b_wins: f32x8 = bytemuck::cast(if max { kb.simd_gt(ka) } else { ka.simd_gt(kb) });
+    let r = b_wins.select(b, a);
+    let r = a.is_nan().select(b, r);
+    b.is_nan().select(a, r)
+}
+
+fn pick_f32(a: f32, b: f32, max: bool) -> f32 {
+    if b.is_nan() {
+        return a;
+    }
+    if a.is_nan() {
+        return b;
+    }
+    let (ka, kb) = (f32::key(a), f32::key(b));
+    if (max && kb > ka) || (!max && kb < ka) {
+        b
+    } else {
+        a
+    }
+}

@@ -1,0 +1,507 @@
+//! Reductions: [`Sum`], [`Dot`], [`Min`], [`Max`], [`ArgMin`], [`ArgMax`].
+//! GPU twin: `shaders/reduce.wgsl`.
+//!
+//! # Semantics (both backends)
+//! - Float sums are pairwise (CPU) or tiled trees (GPU): the rounding error
+//!   is at most about `c·ε·log2(n)·Σ|x|`, not `n·ε`. The two backends add in
+//!   different orders, so their float results may differ in the last bits.
+//!   Integer sums and dot products wrap, and are exact and identical.
+//! - An empty input sums to zero; `Min`/`Max`/`ArgMin`/`ArgMax` return `None`.
+//! - `Min`/`Max`/`ArgMin`/`ArgMax` ignore NaNs and order `-0.0` below `+0.0`;
+//!   when every element is NaN they return a NaN (and index 0). `ArgMin`
+//!   and `ArgMax` return the first index of the extreme value.
+//! - Results are identical on both backends for everything but float sums.
+
+use crate::buffer::{Buffer, Element, ElementType};
+use crate::cpu::Cpu;
+use crate::cpu::simd::{self, Lanes};
+use crate::error::{Error, Result};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
+use crate::kernel::{Kernel, Work};
+
+const SHADER: &str = include_str!("../../shaders/reduce.wgsl");
+
+/// Elements one workgroup of `reduce.wgsl` reduces (`TILE`).
+const TILE: usize = 2048;
+
+/// Sum of all elements (`T::default()` when empty).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sum;
+
+/// Dot product `Σ x[i]·y[i]` of two equal-length inputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dot;
+
+/// Smallest element, NaNs ignored; `None` when empty.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Min;
+
+/// Largest element, NaNs ignored; `None` when empty.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Max;
+
+/// `(index, value)` of the first smallest element, NaNs ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgMin;
+
+/// `(index, value)` of the first largest element, NaNs ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgMax;
+
+impl<T: Element> Kernel<&Buffer<T>> for Sum {
+    type Out = T;
+
+    fn name(&self) -> &'static str {
+        "sum"
+    }
+
+    fn work(&self, x: &&Buffer<T>) -> Work {
+        Work::reduction::<T>(x.len(), 1, 1, size_of::<T>() as u64)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<T>) -> Result<T> {
+        let data = cpu.host(x)?;
+        Ok(match T::TYPE {
+            ElementType::F32 => {
+                let s = sum_f32(cpu, bytemuck::cast_slice(&data), None);
+                bytemuck::cast(s)
+            }
+            ElementType::I32 => {
+                let s = int_sum::<i32>(cpu, bytemuck::cast_slice(&data), None);
+                bytemuck::cast(s)
+            }
+            ElementType::U32 => {
+                let s = int_sum::<u32>(cpu, bytemuck::cast_slice(&data), None);
+                bytemuck::cast(s)
+            }
+        })
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<T>) -> Result<T> {
+        if x.is_empty() {
+            return Ok(T::default());
+        }
+        let out = gpu_reduce::<T>(gpu, "sum", &[x], Family::Sum, false)?;
+        Ok(bytemuck::pod_read_unaligned(&out[..size_of::<T>()]))
+    }
+}
+
+impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Dot {
+    type Out = T;
+
+    fn name(&self) -> &'static str {
+        "dot"
+    }
+
+    fn work(&self, (x, _): &(&Buffer<T>, &Buffer<T>)) -> Work {
+        Work::reduction::<T>(x.len(), 2, 2, size_of::<T>() as u64)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, (x, y): (&Buffer<T>, &Buffer<T>)) -> Result<T> {
+        Error::check_same_len("dot", x.len(), y.len())?;
+        let (a, b) = (cpu.host(x)?, cpu.host(y)?);
+        Ok(match T::TYPE {
+            ElementType::F32 => bytemuck::cast(sum_f32(
+                cpu,
+                bytemuck::cast_slice(&a),
+                Some(bytemuck::cast_slice(&b)),
+            )),
+            ElementType::I32 => bytemuck::cast(int_sum::<i32>(
+                cpu,
+                bytemuck::cast_slice(&a),
+                Some(bytemuck::cast_slice(&b)),
+            )),
+            ElementType::U32 => bytemuck::cast(int_sum::<u32>(
+                cpu,
+                bytemuck::cast_slice(&a),
+                Some(bytemuck::cast_slice(&b)),
+            )),
+        })
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, (x, y): (&Buffer<T>, &Buffer<T>)) -> Result<T> {
+        Error::check_same_len("dot", x.len(), y.len())?;
+        if x.is_empty() {
+            return Ok(T::default());
+        }
+        let out = gpu_reduce::<T>(gpu, "dot", &[x, y], Family::Dot, false)?;
+        Ok(bytemuck::pod_read_unaligned(&out[..size_of::<T>()]))
+    }
+}
+
+macro_rules! extreme_kernel {
+    ($ty:ident, $name:literal, $max:literal) => {
+        impl<T: Element> Kernel<&Buffer<T>> for $ty {
+            type Out = Option<T>;
+
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn work(&self, x: &&Buffer<T>) -> Work {
+                Work::reduction::<T>(x.len(), 1, 1, 4)
+            }
+
+            fn run_cpu(&self, cpu: &Cpu, x: &Buffer<T>) -> Result<Option<T>> {
+                let data = cpu.host(x)?;
+                if data.is_empty() {
+                    return Ok(None);
+                }
+                let key = match T::TYPE {
+                    ElementType::F32 => extreme_cpu::<f32>(cpu, bytemuck::cast_slice(&data), $max),
+                    ElementType::I32 => extreme_cpu::<i32>(cpu, bytemuck::cast_slice(&data), $max),
+                    ElementType::U32 => extreme_cpu::<u32>(cpu, bytemuck::cast_slice(&data), $max),
+                };
+                Ok(Some(from_key::<T>(key)))
+            }
+
+            fn run_gpu(&self, gpu: &Gpu, x: &Buffer<T>) -> Result<Option<T>> {
+                if x.is_empty() {
+                    return Ok(None);
+                }
+                let out = gpu_reduce::<T>(gpu, $name, &[x], Family::Extreme, $max)?;
+                let key: u32 = bytemuck::pod_read_unaligned(&out[..4]);
+                Ok(Some(from_key::<T>(key)))
+            }
+        }
+    };
+}
+
+extreme_kernel!(Min, "min", false);
+extreme_kernel!(Max, "max", true);
+
+macro_rules! arg_kernel {
+    ($ty:ident, $name:literal, $max:literal) => {
+        impl<T: Element> Kernel<&Buffer<T>> for $ty {
+            type Out = Option<(usize, T)>;
+
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn work(&self, x: &&Buffer<T>) -> Work {
+                Work::reduction::<T>(x.len(), 1, 2, 8)
+            }
+
+            fn run_cpu(&self, cpu: &Cpu, x: &Buffer<T>) -> Result<Option<(usize, T)>> {
+                let data = cpu.host(x)?;
+                if data.is_empty() {
+                    return Ok(None);
+                }
+                let (key, index) = match T::TYPE {
+                    ElementType::F32 => arg_cpu::<f32>(cpu, bytemuck::cast_slice(&data), $max),
+                    ElementType::I32 => arg_cpu::<i32>(cpu, bytemuck::cast_slice(&data), $max),
+                    ElementType::U32 => arg_cpu::<u32>(cpu, bytemuck::cast_slice(&data), $max),
+                };
+                Ok(Some(arg_result::<T>(key, index)))
+            }
+
+            fn run_gpu(&self, gpu: &Gpu, x: &Buffer<T>) -> Result<Option<(usize, T)>> {
+                if x.is_empty() {
+                    return Ok(None);
+                }
+                if x.len() >= u32::MAX as usize {
+                    return Err(Error::TooLarge {
+                        kernel: $name,
+                        bytes: x.byte_len(),
+                        limit: u64::from(u32::MAX - 1) * size_of::<T>() as u64,
+                        what: "u32 element indices",
+                    });
+                }
+                let out = gpu_reduce::<T>(gpu, $name, &[x], Family::Arg, $max)?;
+                let [key, index]: [u32; 2] = bytemuck::pod_read_unaligned(&out[..8]);
+                let index = if index == u32::MAX {
+                    usize::MAX
+                } else {
+                    index as usize
+                };
+                Ok(Some(arg_result::<T>(key, index)))
+            }
+        }
+    };
+}
+
+arg_kernel!(ArgMin, "argmin", false);
+arg_kernel!(ArgMax, "argmax", true);
+
+fn from_key<T: Element>(key: u32) -> T {
+    match T::TYPE {
+        ElementType::F32 => bytemuck::cast(f32::from_key(key)),
+        ElementType::I32 => bytemuck::cast(i32::from_key(key)),
+        ElementType::U32 => bytemuck::cast(u32::from_key(key)),
+    }
+}
+
+/// `(index, value)`; an index of `usize::MAX` means every element was NaN.
+fn arg_result<T: Element>(key: u32, index: usize) -> (usize, T) {
+    if index == usize::MAX {
+        (0, from_key::<T>(key))
+    } else {
+        (index, from_key::<T>(key))
+    }
+}
+
+fn sum_f32(cpu: &Cpu, a: &[f32], b: Option<&[f32]>) -> f32 {
+    match b {
+        None => cpu.reduce_chunks(
+            a,
+            |c, _| simd::pairwise_sum_f32(c, c, &|x, _, acc| acc + x, &|x, _, acc| acc + x),
+            |l, r| l + r,
+        ),
+        Some(b) => cpu.reduce_zip_chunks(
+            a,
+            b,
+            |x, y, _| {
+                simd::pairwise_sum_f32(x, y, &|x, y, acc| x.mul_add(y, acc), &|x, y, acc| {
+                    x.mul_add(y, acc)
+                })
+            },
+            |l, r| l + r,
+        ),
+    }
+}
+
+/// Integer sum (or dot product) with wrapping arithmetic.
+fn int_sum<T: Lanes + WrappingInt>(cpu: &Cpu, a: &[T], b: Option<&[T]>) -> T
+where
+    T::V: std::ops::Add<Output = T::V> + std::ops::Mul<Output = T::V>,
+{
+    match b {
+        None => cpu.reduce_chunks(
+            a,
+            |c, _| simd::wrapping_sum(c, |p, q| p + q, T::wadd),
+            T::wadd,
+        ),
+        Some(b) => cpu.reduce_zip_chunks(
+            a,
+            b,
+            |x, y, _| {
+                let mut acc = T::splat(T::zeroed());
+                let body = x.len() - x.len() % simd::LANES;
+                for (p, q) in x[..body]
+                    .chunks_exact(simd::LANES)
+                    .zip(y[..body].chunks_exact(simd::LANES))
+                {
+                    acc = acc + T::load(p) * T::load(q);
+                }
+                let mut lanes = [T::zeroed(); simd::LANES];
+                T::store(acc, &mut lanes);
+                let mut total = lanes.into_iter().fold(T::zeroed(), T::wadd);
+                for (p, q) in x[body..].iter().zip(&y[body..]) {
+                    total = T::wadd(total, T::wmul(*p, *q));
+                }
+                total
+            },
+            T::wadd,
+        ),
+    }
+}
+
+/// Wrapping integer arithmetic, for [`int_sum`].
+trait WrappingInt: Copy {
+    fn wadd(a: Self, b: Self) -> Self;
+    fn wmul(a: Self, b: Self) -> Self;
+}
+
+impl WrappingInt for i32 {
+    fn wadd(a: i32, b: i32) -> i32 {
+        a.wrapping_add(b)
+    }
+    fn wmul(a: i32, b: i32) -> i32 {
+        a.wrapping_mul(b)
+    }
+}
+
+impl WrappingInt for u32 {
+    fn wadd(a: u32, b: u32) -> u32 {
+        a.wrapping_add(b)
+    }
+    fn wmul(a: u32, b: u32) -> u32 {
+        a.wrapping_mul(b)
+    }
+}
+
+fn extreme_cpu<T: Lanes>(cpu: &Cpu, x: &[T], max: bool) -> u32 {
+    cpu.reduce_chunks(
+        x,
+        |c, _| simd::extreme_key(c, max),
+        |a, b| if max { a.max(b) } else { a.min(b) },
+    )
+}
+
+/// `(key, index)` of the first extreme element; index `usize::MAX` when all
+/// are NaN.
+fn arg_cpu<T: Lanes>(cpu: &Cpu, x: &[T], max: bool) -> (u32, usize) {
+    cpu.reduce_chunks(
+        x,
+        |c, offset| {
+            let k = simd::extreme_key(c, max);
+            match simd::find_key(c, k) {
+                Some(i) => (k, offset + i),
+                None => (k, usize::MAX),
+            }
+        },
+        |a, b| {
+            if a.0 != b.0 {
+                if (b.0 > a.0) == max { b } else { a }
+            } else if b.1 < a.1 {
+                b
+            } else {
+                a
+            }
+        },
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Sum,
+    Dot,
+    Extreme,
+    Arg,
+}
+
+/// Runs a multi-pass reduction of `inputs` on the GPU and reads back the
+/// final partial's bytes (a `T`, a `u32` key, or a `(key, index)` pair).
+fn gpu_reduce<T: Element>(
+    gpu: &Gpu,
+    kernel: &'static str,
+    inputs: &[&Buffer<T>],
+    family: Family,
+    max: bool,
+) -> Result<Vec<u8>> {
+    let n = inputs[0].len();
+    let (first, next, out_slot, in_slot, partial_size) = match family {
+        Family::Sum => ("sum", "sum", 3, 1, size_of::<T>() as u64),
+        Family::Dot => ("dot", "sum", 3, 1, size_of::<T>() as u64),
+        Family::Extreme => ("extreme_first", "extreme_next", 5, 4, 4),
+        Family::Arg => ("arg_first", "arg_next", 7, 6, 8),
+    };
+    let constants = [
+        ("KIND", f64::from(T::TYPE.kind_code())),
+        ("IS_MAX", if max { 1.0 } else { 0.0 }),
+    ];
+    // Sum and dot take no IS_MAX; naga rejects unknown override names.
+    let constants: &[(&'static str, f64)] = match family {
+        Family::Sum | Family::Dot => &constants[..1],
+        _ => &constants,
+    };
+    gpu.scoped(kernel, || {
+        let spec = |entry| ShaderSpec {
+            label: "reduce",
+            source: SHADER,
+            entry,
+            element: Some(T::TYPE),
+            constants,
+        };
+        let p_first = gpu.pipeline(&spec(first))?;
+        let p_next = gpu.pipeline(&spec(next))?;
+        let copies = inputs
+            .iter()
+            .map(|b| gpu.resident(kernel, b))
+            .collect::<Result<Vec<_>>>()?;
+
+        let chunks = gpu.chunks::<T>(n);
+        let groups: Vec<usize> = chunks
+            .iter()
+            .map(|c| (c.end - c.start).div_ceil(TILE))
+            .collect();
+        let partials: usize = groups.iter().sum();
+        let a = gpu.alloc_bytes(kernel, partials as u64 * partial_size)?;
+        let b = gpu.alloc_bytes(kernel, partials.div_ceil(TILE).max(1) as u64 * partial_size)?;
+
+        // Uniforms first, so the dispatches can borrow them.
+        let mut params: Vec<[u32; 4]> = Vec::new();
+        let mut offset = 0usize;
+        for (c, g) in chunks.iter().zip(&groups) {
+            params.push([
+                (c.end - c.start) as u32,
+                offset as u32,
+                c.start as u32,
+                *g as u32,
+            ]);
+            offset += g;
+        }
+        let mut passes = Vec::new(); // (count, from_a)
+        let mut count = partials;
+        let mut from_a = true;
+        while count > 1 {
+            let g = count.div_ceil(TILE);
+            params.push([count as u32, 0, 0, g as u32]);
+            passes.push((count, g, from_a));
+            count = g;
+            from_a = !from_a;
+        }
+        let result_in_a = from_a;
+        let size = size_of::<T>() as u64;
+        let whole = |copy: &DeviceCopy, items: usize| {
+            (copy.bytes().max(4))
+                .min(items as u64 * partial_size)
+                .max(4)
+        };
+
+        let mut bindings: Vec<Vec<(u32, Bind<'_>)>> = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            let range = c.start as u64 * size..c.end as u64 * size;
+            let mut v = vec![(0, Bind::Uniform(bytemuck::cast_slice(&params[i])))];
+            for (slot, copy) in [1u32, 2].into_iter().zip(&copies) {
+                v.push((
+                    slot,
+                    Bind::Storage {
+                        copy,
+                        range: range.clone(),
+                    },
+                ));
+            }
+            v.push((
+                out_slot,
+                Bind::Storage {
+                    copy: &a,
+                    range: 0..whole(&a, partials),
+                },
+            ));
+            bindings.push(v);
+        }
+        for (j, &(count, g, from_a)) in passes.iter().enumerate() {
+            let (src, dst) = if from_a { (&a, &b) } else { (&b, &a) };
+            bindings.push(vec![
+                (
+                    0,
+                    Bind::Uniform(bytemuck::cast_slice(&params[chunks.len() + j])),
+                ),
+                (
+                    in_slot,
+                    Bind::Storage {
+                        copy: src,
+                        range: 0..whole(src, count),
+                    },
+                ),
+                (
+                    out_slot,
+                    Bind::Storage {
+                        copy: dst,
+                        range: 0..whole(dst, g),
+                    },
+                ),
+            ]);
+        }
+        let mut dispatches = Vec::new();
+        for (i, g) in groups.iter().enumerate() {
+            dispatches.push(Dispatch {
+                pipeline: &p_first,
+                bindings: &bindings[i],
+                workgroups: *g as u32,
+            });
+        }
+        for (j, &(_, g, _)) in passes.iter().enumerate() {
+            dispatches.push(Dispatch {
+                pipeline: &p_next,
+                bindings: &bindings[chunks.len() + j],
+                workgroups: g as u32,
+            });
+        }
+        gpu.submit(kernel, &dispatches)?;
+        let result = if result_in_a { &a } else { &b };
+        gpu.read_bytes(kernel, result, 0..partial_size)
+    })
+}

@@ -1,0 +1,53 @@
+//! # tandem
+//!
+//! Data-parallel kernels that run on the CPU (SIMD lanes from `wide` across
+//! cores with `rayon`) or on the GPU (WGSL compute shaders through `wgpu`),
+//! with a dispatcher that picks, call by call, where each one runs: by its
+//! size, a cost model of each backend, and where its inputs already live.
+//!
+//! ```
+//! use tandem::{Backend, Buffer, Engine};
+//! use tandem::kernels::{Axpy, Sum, Unary};
+//!
+//! # fn main() -> tandem::Result<()> {
+//! let engine = Engine::new()?; // CPU always; GPU when an adapter exists
+//! let x = Buffer::from(vec![1.0f32; 1 << 16]);
+//! let y = Buffer::from(vec![2.0f32; 1 << 16]);
+//! let z = engine.run(&Axpy { a: 3.0 }, (&x, &y))?; // stays where it ran
+//! let r = engine.run(&Unary::Sqrt, &z)?;
+//! let s: f32 = engine.run(&tandem::kernels::Sum, &r)?;
+//! assert_eq!(s, (1 << 16) as f32 * 5f32.sqrt());
+//! let forced: f32 = engine.on(Backend::Cpu).run(&Sum, &r)?; // override the dispatcher
+//! assert_eq!(forced, s);
+//! println!("{}", engine.explain(&Sum, &&r)); // chosen backend and both estimates
+//! println!("{:?}", engine.stats()); // calls per backend, bytes moved each way
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The pieces, as data flows: a [`Buffer`] mirrors a host copy and a device
+//! copy; [`Engine::run`] asks the [`dispatch`] cost model which backend is
+//! cheaper and calls the [`Kernel`]'s [`run_cpu`](Kernel::run_cpu) (on
+//! [`Cpu`]) or [`run_gpu`](Kernel::run_gpu) (on [`Gpu`]); outputs stay
+//! where they were computed until read. Every fallible call returns
+//! [`Error`], never panics on user input.
+//!
+//! Build with `-C target-cpu=native` (this repository's
+//! `.cargo/config.toml` does): `wide` picks its SIMD width at compile time.
+
+pub mod buffer;
+pub mod cpu;
+pub mod dispatch;
+pub mod engine;
+pub mod error;
+pub mod gpu;
+pub mod kernel;
+pub mod kernels;
+
+pub use buffer::{Buffer, Element, ElementType, HostData, Residency};
+pub use cpu::Cpu;
+pub use dispatch::{CostModel, Explanation};
+pub use engine::{Backend, Engine, EngineBuilder, EngineInfo, Stats};
+pub use error::{Error, Result};
+pub use gpu::{Gpu, GpuInfo};
+pub use kernel::{Inputs, Kernel, Work};
