@@ -17,7 +17,7 @@ fn main() -> tandem::Result<()> {
     // Auto: the dispatcher picks a backend per call.
     let z = engine.run(&Axpy { a: 2.0 }, (&x, &y))?;
     let r = engine.run(&Unary::Sqrt, &z)?;
-    println!("{}\n", engine.explain(&Sum, &&r));
+    println!("{}\n", engine.explain(&Sum, &r));
     let s: f32 = engine.run(&Sum, &r)?;
     let (i, v) = engine.run(&ArgMax, &r)?.expect("non-empty");
     println!("auto: sum = {s}, argmax = {i} ({v})");

@@ -388,7 +388,7 @@ impl Engine {
             Backend::Cpu => self.run_cpu(kernel, input),
             Backend::Gpu => self.run_gpu(kernel, input),
             Backend::Auto => {
-                let first = self.choose(kernel, &input);
+                let first = self.explain(kernel, input.clone()).chosen;
                 let result = match first {
                     Backend::Gpu => self.run_gpu(kernel, input.clone()),
                     _ => self.run_cpu(kernel, input.clone()),
@@ -430,7 +430,7 @@ impl Engine {
     }
 
     /// The backend [`Backend::Auto`] would pick for this call.
-    pub fn choose<In, K>(&self, kernel: &K, input: &In) -> Backend
+    pub fn choose<In, K>(&self, kernel: &K, input: In) -> Backend
     where
         In: Inputs,
         K: Kernel<In> + ?Sized,
@@ -439,14 +439,15 @@ impl Engine {
     }
 
     /// The dispatcher's account of a call: both estimates and the choice.
-    pub fn explain<In, K>(&self, kernel: &K, input: &In) -> Explanation
+    /// Takes the input as [`Engine::run`] does (`&x`, `(&x, &y)`); nothing runs.
+    pub fn explain<In, K>(&self, kernel: &K, input: In) -> Explanation
     where
         In: Inputs,
         K: Kernel<In> + ?Sized,
     {
-        let work = kernel.work(input);
+        let work = kernel.work(&input);
         let gpu = self.has_gpu().then(|| self.inner.gpu.as_ref()).flatten();
-        let moves = Transfers::of(input, gpu.map(|g| g.context_id()));
+        let moves = Transfers::of(&input, gpu.map(|g| g.context_id()));
         let model = &self.inner.model;
         let cpu_est = model.estimate(Backend::Cpu, &work, &moves);
         let gpu_est = gpu.map(|_| model.estimate(Backend::Gpu, &work, &moves));

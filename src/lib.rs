@@ -19,7 +19,7 @@
 //! assert_eq!(s, (1 << 16) as f32 * 5f32.sqrt());
 //! let forced: f32 = engine.on(Backend::Cpu).run(&Sum, &r)?; // override the dispatcher
 //! assert_eq!(forced, s);
-//! println!("{}", engine.explain(&Sum, &&r)); // chosen backend and both estimates
+//! println!("{}", engine.explain(&Sum, &r)); // chosen backend and both estimates
 //! println!("{:?}", engine.stats()); // calls per backend, bytes moved each way
 //! # Ok(())
 //! # }

@@ -415,7 +415,11 @@ impl Gpu {
         let instance = wgpu::Instance::new(desc);
         let adapters = pollster::block_on(instance.enumerate_adapters(backends));
         if adapters.is_empty() {
-            return Err("no GPU adapter found (no Vulkan/Metal/DX12 driver is installed or none exposes a device)".into());
+            return Err(
+                "no GPU adapter found: install your GPU's Vulkan driver, or \
+                        `apt-get install mesa-vulkan-drivers` for a software one (lavapipe)"
+                    .into(),
+            );
         }
         let names: Vec<String> = adapters
             .iter()

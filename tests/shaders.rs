@@ -1,0 +1,127 @@
+//! Every WGSL file in `shaders/` parses and validates with naga, for every
+//! element type it is specialized to, and compiles to SPIR-V for every value
+//! of its `override` constants: a shader typo fails here, with no GPU.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+use tandem::ElementType;
+use tandem::gpu::specialize;
+use tandem::kernels::SHADERS;
+
+const TYPES: [ElementType; 3] = [ElementType::F32, ElementType::I32, ElementType::U32];
+
+fn validate(name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{name}: parse error:\n{}", e.emit_to_string(source)));
+    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: validation error:\n{}", e.emit_to_string(source)));
+    (module, info)
+}
+
+/// The values each override takes in the kernels.
+fn override_values(name: &str) -> Vec<f64> {
+    match name {
+        "OP" => (0..6).map(f64::from).collect(),
+        "IS_MAX" => vec![0.0, 1.0],
+        other => panic!("unknown override {other}: add its values to this test"),
+    }
+}
+
+#[test]
+fn every_shader_file_is_listed_and_has_a_rust_twin() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let files: BTreeSet<String> = std::fs::read_dir(&dir)
+        .expect("shaders/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let listed: BTreeSet<String> = SHADERS.iter().map(|(s, _)| s.to_string()).collect();
+    assert_eq!(
+        files, listed,
+        "shaders/ and tandem::kernels::SHADERS differ"
+    );
+    for stem in &files {
+        let twin = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("src/kernels/{stem}.rs"));
+        assert!(
+            twin.exists(),
+            "shaders/{stem}.wgsl has no src/kernels/{stem}.rs"
+        );
+        let on_disk = std::fs::read_to_string(dir.join(format!("{stem}.wgsl"))).unwrap();
+        let embedded = SHADERS.iter().find(|(s, _)| s == stem).unwrap().1;
+        assert_eq!(
+            on_disk, embedded,
+            "{stem}.wgsl on disk differs from the embedded copy"
+        );
+    }
+}
+
+#[test]
+fn every_shader_validates_for_every_type_and_override() {
+    for (stem, source) in SHADERS {
+        for t in TYPES {
+            let src =
+                specialize(source, t).unwrap_or_else(|| panic!("{stem}: no `alias T = f32;` line"));
+            let name = format!("{stem}.wgsl as {t}");
+            let (module, info) = validate(&name, &src);
+            assert!(!module.entry_points.is_empty(), "{name}: no entry points");
+            let overrides: Vec<String> = module
+                .overrides
+                .iter()
+                .filter_map(|(_, o)| o.name.clone())
+                .filter(|n| n != "KIND")
+                .collect();
+            // Every combination of the other overrides, with KIND fixed by the type.
+            let mut combos: Vec<Vec<(String, f64)>> =
+                vec![vec![("KIND".into(), f64::from(t.kind_code()))]];
+            for o in &overrides {
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        override_values(o).into_iter().map(move |v| {
+                            let mut c = c.clone();
+                            c.push((o.clone(), v));
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            for ep in &module.entry_points {
+                for combo in &combos {
+                    let constants: naga::back::PipelineConstants = combo.iter().cloned().collect();
+                    let (m, i) = naga::back::pipeline_constants::process_overrides(
+                        &module,
+                        &info,
+                        Some((naga::ShaderStage::Compute, &ep.name)),
+                        &constants,
+                    )
+                    .unwrap_or_else(|e| panic!("{name} {}: {combo:?}: {e}", ep.name));
+                    let options = naga::back::spv::Options::default();
+                    let pipeline = naga::back::spv::PipelineOptions {
+                        shader_stage: naga::ShaderStage::Compute,
+                        entry_point: ep.name.clone(),
+                    };
+                    naga::back::spv::write_vec(&m, &i, &options, Some(&pipeline))
+                        .unwrap_or_else(|e| panic!("{name} {}: {combo:?}: SPIR-V: {e}", ep.name));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_broken_shader_is_caught() {
+    // The validator above must be able to fail.
+    let bad = "alias T = f32;\n@compute @workgroup_size(64) fn main() { let x: T = 1u; }";
+    let module = naga::front::wgsl::parse_str(bad);
+    let failed = match module {
+        Err(_) => true,
+        Ok(m) => Validator::new(ValidationFlags::all(), Capabilities::default())
+            .validate(&m)
+            .is_err(),
+    };
+    assert!(failed);
+}
