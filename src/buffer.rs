@@ -115,7 +115,7 @@ struct State<T> {
     device: Option<Arc<DeviceCopy>>,
 }
 
-struct Inner<T> {
+struct Inner<T: Element> {
     len: usize,
     state: Mutex<State<T>>,
 }
@@ -124,6 +124,19 @@ struct Inner<T> {
 /// copy, or both (see the [module docs](self)). Clones share the data.
 pub struct Buffer<T: Element> {
     inner: Arc<Inner<T>>,
+}
+
+impl<T: Element> Drop for Inner<T> {
+    fn drop(&mut self) {
+        // The last handle is gone: recycle the host copy unless a `HostData`
+        // view still holds it.
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(host) = state.host.take()
+            && let Ok(v) = Arc::try_unwrap(host)
+        {
+            crate::cpu::pool::give_back(v);
+        }
+    }
 }
 
 impl<T: Element> Clone for Buffer<T> {

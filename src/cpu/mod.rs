@@ -1,6 +1,7 @@
 //! The CPU backend: an engine-owned rayon pool, chunking that keeps each task
 //! a useful size, and SIMD helpers over `wide` lanes with scalar tails.
 
+pub mod pool;
 pub mod simd;
 
 use std::fmt;
@@ -74,14 +75,16 @@ impl Cpu {
     }
 
     /// Maps `src` to a new vector with `f` applied to each chunk pair
-    /// `(input, output)`, in parallel above [`SERIAL_THRESHOLD`].
+    /// `(input, output)`, in parallel above [`SERIAL_THRESHOLD`]. The output
+    /// comes from the host [`pool`]: its contents are unspecified and `f`
+    /// must write every element.
     pub fn map_chunks<T: Element, U: Element>(
         &self,
         src: &[T],
         f: impl Fn(&[T], &mut [U]) + Sync + Send,
     ) -> Vec<U> {
         let n = src.len();
-        let mut out = vec![U::zeroed(); n];
+        let mut out = pool::take::<U>(n);
         if n < SERIAL_THRESHOLD {
             f(src, &mut out);
         } else {
@@ -95,7 +98,8 @@ impl Cpu {
         out
     }
 
-    /// Like [`Cpu::map_chunks`] over two inputs of equal length.
+    /// Like [`Cpu::map_chunks`] over two inputs of equal length (`f` must
+    /// write every output element).
     pub fn zip_chunks<A: Element, B: Element, U: Element>(
         &self,
         a: &[A],
@@ -104,7 +108,7 @@ impl Cpu {
     ) -> Vec<U> {
         debug_assert_eq!(a.len(), b.len());
         let n = a.len();
-        let mut out = vec![U::zeroed(); n];
+        let mut out = pool::take::<U>(n);
         if n < SERIAL_THRESHOLD {
             f(a, b, &mut out);
         } else {
