@@ -388,7 +388,7 @@ impl Engine {
             Backend::Cpu => self.run_cpu(kernel, input),
             Backend::Gpu => self.run_gpu(kernel, input),
             Backend::Auto => {
-                let first = self.explain(kernel, input.clone()).chosen;
+                let first = self.decide(kernel, &input);
                 let result = match first {
                     Backend::Gpu => self.run_gpu(kernel, input.clone()),
                     _ => self.run_cpu(kernel, input.clone()),
@@ -427,6 +427,24 @@ impl Engine {
         let gpu = self.gpu_for(kernel.name())?;
         self.inner.counters.gpu_runs.fetch_add(1, Ordering::Relaxed);
         kernel.run_gpu(gpu, input)
+    }
+
+    /// The cost model's choice, without building an [`Explanation`]: this
+    /// runs on every `Auto` call, so it allocates nothing.
+    fn decide<In, K>(&self, kernel: &K, input: &In) -> Backend
+    where
+        In: Inputs,
+        K: Kernel<In> + ?Sized,
+    {
+        let Some(gpu) = self.inner.gpu.as_ref().filter(|g| !g.is_lost()) else {
+            return Backend::Cpu;
+        };
+        let work = kernel.work(input);
+        let moves = Transfers::of(input, Some(gpu.context_id()));
+        let model = &self.inner.model;
+        let cpu = model.estimate(Backend::Cpu, &work, &moves);
+        let gpu = model.estimate(Backend::Gpu, &work, &moves);
+        CostModel::choose(&cpu, Some(&gpu))
     }
 
     /// The backend [`Backend::Auto`] would pick for this call.

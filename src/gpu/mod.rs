@@ -537,6 +537,11 @@ impl Gpu {
         self.shared.id
     }
 
+    /// Whether the device is lost.
+    pub fn is_lost(&self) -> bool {
+        lock(&self.shared.lost).is_some()
+    }
+
     /// Why the device is lost, if it is.
     pub fn lost_reason(&self) -> Option<String> {
         lock(&self.shared.lost).clone()
