@@ -11,9 +11,11 @@ use rayon::prelude::*;
 use crate::buffer::{Buffer, Element, HostData};
 use crate::error::{Error, Result};
 
-/// Below this many elements a kernel runs on the calling thread: forking
-/// costs more than it saves.
-pub const SERIAL_THRESHOLD: usize = 1 << 15;
+/// Below this much work (elements × the kernel's per-element weight) a call
+/// runs on the calling thread: forking costs more than it saves. Measured on
+/// the 2-core development machine, a one-flop map only gains from two
+/// threads from about 2^19 elements (the data is still in cache below).
+pub const PARALLEL_THRESHOLD: usize = 1 << 18;
 
 /// Elements per parallel task for memory-bound kernels: large enough to
 /// amortize scheduling, small enough to balance across cores (256 KiB of f32).
@@ -75,17 +77,20 @@ impl Cpu {
     }
 
     /// Maps `src` to a new vector with `f` applied to each chunk pair
-    /// `(input, output)`, in parallel above [`SERIAL_THRESHOLD`]. The output
-    /// comes from the host [`pool`]: its contents are unspecified and `f`
-    /// must write every element.
+    /// `(input, output)`. `weight` is the cost of one element relative to a
+    /// one-flop map (16 for `exp`, say): the call runs in parallel when
+    /// `len × weight` reaches [`PARALLEL_THRESHOLD`]. The output comes from
+    /// the host [`pool`]: its contents are unspecified and `f` must write
+    /// every element.
     pub fn map_chunks<T: Element, U: Element>(
         &self,
         src: &[T],
+        weight: usize,
         f: impl Fn(&[T], &mut [U]) + Sync + Send,
     ) -> Vec<U> {
         let n = src.len();
         let mut out = pool::take::<U>(n);
-        if n < SERIAL_THRESHOLD {
+        if n.saturating_mul(weight) < PARALLEL_THRESHOLD {
             f(src, &mut out);
         } else {
             let chunk = self.chunk_len(n, 4096);
@@ -104,12 +109,13 @@ impl Cpu {
         &self,
         a: &[A],
         b: &[B],
+        weight: usize,
         f: impl Fn(&[A], &[B], &mut [U]) + Sync + Send,
     ) -> Vec<U> {
         debug_assert_eq!(a.len(), b.len());
         let n = a.len();
         let mut out = pool::take::<U>(n);
-        if n < SERIAL_THRESHOLD {
+        if n.saturating_mul(weight) < PARALLEL_THRESHOLD {
             f(a, b, &mut out);
         } else {
             let chunk = self.chunk_len(n, 4096);
@@ -125,7 +131,8 @@ impl Cpu {
 
     /// Reduces `src` chunk by chunk with `leaf`, combining partial results
     /// with `combine` in a balanced tree (so float error grows with the
-    /// tree's depth, log n, not with n).
+    /// tree's depth, log n, not with n). Parallel from
+    /// [`PARALLEL_THRESHOLD`] elements.
     pub fn reduce_chunks<T: Element, R: Send + Copy>(
         &self,
         src: &[T],
@@ -145,7 +152,7 @@ impl Cpu {
         combine: impl Fn(R, R) -> R + Sync + Send,
     ) -> R {
         debug_assert_eq!(a.len(), b.len());
-        if a.len() < SERIAL_THRESHOLD {
+        if a.len() < PARALLEL_THRESHOLD {
             return leaf(a, b, 0);
         }
         // Power-of-two chunk so the tree of chunks is balanced.

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::cpu::SERIAL_THRESHOLD;
+use crate::cpu::PARALLEL_THRESHOLD;
 use crate::engine::Backend;
 use crate::gpu::GpuInfo;
 use crate::kernel::{Inputs, Work};
@@ -32,7 +32,7 @@ pub struct BackendCost {
 pub struct CostModel {
     /// The CPU backend (all threads).
     pub cpu: BackendCost,
-    /// The CPU backend on one thread (calls below [`SERIAL_THRESHOLD`]).
+    /// The CPU backend on one thread (calls below [`PARALLEL_THRESHOLD`]).
     pub cpu_serial: BackendCost,
     /// The GPU backend, data already on the device.
     pub gpu: BackendCost,
@@ -146,7 +146,7 @@ impl CostModel {
                 }
             }
             _ => {
-                let model = if work.elements < SERIAL_THRESHOLD as u64 {
+                let model = if work.elements < PARALLEL_THRESHOLD as u64 {
                     &self.cpu_serial
                 } else {
                     &self.cpu

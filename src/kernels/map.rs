@@ -105,7 +105,14 @@ impl<T: Element> Kernel<&Buffer<T>> for Unary {
         self.check::<T>(Backend::Cpu)?;
         let src = cpu.host(x)?;
         let op = *self;
-        let out = cpu.map_chunks(&src, move |s: &[T], d: &mut [T]| unary_cpu(op, s, d));
+        let weight = match op {
+            Unary::Exp | Unary::Ln => 16,
+            Unary::Sqrt => 2,
+            _ => 1,
+        };
+        let out = cpu.map_chunks(&src, weight, move |s: &[T], d: &mut [T]| {
+            unary_cpu(op, s, d)
+        });
         Ok(Buffer::from(out))
     }
 
@@ -181,7 +188,13 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Binary {
         Error::check_same_len(name, x.len(), y.len())?;
         let (a, b) = (cpu.host(x)?, cpu.host(y)?);
         let op = *self;
-        let out = cpu.zip_chunks(&a, &b, move |a: &[T], b: &[T], d: &mut [T]| {
+        // Integer division has no SIMD instruction.
+        let weight = match (op, T::TYPE.is_float()) {
+            (Binary::Div, false) => 8,
+            (Binary::Div, true) => 2,
+            _ => 1,
+        };
+        let out = cpu.zip_chunks(&a, &b, weight, move |a: &[T], b: &[T], d: &mut [T]| {
             binary_cpu(op, a, b, d)
         });
         Ok(Buffer::from(out))
@@ -218,7 +231,7 @@ impl Kernel<(&Buffer<f32>, &Buffer<f32>)> for Axpy {
         let (xs, ys) = (cpu.host(x)?, cpu.host(y)?);
         let a = self.a;
         let av = f32x8::splat(a);
-        let out = cpu.zip_chunks(&xs, &ys, move |x: &[f32], y: &[f32], d: &mut [f32]| {
+        let out = cpu.zip_chunks(&xs, &ys, 1, move |x: &[f32], y: &[f32], d: &mut [f32]| {
             simd::zip(x, y, d, |x, y| x.mul_add(av, y), |x, y| x.mul_add(a, y));
         });
         Ok(Buffer::from(out))
