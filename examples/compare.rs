@@ -41,10 +41,12 @@
 //!   buffer result brought to the host as in `gpu(host)`; `auto→` is the
 //!   backend the dispatcher chose (`Engine::explain`, asked before timing).
 //! - `cpu GB/s`: `Work::bytes()` (bytes read + written, each once) / `cpu`.
-//! - `cpu %bw`: that as a share of the STREAM-triad bandwidth measured at the
-//!   start, for kernels whose work is memory-bound (at most one operation
-//!   per byte); `-` otherwise. Over 100% means the data fit in cache; neither
-//!   figure counts write-allocate traffic.
+//! - `cpu %bw`: that as a share of the host memory bandwidth measured at the
+//!   start of the same run, for kernels whose work is memory-bound (at most
+//!   one operation per byte; `-` otherwise): read-only kernels (reductions)
+//!   against a read pass (an XOR fold), kernels that write against the STREAM
+//!   triad. Over 100% means the data fit in cache; neither figure counts
+//!   write-allocate traffic.
 //!
 //! tandem's calls allocate their output, and that is timed: it comes from
 //! tandem's pool of dropped buffers' memory (each result here is dropped
@@ -136,10 +138,15 @@ fn run() -> BoxResult<()> {
         };
         println!("no GPU columns: {why}{hint}");
     }
-    let bandwidth = triad_bandwidth(&engine);
+    let bandwidth = Roofline {
+        triad: triad_bandwidth(&engine),
+        read: read_bandwidth(&engine),
+    };
     println!(
-        "host memory bandwidth (triad): {:.1} GB/s ({} threads, 3 × {} MiB f32 arrays, best of 5; 12 B/element counted, write-allocate traffic not)\n",
-        bandwidth / 1e9,
+        "host memory bandwidth: triad {:.1} GB/s, read {:.1} GB/s ({} threads, {} MiB arrays, best of 5; \
+         triad counts 12 B/element, write-allocate traffic not)\n",
+        bandwidth.triad / 1e9,
+        bandwidth.read / 1e9,
         engine.cpu().threads(),
         (TRIAD_LEN * 4) >> 20,
     );
@@ -619,6 +626,49 @@ fn upload(engine: &Engine, bufs: &[Buffer<f32>]) -> tandem::Result<()> {
     Ok(())
 }
 
+/// The host memory limits measured at the start of the run.
+#[derive(Clone, Copy)]
+struct Roofline {
+    /// STREAM triad, bytes/s (two reads and a write per element).
+    triad: f64,
+    /// A read-only pass, bytes/s.
+    read: f64,
+}
+
+impl Roofline {
+    /// The limit that applies to a row: read-only kernels (reductions)
+    /// against the read pass, kernels that also write against the triad.
+    fn for_row(&self, r: &Row) -> f64 {
+        if r.work.bytes_written == 0 {
+            self.read
+        } else {
+            self.triad
+        }
+    }
+}
+
+/// Read bandwidth: an XOR fold over two arrays of [`TRIAD_LEN`] u32 on all
+/// of the engine's threads (integer XOR is associative, so LLVM vectorizes
+/// it: nothing of tandem's is used), best of 5, 8 bytes per element.
+fn read_bandwidth(engine: &Engine) -> f64 {
+    const CHUNK: usize = 1 << 16;
+    let b: Vec<u32> = (0..TRIAD_LEN as u32).collect();
+    let c: Vec<u32> = b.iter().map(|v| v.rotate_left(7)).collect();
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let x = engine.cpu().install(|| {
+            b.par_chunks(CHUNK)
+                .zip(c.par_chunks(CHUNK))
+                .map(|(b, c)| b.iter().zip(c).fold(0u32, |acc, (&b, &c)| acc ^ b ^ c))
+                .reduce(|| 0, |p, q| p ^ q)
+        });
+        black_box(x);
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    (8 * TRIAD_LEN) as f64 / best
+}
+
 /// STREAM triad `a[i] = b[i] + s·c[i]` over three arrays of [`TRIAD_LEN`]
 /// f32 on all of the engine's threads: bytes per second, best of 5, counting
 /// 12 bytes per element (two reads, one write).
@@ -701,7 +751,7 @@ fn line(cells: &[String], widths: &[usize]) -> String {
     s.trim_end().to_string()
 }
 
-fn print_table(case: &Case, rows: &[Row], bandwidth: f64, gpu: bool) {
+fn print_table(case: &Case, rows: &[Row], bandwidth: Roofline, gpu: bool) {
     let Some(first) = rows.first() else { return };
     let per_element = first.work.bytes() as f64 / first.work.elements.max(1) as f64;
     println!(
@@ -744,7 +794,7 @@ fn print_table(case: &Case, rows: &[Row], bandwidth: f64, gpu: bool) {
                 .map_or("-".into(), |b| format!("{:.1}", b / 1e9)),
         );
         cells.push(match r.cpu_bytes_per_s() {
-            Some(b) if r.memory_bound() => format!("{:.0}%", 100.0 * b / bandwidth),
+            Some(b) if r.memory_bound() => format!("{:.0}%", 100.0 * b / bandwidth.for_row(r)),
             _ => "-".into(),
         });
         cells.push(ratio_label(r.speedup(Column::Cpu)));
@@ -781,7 +831,7 @@ fn print_table(case: &Case, rows: &[Row], bandwidth: f64, gpu: bool) {
     println!();
 }
 
-fn print_summary(rows: &[Row], bandwidth: f64, gpu: bool) {
+fn print_summary(rows: &[Row], bandwidth: Roofline, gpu: bool) {
     println!("summary");
     for kernel in ["sum", "axpy"] {
         let Some(r) = rows
@@ -795,11 +845,16 @@ fn print_summary(rows: &[Row], bandwidth: f64, gpu: bool) {
             continue;
         };
         println!(
-            "  {kernel:<5} n = {}: cpu {} = {:.1} GB/s = {:.0}% of triad bandwidth, {} serial",
+            "  {kernel:<5} n = {}: cpu {} = {:.1} GB/s = {:.0}% of {} bandwidth, {} serial",
             size_label(r.n),
             seconds(t),
             b / 1e9,
-            100.0 * b / bandwidth,
+            100.0 * b / bandwidth.for_row(r),
+            if r.work.bytes_written == 0 {
+                "read"
+            } else {
+                "triad"
+            },
             ratio_label(r.speedup(Column::Cpu)),
         );
     }
@@ -836,11 +891,11 @@ fn print_summary(rows: &[Row], bandwidth: f64, gpu: bool) {
 
 /// Every row as CSV: times in seconds, empty where not measured; `reps` is
 /// the timed calls per column, `serial/cpu/gpu_host/gpu_res/auto`.
-fn csv(rows: &[Row], bandwidth: f64) -> String {
+fn csv(rows: &[Row], bandwidth: Roofline) -> String {
     let mut s = String::from(
         "kernel,n,bytes,flops,serial_s,cpu_s,gpu_host_s,gpu_res_s,auto_s,auto_backend,\
          cpu_gb_s,cpu_pct_bw,cpu_speedup,gpu_host_speedup,gpu_res_speedup,auto_regret,\
-         triad_gb_s,reps\n",
+         triad_gb_s,read_gb_s,reps\n",
     );
     let secs = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4e}"));
     let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
@@ -854,12 +909,15 @@ fn csv(rows: &[Row], bandwidth: f64) -> String {
         fields.extend(Column::ALL.iter().map(|&c| secs(r.get(c))));
         fields.push(r.auto_choice.to_string());
         fields.push(num(r.cpu_bytes_per_s().map(|b| b / 1e9)));
-        fields.push(num(r.cpu_bytes_per_s().map(|b| 100.0 * b / bandwidth)));
+        fields.push(num(r
+            .cpu_bytes_per_s()
+            .map(|b| 100.0 * b / bandwidth.for_row(r))));
         for c in [Column::Cpu, Column::GpuHost, Column::GpuRes] {
             fields.push(num(r.speedup(c)));
         }
         fields.push(num(r.regret()));
-        fields.push(num(Some(bandwidth / 1e9)));
+        fields.push(num(Some(bandwidth.triad / 1e9)));
+        fields.push(num(Some(bandwidth.read / 1e9)));
         let reps: Vec<String> = r
             .cells
             .iter()
