@@ -119,6 +119,8 @@ pub struct EngineInfo {
     pub gpu: Option<GpuInfo>,
     /// Why there is no GPU, if there is none.
     pub gpu_unavailable: Option<String>,
+    /// Why the GPU stopped working, if its device was lost after opening.
+    pub gpu_lost: Option<String>,
     /// The engine's default backend.
     pub backend: Backend,
     /// Where the dispatcher's constants came from.
@@ -128,10 +130,11 @@ pub struct EngineInfo {
 impl fmt::Display for EngineInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "cpu: {} threads, SIMD {}", self.cpu_threads, self.simd)?;
-        match (&self.gpu, &self.gpu_unavailable) {
-            (Some(g), _) => writeln!(f, "gpu: {g}")?,
-            (None, Some(why)) => writeln!(f, "gpu: none ({why})")?,
-            (None, None) => writeln!(f, "gpu: none")?,
+        match (&self.gpu, &self.gpu_unavailable, &self.gpu_lost) {
+            (Some(g), _, Some(lost)) => writeln!(f, "gpu: lost ({lost}); was {g}")?,
+            (Some(g), _, None) => writeln!(f, "gpu: {g}")?,
+            (None, Some(why), _) => writeln!(f, "gpu: none ({why})")?,
+            (None, None, _) => writeln!(f, "gpu: none")?,
         }
         write!(
             f,
@@ -523,11 +526,8 @@ impl Engine {
             cpu_threads: self.inner.cpu.threads(),
             simd: cpu::simd_level(),
             gpu: self.inner.gpu.as_ref().map(|g| g.info().clone()),
-            gpu_unavailable: self
-                .inner
-                .gpu_error
-                .clone()
-                .or_else(|| self.inner.gpu.as_ref().and_then(|g| g.lost_reason())),
+            gpu_unavailable: self.inner.gpu_error.clone(),
+            gpu_lost: self.inner.gpu.as_ref().and_then(|g| g.lost_reason()),
             backend: self.backend,
             cost_model: self.inner.model.source.clone(),
         }

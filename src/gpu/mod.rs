@@ -18,8 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
-use wgpu::util::DeviceExt;
-
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::engine::Counters;
 use crate::error::{Error, Result};
@@ -94,6 +92,24 @@ impl fmt::Display for GpuInfo {
             self.max_invocations_per_workgroup,
         )
     }
+}
+
+/// Live wgpu resources of a device (see [`Gpu::resource_counts`]). Zero on
+/// backends that do not count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResourceCounts {
+    /// Buffers.
+    pub buffers: isize,
+    /// Bytes of buffer memory.
+    pub buffer_memory: isize,
+    /// Bind groups.
+    pub bind_groups: isize,
+    /// Compute pipelines.
+    pub compute_pipelines: isize,
+    /// Shader modules.
+    pub shader_modules: isize,
+    /// Command encoders.
+    pub command_encoders: isize,
 }
 
 /// Options for creating the GPU context.
@@ -474,7 +490,15 @@ impl Gpu {
         device.set_device_lost_callback(move |reason, message| {
             let mut l = lock(&lost_flag);
             if l.is_none() {
-                *l = Some(format!("{reason:?}: {message}"));
+                let what = match reason {
+                    wgpu::DeviceLostReason::Destroyed => "the device was destroyed",
+                    _ => "the driver lost the device",
+                };
+                *l = Some(if message.is_empty() {
+                    what.to_string()
+                } else {
+                    format!("{what}: {message}")
+                });
             }
         });
 
@@ -547,6 +571,20 @@ impl Gpu {
         lock(&self.shared.lost).clone()
     }
 
+    /// Live wgpu resources of this device, from wgpu's internal counters:
+    /// what a long run must keep bounded.
+    pub fn resource_counts(&self) -> ResourceCounts {
+        let c = self.shared.device.get_internal_counters().hal;
+        ResourceCounts {
+            buffers: c.buffers.read(),
+            buffer_memory: c.buffer_memory.read(),
+            bind_groups: c.bind_groups.read(),
+            compute_pipelines: c.compute_pipelines.read(),
+            shader_modules: c.shader_modules.read(),
+            command_encoders: c.command_encoders.read(),
+        }
+    }
+
     /// Bytes held by live device copies and by the pool's free lists.
     pub fn pool_bytes(&self) -> (u64, u64) {
         let p = lock(&self.shared.pool);
@@ -564,10 +602,34 @@ impl Gpu {
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
-        let result = f();
+        // wgpu panics in a few paths on a lost device; contain them.
+        let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            Err(Error::Gpu {
+                kernel,
+                message: format!("panicked inside the GPU call: {what}"),
+            })
+        });
         let internal = pollster::block_on(internal.pop());
         let validation = pollster::block_on(validation.pop());
         let oom = pollster::block_on(oom.pop());
+        let escaped: Vec<String> = std::mem::take(&mut *lock(&self.shared.uncaptured));
+        let failed = result.is_err()
+            || oom.is_some()
+            || validation.is_some()
+            || internal.is_some()
+            || !escaped.is_empty();
+        if failed {
+            // A lost device reports itself in a callback run by `poll`: run
+            // one, so the error names the loss rather than its symptoms.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                self.shared.device.poll(wgpu::PollType::Poll)
+            }));
+        }
         self.shared.check_lost(kernel)?;
         if oom.is_some() {
             // The pool may hold memory a retry needs.
@@ -580,7 +642,6 @@ impl Gpu {
                 message: e.to_string(),
             });
         }
-        let escaped: Vec<String> = std::mem::take(&mut *lock(&self.shared.uncaptured));
         if !escaped.is_empty() {
             return Err(Error::Gpu {
                 kernel,
@@ -739,18 +800,25 @@ impl Gpu {
                     what: "workgroups per dispatch",
                 });
             }
+            // Not `create_buffer_init`: it maps at creation and panics when the
+            // device is lost. A plain buffer filled by the queue just fails.
             let uniforms: Vec<(u32, wgpu::Buffer)> = d
                 .bindings
                 .iter()
                 .filter_map(|(slot, b)| match b {
-                    Bind::Uniform(bytes) => Some((
-                        *slot,
-                        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    Bind::Uniform(bytes) => {
+                        let size = (bytes.len() as u64).div_ceil(16).max(1) * 16;
+                        let buf = device.create_buffer(&wgpu::BufferDescriptor {
                             label: Some("tandem params"),
-                            contents: bytes,
-                            usage: wgpu::BufferUsages::UNIFORM,
-                        }),
-                    )),
+                            size,
+                            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                            mapped_at_creation: false,
+                        });
+                        let mut padded = bytes.to_vec();
+                        padded.resize(size as usize, 0);
+                        self.shared.queue.write_buffer(&buf, 0, &padded);
+                        Some((*slot, buf))
+                    }
                     Bind::Storage { .. } => None,
                 })
                 .collect();
