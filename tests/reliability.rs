@@ -114,7 +114,7 @@ fn soak_10000_mixed_dispatches_keep_device_memory_resources_and_rss_bounded() {
             )
         })
         .collect();
-    let mut step = |i: usize| {
+    let step = |i: usize| {
         let (x, y, k) = &data[i % data.len()];
         match i % 9 {
             0 => drop(gpu.run(&Unary::Exp, x).unwrap()),
