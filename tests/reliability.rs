@@ -194,7 +194,7 @@ fn eight_threads_share_one_engine_on_both_backends_without_deadlock() {
                 let e = engine.clone();
                 s.spawn(move || {
                     let mut rng = Rng::new(100 + t);
-                    for i in 0..150 {
+                    for i in 0..200 {
                         let n = 1 + (rng.next_u32() % 20_000) as usize;
                         let backend =
                             [Backend::Cpu, Backend::Gpu, Backend::Auto][(i + t as usize) % 3];

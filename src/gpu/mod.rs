@@ -39,6 +39,26 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 static NEXT_CONTEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Pause between non-blocking polls while a rayon worker waits on the GPU.
+const WORKER_POLL_INTERVAL: Duration = Duration::from_micros(20);
+
+/// Whether this thread is a rayon worker, which must never block inside
+/// wgpu (`poll(Wait)`, `block_on`): work stealing can deadlock through it.
+fn on_rayon_worker() -> bool {
+    rayon::current_thread_index().is_some()
+}
+
+/// The value of a future that native wgpu resolves at once (error scopes),
+/// without `block_on` where that is avoidable.
+fn resolve<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => pollster::block_on(f),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section here leaves its data consistent, so a panic on
     // another thread does not make the data unusable.
@@ -161,8 +181,46 @@ impl Shared {
         }
     }
 
+    /// Polls without blocking until `done` says so, the device is lost, or
+    /// the timeout passes: how a rayon worker waits.
+    fn spin(
+        &self,
+        kernel: &'static str,
+        mut done: impl FnMut(wgpu::PollStatus) -> bool,
+    ) -> Result<()> {
+        let deadline = std::time::Instant::now() + self.timeout;
+        loop {
+            match catch_unwind(AssertUnwindSafe(|| self.device.poll(wgpu::PollType::Poll))) {
+                Ok(Ok(status)) => {
+                    if done(status) {
+                        return self.check_lost(kernel);
+                    }
+                }
+                Ok(Err(e)) => {
+                    return Err(Error::Gpu {
+                        kernel,
+                        message: e.to_string(),
+                    });
+                }
+                Err(_) => self.mark_lost("wgpu panicked while polling the device".into()),
+            }
+            self.check_lost(kernel)?;
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    kernel,
+                    seconds: self.timeout.as_secs_f64(),
+                });
+            }
+            std::thread::sleep(WORKER_POLL_INTERVAL);
+        }
+    }
+
     /// `Device::poll` can panic inside wgpu-core on a lost device: contain it.
+    /// On a rayon worker, spins on non-blocking polls instead of waiting.
     fn poll(&self, kernel: &'static str, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        if on_rayon_worker() {
+            return self.spin(kernel, |status| status.is_queue_empty());
+        }
         let wait = wgpu::PollType::Wait {
             submission_index: submission,
             timeout: Some(self.timeout),
@@ -212,7 +270,7 @@ impl Shared {
                         | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
-                if pollster::block_on(scope.pop()).is_some() {
+                if resolve(scope.pop()).is_some() {
                     // The pool may hold memory the allocation needs.
                     lock(&self.pool).clear();
                     return Err(Error::OutOfMemory { kernel, bytes });
@@ -255,11 +313,21 @@ impl Shared {
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.poll(kernel, Some(index))?;
-        let mapped = rx.recv_timeout(self.timeout).map_err(|_| Error::Timeout {
-            kernel,
-            seconds: self.timeout.as_secs_f64(),
-        })?;
+        let mapped = if on_rayon_worker() {
+            // Other threads may keep the queue busy: wait for our own callback.
+            let mut got = None;
+            self.spin(kernel, |_| {
+                got = rx.try_recv().ok();
+                got.is_some()
+            })?;
+            got.expect("spin returns Ok only once the callback ran")
+        } else {
+            self.poll(kernel, Some(index))?;
+            rx.recv_timeout(self.timeout).map_err(|_| Error::Timeout {
+                kernel,
+                seconds: self.timeout.as_secs_f64(),
+            })?
+        };
         mapped.map_err(|e| Error::Gpu {
             kernel,
             message: format!("mapping the readback buffer failed: {e}"),
@@ -614,9 +682,9 @@ impl Gpu {
                 message: format!("panicked inside the GPU call: {what}"),
             })
         });
-        let internal = pollster::block_on(internal.pop());
-        let validation = pollster::block_on(validation.pop());
-        let oom = pollster::block_on(oom.pop());
+        let internal = resolve(internal.pop());
+        let validation = resolve(validation.pop());
+        let oom = resolve(oom.pop());
         let escaped: Vec<String> = std::mem::take(&mut *lock(&self.shared.uncaptured));
         let failed = result.is_err()
             || oom.is_some()
