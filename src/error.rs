@@ -107,6 +107,7 @@ impl Error {
             self,
             Error::Unsupported { .. }
                 | Error::TooLarge { .. }
+                | Error::OutOfMemory { .. }
                 | Error::NoGpu { .. }
                 | Error::DeviceLost { .. }
         )

@@ -1,17 +1,306 @@
-//! Property tests: for arbitrary lengths and arbitrary bit patterns (every
-//! NaN payload, infinities, subnormals, ±0), each backend agrees with the
-//! scalar rule, and the backends agree with each other bit for bit wherever
-//! the semantics fix the answer (everything but float sums).
+//! Property tests: for arbitrary lengths and values, every kernel on every
+//! backend agrees with a plain scalar oracle within the bounds stated in
+//! `tests/conformance.rs` (so the backends agree with each other), bit for
+//! bit wherever the semantics fix the answer.
+//!
+//! Engines: the CPU, the GPU when there is one, and then also a second GPU
+//! engine whose bindings are cut at 64 KiB (16,384 elements), so that long
+//! inputs cross binding-chunk boundaries. Lengths ([`len`]) are mostly
+//! 0..3000 (every SIMD tail, workgroup and reduction-tile remainder),
+//! sometimes up to 70k (many tiles and a second reduction pass, several
+//! binding chunks, parallel CPU `exp`/`ln`/integer division) and rarely just
+//! past 2^18 (parallel CPU maps and reductions).
+//!
+//! Most properties draw their data from a seed through [`Gen`], whose value
+//! classes over-represent the special values (±0, ±inf, NaNs of both signs
+//! and any payload, subnormals, `MIN_POSITIVE`, `MAX`, integer extremes), so
+//! that a failing case shrinks quickly to its shortest failing length; the
+//! failure message names the element.
+//!
+//! GPU allowance, as documented in `src/kernels/map.rs`: a float result
+//! whose magnitude is below `f32::MIN_POSITIVE` may come back as a zero.
 
 mod common;
 
+use std::sync::OnceLock;
+
 use common::*;
 use proptest::prelude::*;
-use tandem::kernels::{ArgMax, ArgMin, Binary, Max, Min, Sum, Unary};
-use tandem::{Backend, Buffer};
+use proptest::test_runner::TestCaseError;
+use tandem::kernels::{ArgMax, ArgMin, Axpy, Binary, Dot, Max, Min, Sum, Unary};
+use tandem::{Backend, Buffer, Element, Engine, Error};
 
-fn any_f32s(max_len: usize) -> impl Strategy<Value = Vec<f32>> {
-    prop::collection::vec(any::<u32>().prop_map(f32::from_bits), 0..max_len)
+// ---------- engines and lengths ----------
+
+/// Binding size of the extra GPU engine: 16,384 f32 a chunk.
+const SMALL_CHUNK_BYTES: u64 = 64 * 1024;
+
+/// One engine a property checks.
+struct On {
+    name: &'static str,
+    engine: Engine,
+    /// Whether it is a GPU (which may flush results below `MIN_POSITIVE`).
+    gpu: bool,
+}
+
+/// The CPU, the GPU when present, and a GPU engine with 64 KiB bindings.
+fn engines() -> Vec<On> {
+    let mut all = Vec::new();
+    for (b, engine) in backends() {
+        let gpu = b == Backend::Gpu;
+        all.push(On {
+            name: if gpu { "gpu" } else { "cpu" },
+            engine,
+            gpu,
+        });
+        if gpu {
+            static SMALL: OnceLock<Engine> = OnceLock::new();
+            let small = SMALL.get_or_init(|| {
+                Engine::builder()
+                    .gpu_chunk_bytes(SMALL_CHUNK_BYTES)
+                    .build()
+                    .expect("engine")
+            });
+            all.push(On {
+                name: "gpu (64 KiB bindings)",
+                engine: small.on(Backend::Gpu),
+                gpu: true,
+            });
+        }
+    }
+    all
+}
+
+/// Input lengths: see the module docs.
+fn len() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        24 => 0..3000usize,
+        3 => 3000..70_000usize,
+        1 => (1usize << 18)..(1 << 18) + 5000,
+    ]
+}
+
+fn get<T: Element>(b: &Buffer<T>) -> Vec<T> {
+    b.to_vec().expect("read back")
+}
+
+// ---------- data ----------
+
+/// Special f32 bit patterns: ±0, ±inf, NaNs (quiet, negative, signalling,
+/// with payloads), subnormal extremes, ±MIN_POSITIVE, ±MAX, ±1, EPSILON.
+const SPECIAL_F32: &[u32] = &[
+    0x0000_0000,
+    0x8000_0000,
+    0x7f80_0000,
+    0xff80_0000,
+    0x7fc0_0000,
+    0xffc0_0000,
+    0x7f80_0001,
+    0xffbf_ffff,
+    0x0000_0001,
+    0x8000_0001,
+    0x007f_ffff,
+    0x807f_ffff,
+    0x0080_0000,
+    0x8080_0000,
+    0x7f7f_ffff,
+    0xff7f_ffff,
+    0x3f80_0000,
+    0xbf80_0000,
+    0x3400_0000,
+];
+
+const SPECIAL_I32: &[i32] = &[i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX - 1, i32::MAX];
+const SPECIAL_U32: &[u32] = &[0, 1, 2, 0x7fff_ffff, 0x8000_0000, u32::MAX - 1, u32::MAX];
+
+/// A deterministic stream of values drawn from classes (see the module docs).
+struct Gen(common::Rng);
+
+impl Gen {
+    fn new(seed: u64) -> Self {
+        Gen(common::Rng::new(seed))
+    }
+    fn u32(&mut self) -> u32 {
+        self.0.next_u32()
+    }
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: u32) -> u32 {
+        ((u64::from(self.u32()) * u64::from(n)) >> 32) as u32
+    }
+    fn one_in(&mut self, n: u32) -> bool {
+        self.below(n) == 0
+    }
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[self.below(from.len() as u32) as usize]
+    }
+    fn vec<T>(&mut self, n: usize, mut f: impl FnMut(&mut Self) -> T) -> Vec<T> {
+        (0..n).map(|_| f(self)).collect()
+    }
+    /// `±2^e · 1.m`, `e` uniform in `lo..=hi` (a normal float), random sign.
+    fn normal(&mut self, lo: i32, hi: i32) -> f32 {
+        let e = lo + self.below((hi - lo + 1) as u32) as i32;
+        let bits = (((e + 127) as u32) << 23) | (self.u32() >> 9);
+        let v = f32::from_bits(bits);
+        if self.one_in(2) { -v } else { v }
+    }
+    /// Any f32 bit pattern: specials, uniform bits, and ordinary magnitudes.
+    fn any_f32(&mut self) -> f32 {
+        match self.below(8) {
+            0 => f32::from_bits(self.pick(SPECIAL_F32)),
+            1..=3 => f32::from_bits(self.u32()),
+            _ => self.normal(-30, 30),
+        }
+    }
+    /// Any finite f32 (specials, uniform bits and ordinary magnitudes).
+    fn finite_f32(&mut self) -> f32 {
+        let v = self.any_f32();
+        if v.is_finite() {
+            v
+        } else {
+            self.normal(-30, 30)
+        }
+    }
+    /// Any positive finite f32, subnormals included.
+    fn positive_f32(&mut self) -> f32 {
+        match self.below(4) {
+            0 => f32::from_bits(1 + self.below(0x7f7f_ffff)),
+            1 => f32::from_bits(1 + self.below(0x007f_ffff)),
+            2 => self.0.f32(0.25, 4.0),
+            _ => self.normal(-126, 127).abs(),
+        }
+    }
+    fn any_i32(&mut self) -> i32 {
+        match self.below(8) {
+            0 => self.pick(SPECIAL_I32),
+            1 | 2 => self.below(33) as i32 - 16,
+            _ => self.u32() as i32,
+        }
+    }
+    fn any_u32(&mut self) -> u32 {
+        match self.below(8) {
+            0 => self.pick(SPECIAL_U32),
+            1 | 2 => self.below(33),
+            _ => self.u32(),
+        }
+    }
+}
+
+// ---------- comparisons ----------
+
+/// Whether `got` stands for `want` by the flush rule: a zero on a GPU where
+/// `|want| < MIN_POSITIVE`.
+fn flushed(got: f32, want: f32, gpu: bool) -> bool {
+    gpu && got == 0.0 && want.abs() < f32::MIN_POSITIVE
+}
+
+/// Bit for bit, two NaNs of any payload agreeing, or flushed.
+fn same_f32(got: f32, want: f32, gpu: bool) -> bool {
+    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()) || flushed(got, want, gpu)
+}
+
+/// Within `tol` ULP (two NaNs agree, ±0 are equal), or flushed.
+fn near_f32(got: f32, want: f32, tol: u32, gpu: bool) -> bool {
+    ulps(got, want) <= tol || flushed(got, want, gpu)
+}
+
+fn show(v: f32) -> String {
+    format!("{v:e} ({:#010x})", v.to_bits())
+}
+
+/// Checks a float map's output `got` (of `n` elements) against `want(i)`
+/// with `ok(i, got, want)`; `input(i)` describes element `i`'s inputs.
+fn check_each(
+    on: &On,
+    what: &str,
+    n: usize,
+    got: &[f32],
+    input: impl Fn(usize) -> String,
+    want: impl Fn(usize) -> f32,
+    ok: impl Fn(usize, f32, f32) -> bool,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(got.len(), n, "{} on {}: length", what, on.name);
+    for (i, &g) in got.iter().enumerate() {
+        let w = want(i);
+        prop_assert!(
+            ok(i, g, w),
+            "{} on {}: element {} of {}: {}: got {}, want {}",
+            what,
+            on.name,
+            i,
+            n,
+            input(i),
+            show(g),
+            show(w)
+        );
+    }
+    Ok(())
+}
+
+/// `Σ terms` exactly enough (Neumaier-compensated f64) and `Σ |terms|`.
+fn exact_sum(terms: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut s, mut c, mut abs) = (0.0f64, 0.0f64, 0.0f64);
+    for t in terms {
+        let u = s + t;
+        c += if s.abs() >= t.abs() {
+            (s - u) + t
+        } else {
+            (t - u) + s
+        };
+        s = u;
+        abs += t.abs();
+    }
+    (s + c, abs)
+}
+
+/// The float-sum bound: `2ε·log2(max(n, 2))·Σ|terms| + MIN_POSITIVE`.
+fn sum_bound(n: usize, abs: f64) -> f64 {
+    2.0 * f64::from(f32::EPSILON) * (n.max(2) as f64).log2() * abs + f64::from(f32::MIN_POSITIVE)
+}
+
+/// First index of the smallest (or largest) element.
+fn oracle_arg_int<T: Copy + Ord>(x: &[T], max: bool) -> Option<(usize, T)> {
+    let mut best: Option<(usize, T)> = None;
+    for (i, &v) in x.iter().enumerate() {
+        if best.is_none_or(|(_, b)| if max { v > b } else { v < b }) {
+            best = Some((i, v));
+        }
+    }
+    best
+}
+
+/// Integer division as WGSL defines it: by zero, or `MIN / -1`, gives the
+/// dividend.
+fn oracle_div_i32(a: i32, b: i32) -> i32 {
+    if b == 0 || (a == i32::MIN && b == -1) {
+        a
+    } else {
+        a / b
+    }
+}
+
+fn oracle_div_u32(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { a / b }
+}
+
+/// NaN-ignoring minimum/maximum with `-0.0 < +0.0`.
+fn oracle_pick_f32(a: f32, b: f32, max: bool) -> f32 {
+    if b.is_nan() {
+        return a;
+    }
+    if a.is_nan() {
+        return b;
+    }
+    let b_wins = if a == b {
+        // Only zeros of opposite signs compare equal but differ.
+        if max {
+            a.is_sign_negative() && b.is_sign_positive()
+        } else {
+            a.is_sign_positive() && b.is_sign_negative()
+        }
+    } else {
+        (b > a) == max
+    };
+    if b_wins { b } else { a }
 }
 
 /// Key order: -0.0 < +0.0, NaN excluded by the caller.
@@ -22,6 +311,10 @@ fn key(x: f32) -> u32 {
     } else {
         b | 0x8000_0000
     }
+}
+
+fn any_f32s(max_len: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec(any::<u32>().prop_map(f32::from_bits), 0..max_len)
 }
 
 fn oracle_extreme(x: &[f32], max: bool) -> Option<(usize, u32)> {
@@ -111,5 +404,386 @@ proptest! {
             prop_assert_eq!(e.run(&Sum, &xb).unwrap(), want, "{}", b);
             prop_assert_eq!(e.run(&Unary::Neg, &xb).unwrap().to_vec().unwrap(), neg.clone());
         }
+    }
+
+    // ---------- unary ----------
+
+    /// `neg`, `abs` and `scale(k)` on any f32 bit patterns (and any `k`) are
+    /// the scalar IEEE result bit for bit (NaN payloads aside).
+    #[test]
+    fn unary_f32_neg_abs_scale_are_bit_exact(n in len(), seed in any::<u64>()) {
+        let mut g = Gen::new(seed);
+        let x = g.vec(n, Gen::any_f32);
+        let k = g.any_f32();
+        for on in engines() {
+            let xb = Buffer::from(x.clone());
+            for (op, f) in [
+                (Unary::Neg, (|v: f32| -v) as fn(f32) -> f32),
+                (Unary::Abs, f32::abs),
+            ] {
+                let got = get(&on.engine.run(&op, &xb).unwrap());
+                // Sign-bit operations: never flushed, even on a GPU.
+                check_each(&on, &format!("{op:?}"), n, &got, |i| format!("x = {}", show(x[i])), |i| f(x[i]), |_, g, w| same_f32(g, w, false))?;
+            }
+            let op = Unary::Scale(k);
+            let got = get(&on.engine.run(&op, &xb).unwrap());
+            check_each(&on, &format!("{op:?}"), n, &got, |i| format!("x = {}, k = {}", show(x[i]), show(k)), |i| x[i] * k, |_, g, w| same_f32(g, w, on.gpu))?;
+        }
+    }
+
+    /// `sqrt` is within 3 ULP on non-negative floats, and any bit pattern
+    /// follows the rules: `sqrt(±0) = ±0`, `sqrt(+inf) = +inf`, negatives
+    /// and NaN give NaN.
+    #[test]
+    fn sqrt_within_3_ulp_and_specials_follow_the_rules(n in len(), seed in any::<u64>()) {
+        let mut g = Gen::new(seed);
+        let x = g.vec(n, |g| if g.one_in(2) { g.positive_f32() } else { g.any_f32() });
+        for on in engines() {
+            let got = get(&on.engine.run(&Unary::Sqrt, &Buffer::from(x.clone())).unwrap());
+            check_each(&on, "sqrt", n, &got, |i| format!("x = {}", show(x[i])), |i| {
+                let v = x[i];
+                if v == 0.0 || v.is_nan() { v }
+                else if v < 0.0 { f32::NAN }
+                else { f64::from(v).sqrt() as f32 }
+            }, |i, g, w| if x[i].is_finite() && x[i] > 0.0 {
+                near_f32(g, w, 3, on.gpu)
+            } else {
+                same_f32(g, w, false)
+            })?;
+        }
+    }
+
+    /// `exp` is within 3 + 2|x| ULP on [-80, 80] (subnormal x included), and
+    /// any bit pattern follows the rules: NaN gives NaN, x > 88.72283
+    /// (+inf included) gives +inf, x < -103.97208 (-inf included) gives 0;
+    /// in between the same ULP bound holds.
+    #[test]
+    fn exp_within_3_plus_2x_ulp_and_specials_follow_the_rules(n in len(), seed in any::<u64>()) {
+        let mut g = Gen::new(seed);
+        let x = g.vec(n, |g| match g.below(4) {
+            0 => g.any_f32(),
+            1 => g.normal(-126, 6).clamp(-80.0, 80.0),
+            _ => g.0.f32(-80.0, 80.0),
+        });
+        for on in engines() {
+            let got = get(&on.engine.run(&Unary::Exp, &Buffer::from(x.clone())).unwrap());
+            check_each(&on, "exp", n, &got, |i| format!("x = {}", show(x[i])), |i| {
+                let v = x[i];
+                if v.is_nan() { v }
+                else if v > 88.722_83 { f32::INFINITY }
+                else if v < -103.972_08 { 0.0 }
+                else { f64::from(v).exp() as f32 }
+            }, |i, g, w| {
+                let v = x[i];
+                if v.is_nan() || !(-103.972_08..=88.722_83).contains(&v) {
+                    same_f32(g, w, false)
+                } else {
+                    near_f32(g, w, 3 + (2.0 * v.abs()) as u32, on.gpu)
+                }
+            })?;
+        }
+    }
+
+    /// `ln` is within 3 ULP on positive finite floats (absolute 2^-21 on
+    /// [0.5, 2]; subnormals included), and any bit pattern follows the rules:
+    /// `ln(±0) = -inf`, `ln(+inf) = +inf`, negatives and NaN give NaN.
+    #[test]
+    fn ln_within_3_ulp_and_specials_follow_the_rules(n in len(), seed in any::<u64>()) {
+        let mut g = Gen::new(seed);
+        let x = g.vec(n, |g| if g.one_in(3) { g.any_f32() } else { g.positive_f32() });
+        for on in engines() {
+            let got = get(&on.engine.run(&Unary::Ln, &Buffer::from(x.clone())).unwrap());
+            check_each(&on, "ln", n, &got, |i| format!("x = {}", show(x[i])), |i| {
+                let v = x[i];
+                if v.is_nan() { v }
+                else if v == 0.0 { f32::NEG_INFINITY }
+                else if v < 0.0 { f32::NAN }
+                else { f64::from(v).ln() as f32 }
+            }, |i, g, w| {
+                let v = x[i];
+                if !(v.is_finite() && v > 0.0) {
+                    same_f32(g, w, false)
+                } else if (0.5..=2.0).contains(&v) {
+                    (f64::from(g) - f64::from(v).ln()).abs() <= 2f64.powi(-21)
+                } else {
+                    near_f32(g, w, 3, on.gpu)
+                }
+            })?;
+        }
+    }
+
+    /// `neg` and `abs` on i32 wrap (`MIN` maps to itself), `abs` on u32 is
+    /// the identity, and the ops a type lacks are errors, not panics.
+    #[test]
+    fn unary_int_neg_abs_wrap_exactly_and_undefined_ops_are_errors(n in len(), seed in any::<u64>()) {
+        let mut g = Gen::new(seed);
+        let x = g.vec(n, Gen::any_i32);
+        let u = g.vec(n, Gen::any_u32);
+        let neg: Vec<i32> = x.iter().map(|v| v.wrapping_neg()).collect();
+        let abs: Vec<i32> = x.iter().map(|v| v.wrapping_abs()).collect();
+        for on in engines() {
+            let (xb, ub) = (Buffer::from(x.clone()), Buffer::from(u.clone()));
+            prop_assert_eq!(&get(&on.engine.run(&Unary::Neg, &xb).unwrap()), &neg, "neg i32 on {}", on.name);
+            prop_assert_eq!(&get(&on.engine.run(&Unary::Abs, &xb).unwrap()), &abs, "abs i32 on {}", on.name);
+            prop_assert_eq!(&get(&on.engine.run(&Unary::Abs, &ub).unwrap()), &u, "abs u32 on {}", on.name);
+            let neg_u32 = on.engine.run(&Unary::Neg, &ub);
+            prop_assert!(matches!(neg_u32, Err(Error::Unsupported { .. })), "neg u32 on {}: {:?}", on.name, neg_u32);
+            for op in [Unary::Sqrt, Unary::Exp, Unary::Ln, Unary::Scale(2.0)] {
+                let r = on.engine.run(&op, &xb);
+                prop_assert!(matches!(r, Err(Error::Unsupported { .. })), "{:?} i32 on {}: {:?}", op, on.name, r);
+                let r = on.engine.run(&op, &ub);
+                prop_assert!(matches!(r, Err(Error::Unsupported { .. })), "{:?} u32 on {}: {:?}", op, on.name, r);
+            }
+        }
+    }
+
+    // ---------- binary and axpy ----------
+
+    /// All six binary ops on i32 and u32 are exact: add/sub/mul wrap, min/max,
+    /// and division truncates, with a zero divisor or `i32::MIN / -1` giving
+    /// the dividend.
+    #[test]
+    fn binary_int_ops_are_exact_with_wgsl_division(n in len(), seed in any::<u64>()) {
+        let mut g = Gen::new(seed);
+        let a = g.vec(n, Gen::any_i32);
+        // Divisors: zero, -1 (against MIN), small, equal to the dividend, any.
+        let b: Vec<i32> = a.iter().map(|&a| match g.below(8) {
+            0 => 0,
+            1 => -1,
+            2 => a,
+            3 => g.below(17) as i32 - 8,
+            _ => g.any_i32(),
+        }).collect();
+        let ua = g.vec(n, Gen::any_u32);
+        let ub: Vec<u32> = ua.iter().map(|&a| match g.below(8) {
+            0 => 0,
+            1 => a,
+            2 => 1 + g.below(8),
+            _ => g.any_u32(),
+        }).collect();
+        let ops: [(Binary, fn(i32, i32) -> i32, fn(u32, u32) -> u32); 6] = [
+            (Binary::Add, i32::wrapping_add, u32::wrapping_add),
+            (Binary::Sub, i32::wrapping_sub, u32::wrapping_sub),
+            (Binary::Mul, i32::wrapping_mul, u32::wrapping_mul),
+            (Binary::Div, oracle_div_i32, oracle_div_u32),
+            (Binary::Min, i32::min, u32::min),
+            (Binary::Max, i32::max, u32::max),
+        ];
+        for on in engines() {
+            let (ab, bb) = (Buffer::from(a.clone()), Buffer::from(b.clone()));
+            let (uab, ubb) = (Buffer::from(ua.clone()), Buffer::from(ub.clone()));
+            for (op, fi, fu) in ops {
+                let got = get(&on.engine.run(&op, (&ab, &bb)).unwrap());
+                prop_assert_eq!(got.len(), n);
+                for i in 0..n {
+                    prop_assert_eq!(got[i], fi(a[i], b[i]), "{:?} i32 on {}: element {} of {}: {} and {}", op, on.name, i, n, a[i], b[i]);
+                }
+                let got = get(&on.engine.run(&op, (&uab, &ubb)).unwrap());
+                prop_assert_eq!(got.len(), n);
+                for i in 0..n {
+                    prop_assert_eq!(got[i], fu(ua[i], ub[i]), "{:?} u32 on {}: element {} of {}: {} and {}", op, on.name, i, n, ua[i], ub[i]);
+                }
+            }
+        }
+    }
+
+    /// f32 `add`, `sub`, `mul`, `minimum`, `maximum` on any bit patterns are
+    /// the scalar IEEE result bit for bit, and `div` of finite x by
+    /// `|y| ∈ [2^-100, 2^100]` is within 3 ULP.
+    #[test]
+    fn binary_f32_ops_match_ieee_and_div_is_within_3_ulp(n in len(), seed in any::<u64>()) {
+        let mut g = Gen::new(seed);
+        let x = g.vec(n, Gen::any_f32);
+        let y: Vec<f32> = x.iter().map(|&a| match g.below(8) {
+            0 => a,
+            1 => -a,
+            _ => g.any_f32(),
+        }).collect();
+        let xf = g.vec(n, Gen::finite_f32);
+        let d = g.vec(n, |g| g.normal(-100, 99));
+        let ops: [(Binary, fn(f32, f32) -> f32); 5] = [
+            (Binary::Add, |a, b| a + b),
+            (Binary::Sub, |a, b| a - b),
+            (Binary::Mul, |a, b| a * b),
+            (Binary::Min, |a, b| oracle_pick_f32(a, b, false)),
+            (Binary::Max, |a, b| oracle_pick_f32(a, b, true)),
+        ];
+        for on in engines() {
+            let (xb, yb) = (Buffer::from(x.clone()), Buffer::from(y.clone()));
+            for (op, f) in ops {
+                let got = get(&on.engine.run(&op, (&xb, &yb)).unwrap());
+                // Minimum and maximum pick an operand: never flushed.
+                let gpu = on.gpu && !matches!(op, Binary::Min | Binary::Max);
+                check_each(&on, &format!("{op:?}"), n, &got, |i| format!("x = {}, y = {}", show(x[i]), show(y[i])), |i| f(x[i], y[i]), |_, g, w| same_f32(g, w, gpu))?;
+            }
+            let got = get(&on.engine.run(&Binary::Div, (&Buffer::from(xf.clone()), &Buffer::from(d.clone()))).unwrap());
+            check_each(&on, "Div", n, &got, |i| format!("x = {}, y = {}", show(xf[i]), show(d[i])), |i| xf[i] / d[i], |_, g, w| near_f32(g, w, 3, on.gpu))?;
+        }
+    }
+
+    /// `axpy` is within 2ε(|a·x| + |y|) of the exact `a·x + y` for finite
+    /// inputs of moderate magnitude (2^-40..2^40, and zeros).
+    #[test]
+    fn axpy_is_within_2eps_of_exact(n in len(), seed in any::<u64>()) {
+        let mut g = Gen::new(seed);
+        let a = if g.one_in(8) { g.pick(&[0.0, -0.0, 1.0, -1.0]) } else { g.normal(-20, 20) };
+        let moderate = |g: &mut Gen| if g.one_in(16) { 0.0 } else { g.normal(-20, 20) };
+        let x = g.vec(n, moderate);
+        let y: Vec<f32> = x.iter().map(|&x| if g.one_in(8) { -(a * x) } else { moderate(&mut g) }).collect();
+        for on in engines() {
+            let got = get(&on.engine.run(&Axpy { a }, (&Buffer::from(x.clone()), &Buffer::from(y.clone()))).unwrap());
+            prop_assert_eq!(got.len(), n);
+            for i in 0..n {
+                let ax = f64::from(a) * f64::from(x[i]);
+                let exact = ax + f64::from(y[i]);
+                let bound = 2.0 * f64::from(f32::EPSILON) * (ax.abs() + f64::from(y[i]).abs());
+                prop_assert!(
+                    (f64::from(got[i]) - exact).abs() <= bound,
+                    "axpy on {}: element {} of {}: {:e}·{:e} + {:e}: got {:e}, exact {:e}, bound {:e}",
+                    on.name, i, n, a, x[i], y[i], got[i], exact, bound
+                );
+            }
+        }
+    }
+
+    // ---------- reductions ----------
+
+    /// f32 `sum` and `dot` are within 2ε·log2(max(n, 2))·Σ|terms| +
+    /// MIN_POSITIVE of the exact result, for finite inputs whose magnitudes
+    /// (2^-60..2^50, and zeros; one sign or mixed) cannot overflow.
+    #[test]
+    fn f32_sum_and_dot_are_within_2eps_log2n_of_exact(
+        n in len(), seed in any::<u64>(), lo in -60i32..20, spread in 0i32..=30, one_sign in any::<bool>(),
+    ) {
+        let mut g = Gen::new(seed);
+        let mut value = |g: &mut Gen| {
+            if g.one_in(32) { return if g.one_in(2) { 0.0 } else { -0.0 } }
+            let v = g.normal(lo, lo + spread);
+            if one_sign { v.abs() } else { v }
+        };
+        let x = g.vec(n, &mut value);
+        let y = g.vec(n, &mut value);
+        let (s, s_abs) = exact_sum(x.iter().map(|&v| f64::from(v)));
+        let (d, d_abs) = exact_sum(x.iter().zip(&y).map(|(&a, &b)| f64::from(a) * f64::from(b)));
+        for on in engines() {
+            let (xb, yb) = (Buffer::from(x.clone()), Buffer::from(y.clone()));
+            let got: f32 = on.engine.run(&Sum, &xb).unwrap();
+            let (err, bound) = ((f64::from(got) - s).abs(), sum_bound(n, s_abs));
+            prop_assert!(err <= bound, "sum on {}: n = {}: got {:e}, exact {:e}, error {:e} > bound {:e}", on.name, n, got, s, err, bound);
+            let got: f32 = on.engine.run(&Dot, (&xb, &yb)).unwrap();
+            let (err, bound) = ((f64::from(got) - d).abs(), sum_bound(n, d_abs));
+            prop_assert!(err <= bound, "dot on {}: n = {}: got {:e}, exact {:e}, error {:e} > bound {:e}", on.name, n, got, d, err, bound);
+        }
+    }
+
+    /// i32 and u32 `sum` and `dot` wrap and are exact.
+    #[test]
+    fn int_sum_and_dot_wrap_exactly(n in len(), seed in any::<u64>()) {
+        let mut g = Gen::new(seed);
+        let (a, b) = (g.vec(n, Gen::any_i32), g.vec(n, Gen::any_i32));
+        let (ua, ub) = (g.vec(n, Gen::any_u32), g.vec(n, Gen::any_u32));
+        let sum = a.iter().fold(0i32, |s, &v| s.wrapping_add(v));
+        let dot = a.iter().zip(&b).fold(0i32, |s, (&x, &y)| s.wrapping_add(x.wrapping_mul(y)));
+        let usum = ua.iter().fold(0u32, |s, &v| s.wrapping_add(v));
+        let udot = ua.iter().zip(&ub).fold(0u32, |s, (&x, &y)| s.wrapping_add(x.wrapping_mul(y)));
+        for on in engines() {
+            let (ab, bb) = (Buffer::from(a.clone()), Buffer::from(b.clone()));
+            let (uab, ubb) = (Buffer::from(ua.clone()), Buffer::from(ub.clone()));
+            prop_assert_eq!(on.engine.run(&Sum, &ab).unwrap(), sum, "sum i32 on {}: n = {}", on.name, n);
+            prop_assert_eq!(on.engine.run(&Dot, (&ab, &bb)).unwrap(), dot, "dot i32 on {}: n = {}", on.name, n);
+            prop_assert_eq!(on.engine.run(&Sum, &uab).unwrap(), usum, "sum u32 on {}: n = {}", on.name, n);
+            prop_assert_eq!(on.engine.run(&Dot, (&uab, &ubb)).unwrap(), udot, "dot u32 on {}: n = {}", on.name, n);
+        }
+    }
+
+    /// i32 and u32 `min`, `max`, `argmin`, `argmax` are exact, the arg forms
+    /// giving the first index of the extreme; values are full-range, from a
+    /// narrow band (many ties), crowded at the type's top or bottom (ties
+    /// with the GPU's identity keys), or all `MAX` or all `MIN`.
+    #[test]
+    fn int_min_max_and_first_arg_extremes_are_exact(n in len(), seed in any::<u64>(), mode in 0u32..6) {
+        let mut g = Gen::new(seed);
+        let band = |g: &mut Gen| g.below(9);
+        let x: Vec<i32> = g.vec(n, |g| match mode {
+            0 => g.any_i32(),
+            1 => band(g) as i32 - 4,
+            2 => i32::MAX - band(g) as i32,
+            3 => i32::MIN + band(g) as i32,
+            4 => i32::MAX,
+            _ => i32::MIN,
+        });
+        let u: Vec<u32> = g.vec(n, |g| match mode {
+            0 => g.any_u32(),
+            1 => 1000 + band(g),
+            2 => u32::MAX - band(g),
+            3 => band(g),
+            4 => u32::MAX,
+            _ => 0,
+        });
+        for on in engines() {
+            let (xb, ub) = (Buffer::from(x.clone()), Buffer::from(u.clone()));
+            for max in [false, true] {
+                let (w, uw) = (oracle_arg_int(&x, max), oracle_arg_int(&u, max));
+                let e = &on.engine;
+                let (got, arg) = if max {
+                    (e.run(&Max, &xb).unwrap(), e.run(&ArgMax, &xb).unwrap())
+                } else {
+                    (e.run(&Min, &xb).unwrap(), e.run(&ArgMin, &xb).unwrap())
+                };
+                prop_assert_eq!(got, w.map(|w| w.1), "i32 max={} on {}: n = {}", max, on.name, n);
+                prop_assert_eq!(arg, w, "i32 arg max={} on {}: n = {}", max, on.name, n);
+                let (got, arg) = if max {
+                    (e.run(&Max, &ub).unwrap(), e.run(&ArgMax, &ub).unwrap())
+                } else {
+                    (e.run(&Min, &ub).unwrap(), e.run(&ArgMin, &ub).unwrap())
+                };
+                prop_assert_eq!(got, uw.map(|w| w.1), "u32 max={} on {}: n = {}", max, on.name, n);
+                prop_assert_eq!(arg, uw, "u32 arg max={} on {}: n = {}", max, on.name, n);
+            }
+        }
+    }
+
+    /// Two-input kernels given inputs of different lengths return
+    /// `LengthMismatch` on every backend instead of panicking or reading
+    /// out of bounds.
+    #[test]
+    fn mismatched_lengths_are_errors(n in 0usize..3000, m in 0usize..3000) {
+        prop_assume!(n != m);
+        let (x, y) = (Buffer::from(vec![1.0f32; n]), Buffer::from(vec![2.0f32; m]));
+        let (i, j) = (Buffer::from(vec![1i32; n]), Buffer::from(vec![2i32; m]));
+        for on in engines() {
+            let e = &on.engine;
+            let results = [
+                e.run(&Binary::Add, (&x, &y)).map(drop),
+                e.run(&Binary::Div, (&i, &j)).map(drop),
+                e.run(&Axpy { a: 2.0 }, (&x, &y)).map(drop),
+                e.run(&Dot, (&x, &y)).map(drop),
+                e.run(&Dot, (&i, &j)).map(drop),
+            ];
+            for r in results {
+                prop_assert!(matches!(r, Err(Error::LengthMismatch { .. })), "on {}: {:?}", on.name, r);
+            }
+        }
+    }
+}
+
+#[test]
+fn zz_explore() {
+    let xs: Vec<f32> = [1u32, 0x0000_0100, 0x0020_31ef, 0x007f_ffff, 0x0080_0000, 0x8000_0001]
+        .iter().map(|&b| f32::from_bits(b)).collect();
+    for on in engines() {
+        let xb = Buffer::from(xs.clone());
+        for op in [Unary::Ln, Unary::Sqrt, Unary::Exp, Unary::Scale(1e30), Unary::Neg] {
+            let got = get(&on.engine.run(&op, &xb).unwrap());
+            eprintln!("{} {:?}: {:?}", on.name, op, got);
+        }
+        let big = Buffer::from(vec![1e30f32; xs.len()]);
+        let got = get(&on.engine.run(&Binary::Mul, (&xb, &big)).unwrap());
+        eprintln!("{} mul 1e30: {:?}", on.name, got);
+        let small = Buffer::from(vec![1e-30f32; xs.len()]);
+        let got = get(&on.engine.run(&Binary::Div, (&xb, &small)).unwrap());
+        eprintln!("{} div 1e-30: {:?}", on.name, got);
+        let got = get(&on.engine.run(&Binary::Add, (&xb, &xb)).unwrap());
+        eprintln!("{} add self: {:?}", on.name, got);
     }
 }
