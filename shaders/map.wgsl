@@ -29,6 +29,8 @@ struct Params {
 const F_NAN: u32 = 0x7fc00000u;
 const F_INF: u32 = 0x7f800000u;
 const F_NEG_INF: u32 = 0xff800000u;
+// 149 * ln(2): ln(2^-149), the scale of the smallest subnormal.
+const LN2_149: f32 = 103.27892990343185;
 
 fn is_nan(v: T) -> bool {
     return KIND == 0u && (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
@@ -80,6 +82,9 @@ fn f_ln(v: f32) -> f32 {
     if (b & 0x7fffffffu) == 0u { return bitcast<f32>(F_NEG_INF); }
     if (b & 0x80000000u) != 0u { return bitcast<f32>(F_NAN); }
     if b == F_INF { return v; }
+    // A subnormal is b * 2^-149 exactly, and f32(b) is exact: take the log
+    // of a normal number (GPUs may flush or mishandle subnormal inputs).
+    if b < 0x00800000u { return log(f32(b)) - LN2_149; }
     return log(v);
 }
 

@@ -374,9 +374,18 @@ fn exp_f32(x: f32) -> f32 {
     exp_f32x8(f32x8::splat(x)).to_array()[0]
 }
 
+/// 149·ln 2: ln of the smallest subnormal's scale, 2^-149.
+const LN2_149: f32 = 103.278_93;
+
 #[inline(always)]
 fn ln_f32x8(v: f32x8) -> f32x8 {
-    let r = v.ln();
+    // `wide`'s ln maps subnormals to -inf. A positive subnormal is
+    // bits·2^-149 exactly (and `bits as f32` is exact), so take the log of a
+    // normal number instead; `map.wgsl` does the same.
+    let bits: wide::i32x8 = bytemuck::cast(v);
+    let subnormal = bits.simd_gt(wide::i32x8::ZERO) & bits.simd_lt(wide::i32x8::splat(0x0080_0000));
+    let scaled = f32x8::from_i32x8(bits).ln() - f32x8::splat(LN2_149);
+    let r = bytemuck::cast::<_, f32x8>(subnormal).select(scaled, v.ln());
     let r = v
         .simd_eq(f32x8::ZERO)
         .select(f32x8::splat(f32::NEG_INFINITY), r);
