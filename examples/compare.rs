@@ -1,26 +1,44 @@
 //! Times every kernel on every backend over a range of sizes, next to the
-//! serial loop a user would write instead, and measures the machine's memory
-//! bandwidth so the CPU numbers can be read against it.
+//! serial loop a user would write instead, and measures the machine's limits
+//! (host memory bandwidth, FMA peak, GPU copy bandwidth and FMA peak) so each
+//! result can be read as a fraction of its roofline.
 //!
 //! ```text
 //! cargo run --release --example compare
-//! cargo run --release --example compare -- --kernels sum,axpy --max-log2 20 --reps 5 --csv out.csv
+//! cargo run --release --example compare -- --kernels sum,axpy --max-log2 20 --out report
+//! cargo run --release --example compare -- --kernels reduce --sizes 1000,2^20 --csv out.csv
 //! ```
 //!
 //! # Options
-//! - `--max-log2 N`: sizes 2^10, 2^12, ... up to 2^N (default 24).
-//! - `--sizes a,b,c`: explicit element counts (`1000`, `2^20`, `1<<20`).
-//! - `--kernels k1,k2`: a subset of the kernels (names as printed).
+//! - `--max-log2 N`: sizes 2^10, 2^12, ... up to 2^N data elements (default 24).
+//! - `--max N`: the same cap as a count (`2^20`, `1<<20`, `1000000`).
+//! - `--quick`: cap every case at 2^20 data elements and 10 timed calls.
+//! - `--sizes a,b,c`: explicit sizes, in each case's own axis (elements for
+//!   the vector kernels; a matrix or image side for 2-D families).
+//! - `--kernels k1,k2`: a subset: kernel names (as printed) or family names
+//!   (`map`, `reduce`).
 //! - `--reps K`: timed calls per cell. Default: enough for about 20 ms, at
 //!   least 3 and at most 50, except GPU cells whose calls take over 50 ms
 //!   (2 calls) or 250 ms (1 call), marked `*`: a software driver at the
 //!   largest sizes, which would otherwise dominate the run time.
 //! - `--csv PATH`: also write every row as CSV.
+//! - `--out DIR`: write `compare.txt` (the printed report), `compare.csv`,
+//!   `compare.json` and one `<kernel>.svg` chart per kernel into `DIR`.
+//!
+//! A progress bar runs on stderr while the sweep runs (hidden when stderr is
+//! not a terminal).
+//!
+//! # Cases
+//! A case is one kernel at one element type over one size axis: its name
+//! and family, a `setup(size)` that makes the host inputs, the kernel value
+//! and the serial scalar reference (see [`bench`]). Adding a kernel to the
+//! report is adding one small function to [`catalogue`]; the engine's
+//! `Kernel::work` gives the bytes and flops the roofline uses.
 //!
 //! # Columns
 //! Every cell is the **median** of its timed calls, after one untimed
-//! warm-up call of the same cell. Inputs are f32 in `[0.5, 2.0)` from a
-//! xorshift generator. A result is dropped after the clock stops.
+//! warm-up call of the same cell. Inputs come from a xorshift generator
+//! (f32 in `[0.5, 2.0)`). A result is dropped after the clock stops.
 //! - `serial`: the plain scalar loop a user would write: for maps, an
 //!   indexed loop into an output vector allocated once and reused across
 //!   calls (the loop's best case); `x.iter().sum()` and the like for
@@ -29,10 +47,10 @@
 //!   serial reductions run at scalar speed.
 //! - `cpu`: `engine.on(Backend::Cpu).run(..)` on host-resident inputs.
 //! - `gpu(host)`: `engine.on(Backend::Gpu).run(..)` on inputs that start on the
-//!   host: new `Buffer`s are built from a copy of the data before each call
-//!   (untimed), the upload happens inside the call (timed), and a buffer
-//!   result is brought back with `Buffer::host()` (timed). This is what a user
-//!   pays for one call on host data.
+//!   host: host-only `Buffer`s are rebuilt (untimed) whenever a call left a
+//!   device copy on them, the upload happens inside the call (timed), and a
+//!   buffer result is brought back with `Buffer::host()` (timed). This is what
+//!   a user pays for one call on host data.
 //! - `gpu(res)`: the same call on inputs already uploaded (untimed, before the
 //!   warm-up); a buffer result stays on the device, but the timed region ends
 //!   with `Gpu::wait`, so the work itself is finished. Scalar results always
@@ -41,38 +59,51 @@
 //!   buffer result brought to the host as in `gpu(host)`; `auto→` is the
 //!   backend the dispatcher chose (`Engine::explain`, asked before timing).
 //! - `cpu GB/s`: `Work::bytes()` (bytes read + written, each once) / `cpu`.
-//! - `cpu %bw`: that as a share of the host memory bandwidth measured at the
-//!   start of the same run, for kernels whose work is memory-bound (at most
-//!   one operation per byte; `-` otherwise): read-only kernels (reductions)
-//!   against a read pass (an XOR fold), kernels that write against the STREAM
-//!   triad. Over 100% means the data fit in cache; neither figure counts
-//!   write-allocate traffic.
+//! - `cpu %roof`, `gpu(r) %roof`: the roofline time of the call's `Work`
+//!   (`max(bytes / bandwidth, flops / FMA peak)`) over the measured time,
+//!   with the limit that binds (`bw` or `fma`). Host limits: read-only
+//!   kernels (reductions) against a read pass (an XOR fold), kernels that
+//!   write against the STREAM triad. GPU limits: a resident copy kernel's
+//!   bandwidth and an FMA loop's peak. Over 100% means the data fit in cache;
+//!   neither bandwidth counts write-allocate traffic.
+//! - `cpu×ser`, `gpu(h)×ser`, `gpu(r)×ser`: `serial` time / that column's time.
 //!
 //! tandem's calls allocate their output, and that is timed: it comes from
 //! tandem's pool of dropped buffers' memory (each result here is dropped
 //! before the next call), so neither side pays page faults for fresh memory
 //! in a warm loop.
-//! - `cpu×ser`, `gpu(h)×ser`, `gpu(r)×ser`: `serial` time / that column's time.
 //!
-//! Each kernel's table is followed by its **cold start**: the first GPU call
-//! of the run for that kernel (compiling its pipelines, allocating its device
-//! buffers) against the warm median of the same cell. The summary gives the
-//! CPU figures for `sum` and `axpy` at the largest size and each kernel's
-//! worst `auto` regret: `auto` / min(`cpu`, `gpu(host)`) over the sweep.
+//! # Cold start
+//! Warm timings leave out what the first call pays. For each kernel the
+//! report also times, on a **fresh engine** (its creation timed apart), the
+//! first GPU call at the smallest size: pipeline compilation, device
+//! allocations and the upload, against the warm median of the same cell.
+//!
+//! # Summary
+//! The CPU figures for `sum` and `axpy` at the largest size, each kernel's
+//! worst `auto` regret (`auto` / min(`cpu`, `gpu(host)`)) and the crossover
+//! sizes: the smallest size from which the GPU beats the CPU backend at
+//! every larger size of the sweep, for data on the host and resident data.
 //!
 //! Without a GPU (no adapter, or `TANDEM_NO_GPU=1`) only the CPU columns are
 //! printed, with one line saying why.
 
-use std::cell::RefCell;
+use std::any::Any;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
+use serde_json::{Value, json};
 use tandem::dispatch::seconds;
+use tandem::gpu::{Bind, Dispatch, ShaderSpec};
 use tandem::kernels::{ArgMax, ArgMin, Axpy, Binary, Dot, Max, Min, Sum, Unary};
-use tandem::{Backend, Buffer, Engine, Explanation, HostData, Kernel, Residency, Work};
+use tandem::{
+    Backend, Buffer, Element, Engine, Explanation, Gpu, HostData, Kernel, Residency, Work,
+};
 
 type BoxResult<T> = Result<T, Box<dyn Error>>;
 
@@ -82,6 +113,10 @@ const TARGET_CELL_S: f64 = 0.020;
 const MIN_REPS: usize = 3;
 /// ...and at most this many.
 const MAX_REPS: usize = 50;
+/// Timed calls per cell at most under `--quick`.
+const QUICK_MAX_REPS: usize = 10;
+/// Data elements per case at most under `--quick`.
+const QUICK_MAX_ELEMENTS: usize = 1 << 20;
 /// A GPU call slower than this (a software driver at the largest sizes) gets
 /// only [`SLOW_GPU_REPS`] timed calls, to keep the default sweep short.
 const SLOW_GPU_CALL_S: f64 = 0.050;
@@ -91,6 +126,9 @@ const SLOW_GPU_REPS: usize = 2;
 const VERY_SLOW_GPU_CALL_S: f64 = 0.250;
 /// Elements of each STREAM-triad array: 64 MiB of f32, beyond any cache.
 const TRIAD_LEN: usize = 1 << 24;
+/// Seeds of the first and second input arrays.
+const SEED_X: u64 = 0x9E37_79B9_7F4A_7C15;
+const SEED_Y: u64 = 0xD1B5_4A32_D192_ED03;
 
 fn main() -> BoxResult<()> {
     // `main` prints an error with `{:?}`: hand it one that reads as a message.
@@ -114,20 +152,60 @@ impl std::fmt::Display for Report {
 
 impl Error for Report {}
 
+/// What the run prints, kept for `compare.txt`; printed lines go around the
+/// progress bar.
+struct Log {
+    text: String,
+    bar: ProgressBar,
+}
+
+impl Log {
+    fn say(&mut self, s: impl AsRef<str>) {
+        let s = s.as_ref();
+        self.bar.suspend(|| println!("{s}"));
+        self.text.push_str(s);
+        self.text.push('\n');
+    }
+}
+
 fn run() -> BoxResult<()> {
-    let opts = Options::parse(std::env::args().skip(1))?;
-    let Some(opts) = opts else {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(opts) = Options::parse(args.iter().cloned())? else {
         println!("{USAGE}");
         return Ok(());
     };
     let cases: Vec<Case> = catalogue()
         .into_iter()
-        .filter(|c| opts.kernels.as_ref().is_none_or(|k| k.contains(&c.name)))
+        .filter(|c| {
+            opts.kernels
+                .as_ref()
+                .is_none_or(|k| k.iter().any(|k| *k == c.name || *k == c.family))
+        })
         .collect();
+    if let Some(dir) = &opts.out {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let plan: Vec<Vec<usize>> = cases.iter().map(|c| c.sizes(&opts)).collect();
+    let total: usize = plan.iter().map(Vec::len).sum();
 
+    let started = Instant::now();
     let engine = Engine::new()?;
+    let engine_start = started.elapsed().as_secs_f64();
     let gpu = engine.has_gpu();
-    println!("{}", engine.info());
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} cells  {msg}  [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut log = Log {
+        text: String::new(),
+        bar,
+    };
+    log.say(format!("command: compare {}", args.join(" ")));
+    log.say(format!("host: {}", cpu_model()));
+    log.say(engine.info().to_string());
+    log.say(format!("engine created in {}", seconds(engine_start)));
     if !gpu {
         let why = engine.info().gpu_unavailable.unwrap_or_default();
         let hint = if why.contains("mesa-vulkan-drivers") {
@@ -136,57 +214,309 @@ fn run() -> BoxResult<()> {
             "; without a hardware GPU, `apt-get install mesa-vulkan-drivers` provides \
              lavapipe, a software Vulkan driver"
         };
-        println!("no GPU columns: {why}{hint}");
+        log.say(format!("no GPU columns: {why}{hint}"));
     }
-    let bandwidth = Roofline {
-        triad: triad_bandwidth(&engine),
-        read: read_bandwidth(&engine),
-    };
-    println!(
-        "host memory bandwidth: triad {:.1} GB/s, read {:.1} GB/s ({} threads, {} MiB arrays, best of 5; \
-         triad counts 12 B/element, write-allocate traffic not)\n",
-        bandwidth.triad / 1e9,
-        bandwidth.read / 1e9,
-        engine.cpu().threads(),
-        (TRIAD_LEN * 4) >> 20,
-    );
+    log.bar.set_message("measuring the roofline");
+    let roof = Roofline::measure(&engine)?;
+    log.say(roof.describe(&engine));
 
-    let max_n = opts.sizes.iter().copied().max().unwrap_or(0);
-    let xs = random_f32(max_n, 0x9E37_79B9_7F4A_7C15);
-    let ys = random_f32(max_n, 0xD1B5_4A32_D192_ED03);
-    let started = Instant::now();
     let mut all = Vec::new();
-    for case in &cases {
+    let mut colds = Vec::new();
+    for (case, sizes) in cases.iter().zip(&plan) {
         let mut rows = Vec::new();
-        for &n in &opts.sizes {
-            let row = measure_row(&engine, case, &xs[..n], &ys[..n], opts.reps)?;
+        for &n in sizes {
+            log.bar.set_message(format!(
+                "{} {}={}",
+                case.name,
+                case.axis.label,
+                size_label(n)
+            ));
+            let row = measure_row(&engine, case, n, opts.reps, opts.max_reps)?;
             rows.push(row);
+            log.bar.inc(1);
         }
-        print_table(case, &rows, bandwidth, gpu);
+        let cold = match sizes.first() {
+            Some(&n) if gpu => {
+                log.bar.set_message(format!("{} cold start", case.name));
+                Some(cold_start(case, n)?)
+            }
+            _ => None,
+        };
+        print_table(&mut log, case, &rows, cold.as_ref(), &roof, gpu);
         all.extend(rows);
+        colds.push((case, cold));
     }
-    print_summary(&all, bandwidth, gpu);
-    println!("\nsweep took {:.1} s", started.elapsed().as_secs_f64());
+    log.bar.finish_and_clear();
+    let kernels: Vec<KernelSummary> = colds
+        .into_iter()
+        .map(|(case, cold)| KernelSummary::of(case, cold, &all))
+        .collect();
+    print_summary(&mut log, &all, &kernels, &roof, gpu);
+    let took = started.elapsed().as_secs_f64();
+    log.say(format!("\nsweep took {:.1} s", took));
     if let Some(path) = &opts.csv {
-        std::fs::write(path, csv(&all, bandwidth))
-            .map_err(|e| format!("cannot write {path}: {e}"))?;
-        println!("wrote {} rows to {path}", all.len());
+        std::fs::write(path, csv(&all, &roof)).map_err(|e| format!("cannot write {path}: {e}"))?;
+        log.say(format!("wrote {} rows to {path}", all.len()));
+    }
+    if let Some(dir) = &opts.out {
+        let mut written = vec!["compare.txt", "compare.csv", "compare.json"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        write(dir, "compare.csv", &csv(&all, &roof))?;
+        let report = json_report(&args, &engine, engine_start, &roof, &all, &kernels, took);
+        write(dir, "compare.json", &serde_json::to_string_pretty(&report)?)?;
+        for k in &kernels {
+            let rows: Vec<&Row> = all.iter().filter(|r| r.kernel == k.name).collect();
+            let file = format!("{}.svg", file_stem(k.name));
+            chart(&dir.join(&file), k, &rows, &roof)?;
+            written.push(file);
+        }
+        log.say(format!("wrote {} to {}", written.join(", "), dir.display()));
+        write(dir, "compare.txt", &log.text)?;
     }
     Ok(())
 }
 
+fn write(dir: &Path, name: &str, text: &str) -> BoxResult<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
+}
+
+/// A kernel name as a file name.
+fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The CPU's model name (Linux `/proc/cpuinfo`), or `unknown`.
+fn cpu_model() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{model}, {cores} hardware threads, {}",
+        std::env::consts::ARCH
+    )
+}
+
 // ---------------------------------------------------------------------------
-// Kernels under test
+// The case registry
+
+/// What a case's size counts, and the default sweep over it.
+#[derive(Clone, Copy)]
+struct Axis {
+    /// The size column's header: `n` for vectors, e.g. `m=n=k` or `side`.
+    label: &'static str,
+    /// Input data elements at a size (what `--max` and `--quick` cap).
+    elements: fn(usize) -> usize,
+    /// The default sizes with at most `max` data elements.
+    sweep: fn(usize) -> Vec<usize>,
+}
+
+/// A vector of `n` elements; sizes 2^10, 2^12, ... up to the cap.
+const ELEMENTS: Axis = Axis {
+    label: "n",
+    elements: |n| n,
+    sweep: |max| pow2_sizes(max.max(1).ilog2()),
+};
+
+/// One kernel at one element type over one size axis.
+struct Case {
+    name: &'static str,
+    family: &'static str,
+    /// Element types of the inputs, e.g. `f32` or `u32,f32`.
+    element: String,
+    axis: Axis,
+    /// The default sweep's cap in data elements, when this case needs a
+    /// lower one than `--max` (a slow serial reference, say).
+    default_max: Option<usize>,
+    setup: Box<dyn Fn(usize) -> Box<dyn Instance>>,
+}
+
+impl Case {
+    fn new<D: HostArgs>(
+        name: &'static str,
+        family: &'static str,
+        axis: Axis,
+        setup: impl Fn(usize) -> Bench<D> + 'static,
+    ) -> Case {
+        Case {
+            name,
+            family,
+            element: D::types(),
+            axis,
+            default_max: None,
+            setup: Box::new(move |n| Box::new(setup(n))),
+        }
+    }
+
+    /// The sizes to run: `--sizes` as given, else the axis' sweep under the
+    /// caps.
+    fn sizes(&self, opts: &Options) -> Vec<usize> {
+        if let Some(s) = &opts.sizes {
+            return s.clone();
+        }
+        let mut max = opts.max_elements;
+        if let Some(m) = self.default_max.filter(|_| !opts.max_given) {
+            max = max.min(m);
+        }
+        let mut sizes = (self.axis.sweep)(max);
+        sizes.retain(|&n| (self.axis.elements)(n) <= max);
+        sizes
+    }
+}
+
+/// Host data a case starts from: a `Vec<T>` or a tuple of them. Each call of
+/// [`HostArgs::buffers`] makes new host-only `Buffer`s holding a copy.
+trait HostArgs: 'static {
+    type Bufs: DevArgs;
+    fn buffers(&self) -> Self::Bufs;
+    fn types() -> String;
+}
+
+/// The buffers a kernel takes, as owned values.
+trait DevArgs: 'static {
+    /// The kernel's input type borrowed from them: `&Buffer<T>` or a tuple.
+    type In<'a>: tandem::Inputs + Clone;
+    fn input(&self) -> Self::In<'_>;
+    /// Whether a call left a device copy on any of them.
+    fn touched(&self) -> bool;
+    /// Uploads them (a resident copy on `gpu`).
+    fn upload(&self, gpu: &Gpu) -> tandem::Result<()>;
+}
+
+impl<T: Element> HostArgs for Vec<T> {
+    type Bufs = Buffer<T>;
+    fn buffers(&self) -> Buffer<T> {
+        Buffer::from(self.clone())
+    }
+    fn types() -> String {
+        T::TYPE.wgsl().to_string()
+    }
+}
+
+impl<T: Element> DevArgs for Buffer<T> {
+    type In<'a> = &'a Buffer<T>;
+    fn input(&self) -> &Buffer<T> {
+        self
+    }
+    fn touched(&self) -> bool {
+        self.residency() != Residency::Host
+    }
+    fn upload(&self, gpu: &Gpu) -> tandem::Result<()> {
+        gpu.resident("compare", self).map(drop)
+    }
+}
+
+impl<A: HostArgs, B: HostArgs> HostArgs for (A, B) {
+    type Bufs = (A::Bufs, B::Bufs);
+    fn buffers(&self) -> Self::Bufs {
+        (self.0.buffers(), self.1.buffers())
+    }
+    fn types() -> String {
+        let (a, b) = (A::types(), B::types());
+        if a == b { a } else { format!("{a},{b}") }
+    }
+}
+
+impl<A: DevArgs, B: DevArgs> DevArgs for (A, B) {
+    type In<'a> = (A::In<'a>, B::In<'a>);
+    fn input(&self) -> Self::In<'_> {
+        (self.0.input(), self.1.input())
+    }
+    fn touched(&self) -> bool {
+        self.0.touched() || self.1.touched()
+    }
+    fn upload(&self, gpu: &Gpu) -> tandem::Result<()> {
+        self.0.upload(gpu)?;
+        self.1.upload(gpu)
+    }
+}
+
+/// One case at one size, ready to time.
+trait Instance {
+    fn explain(&self, engine: &Engine) -> Explanation;
+    /// The serial scalar reference, once.
+    fn serial(&mut self) -> Kept;
+    /// Makes the inputs host-only again if a call left device copies
+    /// (untimed: a user's data starts on the host).
+    fn reset(&mut self);
+    /// One call on the inputs as they are.
+    fn call(&self, engine: &Engine, how: Finish) -> tandem::Result<Kept>;
+    fn upload(&self, gpu: &Gpu) -> tandem::Result<()>;
+}
+
+/// A kernel, its inputs and its serial reference: what [`Case::new`]'s
+/// setup returns, built with [`bench`].
+struct Bench<D: HostArgs> {
+    data: D,
+    bufs: D::Bufs,
+    call: CallFn<D::Bufs>,
+    explain: ExplainFn<D::Bufs>,
+    serial: Box<dyn FnMut(&D) -> Kept>,
+}
+
+type CallFn<B> = Box<dyn Fn(&Engine, &B, Finish) -> tandem::Result<Kept>>;
+type ExplainFn<B> = Box<dyn Fn(&Engine, &B) -> Explanation>;
+
+/// Times `kernel` on `data` against `serial`, the plain loop a user would
+/// write (its result is passed to `black_box`).
+fn bench<D, K, O, R>(data: D, kernel: K, mut serial: impl FnMut(&D) -> R + 'static) -> Bench<D>
+where
+    D: HostArgs,
+    K: for<'a> Kernel<<D::Bufs as DevArgs>::In<'a>, Out = O> + Clone + 'static,
+    O: Output,
+{
+    let k = kernel.clone();
+    Bench {
+        bufs: data.buffers(),
+        data,
+        call: Box::new(move |e, b, how| e.run(&kernel, b.input())?.finish(e, how)),
+        explain: Box::new(move |e, b| e.explain(&k, b.input())),
+        serial: Box::new(move |d| {
+            black_box(serial(d));
+            Box::new(())
+        }),
+    }
+}
+
+impl<D: HostArgs> Instance for Bench<D> {
+    fn explain(&self, engine: &Engine) -> Explanation {
+        (self.explain)(engine, &self.bufs)
+    }
+    fn serial(&mut self) -> Kept {
+        (self.serial)(&self.data)
+    }
+    fn reset(&mut self) {
+        if self.bufs.touched() {
+            self.bufs = self.data.buffers();
+        }
+    }
+    fn call(&self, engine: &Engine, how: Finish) -> tandem::Result<Kept> {
+        (self.call)(engine, &self.bufs, how)
+    }
+    fn upload(&self, gpu: &Gpu) -> tandem::Result<()> {
+        self.bufs.upload(gpu)
+    }
+}
 
 /// A result kept alive until the clock has stopped, so freeing it is not timed.
-#[allow(dead_code, reason = "the fields are only held, never read")]
-enum Kept {
-    /// The host view first: fields drop in order, and a `Buffer` whose host
-    /// copy is no longer shared gives that memory back to tandem's host pool
-    /// (as it does in user code, where the view goes out of scope first).
-    Buffer(Option<HostData<f32>>, Buffer<f32>),
-    Scalar,
-}
+type Kept = Box<dyn Any>;
 
 /// How a timed call ends for a buffer result.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -203,20 +533,30 @@ trait Output {
     fn finish(self, engine: &Engine, how: Finish) -> tandem::Result<Kept>;
 }
 
-impl Output for Buffer<f32> {
+impl<T: Element> Output for Buffer<T> {
     fn finish(self, engine: &Engine, how: Finish) -> tandem::Result<Kept> {
         match how {
+            // The host view first: tuple fields drop in order, and a `Buffer`
+            // whose host copy is no longer shared gives that memory back to
+            // tandem's host pool (as in user code, where the view goes first).
             Finish::Host => {
-                let host = self.host()?;
-                Ok(Kept::Buffer(Some(host), self))
+                let host: HostData<T> = self.host()?;
+                Ok(Box::new((host, self)))
             }
             Finish::Device => {
                 if let Some(g) = engine.gpu() {
                     g.wait("compare")?;
                 }
-                Ok(Kept::Buffer(None, self))
+                Ok(Box::new(self))
             }
         }
+    }
+}
+
+impl<A: Output, B: Output> Output for (A, B) {
+    fn finish(self, engine: &Engine, how: Finish) -> tandem::Result<Kept> {
+        let a = self.0.finish(engine, how)?;
+        Ok(Box::new((a, self.1.finish(engine, how)?)))
     }
 }
 
@@ -224,107 +564,81 @@ macro_rules! scalar_output {
     ($($t:ty),*) => {$(
         impl Output for $t {
             fn finish(self, _: &Engine, _: Finish) -> tandem::Result<Kept> {
-                black_box(self);
-                Ok(Kept::Scalar)
+                Ok(Box::new(black_box(self)))
             }
         }
     )*};
 }
-scalar_output!(f32, Option<f32>, Option<(usize, f32)>);
+scalar_output!(
+    f32,
+    u32,
+    i32,
+    u64,
+    usize,
+    Option<f32>,
+    Option<u32>,
+    Option<(usize, f32)>,
+    Option<(usize, u32)>
+);
 
-type SerialFn = Box<dyn Fn(&[f32], &[f32]) -> Kept>;
-type RunFn = Box<dyn Fn(&Engine, &[Buffer<f32>], Finish) -> tandem::Result<Kept>>;
-type ExplainFn = Box<dyn Fn(&Engine, &[Buffer<f32>]) -> Explanation>;
+// ---------------------------------------------------------------------------
+// Kernels under test
 
-/// One kernel of the sweep: its serial loop, and how to call and explain it
-/// on one or two f32 buffers.
-struct Case {
-    name: &'static str,
-    inputs: usize,
-    serial: SerialFn,
-    run: RunFn,
-    explain: ExplainFn,
+/// A map over one f32 vector; the serial loop writes into one output vector
+/// reused across calls (its best case: no allocation or page faults timed),
+/// as a user's loop over a preallocated `out` would.
+fn unary(op: Unary, f: fn(f32) -> f32) -> Case {
+    let name = Kernel::<&Buffer<f32>>::name(&op);
+    Case::new(name, "map", ELEMENTS, move |n| {
+        let mut out = Vec::new();
+        bench(random_f32(n, SEED_X), op, move |x: &Vec<f32>| {
+            out.resize(x.len(), 0.0);
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = f(v);
+            }
+            out.last().copied()
+        })
+    })
 }
 
-/// A case for a one-input kernel.
-fn one<K, O>(kernel: K, serial: impl Fn(&[f32]) -> Kept + 'static) -> Case
+/// A map over two f32 vectors, serial loop as in [`unary`].
+fn binary<K>(kernel: K, f: fn(f32, f32) -> f32) -> Case
+where
+    K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>), Out = Buffer<f32>> + Clone + 'static,
+{
+    let name = Kernel::<(&Buffer<f32>, &Buffer<f32>)>::name(&kernel);
+    Case::new(name, "map", ELEMENTS, move |n| {
+        let mut out = Vec::new();
+        let data = (random_f32(n, SEED_X), random_f32(n, SEED_Y));
+        bench(
+            data,
+            kernel.clone(),
+            move |(x, y): &(Vec<f32>, Vec<f32>)| {
+                out.resize(x.len(), 0.0);
+                for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+                    *o = f(a, b);
+                }
+                out.last().copied()
+            },
+        )
+    })
+}
+
+/// A reduction of one f32 vector to a host value.
+fn reduce1<K, O, R>(kernel: K, serial: fn(&[f32]) -> R) -> Case
 where
     K: for<'a> Kernel<&'a Buffer<f32>, Out = O> + Clone + 'static,
     O: Output,
+    R: 'static,
 {
-    let k = kernel.clone();
-    Case {
-        name: Kernel::<&Buffer<f32>>::name(&kernel),
-        inputs: 1,
-        serial: Box::new(move |x, _| serial(x)),
-        run: Box::new(move |e, b, how| e.run(&kernel, &b[0])?.finish(e, how)),
-        explain: Box::new(move |e, b| e.explain(&k, &b[0])),
-    }
-}
-
-/// A case for a two-input kernel.
-fn two<K, O>(kernel: K, serial: impl Fn(&[f32], &[f32]) -> Kept + 'static) -> Case
-where
-    K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>), Out = O> + Clone + 'static,
-    O: Output,
-{
-    let k = kernel.clone();
-    Case {
-        name: Kernel::<(&Buffer<f32>, &Buffer<f32>)>::name(&kernel),
-        inputs: 2,
-        serial: Box::new(serial),
-        run: Box::new(move |e, b, how| e.run(&kernel, (&b[0], &b[1]))?.finish(e, how)),
-        explain: Box::new(move |e, b| e.explain(&k, (&b[0], &b[1]))),
-    }
-}
-
-/// The serial map loop writes into one output vector reused across calls
-/// (its best case: no allocation or page faults timed), as a user's loop
-/// over a preallocated `out` would.
-fn unary(op: Unary, f: impl Fn(f32) -> f32 + 'static) -> Case {
-    let out = RefCell::new(Vec::new());
-    one(op, move |x| {
-        let mut out = out.borrow_mut();
-        out.resize(x.len(), 0.0);
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = f(v);
-        }
-        scalar(out.last().copied())
+    let name = Kernel::<&Buffer<f32>>::name(&kernel);
+    Case::new(name, "reduce", ELEMENTS, move |n| {
+        bench(
+            random_f32(n, SEED_X),
+            kernel.clone(),
+            move |x: &Vec<f32>| serial(x),
+        )
     })
-}
-
-fn binary(op: Binary, f: impl Fn(f32, f32) -> f32 + 'static) -> Case {
-    let out = RefCell::new(Vec::new());
-    two(op, move |x, y| {
-        let mut out = out.borrow_mut();
-        out.resize(x.len(), 0.0);
-        for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
-            *o = f(a, b);
-        }
-        scalar(out.last().copied())
-    })
-}
-
-/// Like [`binary`] for a two-input kernel that is not a [`Binary`] op.
-fn binary_case<K, O>(kernel: K, f: impl Fn(f32, f32) -> f32 + 'static) -> Case
-where
-    K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>), Out = O> + Clone + 'static,
-    O: Output,
-{
-    let out = RefCell::new(Vec::new());
-    two(kernel, move |x, y| {
-        let mut out = out.borrow_mut();
-        out.resize(x.len(), 0.0);
-        for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
-            *o = f(a, b);
-        }
-        scalar(out.last().copied())
-    })
-}
-
-fn scalar<T>(v: T) -> Kept {
-    black_box(v);
-    Kept::Scalar
 }
 
 /// Index and value of the first element `better` prefers, as a user's loop
@@ -339,7 +653,9 @@ fn arg_loop(x: &[f32], better: impl Fn(f32, f32) -> bool) -> Option<(usize, f32)
     best
 }
 
-/// Every kernel of the sweep, in table order.
+/// Every case of the sweep, in table order. A new kernel family adds its
+/// cases here: one function each, built with [`Case::new`] and [`bench`]
+/// (a 2-D family gives its own [`Axis`], e.g. `m=n=k` with `n²` elements).
 fn catalogue() -> Vec<Case> {
     const S: f32 = 1.5;
     const A: f32 = 2.5;
@@ -356,15 +672,18 @@ fn catalogue() -> Vec<Case> {
         binary(Binary::Div, |a, b| a / b),
         binary(Binary::Min, f32::min),
         binary(Binary::Max, f32::max),
-        binary_case(Axpy { a: A }, |x, y| A * x + y),
-        one(Sum, |x| scalar(x.iter().sum::<f32>())),
-        two(Dot, |x, y| {
-            scalar(x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>())
+        binary(Axpy { a: A }, |x, y| A * x + y),
+        reduce1(Sum, |x| x.iter().sum::<f32>()),
+        Case::new("dot", "reduce", ELEMENTS, |n| {
+            let data = (random_f32(n, SEED_X), random_f32(n, SEED_Y));
+            bench(data, Dot, |(x, y): &(Vec<f32>, Vec<f32>)| {
+                x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>()
+            })
         }),
-        one(Min, |x| scalar(x.iter().copied().reduce(f32::min))),
-        one(Max, |x| scalar(x.iter().copied().reduce(f32::max))),
-        one(ArgMin, |x| scalar(arg_loop(x, |v, b| v < b))),
-        one(ArgMax, |x| scalar(arg_loop(x, |v, b| v > b))),
+        reduce1(Min, |x| x.iter().copied().reduce(f32::min)),
+        reduce1(Max, |x| x.iter().copied().reduce(f32::max)),
+        reduce1(ArgMin, |x| arg_loop(x, |v, b| v < b)),
+        reduce1(ArgMax, |x| arg_loop(x, |v, b| v > b)),
     ]
 }
 
@@ -400,6 +719,17 @@ impl Column {
         }
     }
 
+    /// The key in CSV and JSON.
+    fn key(self) -> &'static str {
+        match self {
+            Column::Serial => "serial",
+            Column::Cpu => "cpu",
+            Column::GpuHost => "gpu_host",
+            Column::GpuRes => "gpu_res",
+            Column::Auto => "auto",
+        }
+    }
+
     fn is_gpu(self) -> bool {
         matches!(self, Column::GpuHost | Column::GpuRes)
     }
@@ -410,8 +740,6 @@ impl Column {
 struct Cell {
     /// Median of the timed calls, seconds.
     median: f64,
-    /// The untimed warm-up call, seconds.
-    first: f64,
     reps: usize,
     /// Fewer than [`MIN_REPS`] calls because the GPU call was slow.
     capped: bool,
@@ -422,22 +750,19 @@ struct Cell {
 #[derive(Clone, Debug)]
 struct Row {
     kernel: &'static str,
+    family: &'static str,
+    element: String,
+    axis: &'static str,
     n: usize,
     work: Work,
     cells: [Option<Cell>; 5],
     errors: Vec<(Column, String)>,
     auto_choice: Backend,
-    /// Pipelines compiled during the `gpu(host)` cell (its warm-up).
-    gpu_pipelines: u64,
 }
 
 impl Row {
     fn get(&self, c: Column) -> Option<f64> {
         self.cells[c as usize].map(|c| c.median)
-    }
-
-    fn memory_bound(&self) -> bool {
-        self.work.flops <= self.work.bytes()
     }
 
     fn cpu_bytes_per_s(&self) -> Option<f64> {
@@ -463,25 +788,41 @@ impl Row {
         let best = self.get(Column::GpuHost).map_or(cpu, |g| g.min(cpu));
         Some(auto / best)
     }
+
+    /// The column's roofline fraction and the limit that binds.
+    fn roof(&self, roof: &Roofline, c: Column) -> Option<(f64, &'static str)> {
+        let t = self.get(c)?;
+        let (bw, peak) = match c {
+            Column::Cpu => (roof.host_bandwidth(&self.work), roof.fma),
+            Column::GpuRes => (roof.gpu_copy?, roof.gpu_fma?),
+            _ => return None,
+        };
+        let (mem, flops) = (self.work.bytes() as f64 / bw, self.work.flops as f64 / peak);
+        Some(if mem >= flops {
+            (mem / t, "bw")
+        } else {
+            (flops / t, "fma")
+        })
+    }
 }
 
 /// Times `call` (which returns the seconds of its own timed region): one
-/// warm-up, then `reps` calls (or as many as [`TARGET_CELL_S`] asks for).
+/// warm-up, then `reps` calls (or as many as [`TARGET_CELL_S`] asks for, at
+/// most `max_reps`).
 fn time_cell(
     column: Column,
     reps: Option<usize>,
+    max_reps: usize,
     mut call: impl FnMut() -> tandem::Result<(Duration, Kept)>,
 ) -> tandem::Result<Cell> {
-    let (first, kept) = call()?;
-    drop(kept);
-    let first = first.as_secs_f64();
+    drop(call()?);
     // The first timed call (warm) sets how many more to take.
     let (probe, kept) = call()?;
     drop(kept);
     let probe = probe.as_secs_f64();
     let reps_asked = reps;
     let reps = reps.unwrap_or_else(|| {
-        let want = ((TARGET_CELL_S / probe.max(1e-9)).ceil() as usize).clamp(MIN_REPS, MAX_REPS);
+        let want = ((TARGET_CELL_S / probe.max(1e-9)).ceil() as usize).clamp(MIN_REPS, max_reps);
         if column.is_gpu() && probe > VERY_SLOW_GPU_CALL_S {
             1
         } else if column.is_gpu() && probe > SLOW_GPU_CALL_S {
@@ -497,19 +838,21 @@ fn time_cell(
         drop(kept);
         times.push(t.as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
-    let mid = times.len() / 2;
-    let median = if times.len() % 2 == 0 {
-        (times[mid - 1] + times[mid]) / 2.0
-    } else {
-        times[mid]
-    };
     Ok(Cell {
-        median,
-        first,
+        median: median(&mut times),
         reps,
         capped: reps < MIN_REPS && reps < reps_asked.unwrap_or(MIN_REPS),
     })
+}
+
+fn median(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let mid = times.len() / 2;
+    if times.len() % 2 == 0 {
+        (times[mid - 1] + times[mid]) / 2.0
+    } else {
+        times[mid]
+    }
 }
 
 /// Runs `f` under the clock; the result is returned for dropping later.
@@ -519,33 +862,18 @@ fn timed(f: impl FnOnce() -> tandem::Result<Kept>) -> tandem::Result<(Duration, 
     Ok((start.elapsed(), kept))
 }
 
-/// New host-only buffers holding a copy of `data` (what a user starts from).
-fn host_buffers(data: &[&[f32]]) -> Vec<Buffer<f32>> {
-    data.iter().map(|d| Buffer::from(d.to_vec())).collect()
-}
-
-/// Rebuilds any buffer that a previous call left with a device copy, so the
-/// next call again starts from host-only inputs.
-fn keep_on_host(bufs: &mut [Buffer<f32>], data: &[&[f32]]) {
-    for (b, d) in bufs.iter_mut().zip(data) {
-        if b.residency() != Residency::Host {
-            *b = Buffer::from(d.to_vec());
-        }
-    }
-}
-
-/// Measures every column of one kernel at one size.
+/// Measures every column of one case at one size.
 ///
-/// Runs the columns in the order serial, cpu, auto, gpu(host), gpu(res) so
-/// that one set of host buffers serves cpu and auto (a CPU call leaves them
-/// on the host) and is then uploaded for gpu(res): copies of 2^24 elements
-/// are not free.
+/// Runs the columns in the order serial, cpu, auto, gpu(host), gpu(res) on
+/// one set of inputs: host-only for the first four (rebuilt, untimed, after
+/// any call that left a device copy), then uploaded for gpu(res). Copies of
+/// 2^24 elements are not free.
 fn measure_row(
     engine: &Engine,
     case: &Case,
-    x: &[f32],
-    y: &[f32],
+    n: usize,
     reps: Option<usize>,
+    max_reps: usize,
 ) -> BoxResult<Row> {
     const ORDER: [Column; 5] = [
         Column::Serial,
@@ -554,53 +882,47 @@ fn measure_row(
         Column::GpuHost,
         Column::GpuRes,
     ];
-    let data: Vec<&[f32]> = [x, y][..case.inputs].to_vec();
     let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
-    let mut shared = host_buffers(&data);
-    let explained = (case.explain)(engine, &shared);
+    let mut inst = (case.setup)(n);
+    let explained = inst.explain(engine);
     let mut row = Row {
         kernel: case.name,
-        n: x.len(),
+        family: case.family,
+        element: case.element.clone(),
+        axis: case.axis.label,
+        n,
         work: explained.work,
         cells: [None; 5],
         errors: Vec::new(),
         auto_choice: explained.chosen,
-        gpu_pipelines: 0,
     };
     for column in ORDER {
         if column.is_gpu() && !engine.has_gpu() {
             continue;
         }
-        let before = engine.stats();
         let cell = match column {
-            Column::Serial => time_cell(column, reps, || {
+            Column::Serial => time_cell(column, reps, max_reps, || {
                 let start = Instant::now();
-                let kept = (case.serial)(x, y);
+                let kept = inst.serial();
                 Ok((start.elapsed(), kept))
             }),
-            Column::Cpu => time_cell(column, reps, || {
-                timed(|| (case.run)(&cpu, &shared, Finish::Host))
+            Column::Cpu => time_cell(column, reps, max_reps, || {
+                timed(|| inst.call(&cpu, Finish::Host))
             }),
-            Column::Auto => time_cell(column, reps, || {
-                keep_on_host(&mut shared, &data);
-                timed(|| (case.run)(engine, &shared, Finish::Host))
+            Column::Auto => time_cell(column, reps, max_reps, || {
+                inst.reset();
+                timed(|| inst.call(engine, Finish::Host))
             }),
-            Column::GpuHost => {
-                let mut bufs = host_buffers(&data);
-                time_cell(column, reps, || {
-                    keep_on_host(&mut bufs, &data);
-                    timed(|| (case.run)(&gpu, &bufs, Finish::Host))
-                })
-            }
-            Column::GpuRes => upload(engine, &shared).and_then(|()| {
-                time_cell(column, reps, || {
-                    timed(|| (case.run)(&gpu, &shared, Finish::Device))
+            Column::GpuHost => time_cell(column, reps, max_reps, || {
+                inst.reset();
+                timed(|| inst.call(&gpu, Finish::Host))
+            }),
+            Column::GpuRes => upload(engine, inst.as_ref()).and_then(|()| {
+                time_cell(column, reps, max_reps, || {
+                    timed(|| inst.call(&gpu, Finish::Device))
                 })
             }),
         };
-        if column == Column::GpuHost {
-            row.gpu_pipelines = engine.stats().since(&before).pipelines_compiled;
-        }
         match cell {
             Ok(cell) => row.cells[column as usize] = Some(cell),
             // A GPU may refuse a size (binding or buffer limits): note it and go on.
@@ -608,42 +930,121 @@ fn measure_row(
                 row.errors.push((column, e.to_string()));
             }
             Err(e) => {
-                return Err(format!("{} n={}: {}: {e}", case.name, x.len(), column.label()).into());
+                return Err(format!("{} n={n}: {}: {e}", case.name, column.label()).into());
             }
         }
     }
     Ok(row)
 }
 
-/// Makes `bufs` resident on the GPU and waits for the uploads.
-fn upload(engine: &Engine, bufs: &[Buffer<f32>]) -> tandem::Result<()> {
+/// Makes the inputs resident on the GPU and waits for the uploads.
+fn upload(engine: &Engine, inst: &dyn Instance) -> tandem::Result<()> {
     if let Some(g) = engine.gpu() {
-        for b in bufs {
-            g.resident("compare", b)?;
-        }
+        inst.upload(g)?;
         g.wait("compare")?;
     }
     Ok(())
 }
 
-/// The host memory limits measured at the start of the run.
-#[derive(Clone, Copy)]
+/// What a kernel's first call costs on a fresh engine.
+#[derive(Clone, Copy, Debug)]
+struct ColdStart {
+    n: usize,
+    /// `Engine::new()` for the fresh engine (adapter, device, thread pool).
+    engine_s: f64,
+    /// The first `gpu(host)` call: pipelines, device buffers, upload, readback.
+    first_s: f64,
+    /// The second call on the same engine, for comparison.
+    second_s: f64,
+    pipelines: u64,
+}
+
+/// Times the first GPU call of `case` at size `n` on a new engine.
+fn cold_start(case: &Case, n: usize) -> BoxResult<ColdStart> {
+    let start = Instant::now();
+    let engine = Engine::new()?;
+    let engine_s = start.elapsed().as_secs_f64();
+    let gpu = engine.on(Backend::Gpu);
+    let mut inst = (case.setup)(n);
+    let before = engine.stats();
+    let (first, kept) = timed(|| inst.call(&gpu, Finish::Host))?;
+    drop(kept);
+    let pipelines = engine.stats().since(&before).pipelines_compiled;
+    inst.reset();
+    let (second, kept) = timed(|| inst.call(&gpu, Finish::Host))?;
+    drop(kept);
+    Ok(ColdStart {
+        n,
+        engine_s,
+        first_s: first.as_secs_f64(),
+        second_s: second.as_secs_f64(),
+        pipelines,
+    })
+}
+
+/// The machine's limits, measured at the start of the run.
+#[derive(Clone, Copy, Debug)]
 struct Roofline {
     /// STREAM triad, bytes/s (two reads and a write per element).
     triad: f64,
     /// A read-only pass, bytes/s.
     read: f64,
+    /// f32 FMA peak of the host on all of the engine's threads, flops/s.
+    fma: f64,
+    /// A resident GPU copy kernel, bytes/s (read + write).
+    gpu_copy: Option<f64>,
+    /// f32 FMA peak of the GPU, flops/s.
+    gpu_fma: Option<f64>,
 }
 
 impl Roofline {
-    /// The limit that applies to a row: read-only kernels (reductions)
-    /// against the read pass, kernels that also write against the triad.
-    fn for_row(&self, r: &Row) -> f64 {
-        if r.work.bytes_written == 0 {
+    fn measure(engine: &Engine) -> BoxResult<Roofline> {
+        let (gpu_copy, gpu_fma) = match engine.gpu().filter(|_| engine.has_gpu()) {
+            Some(g) => (Some(gpu_copy_bandwidth(engine)?), Some(gpu_fma_peak(g)?)),
+            None => (None, None),
+        };
+        Ok(Roofline {
+            triad: triad_bandwidth(engine),
+            read: read_bandwidth(engine),
+            fma: fma_peak(engine),
+            gpu_copy,
+            gpu_fma,
+        })
+    }
+
+    /// The host bandwidth that applies to `work`: read-only kernels
+    /// (reductions) against the read pass, kernels that also write against
+    /// the triad.
+    fn host_bandwidth(&self, work: &Work) -> f64 {
+        if work.bytes_written == 0 {
             self.read
         } else {
             self.triad
         }
+    }
+
+    fn describe(&self, engine: &Engine) -> String {
+        let mut s = format!(
+            "host roofline: triad {:.1} GB/s, read {:.1} GB/s, f32 FMA peak {:.1} GFLOP/s \
+             ({} threads; {} MiB arrays, best of 5; triad counts 12 B/element, \
+             write-allocate traffic not)",
+            self.triad / 1e9,
+            self.read / 1e9,
+            self.fma / 1e9,
+            engine.cpu().threads(),
+            (TRIAD_LEN * 4) >> 20,
+        );
+        if let (Some(c), Some(f)) = (self.gpu_copy, self.gpu_fma) {
+            let _ = write!(
+                s,
+                "\ngpu roofline: resident copy {:.1} GB/s (scale by 1, read + write), \
+                 f32 FMA peak {:.1} GFLOP/s",
+                c / 1e9,
+                f / 1e9
+            );
+        }
+        s.push('\n');
+        s
     }
 }
 
@@ -697,17 +1098,156 @@ fn triad_bandwidth(engine: &Engine) -> f64 {
     (12 * TRIAD_LEN) as f64 / best
 }
 
-/// `n` floats in `[0.5, 2.0)` from a xorshift64* generator.
-fn random_f32(n: usize, seed: u64) -> Vec<f32> {
+/// Independent FMA chains per thread: enough to cover the FMA latency on
+/// every port, few enough to stay in registers.
+const FMA_CHAINS: usize = 12;
+/// Iterations of the FMA loop per thread and trial.
+const FMA_ITERS: usize = 1 << 21;
+
+/// Host f32 FMA peak: each of the engine's threads runs [`FMA_CHAINS`]
+/// independent `wide::f32x8` `mul_add` chains (2 flops per lane), best of 5.
+/// With `-C target-cpu=native` on an FMA machine each is one instruction.
+fn fma_peak(engine: &Engine) -> f64 {
+    let threads = engine.cpu().threads();
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let x: f32 = engine.cpu().install(|| {
+            (0..threads)
+                .into_par_iter()
+                .with_max_len(1)
+                .map(|t| fma_loop(FMA_ITERS, t as f32))
+                .sum()
+        });
+        black_box(x);
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    (threads * FMA_ITERS * FMA_CHAINS * 8 * 2) as f64 / best
+}
+
+fn fma_loop(iters: usize, seed: f32) -> f32 {
+    use wide::f32x8;
+    let mut acc = [f32x8::splat(0.0); FMA_CHAINS];
+    for (i, a) in acc.iter_mut().enumerate() {
+        *a = f32x8::splat(seed + i as f32 * 1e-3);
+    }
+    let m = f32x8::splat(black_box(0.999_999));
+    let c = f32x8::splat(black_box(1e-7));
+    for _ in 0..iters {
+        for a in &mut acc {
+            *a = a.mul_add(m, c);
+        }
+    }
+    acc.iter().map(|a| a.reduce_add()).sum()
+}
+
+/// The GPU's bandwidth through a tandem kernel on resident data:
+/// `Unary::Scale(1.0)` (a copy: one read, one write per element), timed to
+/// `Gpu::wait`, no transfers, best of 3 after a warm-up.
+fn gpu_copy_bandwidth(engine: &Engine) -> BoxResult<f64> {
+    let software = engine.gpu().is_some_and(|g| g.info().is_software);
+    let n: usize = if software { 1 << 22 } else { 1 << 26 };
+    let gpu = engine.on(Backend::Gpu);
+    let x = Buffer::from(vec![1.0f32; n]);
+    if let Some(g) = engine.gpu() {
+        g.resident("compare", &x)?;
+        g.wait("compare")?;
+    }
+    let copy = Unary::Scale(1.0);
+    let mut best = f64::INFINITY;
+    for i in 0..4 {
+        let (t, kept) = timed(|| gpu.run(&copy, &x)?.finish(engine, Finish::Device))?;
+        drop(kept);
+        if i > 0 {
+            best = best.min(t.as_secs_f64());
+        }
+    }
+    Ok((8 * n) as f64 / best)
+}
+
+/// A GPU FMA loop: each invocation runs 8 independent `vec4<f32>` FMA
+/// chains and writes their sum (so nothing is optimized away).
+const FMA_SHADER: &str = r#"
+struct Params { iters: u32, _a: u32, _b: u32, _c: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn fma_peak(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let s = f32(gid.x) * 1e-9;
+    var a0 = vec4<f32>(s, s + 0.1, s + 0.2, s + 0.3);
+    var a1 = a0 + 1.0; var a2 = a0 + 2.0; var a3 = a0 + 3.0;
+    var a4 = a0 + 4.0; var a5 = a0 + 5.0; var a6 = a0 + 6.0; var a7 = a0 + 7.0;
+    let m = vec4<f32>(0.999999);
+    let c = vec4<f32>(1e-7);
+    for (var k = 0u; k < params.iters; k++) {
+        a0 = fma(a0, m, c); a1 = fma(a1, m, c); a2 = fma(a2, m, c); a3 = fma(a3, m, c);
+        a4 = fma(a4, m, c); a5 = fma(a5, m, c); a6 = fma(a6, m, c); a7 = fma(a7, m, c);
+    }
+    out[gid.x] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+}
+"#;
+
+/// GPU f32 FMA peak from [`FMA_SHADER`] (64 flops per invocation and
+/// iteration), best of 3 after a warm-up that compiles the pipeline.
+fn gpu_fma_peak(gpu: &Gpu) -> BoxResult<f64> {
+    let (workgroups, iters): (u32, u32) = if gpu.info().is_software {
+        (64, 256)
+    } else {
+        (8192, 4096)
+    };
+    let invocations = workgroups as u64 * 256;
+    let pipeline = gpu.pipeline(&ShaderSpec {
+        label: "compare_fma_peak",
+        source: FMA_SHADER,
+        entry: "fma_peak",
+        element: None,
+        constants: &[],
+    })?;
+    let out = gpu.alloc::<f32>("compare", invocations as usize * 4)?;
+    let params = [iters, 0, 0, 0];
+    let bindings = [
+        (0, Bind::Uniform(bytemuck::cast_slice(&params))),
+        (
+            1,
+            Bind::Storage {
+                copy: &out,
+                range: 0..invocations * 16,
+            },
+        ),
+    ];
+    let dispatch = [Dispatch {
+        pipeline: &pipeline,
+        bindings: &bindings,
+        workgroups,
+    }];
+    let mut best = f64::INFINITY;
+    for i in 0..4 {
+        let start = Instant::now();
+        gpu.submit("compare", &dispatch)?;
+        gpu.wait("compare")?;
+        if i > 0 {
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+    }
+    Ok((invocations * iters as u64 * 64) as f64 / best)
+}
+
+/// Values from a xorshift64* generator: the top 24 bits of each step.
+fn xorshift(n: usize, seed: u64) -> impl Iterator<Item = u32> {
     let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let bits = state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40; // 24 bits
-            0.5 + 1.5 * (bits as f32 / (1u32 << 24) as f32)
-        })
+    (0..n).map(move |_| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as u32
+    })
+}
+
+/// `n` floats in `[0.5, 2.0)`.
+fn random_f32(n: usize, seed: u64) -> Vec<f32> {
+    xorshift(n, seed)
+        .map(|bits| 0.5 + 1.5 * (bits as f32 / (1u32 << 24) as f32))
         .collect()
 }
 
@@ -716,7 +1256,7 @@ fn random_f32(n: usize, seed: u64) -> Vec<f32> {
 
 /// `2^k` for powers of two, else the number.
 fn size_label(n: usize) -> String {
-    if n.is_power_of_two() {
+    if n.is_power_of_two() && n >= 1024 {
         format!("2^{}", n.trailing_zeros())
     } else {
         n.to_string()
@@ -742,6 +1282,14 @@ fn ratio_label(r: Option<f64>) -> String {
     }
 }
 
+fn roof_label(r: Option<(f64, &str)>) -> String {
+    match r {
+        Some((f, bound)) if f >= 0.1 => format!("{:.0}% {bound}", 100.0 * f),
+        Some((f, bound)) => format!("{:.1}% {bound}", 100.0 * f),
+        None => "-".into(),
+    }
+}
+
 /// One table line of right-aligned cells under `widths`.
 fn line(cells: &[String], widths: &[usize]) -> String {
     let mut s = String::new();
@@ -751,32 +1299,32 @@ fn line(cells: &[String], widths: &[usize]) -> String {
     s.trim_end().to_string()
 }
 
-fn print_table(case: &Case, rows: &[Row], bandwidth: Roofline, gpu: bool) {
-    let Some(first) = rows.first() else { return };
-    let per_element = first.work.bytes() as f64 / first.work.elements.max(1) as f64;
-    println!(
-        "{} (f32, {} input{}; {:.0} B/element moved; {})",
-        case.name,
-        case.inputs,
-        if case.inputs == 1 { "" } else { "s" },
-        per_element,
-        if first.memory_bound() {
-            "memory-bound"
-        } else {
-            "compute-heavy"
-        },
-    );
-    let mut header = vec!["n", "serial", "cpu"];
+fn print_table(
+    log: &mut Log,
+    case: &Case,
+    rows: &[Row],
+    cold: Option<&ColdStart>,
+    roof: &Roofline,
+    gpu: bool,
+) {
+    let Some(last) = rows.last() else { return };
+    let per_element = last.work.bytes() as f64 / last.work.elements.max(1) as f64;
+    let flops_per_byte = last.work.flops as f64 / last.work.bytes().max(1) as f64;
+    log.say(format!(
+        "{} ({} family, {}; {:.0} B/element moved, {:.2} flops/B)",
+        case.name, case.family, case.element, per_element, flops_per_byte,
+    ));
+    let mut header = vec![case.axis.label, "serial", "cpu"];
     if gpu {
         header.extend(["gpu(host)", "gpu(res)"]);
     }
-    header.extend(["auto", "auto→", "cpu GB/s", "cpu %bw", "cpu×ser"]);
+    header.extend(["auto", "auto→", "cpu GB/s", "cpu %roof", "cpu×ser"]);
     if gpu {
-        header.extend(["gpu(h)×ser", "gpu(r)×ser"]);
+        header.extend(["gpu(r) %roof", "gpu(h)×ser", "gpu(r)×ser"]);
     }
     let widths: Vec<usize> = header.iter().map(|h| h.chars().count().max(9)).collect();
     let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    println!("{}", line(&header, &widths));
+    log.say(line(&header, &widths));
     for r in rows {
         let mut cells = vec![
             size_label(r.n),
@@ -793,46 +1341,112 @@ fn print_table(case: &Case, rows: &[Row], bandwidth: Roofline, gpu: bool) {
             r.cpu_bytes_per_s()
                 .map_or("-".into(), |b| format!("{:.1}", b / 1e9)),
         );
-        cells.push(match r.cpu_bytes_per_s() {
-            Some(b) if r.memory_bound() => format!("{:.0}%", 100.0 * b / bandwidth.for_row(r)),
-            _ => "-".into(),
-        });
+        cells.push(roof_label(r.roof(roof, Column::Cpu)));
         cells.push(ratio_label(r.speedup(Column::Cpu)));
         if gpu {
+            cells.push(roof_label(r.roof(roof, Column::GpuRes)));
             cells.push(ratio_label(r.speedup(Column::GpuHost)));
             cells.push(ratio_label(r.speedup(Column::GpuRes)));
         }
-        println!("{}", line(&cells, &widths));
+        log.say(line(&cells, &widths));
     }
     if rows
         .iter()
         .any(|r| r.cells.iter().flatten().any(|c| c.capped))
     {
-        println!("  * fewer than {MIN_REPS} timed calls (a slow GPU cell; `--reps K` to insist)");
+        log.say(format!(
+            "  * fewer than {MIN_REPS} timed calls (a slow GPU cell; `--reps K` to insist)"
+        ));
     }
     for r in rows {
         for (column, e) in &r.errors {
-            println!("  {} at n = {}: {e}", column.label(), size_label(r.n));
+            log.say(format!(
+                "  {} at n = {}: {e}",
+                column.label(),
+                size_label(r.n)
+            ));
         }
     }
-    let first_gpu = rows
-        .iter()
-        .find_map(|r| Some((r, r.cells[Column::GpuHost as usize]?)));
-    if let Some((r, cell)) = first_gpu {
-        println!(
-            "  cold start: first gpu(host) call at n = {}: {} ({} pipeline{} compiled), then {} warm",
-            size_label(r.n),
-            seconds(cell.first),
-            r.gpu_pipelines,
-            if r.gpu_pipelines == 1 { "" } else { "s" },
-            seconds(cell.median),
-        );
+    if let Some(c) = cold {
+        log.say(format!(
+            "  cold start: first gpu(host) call on a fresh engine at {} = {}: {} ({} pipeline{} \
+             compiled), then {}; the engine itself took {} to create",
+            case.axis.label,
+            size_label(c.n),
+            seconds(c.first_s),
+            c.pipelines,
+            if c.pipelines == 1 { "" } else { "s" },
+            seconds(c.second_s),
+            seconds(c.engine_s),
+        ));
     }
-    println!();
+    log.say("");
 }
 
-fn print_summary(rows: &[Row], bandwidth: Roofline, gpu: bool) {
-    println!("summary");
+/// Where the GPU starts to win, for one kernel.
+#[derive(Clone, Debug)]
+struct KernelSummary {
+    name: &'static str,
+    family: &'static str,
+    element: String,
+    axis: &'static str,
+    cold: Option<ColdStart>,
+    /// Smallest size from which `gpu(host)` beats `cpu` at every larger size.
+    crossover_host: Option<usize>,
+    /// The same for `gpu(res)`.
+    crossover_resident: Option<usize>,
+    /// Worst `auto` regret and the size it was at.
+    worst_regret: Option<(f64, usize)>,
+}
+
+impl KernelSummary {
+    fn of(case: &Case, cold: Option<ColdStart>, rows: &[Row]) -> KernelSummary {
+        let rows: Vec<&Row> = rows.iter().filter(|r| r.kernel == case.name).collect();
+        KernelSummary {
+            name: case.name,
+            family: case.family,
+            element: case.element.clone(),
+            axis: case.axis.label,
+            cold,
+            crossover_host: crossover(&rows, Column::GpuHost),
+            crossover_resident: crossover(&rows, Column::GpuRes),
+            worst_regret: rows
+                .iter()
+                .filter_map(|r| Some((r.regret()?, r.n)))
+                .max_by(|a, b| a.0.total_cmp(&b.0)),
+        }
+    }
+}
+
+/// The smallest size of `rows` (sorted by size) from which `column` is
+/// faster than `cpu` at that size and every larger one.
+fn crossover(rows: &[&Row], column: Column) -> Option<usize> {
+    let mut from = None;
+    for r in rows {
+        match (r.get(Column::Cpu), r.get(column)) {
+            (Some(c), Some(g)) if g < c => {
+                from.get_or_insert(r.n);
+            }
+            _ => from = None,
+        }
+    }
+    from
+}
+
+fn crossover_label(k: &KernelSummary, c: Option<usize>) -> String {
+    c.map_or("none in the sweep".into(), |n| {
+        format!("{} = {}", k.axis, size_label(n))
+    })
+}
+
+fn print_summary(
+    log: &mut Log,
+    rows: &[Row],
+    kernels: &[KernelSummary],
+    roof: &Roofline,
+    gpu: bool,
+) {
+    log.say("summary");
     for kernel in ["sum", "axpy"] {
         let Some(r) = rows
             .iter()
@@ -841,61 +1455,87 @@ fn print_summary(rows: &[Row], bandwidth: Roofline, gpu: bool) {
         else {
             continue;
         };
-        let (Some(t), Some(b)) = (r.get(Column::Cpu), r.cpu_bytes_per_s()) else {
+        let (Some(t), Some(b), Some((f, _))) = (
+            r.get(Column::Cpu),
+            r.cpu_bytes_per_s(),
+            r.roof(roof, Column::Cpu),
+        ) else {
             continue;
         };
-        println!(
+        log.say(format!(
             "  {kernel:<5} n = {}: cpu {} = {:.1} GB/s = {:.0}% of {} bandwidth, {} serial",
             size_label(r.n),
             seconds(t),
             b / 1e9,
-            100.0 * b / bandwidth.for_row(r),
+            100.0 * f,
             if r.work.bytes_written == 0 {
                 "read"
             } else {
                 "triad"
             },
             ratio_label(r.speedup(Column::Cpu)),
-        );
+        ));
     }
-    println!(
+    log.say(format!(
         "  worst auto regret per kernel (auto / fastest of cpu{}; 1.00× = always picked the faster):",
         if gpu { ", gpu(host)" } else { "" }
-    );
-    let mut kernels: Vec<&str> = rows.iter().map(|r| r.kernel).collect();
-    kernels.dedup();
-    for kernel in kernels {
-        let worst = rows
-            .iter()
-            .filter(|r| r.kernel == kernel)
-            .filter_map(|r| Some((r.regret()?, r)))
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((regret, r)) = worst {
-            println!(
-                "    {kernel:<8} {:>7} at n = {:<5} (auto→{}, faster: {})",
+    ));
+    for k in kernels {
+        if let Some((regret, n)) = k.worst_regret {
+            let r = rows.iter().find(|r| r.kernel == k.name && r.n == n);
+            log.say(format!(
+                "    {:<8} {:>7} at {} = {:<5} (auto→{}, faster: {})",
+                k.name,
                 ratio_label(Some(regret)),
-                size_label(r.n),
-                r.auto_choice,
-                r.faster(),
-            );
+                k.axis,
+                size_label(n),
+                r.map_or(Backend::Cpu, |r| r.auto_choice),
+                r.map_or(Backend::Cpu, Row::faster),
+            ));
         }
     }
     let timed: Vec<&Row> = rows.iter().filter(|r| r.regret().is_some()).collect();
     let right = timed.iter().filter(|r| r.auto_choice == r.faster()).count();
-    println!(
+    log.say(format!(
         "  auto picked the faster backend in {right} of {} rows; where it did, the gap is \
          dispatch overhead plus noise",
         timed.len()
-    );
+    ));
+    if gpu {
+        log.say("  crossover (the GPU beats the CPU backend from this size up), data on the host / resident:");
+        for k in kernels {
+            log.say(format!(
+                "    {:<8} {} / {}",
+                k.name,
+                crossover_label(k, k.crossover_host),
+                crossover_label(k, k.crossover_resident),
+            ));
+        }
+        let colds: Vec<f64> = kernels
+            .iter()
+            .filter_map(|k| Some(k.cold?.first_s))
+            .collect();
+        if let (Some(lo), Some(hi)) = (
+            colds.iter().copied().reduce(f64::min),
+            colds.iter().copied().reduce(f64::max),
+        ) {
+            log.say(format!(
+                "  cold start (first GPU call on a fresh engine, smallest size): {} to {}",
+                seconds(lo),
+                seconds(hi)
+            ));
+        }
+    }
 }
 
 /// Every row as CSV: times in seconds, empty where not measured; `reps` is
 /// the timed calls per column, `serial/cpu/gpu_host/gpu_res/auto`.
-fn csv(rows: &[Row], bandwidth: Roofline) -> String {
+fn csv(rows: &[Row], roof: &Roofline) -> String {
     let mut s = String::from(
         "kernel,n,bytes,flops,serial_s,cpu_s,gpu_host_s,gpu_res_s,auto_s,auto_backend,\
          cpu_gb_s,cpu_pct_bw,cpu_speedup,gpu_host_speedup,gpu_res_speedup,auto_regret,\
-         triad_gb_s,read_gb_s,reps\n",
+         triad_gb_s,read_gb_s,reps,family,element,axis,cpu_pct_roof,gpu_res_pct_roof,\
+         fma_gflop_s,gpu_copy_gb_s,gpu_fma_gflop_s\n",
     );
     let secs = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4e}"));
     let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
@@ -911,22 +1551,245 @@ fn csv(rows: &[Row], bandwidth: Roofline) -> String {
         fields.push(num(r.cpu_bytes_per_s().map(|b| b / 1e9)));
         fields.push(num(r
             .cpu_bytes_per_s()
-            .map(|b| 100.0 * b / bandwidth.for_row(r))));
+            .map(|b| 100.0 * b / roof.host_bandwidth(&r.work))));
         for c in [Column::Cpu, Column::GpuHost, Column::GpuRes] {
             fields.push(num(r.speedup(c)));
         }
         fields.push(num(r.regret()));
-        fields.push(num(Some(bandwidth.triad / 1e9)));
-        fields.push(num(Some(bandwidth.read / 1e9)));
+        fields.push(num(Some(roof.triad / 1e9)));
+        fields.push(num(Some(roof.read / 1e9)));
         let reps: Vec<String> = r
             .cells
             .iter()
             .map(|c| c.map_or("-".into(), |c| c.reps.to_string()))
             .collect();
         fields.push(reps.join("/"));
+        fields.push(r.family.to_string());
+        fields.push(format!("\"{}\"", r.element));
+        fields.push(r.axis.to_string());
+        fields.push(num(r.roof(roof, Column::Cpu).map(|(f, _)| 100.0 * f)));
+        fields.push(num(r.roof(roof, Column::GpuRes).map(|(f, _)| 100.0 * f)));
+        fields.push(num(Some(roof.fma / 1e9)));
+        fields.push(num(roof.gpu_copy.map(|b| b / 1e9)));
+        fields.push(num(roof.gpu_fma.map(|b| b / 1e9)));
         let _ = writeln!(s, "{}", fields.join(","));
     }
     s
+}
+
+/// The whole run as JSON: machine, command, roofline, rows and per-kernel
+/// summaries (times in seconds, rates in bytes or flops per second).
+fn json_report(
+    args: &[String],
+    engine: &Engine,
+    engine_start: f64,
+    roof: &Roofline,
+    rows: &[Row],
+    kernels: &[KernelSummary],
+    took: f64,
+) -> Value {
+    let info = engine.info();
+    let gpu = info.gpu.as_ref().map(|g| {
+        json!({
+            "name": g.name, "backend": g.backend, "device_type": g.device_type,
+            "driver": g.driver, "software": g.is_software,
+        })
+    });
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut times = serde_json::Map::new();
+            let mut reps = serde_json::Map::new();
+            for c in Column::ALL {
+                if let Some(cell) = r.cells[c as usize] {
+                    times.insert(c.key().into(), json!(cell.median));
+                    reps.insert(c.key().into(), json!(cell.reps));
+                }
+            }
+            let roof_of = |c| {
+                r.roof(roof, c)
+                    .map(|(f, bound)| json!({"fraction": f, "bound": bound}))
+            };
+            json!({
+                "kernel": r.kernel, "family": r.family, "element": r.element,
+                "axis": r.axis, "size": r.n,
+                "work": {
+                    "elements": r.work.elements, "bytes_read": r.work.bytes_read,
+                    "bytes_written": r.work.bytes_written, "flops": r.work.flops,
+                },
+                "seconds": times, "reps": reps,
+                "auto_backend": r.auto_choice.to_string(),
+                "auto_regret": r.regret(),
+                "faster": r.faster().to_string(),
+                "roofline": {"cpu": roof_of(Column::Cpu), "gpu_res": roof_of(Column::GpuRes)},
+                "errors": r.errors.iter().map(|(c, e)| json!({"column": c.key(), "error": e}))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let kernels: Vec<Value> = kernels
+        .iter()
+        .map(|k| {
+            json!({
+                "kernel": k.name, "family": k.family, "element": k.element, "axis": k.axis,
+                "crossover_host": k.crossover_host,
+                "crossover_resident": k.crossover_resident,
+                "worst_regret": k.worst_regret.map(|(r, n)| json!({"regret": r, "size": n})),
+                "cold_start": k.cold.map(|c| json!({
+                    "size": c.n, "engine_s": c.engine_s, "first_call_s": c.first_s,
+                    "second_call_s": c.second_s, "pipelines_compiled": c.pipelines,
+                })),
+            })
+        })
+        .collect();
+    json!({
+        "command": format!("cargo run --release --example compare -- {}", args.join(" ")),
+        "machine": {
+            "cpu": cpu_model(), "threads": info.cpu_threads, "simd": info.simd, "gpu": gpu,
+            "gpu_unavailable": info.gpu_unavailable,
+        },
+        "engine_start_s": engine_start,
+        "roofline": {
+            "triad_bytes_per_s": roof.triad, "read_bytes_per_s": roof.read,
+            "fma_flops_per_s": roof.fma, "gpu_copy_bytes_per_s": roof.gpu_copy,
+            "gpu_fma_flops_per_s": roof.gpu_fma,
+        },
+        "rows": rows,
+        "kernels": kernels,
+        "sweep_s": took,
+    })
+}
+
+/// Throughput against size, one line per column, with the crossovers
+/// marked and the host roofline dashed: GB/s for memory-bound kernels,
+/// GFLOP/s for the others.
+fn chart(path: &Path, k: &KernelSummary, rows: &[&Row], roof: &Roofline) -> BoxResult<()> {
+    use plotters::prelude::*;
+    let Some(last) = rows.last() else {
+        return Ok(());
+    };
+    let host_bw = roof.host_bandwidth(&last.work);
+    let memory_bound = last.work.bytes() as f64 / host_bw >= last.work.flops as f64 / roof.fma;
+    let (unit, limit) = if memory_bound {
+        ("GB/s", host_bw / 1e9)
+    } else {
+        ("GFLOP/s", roof.fma / 1e9)
+    };
+    let rate = |r: &Row, t: f64| {
+        if memory_bound {
+            r.work.bytes() as f64 / t / 1e9
+        } else {
+            r.work.flops as f64 / t / 1e9
+        }
+    };
+    // x: log2 of the size, so every size of a power-of-two sweep gets a tick.
+    let series: Vec<(Column, Vec<(f64, f64)>)> = Column::ALL
+        .iter()
+        .map(|&c| {
+            let pts = rows
+                .iter()
+                .filter_map(|r| Some(((r.n as f64).log2(), rate(r, r.get(c)?))))
+                .filter(|p| p.1.is_finite() && p.1 > 0.0)
+                .collect();
+            (c, pts)
+        })
+        .filter(|(_, p): &(Column, Vec<(f64, f64)>)| !p.is_empty())
+        .collect();
+    let ys = series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1));
+    let (lo, hi) = ys.fold((limit, limit), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    let (x0, x1) = (
+        (rows[0].n as f64).log2() - 0.25,
+        (last.n as f64).log2() + 0.25,
+    );
+
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let title = format!(
+        "{} ({}, {}): throughput vs size",
+        k.name, k.family, k.element
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0..x1, (lo / 2.0..hi * 8.0).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_labels(((x1 - x0).ceil() as usize + 1).min(24))
+        .x_desc(format!("{} (log scale)", k.axis))
+        .y_desc(format!("{unit} (log scale)"))
+        .x_label_formatter(&|v| {
+            if (v - v.round()).abs() < 0.01 {
+                format!("2^{}", v.round())
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| {
+            if *v >= 10.0 {
+                format!("{v:.0}")
+            } else if *v >= 0.1 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.1e}")
+            }
+        })
+        .draw()?;
+    let colors = [BLACK, BLUE, RED, MAGENTA, GREEN];
+    for (c, pts) in &series {
+        let color = colors[*c as usize];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
+            .label(c.label())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    let dash = |a: (f64, f64), b: (f64, f64), style: ShapeStyle| {
+        DashedLineSeries::new(vec![a, b], 6, 4, style)
+    };
+    chart
+        .draw_series(dash(
+            (x0, limit),
+            (x1, limit),
+            BLACK.mix(0.5).stroke_width(1),
+        ))?
+        .label(format!(
+            "host roofline ({} {unit})",
+            if limit >= 10.0 {
+                format!("{limit:.0}")
+            } else {
+                format!("{limit:.1}")
+            }
+        ))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
+    for (c, at) in [
+        (Column::GpuHost, k.crossover_host),
+        (Column::GpuRes, k.crossover_resident),
+    ] {
+        if let Some(n) = at {
+            let color = colors[c as usize];
+            let x = (n as f64).log2();
+            chart
+                .draw_series(dash(
+                    (x, lo / 2.0),
+                    (x, hi * 8.0),
+                    color.mix(0.6).stroke_width(2),
+                ))?
+                .label(format!("crossover {} at {}", c.label(), size_label(n)))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.mix(0.6)));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -934,30 +1797,46 @@ fn csv(rows: &[Row], bandwidth: Roofline) -> String {
 
 const USAGE: &str = "\
 usage: cargo run --release --example compare -- [options]
-  --max-log2 N      sizes 2^10, 2^12, ... up to 2^N (default 24)
-  --sizes a,b,c     explicit element counts (1000, 2^20 or 1<<20)
-  --kernels k1,k2   kernels to run (default all): neg abs sqrt exp ln scale
-                    add sub mul div minimum maximum axpy sum dot min max
-                    argmin argmax
+  --max-log2 N      sizes 2^10, 2^12, ... up to 2^N data elements (default 24)
+  --max N           the same cap as a count (1000000, 2^20 or 1<<20)
+  --quick           cap every case at 2^20 elements and 10 timed calls a cell
+  --sizes a,b,c     explicit sizes in each case's axis (1000, 2^20 or 1<<20)
+  --kernels k1,k2   kernels or families to run (default all): neg abs sqrt exp
+                    ln scale add sub mul div minimum maximum axpy sum dot min
+                    max argmin argmax; families map reduce
   --reps K          timed calls per cell (default: ~20 ms worth, 3..=50)
   --csv PATH        also write every row as CSV
+  --out DIR         write compare.txt, compare.csv, compare.json and one
+                    <kernel>.svg chart per kernel into DIR
 environment: TANDEM_NO_GPU=1 (CPU only), TANDEM_THREADS, TANDEM_ADAPTER";
 
 struct Options {
-    sizes: Vec<usize>,
+    /// `--sizes`, overriding every case's sweep.
+    sizes: Option<Vec<usize>>,
+    /// The cap on data elements per case.
+    max_elements: usize,
+    /// `--max`, `--max-log2` or `--quick` was given: it overrides a case's
+    /// own default cap.
+    max_given: bool,
     kernels: Option<Vec<&'static str>>,
     reps: Option<usize>,
+    max_reps: usize,
     csv: Option<String>,
+    out: Option<PathBuf>,
 }
 
 impl Options {
     /// The options, or `None` for `--help`.
     fn parse(args: impl Iterator<Item = String>) -> BoxResult<Option<Options>> {
         let mut opts = Options {
-            sizes: pow2_sizes(24),
+            sizes: None,
+            max_elements: 1 << 24,
+            max_given: false,
             kernels: None,
             reps: None,
+            max_reps: MAX_REPS,
             csv: None,
+            out: None,
         };
         let mut args = args.peekable();
         while let Some(arg) = args.next() {
@@ -982,18 +1861,35 @@ impl Options {
                         .ok()
                         .filter(|k| (1..=32).contains(k))
                         .ok_or_else(|| format!("--max-log2: expected 1..=32, got {v:?}"))?;
-                    opts.sizes = pow2_sizes(k);
+                    opts.max_elements = 1 << k;
+                    opts.max_given = true;
+                }
+                "--max" => {
+                    opts.max_elements = parse_size(&value()?)?;
+                    opts.max_given = true;
+                }
+                "--quick" => {
+                    opts.max_elements = opts.max_elements.min(QUICK_MAX_ELEMENTS);
+                    opts.max_reps = QUICK_MAX_REPS;
+                    opts.max_given = true;
                 }
                 "--sizes" => {
-                    opts.sizes = value()?
+                    let mut sizes = value()?
                         .split(',')
                         .map(parse_size)
                         .collect::<BoxResult<Vec<_>>>()?;
-                    opts.sizes.sort_unstable();
-                    opts.sizes.dedup();
+                    sizes.sort_unstable();
+                    sizes.dedup();
+                    opts.sizes = Some(sizes);
                 }
                 "--kernels" => {
-                    let known: Vec<&'static str> = catalogue().iter().map(|c| c.name).collect();
+                    let cat = catalogue();
+                    let mut known: Vec<&'static str> = cat.iter().map(|c| c.name).collect();
+                    for c in &cat {
+                        if !known.contains(&c.family) {
+                            known.push(c.family);
+                        }
+                    }
                     let mut picked = Vec::new();
                     for name in value()?.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                         let k = known.iter().find(|k| **k == name).ok_or_else(|| {
@@ -1011,10 +1907,11 @@ impl Options {
                         })?);
                 }
                 "--csv" => opts.csv = Some(value()?),
+                "--out" => opts.out = Some(PathBuf::from(value()?)),
                 _ => return Err(format!("unknown argument {arg:?}\n{USAGE}").into()),
             }
         }
-        if opts.sizes.is_empty() {
+        if opts.sizes.as_ref().is_some_and(Vec::is_empty) {
             return Err("no sizes to run".into());
         }
         Ok(Some(opts))
@@ -1033,7 +1930,7 @@ fn pow2_sizes(max: u32) -> Vec<usize> {
 /// `1000`, `2^20` or `1<<20`.
 fn parse_size(s: &str) -> BoxResult<usize> {
     let s = s.trim();
-    let bad = || format!("--sizes: cannot read {s:?} (expected e.g. 1000, 2^20 or 1<<20)");
+    let bad = || format!("cannot read size {s:?} (expected e.g. 1000, 2^20 or 1<<20)");
     let n = if let Some((b, e)) = s.split_once('^') {
         let (b, e): (usize, u32) = (b.parse().map_err(|_| bad())?, e.parse().map_err(|_| bad())?);
         b.checked_pow(e).ok_or_else(bad)?
@@ -1044,7 +1941,7 @@ fn parse_size(s: &str) -> BoxResult<usize> {
         s.parse().map_err(|_| bad())?
     };
     if n == 0 {
-        return Err(format!("--sizes: {s:?} is empty; sizes must be at least 1").into());
+        return Err(format!("size {s:?} is empty; sizes must be at least 1").into());
     }
     Ok(n)
 }
