@@ -13,6 +13,9 @@
 //! - `serial`: the scalar loop (`iter().sum()`, `zip().map().collect()`).
 //! - `rayon`: plain rayon without SIMD (`par_iter().sum()`,
 //!   `par_iter().zip().map().collect()`), on the engine's thread pool.
+//! - `ndarray`: the peer crate's one-liner where it has the operation
+//!   (`sum`, `dot`, `mapv`, `&x + &y`, `Zip::map_collect`; it has no argmax)
+//!   on zero-copy `ArrayView1`s of the same data, single-threaded.
 //! - `cpu`: tandem's CPU backend on host-resident inputs.
 //! - `gpu_host`: the GPU backend on inputs that start on the host: new
 //!   buffers are built in `iter_batched`'s (untimed) setup, and the upload and
@@ -23,8 +26,9 @@
 //!   to the host.
 //!
 //! Outputs are freed inside the timed region (as they would be in a loop).
-//! GPU series run only when the engine has a GPU, and on a software driver
-//! (lavapipe) only up to 2^20 elements, to bound the run time;
+//! GPU series run only when the engine has a GPU (a line on stderr says when
+//! they are skipped), and on a software driver (lavapipe) only up to 2^20
+//! elements, to bound the run time;
 //! `examples/compare.rs` sweeps every kernel and size with all columns.
 
 #![allow(
@@ -38,6 +42,7 @@ use std::time::Duration;
 use criterion::{
     BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
+use ndarray::{ArrayView1, Zip};
 use rayon::prelude::*;
 use tandem::kernels::{ArgMax, Axpy, Binary, Dot, Sum, Unary};
 use tandem::{Backend, Buffer, Engine, Kernel, Work};
@@ -98,6 +103,7 @@ struct Case {
     inputs: usize,
     serial: LoopFn,
     rayon: LoopFn,
+    ndarray: Option<LoopFn>,
     run: RunFn,
     work: WorkFn,
     choose: ChooseFn,
@@ -119,6 +125,7 @@ where
         inputs: 1,
         serial: Box::new(move |x, _| drop(black_box(serial(x)))),
         rayon: Box::new(move |x, _| drop(black_box(rayon(x)))),
+        ndarray: None,
         run: Box::new(move |e, b, how| {
             e.run(&kernel, &b[0])
                 .expect("running the kernel")
@@ -145,6 +152,7 @@ where
         inputs: 2,
         serial: Box::new(move |x, y| drop(black_box(serial(x, y)))),
         rayon: Box::new(move |x, y| drop(black_box(rayon(x, y)))),
+        ndarray: None,
         run: Box::new(move |e, b, how| {
             e.run(&kernel, (&b[0], &b[1]))
                 .expect("running the kernel")
@@ -152,6 +160,20 @@ where
         }),
         work: Box::new(move |b| k.work(&(&b[0], &b[1]))),
         choose: Box::new(move |e, b| e.choose(&k2, (&b[0], &b[1]))),
+    }
+}
+
+impl Case {
+    /// Adds the `ndarray` series: `f` gets views of the inputs (the second
+    /// one empty for a one-input kernel).
+    fn ndarray<R>(
+        mut self,
+        f: impl Fn(ArrayView1<'_, f32>, ArrayView1<'_, f32>) -> R + Send + Sync + 'static,
+    ) -> Case {
+        self.ndarray = Some(Box::new(move |x, y| {
+            drop(black_box(f(ArrayView1::from(x), ArrayView1::from(y))));
+        }));
+        self
     }
 }
 
@@ -181,7 +203,8 @@ fn cases() -> Vec<Case> {
             Sum,
             |x| x.iter().sum::<f32>(),
             |x| x.par_iter().sum::<f32>(),
-        ),
+        )
+        .ndarray(|x, _| x.sum()),
         two(
             "axpy",
             Axpy { a: A },
@@ -197,13 +220,15 @@ fn cases() -> Vec<Case> {
                     .map(|(&x, &y)| A * x + y)
                     .collect::<Vec<f32>>()
             },
-        ),
+        )
+        .ndarray(|x, y| Zip::from(&x).and(&y).map_collect(|&x, &y| A * x + y)),
         one(
             "unary_exp",
             Unary::Exp,
             |x| x.iter().map(|v| v.exp()).collect::<Vec<f32>>(),
             |x| x.par_iter().map(|v| v.exp()).collect::<Vec<f32>>(),
-        ),
+        )
+        .ndarray(|x, _| x.mapv(f32::exp)),
         two(
             "binary_add",
             Binary::Add,
@@ -214,14 +239,16 @@ fn cases() -> Vec<Case> {
                     .map(|(a, b)| a + b)
                     .collect::<Vec<f32>>()
             },
-        ),
+        )
+        .ndarray(|x, y| &x + &y),
         one("argmax", ArgMax, argmax_serial, argmax_rayon),
         two(
             "dot",
             Dot,
             |x, y| x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>(),
             |x, y| x.par_iter().zip(y).map(|(a, b)| a * b).sum::<f32>(),
-        ),
+        )
+        .ndarray(|x, y| x.dot(&y)),
     ]
 }
 
@@ -265,6 +292,12 @@ fn kernels(c: &mut Criterion) {
         Some(_) if engine.has_gpu() => usize::MAX,
         _ => 0,
     };
+    if gpu_max == 0 {
+        let why = engine.info().gpu_unavailable.unwrap_or_default();
+        eprintln!("no GPU: skipping the gpu_host and gpu_resident series ({why})");
+    } else if gpu_max < usize::MAX {
+        eprintln!("software GPU: gpu series only up to {gpu_max} elements");
+    }
     let sizes = sizes();
     let max_n = sizes.iter().copied().max().unwrap_or(0);
     let xs = random_f32(max_n, 0x9E37_79B9_7F4A_7C15);
@@ -285,6 +318,11 @@ fn kernels(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("rayon", n), |b| {
                 b.iter(|| cpu.cpu().install(|| (case.rayon)(x, y)));
             });
+            if let Some(nd) = &case.ndarray {
+                group.bench_function(BenchmarkId::new("ndarray", n), |b| {
+                    b.iter(|| nd(x, y));
+                });
+            }
             group.bench_function(BenchmarkId::new("cpu", n), |b| {
                 b.iter(|| (case.run)(&cpu, &host, Finish::Host));
             });
