@@ -183,7 +183,7 @@ fn inputs_larger_than_one_binding_are_compacted_chunk_by_chunk() {
     let mut rng = Rng::new(9);
     let x = rng.u32s(150_001);
     let m: Vec<u32> = (0..x.len())
-        .map(|_| u32::from(rng.next_u32() % 4 != 0))
+        .map(|_| u32::from(!rng.next_u32().is_multiple_of(4)))
         .collect();
     assert!(compact(&e, &x, &m) == oracle_mask(&x, &m));
     assert!(compact_if(&e, &x, Compare::Lt, 1 << 30) == oracle_cmp(&x, Compare::Lt, 1 << 30));
