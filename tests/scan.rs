@@ -87,7 +87,14 @@ fn float_scans_stay_within_the_stated_error_bound_at_every_size() {
         for &n in SIZES {
             let mut rng = Rng::new(n as u64 + 7);
             let x = rng.f32s(n, -1.0, 2.0);
-            for exclusive in [false, true] {
+            // The exclusive pass shares every line of the inclusive one but
+            // the final write: skip it at the largest size to bound lavapipe time.
+            let modes: &[bool] = if n > 1_000_000 {
+                &[false]
+            } else {
+                &[false, true]
+            };
+            for &exclusive in modes {
                 let got = run(&e, Scan { exclusive }, &x);
                 check_f32(
                     &format!("{b:?} f32 n={n} exclusive={exclusive}"),
