@@ -256,3 +256,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn bins_beyond_65535_workgroups_are_cleared_with_a_folded_dispatch() {
+    // 65,535 × 256 + 1 slots need 65,536 workgroups of `clear`: a 2-D
+    // dispatch. The second call reuses the first call's pooled (dirty)
+    // counts buffer, so a slot the clear missed would show.
+    let bins = 65_535 * 256 - 2;
+    let mut rng = Rng::new(12);
+    for (b, e) in backends() {
+        for round in 0..2 {
+            let x: Vec<u32> = (0..5000).map(|_| rng.next_u32() % (bins + 10)).collect();
+            assert!(
+                hist(&e, &x, bins) == oracle_u32(&x, bins),
+                "{b:?} round {round}"
+            );
+        }
+    }
+}
