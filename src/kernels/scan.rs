@@ -12,9 +12,10 @@
 //!   differ in the last bits. The error bound, for every prefix `i`, is
 //!   `|out[i] − S_i| ≤ d(n)·ε·Σ_{j≤i}|x_j|` with `ε = 2^-24` and
 //!   `d(n) = 600 + n/2^16` ([`float_error_depth`]): the longest chain of
-//!   additions any prefix goes through. On the CPU that is 512 adds inside a
-//!   block, 8 block-lane offsets, 16 block carries, the pairwise chunk totals
-//!   (≤ 48) and one carry per 2^16-element chunk before it; on the GPU it is
+//!   additions any prefix goes through. On the CPU that is the chain inside a
+//!   block (520 adds), 8 sub-block offsets, 16 block carries, the pairwise
+//!   task totals (≤ 48) and one carry per task ([`TASK`] > 2^16 elements)
+//!   before it; on the GPU it is
 //!   8 adds per invocation, 8 Hillis-Steele steps and a few carry levels.
 //!   NaN and ±Inf propagate as IEEE addition says (`Inf + -Inf = NaN`).
 //!
@@ -46,15 +47,18 @@ const SHADER: &str = include_str!("../../shaders/scan.wgsl");
 pub(crate) const TILE: usize = 2048;
 
 /// Elements of one L1-resident block, scanned as 8 interleaved chains of
-/// `BLOCK / 8`.
-pub const BLOCK: usize = 4096;
+/// `BLOCK / 8` = 520. Not 512: with sub-blocks 2 KiB apart, a load and an
+/// earlier store two sub-blocks away share their low 12 address bits, and
+/// the CPU's 4K-aliasing check serializes them.
+pub const BLOCK: usize = 8 * 520;
 
-/// Elements of one parallel task (a multiple of [`BLOCK`]).
-pub const TASK: usize = 1 << 16;
+/// Elements of one parallel task (16 blocks).
+pub const TASK: usize = 16 * BLOCK;
 
-/// Elements of one super-block: both passes run over it before the next, so
-/// pass 2 reads its input (8 MiB of f32) from the last-level cache.
-pub const SUPER_BLOCK: usize = 1 << 21;
+/// Elements of one super-block (32 tasks, 8.1 MiB of f32): both passes run
+/// over it before the next, so pass 2 reads its input from the last-level
+/// cache.
+pub const SUPER_BLOCK: usize = 32 * TASK;
 
 const EXCLUSIVE: u32 = 1;
 const HAS_CARRY: u32 = 2;
@@ -63,7 +67,7 @@ const HAS_CARRY: u32 = 2;
 /// d(n)·ε·Σ_{j≤i}|x_j|` of a float scan of `n` elements, on either backend
 /// (see the [module docs](self)).
 pub fn float_error_depth(n: usize) -> f64 {
-    600.0 + (n as f64) / TASK as f64
+    600.0 + (n as f64) / (1u64 << 16) as f64
 }
 
 /// Prefix sum of a buffer: inclusive (`out[i] = x[0] + … + x[i]`) or
