@@ -206,21 +206,32 @@ fn compact_cpu<T: Element, M: Element>(
     m: &[M],
     keep: impl Fn(T, M) -> bool + Sync + Send,
 ) -> Vec<T> {
+    let count = |x: &[T], m: &[M]| x.iter().zip(m).filter(|&(&v, &m)| keep(v, m)).count();
+    // Branch-free on the data (a kept/dropped branch mispredicts half the
+    // time on random data): every element is written to the next free slot,
+    // which only advances past kept ones.
+    let copy = |x: &[T], m: &[M], dst: &mut [T]| {
+        let mut j = 0;
+        for (&v, &m) in x.iter().zip(m) {
+            let k = keep(v, m);
+            if let Some(slot) = dst.get_mut(j) {
+                *slot = v;
+            }
+            j += usize::from(k);
+        }
+    };
     let n = x.len();
     if n < cpu::PARALLEL_THRESHOLD {
-        return x
-            .iter()
-            .zip(m)
-            .filter(|&(&v, &m)| keep(v, m))
-            .map(|(&v, _)| v)
-            .collect();
+        let mut out = vec![T::zeroed(); count(x, m)];
+        copy(x, m, &mut out);
+        return out;
     }
     let chunk = cpu.chunk_len(n, 8192);
     cpu.install(|| {
         let counts: Vec<usize> = x
             .par_chunks(chunk)
             .zip(m.par_chunks(chunk))
-            .map(|(x, m)| x.iter().zip(m).filter(|&(&v, &m)| keep(v, m)).count())
+            .map(|(x, m)| count(x, m))
             .collect();
         let total: usize = counts.iter().sum();
         let mut out = cpu::pool::take::<T>(total);
@@ -234,15 +245,7 @@ fn compact_cpu<T: Element, M: Element>(
         x.par_chunks(chunk)
             .zip(m.par_chunks(chunk))
             .zip(slices)
-            .for_each(|((x, m), dst)| {
-                let mut j = 0;
-                for (&v, &m) in x.iter().zip(m) {
-                    if keep(v, m) {
-                        dst[j] = v;
-                        j += 1;
-                    }
-                }
-            });
+            .for_each(|((x, m), dst)| copy(x, m, dst));
         out
     })
 }
