@@ -1,0 +1,153 @@
+// Stream compaction: the GPU twin of src/kernels/compact.rs.
+//
+// Flag -> scan -> scatter, with the flags recomputed rather than stored:
+//   1. `count` writes the number of kept elements of each tile of
+//      TILE = WG * PER_THREAD elements;
+//   2. the host scans the counts inclusively with scan.wgsl;
+//   3. `scatter` recomputes each tile's flags, scans them across the
+//      workgroup, and writes the kept elements, in order, after the kept
+//      elements of all earlier tiles.
+// `mode` 0 keeps x[i] where mask[i] != 0; modes 1..6 compare x[i] with the
+// threshold (<, <=, >, >=, ==, !=). NaN (tested by bits: WGSL assumes finite
+// math) compares false, so `!=` keeps it and the others drop it.
+
+alias T = f32;
+
+override KIND: u32 = 0u;
+
+const WG: u32 = 256u;
+const PER_THREAD: u32 = 8u;
+const TILE: u32 = 2048u;
+
+struct Params {
+    // Elements in this dispatch's input range.
+    n: u32,
+    // Global index of this dispatch's first tile.
+    tile_offset: u32,
+    // Workgroups that hold real tiles (folded dispatches launch a few more).
+    groups: u32,
+    // 0: mask; 1 <, 2 <=, 3 >, 4 >=, 5 ==, 6 !=.
+    mode: u32,
+    // The threshold's bits.
+    threshold: u32,
+    // Output index of the first element the `out` binding holds.
+    out_base: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<T>;
+@group(0) @binding(2) var<storage, read> mask: array<u32>;
+@group(0) @binding(3) var<storage, read_write> counts: array<u32>;
+@group(0) @binding(4) var<storage, read> offsets: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out: array<T>;
+
+var<workgroup> wg_count: atomic<u32>;
+var<workgroup> sums: array<u32, WG>;
+
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+fn is_nan(v: T) -> bool {
+    return KIND == 0u && (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn keep(i: u32) -> bool {
+    if params.mode == 0u {
+        return mask[i] != 0u;
+    }
+    let v = x[i];
+    let t = bitcast<T>(params.threshold);
+    if is_nan(v) || is_nan(t) {
+        return params.mode == 6u;
+    }
+    switch params.mode {
+        case 1u: { return v < t; }
+        case 2u: { return v <= t; }
+        case 3u: { return v > t; }
+        case 4u: { return v >= t; }
+        case 5u: { return v == t; }
+        default: { return v != t; }
+    }
+}
+
+// Kept elements of each tile into counts[tile_offset + g].
+@compute @workgroup_size(WG)
+fn count(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    if lid == 0u {
+        atomicStore(&wg_count, 0u);
+    }
+    workgroupBarrier();
+    var c = 0u;
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = g * TILE + k * WG + lid;
+        if i < params.n && keep(i) {
+            c += 1u;
+        }
+    }
+    if c != 0u {
+        atomicAdd(&wg_count, c);
+    }
+    workgroupBarrier();
+    if lid == 0u && g < params.groups {
+        counts[params.tile_offset + g] = atomicLoad(&wg_count);
+    }
+}
+
+// Kept elements of each tile to their place in `out`.
+@compute @workgroup_size(WG)
+fn scatter(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    // Each invocation owns PER_THREAD consecutive elements, so the order of
+    // invocations is the order of elements.
+    let first = g * TILE + lid * PER_THREAD;
+    var flags = 0u;
+    var c = 0u;
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = first + k;
+        if i < params.n && keep(i) {
+            flags |= 1u << k;
+            c += 1u;
+        }
+    }
+    // Inclusive Hillis-Steele scan of the per-invocation counts.
+    var total = c;
+    sums[lid] = total;
+    workgroupBarrier();
+    for (var s = 1u; s < WG; s <<= 1u) {
+        var add = 0u;
+        if lid >= s {
+            add = sums[lid - s];
+        }
+        workgroupBarrier();
+        total += add;
+        sums[lid] = total;
+        workgroupBarrier();
+    }
+    if g >= params.groups || flags == 0u {
+        return;
+    }
+    let tile = params.tile_offset + g;
+    var dst = total - c;
+    if tile > 0u {
+        dst += offsets[tile - 1u];
+    }
+    dst -= params.out_base;
+    for (var k = 0u; k < PER_THREAD; k++) {
+        if (flags & (1u << k)) != 0u {
+            out[dst] = x[first + k];
+            dst += 1u;
+        }
+    }
+}

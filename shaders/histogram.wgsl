@@ -1,0 +1,133 @@
+// Histograms: the GPU twin of src/kernels/histogram.rs.
+//
+// `counts` holds `bins` buckets and then three outlier slots: below
+// (u32: unused), above (u32: value >= bins), NaN. Slots are computed exactly
+// as the CPU twin does:
+//   u32 (KIND 2): v < bins ? v : above
+//   f32 (KIND 0): NaN -> nan; -Inf or v < lo -> below; +Inf or v >= hi ->
+//                 above; else min(floor((v - lo) * scale), bins - 1), with
+//                 scale = f32(bins) / (hi - lo) computed on the host in f32.
+// NaN and Inf are tested by bits (WGSL assumes finite math).
+//
+// `shared_hist`: one workgroup histogram in workgroup memory per tile of
+// TILE elements, merged into `counts` with global atomics (only nonzero
+// slots). `global_hist`: global atomics directly, for bin counts too large
+// for workgroup memory. `clear` zeroes `counts` first.
+
+alias T = f32;
+
+override KIND: u32 = 0u;
+
+const WG: u32 = 256u;
+const PER_THREAD: u32 = 16u;
+const TILE: u32 = 4096u;
+// Slots of the workgroup histogram: 16 KiB, WebGPU's guaranteed minimum of
+// workgroup storage.
+const SHARED_SLOTS: u32 = 4096u;
+
+struct Params {
+    // Elements in this dispatch's input range (`clear`: slots).
+    n: u32,
+    // Workgroups that hold real tiles (folded dispatches launch a few more).
+    groups: u32,
+    bins: u32,
+    _pad: u32,
+    lo: f32,
+    hi: f32,
+    scale: f32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<T>;
+@group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
+
+var<workgroup> local: array<atomic<u32>, SHARED_SLOTS>;
+
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+fn slot(v: T) -> u32 {
+    let bins = params.bins;
+    let b = bitcast<u32>(v);
+    if KIND != 0u {
+        return select(bins + 1u, b, b < bins);
+    }
+    let mag = b & 0x7fffffffu;
+    if mag > 0x7f800000u {
+        return bins + 2u;
+    }
+    let negative = (b & 0x80000000u) != 0u;
+    if mag == 0x7f800000u {
+        return select(bins + 1u, bins, negative);
+    }
+    let f = bitcast<f32>(b);
+    if f < params.lo {
+        return bins;
+    }
+    if f >= params.hi {
+        return bins + 1u;
+    }
+    let t = min(floor((f - params.lo) * params.scale), f32(bins - 1u));
+    return u32(t);
+}
+
+@compute @workgroup_size(WG)
+fn clear(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = group_index(wid, nwg) * WG + lid;
+    if i < params.n {
+        atomicStore(&counts[i], 0u);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn shared_hist(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    let slots = params.bins + 3u;
+    for (var s = lid; s < slots; s += WG) {
+        atomicStore(&local[s], 0u);
+    }
+    workgroupBarrier();
+    if g < params.groups {
+        for (var k = 0u; k < PER_THREAD; k++) {
+            let i = g * TILE + k * WG + lid;
+            if i < params.n {
+                atomicAdd(&local[slot(x[i])], 1u);
+            }
+        }
+    }
+    workgroupBarrier();
+    for (var s = lid; s < slots; s += WG) {
+        let c = atomicLoad(&local[s]);
+        if c != 0u {
+            atomicAdd(&counts[s], c);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn global_hist(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    if g >= params.groups {
+        return;
+    }
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = g * TILE + k * WG + lid;
+        if i < params.n {
+            atomicAdd(&counts[slot(x[i])], 1u);
+        }
+    }
+}

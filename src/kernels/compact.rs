@@ -1,0 +1,434 @@
+//! Stream compaction: [`Compact`] (by a mask) and [`CompactIf`] (by a
+//! comparison with a threshold). GPU twin: `shaders/compact.wgsl`.
+//!
+//! # Semantics (both backends)
+//! - The output holds the kept elements in their input order; its length is
+//!   the number kept. On the GPU it stays resident (the count is read back to
+//!   size it: four bytes, or one `u32` per 2048-element tile when the input
+//!   spans several storage bindings).
+//! - A mask element keeps its input element when it is nonzero.
+//! - Comparisons follow IEEE: a NaN (in the input or as the threshold)
+//!   compares false, so [`Compare::Ne`] keeps it and every other comparison
+//!   drops it; `-0.0 == +0.0`. The GPU tests NaN by bits. GPUs may flush
+//!   subnormals to zero in comparisons, so results on subnormal values may
+//!   differ between backends.
+//! - Results are identical, bit for bit, on both backends otherwise.
+//!
+//! # Algorithms
+//! - CPU: per-chunk counts (parallel), their prefix sum (the chunks' output
+//!   offsets), then a parallel copy of each chunk into its own output slice.
+//! - GPU: count per tile → inclusive scan of the counts (`scan.wgsl`) →
+//!   scatter, recomputing the flags instead of storing them.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::buffer::{Buffer, Element, ElementType};
+use crate::cpu::{self, Cpu};
+use crate::error::{Error, Result};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
+use crate::kernel::{Kernel, Work};
+use crate::kernels::scan::{TILE, check_u32_indices, scan_device};
+
+const SHADER: &str = include_str!("../../shaders/compact.wgsl");
+
+/// Bytes a storage binding offset is aligned to (WebGPU's largest
+/// `min_storage_buffer_offset_alignment`).
+const BIND_ALIGN: u64 = 256;
+
+/// Keeps `x[i]` where `mask[i] != 0`, in order: `Kernel<(&Buffer<T>,
+/// &Buffer<u32>)>`. The mask must have the input's length.
+///
+/// ```
+/// use tandem::{Buffer, Engine};
+/// use tandem::kernels::Compact;
+/// # fn main() -> tandem::Result<()> {
+/// let engine = Engine::new()?;
+/// let x = Buffer::from(vec![1.0f32, 2.0, 3.0, 4.0]);
+/// let m = Buffer::from(vec![1u32, 0, 7, 0]);
+/// assert_eq!(engine.run(&Compact, (&x, &m))?.to_vec()?, [1.0, 3.0]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Compact;
+
+/// A comparison `x ⋄ threshold` for [`CompactIf`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compare {
+    /// `x < threshold`.
+    Lt,
+    /// `x <= threshold`.
+    Le,
+    /// `x > threshold`.
+    Gt,
+    /// `x >= threshold`.
+    Ge,
+    /// `x == threshold`.
+    Eq,
+    /// `x != threshold` (keeps NaN).
+    Ne,
+}
+
+impl Compare {
+    fn code(self) -> u32 {
+        match self {
+            Compare::Lt => 1,
+            Compare::Le => 2,
+            Compare::Gt => 3,
+            Compare::Ge => 4,
+            Compare::Eq => 5,
+            Compare::Ne => 6,
+        }
+    }
+
+    /// `x ⋄ t` with IEEE semantics.
+    #[inline(always)]
+    pub fn holds<T: PartialOrd>(self, x: T, t: T) -> bool {
+        match self {
+            Compare::Lt => x < t,
+            Compare::Le => x <= t,
+            Compare::Gt => x > t,
+            Compare::Ge => x >= t,
+            Compare::Eq => x == t,
+            Compare::Ne => x != t,
+        }
+    }
+}
+
+/// Keeps the elements `x` of a buffer where `x ⋄ threshold` holds, in
+/// order: `Kernel<&Buffer<T>>`.
+///
+/// ```
+/// use tandem::{Buffer, Engine};
+/// use tandem::kernels::{CompactIf, Compare};
+/// # fn main() -> tandem::Result<()> {
+/// let engine = Engine::new()?;
+/// let x = Buffer::from(vec![5i32, -1, 3, 8]);
+/// let big = CompactIf { cmp: Compare::Ge, threshold: 4 };
+/// assert_eq!(engine.run(&big, &x)?.to_vec()?, [5, 8]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CompactIf<T> {
+    /// The comparison.
+    pub cmp: Compare,
+    /// The value compared with.
+    pub threshold: T,
+}
+
+/// Work of a compaction: the input (and mask) read twice (count, then
+/// copy), half the input written (the count is unknown beforehand), the
+/// count brought to the host.
+fn compact_work<T: Element>(n: usize, mask: bool) -> Work {
+    let n = n as u64;
+    let size = size_of::<T>() as u64;
+    let per = size + if mask { 4 } else { 0 };
+    Work {
+        elements: n,
+        bytes_read: 2 * n * per,
+        bytes_written: n * size / 2,
+        flops: 2 * n,
+        host_result_bytes: 4,
+    }
+}
+
+impl<T: Element> Kernel<(&Buffer<T>, &Buffer<u32>)> for Compact {
+    type Out = Buffer<T>;
+
+    fn name(&self) -> &'static str {
+        "compact"
+    }
+
+    fn work(&self, (x, _): &(&Buffer<T>, &Buffer<u32>)) -> Work {
+        compact_work::<T>(x.len(), true)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, (x, mask): (&Buffer<T>, &Buffer<u32>)) -> Result<Buffer<T>> {
+        Error::check_same_len("compact", x.len(), mask.len())?;
+        let (xs, ms) = (cpu.host(x)?, cpu.host(mask)?);
+        Ok(Buffer::from(compact_cpu(cpu, &xs, &ms, |_, m| m != 0)))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, (x, mask): (&Buffer<T>, &Buffer<u32>)) -> Result<Buffer<T>> {
+        Error::check_same_len("compact", x.len(), mask.len())?;
+        compact_gpu(gpu, "compact", x, Some(mask), 0, 0)
+    }
+}
+
+impl<T: Element + PartialOrd> Kernel<&Buffer<T>> for CompactIf<T> {
+    type Out = Buffer<T>;
+
+    fn name(&self) -> &'static str {
+        "compact_if"
+    }
+
+    fn work(&self, x: &&Buffer<T>) -> Work {
+        compact_work::<T>(x.len(), false)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<T>) -> Result<Buffer<T>> {
+        let xs = cpu.host(x)?;
+        let (cmp, t) = (self.cmp, self.threshold);
+        let out = match T::TYPE {
+            // Concrete types so the comparison compiles to one instruction.
+            ElementType::F32 => {
+                let t: f32 = bytemuck::cast(t);
+                let v: &[f32] = bytemuck::cast_slice(&xs);
+                bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
+            }
+            ElementType::I32 => {
+                let t: i32 = bytemuck::cast(t);
+                let v: &[i32] = bytemuck::cast_slice(&xs);
+                bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
+            }
+            ElementType::U32 => {
+                let t: u32 = bytemuck::cast(t);
+                let v: &[u32] = bytemuck::cast_slice(&xs);
+                bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
+            }
+        };
+        Ok(Buffer::from(out))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<T>) -> Result<Buffer<T>> {
+        let bits: u32 = bytemuck::cast(self.threshold);
+        compact_gpu(gpu, "compact_if", x, None, self.cmp.code(), bits)
+    }
+}
+
+/// Elements of `x` where `keep(x[i], m[i])`, in order (`m` has `x`'s length).
+fn compact_cpu<T: Element, M: Element>(
+    cpu: &Cpu,
+    x: &[T],
+    m: &[M],
+    keep: impl Fn(T, M) -> bool + Sync + Send,
+) -> Vec<T> {
+    let count = |x: &[T], m: &[M]| x.iter().zip(m).filter(|&(&v, &m)| keep(v, m)).count();
+    // Branch-free on the data (a kept/dropped branch mispredicts half the
+    // time on random data): every element is written to the next free slot,
+    // which only advances past kept ones.
+    let copy = |x: &[T], m: &[M], dst: &mut [T]| {
+        let mut j = 0;
+        for (&v, &m) in x.iter().zip(m) {
+            let k = keep(v, m);
+            if let Some(slot) = dst.get_mut(j) {
+                *slot = v;
+            }
+            j += usize::from(k);
+        }
+    };
+    let n = x.len();
+    if n < cpu::PARALLEL_THRESHOLD {
+        let mut out = vec![T::zeroed(); count(x, m)];
+        copy(x, m, &mut out);
+        return out;
+    }
+    let chunk = cpu.chunk_len(n, 8192);
+    cpu.install(|| {
+        let counts: Vec<usize> = x
+            .par_chunks(chunk)
+            .zip(m.par_chunks(chunk))
+            .map(|(x, m)| count(x, m))
+            .collect();
+        let total: usize = counts.iter().sum();
+        let mut out = cpu::pool::take::<T>(total);
+        let mut slices: Vec<&mut [T]> = Vec::with_capacity(counts.len());
+        let mut rest = out.as_mut_slice();
+        for &c in &counts {
+            let (head, tail) = rest.split_at_mut(c);
+            slices.push(head);
+            rest = tail;
+        }
+        x.par_chunks(chunk)
+            .zip(m.par_chunks(chunk))
+            .zip(slices)
+            .for_each(|((x, m), dst)| copy(x, m, dst));
+        out
+    })
+}
+
+/// The GPU compaction of `x` by `mask` (mode 0) or by comparison `mode`
+/// with the threshold `bits`.
+fn compact_gpu<T: Element>(
+    gpu: &Gpu,
+    kernel: &'static str,
+    x: &Buffer<T>,
+    mask: Option<&Buffer<u32>>,
+    mode: u32,
+    bits: u32,
+) -> Result<Buffer<T>> {
+    let n = x.len();
+    if n == 0 {
+        return Ok(Buffer::from(Vec::new()));
+    }
+    check_u32_indices::<T>(kernel, n)?;
+    gpu.scoped(kernel, || {
+        let constants = [("KIND", f64::from(T::TYPE.kind_code()))];
+        let spec = |entry| ShaderSpec {
+            label: "compact",
+            source: SHADER,
+            entry,
+            element: Some(T::TYPE),
+            constants: &constants,
+        };
+        let p_count = gpu.pipeline(&spec("count"))?;
+        let p_scatter = gpu.pipeline(&spec("scatter"))?;
+        let xc = gpu.resident(kernel, x)?;
+        let mc = match mask {
+            Some(m) => gpu.resident(kernel, m)?,
+            None => xc.clone(),
+        };
+        let size = size_of::<T>() as u64;
+        // Half a binding per chunk, so a chunk's output range stays inside
+        // one binding after aligning its start down.
+        let per = ((gpu.info().chunk_bytes / 2 / size) as usize / TILE).max(1) * TILE;
+        let chunks: Vec<Range<usize>> = (0..n).step_by(per).map(|s| s..(s + per).min(n)).collect();
+        let groups: Vec<usize> = chunks.iter().map(|c| c.len().div_ceil(TILE)).collect();
+        let first_tile: Vec<usize> = groups
+            .iter()
+            .scan(0, |acc, g| {
+                let f = *acc;
+                *acc += g;
+                Some(f)
+            })
+            .collect();
+        let tiles: usize = groups.iter().sum();
+        let counts = gpu.alloc::<u32>(kernel, tiles)?;
+        let tile_range = 0..tiles as u64 * 4;
+        let params = |c: &Range<usize>, tile: usize, out_base: u32| -> [u32; 8] {
+            let g = c.len().div_ceil(TILE);
+            [
+                c.len() as u32,
+                tile as u32,
+                g as u32,
+                mode,
+                bits,
+                out_base,
+                0,
+                0,
+            ]
+        };
+        let count_params: Vec<[u32; 8]> = chunks
+            .iter()
+            .zip(&first_tile)
+            .map(|(c, &t)| params(c, t, 0))
+            .collect();
+        {
+            let bindings: Vec<[(u32, Bind<'_>); 4]> = chunks
+                .iter()
+                .zip(&count_params)
+                .map(|(c, p)| {
+                    let range = c.start as u64 * size..c.end as u64 * size;
+                    [
+                        (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                        (
+                            1,
+                            Bind::Storage {
+                                copy: &xc,
+                                range: range.clone(),
+                            },
+                        ),
+                        (2, Bind::Storage { copy: &mc, range }),
+                        (
+                            3,
+                            Bind::Storage {
+                                copy: &counts,
+                                range: tile_range.clone(),
+                            },
+                        ),
+                    ]
+                })
+                .collect();
+            let dispatches: Vec<Dispatch<'_>> = bindings
+                .iter()
+                .zip(&groups)
+                .map(|(b, g)| Dispatch {
+                    pipeline: &p_count,
+                    bindings: b,
+                    workgroups: *g as u32,
+                })
+                .collect();
+            gpu.submit(kernel, &dispatches)?;
+        }
+        let offsets = scan_device::<u32>(gpu, kernel, &counts, tiles, false)?;
+        // Inclusive offsets at each chunk's end: the last one is the count.
+        let ends: Vec<u32> = if chunks.len() == 1 {
+            gpu.read::<u32>(kernel, &offsets, tiles - 1..tiles)?
+        } else {
+            let all = gpu.read::<u32>(kernel, &offsets, 0..tiles)?;
+            first_tile
+                .iter()
+                .zip(&groups)
+                .map(|(f, g)| all[f + g - 1])
+                .collect()
+        };
+        let total = *ends.last().expect("n > 0: one chunk at least") as usize;
+        if total == 0 {
+            return Ok(Buffer::from(Vec::new()));
+        }
+        let out = gpu.alloc::<T>(kernel, total)?;
+        let mut scatter_params = Vec::new();
+        let mut ranges = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            let start = if i == 0 {
+                0
+            } else {
+                u64::from(ends[i - 1]) * size
+            };
+            let end = u64::from(ends[i]) * size;
+            if end == start {
+                continue;
+            }
+            let aligned = start / BIND_ALIGN * BIND_ALIGN;
+            scatter_params.push((i, params(c, first_tile[i], (aligned / size) as u32)));
+            ranges.push(aligned..end);
+        }
+        let bindings: Vec<[(u32, Bind<'_>); 5]> = scatter_params
+            .iter()
+            .zip(&ranges)
+            .map(|((i, p), out_range)| {
+                let c = &chunks[*i];
+                let range = c.start as u64 * size..c.end as u64 * size;
+                [
+                    (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                    (
+                        1,
+                        Bind::Storage {
+                            copy: &xc,
+                            range: range.clone(),
+                        },
+                    ),
+                    (2, Bind::Storage { copy: &mc, range }),
+                    (
+                        4,
+                        Bind::Storage {
+                            copy: &offsets,
+                            range: tile_range.clone(),
+                        },
+                    ),
+                    (
+                        5,
+                        Bind::Storage {
+                            copy: &out,
+                            range: out_range.clone(),
+                        },
+                    ),
+                ]
+            })
+            .collect();
+        let dispatches: Vec<Dispatch<'_>> = bindings
+            .iter()
+            .zip(&scatter_params)
+            .map(|(b, (i, _))| Dispatch {
+                pipeline: &p_scatter,
+                bindings: b,
+                workgroups: groups[*i] as u32,
+            })
+            .collect();
+        gpu.submit(kernel, &dispatches)?;
+        Ok(gpu.into_buffer(out, total))
+    })
+}

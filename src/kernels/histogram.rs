@@ -1,0 +1,438 @@
+//! Histograms: [`Histogram`] of `u32` values into `bins` buckets, and
+//! [`HistogramRange`] of `f32` values over `[lo, hi)` into `bins` equal-width
+//! buckets. Both return [`HistogramCounts`]. GPU twin: `shaders/histogram.wgsl`.
+//!
+//! # Semantics (identical on both backends, bit for bit)
+//! - `u32`: value `v` goes to bucket `v` when `v < bins`, else to
+//!   [`above`](HistogramCounts::above).
+//! - `f32`: NaN goes to [`nan`](HistogramCounts::nan); `-Inf` and `v < lo`
+//!   to [`below`](HistogramCounts::below); `+Inf` and `v >= hi` to
+//!   [`above`](HistogramCounts::above); every other `v` to bucket
+//!   `min(floor((v − lo) · scale), bins − 1)` where
+//!   `scale = bins as f32 / (hi − lo)`, every operation in `f32` (so an edge
+//!   value lands where this formula puts it, which may be one bucket off the
+//!   real-number answer; both backends agree). Nothing is dropped: the
+//!   counts and the three outlier counts add up to the input length.
+//! - Counts are `u32`: inputs of `u32::MAX` elements or more are refused
+//!   with [`Error::TooLarge`].
+//! - Parameters are checked before any work: zero bins, a non-finite `lo`
+//!   or `hi`, `hi <= lo`, a range whose width `hi − lo` is not a finite
+//!   normal `f32`, or more than 2^24 bins for `f32` (bucket indices are exact
+//!   in `f32` only so far) give [`Error::InvalidArgument`].
+//!
+//! # Algorithms
+//! - CPU: per-task private histograms over rayon chunks, merged; above
+//!   [`CPU_PRIVATE_SLOTS`] slots (private copies would not stay in cache),
+//!   one shared histogram of atomics.
+//! - GPU: a workgroup-memory histogram per 4096-element tile, merged with
+//!   global atomics; above 4093 bins (workgroup memory is 16 KiB), global
+//!   atomics directly.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rayon::prelude::*;
+
+use crate::buffer::{Buffer, Element};
+use crate::cpu::{self, Cpu};
+use crate::error::{Error, Result};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
+use crate::kernel::{Kernel, Work};
+
+const SHADER: &str = include_str!("../../shaders/histogram.wgsl");
+
+/// Elements one workgroup of `histogram.wgsl` counts (`TILE`).
+const TILE: usize = 4096;
+
+/// Slots of the GPU's workgroup-memory histogram (`SHARED_SLOTS`): bins plus
+/// the three outlier slots must fit for the shared path.
+const GPU_SHARED_SLOTS: usize = 4096;
+
+/// Largest slot count (bins + 3) for which the CPU gives each task a private
+/// histogram (256 KiB); above it, tasks share one of atomics.
+pub const CPU_PRIVATE_SLOTS: usize = 1 << 16;
+
+/// Most bins a [`HistogramRange`] takes (bucket indices are exact `f32`s).
+pub const MAX_RANGE_BINS: u32 = 1 << 24;
+
+/// Counts of values into buckets, by [`Histogram`] or [`HistogramRange`].
+/// `counts.iter().sum() + below + above + nan` is the input length.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistogramCounts {
+    /// One count per bucket (`bins` of them).
+    pub counts: Vec<u32>,
+    /// Values below the range (`f32`: `v < lo`, `-Inf`; `u32`: always 0).
+    pub below: u32,
+    /// Values at or above the range (`f32`: `v >= hi`, `+Inf`; `u32`: `v >= bins`).
+    pub above: u32,
+    /// NaN values (`f32` only).
+    pub nan: u32,
+}
+
+impl HistogramCounts {
+    /// From the slot layout the kernels use: bins, then below, above, NaN.
+    fn from_slots(mut slots: Vec<u32>) -> HistogramCounts {
+        let bins = slots.len() - 3;
+        let tail = slots.split_off(bins);
+        HistogramCounts {
+            counts: slots,
+            below: tail[0],
+            above: tail[1],
+            nan: tail[2],
+        }
+    }
+}
+
+/// Counts `u32` values into `bins` buckets: value `v` into bucket `v`,
+/// values `>= bins` into [`HistogramCounts::above`]. `Kernel<&Buffer<u32>>`.
+///
+/// ```
+/// use tandem::{Buffer, Engine};
+/// use tandem::kernels::Histogram;
+/// # fn main() -> tandem::Result<()> {
+/// let engine = Engine::new()?;
+/// let x = Buffer::from(vec![0u32, 2, 2, 9]);
+/// let h = engine.run(&Histogram { bins: 3 }, &x)?;
+/// assert_eq!((h.counts, h.above), (vec![1, 0, 2], 1));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Histogram {
+    /// Number of buckets (at least 1).
+    pub bins: u32,
+}
+
+/// Counts `f32` values into `bins` equal-width buckets over `[lo, hi)` (see
+/// the [module docs](self) for the exact bucket formula and outliers).
+/// `Kernel<&Buffer<f32>>`.
+///
+/// ```
+/// use tandem::{Buffer, Engine};
+/// use tandem::kernels::HistogramRange;
+/// # fn main() -> tandem::Result<()> {
+/// let engine = Engine::new()?;
+/// let x = Buffer::from(vec![0.0f32, 0.5, 0.99, 1.0, -3.0, f32::NAN]);
+/// let h = engine.run(&HistogramRange { lo: 0.0, hi: 1.0, bins: 2 }, &x)?;
+/// assert_eq!((h.counts, h.below, h.above, h.nan), (vec![1, 2], 1, 1, 1));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HistogramRange {
+    /// Lower edge (inclusive), finite.
+    pub lo: f32,
+    /// Upper edge (exclusive), finite, above `lo`.
+    pub hi: f32,
+    /// Number of buckets, 1 to [`MAX_RANGE_BINS`].
+    pub bins: u32,
+}
+
+/// Work of a histogram: one read, the bins written, `flops` per element
+/// plus one atomic (or private) increment; the counts come to the host.
+fn histogram_work(n: usize, bins: u32, flops: u64) -> Work {
+    let n = n as u64;
+    let slot_bytes = (u64::from(bins) + 3) * 4;
+    Work {
+        elements: n,
+        bytes_read: n * 4,
+        bytes_written: slot_bytes,
+        flops: n * (flops + 1),
+        host_result_bytes: slot_bytes,
+    }
+}
+
+fn check_len(kernel: &'static str, n: usize) -> Result<()> {
+    if n >= u32::MAX as usize {
+        return Err(Error::TooLarge {
+            kernel,
+            bytes: (n as u64).saturating_mul(4),
+            limit: u64::from(u32::MAX - 1) * 4,
+            what: "u32 bucket counts",
+        });
+    }
+    Ok(())
+}
+
+impl Histogram {
+    fn check(&self) -> Result<()> {
+        if self.bins == 0 || self.bins > u32::MAX - 3 {
+            return Err(Error::InvalidArgument {
+                kernel: "histogram",
+                message: format!("bins must be 1 to {}, got {}", u32::MAX - 3, self.bins),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl HistogramRange {
+    /// Checks the parameters and returns `scale = bins / (hi - lo)`.
+    fn scale(&self) -> Result<f32> {
+        let bad = |message: String| {
+            Err(Error::InvalidArgument {
+                kernel: "histogram_range",
+                message,
+            })
+        };
+        let (lo, hi, bins) = (self.lo, self.hi, self.bins);
+        if bins == 0 || bins > MAX_RANGE_BINS {
+            return bad(format!("bins must be 1 to {MAX_RANGE_BINS}, got {bins}"));
+        }
+        if !lo.is_finite() || !hi.is_finite() {
+            return bad(format!(
+                "lo and hi must be finite, got lo = {lo}, hi = {hi}"
+            ));
+        }
+        if hi <= lo {
+            return bad(format!("hi must exceed lo, got lo = {lo}, hi = {hi}"));
+        }
+        let width = hi - lo;
+        let scale = bins as f32 / width;
+        if !width.is_normal() || !scale.is_normal() {
+            return bad(format!(
+                "the range width hi - lo = {width} (lo = {lo}, hi = {hi}) and bins / width = \
+                 {scale} must be finite normal f32s"
+            ));
+        }
+        Ok(scale)
+    }
+}
+
+/// The bucket slot of `v` (see the module docs); the same formula as the
+/// shader's `slot`.
+#[inline(always)]
+fn range_slot(v: f32, lo: f32, hi: f32, scale: f32, bins: u32) -> usize {
+    if v.is_nan() {
+        bins as usize + 2
+    } else if v < lo {
+        bins as usize
+    } else if v >= hi {
+        bins as usize + 1
+    } else {
+        ((v - lo) * scale).floor().min((bins - 1) as f32) as usize
+    }
+}
+
+impl Kernel<&Buffer<u32>> for Histogram {
+    type Out = HistogramCounts;
+
+    fn name(&self) -> &'static str {
+        "histogram"
+    }
+
+    fn work(&self, x: &&Buffer<u32>) -> Work {
+        histogram_work(x.len(), self.bins, 1)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<u32>) -> Result<HistogramCounts> {
+        self.check()?;
+        check_len("histogram", x.len())?;
+        let data = cpu.host(x)?;
+        let bins = self.bins;
+        let slots = count_cpu(cpu, &data, bins, move |v| {
+            if v < bins {
+                v as usize
+            } else {
+                bins as usize + 1
+            }
+        });
+        Ok(HistogramCounts::from_slots(slots))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<u32>) -> Result<HistogramCounts> {
+        self.check()?;
+        check_len("histogram", x.len())?;
+        let params = [0u32, 0, self.bins, 0, 0, 0, 0, 0];
+        count_gpu(gpu, "histogram", x, self.bins, params)
+    }
+}
+
+impl Kernel<&Buffer<f32>> for HistogramRange {
+    type Out = HistogramCounts;
+
+    fn name(&self) -> &'static str {
+        "histogram_range"
+    }
+
+    fn work(&self, x: &&Buffer<f32>) -> Work {
+        histogram_work(x.len(), self.bins, 4)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<f32>) -> Result<HistogramCounts> {
+        let scale = self.scale()?;
+        check_len("histogram_range", x.len())?;
+        let data = cpu.host(x)?;
+        let &HistogramRange { lo, hi, bins } = self;
+        let slots = count_cpu(cpu, &data, bins, move |v| {
+            range_slot(v, lo, hi, scale, bins)
+        });
+        Ok(HistogramCounts::from_slots(slots))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<f32>) -> Result<HistogramCounts> {
+        let scale = self.scale()?;
+        check_len("histogram_range", x.len())?;
+        let params = [
+            0u32,
+            0,
+            self.bins,
+            0,
+            self.lo.to_bits(),
+            self.hi.to_bits(),
+            scale.to_bits(),
+            0,
+        ];
+        count_gpu(gpu, "histogram_range", x, self.bins, params)
+    }
+}
+
+/// Counts of `slot(v)` over `data` into `bins + 3` slots.
+fn count_cpu<T: Element>(
+    cpu: &Cpu,
+    data: &[T],
+    bins: u32,
+    slot: impl Fn(T) -> usize + Sync + Send,
+) -> Vec<u32> {
+    let slots = bins as usize + 3;
+    let n = data.len();
+    if n < cpu::PARALLEL_THRESHOLD {
+        let mut h = vec![0u32; slots];
+        for &v in data {
+            h[slot(v)] += 1;
+        }
+        return h;
+    }
+    let chunk = cpu.chunk_len(n, 8192);
+    cpu.install(|| {
+        if slots <= CPU_PRIVATE_SLOTS {
+            data.par_chunks(chunk)
+                .fold(
+                    || vec![0u32; slots],
+                    |mut h, c| {
+                        for &v in c {
+                            h[slot(v)] += 1;
+                        }
+                        h
+                    },
+                )
+                .reduce(
+                    || vec![0u32; slots],
+                    |mut a, b| {
+                        for (a, b) in a.iter_mut().zip(&b) {
+                            *a += b;
+                        }
+                        a
+                    },
+                )
+        } else {
+            let h: Vec<AtomicU32> = (0..slots).map(|_| AtomicU32::new(0)).collect();
+            data.par_chunks(chunk).for_each(|c| {
+                for &v in c {
+                    h[slot(v)].fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            h.into_iter().map(AtomicU32::into_inner).collect()
+        }
+    })
+}
+
+/// Runs `histogram.wgsl` over `x` with `params` (words 0, 1 are filled in
+/// per chunk) and reads back the `bins + 3` slots.
+fn count_gpu<T: Element>(
+    gpu: &Gpu,
+    kernel: &'static str,
+    x: &Buffer<T>,
+    bins: u32,
+    params: [u32; 8],
+) -> Result<HistogramCounts> {
+    let slots = bins as usize + 3;
+    let slot_bytes = slots as u64 * 4;
+    if slot_bytes > gpu.info().chunk_bytes {
+        return Err(Error::TooLarge {
+            kernel,
+            bytes: slot_bytes,
+            limit: gpu.info().chunk_bytes,
+            what: "storage binding (histogram bins)",
+        });
+    }
+    let n = x.len();
+    if n == 0 {
+        return Ok(HistogramCounts::from_slots(vec![0; slots]));
+    }
+    gpu.scoped(kernel, || {
+        let constants = [("KIND", f64::from(T::TYPE.kind_code()))];
+        let spec = |entry| ShaderSpec {
+            label: "histogram",
+            source: SHADER,
+            entry,
+            element: Some(T::TYPE),
+            constants: &constants,
+        };
+        let entry = if slots <= GPU_SHARED_SLOTS {
+            "shared_hist"
+        } else {
+            "global_hist"
+        };
+        let p_clear = gpu.pipeline(&spec("clear"))?;
+        let p_count = gpu.pipeline(&spec(entry))?;
+        let xc = gpu.resident(kernel, x)?;
+        let counts = gpu.alloc::<u32>(kernel, slots)?;
+        let size = size_of::<T>() as u64;
+        let chunks = gpu.chunks::<T>(n);
+        let mut all_params: Vec<[u32; 8]> = Vec::with_capacity(chunks.len() + 1);
+        let mut clear = params;
+        clear[0] = slots as u32;
+        all_params.push(clear);
+        for c in &chunks {
+            let mut p = params;
+            p[0] = c.len() as u32;
+            p[1] = c.len().div_ceil(TILE) as u32;
+            all_params.push(p);
+        }
+        let counts_range = 0..slot_bytes;
+        let mut bindings: Vec<Vec<(u32, Bind<'_>)>> = vec![vec![
+            (0, Bind::Uniform(bytemuck::cast_slice(&all_params[0]))),
+            (
+                2,
+                Bind::Storage {
+                    copy: &counts,
+                    range: counts_range.clone(),
+                },
+            ),
+        ]];
+        for (c, p) in chunks.iter().zip(&all_params[1..]) {
+            bindings.push(vec![
+                (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                (
+                    1,
+                    Bind::Storage {
+                        copy: &xc,
+                        range: c.start as u64 * size..c.end as u64 * size,
+                    },
+                ),
+                (
+                    2,
+                    Bind::Storage {
+                        copy: &counts,
+                        range: counts_range.clone(),
+                    },
+                ),
+            ]);
+        }
+        let mut dispatches = vec![Dispatch {
+            pipeline: &p_clear,
+            bindings: &bindings[0],
+            workgroups: slots.div_ceil(crate::gpu::WORKGROUP_SIZE as usize) as u32,
+        }];
+        for (b, p) in bindings[1..].iter().zip(&all_params[1..]) {
+            dispatches.push(Dispatch {
+                pipeline: &p_count,
+                bindings: b,
+                workgroups: p[1],
+            });
+        }
+        gpu.submit(kernel, &dispatches)?;
+        let slots = gpu.read::<u32>(kernel, &counts, 0..slots)?;
+        Ok(HistogramCounts::from_slots(slots))
+    })
+}

@@ -1,0 +1,451 @@
+//! Prefix sums: [`Scan`] (inclusive or exclusive) over `f32`, `i32`, `u32`.
+//! GPU twin: `shaders/scan.wgsl`.
+//!
+//! # Semantics (both backends)
+//! - Inclusive: `out[i] = x[0] + … + x[i]`; exclusive: `out[i] = x[0] + … +
+//!   x[i-1]`, `out[0] = 0`. The output has the input's length and stays on
+//!   the backend that computed it. An empty input gives an empty output and
+//!   dispatches nothing.
+//! - Integer scans wrap (two's complement), and are exact and identical on
+//!   both backends.
+//! - Float scans add in blocks, not left to right, so the two backends may
+//!   differ in the last bits. The error bound, for every prefix `i`, is
+//!   `|out[i] − S_i| ≤ d(n)·ε·Σ_{j≤i}|x_j|` with `ε = 2^-24` and
+//!   `d(n) = 600 + n/2^16` ([`float_error_depth`]): the longest chain of
+//!   additions any prefix goes through. On the CPU that is the chain inside a
+//!   block (520 adds), 8 sub-block offsets, 16 block carries, the pairwise
+//!   task totals (≤ 48) and one carry per task ([`TASK`] > 2^16 elements)
+//!   before it; on the GPU it is
+//!   8 adds per invocation, 8 Hillis-Steele steps and a few carry levels.
+//!   NaN and ±Inf propagate as IEEE addition says (`Inf + -Inf = NaN`).
+//!
+//! # Algorithms
+//! - CPU: two passes over super-blocks of [`SUPER_BLOCK`] elements, so the
+//!   second pass reads the input from the last-level cache: pass 1 sums each
+//!   task chunk (in parallel), the carries are scanned serially, pass 2 scans
+//!   each chunk from its carry (in parallel). Inside a chunk, blocks of
+//!   [`BLOCK`] elements are scanned as 8 interleaved sub-block chains
+//!   (instruction-level parallelism, since a scan is a dependency chain),
+//!   then the sub-block offsets are added with vectorized adds.
+//! - GPU: reduce-then-scan, multi-level (see the shader's header). Decoupled
+//!   look-back would save one read but needs forward-progress guarantees
+//!   between workgroups that WebGPU (and lavapipe) do not give.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::buffer::{Buffer, Element, ElementType};
+use crate::cpu::{self, Cpu, simd};
+use crate::error::{Error, Result};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
+use crate::kernel::{Kernel, Work};
+
+const SHADER: &str = include_str!("../../shaders/scan.wgsl");
+
+/// Elements one workgroup of `scan.wgsl` handles (`TILE`).
+pub(crate) const TILE: usize = 2048;
+
+/// Elements of one L1-resident block, scanned as 8 interleaved chains of
+/// `BLOCK / 8` = 520. Not 512: with sub-blocks 2 KiB apart, a load and an
+/// earlier store two sub-blocks away share their low 12 address bits, and
+/// the CPU's 4K-aliasing check serializes them.
+pub const BLOCK: usize = 8 * 520;
+
+/// Elements of one parallel task (16 blocks).
+pub const TASK: usize = 16 * BLOCK;
+
+/// Elements of one super-block (32 tasks, 8.1 MiB of f32): both passes run
+/// over it before the next, so pass 2 reads its input from the last-level
+/// cache.
+pub const SUPER_BLOCK: usize = 32 * TASK;
+
+const EXCLUSIVE: u32 = 1;
+const HAS_CARRY: u32 = 2;
+
+/// The depth `d(n)` of the float error bound `|out[i] − S_i| ≤
+/// d(n)·ε·Σ_{j≤i}|x_j|` of a float scan of `n` elements, on either backend
+/// (see the [module docs](self)).
+pub fn float_error_depth(n: usize) -> f64 {
+    600.0 + (n as f64) / (1u64 << 16) as f64
+}
+
+/// Prefix sum of a buffer: inclusive (`out[i] = x[0] + … + x[i]`) or
+/// exclusive (`out[i] = x[0] + … + x[i-1]`, `out[0] = 0`).
+///
+/// ```
+/// use tandem::{Buffer, Engine};
+/// use tandem::kernels::Scan;
+/// # fn main() -> tandem::Result<()> {
+/// let engine = Engine::new()?;
+/// let x = Buffer::from(vec![1u32, 2, 3, 4]);
+/// assert_eq!(engine.run(&Scan::inclusive(), &x)?.to_vec()?, [1, 3, 6, 10]);
+/// assert_eq!(engine.run(&Scan::exclusive(), &x)?.to_vec()?, [0, 1, 3, 6]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// Exclusive (`true`) or inclusive (`false`).
+    pub exclusive: bool,
+}
+
+impl Scan {
+    /// The inclusive scan.
+    pub const fn inclusive() -> Scan {
+        Scan { exclusive: false }
+    }
+
+    /// The exclusive scan.
+    pub const fn exclusive() -> Scan {
+        Scan { exclusive: true }
+    }
+}
+
+impl<T: Element> Kernel<&Buffer<T>> for Scan {
+    type Out = Buffer<T>;
+
+    fn name(&self) -> &'static str {
+        if self.exclusive {
+            "exclusive_scan"
+        } else {
+            "inclusive_scan"
+        }
+    }
+
+    /// Two reads of the input (chunk totals, then the scan) and one write;
+    /// an add per element in each pass.
+    fn work(&self, x: &&Buffer<T>) -> Work {
+        Work::elementwise::<T>(x.len(), 2, 2)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<T>) -> Result<Buffer<T>> {
+        let data = cpu.host(x)?;
+        let ex = self.exclusive;
+        let out: Vec<T> = match T::TYPE {
+            ElementType::F32 => cast_vec(scan_cpu::<f32>(cpu, bytemuck::cast_slice(&data), ex)),
+            ElementType::I32 => cast_vec(scan_cpu::<i32>(cpu, bytemuck::cast_slice(&data), ex)),
+            ElementType::U32 => cast_vec(scan_cpu::<u32>(cpu, bytemuck::cast_slice(&data), ex)),
+        };
+        Ok(Buffer::from(out))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<T>) -> Result<Buffer<T>> {
+        let kernel = Kernel::<&Buffer<T>>::name(self);
+        let n = x.len();
+        if n == 0 {
+            return Ok(Buffer::from(Vec::new()));
+        }
+        check_u32_indices::<T>(kernel, n)?;
+        gpu.scoped(kernel, || {
+            let input = gpu.resident(kernel, x)?;
+            let out = scan_device::<T>(gpu, kernel, &input, n, self.exclusive)?;
+            Ok(gpu.into_buffer(out, n))
+        })
+    }
+}
+
+fn cast_vec<A: Element, B: Element>(v: Vec<A>) -> Vec<B> {
+    // Same size and alignment (checked by bytemuck): no copy.
+    bytemuck::allocation::cast_vec(v)
+}
+
+/// GPU kernels index elements with `u32`.
+pub(crate) fn check_u32_indices<T: Element>(kernel: &'static str, n: usize) -> Result<()> {
+    if n > u32::MAX as usize {
+        return Err(Error::TooLarge {
+            kernel,
+            bytes: (n as u64).saturating_mul(size_of::<T>() as u64),
+            limit: u64::from(u32::MAX) * size_of::<T>() as u64,
+            what: "u32 element indices",
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- CPU
+
+/// Addition as a scan uses it: wrapping for integers.
+pub(crate) trait ScanAdd: Element + Copy + Send + Sync {
+    /// `a + b` (wrapping for integers).
+    fn add(a: Self, b: Self) -> Self;
+    /// Sum of a slice, with a small error for floats.
+    fn total(x: &[Self]) -> Self;
+}
+
+impl ScanAdd for f32 {
+    #[inline(always)]
+    fn add(a: f32, b: f32) -> f32 {
+        a + b
+    }
+    fn total(x: &[f32]) -> f32 {
+        simd::pairwise_sum_f32(x, x, &|v, _, acc| acc + v, &|v, _, acc| acc + v)
+    }
+}
+
+macro_rules! int_scan_add {
+    ($t:ty) => {
+        impl ScanAdd for $t {
+            #[inline(always)]
+            fn add(a: $t, b: $t) -> $t {
+                a.wrapping_add(b)
+            }
+            fn total(x: &[$t]) -> $t {
+                simd::wrapping_sum(x, |p, q| p + q, <$t>::wrapping_add)
+            }
+        }
+    };
+}
+int_scan_add!(i32);
+int_scan_add!(u32);
+
+/// Scans `src` into a new vector (see the [module docs](self)).
+fn scan_cpu<S: ScanAdd>(cpu: &Cpu, src: &[S], exclusive: bool) -> Vec<S> {
+    let n = src.len();
+    let mut out = cpu::pool::take::<S>(n);
+    if n < cpu::PARALLEL_THRESHOLD {
+        scan_chunk(src, &mut out, None, exclusive);
+        return out;
+    }
+    cpu.install(|| {
+        let mut carry: Option<S> = None;
+        for (s, d) in src.chunks(SUPER_BLOCK).zip(out.chunks_mut(SUPER_BLOCK)) {
+            // Pass 1: chunk totals.
+            let totals: Vec<S> = s.par_chunks(TASK).map(S::total).collect();
+            // Serial scan of the totals: each chunk's carry.
+            let carries: Vec<Option<S>> = totals
+                .iter()
+                .map(|&t| {
+                    let c = carry;
+                    carry = Some(carry.map_or(t, |c| S::add(c, t)));
+                    c
+                })
+                .collect();
+            // Pass 2: each chunk from its carry (input still in cache).
+            s.par_chunks(TASK)
+                .zip(d.par_chunks_mut(TASK))
+                .zip(carries)
+                .for_each(|((s, d), c)| {
+                    scan_chunk(s, d, c, exclusive);
+                });
+        }
+    });
+    out
+}
+
+/// Scans `src` into `dst` block by block, starting from `carry` (`None`:
+/// nothing before, so the first value is not touched by an add of zero and
+/// `-0.0` survives). Returns the running total.
+fn scan_chunk<S: ScanAdd>(
+    src: &[S],
+    dst: &mut [S],
+    carry: Option<S>,
+    exclusive: bool,
+) -> Option<S> {
+    let mut carry = carry;
+    for (s, d) in src.chunks(BLOCK).zip(dst.chunks_mut(BLOCK)) {
+        carry = scan_block(s, d, carry, exclusive);
+    }
+    carry
+}
+
+/// One block: 8 interleaved chains over 8 sub-blocks, then each sub-block
+/// shifted by the sum of those before it (a vectorized add), then the
+/// scalar tail.
+#[inline]
+fn scan_block<S: ScanAdd>(
+    src: &[S],
+    dst: &mut [S],
+    carry: Option<S>,
+    exclusive: bool,
+) -> Option<S> {
+    const WAYS: usize = 8;
+    let m = src.len() / WAYS;
+    let (body, tail) = src.split_at(m * WAYS);
+    let (dbody, dtail) = dst.split_at_mut(m * WAYS);
+    let mut running = carry;
+    if m > 0 {
+        let s: [&[S]; WAYS] = std::array::from_fn(|j| &body[j * m..(j + 1) * m]);
+        let mut it = dbody.chunks_exact_mut(m);
+        let d: [&mut [S]; WAYS] = std::array::from_fn(|_| it.next().expect("8 sub-blocks"));
+        let mut acc = [S::zeroed(); WAYS];
+        if exclusive {
+            for k in 0..m {
+                for j in 0..WAYS {
+                    d[j][k] = acc[j];
+                    acc[j] = S::add(acc[j], s[j][k]);
+                }
+            }
+        } else {
+            for k in 0..m {
+                for j in 0..WAYS {
+                    acc[j] = S::add(acc[j], s[j][k]);
+                    d[j][k] = acc[j];
+                }
+            }
+        }
+        for j in 0..WAYS {
+            if let Some(off) = running {
+                for v in d[j].iter_mut() {
+                    *v = S::add(off, *v);
+                }
+            }
+            running = Some(running.map_or(acc[j], |r| S::add(r, acc[j])));
+        }
+    }
+    for (s, d) in tail.iter().zip(dtail) {
+        let r = running.unwrap_or(S::zeroed());
+        let next = running.map_or(*s, |r| S::add(r, *s));
+        *d = if exclusive { r } else { next };
+        running = Some(next);
+    }
+    running
+}
+
+// ---------------------------------------------------------------- GPU
+
+/// Scans the first `n` elements of `input` on the GPU into a new device
+/// copy of `n` elements. Call inside [`Gpu::scoped`]; `0 < n ≤ u32::MAX`.
+pub(crate) fn scan_device<T: Element>(
+    gpu: &Gpu,
+    kernel: &'static str,
+    input: &DeviceCopy,
+    n: usize,
+    exclusive: bool,
+) -> Result<DeviceCopy> {
+    let spec = |entry| ShaderSpec {
+        label: "scan",
+        source: SHADER,
+        entry,
+        element: Some(T::TYPE),
+        constants: &[],
+    };
+    let p_reduce = gpu.pipeline(&spec("reduce"))?;
+    let p_scan = gpu.pipeline(&spec("scan"))?;
+    let size = size_of::<T>() as u64;
+    let out = gpu.alloc::<T>(kernel, n)?;
+    // Element ranges that each fit one binding; tiles never straddle them.
+    let chunks: Vec<Range<usize>> = gpu.chunks::<T>(n);
+    let groups: Vec<usize> = chunks.iter().map(|c| c.len().div_ceil(TILE)).collect();
+    let tiles: usize = groups.iter().sum();
+    let flags = if exclusive { EXCLUSIVE } else { 0 };
+
+    if tiles == 1 {
+        let params = [n as u32, 0, 1, flags];
+        let range = 0..n as u64 * size;
+        let bindings = [
+            (0, Bind::Uniform(bytemuck::cast_slice(&params))),
+            (
+                1,
+                Bind::Storage {
+                    copy: input,
+                    range: range.clone(),
+                },
+            ),
+            (
+                2,
+                Bind::Storage {
+                    copy: input,
+                    range: range.clone(),
+                },
+            ),
+            (3, Bind::Storage { copy: &out, range }),
+        ];
+        gpu.submit(
+            kernel,
+            &[Dispatch {
+                pipeline: &p_scan,
+                bindings: &bindings,
+                workgroups: 1,
+            }],
+        )?;
+        return Ok(out);
+    }
+
+    // Level 0 sums, then their exclusive scan (recursively): each tile's carry.
+    let sums = gpu.alloc::<T>(kernel, tiles)?;
+    let mut params: Vec<[u32; 4]> = Vec::with_capacity(2 * chunks.len());
+    let mut offset = 0usize;
+    for (c, g) in chunks.iter().zip(&groups) {
+        params.push([c.len() as u32, offset as u32, *g as u32, 0]);
+        offset += g;
+    }
+    let mut offset = 0usize;
+    for (c, g) in chunks.iter().zip(&groups) {
+        params.push([c.len() as u32, offset as u32, *g as u32, flags | HAS_CARRY]);
+        offset += g;
+    }
+    let sums_range = 0..tiles as u64 * size;
+    {
+        let bindings: Vec<[(u32, Bind<'_>); 3]> = chunks
+            .iter()
+            .zip(&params)
+            .map(|(c, p)| {
+                [
+                    (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                    (
+                        1,
+                        Bind::Storage {
+                            copy: input,
+                            range: c.start as u64 * size..c.end as u64 * size,
+                        },
+                    ),
+                    (
+                        3,
+                        Bind::Storage {
+                            copy: &sums,
+                            range: sums_range.clone(),
+                        },
+                    ),
+                ]
+            })
+            .collect();
+        let dispatches: Vec<Dispatch<'_>> = bindings
+            .iter()
+            .zip(&groups)
+            .map(|(b, g)| Dispatch {
+                pipeline: &p_reduce,
+                bindings: b,
+                workgroups: *g as u32,
+            })
+            .collect();
+        gpu.submit(kernel, &dispatches)?;
+    }
+    let carries = scan_device::<T>(gpu, kernel, &sums, tiles, true)?;
+    let bindings: Vec<[(u32, Bind<'_>); 4]> = chunks
+        .iter()
+        .zip(&params[chunks.len()..])
+        .map(|(c, p)| {
+            let range = c.start as u64 * size..c.end as u64 * size;
+            [
+                (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                (
+                    1,
+                    Bind::Storage {
+                        copy: input,
+                        range: range.clone(),
+                    },
+                ),
+                (
+                    2,
+                    Bind::Storage {
+                        copy: &carries,
+                        range: sums_range.clone(),
+                    },
+                ),
+                (3, Bind::Storage { copy: &out, range }),
+            ]
+        })
+        .collect();
+    let dispatches: Vec<Dispatch<'_>> = bindings
+        .iter()
+        .zip(&groups)
+        .map(|(b, g)| Dispatch {
+            pipeline: &p_scan,
+            bindings: b,
+            workgroups: *g as u32,
+        })
+        .collect();
+    gpu.submit(kernel, &dispatches)?;
+    Ok(out)
+}
