@@ -102,6 +102,7 @@ fn gemm(
     let a_slot = ap * TV + (ai - row0) / 4u;
     let b_slot = bp * TV + (bj - col0) / 4u;
 
+    let busy = row0 + ty * 4u < params.m && col0 + tx * 4u < params.n;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -121,7 +122,9 @@ fn gemm(
             load_b(k0 + bp, bj + 3u),
         );
         workgroupBarrier();
-        for (var p = 0u; p < BK; p += 4u) {
+        // Invocations whose whole register tile lies outside C (ragged edge
+        // tiles) skip the arithmetic but still take part in the barriers.
+        for (var p = 0u; p < BK && busy; p += 4u) {
             var av = sa[p * TV + ty];
             var bv = sb[p * TV + tx];
             acc0 = fma(vec4<f32>(av.x), bv, acc0);

@@ -249,7 +249,7 @@ impl Gemm {
         if flops < PARALLEL_FLOPS || cpu.threads() == 1 {
             gemm_cpu(&shape, &a, &b, &mut out, 1);
         } else {
-            cpu.install(|| gemm_cpu(&shape, &a, &b, &mut out, rayon::current_num_threads()));
+            cpu.install(|| gemm_cpu(&shape, &a, &b, &mut out, cpu.threads()));
         }
         Ok(Buffer::from(out))
     }
@@ -446,67 +446,66 @@ impl Shape {
 }
 
 thread_local! {
-    /// Each thread's packed block of `A`, reused across calls.
-    static A_PACK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Each thread's packed blocks of `A` and `B`, reused across calls.
+    static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// `out += α·op(A)·op(B)` with `threads` tasks' worth of row blocks (1:
-/// serial on this thread; otherwise called inside the engine's pool).
+/// Row-range tasks per thread: a few, so a thread that is held up (the
+/// machine is shared) leaves work for the others to take.
+const TASKS_PER_THREAD: usize = 2;
+
+/// `out += α·op(A)·op(B)`, serially (`threads` = 1) or in row-range tasks
+/// over the engine's pool (called inside it). Each task packs its own blocks
+/// of `B`: that repeats `k·n` copies per task, against `2·rows·n·k` flops,
+/// and lets the tasks run without synchronizing.
 fn gemm_cpu(s: &Shape, a: &[f32], b: &[f32], out: &mut [f32], threads: usize) {
-    let (m, n, k) = (s.m, s.n, s.k);
-    // Row blocks: at most MC_MAX rows, a multiple of the thread count in
-    // number (so the last round keeps every thread busy), MR-aligned.
-    let blocks = m.div_ceil(MC_MAX).div_ceil(threads) * threads;
-    let mc = m.div_ceil(blocks).div_ceil(MR) * MR;
-    let mut b_pack = vec![0.0f32; KC * NC.min(n.div_ceil(NR) * NR)];
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
-            let panels = nc.div_ceil(NR);
-            let b_block = &mut b_pack[..panels * kc * NR];
-            if threads > 1 {
-                b_block
-                    .par_chunks_mut(kc * NR)
-                    .enumerate()
-                    .for_each(|(jp, dst)| pack_b(s, b, dst, pc, kc, jc + jp * NR, nc - jp * NR));
-            } else {
+    let n = s.n;
+    if threads <= 1 {
+        gemm_rows(s, a, b, 0, out);
+        return;
+    }
+    let tasks = threads * TASKS_PER_THREAD;
+    let rows = s.m.div_ceil(tasks).div_ceil(MR) * MR;
+    out.par_chunks_mut(rows * n)
+        .enumerate()
+        .for_each(|(t, c_rows)| gemm_rows(s, a, b, t * rows, c_rows));
+}
+
+/// The GotoBLAS loops over the rows `i_start..` of `C` held by `c_rows`.
+fn gemm_rows(s: &Shape, a: &[f32], b: &[f32], i_start: usize, c_rows: &mut [f32]) {
+    let (n, k) = (s.n, s.k);
+    let m = c_rows.len() / n;
+    // Row blocks of at most MC_MAX rows, of near-equal size, MR-aligned.
+    let mc = m.div_ceil(m.div_ceil(MC_MAX)).div_ceil(MR) * MR;
+    PACKS.with_borrow_mut(|(a_pack, b_pack)| {
+        let b_len = KC * NC.min(n.div_ceil(NR) * NR);
+        let a_len = KC * mc;
+        if b_pack.len() < b_len {
+            b_pack.resize(b_len, 0.0);
+        }
+        if a_pack.len() < a_len {
+            a_pack.resize(a_len, 0.0);
+        }
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                let b_block = &mut b_pack[..nc.div_ceil(NR) * kc * NR];
                 for (jp, dst) in b_block.chunks_mut(kc * NR).enumerate() {
                     pack_b(s, b, dst, pc, kc, jc + jp * NR, nc - jp * NR);
                 }
-            }
-            let b_block = &*b_block;
-            let task = |(ib, c_rows): (usize, &mut [f32])| {
-                let ic = ib * mc;
-                let rows = c_rows.len() / n;
-                A_PACK.with_borrow_mut(|a_pack| {
-                    let len = rows.div_ceil(MR) * MR * kc;
-                    if a_pack.len() < len {
-                        a_pack.resize(len, 0.0);
-                    }
-                    let a_block = &mut a_pack[..len];
+                for ic in (0..m).step_by(mc) {
+                    let rows = mc.min(m - ic);
+                    let a_block = &mut a_pack[..rows.div_ceil(MR) * MR * kc];
                     for (ip, dst) in a_block.chunks_mut(kc * MR).enumerate() {
-                        pack_a(s, a, dst, ic + ip * MR, rows - ip * MR, pc, kc);
+                        pack_a(s, a, dst, i_start + ic + ip * MR, rows - ip * MR, pc, kc);
                     }
-                    macro_kernel(
-                        s.alpha,
-                        kc,
-                        a_block,
-                        b_block,
-                        rows,
-                        nc,
-                        &mut c_rows[jc..],
-                        n,
-                    );
-                });
-            };
-            if threads > 1 {
-                out.par_chunks_mut(mc * n).enumerate().for_each(task);
-            } else {
-                out.chunks_mut(mc * n).enumerate().for_each(task);
+                    let c = &mut c_rows[ic * n + jc..];
+                    macro_kernel(s.alpha, kc, a_block, b_block, rows, nc, c, n);
+                }
             }
         }
-    }
+    });
 }
 
 /// Packs `op(B)[pc..pc+kc, j0..j0+min(cols, NR)]` as a `kc × NR` panel, row
