@@ -17,6 +17,8 @@
 // read C (beta != 0; with beta = 0 C is never read, so NaN in it is ignored).
 
 alias T = f32;
+// The crate-wide element-kind constant (0: float); gemm is f32 only.
+override KIND: u32 = 0u;
 
 const TS: u32 = 64u;
 const BK: u32 = 16u;

@@ -478,14 +478,8 @@ fn gemm_rows(s: &Shape, a: &[f32], b: &[f32], i_start: usize, c_rows: &mut [f32]
     // Row blocks of at most MC_MAX rows, of near-equal size, MR-aligned.
     let mc = m.div_ceil(m.div_ceil(MC_MAX)).div_ceil(MR) * MR;
     PACKS.with_borrow_mut(|(a_pack, b_pack)| {
-        let b_len = KC * NC.min(n.div_ceil(NR) * NR);
-        let a_len = KC * mc;
-        if b_pack.len() < b_len {
-            b_pack.resize(b_len, 0.0);
-        }
-        if a_pack.len() < a_len {
-            a_pack.resize(a_len, 0.0);
-        }
+        let b_pack = aligned(b_pack, KC * NC.min(n.div_ceil(NR) * NR));
+        let a_pack = aligned(a_pack, KC * mc);
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
@@ -506,6 +500,20 @@ fn gemm_rows(s: &Shape, a: &[f32], b: &[f32], i_start: usize, c_rows: &mut [f32]
             }
         }
     });
+}
+
+/// Floats per cache line: packed panels start on one, so no `f32x8` load
+/// of a panel straddles two lines.
+const LINE_FLOATS: usize = 16;
+
+/// `len` floats of `buf` starting on a cache-line boundary, growing it first
+/// if needed.
+fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len + LINE_FLOATS {
+        buf.resize(len + LINE_FLOATS, 0.0);
+    }
+    let off = buf.as_ptr().align_offset(LINE_FLOATS * 4).min(LINE_FLOATS);
+    &mut buf[off..off + len]
 }
 
 /// Packs `op(B)[pc..pc+kc, j0..j0+min(cols, NR)]` as a `kc × NR` panel, row
