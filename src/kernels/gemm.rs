@@ -452,7 +452,7 @@ thread_local! {
 
 /// Row-range tasks per thread: a few, so a thread that is held up (the
 /// machine is shared) leaves work for the others to take.
-const TASKS_PER_THREAD: usize = 2;
+const TASKS_PER_THREAD: usize = 4;
 
 /// `out += α·op(A)·op(B)`, serially (`threads` = 1) or in row-range tasks
 /// over the engine's pool (called inside it). Each task packs its own blocks
@@ -587,8 +587,9 @@ fn macro_kernel(
         for (ip, a_panel) in a_block.chunks_exact(kc * MR).enumerate() {
             let i0 = ip * MR;
             let mr = MR.min(rows - i0);
-            let acc = micro_kernel(a_panel, b_panel);
             let tile = &mut c[i0 * ldc + j0..];
+            prefetch_tile(tile, ldc, mr);
+            let acc = micro_kernel(a_panel, b_panel);
             if mr == MR && nr == NR {
                 store_full(alpha, &acc, tile, ldc);
             } else {
@@ -596,6 +597,27 @@ fn macro_kernel(
             }
         }
     }
+}
+
+/// Asks for the rows of a `C` tile to be brought into cache while the
+/// micro-kernel computes (its first and last float of each row: the row's
+/// 64 bytes may span two lines). `C` is far larger than L2 and its rows are
+/// `ldc` apart, so without this every tile update waits on memory.
+#[inline(always)]
+fn prefetch_tile(tile: &[f32], ldc: usize, rows: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for i in 0..rows {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let row = &tile[i * ldc..];
+        let last = row.len().min(NR) - 1;
+        for p in [row.as_ptr(), row[last..].as_ptr()] {
+            // SAFETY: a prefetch never faults or reads into the program, and
+            // the pointers are in bounds of `tile` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (tile, ldc, rows);
 }
 
 #[inline(always)]
