@@ -21,13 +21,16 @@
 //!
 //! # CPU
 //! GotoBLAS/BLIS blocking: `op(B)` is packed in `KC × NC` blocks of
-//! `NR`-wide column panels (shared by the threads), `op(A)` in `MC × KC`
-//! blocks of `MR`-tall row panels (one per task, in a thread-local buffer),
-//! and a `MR × NR = 6 × 16` micro-kernel keeps its twelve `f32x8`
-//! accumulators in registers: two loads of `B` and six broadcasts of `A` per
-//! step of `k`, twelve FMAs. Edge panels are zero-padded when packed and only
-//! the valid part of a tile is written back. Tasks are the `MC`-row blocks of
-//! `C`, spread over the engine's rayon pool.
+//! `NR`-wide column panels, `op(A)` in `MC × KC` blocks of `MR`-tall row
+//! panels (both in thread-local, cache-line-aligned buffers), and a
+//! `MR × NR = 6 × 16` micro-kernel keeps its twelve `f32x8` accumulators in
+//! registers: two loads of `B` and six broadcasts of `A` per step of `k`,
+//! twelve FMAs. Each `C` tile is prefetched before its micro-kernel runs.
+//! Edge panels are zero-padded when packed and only the valid part of a tile
+//! is written back. In parallel, the rows of `C` are split into a few ranges
+//! per thread; each range runs the whole loop nest on its own, packing its
+//! own blocks of `B` (a `k·n` copy against `2·rows·n·k` flops), so threads
+//! never wait on each other.
 //!
 //! # GPU
 //! Each workgroup of 256 invocations computes a `64 × 64` tile of `C`,
@@ -64,7 +67,7 @@ const MC_MAX: usize = 144;
 /// Columns of a packed block of `B` (`KC × NC`, 3 MiB): fits L3.
 const NC: usize = 3072;
 /// Below this many flops (`2·m·n·k`) the CPU runs on the calling thread.
-const PARALLEL_FLOPS: u64 = 1 << 21;
+const PARALLEL_FLOPS: u64 = 1 << 24;
 
 /// Side of the square tile of `C` one GPU workgroup computes (`TS`).
 const GPU_TILE: usize = 64;
@@ -452,7 +455,7 @@ thread_local! {
 
 /// Row-range tasks per thread: a few, so a thread that is held up (the
 /// machine is shared) leaves work for the others to take.
-const TASKS_PER_THREAD: usize = 4;
+const TASKS_PER_THREAD: usize = 2;
 
 /// `out += α·op(A)·op(B)`, serially (`threads` = 1) or in row-range tasks
 /// over the engine's pool (called inside it). Each task packs its own blocks
@@ -533,9 +536,14 @@ fn pack_b(s: &Shape, b: &[f32], dst: &mut [f32], pc: usize, kc: usize, j0: usize
         }
     } else {
         for (p, row) in dst.chunks_exact_mut(NR).enumerate() {
-            let src = &b[(pc + p) * s.n + j0..][..cols];
-            row[..cols].copy_from_slice(src);
-            row[cols..].fill(0.0);
+            let src = &b[(pc + p) * s.n + j0..];
+            if cols == NR {
+                // A constant length: two vector moves, not a memmove call.
+                row.copy_from_slice(&src[..NR]);
+            } else {
+                row[..cols].copy_from_slice(&src[..cols]);
+                row[cols..].fill(0.0);
+            }
         }
     }
 }
@@ -547,9 +555,13 @@ fn pack_a(s: &Shape, a: &[f32], dst: &mut [f32], i0: usize, rows: usize, pc: usi
     if s.trans_a {
         // A is k × m: column i of op(A)ᵀ is contiguous in each row of A.
         for (p, col) in dst.chunks_exact_mut(MR).enumerate() {
-            let src = &a[(pc + p) * s.m + i0..][..rows];
-            col[..rows].copy_from_slice(src);
-            col[rows..].fill(0.0);
+            let src = &a[(pc + p) * s.m + i0..];
+            if rows == MR {
+                col.copy_from_slice(&src[..MR]);
+            } else {
+                col[..rows].copy_from_slice(&src[..rows]);
+                col[rows..].fill(0.0);
+            }
         }
     } else {
         if rows < MR {
