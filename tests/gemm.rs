@@ -183,8 +183,9 @@ fn tile_boundaries_plus_minus_one_match_the_oracle() {
 fn cpu_blocks_larger_than_one_packed_block_match_the_oracle() {
     // Past MC_MAX (144) rows, NC (3072) columns and KC (256) depth, and
     // enough flops to run on more than one thread.
-    check(Gemm::new(300, 3100, 3), 1);
-    check(Gemm::new(301, 40, 600).alpha(0.5), 2);
+    // (Both above the CPU's 2^24-flop parallel threshold.)
+    check(Gemm::new(300, 3100, 10), 1);
+    check(Gemm::new(301, 97, 600).alpha(0.5), 2);
 }
 
 #[test]
