@@ -1,0 +1,164 @@
+// SGEMM, out = alpha * op(A) * op(B) + beta * C: the GPU twin of
+// src/kernels/gemm.rs.
+//
+// One workgroup of 256 invocations computes a TS x TS = 64 x 64 tile of the
+// m x n result, walking k in steps of BK = 16 through workgroup-shared tiles
+// of op(A) (64 x 16) and op(B) (16 x 64). Invocation (tx, ty) of the 16 x 16
+// grid keeps the 4 x 4 register tile at rows 4*ty.., columns 4*tx.. in four
+// named vec4 accumulators (an array would spill), and the inner loop is
+// unrolled by hand. Loads outside the matrices read zero, stores outside are
+// skipped, so any m, n, k works. Tiles are numbered linearly (row-major over
+// the grid of tiles) so that a dispatch folded into 2-D past 65,535
+// workgroups still covers each tile once.
+//
+// Matrices are f32 whatever `T` is specialized to (the alias exists so the
+// crate's shader tests can specialize every shader); `flags` bit 0: A holds
+// op(A) transposed (k x m), bit 1: B holds op(B) transposed (n x k), bit 2:
+// read C (beta != 0; with beta = 0 C is never read, so NaN in it is ignored).
+
+alias T = f32;
+// The crate-wide element-kind constant (0: float); gemm is f32 only.
+override KIND: u32 = 0u;
+
+const TS: u32 = 64u;
+const BK: u32 = 16u;
+// vec4 columns of a shared tile row: TS / 4.
+const TV: u32 = 16u;
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,
+    alpha: f32,
+    beta: f32,
+    tiles_n: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<T>;
+@group(0) @binding(2) var<storage, read> b: array<T>;
+@group(0) @binding(3) var<storage, read> c: array<T>;
+@group(0) @binding(4) var<storage, read_write> out: array<T>;
+
+// sa[p * TV + i4] = op(A)[row0 + 4*i4 .. +3, k0 + p]
+var<workgroup> sa: array<vec4<f32>, 256>;
+// sb[p * TV + j4] = op(B)[k0 + p, col0 + 4*j4 .. +3]
+var<workgroup> sb: array<vec4<f32>, 256>;
+
+// op(A)[i, p], zero outside the matrix.
+fn load_a(i: u32, p: u32) -> f32 {
+    if i >= params.m || p >= params.k { return 0.0; }
+    if (params.flags & 1u) != 0u { return f32(a[p * params.m + i]); }
+    return f32(a[i * params.k + p]);
+}
+
+// op(B)[p, j], zero outside the matrix.
+fn load_b(p: u32, j: u32) -> f32 {
+    if p >= params.k || j >= params.n { return 0.0; }
+    if (params.flags & 2u) != 0u { return f32(b[j * params.k + p]); }
+    return f32(b[p * params.n + j]);
+}
+
+// Writes alpha * acc (+ beta * C) to row i, columns j..j+3, where they exist.
+fn store_row(i: u32, j: u32, acc: vec4<f32>) {
+    if i >= params.m { return; }
+    let use_c = (params.flags & 4u) != 0u;
+    let base = i * params.n + j;
+    for (var q = 0u; q < 4u; q++) {
+        if j + q < params.n {
+            var v = params.alpha * acc[q];
+            if use_c { v = fma(params.beta, f32(c[base + q]), v); }
+            out[base + q] = T(v);
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn gemm(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let tile = wid.x + wid.y * nwg.x;
+    let tiles_m = (params.m + TS - 1u) / TS;
+    if tile >= tiles_m * params.tiles_n { return; }
+    let row0 = (tile / params.tiles_n) * TS;
+    let col0 = (tile % params.tiles_n) * TS;
+    let tx = lid % TV;
+    let ty = lid / TV;
+
+    // Which element of the shared tiles this invocation loads: along the
+    // dimension that is contiguous in memory, so neighbours read neighbours.
+    let lo = lid % 16u;
+    let hi = lid / 16u;
+    let trans_a = (params.flags & 1u) != 0u;
+    let trans_b = (params.flags & 2u) != 0u;
+    // A: (p, i4); contiguous along p unless transposed.
+    let ap = select(lo, hi, trans_a);
+    let ai = select(hi, lo, trans_a) * 4u + row0;
+    // B: (p, j4); contiguous along j unless transposed.
+    let bp = select(hi, lo, trans_b);
+    let bj = select(lo, hi, trans_b) * 4u + col0;
+    let a_slot = ap * TV + (ai - row0) / 4u;
+    let b_slot = bp * TV + (bj - col0) / 4u;
+
+    let busy = row0 + ty * 4u < params.m && col0 + tx * 4u < params.n;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+
+    for (var k0 = 0u; k0 < params.k; k0 += BK) {
+        sa[a_slot] = vec4<f32>(
+            load_a(ai, k0 + ap),
+            load_a(ai + 1u, k0 + ap),
+            load_a(ai + 2u, k0 + ap),
+            load_a(ai + 3u, k0 + ap),
+        );
+        sb[b_slot] = vec4<f32>(
+            load_b(k0 + bp, bj),
+            load_b(k0 + bp, bj + 1u),
+            load_b(k0 + bp, bj + 2u),
+            load_b(k0 + bp, bj + 3u),
+        );
+        workgroupBarrier();
+        // Invocations whose whole register tile lies outside C (ragged edge
+        // tiles) skip the arithmetic but still take part in the barriers.
+        for (var p = 0u; p < BK && busy; p += 4u) {
+            var av = sa[p * TV + ty];
+            var bv = sb[p * TV + tx];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+            av = sa[(p + 1u) * TV + ty];
+            bv = sb[(p + 1u) * TV + tx];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+            av = sa[(p + 2u) * TV + ty];
+            bv = sb[(p + 2u) * TV + tx];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+            av = sa[(p + 3u) * TV + ty];
+            bv = sb[(p + 3u) * TV + tx];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+        }
+        workgroupBarrier();
+    }
+
+    let i = row0 + ty * 4u;
+    let j = col0 + tx * 4u;
+    store_row(i, j, acc0);
+    store_row(i + 1u, j, acc1);
+    store_row(i + 2u, j, acc2);
+    store_row(i + 3u, j, acc3);
+}

@@ -1,0 +1,706 @@
+//! Single-precision matrix multiply: [`Gemm`], `C = α·op(A)·op(B) + β·C`.
+//! GPU twin: `shaders/gemm.wgsl`.
+//!
+//! Matrices are row-major `f32`. `op(A)` is `m × k` and `op(B)` is `k × n`:
+//! with [`Gemm::transpose_a`] the buffer `A` holds the `k × m` matrix whose
+//! transpose is used (likewise `B`, `n × k`, with [`Gemm::transpose_b`]).
+//! The result is a new `m × n` buffer.
+//!
+//! # Semantics (both backends)
+//! - `β = 0` ignores `C` (the BLAS convention): NaN or infinity in `C` does
+//!   not reach the result. With `β ≠ 0`, `β·C` is added and NaN propagates.
+//! - `α` multiplies the product `op(A)·op(B)`; NaN or infinity in `A` or `B`
+//!   propagates even when `α = 0` (no shortcut skips the product).
+//! - `m`, `n` or `k` = 0 dispatches nothing: an empty result, or for
+//!   `k = 0` the `m × n` matrix `β·C` (zeros without `C` or with `β = 0`).
+//! - Accuracy: each element is a sum of `k` products accumulated in f32
+//!   (with FMA on the CPU and usually on the GPU), in blocks of 256 along `k`
+//!   on the CPU and of 16 on the GPU. The error is within the usual
+//!   `k·ε·Σ|a·b|` bound; the two backends add in different orders, so their
+//!   results may differ in the last bits.
+//!
+//! # CPU
+//! GotoBLAS/BLIS blocking: `op(B)` is packed in `KC × NC` blocks of
+//! `NR`-wide column panels, `op(A)` in `MC × KC` blocks of `MR`-tall row
+//! panels (both in thread-local, cache-line-aligned buffers), and a
+//! `MR × NR = 6 × 16` micro-kernel keeps its twelve `f32x8` accumulators in
+//! registers: two loads of `B` and six broadcasts of `A` per step of `k`,
+//! twelve FMAs. Each `C` tile is prefetched before its micro-kernel runs.
+//! Edge panels are zero-padded when packed and only the valid part of a tile
+//! is written back. In parallel, the rows of `C` are split into a few ranges
+//! per thread; each range runs the whole loop nest on its own, packing its
+//! own blocks of `B` (a `k·n` copy against `2·rows·n·k` flops), so threads
+//! never wait on each other.
+//!
+//! # GPU
+//! Each workgroup of 256 invocations computes a `64 × 64` tile of `C`,
+//! walking `k` in steps of 16 through workgroup-shared tiles of `A` and `B`;
+//! each invocation keeps a `4 × 4` register tile in four named `vec4`
+//! accumulators. Tiles are numbered linearly, so more than 65,535 of them
+//! fold into a 2-D dispatch. A matrix larger than one storage binding
+//! ([`GpuInfo::chunk_bytes`](crate::gpu::GpuInfo::chunk_bytes)) gives
+//! [`Error::TooLarge`], which [`Backend::Auto`](crate::Backend::Auto) answers
+//! by running on the CPU.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+use wide::f32x8;
+
+use crate::buffer::Buffer;
+use crate::cpu::Cpu;
+use crate::error::{Error, Result};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
+use crate::kernel::{Kernel, Work};
+
+const SHADER: &str = include_str!("../../shaders/gemm.wgsl");
+const NAME: &str = "gemm";
+
+/// Rows of the CPU micro-kernel's register tile.
+const MR: usize = 6;
+/// Columns of the CPU micro-kernel's register tile (two `f32x8`).
+const NR: usize = 16;
+/// Depth of a packed block: a `KC × NR` panel of `B` (16 KiB) stays in L1.
+const KC: usize = 256;
+/// Most rows of a packed block of `A` (`MC × KC`, 144 KiB): fits L2.
+const MC_MAX: usize = 144;
+/// Columns of a packed block of `B` (`KC × NC`, 3 MiB): fits L3.
+const NC: usize = 3072;
+/// Below this many flops (`2·m·n·k`) the CPU runs on the calling thread.
+const PARALLEL_FLOPS: u64 = 1 << 24;
+
+/// Side of the square tile of `C` one GPU workgroup computes (`TS`).
+const GPU_TILE: usize = 64;
+
+/// `C = α·op(A)·op(B) + β·C` on row-major `f32` matrices (see the
+/// [module docs](self) for the semantics).
+///
+/// As a [`Kernel`] it takes `(&a, &b)`, computing `α·op(A)·op(B)` (then `β`
+/// must be 0: there is no `C` to scale), or `(&a, &b, &c)`. Lengths must be
+/// `m·k` for `A`, `k·n` for `B` and `m·n` for `C`, whatever the transposes.
+///
+/// ```
+/// use tandem::{Buffer, Engine};
+/// use tandem::kernels::Gemm;
+///
+/// # fn main() -> tandem::Result<()> {
+/// let engine = Engine::new()?;
+/// let a = Buffer::from(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]); // 2 × 3
+/// let b = Buffer::from(vec![1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0]); // 3 × 2
+/// let c = engine.run(&Gemm::new(2, 2, 3), (&a, &b))?;
+/// assert_eq!(c.to_vec()?, vec![4.0, 5.0, 10.0, 11.0]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gemm {
+    /// Rows of `op(A)` and of the result.
+    pub m: usize,
+    /// Columns of `op(B)` and of the result.
+    pub n: usize,
+    /// Columns of `op(A)`, rows of `op(B)`: the length of each dot product.
+    pub k: usize,
+    /// Scale of the product.
+    pub alpha: f32,
+    /// Scale of `C`; 0 ignores `C` entirely (NaN in it included).
+    pub beta: f32,
+    /// `A` holds the `k × m` matrix `op(A)ᵀ`.
+    pub transpose_a: bool,
+    /// `B` holds the `n × k` matrix `op(B)ᵀ`.
+    pub transpose_b: bool,
+}
+
+impl Gemm {
+    /// `C = A·B` for an `m × k` `A` and a `k × n` `B` (`α = 1`, `β = 0`, no
+    /// transposes).
+    pub fn new(m: usize, n: usize, k: usize) -> Gemm {
+        Gemm {
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            beta: 0.0,
+            transpose_a: false,
+            transpose_b: false,
+        }
+    }
+
+    /// Sets `α`.
+    pub fn alpha(mut self, alpha: f32) -> Gemm {
+        self.alpha = alpha;
+        self
+    }
+
+    /// Sets `β` (needs a `C` input unless 0).
+    pub fn beta(mut self, beta: f32) -> Gemm {
+        self.beta = beta;
+        self
+    }
+
+    /// Uses the transpose of `A`, which then holds a `k × m` matrix.
+    pub fn transpose_a(mut self, yes: bool) -> Gemm {
+        self.transpose_a = yes;
+        self
+    }
+
+    /// Uses the transpose of `B`, which then holds an `n × k` matrix.
+    pub fn transpose_b(mut self, yes: bool) -> Gemm {
+        self.transpose_b = yes;
+        self
+    }
+
+    fn shape(&self) -> String {
+        format!(
+            "m={} n={} k={} (A {} {}×{}, B {} {}×{})",
+            self.m,
+            self.n,
+            self.k,
+            if self.transpose_a { "transposed," } else { "" },
+            if self.transpose_a { self.k } else { self.m },
+            if self.transpose_a { self.m } else { self.k },
+            if self.transpose_b { "transposed," } else { "" },
+            if self.transpose_b { self.n } else { self.k },
+            if self.transpose_b { self.k } else { self.n },
+        )
+    }
+
+    fn invalid(&self, what: String) -> Error {
+        Error::InvalidArgument {
+            kernel: NAME,
+            message: format!("{what} for {}", self.shape()),
+        }
+    }
+
+    /// Checks the buffer lengths against the shape; `c` is `None` for the
+    /// two-input form.
+    fn check(&self, a: usize, b: usize, c: Option<usize>) -> Result<()> {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let too_big = || self.invalid("m·n·k overflows usize".into());
+        let mk = m.checked_mul(k).ok_or_else(too_big)?;
+        let kn = k.checked_mul(n).ok_or_else(too_big)?;
+        let mn = m.checked_mul(n).ok_or_else(too_big)?;
+        mn.checked_mul(k).ok_or_else(too_big)?;
+        if a != mk {
+            return Err(self.invalid(format!("A has {a} elements, expected m·k = {mk}")));
+        }
+        if b != kn {
+            return Err(self.invalid(format!("B has {b} elements, expected k·n = {kn}")));
+        }
+        match c {
+            Some(c) if c != mn => {
+                Err(self.invalid(format!("C has {c} elements, expected m·n = {mn}")))
+            }
+            None if self.beta != 0.0 => Err(self.invalid(format!(
+                "beta = {} needs a C input: run on (&a, &b, &c)",
+                self.beta
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn work_of(&self, with_c: bool) -> Work {
+        let (m, n, k) = (self.m as u64, self.n as u64, self.k as u64);
+        let mn = m.saturating_mul(n);
+        let use_c = with_c && self.beta != 0.0;
+        Work {
+            elements: mn,
+            bytes_read: (m.saturating_mul(k))
+                .saturating_add(k.saturating_mul(n))
+                .saturating_add(if use_c { mn } else { 0 })
+                .saturating_mul(4),
+            bytes_written: mn.saturating_mul(4),
+            flops: mn
+                .saturating_mul(k)
+                .saturating_mul(2)
+                .saturating_add(if use_c { 2 * mn } else { mn }),
+            host_result_bytes: 0,
+        }
+    }
+
+    /// `β·C`, or zeros when there is no `C` or `β = 0`: the result of a
+    /// `k = 0` product, and the CPU's starting value of the output.
+    fn scaled_c(&self, c: Option<&[f32]>) -> Vec<f32> {
+        let mn = self.m * self.n;
+        match c {
+            Some(c) if self.beta != 0.0 => {
+                let beta = self.beta;
+                c.iter().map(|&x| beta * x).collect()
+            }
+            _ => vec![0.0; mn],
+        }
+    }
+
+    fn cpu(
+        &self,
+        cpu: &Cpu,
+        a: &Buffer<f32>,
+        b: &Buffer<f32>,
+        c: Option<&Buffer<f32>>,
+    ) -> Result<Buffer<f32>> {
+        self.check(a.len(), b.len(), c.map(Buffer::len))?;
+        let c_host = match c {
+            Some(c) if self.beta != 0.0 && self.m * self.n > 0 => Some(cpu.host(c)?),
+            _ => None,
+        };
+        let mut out = self.scaled_c(c_host.as_deref());
+        if self.m == 0 || self.n == 0 || self.k == 0 {
+            return Ok(Buffer::from(out));
+        }
+        let (a, b) = (cpu.host(a)?, cpu.host(b)?);
+        let shape = Shape::of(self);
+        let flops = self.work_of(false).flops;
+        if flops < PARALLEL_FLOPS || cpu.threads() == 1 {
+            gemm_cpu(&shape, &a, &b, &mut out, 1);
+        } else {
+            cpu.install(|| gemm_cpu(&shape, &a, &b, &mut out, cpu.threads()));
+        }
+        Ok(Buffer::from(out))
+    }
+
+    fn gpu(
+        &self,
+        gpu: &Gpu,
+        a: &Buffer<f32>,
+        b: &Buffer<f32>,
+        c: Option<&Buffer<f32>>,
+    ) -> Result<Buffer<f32>> {
+        self.check(a.len(), b.len(), c.map(Buffer::len))?;
+        let (m, n, k) = (self.m, self.n, self.k);
+        if m == 0 || n == 0 || k == 0 {
+            let c_host = match c {
+                Some(c) if self.beta != 0.0 && m * n > 0 => Some(c.host()?),
+                _ => None,
+            };
+            return Ok(Buffer::from(self.scaled_c(c_host.as_deref())));
+        }
+        let use_c = c.filter(|_| self.beta != 0.0);
+        let limit = gpu.info().chunk_bytes;
+        for (what, len) in [("A", m * k), ("B", k * n), ("C", m * n)] {
+            let bytes = len as u64 * 4;
+            if bytes > limit {
+                return Err(Error::TooLarge {
+                    kernel: NAME,
+                    bytes,
+                    limit,
+                    what: match what {
+                        "A" => "one storage binding (matrix A)",
+                        "B" => "one storage binding (matrix B)",
+                        _ => "one storage binding (matrix C)",
+                    },
+                });
+            }
+        }
+        let tiles_m = m.div_ceil(GPU_TILE);
+        let tiles_n = n.div_ceil(GPU_TILE);
+        let tiles = tiles_m * tiles_n;
+        let max = u64::from(gpu.info().max_workgroups_per_dimension);
+        if tiles as u64 > max * max {
+            return Err(Error::TooLarge {
+                kernel: NAME,
+                bytes: (m * n * 4) as u64,
+                limit,
+                what: "workgroups per dispatch (tiles of C)",
+            });
+        }
+        gpu.scoped(NAME, || {
+            let pipeline = gpu.pipeline(&ShaderSpec {
+                label: NAME,
+                source: SHADER,
+                entry: "gemm",
+                element: None,
+                constants: &[],
+            })?;
+            let a = gpu.resident(NAME, a)?;
+            let b = gpu.resident(NAME, b)?;
+            let c = use_c.map(|c| gpu.resident(NAME, c)).transpose()?;
+            let out = gpu.alloc::<f32>(NAME, m * n)?;
+            let flags = u32::from(self.transpose_a)
+                | (u32::from(self.transpose_b) << 1)
+                | (u32::from(c.is_some()) << 2);
+            let words: [u32; 8] = [
+                m as u32,
+                n as u32,
+                k as u32,
+                flags,
+                self.alpha.to_bits(),
+                self.beta.to_bits(),
+                tiles_n as u32,
+                0,
+            ];
+            let params: [u8; 32] = bytemuck::cast(words);
+            let bytes = |len: usize| 0..len as u64 * 4;
+            // Without C, slot 3 (never read: flag bit 2 is clear) gets A.
+            let c_copy = c.as_deref().unwrap_or(&a);
+            let c_len = if c.is_some() { m * n } else { m * k };
+            let bindings = [
+                (0, Bind::Uniform(&params)),
+                (
+                    1,
+                    Bind::Storage {
+                        copy: &a,
+                        range: bytes(m * k),
+                    },
+                ),
+                (
+                    2,
+                    Bind::Storage {
+                        copy: &b,
+                        range: bytes(k * n),
+                    },
+                ),
+                (
+                    3,
+                    Bind::Storage {
+                        copy: c_copy,
+                        range: bytes(c_len),
+                    },
+                ),
+                (
+                    4,
+                    Bind::Storage {
+                        copy: &out,
+                        range: bytes(m * n),
+                    },
+                ),
+            ];
+            gpu.submit(
+                NAME,
+                &[Dispatch {
+                    pipeline: &pipeline,
+                    bindings: &bindings,
+                    workgroups: tiles as u32,
+                }],
+            )?;
+            Ok(gpu.into_buffer(out, m * n))
+        })
+    }
+}
+
+impl Kernel<(&Buffer<f32>, &Buffer<f32>)> for Gemm {
+    type Out = Buffer<f32>;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn work(&self, _: &(&Buffer<f32>, &Buffer<f32>)) -> Work {
+        self.work_of(false)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, (a, b): (&Buffer<f32>, &Buffer<f32>)) -> Result<Buffer<f32>> {
+        self.cpu(cpu, a, b, None)
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, (a, b): (&Buffer<f32>, &Buffer<f32>)) -> Result<Buffer<f32>> {
+        self.gpu(gpu, a, b, None)
+    }
+}
+
+impl Kernel<(&Buffer<f32>, &Buffer<f32>, &Buffer<f32>)> for Gemm {
+    type Out = Buffer<f32>;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn work(&self, _: &(&Buffer<f32>, &Buffer<f32>, &Buffer<f32>)) -> Work {
+        self.work_of(true)
+    }
+
+    fn run_cpu(
+        &self,
+        cpu: &Cpu,
+        (a, b, c): (&Buffer<f32>, &Buffer<f32>, &Buffer<f32>),
+    ) -> Result<Buffer<f32>> {
+        self.cpu(cpu, a, b, Some(c))
+    }
+
+    fn run_gpu(
+        &self,
+        gpu: &Gpu,
+        (a, b, c): (&Buffer<f32>, &Buffer<f32>, &Buffer<f32>),
+    ) -> Result<Buffer<f32>> {
+        self.gpu(gpu, a, b, Some(c))
+    }
+}
+
+/// The validated shape and scalars the CPU path needs.
+#[derive(Clone, Copy)]
+struct Shape {
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    trans_a: bool,
+    trans_b: bool,
+}
+
+impl Shape {
+    fn of(g: &Gemm) -> Shape {
+        Shape {
+            m: g.m,
+            n: g.n,
+            k: g.k,
+            alpha: g.alpha,
+            trans_a: g.transpose_a,
+            trans_b: g.transpose_b,
+        }
+    }
+}
+
+thread_local! {
+    /// Each thread's packed blocks of `A` and `B`, reused across calls.
+    static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Row-range tasks per thread: a few, so a thread that is held up (the
+/// machine is shared) leaves work for the others to take.
+const TASKS_PER_THREAD: usize = 2;
+
+/// `out += α·op(A)·op(B)`, serially (`threads` = 1) or in row-range tasks
+/// over the engine's pool (called inside it). Each task packs its own blocks
+/// of `B`: that repeats `k·n` copies per task, against `2·rows·n·k` flops,
+/// and lets the tasks run without synchronizing.
+fn gemm_cpu(s: &Shape, a: &[f32], b: &[f32], out: &mut [f32], threads: usize) {
+    let n = s.n;
+    if threads <= 1 {
+        gemm_rows(s, a, b, 0, out);
+        return;
+    }
+    let tasks = threads * TASKS_PER_THREAD;
+    let rows = s.m.div_ceil(tasks).div_ceil(MR) * MR;
+    out.par_chunks_mut(rows * n)
+        .enumerate()
+        .for_each(|(t, c_rows)| gemm_rows(s, a, b, t * rows, c_rows));
+}
+
+/// The GotoBLAS loops over the rows `i_start..` of `C` held by `c_rows`.
+fn gemm_rows(s: &Shape, a: &[f32], b: &[f32], i_start: usize, c_rows: &mut [f32]) {
+    let (n, k) = (s.n, s.k);
+    let m = c_rows.len() / n;
+    // Row blocks of at most MC_MAX rows, of near-equal size, MR-aligned.
+    let mc = m.div_ceil(m.div_ceil(MC_MAX)).div_ceil(MR) * MR;
+    PACKS.with_borrow_mut(|(a_pack, b_pack)| {
+        let b_pack = aligned(b_pack, KC * NC.min(n.div_ceil(NR) * NR));
+        let a_pack = aligned(a_pack, KC * mc);
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                let b_block = &mut b_pack[..nc.div_ceil(NR) * kc * NR];
+                for (jp, dst) in b_block.chunks_mut(kc * NR).enumerate() {
+                    pack_b(s, b, dst, pc, kc, jc + jp * NR, nc - jp * NR);
+                }
+                for ic in (0..m).step_by(mc) {
+                    let rows = mc.min(m - ic);
+                    let a_block = &mut a_pack[..rows.div_ceil(MR) * MR * kc];
+                    for (ip, dst) in a_block.chunks_mut(kc * MR).enumerate() {
+                        pack_a(s, a, dst, i_start + ic + ip * MR, rows - ip * MR, pc, kc);
+                    }
+                    let c = &mut c_rows[ic * n + jc..];
+                    macro_kernel(s.alpha, kc, a_block, b_block, rows, nc, c, n);
+                }
+            }
+        }
+    });
+}
+
+/// Floats per cache line: packed panels start on one, so no `f32x8` load
+/// of a panel straddles two lines.
+const LINE_FLOATS: usize = 16;
+
+/// `len` floats of `buf` starting on a cache-line boundary, growing it first
+/// if needed.
+fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len + LINE_FLOATS {
+        buf.resize(len + LINE_FLOATS, 0.0);
+    }
+    let off = buf.as_ptr().align_offset(LINE_FLOATS * 4).min(LINE_FLOATS);
+    &mut buf[off..off + len]
+}
+
+/// Packs `op(B)[pc..pc+kc, j0..j0+min(cols, NR)]` as a `kc × NR` panel, row
+/// by row, zero-padding missing columns.
+fn pack_b(s: &Shape, b: &[f32], dst: &mut [f32], pc: usize, kc: usize, j0: usize, cols: usize) {
+    let cols = cols.min(NR);
+    if s.trans_b {
+        // B is n × k: column j of op(B) is row j of B.
+        if cols < NR {
+            dst.fill(0.0);
+        }
+        for j in 0..cols {
+            let src = &b[(j0 + j) * s.k + pc..][..kc];
+            for (p, &v) in src.iter().enumerate() {
+                dst[p * NR + j] = v;
+            }
+        }
+    } else {
+        for (p, row) in dst.chunks_exact_mut(NR).enumerate() {
+            let src = &b[(pc + p) * s.n + j0..];
+            if cols == NR {
+                // A constant length: two vector moves, not a memmove call.
+                row.copy_from_slice(&src[..NR]);
+            } else {
+                row[..cols].copy_from_slice(&src[..cols]);
+                row[cols..].fill(0.0);
+            }
+        }
+    }
+}
+
+/// Packs `op(A)[i0..i0+min(rows, MR), pc..pc+kc]` as a `kc × MR` panel,
+/// column by column, zero-padding missing rows.
+fn pack_a(s: &Shape, a: &[f32], dst: &mut [f32], i0: usize, rows: usize, pc: usize, kc: usize) {
+    let rows = rows.min(MR);
+    if s.trans_a {
+        // A is k × m: column i of op(A)ᵀ is contiguous in each row of A.
+        for (p, col) in dst.chunks_exact_mut(MR).enumerate() {
+            let src = &a[(pc + p) * s.m + i0..];
+            if rows == MR {
+                col.copy_from_slice(&src[..MR]);
+            } else {
+                col[..rows].copy_from_slice(&src[..rows]);
+                col[rows..].fill(0.0);
+            }
+        }
+    } else {
+        if rows < MR {
+            dst.fill(0.0);
+        }
+        for i in 0..rows {
+            let src = &a[(i0 + i) * s.k + pc..][..kc];
+            for (p, &v) in src.iter().enumerate() {
+                dst[p * MR + i] = v;
+            }
+        }
+    }
+}
+
+/// `C[..rows, ..cols] += α·Apacked·Bpacked` over one packed `A` block and
+/// one packed `B` block; `c` starts at the block's first element, with row
+/// stride `ldc`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the BLIS macro-kernel's operands"
+)]
+fn macro_kernel(
+    alpha: f32,
+    kc: usize,
+    a_block: &[f32],
+    b_block: &[f32],
+    rows: usize,
+    cols: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    for (jp, b_panel) in b_block.chunks_exact(kc * NR).enumerate() {
+        let j0 = jp * NR;
+        let nr = NR.min(cols - j0);
+        for (ip, a_panel) in a_block.chunks_exact(kc * MR).enumerate() {
+            let i0 = ip * MR;
+            let mr = MR.min(rows - i0);
+            let tile = &mut c[i0 * ldc + j0..];
+            prefetch_tile(tile, ldc, mr);
+            let acc = micro_kernel(a_panel, b_panel);
+            if mr == MR && nr == NR {
+                store_full(alpha, &acc, tile, ldc);
+            } else {
+                store_part(alpha, &acc, tile, ldc, mr, nr);
+            }
+        }
+    }
+}
+
+/// Asks for the rows of a `C` tile to be brought into cache while the
+/// micro-kernel computes (its first and last float of each row: the row's
+/// 64 bytes may span two lines). `C` is far larger than L2 and its rows are
+/// `ldc` apart, so without this every tile update waits on memory.
+#[inline(always)]
+fn prefetch_tile(tile: &[f32], ldc: usize, rows: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for i in 0..rows {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let row = &tile[i * ldc..];
+        let last = row.len().min(NR) - 1;
+        for p in [row.as_ptr(), row[last..].as_ptr()] {
+            // SAFETY: a prefetch never faults or reads into the program, and
+            // the pointers are in bounds of `tile` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (tile, ldc, rows);
+}
+
+#[inline(always)]
+fn load8(s: &[f32]) -> f32x8 {
+    f32x8::new(s[..8].try_into().expect("8 lanes"))
+}
+
+/// The `MR × NR` register tile `op(A)panel · op(B)panel` over one packed
+/// depth: twelve named `f32x8` accumulators, two loads of `B` and six
+/// broadcasts of `A` per step.
+#[inline(always)]
+fn micro_kernel(a: &[f32], b: &[f32]) -> [[f32x8; 2]; MR] {
+    let z = f32x8::ZERO;
+    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
+    let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        let b0 = load8(&bp[..8]);
+        let b1 = load8(&bp[8..]);
+        let a0 = f32x8::splat(ap[0]);
+        c00 = a0.mul_add(b0, c00);
+        c01 = a0.mul_add(b1, c01);
+        let a1 = f32x8::splat(ap[1]);
+        c10 = a1.mul_add(b0, c10);
+        c11 = a1.mul_add(b1, c11);
+        let a2 = f32x8::splat(ap[2]);
+        c20 = a2.mul_add(b0, c20);
+        c21 = a2.mul_add(b1, c21);
+        let a3 = f32x8::splat(ap[3]);
+        c30 = a3.mul_add(b0, c30);
+        c31 = a3.mul_add(b1, c31);
+        let a4 = f32x8::splat(ap[4]);
+        c40 = a4.mul_add(b0, c40);
+        c41 = a4.mul_add(b1, c41);
+        let a5 = f32x8::splat(ap[5]);
+        c50 = a5.mul_add(b0, c50);
+        c51 = a5.mul_add(b1, c51);
+    }
+    [
+        [c00, c01],
+        [c10, c11],
+        [c20, c21],
+        [c30, c31],
+        [c40, c41],
+        [c50, c51],
+    ]
+}
+
+/// `C += α·acc` for a whole tile.
+#[inline(always)]
+fn store_full(alpha: f32, acc: &[[f32x8; 2]; MR], c: &mut [f32], ldc: usize) {
+    let al = f32x8::splat(alpha);
+    for (i, row) in acc.iter().enumerate() {
+        let dst: &mut [f32; NR] = (&mut c[i * ldc..i * ldc + NR])
+            .try_into()
+            .expect("NR columns");
+        let (lo, hi) = dst.split_at_mut(8);
+        let lo_v = row[0].mul_add(al, load8(lo));
+        let hi_v = row[1].mul_add(al, load8(hi));
+        lo.copy_from_slice(lo_v.as_array());
+        hi.copy_from_slice(hi_v.as_array());
+    }
+}
+
+/// `C += α·acc` for the valid `mr × nr` corner of an edge tile.
+fn store_part(alpha: f32, acc: &[[f32x8; 2]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize) {
+    for (i, row) in acc.iter().enumerate().take(mr) {
+        let mut vals = [0.0f32; NR];
+        vals[..8].copy_from_slice(row[0].as_array());
+        vals[8..].copy_from_slice(row[1].as_array());
+        for (d, v) in c[i * ldc..][..nr].iter_mut().zip(&vals) {
+            *d = v.mul_add(alpha, *d);
+        }
+    }
+}
