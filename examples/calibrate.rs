@@ -22,8 +22,11 @@
 //!   on host inputs: upload inside the call, buffer result read back) and
 //!   `auto` (`engine.run` on host inputs, buffer result read back), medians
 //!   of `--reps` calls (default: as many as fit in about 30 ms, 3 to 25) after
-//!   one warm-up call; print regret = auto / min(cpu, gpu) per size and
-//!   the worst per kernel.
+//!   one warm-up call; `cpu` and `auto` calls alternate, so both see the
+//!   same load. Prints regret = auto / min(cpu, gpu) per size and the worst
+//!   per kernel, and `choice` = the forced time of the backend auto chose /
+//!   min(cpu, gpu), which separates a wrong decision from timing noise and
+//!   the decision's own cost.
 //!
 //! Timings on a shared machine are noisy: a regret a little over 1 at a size
 //! where both backends are within a few percent is noise, not a bad choice.
@@ -329,31 +332,38 @@ fn cases() -> Vec<(&'static str, usize, Run)> {
     v.drain(..).map(|(n, (i, r))| (n, i, r)).collect()
 }
 
-/// Median seconds of `f` after one warm-up call.
+/// Medians of the one or two timings each call of `f` returns, after one
+/// warm-up call: `reps` calls, or by default as many as fit in about 40 ms
+/// (3 to 41).
 fn median(
     reps: Option<usize>,
-    mut f: impl FnMut() -> tandem::Result<Duration>,
-) -> tandem::Result<f64> {
+    mut f: impl FnMut() -> tandem::Result<(Duration, Option<Duration>)>,
+) -> tandem::Result<(f64, Option<f64>)> {
     f()?;
     let start = Instant::now();
-    let mut t = Vec::new();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
     loop {
-        t.push(f()?.as_secs_f64());
+        let (x, y) = f()?;
+        a.push(x.as_secs_f64());
+        b.extend(y.map(|y| y.as_secs_f64()));
         let enough = match reps {
-            Some(r) => t.len() >= r,
-            None => t.len() >= 25 || (t.len() >= 3 && start.elapsed() > Duration::from_millis(30)),
+            Some(r) => a.len() >= r,
+            None => a.len() >= 41 || (a.len() >= 3 && start.elapsed() > Duration::from_millis(40)),
         };
         if enough {
             break;
         }
     }
-    t.sort_by(f64::total_cmp);
-    let m = t.len();
-    Ok(if m % 2 == 1 {
-        t[m / 2]
-    } else {
-        0.5 * (t[m / 2 - 1] + t[m / 2])
-    })
+    let mid = |mut t: Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        let m = t.len();
+        if m % 2 == 1 {
+            t[m / 2]
+        } else {
+            0.5 * (t[m / 2 - 1] + t[m / 2])
+        }
+    };
+    Ok((mid(a), (!b.is_empty()).then(|| mid(b))))
 }
 
 fn check(engine: &Engine, o: &Options) -> BoxResult<()> {
@@ -362,79 +372,88 @@ fn check(engine: &Engine, o: &Options) -> BoxResult<()> {
     let has_gpu = engine.has_gpu();
     println!("\ncheck: medians, inputs on the host, buffer results read on the host");
     println!(
-        "{:<8} {:>6} {:>10} {:>10} {:>10} {:>5} {:>7}",
-        "kernel", "n", "cpu", "gpu", "auto", "auto→", "regret"
+        "{:<8} {:>6} {:>10} {:>10} {:>10} {:>5} {:>7} {:>7}",
+        "kernel", "n", "cpu", "gpu", "auto", "auto→", "regret", "choice"
     );
-    let mut worst: Vec<(&str, f64, usize)> = Vec::new();
+    let mut worst: Vec<(&str, f64, usize, f64)> = Vec::new();
     for (name, inputs, run) in cases() {
         if !o.kernels.is_empty() && !o.kernels.iter().any(|k| k == name) {
             continue;
         }
         let mut kernel_worst = (0.0f64, 0usize);
+        let mut worst_choice = 0.0f64;
         for &n in &sizes {
             let data: Vec<Vec<f32>> = (0..inputs).map(|i| probe_data(n, i as u64 + 1)).collect();
             let fresh =
                 || -> Vec<Buffer<f32>> { data.iter().map(|d| Buffer::from(d.clone())).collect() };
             let host = fresh();
-            let t_cpu = median(o.reps, || {
-                let t = Instant::now();
-                run(&cpu, &host)?;
-                Ok(t.elapsed())
-            })?;
+            // The GPU first, on its own: on a software driver it is far slower
+            // and a few calls say so.
             let t_gpu = if has_gpu {
                 let mut bufs = fresh();
-                median(o.reps, || {
+                median(o.reps.map(|r| r.min(5)), || {
                     if bufs.iter().any(|b| b.residency() != Residency::Host) {
                         bufs = fresh();
                     }
                     let t = Instant::now();
                     run(&gpu, &bufs)?;
-                    Ok(t.elapsed())
+                    Ok((t.elapsed(), None))
                 })?
+                .0
             } else {
                 f64::INFINITY
             };
-            let chosen = match inputs {
-                1 => engine.explain(&Unary::Neg, &host[0]).chosen,
-                _ => engine.explain(&Binary::Add, (&host[0], &host[1])).chosen,
-            };
-            let _ = chosen;
+            // cpu and auto interleaved call by call, so that both see the same
+            // load from whatever else runs on the machine.
             let mut bufs = fresh();
             let mut picked_gpu = false;
-            let t_auto = median(o.reps, || {
+            let (t_cpu, t_auto) = median(o.reps, || {
+                let t = Instant::now();
+                run(&cpu, &host)?;
+                let t_cpu = t.elapsed();
                 if bufs.iter().any(|b| b.residency() != Residency::Host) {
                     bufs = fresh();
                 }
-                let before = engine.stats();
+                let before = engine.stats().gpu_runs;
                 let t = Instant::now();
                 run(engine, &bufs)?;
                 let el = t.elapsed();
-                picked_gpu = engine.stats().since(&before).gpu_runs > 0;
-                Ok(el)
-            })?;
+                picked_gpu |= engine.stats().gpu_runs > before;
+                Ok((t_cpu, Some(el)))
+            })
+            .map(|(a, b)| (a, b.unwrap_or(f64::NAN)))?;
             let best = t_cpu.min(t_gpu);
             let regret = t_auto / best;
+            let choice = if picked_gpu { t_gpu } else { t_cpu } / best;
             if regret > kernel_worst.0 {
                 kernel_worst = (regret, n);
             }
+            worst_choice = worst_choice.max(choice);
             println!(
-                "{:<8} {:>6} {:>10} {:>10} {:>10} {:>5} {:>6.2}×",
+                "{:<8} {:>6} {:>10} {:>10} {:>10} {:>5} {:>6.2}× {:>6.2}×",
                 name,
                 size_label(n),
                 secs(t_cpu),
                 if has_gpu { secs(t_gpu) } else { "-".into() },
                 secs(t_auto),
                 if picked_gpu { "gpu" } else { "cpu" },
-                regret
+                regret,
+                choice
             );
         }
-        worst.push((name, kernel_worst.0, kernel_worst.1));
+        worst.push((name, kernel_worst.0, kernel_worst.1, worst_choice));
     }
-    println!("\nworst auto regret per kernel (auto / min(cpu, gpu)):");
-    for (name, r, n) in &worst {
-        println!("  {name:<8} {r:>5.2}× at n = {}", size_label(*n));
+    println!(
+        "\nworst auto regret per kernel (auto / min(cpu, gpu)); choice: the forced time \
+         of the backend auto chose / min (1.00 = always the faster backend):"
+    );
+    for (name, r, n, c) in &worst {
+        println!(
+            "  {name:<8} {r:>5.2}× at n = {:<5} choice {c:.2}×",
+            size_label(*n)
+        );
     }
-    if let Some((name, r, n)) = worst.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+    if let Some((name, r, n, _)) = worst.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
         println!("overall worst: {r:.2}× ({name}, n = {})", size_label(*n));
     }
     Ok(())

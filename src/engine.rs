@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::cpu::{self, Cpu};
 use crate::dispatch::profile::{self, PROFILE_ENV, ProfileRejection};
 use crate::dispatch::{
-    CalibrateOptions, CostModel, Explanation, Profile, ProfileKey, Progress, Transfers, calibrate,
+    CalibrateOptions, CostModel, Explanation, LIGHT_BYTES_PER_ELEMENT, LIGHT_FLOPS_PER_ELEMENT,
+    Profile, ProfileKey, Progress, Transfers, calibrate,
 };
 use crate::error::{Error, Result};
 use crate::gpu::{self, Gpu, GpuConfig, GpuInfo};
@@ -349,6 +350,7 @@ impl EngineBuilder {
                 cpu,
                 gpu,
                 gpu_error,
+                cpu_floor: AtomicU64::new(model.cpu_floor()),
                 model: RwLock::new(Arc::new(model)),
                 key,
                 profile_path,
@@ -383,6 +385,8 @@ struct Inner {
     gpu_error: Option<String>,
     /// Swapped whole by [`Engine::calibrate`]; read on every `Auto` call.
     model: RwLock<Arc<CostModel>>,
+    /// The model's [`CostModel::cpu_floor`], read without the lock.
+    cpu_floor: AtomicU64,
     key: ProfileKey,
     profile_path: Option<PathBuf>,
     counters: Arc<Counters>,
@@ -485,7 +489,10 @@ impl Engine {
 
     /// Replaces the dispatcher's cost model for this engine and its clones.
     pub fn set_cost_model(&self, model: CostModel) {
-        *self.inner.model.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(model);
+        let floor = model.cpu_floor();
+        let mut guard = self.inner.model.write().unwrap_or_else(|p| p.into_inner());
+        *guard = Arc::new(model);
+        self.inner.cpu_floor.store(floor, Ordering::Relaxed);
     }
 
     /// What a calibration profile of this engine is keyed by: CPU model,
@@ -593,13 +600,26 @@ impl Engine {
             return Backend::Cpu;
         };
         let work = kernel.work(input);
+        let n = work.elements;
+        if n < self.inner.cpu_floor.load(Ordering::Relaxed)
+            && work.bytes() <= n * LIGHT_BYTES_PER_ELEMENT
+            && work.flops <= n * LIGHT_FLOPS_PER_ELEMENT
+        {
+            // Too small for any GPU call to win, unless an input would have
+            // to come down from the device first.
+            let mut on_host = true;
+            input.visit(&mut |s| on_host &= s.on_host);
+            if on_host {
+                return Backend::Cpu;
+            }
+        }
         let id = gpu.context_id();
         let moves = Transfers::of(input, Some(id));
         let to_host = self.result_to_host(input, Some(id));
-        let model = self.cost_model();
-        let name = Some(kernel.name());
-        let cpu = model.estimate_call(name, Backend::Cpu, &work, &moves, to_host);
-        let gpu = model.estimate_call(name, Backend::Gpu, &work, &moves, to_host);
+        let model = self.inner.model.read().unwrap_or_else(|p| p.into_inner());
+        let curves = model.kernels.get(kernel.name());
+        let cpu = model.estimate_with(curves, Backend::Cpu, &work, &moves, to_host);
+        let gpu = model.estimate_with(curves, Backend::Gpu, &work, &moves, to_host);
         CostModel::choose(&cpu, Some(&gpu))
     }
 

@@ -307,3 +307,32 @@ fn quick_calibration_measures_every_registered_kernel_saves_and_reloads() {
     // A kernel the profile lacks falls back to the generic constants.
     assert!(!again.cost_model().measured("my_kernel"));
 }
+
+#[test]
+fn auto_runs_where_explain_says_at_every_size_including_the_tiny_shortcut() {
+    let key = plain_engine().profile_key().clone();
+    let Some(e) = gpu_engine_with(hand_profile(key, 100.0, 10e9)) else {
+        return;
+    };
+    assert!(
+        e.cost_model().cpu_floor() > 1,
+        "a 40 us GPU floor leaves room"
+    );
+    for n in [1usize, 100, 1 << 12, 1 << 16, 1 << 20] {
+        for resident in [false, true] {
+            let x = Buffer::from(vec![1.0f32; n]);
+            if resident {
+                e.gpu().unwrap().resident("test", &x).unwrap();
+            }
+            let expected = e.explain(&Sum, &x).chosen;
+            let before = e.stats();
+            let _: f32 = e.run(&Sum, &x).unwrap();
+            let ran = if e.stats().since(&before).gpu_runs == 1 {
+                Backend::Gpu
+            } else {
+                Backend::Cpu
+            };
+            assert_eq!(ran, expected, "n={n} resident={resident}");
+        }
+    }
+}

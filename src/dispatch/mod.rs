@@ -24,6 +24,14 @@ use crate::engine::Backend;
 use crate::gpu::GpuInfo;
 use crate::kernel::{Inputs, Work};
 
+/// Bytes per element (read + written) of the heaviest kernel the
+/// [`CostModel::cpu_floor`] shortcut covers.
+pub const LIGHT_BYTES_PER_ELEMENT: u64 = 16;
+
+/// Operations per element of the heaviest kernel the
+/// [`CostModel::cpu_floor`] shortcut covers.
+pub const LIGHT_FLOPS_PER_ELEMENT: u64 = 32;
+
 /// Within this ratio the two estimates count as a tie, and the backend that
 /// moves fewer bytes (where the data already is) wins.
 pub const TIE_RATIO: f64 = 1.10;
@@ -158,6 +166,47 @@ impl CostModel {
         m
     }
 
+    /// Below this many elements the CPU wins every call of a light kernel
+    /// (at most [`LIGHT_BYTES_PER_ELEMENT`] and [`LIGHT_FLOPS_PER_ELEMENT`])
+    /// whose inputs are on the host, whatever the kernel: even the slowest
+    /// measured CPU curve (or the generic CPU constants) finishes before the
+    /// fastest GPU call could start. `Auto` checks this first, so a tiny call
+    /// pays a few nanoseconds for its decision, not a model evaluation.
+    pub fn cpu_floor(&self) -> u64 {
+        let gpu_floor = self
+            .kernels
+            .values()
+            .filter(|k| k.gpu.is_valid())
+            .map(|k| k.gpu.latency_s())
+            .fold(self.gpu.latency_s, f64::min);
+        if !gpu_floor.is_finite() {
+            return u64::MAX;
+        }
+        let cpu_wins = |n: u64| {
+            let light = Work {
+                elements: n,
+                bytes_read: n * (LIGHT_BYTES_PER_ELEMENT - 4),
+                bytes_written: n * 4,
+                flops: n * LIGHT_FLOPS_PER_ELEMENT,
+                host_result_bytes: 0,
+            };
+            let generic = self.estimate(Backend::Cpu, &light, &Transfers::default());
+            generic.total_s() * TIE_RATIO < gpu_floor
+                && self
+                    .kernels
+                    .values()
+                    .all(|k| k.cpu.eval(n) * TIE_RATIO < gpu_floor)
+        };
+        let mut floor = 0;
+        for k in 0..40 {
+            if !cpu_wins(1 << k) {
+                break;
+            }
+            floor = 1 << k;
+        }
+        floor
+    }
+
     /// Whether `kernel` has measured curves in this model.
     pub fn measured(&self, kernel: &str) -> bool {
         self.kernels.contains_key(kernel)
@@ -181,7 +230,24 @@ impl CostModel {
         moves: &Transfers,
         result_to_host: bool,
     ) -> Estimate {
-        let curves = kernel.and_then(|k| self.kernels.get(k));
+        self.estimate_with(
+            kernel.and_then(|k| self.kernels.get(k)),
+            backend,
+            work,
+            moves,
+            result_to_host,
+        )
+    }
+
+    /// [`CostModel::estimate_call`] with the kernel's curves already looked up.
+    pub(crate) fn estimate_with(
+        &self,
+        curves: Option<&KernelProfile>,
+        backend: Backend,
+        work: &Work,
+        moves: &Transfers,
+        result_to_host: bool,
+    ) -> Estimate {
         let link = |bytes: u64, bytes_per_s: f64| {
             if bytes == 0 {
                 0.0
