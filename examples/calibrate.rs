@@ -36,7 +36,6 @@ use std::hint::black_box;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use tandem::dispatch::Transfers;
 use tandem::dispatch::calibrate::{FAMILIES, probe_data};
 use tandem::dispatch::{CalibrateOptions, Profile, Progress};
 use tandem::kernels::{ArgMax, ArgMin, Axpy, Binary, Dot, Max, Min, Sum, Unary};
@@ -183,11 +182,15 @@ fn summarize(engine: &Engine, profile: &Profile) {
         "gpu wins res"
     );
     let model = engine.cost_model();
+    println!(
+        "calls of light kernels below {} elements on host data go to the cpu without a model evaluation",
+        size_label(model.cpu_floor().min(1 << 62) as usize)
+    );
     for (name, k) in &profile.kernels {
         let (host, res) = match work_per_element(name) {
             Some(w) => (
-                crossover(&model, name, &w, true),
-                crossover(&model, name, &w, false),
+                model.crossover(name, |n| scaled(&w, n), true),
+                model.crossover(name, |n| scaled(&w, n), false),
             ),
             None => (None, None),
         };
@@ -233,32 +236,6 @@ fn scaled(w: &Work, n: u64) -> Work {
         flops: s(w.flops),
         host_result_bytes: w.host_result_bytes,
     }
-}
-
-/// The smallest size (on a grid of quarter powers of two up to 2^30) from
-/// which the model sends the call to the GPU: inputs on the host and the
-/// result read there (`host`), or inputs resident and the result left there.
-fn crossover(model: &tandem::CostModel, kernel: &str, per: &Work, host: bool) -> Option<u64> {
-    let mut prev_gpu = false;
-    let mut first = None;
-    for q in 0..=120u32 {
-        let n = 2f64.powf(q as f64 / 4.0).round() as u64;
-        let w = scaled(per, n);
-        let moves = Transfers {
-            to_gpu: if host { w.bytes_read } else { 0 },
-            to_cpu: if host { 0 } else { w.bytes_read },
-        };
-        let cpu = model.estimate_call(Some(kernel), Backend::Cpu, &w, &moves, host);
-        let gpu = model.estimate_call(Some(kernel), Backend::Gpu, &w, &moves, host);
-        let on_gpu = tandem::CostModel::choose(&cpu, Some(&gpu)) == Backend::Gpu;
-        if on_gpu && !prev_gpu {
-            first = Some(n);
-        } else if !on_gpu {
-            first = None;
-        }
-        prev_gpu = on_gpu;
-    }
-    first
 }
 
 /// A kernel call the check times: runs on `bufs` and finishes on the host.

@@ -596,9 +596,7 @@ impl Engine {
         In: Inputs,
         K: Kernel<In> + ?Sized,
     {
-        let Some(gpu) = self.inner.gpu.as_ref().filter(|g| !g.is_lost()) else {
-            return Backend::Cpu;
-        };
+        // The shortcut first: it needs neither the GPU's state nor the model.
         let work = kernel.work(input);
         let n = work.elements;
         if n < self.inner.cpu_floor.load(Ordering::Relaxed)
@@ -613,6 +611,9 @@ impl Engine {
                 return Backend::Cpu;
             }
         }
+        let Some(gpu) = self.inner.gpu.as_ref().filter(|g| !g.is_lost()) else {
+            return Backend::Cpu;
+        };
         let id = gpu.context_id();
         let moves = Transfers::of(input, Some(id));
         let to_host = self.result_to_host(input, Some(id));

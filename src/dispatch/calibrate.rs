@@ -4,7 +4,7 @@
 //! Kernels are measured through a registry of per-family probes
 //! ([`FAMILIES`]): a new kernel family is covered by adding one entry there.
 //!
-//! What is timed (medians of several calls after one warm-up call):
+//! What is timed (lower quartiles of several calls after one warm-up call):
 //! - CPU: `engine.on(Cpu).run(..)` on host inputs, result on the host.
 //! - GPU: `engine.on(Gpu).run(..)` on inputs already on the device, then
 //!   [`Gpu::wait`](crate::Gpu::wait): the work finished, the result left on
@@ -304,9 +304,11 @@ where
     })
 }
 
-/// Median seconds of `f`: one warm-up call, then calls until `budget` is
-/// spent (at least `min`, at most `max` of them).
-fn time_median(
+/// Lower-quartile seconds of `f`: one warm-up call, then calls until
+/// `budget` is spent (at least `min`, at most `max` of them). A quartile,
+/// not the median: on a busy machine other processes only ever add time,
+/// and one preempted cell would otherwise bend a curve.
+fn time_quartile(
     budget: Duration,
     min: usize,
     max: usize,
@@ -319,12 +321,7 @@ fn time_median(
         times.push(f()?.as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
-    let m = times.len();
-    Ok(if m % 2 == 1 {
-        times[m / 2]
-    } else {
-        0.5 * (times[m / 2 - 1] + times[m / 2])
-    })
+    Ok(times[(times.len() - 1) / 4])
 }
 
 /// Least-squares `latency + bytes / bandwidth` through `(bytes, seconds)`,
@@ -359,6 +356,9 @@ fn now_unix() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// One kernel at one size: its work, CPU seconds, GPU seconds (NaN: none).
+type Sample = (Work, f64, f64);
 
 /// Runs the calibration on `engine`'s backends; see the module docs.
 pub(crate) fn run(
@@ -411,7 +411,7 @@ pub(crate) fn run(
         for &n in &link_sizes {
             let data = probe_data(n, 3);
             let bytes = (n * size_of::<f32>()) as u64;
-            let t_up = time_median(budget, lo, hi, || {
+            let t_up = time_quartile(budget, lo, hi, || {
                 let b = Buffer::from(data.clone());
                 let t = Instant::now();
                 g.resident("calibrate", &b)?;
@@ -420,7 +420,7 @@ pub(crate) fn run(
             })?;
             let src = Buffer::from(data.clone());
             g.resident("calibrate", &src)?;
-            let t_down = time_median(budget, lo, hi, || {
+            let t_down = time_quartile(budget, lo, hi, || {
                 let out = gpu_engine.run(&Unary::Neg, &src)?;
                 g.wait("calibrate")?;
                 let t = Instant::now();
@@ -428,7 +428,7 @@ pub(crate) fn run(
                 Ok(t.elapsed())
             })?;
             if n == 1 {
-                round_trip = time_median(budget, lo, hi, || {
+                round_trip = time_quartile(budget, lo, hi, || {
                     let b = Buffer::from(data.clone());
                     let t = Instant::now();
                     let out = gpu_engine.run(&Unary::Neg, &b)?;
@@ -444,14 +444,14 @@ pub(crate) fn run(
 
     let mut kernels: BTreeMap<String, KernelProfile> = BTreeMap::new();
     // For the fallback costs of kernels the profile lacks.
-    let mut samples: Vec<(Work, f64, f64)> = Vec::new();
+    let mut samples: Vec<Sample> = Vec::new();
     for &(family, probe) in &probes {
         let mut cpu_pts = Vec::new();
         let mut gpu_pts = Vec::new();
         for &n in &sizes {
             let call = (probe.make)(n);
             let work = call.work();
-            let t_cpu = time_median(budget, lo, hi, || {
+            let t_cpu = time_quartile(budget, lo, hi, || {
                 let t = Instant::now();
                 call.call(&cpu_engine)?;
                 Ok(t.elapsed())
@@ -461,7 +461,7 @@ pub(crate) fn run(
             if gpu {
                 // A GPU that refuses a size (limits) leaves a gap, not an error.
                 let measured = call.upload(engine).and_then(|()| {
-                    time_median(budget, lo, hi, || {
+                    time_quartile(budget, lo, hi, || {
                         let t = Instant::now();
                         call.call(&gpu_engine)?;
                         Ok(t.elapsed())
@@ -494,36 +494,35 @@ pub(crate) fn run(
         round_trip_s: round_trip,
     });
     let defaults = super::CostModel::defaults(engine.cpu().threads(), None);
-    let fallback = |pick: &dyn Fn(&(Work, f64, f64)) -> Option<f64>,
-                    parallel: Option<bool>,
-                    base: BackendCost| {
-        let usable = |s: &&(Work, f64, f64)| {
-            parallel.is_none_or(|p| (s.0.elements >= PARALLEL_THRESHOLD as u64) == p)
-                && pick(s).is_some_and(f64::is_finite)
+    let fallback =
+        |pick: &dyn Fn(&Sample) -> Option<f64>, parallel: Option<bool>, base: BackendCost| {
+            let usable = |s: &&Sample| {
+                parallel.is_none_or(|p| (s.0.elements >= PARALLEL_THRESHOLD as u64) == p)
+                    && pick(s).is_some_and(f64::is_finite)
+            };
+            let latency = samples
+                .iter()
+                .filter(usable)
+                .filter_map(pick)
+                .fold(f64::INFINITY, f64::min);
+            // Bandwidth: the median over kernels at their largest usable size.
+            let top = samples.iter().filter(usable).map(|s| s.0.elements).max();
+            let mut bws: Vec<f64> = samples
+                .iter()
+                .filter(usable)
+                .filter(|s| Some(s.0.elements) == top)
+                .filter_map(|s| Some(s.0.bytes() as f64 / (pick(s)? - latency).max(1e-9)))
+                .collect();
+            bws.sort_by(f64::total_cmp);
+            match (latency.is_finite(), bws.get(bws.len() / 2)) {
+                (true, Some(&bw)) if bw.is_finite() && bw > 0.0 => BackendCost {
+                    latency_s: latency,
+                    bytes_per_s: bw,
+                    flops_per_s: base.flops_per_s,
+                },
+                _ => base,
+            }
         };
-        let latency = samples
-            .iter()
-            .filter(usable)
-            .filter_map(pick)
-            .fold(f64::INFINITY, f64::min);
-        // Bandwidth: the median over kernels at their largest usable size.
-        let top = samples.iter().filter(usable).map(|s| s.0.elements).max();
-        let mut bws: Vec<f64> = samples
-            .iter()
-            .filter(usable)
-            .filter(|s| Some(s.0.elements) == top)
-            .filter_map(|s| Some(s.0.bytes() as f64 / (pick(s)? - latency).max(1e-9)))
-            .collect();
-        bws.sort_by(f64::total_cmp);
-        match (latency.is_finite(), bws.get(bws.len() / 2)) {
-            (true, Some(&bw)) if bw.is_finite() && bw > 0.0 => BackendCost {
-                latency_s: latency,
-                bytes_per_s: bw,
-                flops_per_s: base.flops_per_s,
-            },
-            _ => base,
-        }
-    };
     let cpu = fallback(&|s| Some(s.1), Some(true), defaults.cpu);
     let cpu_serial = fallback(&|s| Some(s.1), Some(false), defaults.cpu_serial);
     let gpu_cost = gpu.then(|| {

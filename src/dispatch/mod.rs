@@ -207,6 +207,37 @@ impl CostModel {
         floor
     }
 
+    /// The size from which this model sends `kernel` to the GPU for good
+    /// (searched over quarter powers of two up to 2^30 elements), given its
+    /// work at each size: with inputs on the host and the result read there
+    /// (`data_on_host`), or with inputs resident and the result left on the
+    /// device. `None`: the CPU wins at every size up to 2^30.
+    pub fn crossover(
+        &self,
+        kernel: &str,
+        work_at: impl Fn(u64) -> Work,
+        data_on_host: bool,
+    ) -> Option<u64> {
+        let curves = self.kernels.get(kernel);
+        let mut first = None;
+        for q in 0..=120u32 {
+            let n = 2f64.powf(f64::from(q) / 4.0).round() as u64;
+            let w = work_at(n);
+            let moves = Transfers {
+                to_gpu: if data_on_host { w.bytes_read } else { 0 },
+                to_cpu: if data_on_host { 0 } else { w.bytes_read },
+            };
+            let cpu = self.estimate_with(curves, Backend::Cpu, &w, &moves, data_on_host);
+            let gpu = self.estimate_with(curves, Backend::Gpu, &w, &moves, data_on_host);
+            if CostModel::choose(&cpu, Some(&gpu)) == Backend::Gpu {
+                first = first.or(Some(n));
+            } else {
+                first = None;
+            }
+        }
+        first
+    }
+
     /// Whether `kernel` has measured curves in this model.
     pub fn measured(&self, kernel: &str) -> bool {
         self.kernels.contains_key(kernel)
