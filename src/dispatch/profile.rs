@@ -484,7 +484,8 @@ mod tests {
     #[test]
     fn dates_format_as_utc() {
         assert_eq!(format_unix_utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(format_unix_utc(1_795_000_000), "2026-11-17 08:26 UTC");
+        assert_eq!(format_unix_utc(1_795_000_000), "2026-11-18 11:06 UTC");
+        assert_eq!(format_unix_utc(951_782_400), "2000-02-29 00:00 UTC");
     }
 
     #[test]
