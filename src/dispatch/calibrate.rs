@@ -324,25 +324,15 @@ fn time_quartile(
     Ok(times[(times.len() - 1) / 4])
 }
 
-/// Least-squares `latency + bytes / bandwidth` through `(bytes, seconds)`,
-/// kept physical (latency ≥ 0, bandwidth > 0).
+/// `latency + bytes / bandwidth` through `(bytes, seconds)`: the latency is
+/// the time of the smallest transfer (a few bytes: all fixed cost), the
+/// bandwidth that of the largest once the latency is taken off. Two
+/// anchors, not least squares: on a noisy machine a regression's intercept
+/// swings negative and its slope with it.
 fn fit_link(points: &[(u64, f64)]) -> LinkCost {
-    let n = points.len() as f64;
-    let (sx, sy) = points
-        .iter()
-        .fold((0.0, 0.0), |(a, b), &(x, y)| (a + x as f64, b + y));
-    let (mx, my) = (sx / n, sy / n);
-    let (mut sxy, mut sxx) = (0.0, 0.0);
-    for &(x, y) in points {
-        sxy += (x as f64 - mx) * (y - my);
-        sxx += (x as f64 - mx).powi(2);
-    }
-    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    let min_t = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let latency = (my - slope * mx).clamp(0.0, min_t.max(0.0));
-    // Bandwidth from the largest transfer once latency is taken off, which
-    // the slope agrees with when the fit is good and stays positive when not.
+    let &(_, small) = points.iter().min_by_key(|p| p.0).expect("points");
     let &(bx, by) = points.iter().max_by_key(|p| p.0).expect("points");
+    let latency = small.max(0.0);
     let bw = bx as f64 / (by - latency).max(by * 0.1).max(1e-9);
     LinkCost {
         latency_s: latency,
