@@ -19,10 +19,10 @@
 //! - `--check`: after calibrating, for each kernel and each size 2^10,
 //!   2^12, ..., 2^`--max-log2` (default 22), time `cpu`
 //!   (`engine.on(Backend::Cpu)` on host inputs), `gpu` (`engine.on(Backend::Gpu)`
-//!   on host inputs: upload inside the call, buffer result read back) and
-//!   `auto` (`engine.run` on host inputs, buffer result read back), medians
-//!   of `--reps` calls (default: as many as fit in about 30 ms, 3 to 25) after
-//!   one warm-up call; `cpu` and `auto` calls alternate, so both see the
+//!   on host inputs: upload inside the call, buffer result read back; 3
+//!   calls by default) and `auto` (`engine.run` on host inputs, buffer
+//!   result read back), medians of `--reps` calls (default: as many as fit
+//!   in about 40 ms, 9 to 41) after one warm-up call; `cpu` and `auto` calls alternate, so both see the
 //!   same load. Prints regret = auto / min(cpu, gpu) per size and the worst
 //!   per kernel, and `choice` = the forced time of the backend auto chose /
 //!   min(cpu, gpu), which separates a wrong decision from timing noise and
@@ -311,7 +311,7 @@ fn cases() -> Vec<(&'static str, usize, Run)> {
 
 /// Medians of the one or two timings each call of `f` returns, after one
 /// warm-up call: `reps` calls, or by default as many as fit in about 40 ms
-/// (3 to 41).
+/// (9 to 41).
 fn median(
     reps: Option<usize>,
     mut f: impl FnMut() -> tandem::Result<(Duration, Option<Duration>)>,
@@ -325,7 +325,7 @@ fn median(
         b.extend(y.map(|y| y.as_secs_f64()));
         let enough = match reps {
             Some(r) => a.len() >= r,
-            None => a.len() >= 41 || (a.len() >= 3 && start.elapsed() > Duration::from_millis(40)),
+            None => a.len() >= 41 || (a.len() >= 9 && start.elapsed() > Duration::from_millis(40)),
         };
         if enough {
             break;
@@ -368,7 +368,7 @@ fn check(engine: &Engine, o: &Options) -> BoxResult<()> {
             // and a few calls say so.
             let t_gpu = if has_gpu {
                 let mut bufs = fresh();
-                median(o.reps.map(|r| r.min(5)), || {
+                median(Some(o.reps.map_or(3, |r| r.min(5))), || {
                     if bufs.iter().any(|b| b.residency() != Residency::Host) {
                         bufs = fresh();
                     }
