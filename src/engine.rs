@@ -2,12 +2,17 @@
 //! where each kernel runs.
 
 use std::fmt;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::cpu::{self, Cpu};
-use crate::dispatch::{CostModel, Explanation, Transfers};
+use crate::dispatch::profile::{self, PROFILE_ENV, ProfileRejection};
+use crate::dispatch::{
+    CalibrateOptions, CostModel, Explanation, LIGHT_BYTES_PER_ELEMENT, LIGHT_FLOPS_PER_ELEMENT,
+    Profile, ProfileKey, Progress, Transfers, calibrate,
+};
 use crate::error::{Error, Result};
 use crate::gpu::{self, Gpu, GpuConfig, GpuInfo};
 use crate::kernel::{Inputs, Kernel};
@@ -46,6 +51,22 @@ impl std::str::FromStr for Backend {
             )),
         }
     }
+}
+
+/// Where the caller will read a kernel's buffer result, which decides
+/// whether `Auto` charges a GPU run for bringing it back
+/// (see [`Engine::result_use`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ResultUse {
+    /// Guess from the inputs: when none of them is on the GPU the data lives
+    /// on the host and the result is assumed to go there too; when one is
+    /// (a chain of GPU kernels), the result is assumed to stay on the device.
+    #[default]
+    Infer,
+    /// The result will be read on the host: a GPU run pays its download.
+    Host,
+    /// The result feeds further kernels: it stays where it is produced.
+    Device,
 }
 
 /// Counters shared by an engine's backends.
@@ -146,7 +167,8 @@ impl fmt::Display for EngineInfo {
 
 /// Configures an [`Engine`]. Starts from the environment: `TANDEM_THREADS`,
 /// `TANDEM_BACKEND` (`auto`, `cpu`, `gpu`), `TANDEM_ADAPTER` (substring of
-/// the adapter name) and `TANDEM_NO_GPU=1`; the methods override them.
+/// the adapter name), `TANDEM_NO_GPU=1` and `TANDEM_PROFILE` (the
+/// calibration profile's path, or `off`); the methods override them.
 #[derive(Clone, Debug)]
 pub struct EngineBuilder {
     threads: usize,
@@ -157,6 +179,9 @@ pub struct EngineBuilder {
     timeout: Duration,
     pool_bytes: u64,
     cost_model: Option<CostModel>,
+    profile: Option<Profile>,
+    profile_path: Option<PathBuf>,
+    load_profile: bool,
     env_error: Option<String>,
 }
 
@@ -189,6 +214,11 @@ impl Default for EngineBuilder {
             timeout: gpu::DEFAULT_TIMEOUT,
             pool_bytes: gpu::DEFAULT_POOL_BYTES,
             cost_model: None,
+            profile: None,
+            profile_path: None,
+            load_profile: !var(PROFILE_ENV).is_some_and(|v| {
+                matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "none" | "0")
+            }),
             env_error,
         }
     }
@@ -239,9 +269,33 @@ impl EngineBuilder {
         self
     }
 
-    /// Replace the dispatcher's default cost model.
+    /// Replace the dispatcher's cost model outright (no profile is loaded).
     pub fn cost_model(mut self, model: CostModel) -> Self {
         self.cost_model = Some(model);
+        self
+    }
+
+    /// Use this calibration profile instead of loading one from disk (it is
+    /// used whatever machine its key names: the caller chose it).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = Some(profile);
+        self
+    }
+
+    /// Load and save the calibration profile at `path` instead of the
+    /// default (`$TANDEM_PROFILE`, else a file named after the machine in
+    /// `$XDG_CACHE_HOME/tandem/` or `$HOME/.cache/tandem/`).
+    pub fn profile_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.profile_path = Some(path.into());
+        self.load_profile = true;
+        self
+    }
+
+    /// Whether to load a saved calibration profile at build (default: yes,
+    /// unless `TANDEM_PROFILE=off`). Without one the dispatcher uses
+    /// defaults by device type.
+    pub fn load_profile(mut self, enabled: bool) -> Self {
+        self.load_profile = enabled;
         self
     }
 
@@ -273,19 +327,55 @@ impl EngineBuilder {
                 Some("GPU disabled (TANDEM_NO_GPU or EngineBuilder::gpu(false))".to_string()),
             )
         };
-        let model = self
-            .cost_model
-            .unwrap_or_else(|| CostModel::defaults(cpu.threads(), gpu.as_ref().map(|g| g.info())));
+        let gpu_info = gpu.as_ref().map(|g| g.info());
+        let key = ProfileKey::new(cpu.threads(), gpu_info);
+        let profile_path = if self.load_profile {
+            self.profile_path.or_else(|| profile::default_path(&key))
+        } else {
+            self.profile_path
+        };
+        let model = if let Some(m) = self.cost_model {
+            m
+        } else if let Some(p) = &self.profile {
+            CostModel::from_profile(p, p.describe(None))
+        } else {
+            let loaded = match (&profile_path, self.load_profile) {
+                (Some(path), true) => load_model(path, &key),
+                _ => None,
+            };
+            loaded.unwrap_or_else(|| CostModel::defaults(cpu.threads(), gpu_info))
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 cpu,
                 gpu,
                 gpu_error,
-                model,
+                cpu_floor: AtomicU64::new(model.cpu_floor()),
+                model: RwLock::new(Arc::new(model)),
+                key,
+                profile_path,
                 counters,
             }),
             backend: self.backend,
+            result: ResultUse::Infer,
         })
+    }
+}
+
+/// The model of the profile at `path` if it is there and fits `key`; a
+/// file that is there but unusable is reported once on stderr.
+fn load_model(path: &Path, key: &ProfileKey) -> Option<CostModel> {
+    match Profile::load(path, Some(key)) {
+        Ok(p) => Some(CostModel::from_profile(&p, p.describe(Some(path)))),
+        Err(ProfileRejection::Missing) => None,
+        Err(why) => {
+            profile::warn_once(&format!(
+                "ignoring calibration profile {}: {why}; using defaults \
+                 (run `cargo run --release --example calibrate` to recalibrate)",
+                path.display()
+            ));
+            None
+        }
     }
 }
 
@@ -293,7 +383,12 @@ struct Inner {
     cpu: Cpu,
     gpu: Option<Gpu>,
     gpu_error: Option<String>,
-    model: CostModel,
+    /// Swapped whole by [`Engine::calibrate`]; read on every `Auto` call.
+    model: RwLock<Arc<CostModel>>,
+    /// The model's [`CostModel::cpu_floor`], read without the lock.
+    cpu_floor: AtomicU64,
+    key: ProfileKey,
+    profile_path: Option<PathBuf>,
     counters: Arc<Counters>,
 }
 
@@ -303,6 +398,7 @@ struct Inner {
 pub struct Engine {
     inner: Arc<Inner>,
     backend: Backend,
+    result: ResultUse,
 }
 
 impl fmt::Debug for Engine {
@@ -330,6 +426,17 @@ impl Engine {
         Engine {
             inner: Arc::clone(&self.inner),
             backend,
+            result: self.result,
+        }
+    }
+
+    /// This engine with `Auto` told where the caller will read buffer
+    /// results (default [`ResultUse::Infer`]).
+    pub fn result_use(&self, result: ResultUse) -> Engine {
+        Engine {
+            inner: Arc::clone(&self.inner),
+            backend: self.backend,
+            result,
         }
     }
 
@@ -374,9 +481,59 @@ impl Engine {
             .is_some_and(|g| g.lost_reason().is_none())
     }
 
-    /// The dispatcher's cost model.
-    pub fn cost_model(&self) -> &CostModel {
-        &self.inner.model
+    /// The dispatcher's cost model (a snapshot: [`Engine::calibrate`]
+    /// replaces it).
+    pub fn cost_model(&self) -> Arc<CostModel> {
+        Arc::clone(&self.inner.model.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replaces the dispatcher's cost model for this engine and its clones.
+    pub fn set_cost_model(&self, model: CostModel) {
+        let floor = model.cpu_floor();
+        let mut guard = self.inner.model.write().unwrap_or_else(|p| p.into_inner());
+        *guard = Arc::new(model);
+        self.inner.cpu_floor.store(floor, Ordering::Relaxed);
+    }
+
+    /// What a calibration profile of this engine is keyed by: CPU model,
+    /// threads and adapter.
+    pub fn profile_key(&self) -> &ProfileKey {
+        &self.inner.key
+    }
+
+    /// Where this engine loads and saves its calibration profile, if anywhere.
+    pub fn profile_path(&self) -> Option<&Path> {
+        self.inner.profile_path.as_deref()
+    }
+
+    /// Measures this machine with default options (about half a minute; see
+    /// [`CalibrateOptions`]), saves the profile to [`Engine::profile_path`]
+    /// and makes the dispatcher use it. Prints nothing; see
+    /// [`Engine::calibrate_with`] for progress.
+    pub fn calibrate(&self) -> Result<Profile> {
+        self.calibrate_with(&CalibrateOptions::default(), |_| {})
+    }
+
+    /// Measures every registered kernel on both backends and the host↔device
+    /// link, calling `progress` after each step, then (when `opts.save`)
+    /// saves the profile and makes the dispatcher use it. A failure to save
+    /// is an [`Error::InvalidArgument`] naming the path; the measured
+    /// profile is still installed.
+    pub fn calibrate_with(
+        &self,
+        opts: &CalibrateOptions,
+        progress: impl FnMut(Progress),
+    ) -> Result<Profile> {
+        let profile = calibrate::run(self, opts, self.inner.key.clone(), progress)?;
+        let path = self.inner.profile_path.as_deref().filter(|_| opts.save);
+        self.set_cost_model(CostModel::from_profile(&profile, profile.describe(path)));
+        if let Some(path) = path {
+            profile.save(path).map_err(|e| Error::InvalidArgument {
+                kernel: "calibrate",
+                message: format!("cannot save the profile to {}: {e}", path.display()),
+            })?;
+        }
+        Ok(profile)
     }
 
     /// Runs `kernel` on `input` on this handle's backend: the dispatcher's
@@ -439,15 +596,45 @@ impl Engine {
         In: Inputs,
         K: Kernel<In> + ?Sized,
     {
+        // The shortcut first: it needs neither the GPU's state nor the model.
+        let work = kernel.work(input);
+        let n = work.elements;
+        if n < self.inner.cpu_floor.load(Ordering::Relaxed)
+            && work.bytes() <= n * LIGHT_BYTES_PER_ELEMENT
+            && work.flops <= n * LIGHT_FLOPS_PER_ELEMENT
+        {
+            // Too small for any GPU call to win, unless an input would have
+            // to come down from the device first.
+            let mut on_host = true;
+            input.visit(&mut |s| on_host &= s.on_host);
+            if on_host {
+                return Backend::Cpu;
+            }
+        }
         let Some(gpu) = self.inner.gpu.as_ref().filter(|g| !g.is_lost()) else {
             return Backend::Cpu;
         };
-        let work = kernel.work(input);
-        let moves = Transfers::of(input, Some(gpu.context_id()));
-        let model = &self.inner.model;
-        let cpu = model.estimate(Backend::Cpu, &work, &moves);
-        let gpu = model.estimate(Backend::Gpu, &work, &moves);
+        let id = gpu.context_id();
+        let moves = Transfers::of(input, Some(id));
+        let to_host = self.result_to_host(input, Some(id));
+        let model = self.inner.model.read().unwrap_or_else(|p| p.into_inner());
+        let curves = model.kernels.get(kernel.name());
+        let cpu = model.estimate_with(curves, Backend::Cpu, &work, &moves, to_host);
+        let gpu = model.estimate_with(curves, Backend::Gpu, &work, &moves, to_host);
         CostModel::choose(&cpu, Some(&gpu))
+    }
+
+    /// Whether `Auto` should charge bringing a buffer result to the host.
+    fn result_to_host(&self, input: &dyn Inputs, gpu_id: Option<u64>) -> bool {
+        match self.result {
+            ResultUse::Host => true,
+            ResultUse::Device => false,
+            ResultUse::Infer => {
+                let mut any_on_gpu = false;
+                input.visit(&mut |s| any_on_gpu |= s.on_device.is_some() && s.on_device == gpu_id);
+                !any_on_gpu
+            }
+        }
     }
 
     /// The backend [`Backend::Auto`] would pick for this call.
@@ -468,10 +655,13 @@ impl Engine {
     {
         let work = kernel.work(&input);
         let gpu = self.has_gpu().then(|| self.inner.gpu.as_ref()).flatten();
-        let moves = Transfers::of(&input, gpu.map(|g| g.context_id()));
-        let model = &self.inner.model;
-        let cpu_est = model.estimate(Backend::Cpu, &work, &moves);
-        let gpu_est = gpu.map(|_| model.estimate(Backend::Gpu, &work, &moves));
+        let id = gpu.map(|g| g.context_id());
+        let moves = Transfers::of(&input, id);
+        let to_host = self.result_to_host(&input, id);
+        let model = self.cost_model();
+        let name = Some(kernel.name());
+        let cpu_est = model.estimate_call(name, Backend::Cpu, &work, &moves, to_host);
+        let gpu_est = gpu.map(|_| model.estimate_call(name, Backend::Gpu, &work, &moves, to_host));
         let auto = CostModel::choose(&cpu_est, gpu_est.as_ref());
         let (chosen, forced) = match self.backend {
             Backend::Auto => (auto, None),
@@ -497,6 +687,8 @@ impl Engine {
                 None
             },
             model_source: model.source.clone(),
+            measured: model.measured(kernel.name()),
+            result_to_host: to_host,
         }
     }
 
@@ -529,7 +721,7 @@ impl Engine {
             gpu_unavailable: self.inner.gpu_error.clone(),
             gpu_lost: self.inner.gpu.as_ref().and_then(|g| g.lost_reason()),
             backend: self.backend,
-            cost_model: self.inner.model.source.clone(),
+            cost_model: self.cost_model().source.clone(),
         }
     }
 }

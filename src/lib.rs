@@ -46,8 +46,8 @@ pub mod kernels;
 
 pub use buffer::{Buffer, Element, ElementType, HostData, Residency};
 pub use cpu::Cpu;
-pub use dispatch::{CostModel, Explanation};
-pub use engine::{Backend, Engine, EngineBuilder, EngineInfo, Stats};
+pub use dispatch::{CalibrateOptions, CostModel, Explanation, Profile, Progress};
+pub use engine::{Backend, Engine, EngineBuilder, EngineInfo, ResultUse, Stats};
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuInfo};
 pub use kernel::{Inputs, Kernel, Work};

@@ -1,23 +1,43 @@
 //! The dispatcher's cost model: for each backend, launch latency + transfers
 //! of stale inputs + work / throughput; `Backend::Auto` picks the cheaper.
 //!
-//! The constants here are defaults chosen by device type (a software
-//! rasterizer is modelled as the slow CPU it is). Measured calibration saved
-//! per machine replaces them in a later stage (see DESIGN.md).
+//! Two sources of numbers:
+//! - [`calibrate`]: measured curves per kernel and backend, and the
+//!   host↔device link, saved as a [`profile`] per machine and adapter and
+//!   loaded by [`Engine::new`](crate::Engine::new);
+//! - defaults by device type (a software rasterizer is modelled as the slow
+//!   CPU it is), for an uncalibrated machine and for kernels a profile lacks.
 
+pub mod calibrate;
+pub mod profile;
+
+use std::collections::BTreeMap;
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use calibrate::{CalibrateOptions, Progress};
+pub use profile::{KernelProfile, Profile, ProfileKey};
 
 use crate::cpu::PARALLEL_THRESHOLD;
 use crate::engine::Backend;
 use crate::gpu::GpuInfo;
 use crate::kernel::{Inputs, Work};
 
+/// Bytes per element (read + written) of the heaviest kernel the
+/// [`CostModel::cpu_floor`] shortcut covers.
+pub const LIGHT_BYTES_PER_ELEMENT: u64 = 16;
+
+/// Operations per element of the heaviest kernel the
+/// [`CostModel::cpu_floor`] shortcut covers.
+pub const LIGHT_FLOPS_PER_ELEMENT: u64 = 32;
+
 /// Within this ratio the two estimates count as a tie, and the backend that
 /// moves fewer bytes (where the data already is) wins.
 pub const TIE_RATIO: f64 = 1.10;
 
 /// Throughput and latency of one backend.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BackendCost {
     /// Fixed cost of one call, seconds.
     pub latency_s: f64,
@@ -42,8 +62,12 @@ pub struct CostModel {
     pub download_bytes_per_s: f64,
     /// Fixed cost of one transfer (submit, wait, map), seconds.
     pub transfer_latency_s: f64,
-    /// Where the numbers came from, e.g. `defaults for DiscreteGpu`.
+    /// Where the numbers came from, e.g. `defaults for DiscreteGpu` or
+    /// `profile <path> (calibrated <date>)`.
     pub source: String,
+    /// Measured curves per kernel name (empty: the constants above decide
+    /// for every kernel).
+    pub kernels: BTreeMap<String, KernelProfile>,
 }
 
 impl CostModel {
@@ -120,47 +144,201 @@ impl CostModel {
             download_bytes_per_s: down,
             transfer_latency_s: tlat,
             source: format!("defaults for {kind}"),
+            kernels: BTreeMap::new(),
         }
     }
 
-    /// Estimated time of `work` on `backend`, given what must move.
+    /// The model a calibration [`Profile`] describes; `source` says where it
+    /// came from (shown by `explain`).
+    pub fn from_profile(profile: &Profile, source: String) -> CostModel {
+        let mut m = CostModel::defaults(profile.key.threads, None);
+        m.cpu = profile.cpu;
+        m.cpu_serial = profile.cpu_serial;
+        if let (Some(gpu), Some(t)) = (profile.gpu, profile.transfer) {
+            m.gpu = gpu;
+            m.upload_bytes_per_s = t.upload.bytes_per_s;
+            m.download_bytes_per_s = t.download.bytes_per_s;
+            // One latency for both directions: the cost of a synchronisation.
+            m.transfer_latency_s = t.upload.latency_s.max(t.download.latency_s);
+        }
+        m.kernels = profile.kernels.clone();
+        m.source = source;
+        m
+    }
+
+    /// Below this many elements the CPU wins every call of a light kernel
+    /// (at most [`LIGHT_BYTES_PER_ELEMENT`] and [`LIGHT_FLOPS_PER_ELEMENT`])
+    /// whose inputs are on the host, whatever the kernel: even the slowest
+    /// measured CPU curve (or the generic CPU constants) finishes before the
+    /// fastest GPU call could start. `Auto` checks this first, so a tiny call
+    /// pays a few nanoseconds for its decision, not a model evaluation.
+    pub fn cpu_floor(&self) -> u64 {
+        let gpu_floor = self
+            .kernels
+            .values()
+            .filter(|k| k.gpu.is_valid())
+            .map(|k| k.gpu.latency_s())
+            .fold(self.gpu.latency_s, f64::min);
+        if !gpu_floor.is_finite() {
+            return u64::MAX;
+        }
+        let cpu_wins = |n: u64| {
+            let light = Work {
+                elements: n,
+                bytes_read: n * (LIGHT_BYTES_PER_ELEMENT - 4),
+                bytes_written: n * 4,
+                flops: n * LIGHT_FLOPS_PER_ELEMENT,
+                host_result_bytes: 0,
+            };
+            let generic = self.estimate(Backend::Cpu, &light, &Transfers::default());
+            generic.total_s() * TIE_RATIO < gpu_floor
+                && self
+                    .kernels
+                    .values()
+                    .all(|k| k.cpu.eval(n) * TIE_RATIO < gpu_floor)
+        };
+        let mut floor = 0;
+        for k in 0..40 {
+            if !cpu_wins(1 << k) {
+                break;
+            }
+            floor = 1 << k;
+        }
+        floor
+    }
+
+    /// The size from which this model sends `kernel` to the GPU for good
+    /// (searched over quarter powers of two up to 2^30 elements), given its
+    /// work at each size: with inputs on the host and the result read there
+    /// (`data_on_host`), or with inputs resident and the result left on the
+    /// device. `None`: the CPU wins at every size up to 2^30.
+    pub fn crossover(
+        &self,
+        kernel: &str,
+        work_at: impl Fn(u64) -> Work,
+        data_on_host: bool,
+    ) -> Option<u64> {
+        let curves = self.kernels.get(kernel);
+        let mut first = None;
+        for q in 0..=120u32 {
+            let n = 2f64.powf(f64::from(q) / 4.0).round() as u64;
+            let w = work_at(n);
+            let moves = Transfers {
+                to_gpu: if data_on_host { w.bytes_read } else { 0 },
+                to_cpu: if data_on_host { 0 } else { w.bytes_read },
+            };
+            let cpu = self.estimate_with(curves, Backend::Cpu, &w, &moves, data_on_host);
+            let gpu = self.estimate_with(curves, Backend::Gpu, &w, &moves, data_on_host);
+            if CostModel::choose(&cpu, Some(&gpu)) == Backend::Gpu {
+                first = first.or(Some(n));
+            } else {
+                first = None;
+            }
+        }
+        first
+    }
+
+    /// Whether `kernel` has measured curves in this model.
+    pub fn measured(&self, kernel: &str) -> bool {
+        self.kernels.contains_key(kernel)
+    }
+
+    /// Estimated time of `work` on `backend`, given what must move, from the
+    /// model's constants (no kernel curve, result left where it is produced).
     pub fn estimate(&self, backend: Backend, work: &Work, moves: &Transfers) -> Estimate {
+        self.estimate_call(None, backend, work, moves, false)
+    }
+
+    /// Estimated time of one call of the kernel named `kernel` (its measured
+    /// curve when the model has one, the constants otherwise) on `backend`.
+    /// `result_to_host`: the caller will read the (buffer) result on the
+    /// host, so a GPU run pays for bringing it back.
+    pub fn estimate_call(
+        &self,
+        kernel: Option<&str>,
+        backend: Backend,
+        work: &Work,
+        moves: &Transfers,
+        result_to_host: bool,
+    ) -> Estimate {
+        self.estimate_with(
+            kernel.and_then(|k| self.kernels.get(k)),
+            backend,
+            work,
+            moves,
+            result_to_host,
+        )
+    }
+
+    /// [`CostModel::estimate_call`] with the kernel's curves already looked up.
+    pub(crate) fn estimate_with(
+        &self,
+        curves: Option<&KernelProfile>,
+        backend: Backend,
+        work: &Work,
+        moves: &Transfers,
+        result_to_host: bool,
+    ) -> Estimate {
+        let link = |bytes: u64, bytes_per_s: f64| {
+            if bytes == 0 {
+                0.0
+            } else {
+                self.transfer_latency_s + bytes as f64 / bytes_per_s
+            }
+        };
         match backend {
             Backend::Gpu => {
-                let compute = compute_time(&self.gpu, work);
-                let mut transfer = 0.0;
-                if moves.to_gpu > 0 {
-                    transfer +=
-                        self.transfer_latency_s + moves.to_gpu as f64 / self.upload_bytes_per_s;
-                }
-                if work.host_result_bytes > 0 {
-                    transfer += self.transfer_latency_s
-                        + work.host_result_bytes as f64 / self.download_bytes_per_s;
-                }
+                let curve = curves.map(|c| &c.gpu).filter(|c| c.is_valid());
+                let (launch, compute, scalar_back) = match curve {
+                    // The measured curve already includes reading a scalar
+                    // result back (every GPU reduction call does).
+                    Some(c) => {
+                        let total = c.eval(work.elements);
+                        let launch = c.latency_s().min(total);
+                        (launch, total - launch, 0)
+                    }
+                    None => (
+                        self.gpu.latency_s,
+                        compute_time(&self.gpu, work),
+                        work.host_result_bytes,
+                    ),
+                };
+                let back = scalar_back
+                    + if result_to_host {
+                        work.bytes_written
+                    } else {
+                        0
+                    };
+                let transfer = link(moves.to_gpu, self.upload_bytes_per_s)
+                    + link(back, self.download_bytes_per_s);
                 Estimate {
                     backend,
-                    launch_s: self.gpu.latency_s,
+                    launch_s: launch,
                     transfer_s: transfer,
-                    transfer_bytes: moves.to_gpu + work.host_result_bytes,
+                    transfer_bytes: moves.to_gpu + back,
                     compute_s: compute,
                 }
             }
             _ => {
-                let model = if work.elements < PARALLEL_THRESHOLD as u64 {
-                    &self.cpu_serial
-                } else {
-                    &self.cpu
-                };
-                let compute = compute_time(model, work);
-                let transfer = if moves.to_cpu > 0 {
-                    self.transfer_latency_s + moves.to_cpu as f64 / self.download_bytes_per_s
-                } else {
-                    0.0
+                let (launch, compute) = match curves.map(|c| &c.cpu).filter(|c| c.is_valid()) {
+                    Some(c) => {
+                        let total = c.eval(work.elements);
+                        let launch = c.latency_s().min(total);
+                        (launch, total - launch)
+                    }
+                    None => {
+                        let model = if work.elements < PARALLEL_THRESHOLD as u64 {
+                            &self.cpu_serial
+                        } else {
+                            &self.cpu
+                        };
+                        (model.latency_s, compute_time(model, work))
+                    }
                 };
                 Estimate {
                     backend: Backend::Cpu,
-                    launch_s: model.latency_s,
-                    transfer_s: transfer,
+                    launch_s: launch,
+                    transfer_s: link(moves.to_cpu, self.download_bytes_per_s),
                     transfer_bytes: moves.to_cpu,
                     compute_s: compute,
                 }
@@ -292,8 +470,14 @@ pub struct Explanation {
     pub gpu: Option<Estimate>,
     /// Why there is no GPU, when there is none.
     pub gpu_unavailable: Option<String>,
-    /// Where the model's constants came from.
+    /// Where the model's constants came from: a profile's path and date, or
+    /// `defaults for ...`.
     pub model_source: String,
+    /// Whether the estimates come from this kernel's measured curves (false:
+    /// from the model's generic constants).
+    pub measured: bool,
+    /// Whether the GPU estimate counts bringing a buffer result to the host.
+    pub result_to_host: bool,
 }
 
 impl fmt::Display for Explanation {
@@ -313,13 +497,28 @@ impl fmt::Display for Explanation {
             (None, Some(why)) => writeln!(f, "   gpu: unavailable ({why})")?,
             (None, None) => writeln!(f, "   gpu: unavailable")?,
         }
+        writeln!(
+            f,
+            "  result read on the host: {}",
+            if self.result_to_host {
+                "yes (gpu pays the download)"
+            } else {
+                "no (it stays where it is produced)"
+            }
+        )?;
+        let source = if self.measured {
+            format!("{}, measured curves for {}", self.model_source, self.kernel)
+        } else if self.model_source.starts_with("profile") {
+            format!(
+                "{}; {} not calibrated, generic constants",
+                self.model_source, self.kernel
+            )
+        } else {
+            self.model_source.clone()
+        };
         match self.forced {
-            Some(b) => write!(f, "  -> {} (forced; cost model: {})", b, self.model_source),
-            None => write!(
-                f,
-                "  -> {} (cost model: {})",
-                self.chosen, self.model_source
-            ),
+            Some(b) => write!(f, "  -> {b} (forced; cost model: {source})"),
+            None => write!(f, "  -> {} (cost model: {source})", self.chosen),
         }
     }
 }

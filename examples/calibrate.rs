@@ -1,0 +1,449 @@
+//! Calibrates the dispatcher on this machine and this adapter, saves the
+//! profile, prints the fitted model and, with `--check`, measures how far
+//! `Auto` is from the better forced backend (its regret).
+//!
+//! ```text
+//! cargo run --release --example calibrate                  # measure, save, summarize
+//! cargo run --release --example calibrate -- --check       # then time cpu / gpu / auto
+//! cargo run --release --example calibrate -- --quick --out /tmp/p.json
+//! cargo run --release --example calibrate -- --load --check   # check the saved profile
+//! ```
+//!
+//! # Options
+//! - `--quick`: a rough calibration in a few seconds (three sizes).
+//! - `--out PATH`: the profile file (default: `$TANDEM_PROFILE`, else the
+//!   user's cache directory, named after the machine).
+//! - `--no-save`: measure, use, but do not write the profile.
+//! - `--load`: skip calibrating; use the profile already saved.
+//! - `--kernels a,b`: calibrate and check only these kernels.
+//! - `--check`: after calibrating, for each kernel and each size 2^10,
+//!   2^12, ..., 2^`--max-log2` (default 22), time `cpu`
+//!   (`engine.on(Backend::Cpu)` on host inputs), `gpu` (`engine.on(Backend::Gpu)`
+//!   on host inputs: upload inside the call, buffer result read back; 3
+//!   calls by default) and `auto` (`engine.run` on host inputs, buffer
+//!   result read back), medians of `--reps` calls (default: as many as fit
+//!   in about 40 ms, 9 to 41) after one warm-up call; `cpu` and `auto` calls alternate, so both see the
+//!   same load. Prints regret = auto / min(cpu, gpu) per size and the worst
+//!   per kernel, and `choice` = the forced time of the backend auto chose /
+//!   min(cpu, gpu), which separates a wrong decision from timing noise and
+//!   the decision's own cost.
+//!
+//! Timings on a shared machine are noisy: a regret a little over 1 at a size
+//! where both backends are within a few percent is noise, not a bad choice.
+
+use std::error::Error;
+use std::hint::black_box;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use tandem::dispatch::calibrate::{FAMILIES, probe_data};
+use tandem::dispatch::{CalibrateOptions, Profile, Progress};
+use tandem::kernels::{ArgMax, ArgMin, Axpy, Binary, Dot, Max, Min, Sum, Unary};
+use tandem::{Backend, Buffer, Engine, Kernel, Residency, Work};
+
+type BoxResult<T> = Result<T, Box<dyn Error>>;
+
+struct Options {
+    quick: bool,
+    out: Option<String>,
+    save: bool,
+    load: bool,
+    kernels: Vec<String>,
+    check: bool,
+    max_log2: u32,
+    reps: Option<usize>,
+}
+
+fn parse() -> BoxResult<Options> {
+    let mut o = Options {
+        quick: false,
+        out: None,
+        save: true,
+        load: false,
+        kernels: Vec::new(),
+        check: false,
+        max_log2: 22,
+        reps: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--out" => o.out = Some(value()?),
+            "--no-save" => o.save = false,
+            "--load" => o.load = true,
+            "--kernels" => o.kernels = value()?.split(',').map(|s| s.trim().to_string()).collect(),
+            "--check" => o.check = true,
+            "--max-log2" => o.max_log2 = value()?.parse()?,
+            "--reps" => o.reps = Some(value()?.parse()?),
+            "-h" | "--help" => {
+                println!(
+                    "usage: calibrate [--quick] [--out PATH] [--no-save] [--load] \
+                     [--kernels a,b] [--check] [--max-log2 N] [--reps K]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown option {other:?} (try --help)").into()),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> BoxResult<()> {
+    let o = parse()?;
+    let mut builder = Engine::builder();
+    if let Some(p) = &o.out {
+        builder = builder.profile_path(p);
+    }
+    let engine = builder.build()?;
+    println!("{}", engine.info());
+    println!("profile key: {}", engine.profile_key());
+    match engine.profile_path() {
+        Some(p) => println!("profile file: {}", p.display()),
+        None => println!("profile file: none (no $TANDEM_PROFILE, $XDG_CACHE_HOME or $HOME)"),
+    }
+
+    if !o.load {
+        let mut opts = if o.quick {
+            CalibrateOptions::quick()
+        } else {
+            CalibrateOptions::default()
+        };
+        opts.save = o.save;
+        opts.kernels = o.kernels.clone();
+        let tty = std::io::stderr().is_terminal();
+        let profile = engine.calibrate_with(&opts, |p| draw(&p, tty))?;
+        if tty {
+            eprintln!();
+        }
+        println!(
+            "calibrated in {:.1} s{}",
+            profile.calibration_s,
+            match engine.profile_path().filter(|_| o.save) {
+                Some(p) => format!(", saved to {}", p.display()),
+                None => ", not saved".into(),
+            }
+        );
+        summarize(&engine, &profile);
+    } else {
+        println!("cost model: {}", engine.cost_model().source);
+    }
+
+    if o.check {
+        check(&engine, &o)?;
+    }
+    Ok(())
+}
+
+/// One progress line (rewritten in place on a terminal).
+fn draw(p: &Progress, tty: bool) {
+    let width = 30;
+    let filled = (p.done * width).checked_div(p.total).unwrap_or(width);
+    let bar: String = (0..width)
+        .map(|i| if i < filled { '#' } else { '.' })
+        .collect();
+    let line = format!(
+        "[{bar}] {:>3}/{} {:>5.1} s  {}",
+        p.done,
+        p.total,
+        p.elapsed.as_secs_f64(),
+        p.step
+    );
+    if tty {
+        eprint!("\r{line:<90}");
+        let _ = std::io::stderr().flush();
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+/// The fitted model: the link, then per kernel the launch cost and
+/// throughput on each backend and the crossovers where the GPU starts to win.
+fn summarize(engine: &Engine, profile: &Profile) {
+    if let Some(t) = &profile.transfer {
+        println!(
+            "link: upload {} + {:.2} GB/s, download {} + {:.2} GB/s, round trip {}",
+            secs(t.upload.latency_s),
+            t.upload.bytes_per_s / 1e9,
+            secs(t.download.latency_s),
+            t.download.bytes_per_s / 1e9,
+            secs(t.round_trip_s)
+        );
+    }
+    println!(
+        "{:<8} {:>10} {:>12} {:>10} {:>12} {:>14} {:>14}",
+        "kernel",
+        "cpu launch",
+        "cpu Melem/s",
+        "gpu launch",
+        "gpu Melem/s",
+        "gpu wins host",
+        "gpu wins res"
+    );
+    let model = engine.cost_model();
+    println!(
+        "calls of light kernels below {} elements on host data go to the cpu without a model evaluation",
+        size_label(model.cpu_floor().min(1 << 62) as usize)
+    );
+    for (name, k) in &profile.kernels {
+        let (host, res) = match work_per_element(name) {
+            Some(w) => (
+                model.crossover(name, |n| scaled(&w, n), true),
+                model.crossover(name, |n| scaled(&w, n), false),
+            ),
+            None => (None, None),
+        };
+        let opt = |v: f64, f: &dyn Fn(f64) -> String| {
+            if v.is_finite() { f(v) } else { "-".into() }
+        };
+        println!(
+            "{:<8} {:>10} {:>12} {:>10} {:>12} {:>14} {:>14}",
+            name,
+            secs(k.cpu.latency_s()),
+            format!("{:.0}", k.cpu.elements_per_s() / 1e6),
+            opt(k.gpu.latency_s(), &secs),
+            opt(k.gpu.elements_per_s(), &|v| format!("{:.0}", v / 1e6)),
+            crossover_label(host),
+            crossover_label(res),
+        );
+    }
+}
+
+fn crossover_label(n: Option<u64>) -> String {
+    match n {
+        Some(n) => format!("n >= {}", size_label(n as usize)),
+        None => "never <= 2^30".into(),
+    }
+}
+
+/// The kernel's work for one element (reductions' host result kept whole),
+/// from a 1024-element call: every kernel here does work linear in n.
+fn work_per_element(kernel: &str) -> Option<Work> {
+    let probe = FAMILIES
+        .iter()
+        .flat_map(|f| f.probes)
+        .find(|p| p.kernel == kernel)?;
+    Some((probe.make)(1024).work())
+}
+
+fn scaled(w: &Work, n: u64) -> Work {
+    let s = |v: u64| v / 1024 * n;
+    Work {
+        elements: n,
+        bytes_read: s(w.bytes_read),
+        bytes_written: s(w.bytes_written),
+        flops: s(w.flops),
+        host_result_bytes: w.host_result_bytes,
+    }
+}
+
+/// A kernel call the check times: runs on `bufs` and finishes on the host.
+type Run = Box<dyn Fn(&Engine, &[Buffer<f32>]) -> tandem::Result<()>>;
+
+fn one<K>(k: K) -> (usize, Run)
+where
+    K: for<'a> Kernel<&'a Buffer<f32>, Out: Finish> + 'static,
+{
+    (1, Box::new(move |e, b| e.run(&k, &b[0])?.finish()))
+}
+
+fn two<K>(k: K) -> (usize, Run)
+where
+    K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>), Out: Finish> + 'static,
+{
+    (2, Box::new(move |e, b| e.run(&k, (&b[0], &b[1]))?.finish()))
+}
+
+/// Brings a result to the host (a buffer's download is part of the call).
+trait Finish {
+    fn finish(self) -> tandem::Result<()>;
+}
+impl Finish for Buffer<f32> {
+    fn finish(self) -> tandem::Result<()> {
+        black_box(self.host()?);
+        Ok(())
+    }
+}
+impl Finish for f32 {
+    fn finish(self) -> tandem::Result<()> {
+        black_box(self);
+        Ok(())
+    }
+}
+impl Finish for Option<f32> {
+    fn finish(self) -> tandem::Result<()> {
+        black_box(self);
+        Ok(())
+    }
+}
+impl Finish for Option<(usize, f32)> {
+    fn finish(self) -> tandem::Result<()> {
+        black_box(self);
+        Ok(())
+    }
+}
+
+fn cases() -> Vec<(&'static str, usize, Run)> {
+    let mut v: Vec<(&'static str, (usize, Run))> = vec![
+        ("neg", one(Unary::Neg)),
+        ("abs", one(Unary::Abs)),
+        ("sqrt", one(Unary::Sqrt)),
+        ("exp", one(Unary::Exp)),
+        ("ln", one(Unary::Ln)),
+        ("scale", one(Unary::Scale(1.5))),
+        ("add", two(Binary::Add)),
+        ("sub", two(Binary::Sub)),
+        ("mul", two(Binary::Mul)),
+        ("div", two(Binary::Div)),
+        ("minimum", two(Binary::Min)),
+        ("maximum", two(Binary::Max)),
+        ("axpy", two(Axpy { a: 1.5 })),
+        ("sum", one(Sum)),
+        ("dot", two(Dot)),
+        ("min", one(Min)),
+        ("max", one(Max)),
+        ("argmin", one(ArgMin)),
+        ("argmax", one(ArgMax)),
+    ];
+    v.drain(..).map(|(n, (i, r))| (n, i, r)).collect()
+}
+
+/// Medians of the one or two timings each call of `f` returns, after one
+/// warm-up call: `reps` calls, or by default as many as fit in about 40 ms
+/// (9 to 41).
+fn median(
+    reps: Option<usize>,
+    mut f: impl FnMut() -> tandem::Result<(Duration, Option<Duration>)>,
+) -> tandem::Result<(f64, Option<f64>)> {
+    f()?;
+    let start = Instant::now();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    loop {
+        let (x, y) = f()?;
+        a.push(x.as_secs_f64());
+        b.extend(y.map(|y| y.as_secs_f64()));
+        let enough = match reps {
+            Some(r) => a.len() >= r,
+            None => a.len() >= 41 || (a.len() >= 9 && start.elapsed() > Duration::from_millis(40)),
+        };
+        if enough {
+            break;
+        }
+    }
+    let mid = |mut t: Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        let m = t.len();
+        if m % 2 == 1 {
+            t[m / 2]
+        } else {
+            0.5 * (t[m / 2 - 1] + t[m / 2])
+        }
+    };
+    Ok((mid(a), (!b.is_empty()).then(|| mid(b))))
+}
+
+fn check(engine: &Engine, o: &Options) -> BoxResult<()> {
+    let sizes: Vec<usize> = (10..=o.max_log2).step_by(2).map(|k| 1usize << k).collect();
+    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
+    let has_gpu = engine.has_gpu();
+    println!("\ncheck: medians, inputs on the host, buffer results read on the host");
+    println!(
+        "{:<8} {:>6} {:>10} {:>10} {:>10} {:>5} {:>7} {:>7}",
+        "kernel", "n", "cpu", "gpu", "auto", "auto→", "regret", "choice"
+    );
+    let mut worst: Vec<(&str, f64, usize, f64)> = Vec::new();
+    for (name, inputs, run) in cases() {
+        if !o.kernels.is_empty() && !o.kernels.iter().any(|k| k == name) {
+            continue;
+        }
+        let mut kernel_worst = (0.0f64, 0usize);
+        let mut worst_choice = 0.0f64;
+        for &n in &sizes {
+            let data: Vec<Vec<f32>> = (0..inputs).map(|i| probe_data(n, i as u64 + 1)).collect();
+            let fresh =
+                || -> Vec<Buffer<f32>> { data.iter().map(|d| Buffer::from(d.clone())).collect() };
+            let host = fresh();
+            // The GPU first, on its own: on a software driver it is far slower
+            // and a few calls say so.
+            let t_gpu = if has_gpu {
+                let mut bufs = fresh();
+                median(Some(o.reps.map_or(3, |r| r.min(5))), || {
+                    if bufs.iter().any(|b| b.residency() != Residency::Host) {
+                        bufs = fresh();
+                    }
+                    let t = Instant::now();
+                    run(&gpu, &bufs)?;
+                    Ok((t.elapsed(), None))
+                })?
+                .0
+            } else {
+                f64::INFINITY
+            };
+            // cpu and auto interleaved call by call, so that both see the same
+            // load from whatever else runs on the machine.
+            let mut bufs = fresh();
+            let mut picked_gpu = false;
+            let (t_cpu, t_auto) = median(o.reps, || {
+                let t = Instant::now();
+                run(&cpu, &host)?;
+                let t_cpu = t.elapsed();
+                if bufs.iter().any(|b| b.residency() != Residency::Host) {
+                    bufs = fresh();
+                }
+                let before = engine.stats().gpu_runs;
+                let t = Instant::now();
+                run(engine, &bufs)?;
+                let el = t.elapsed();
+                picked_gpu |= engine.stats().gpu_runs > before;
+                Ok((t_cpu, Some(el)))
+            })
+            .map(|(a, b)| (a, b.unwrap_or(f64::NAN)))?;
+            let best = t_cpu.min(t_gpu);
+            let regret = t_auto / best;
+            let choice = if picked_gpu { t_gpu } else { t_cpu } / best;
+            if regret > kernel_worst.0 {
+                kernel_worst = (regret, n);
+            }
+            worst_choice = worst_choice.max(choice);
+            println!(
+                "{:<8} {:>6} {:>10} {:>10} {:>10} {:>5} {:>6.2}× {:>6.2}×",
+                name,
+                size_label(n),
+                secs(t_cpu),
+                if has_gpu { secs(t_gpu) } else { "-".into() },
+                secs(t_auto),
+                if picked_gpu { "gpu" } else { "cpu" },
+                regret,
+                choice
+            );
+        }
+        worst.push((name, kernel_worst.0, kernel_worst.1, worst_choice));
+    }
+    println!(
+        "\nworst auto regret per kernel (auto / min(cpu, gpu)); choice: the forced time \
+         of the backend auto chose / min (1.00 = always the faster backend):"
+    );
+    for (name, r, n, c) in &worst {
+        println!(
+            "  {name:<8} {r:>5.2}× at n = {:<5} choice {c:.2}×",
+            size_label(*n)
+        );
+    }
+    if let Some((name, r, n, _)) = worst.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+        println!("overall worst: {r:.2}× ({name}, n = {})", size_label(*n));
+    }
+    Ok(())
+}
+
+fn size_label(n: usize) -> String {
+    if n.is_power_of_two() {
+        format!("2^{}", n.trailing_zeros())
+    } else {
+        n.to_string()
+    }
+}
+
+fn secs(s: f64) -> String {
+    tandem::dispatch::seconds(s)
+}
