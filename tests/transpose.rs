@@ -80,6 +80,9 @@ const SHAPES: &[(usize, usize)] = &[
     (8, 8),
     (9, 7),
     (130, 200),
+    // Past the CPU's parallel threshold, ragged against 8 and 16.
+    (300, 301),
+    (256, 512),
 ];
 
 #[test]

@@ -46,6 +46,10 @@ const CPU_BLOCK: usize = 32;
 /// Bands of output rows per CPU thread, for load balance.
 const BANDS_PER_THREAD: usize = 4;
 
+/// Floats of padded input rows one CPU band stages (256 KiB, about an L2):
+/// wide images get shorter bands so the rows stay in cache across taps.
+const BAND_FLOATS: usize = 1 << 16;
+
 /// What a [`Conv2d`] reads for pixels outside the image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Border {
@@ -198,22 +202,39 @@ fn conv_cpu(cpu: &Cpu, k: &Conv2d, img: &[f32], filter: &[f32]) -> Vec<f32> {
     let (fh, fw) = (k.filter_height, k.filter_width);
     let mut out = pool::take::<f32>(h * w);
     let flops = h.saturating_mul(w).saturating_mul(fh * fw);
+    let stride = w.div_ceil(CPU_BLOCK) * CPU_BLOCK + fw - 1;
     let band = if flops < PARALLEL_THRESHOLD {
         h
     } else {
-        h.div_ceil(cpu.threads() * BANDS_PER_THREAD).max(1)
+        let cached = (BAND_FLOATS / stride).saturating_sub(fh - 1).max(1);
+        h.div_ceil(cpu.threads() * BANDS_PER_THREAD)
+            .clamp(1, cached)
     };
-    let run = |(b, out): (usize, &mut [f32])| conv_band(k, img, filter, b * band, out);
+    let run = |scratch: &mut Vec<f32>, (b, out): (usize, &mut [f32])| {
+        conv_band(k, img, filter, b * band, out, scratch)
+    };
     if band >= h {
-        run((0, &mut out));
+        run(&mut Vec::new(), (0, &mut out));
     } else {
-        cpu.install(|| out.par_chunks_mut(band * w).enumerate().for_each(run));
+        cpu.install(|| {
+            out.par_chunks_mut(band * w)
+                .enumerate()
+                .for_each_init(Vec::new, run)
+        });
     }
     out
 }
 
 /// Output rows `y0..y0 + out.len() / w` of the correlation.
-fn conv_band(k: &Conv2d, img: &[f32], filter: &[f32], y0: usize, out: &mut [f32]) {
+/// `padded` is scratch space, reused across bands.
+fn conv_band(
+    k: &Conv2d,
+    img: &[f32],
+    filter: &[f32],
+    y0: usize,
+    out: &mut [f32],
+    padded: &mut Vec<f32>,
+) {
     let (h, w) = (k.height, k.width);
     let (fh, fw) = (k.filter_height, k.filter_width);
     let (rh, rw) = (fh / 2, fw / 2);
@@ -222,20 +243,25 @@ fn conv_band(k: &Conv2d, img: &[f32], filter: &[f32], y0: usize, out: &mut [f32]
     // width wr is rounded up to whole blocks (extra columns are discarded).
     let wr = w.div_ceil(CPU_BLOCK) * CPU_BLOCK;
     let stride = wr + fw - 1;
-    let mut padded = vec![0.0f32; (rows + fh - 1) * stride];
+    padded.resize((rows + fh - 1) * stride, 0.0);
     for (r, dst) in padded.chunks_exact_mut(stride).enumerate() {
         let y = (y0 + r) as isize - rh as isize;
         let src_y = match k.border {
-            Border::Zero if y < 0 || y >= h as isize => continue, // stays zero
+            Border::Zero if y < 0 || y >= h as isize => {
+                dst.fill(0.0);
+                continue;
+            }
             Border::Zero => y as usize,
             Border::Clamp => y.clamp(0, h as isize - 1) as usize,
         };
         let src = &img[src_y * w..(src_y + 1) * w];
         dst[rw..rw + w].copy_from_slice(src);
-        if k.border == Border::Clamp {
-            dst[..rw].fill(src[0]);
-            dst[rw + w..].fill(src[w - 1]);
-        }
+        let (left, right) = match k.border {
+            Border::Zero => (0.0, 0.0),
+            Border::Clamp => (src[0], src[w - 1]),
+        };
+        dst[..rw].fill(left);
+        dst[rw + w..].fill(right);
     }
     let weights: Vec<f32x8> = filter.iter().map(|&v| f32x8::splat(v)).collect();
     let mut row_out = vec![0.0f32; wr];

@@ -17,10 +17,12 @@ const SHADER: &str = include_str!("../../shaders/transpose.wgsl");
 /// Tile edge of one `transpose.wgsl` workgroup (`TILE`).
 const GPU_TILE: usize = 32;
 
-/// Edge of the square blocks the CPU walks: a 64×64 block of 4-byte
-/// elements reads 64 runs of 256 bytes and writes 64 runs of 256 bytes,
-/// whole cache lines both ways.
-const CPU_BLOCK: usize = 64;
+/// Output rows (input columns) of one CPU band: 16 four-byte elements are
+/// one 64-byte cache line of each input row, read once and whole. Wider
+/// bands keep more output lines half-written at once, and with a
+/// power-of-two row length those lines share cache sets and evict each
+/// other (64-row bands ran 4x slower than 16 at 4096²).
+const CPU_BLOCK: usize = 16;
 
 /// Below this many elements the CPU transposes on the calling thread.
 const CPU_PARALLEL_ELEMENTS: usize = 1 << 16;
@@ -120,14 +122,14 @@ impl<T: Element> Kernel<&Buffer<T>> for Transpose {
 // ---------------------------------------------------------------- CPU ----
 
 /// Parallel over bands of `CPU_BLOCK` output rows (input columns), so each
-/// task writes one contiguous region; within a band, 64×64 blocks in input
-/// row order, each done as 8×8 register transposes with scalar edges.
+/// task writes one contiguous region; within a band, blocks of 64 input rows
+/// in order, each done as 8×8 register transposes with scalar edges.
 fn transpose_cpu(cpu: &Cpu, rows: usize, cols: usize, src: &[f32], out: &mut [f32]) {
     let band = |(b, dst): (usize, &mut [f32])| {
         let c0 = b * CPU_BLOCK;
         let c1 = (c0 + CPU_BLOCK).min(cols);
-        for r0 in (0..rows).step_by(CPU_BLOCK) {
-            let r1 = (r0 + CPU_BLOCK).min(rows);
+        for r0 in (0..rows).step_by(64) {
+            let r1 = (r0 + 64).min(rows);
             block(src, cols, dst, rows, r0..r1, c0..c1);
         }
     };
