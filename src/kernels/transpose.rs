@@ -17,12 +17,17 @@ const SHADER: &str = include_str!("../../shaders/transpose.wgsl");
 /// Tile edge of one `transpose.wgsl` workgroup (`TILE`).
 const GPU_TILE: usize = 32;
 
-/// Output rows (input columns) of one CPU band: 16 four-byte elements are
-/// one 64-byte cache line of each input row, read once and whole. Wider
-/// bands keep more output lines half-written at once, and with a
-/// power-of-two row length those lines share cache sets and evict each
-/// other (64-row bands ran 4x slower than 16 at 4096²).
-const CPU_BLOCK: usize = 16;
+/// Input columns one CPU sweep down the rows moves: 16 four-byte
+/// elements are one 64-byte cache line of each input row, read whole.
+/// A sweep keeps 16 output lines open, few enough not to evict each other
+/// when a power-of-two row length maps them to one cache set.
+const CPU_STRIP: usize = 16;
+
+/// Edge of the square tiles the CPU walks strip by strip: 128×128 elements
+/// (64 KiB in, 64 KiB out) stay in L2, and their 256 pages in the TLB. A
+/// sweep down all rows instead touches a new page per row and ran ~10x
+/// slower at 4096² (each 64-byte read paid a page walk).
+const CPU_TILE: usize = 128;
 
 /// Below this many elements the CPU transposes on the calling thread.
 const CPU_PARALLEL_ELEMENTS: usize = 1 << 16;
@@ -121,41 +126,46 @@ impl<T: Element> Kernel<&Buffer<T>> for Transpose {
 
 // ---------------------------------------------------------------- CPU ----
 
-/// Parallel over bands of `CPU_BLOCK` output rows (input columns), so each
-/// task writes one contiguous region; within a band, blocks of 64 input rows
-/// in order, each done as 8×8 register transposes with scalar edges.
+/// Parallel over bands of output rows (input columns), so each task writes
+/// one contiguous region; within a band, `CPU_TILE`² tiles in input row
+/// order, each swept in `CPU_STRIP`-column strips of 8×8 register
+/// transposes, with scalar edges.
 fn transpose_cpu(cpu: &Cpu, rows: usize, cols: usize, src: &[f32], out: &mut [f32]) {
-    let band = |(b, dst): (usize, &mut [f32])| {
-        let c0 = b * CPU_BLOCK;
-        let c1 = (c0 + CPU_BLOCK).min(cols);
-        for r0 in (0..rows).step_by(64) {
-            let r1 = (r0 + 64).min(rows);
-            block(src, cols, dst, rows, r0..r1, c0..c1);
+    let band = cols
+        .div_ceil(cpu.threads() * 4)
+        .div_ceil(CPU_STRIP)
+        .saturating_mul(CPU_STRIP)
+        .clamp(CPU_STRIP, CPU_TILE);
+    let task = |(b, dst): (usize, &mut [f32])| {
+        let c0 = b * band;
+        let c1 = (c0 + band).min(cols);
+        for r0 in (0..rows).step_by(CPU_TILE) {
+            let r1 = (r0 + CPU_TILE).min(rows);
+            for cs in (c0..c1).step_by(CPU_STRIP) {
+                let ce = (cs + CPU_STRIP).min(c1);
+                block(src, cols, dst, rows, c0, r0..r1, cs..ce);
+            }
         }
     };
     if rows * cols < CPU_PARALLEL_ELEMENTS {
-        out.chunks_mut(CPU_BLOCK * rows).enumerate().for_each(band);
+        out.chunks_mut(band * rows).enumerate().for_each(task);
     } else {
-        cpu.install(|| {
-            out.par_chunks_mut(CPU_BLOCK * rows)
-                .enumerate()
-                .for_each(band)
-        });
+        cpu.install(|| out.par_chunks_mut(band * rows).enumerate().for_each(task));
     }
 }
 
 /// Transposes input rows `rs`, columns `cs` into `dst`, which holds output
-/// rows `cs.start..` (each `rows` long).
+/// rows `c_base..` (each `rows` long).
 #[inline]
 fn block(
     src: &[f32],
     cols: usize,
     dst: &mut [f32],
     rows: usize,
+    c_base: usize,
     rs: std::ops::Range<usize>,
     cs: std::ops::Range<usize>,
 ) {
-    let c_base = cs.start;
     let r_full = rs.start + (rs.len() / 8) * 8;
     let c_full = cs.start + (cs.len() / 8) * 8;
     for r in (rs.start..r_full).step_by(8) {
