@@ -264,8 +264,47 @@ fn conv_band(
         dst[rw + w..].fill(right);
     }
     let weights: Vec<f32x8> = filter.iter().map(|&v| f32x8::splat(v)).collect();
-    let mut row_out = vec![0.0f32; wr];
-    for (r, out_row) in out.chunks_exact_mut(w).enumerate() {
+    let mut row_out = vec![0.0f32; 2 * wr];
+    // Pairs of output rows share fh - 1 input rows: each loaded vector
+    // feeds both rows' accumulators, halving loads per FMA. Each output
+    // still sums its taps in row-major order, as the single-row path does.
+    let mut r = 0;
+    while r + 2 <= rows {
+        let window = &padded[r * stride..(r + fh + 1) * stride];
+        for x0 in (0..wr).step_by(CPU_BLOCK) {
+            let mut acc0 = [f32x8::ZERO; CPU_BLOCK / 8];
+            let mut acc1 = [f32x8::ZERO; CPU_BLOCK / 8];
+            for i in 0..=fh {
+                let row = &window[i * stride..(i + 1) * stride];
+                for j in 0..fw {
+                    let p = &row[x0 + j..x0 + j + CPU_BLOCK];
+                    let v: [f32x8; CPU_BLOCK / 8] =
+                        std::array::from_fn(|l| f32x8::from(&p[l * 8..l * 8 + 8]));
+                    if i < fh {
+                        let wv = weights[i * fw + j];
+                        for (a, v) in acc0.iter_mut().zip(&v) {
+                            *a = v.mul_add(wv, *a);
+                        }
+                    }
+                    if i > 0 {
+                        let wv = weights[(i - 1) * fw + j];
+                        for (a, v) in acc1.iter_mut().zip(&v) {
+                            *a = v.mul_add(wv, *a);
+                        }
+                    }
+                }
+            }
+            for l in 0..CPU_BLOCK / 8 {
+                let at = x0 + l * 8;
+                row_out[at..at + 8].copy_from_slice(acc0[l].as_array());
+                row_out[wr + at..wr + at + 8].copy_from_slice(acc1[l].as_array());
+            }
+        }
+        out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);
+        out[(r + 1) * w..(r + 2) * w].copy_from_slice(&row_out[wr..wr + w]);
+        r += 2;
+    }
+    if r < rows {
         let window = &padded[r * stride..(r + fh) * stride];
         for x0 in (0..wr).step_by(CPU_BLOCK) {
             let mut acc = [f32x8::ZERO; CPU_BLOCK / 8];
@@ -283,7 +322,7 @@ fn conv_band(
                 row_out[x0 + l * 8..x0 + l * 8 + 8].copy_from_slice(a.as_array());
             }
         }
-        out_row.copy_from_slice(&row_out[..w]);
+        out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);
     }
 }
 
