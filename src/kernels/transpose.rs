@@ -24,9 +24,9 @@ const GPU_TILE: usize = 32;
 const CPU_STRIP: usize = 16;
 
 /// Edge of the square tiles the CPU walks strip by strip: 128×128 elements
-/// (64 KiB in, 64 KiB out) stay in L2, and their 256 pages in the TLB. A
-/// sweep down all rows instead touches a new page per row and ran ~10x
-/// slower at 4096² (each 64-byte read paid a page walk).
+/// (64 KiB in, 64 KiB out) stay in L2, and their 256 pages in the TLB. At
+/// 4096² this measured 1.3x faster than strips running down every row, and
+/// faster than 32-, 64- or 1024-element tiles (2-core development machine).
 const CPU_TILE: usize = 128;
 
 /// Below this many elements the CPU transposes on the calling thread.
