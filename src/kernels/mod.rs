@@ -2,26 +2,32 @@
 //! `shaders/<family>.wgsl`.
 
 pub mod compact;
-pub mod histogram;
+pub mod conv;
 pub mod gemm;
+pub mod histogram;
 pub mod map;
 pub mod reduce;
 pub mod scan;
+pub mod transpose;
 
 pub use compact::{Compact, CompactIf, Compare};
-pub use histogram::{Histogram, HistogramCounts, HistogramRange};
+pub use conv::{Border, Conv2d};
 pub use gemm::Gemm;
+pub use histogram::{Histogram, HistogramCounts, HistogramRange};
 pub use map::{Axpy, Binary, Unary};
 pub use reduce::{ArgMax, ArgMin, Dot, Max, Min, Sum};
 pub use scan::Scan;
+pub use transpose::Transpose;
 
 /// Every shader of the crate, `(file stem, source)`: tests validate each with
 /// naga for every element type.
 pub const SHADERS: &[(&str, &str)] = &[
+    ("compact", include_str!("../../shaders/compact.wgsl")),
+    ("conv", include_str!("../../shaders/conv.wgsl")),
     ("gemm", include_str!("../../shaders/gemm.wgsl")),
+    ("histogram", include_str!("../../shaders/histogram.wgsl")),
     ("map", include_str!("../../shaders/map.wgsl")),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("scan", include_str!("../../shaders/scan.wgsl")),
-    ("compact", include_str!("../../shaders/compact.wgsl")),
-    ("histogram", include_str!("../../shaders/histogram.wgsl")),
+    ("transpose", include_str!("../../shaders/transpose.wgsl")),
 ];

@@ -1,0 +1,317 @@
+//! Criterion benchmarks of `Conv2d` and `Transpose` against the loops a user
+//! would write, with the machine's roofline measured in the same run.
+//!
+//! ```text
+//! cargo bench --bench conv                      # everything (a few minutes)
+//! cargo bench --bench conv -- 'conv2d/cpu'      # one series
+//! cargo bench --bench conv -- roofline          # FMA peak and copy bandwidth only
+//! ```
+//!
+//! Groups:
+//! - `conv2d/<series>/<n>x<n>_<f>x<f>`: images 256², 1024², 2048², filters
+//!   3×3 and 7×7, zero border. `Throughput::Elements` counts **flops**
+//!   (2·h·w·fh·fw), so criterion's `elem/s` reads as flop/s.
+//! - `transpose/<series>/<n>x<n>`: f32 matrices 1024², 4096².
+//!   `Throughput::Bytes` counts bytes read plus written (8 per element).
+//! - `roofline/fma_peak` (elem/s = flop/s of independent 8-lane FMAs on
+//!   every thread) and `roofline/copy/<n>` (parallel `copy_from_slice` of
+//!   4096² f32, bytes read plus written): the ceilings to compare against.
+//!
+//! Series: `serial` (scalar loop), `rayon` (the scalar loop over rows with
+//! rayon, no SIMD; conv only), `cpu` (tandem CPU), `gpu_host` (inputs built
+//! on the host per iteration, upload and readback timed), `gpu_resident`
+//! (inputs uploaded once, result left on the device, `Gpu::wait` timed),
+//! `auto` (`Backend::Auto`, result brought to the host). GPU series run only
+//! with a GPU, and on a software driver (lavapipe) only up to 1024².
+
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented pub fn"
+)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{
+    BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use rayon::prelude::*;
+use tandem::kernels::{Border, Conv2d, Transpose};
+use tandem::{Backend, Buffer, Engine, Kernel};
+use wide::f32x8;
+
+/// Pixels (or matrix elements) past which a software GPU is skipped.
+const SOFTWARE_GPU_MAX: usize = 1024 * 1024;
+
+fn random_f32(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let bits = state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+            bits as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// One output row of a zero-border correlation, as a user writes it.
+fn conv_row_scalar(k: &Conv2d, img: &[f32], f: &[f32], y: usize, out: &mut [f32]) {
+    let (h, w) = (k.height as isize, k.width as isize);
+    let (fh, fw) = (k.filter_height as isize, k.filter_width as isize);
+    for (x, o) in out.iter_mut().enumerate() {
+        let mut acc = 0.0f32;
+        for i in 0..fh {
+            let sy = y as isize + i - fh / 2;
+            if sy < 0 || sy >= h {
+                continue;
+            }
+            for j in 0..fw {
+                let sx = x as isize + j - fw / 2;
+                if sx >= 0 && sx < w {
+                    acc += f[(i * fw + j) as usize] * img[(sy * w + sx) as usize];
+                }
+            }
+        }
+        *o = acc;
+    }
+}
+
+fn conv_serial(k: &Conv2d, img: &[f32], f: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; k.height * k.width];
+    for (y, row) in out.chunks_mut(k.width).enumerate() {
+        conv_row_scalar(k, img, f, y, row);
+    }
+    out
+}
+
+fn conv_rayon(k: &Conv2d, img: &[f32], f: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; k.height * k.width];
+    out.par_chunks_mut(k.width)
+        .enumerate()
+        .for_each(|(y, row)| conv_row_scalar(k, img, f, y, row));
+    out
+}
+
+fn transpose_serial(rows: usize, cols: usize, x: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = x[r * cols + c];
+        }
+    }
+    out
+}
+
+fn gpu_limit(engine: &Engine) -> usize {
+    match engine.gpu() {
+        Some(g) if engine.has_gpu() && g.info().is_software => SOFTWARE_GPU_MAX,
+        Some(_) if engine.has_gpu() => usize::MAX,
+        _ => 0,
+    }
+}
+
+/// Brings a result to the host and drops it the way a loop would: the view
+/// first, then the buffer, so its host copy goes back to tandem's pool
+/// (holding the view past the buffer would free 64 MiB per call and make the
+/// next call fault its output pages in again).
+fn to_host(out: Buffer<f32>) {
+    black_box(out.host().expect("bringing the result to the host"));
+}
+
+fn wait(engine: &Engine) {
+    if let Some(g) = engine.gpu() {
+        g.wait("bench").expect("waiting for the GPU");
+    }
+}
+
+fn conv2d(c: &mut Criterion) {
+    let engine = Engine::new().expect("creating the engine");
+    eprintln!("{}", engine.info());
+    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
+    let gpu_max = gpu_limit(&engine);
+    if gpu_max == 0 {
+        eprintln!("conv2d: no GPU, skipping the gpu_* series");
+    }
+    let mut group = c.benchmark_group("conv2d");
+    group.sampling_mode(SamplingMode::Flat);
+    for n in [256usize, 1024, 2048] {
+        let img = random_f32(n * n, 0x9E37_79B9_7F4A_7C15);
+        for fs in [3usize, 7] {
+            let f = random_f32(fs * fs, 0xD1B5_4A32_D192_ED03);
+            let k = Conv2d {
+                height: n,
+                width: n,
+                filter_height: fs,
+                filter_width: fs,
+                border: Border::Zero,
+            };
+            let (ib, fb) = (Buffer::from(img.clone()), Buffer::from(f.clone()));
+            group.throughput(Throughput::Elements(k.work(&(&ib, &fb)).flops));
+            let id = |series: &str| BenchmarkId::new(series, format!("{n}x{n}_{fs}x{fs}"));
+            group.bench_function(id("serial"), |b| {
+                b.iter(|| black_box(conv_serial(&k, &img, &f)));
+            });
+            group.bench_function(id("rayon"), |b| {
+                b.iter(|| black_box(cpu.cpu().install(|| conv_rayon(&k, &img, &f))));
+            });
+            group.bench_function(id("cpu"), |b| {
+                b.iter(|| to_host(cpu.run(&k, (&ib, &fb)).unwrap()));
+            });
+            if n * n <= gpu_max {
+                group.bench_function(id("gpu_host"), |b| {
+                    b.iter_batched(
+                        || (Buffer::from(img.clone()), Buffer::from(f.clone())),
+                        |(i, f)| to_host(gpu.run(&k, (&i, &f)).unwrap()),
+                        BatchSize::LargeInput,
+                    );
+                });
+                let (ri, rf) = (Buffer::from(img.clone()), Buffer::from(f.clone()));
+                let g = engine.gpu().expect("gpu");
+                g.resident("bench", &ri).unwrap();
+                g.resident("bench", &rf).unwrap();
+                group.bench_function(id("gpu_resident"), |b| {
+                    b.iter(|| {
+                        let out = gpu.run(&k, (&ri, &rf)).unwrap();
+                        wait(&engine);
+                        drop(out);
+                    });
+                });
+            }
+            let choice = engine.choose(&k, (&ib, &fb));
+            group.bench_function(id("auto"), |b| {
+                if choice == Backend::Gpu {
+                    b.iter_batched(
+                        || (Buffer::from(img.clone()), Buffer::from(f.clone())),
+                        |(i, f)| to_host(engine.run(&k, (&i, &f)).unwrap()),
+                        BatchSize::LargeInput,
+                    );
+                } else {
+                    b.iter(|| to_host(engine.run(&k, (&ib, &fb)).unwrap()));
+                }
+            });
+        }
+    }
+    group.finish();
+}
+
+fn transpose(c: &mut Criterion) {
+    let engine = Engine::new().expect("creating the engine");
+    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
+    let gpu_max = gpu_limit(&engine);
+    if gpu_max == 0 {
+        eprintln!("transpose: no GPU, skipping the gpu_* series");
+    }
+    let mut group = c.benchmark_group("transpose");
+    group.sampling_mode(SamplingMode::Flat);
+    for n in [1024usize, 4096] {
+        let x = random_f32(n * n, 0x5851_F42D_4C95_7F2D);
+        let k = Transpose { rows: n, cols: n };
+        let xb = Buffer::from(x.clone());
+        group.throughput(Throughput::Bytes(k.work(&&xb).bytes()));
+        let id = |series: &str| BenchmarkId::new(series, format!("{n}x{n}"));
+        group.bench_function(id("serial"), |b| {
+            b.iter(|| black_box(transpose_serial(n, n, &x)));
+        });
+        group.bench_function(id("cpu"), |b| {
+            b.iter(|| to_host(cpu.run(&k, &xb).unwrap()));
+        });
+        if n * n <= gpu_max {
+            group.bench_function(id("gpu_host"), |b| {
+                b.iter_batched(
+                    || Buffer::from(x.clone()),
+                    |xb| to_host(gpu.run(&k, &xb).unwrap()),
+                    BatchSize::LargeInput,
+                );
+            });
+            let rx = Buffer::from(x.clone());
+            engine.gpu().expect("gpu").resident("bench", &rx).unwrap();
+            group.bench_function(id("gpu_resident"), |b| {
+                b.iter(|| {
+                    let out = gpu.run(&k, &rx).unwrap();
+                    wait(&engine);
+                    drop(out);
+                });
+            });
+        }
+        let choice = engine.choose(&k, &xb);
+        group.bench_function(id("auto"), |b| {
+            if choice == Backend::Gpu {
+                b.iter_batched(
+                    || Buffer::from(x.clone()),
+                    |xb| to_host(engine.run(&k, &xb).unwrap()),
+                    BatchSize::LargeInput,
+                );
+            } else {
+                b.iter(|| to_host(engine.run(&k, &xb).unwrap()));
+            }
+        });
+    }
+    group.finish();
+}
+
+/// 8-lane FMAs on 12 independent accumulators, `iters` times: no memory
+/// traffic, enough independent chains to hide FMA latency.
+fn fma_kernel(iters: usize, seed: f32) -> f32 {
+    let m = f32x8::splat(0.999_999);
+    let a = f32x8::splat(1e-7);
+    let mut acc = [f32x8::splat(seed); 12];
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = v.mul_add(m, a);
+        }
+    }
+    acc.iter().fold(0.0, |s, v| s + v.reduce_add())
+}
+
+fn roofline(c: &mut Criterion) {
+    let engine = Engine::new().expect("creating the engine");
+    let threads = engine.cpu().threads();
+    let mut group = c.benchmark_group("roofline");
+    group.sampling_mode(SamplingMode::Flat);
+    const ITERS: usize = 1 << 20;
+    // flops: threads × ITERS × 12 accumulators × 8 lanes × 2.
+    group.throughput(Throughput::Elements((threads * ITERS * 12 * 8 * 2) as u64));
+    group.bench_function("fma_peak", |b| {
+        b.iter(|| {
+            engine.cpu().install(|| {
+                (0..threads)
+                    .into_par_iter()
+                    .map(|t| fma_kernel(black_box(ITERS), t as f32))
+                    .sum::<f32>()
+            })
+        });
+    });
+    let n = 4096 * 4096;
+    let src = random_f32(n, 7);
+    let mut dst = vec![0.0f32; n];
+    group.throughput(Throughput::Bytes((n * 8) as u64));
+    group.bench_function(BenchmarkId::new("copy", n), |b| {
+        b.iter(|| {
+            engine.cpu().install(|| {
+                dst.par_chunks_mut(1 << 16)
+                    .zip(src.par_chunks(1 << 16))
+                    .for_each(|(d, s)| d.copy_from_slice(s));
+            });
+            black_box(&dst);
+        });
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .nresamples(10_000)
+        .without_plots()
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = roofline, conv2d, transpose
+}
+criterion_main!(benches);

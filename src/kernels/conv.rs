@@ -1,0 +1,419 @@
+//! 2-D convolution of an f32 image with an odd-sized f32 filter: [`Conv2d`].
+//! GPU twin: `shaders/conv.wgsl`.
+//!
+//! # Semantics (both backends)
+//! - [`Conv2d`] computes the **correlation** (the filter is not flipped), as
+//!   image libraries and deep-learning "convolution" layers do:
+//!
+//!   `out[y][x] = Σ_{i<fh, j<fw} filter[i][j] · img[y + i - fh/2][x + j - fw/2]`
+//!
+//!   For the textbook convolution (NumPy/ArrayFire `convolve`), pass the
+//!   filter reversed in both dimensions.
+//! - Pixels outside the image are given by the [`Border`]: `Zero` extends the
+//!   image with `+0.0`, `Clamp` repeats the nearest edge pixel. Every output
+//!   is the sum of all `fh·fw` products, border pixels included, so a NaN or
+//!   infinite weight makes every output NaN or infinite even over the zero
+//!   border (`0 · inf = NaN`).
+//! - NaN and ±inf follow IEEE arithmetic: a NaN anywhere in an output's
+//!   window (or in the filter) gives NaN; an infinity gives ±inf, or NaN
+//!   where infinities of both signs (or `0 · inf`) meet.
+//! - Each output is accumulated tap by tap, in row-major filter order, with
+//!   fused multiply-adds on both backends. Results may still differ in the
+//!   last bits between backends (a device may not fuse); the error against
+//!   the exact result is at most about `fh·fw·ε·Σ|w·x|`.
+
+use rayon::prelude::*;
+use wide::f32x8;
+
+use crate::buffer::Buffer;
+use crate::cpu::{Cpu, PARALLEL_THRESHOLD, pool};
+use crate::error::{Error, Result};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
+use crate::kernel::{Kernel, Work};
+
+const SHADER: &str = include_str!("../../shaders/conv.wgsl");
+
+/// Output tile edge of one `conv.wgsl` workgroup (`TILE`): 16×16 pixels.
+const GPU_TILE: usize = 16;
+
+/// Largest filter radius (`fh/2`, `fw/2`) whose tile and halo fit the
+/// shader's workgroup memory (`MAX_R`); larger filters read global memory.
+const GPU_MAX_TILED_RADIUS: usize = 8;
+
+/// Output columns one CPU inner-loop step computes: four 8-lane accumulators.
+const CPU_BLOCK: usize = 32;
+
+/// Bands of output rows per CPU thread, for load balance.
+const BANDS_PER_THREAD: usize = 4;
+
+/// Floats of padded input rows one CPU band stages (256 KiB, about an L2):
+/// wide images get shorter bands so the rows stay in cache across taps.
+const BAND_FLOATS: usize = 1 << 16;
+
+/// What a [`Conv2d`] reads for pixels outside the image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Border {
+    /// Outside pixels are `+0.0`.
+    #[default]
+    Zero,
+    /// Outside pixels repeat the nearest edge pixel (coordinates clamped).
+    Clamp,
+}
+
+impl Border {
+    fn code(self) -> u32 {
+        match self {
+            Border::Zero => 0,
+            Border::Clamp => 1,
+        }
+    }
+}
+
+/// 2-D correlation of a `height × width` row-major f32 image with a
+/// `filter_height × filter_width` row-major f32 filter (both sizes odd),
+/// centred on each output pixel; the output has the image's shape. See the
+/// [module docs](self) for the exact formula, borders and NaN behaviour.
+///
+/// Input: `(&image, &filter)`. Errors: [`Error::InvalidArgument`] when a
+/// filter size is even or zero, or a buffer length does not match its shape.
+/// An image with no pixels gives an empty output without any dispatch.
+///
+/// ```
+/// use tandem::{Backend, Buffer, Engine};
+/// use tandem::kernels::{Border, Conv2d};
+/// # fn main() -> tandem::Result<()> {
+/// let engine = Engine::new()?;
+/// let image = Buffer::from(vec![1.0f32; 4 * 5]);
+/// let blur = Buffer::from(vec![1.0f32 / 9.0; 9]);
+/// let conv = Conv2d { height: 4, width: 5, filter_height: 3, filter_width: 3, border: Border::Clamp };
+/// let out = engine.on(Backend::Cpu).run(&conv, (&image, &blur))?;
+/// assert!(out.to_vec()?.iter().all(|&v| (v - 1.0).abs() < 1e-6));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv2d {
+    /// Image rows.
+    pub height: usize,
+    /// Image columns.
+    pub width: usize,
+    /// Filter rows (odd).
+    pub filter_height: usize,
+    /// Filter columns (odd).
+    pub filter_width: usize,
+    /// What pixels outside the image read as.
+    pub border: Border,
+}
+
+impl Conv2d {
+    fn invalid(&self, message: String) -> Error {
+        Error::InvalidArgument {
+            kernel: "conv2d",
+            message: format!(
+                "{message} (image {}x{}, filter {}x{})",
+                self.height, self.width, self.filter_height, self.filter_width
+            ),
+        }
+    }
+
+    /// Checks the shape against the inputs; returns the pixel count.
+    fn check(&self, image: usize, filter: usize) -> Result<usize> {
+        let (fh, fw) = (self.filter_height, self.filter_width);
+        if fh % 2 == 0 || fw % 2 == 0 {
+            return Err(self.invalid(format!(
+                "filter sizes must be odd and non-zero, got {fh}x{fw}"
+            )));
+        }
+        let pixels = self
+            .height
+            .checked_mul(self.width)
+            .ok_or_else(|| self.invalid("height x width overflows usize".into()))?;
+        let taps = fh
+            .checked_mul(fw)
+            .ok_or_else(|| self.invalid("filter height x width overflows usize".into()))?;
+        if image != pixels {
+            return Err(self.invalid(format!(
+                "image has {image} elements, height x width is {pixels}"
+            )));
+        }
+        if filter != taps {
+            return Err(self.invalid(format!(
+                "filter has {filter} elements, filter height x width is {taps}"
+            )));
+        }
+        Ok(pixels)
+    }
+}
+
+impl Kernel<(&Buffer<f32>, &Buffer<f32>)> for Conv2d {
+    type Out = Buffer<f32>;
+
+    fn name(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn work(&self, (image, filter): &(&Buffer<f32>, &Buffer<f32>)) -> Work {
+        let pixels = (self.height as u64).saturating_mul(self.width as u64);
+        let taps = (self.filter_height as u64).saturating_mul(self.filter_width as u64);
+        Work {
+            elements: pixels,
+            bytes_read: image.byte_len() + filter.byte_len(),
+            bytes_written: pixels.saturating_mul(4),
+            flops: pixels.saturating_mul(taps).saturating_mul(2),
+            host_result_bytes: 0,
+        }
+    }
+
+    fn run_cpu(
+        &self,
+        cpu: &Cpu,
+        (image, filter): (&Buffer<f32>, &Buffer<f32>),
+    ) -> Result<Buffer<f32>> {
+        let n = self.check(image.len(), filter.len())?;
+        if n == 0 {
+            return Ok(Buffer::from(Vec::new()));
+        }
+        let (img, f) = (cpu.host(image)?, cpu.host(filter)?);
+        Ok(Buffer::from(conv_cpu(cpu, self, &img, &f)))
+    }
+
+    fn run_gpu(
+        &self,
+        gpu: &Gpu,
+        (image, filter): (&Buffer<f32>, &Buffer<f32>),
+    ) -> Result<Buffer<f32>> {
+        let n = self.check(image.len(), filter.len())?;
+        if n == 0 {
+            return Ok(Buffer::from(Vec::new()));
+        }
+        conv_gpu(gpu, self, image, filter, n)
+    }
+}
+
+// ---------------------------------------------------------------- CPU ----
+
+/// One band of output rows at a time (in parallel): the band's input rows
+/// plus halo are copied once into padded rows (border applied), so the
+/// inner loop is branch-free: for each block of 32 output columns, four
+/// 8-lane accumulators take one FMA per filter tap with the tap's weight
+/// broadcast and the input row shifted by the tap's column.
+fn conv_cpu(cpu: &Cpu, k: &Conv2d, img: &[f32], filter: &[f32]) -> Vec<f32> {
+    let (h, w) = (k.height, k.width);
+    let (fh, fw) = (k.filter_height, k.filter_width);
+    let mut out = pool::take::<f32>(h * w);
+    let flops = h.saturating_mul(w).saturating_mul(fh * fw);
+    let stride = w.div_ceil(CPU_BLOCK) * CPU_BLOCK + fw - 1;
+    let band = if flops < PARALLEL_THRESHOLD {
+        h
+    } else {
+        let cached = (BAND_FLOATS / stride).saturating_sub(fh - 1).max(1);
+        h.div_ceil(cpu.threads() * BANDS_PER_THREAD)
+            .clamp(1, cached)
+    };
+    let run = |scratch: &mut Vec<f32>, (b, out): (usize, &mut [f32])| {
+        conv_band(k, img, filter, b * band, out, scratch)
+    };
+    if band >= h {
+        run(&mut Vec::new(), (0, &mut out));
+    } else {
+        cpu.install(|| {
+            out.par_chunks_mut(band * w)
+                .enumerate()
+                .for_each_init(Vec::new, run)
+        });
+    }
+    out
+}
+
+/// Output rows `y0..y0 + out.len() / w` of the correlation.
+/// `padded` is scratch space, reused across bands.
+fn conv_band(
+    k: &Conv2d,
+    img: &[f32],
+    filter: &[f32],
+    y0: usize,
+    out: &mut [f32],
+    padded: &mut Vec<f32>,
+) {
+    let (h, w) = (k.height, k.width);
+    let (fh, fw) = (k.filter_height, k.filter_width);
+    let (rh, rw) = (fh / 2, fw / 2);
+    let rows = out.len() / w;
+    // Padded rows hold columns -rw .. wr + rw of the image, where the output
+    // width wr is rounded up to whole blocks (extra columns are discarded).
+    let wr = w.div_ceil(CPU_BLOCK) * CPU_BLOCK;
+    let stride = wr + fw - 1;
+    padded.resize((rows + fh - 1) * stride, 0.0);
+    for (r, dst) in padded.chunks_exact_mut(stride).enumerate() {
+        let y = (y0 + r) as isize - rh as isize;
+        let src_y = match k.border {
+            Border::Zero if y < 0 || y >= h as isize => {
+                dst.fill(0.0);
+                continue;
+            }
+            Border::Zero => y as usize,
+            Border::Clamp => y.clamp(0, h as isize - 1) as usize,
+        };
+        let src = &img[src_y * w..(src_y + 1) * w];
+        dst[rw..rw + w].copy_from_slice(src);
+        let (left, right) = match k.border {
+            Border::Zero => (0.0, 0.0),
+            Border::Clamp => (src[0], src[w - 1]),
+        };
+        dst[..rw].fill(left);
+        dst[rw + w..].fill(right);
+    }
+    let weights: Vec<f32x8> = filter.iter().map(|&v| f32x8::splat(v)).collect();
+    let mut row_out = vec![0.0f32; 2 * wr];
+    // Pairs of output rows share fh - 1 input rows: each loaded vector
+    // feeds both rows' accumulators, halving loads per FMA. Each output
+    // still sums its taps in row-major order, as the single-row path does.
+    let mut r = 0;
+    while r + 2 <= rows {
+        let window = &padded[r * stride..(r + fh + 1) * stride];
+        for x0 in (0..wr).step_by(CPU_BLOCK) {
+            let mut acc0 = [f32x8::ZERO; CPU_BLOCK / 8];
+            let mut acc1 = [f32x8::ZERO; CPU_BLOCK / 8];
+            for i in 0..=fh {
+                let row = &window[i * stride..(i + 1) * stride];
+                for j in 0..fw {
+                    let p = &row[x0 + j..x0 + j + CPU_BLOCK];
+                    let v: [f32x8; CPU_BLOCK / 8] =
+                        std::array::from_fn(|l| f32x8::from(&p[l * 8..l * 8 + 8]));
+                    if i < fh {
+                        let wv = weights[i * fw + j];
+                        for (a, v) in acc0.iter_mut().zip(&v) {
+                            *a = v.mul_add(wv, *a);
+                        }
+                    }
+                    if i > 0 {
+                        let wv = weights[(i - 1) * fw + j];
+                        for (a, v) in acc1.iter_mut().zip(&v) {
+                            *a = v.mul_add(wv, *a);
+                        }
+                    }
+                }
+            }
+            for l in 0..CPU_BLOCK / 8 {
+                let at = x0 + l * 8;
+                row_out[at..at + 8].copy_from_slice(acc0[l].as_array());
+                row_out[wr + at..wr + at + 8].copy_from_slice(acc1[l].as_array());
+            }
+        }
+        out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);
+        out[(r + 1) * w..(r + 2) * w].copy_from_slice(&row_out[wr..wr + w]);
+        r += 2;
+    }
+    if r < rows {
+        let window = &padded[r * stride..(r + fh) * stride];
+        for x0 in (0..wr).step_by(CPU_BLOCK) {
+            let mut acc = [f32x8::ZERO; CPU_BLOCK / 8];
+            for i in 0..fh {
+                let row = &window[i * stride..(i + 1) * stride];
+                for (j, wv) in weights[i * fw..(i + 1) * fw].iter().enumerate() {
+                    let p = &row[x0 + j..x0 + j + CPU_BLOCK];
+                    for (l, a) in acc.iter_mut().enumerate() {
+                        let v = f32x8::from(&p[l * 8..l * 8 + 8]);
+                        *a = v.mul_add(*wv, *a);
+                    }
+                }
+            }
+            for (l, a) in acc.iter().enumerate() {
+                row_out[x0 + l * 8..x0 + l * 8 + 8].copy_from_slice(a.as_array());
+            }
+        }
+        out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);
+    }
+}
+
+// ---------------------------------------------------------------- GPU ----
+
+/// Launches `conv.wgsl`: one 16×16 output tile per workgroup, the tile and
+/// its halo staged in workgroup memory (`tiled`), or read from global memory
+/// for filters wider than the staged halo allows (`direct`).
+fn conv_gpu(
+    gpu: &Gpu,
+    k: &Conv2d,
+    image: &Buffer<f32>,
+    filter: &Buffer<f32>,
+    n: usize,
+) -> Result<Buffer<f32>> {
+    let kernel = "conv2d";
+    let bytes = (n as u64) * 4;
+    let limit = gpu.info().chunk_bytes;
+    if bytes > limit || filter.byte_len() > limit || n > u32::MAX as usize {
+        // A 2-D window does not split into contiguous binding ranges.
+        return Err(Error::TooLarge {
+            kernel,
+            bytes: bytes.max(filter.byte_len()),
+            limit,
+            what: "one storage binding (conv2d binds the whole image)",
+        });
+    }
+    let tiles_x = k.width.div_ceil(GPU_TILE);
+    let tiles = tiles_x * k.height.div_ceil(GPU_TILE);
+    let tiles = u32::try_from(tiles).map_err(|_| Error::TooLarge {
+        kernel,
+        bytes,
+        limit,
+        what: "workgroups per dispatch",
+    })?;
+    let tiled =
+        k.filter_height / 2 <= GPU_MAX_TILED_RADIUS && k.filter_width / 2 <= GPU_MAX_TILED_RADIUS;
+    let entry = if tiled { "tiled" } else { "direct" };
+    gpu.scoped(kernel, || {
+        let pipeline = gpu.pipeline(&ShaderSpec {
+            label: "conv",
+            source: SHADER,
+            entry,
+            element: Some(crate::ElementType::F32),
+            constants: &[],
+        })?;
+        let img = gpu.resident(kernel, image)?;
+        let f = gpu.resident(kernel, filter)?;
+        let out = gpu.alloc::<f32>(kernel, n)?;
+        let params: [u32; 8] = [
+            k.height as u32,
+            k.width as u32,
+            k.filter_height as u32,
+            k.filter_width as u32,
+            k.border.code(),
+            tiles_x as u32,
+            0,
+            0,
+        ];
+        let bindings = [
+            (0, Bind::Uniform(bytemuck::cast_slice(&params))),
+            (
+                1,
+                Bind::Storage {
+                    copy: &img,
+                    range: 0..bytes,
+                },
+            ),
+            (
+                2,
+                Bind::Storage {
+                    copy: &f,
+                    range: 0..filter.byte_len(),
+                },
+            ),
+            (
+                3,
+                Bind::Storage {
+                    copy: &out,
+                    range: 0..bytes,
+                },
+            ),
+        ];
+        gpu.submit(
+            kernel,
+            &[Dispatch {
+                pipeline: &pipeline,
+                bindings: &bindings,
+                workgroups: tiles,
+            }],
+        )?;
+        Ok(gpu.into_buffer(out, n))
+    })
+}
