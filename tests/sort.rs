@@ -435,7 +435,7 @@ proptest! {
         // `ties` > 0 folds the keys onto a few values so stability matters.
         let keys: Vec<f32> = bits
             .iter()
-            .map(|&b| f32::from_bits(if ties > 0 { b % (ties * 3) | (b & 0x8000_0000) } else { b }))
+            .map(|&b| f32::from_bits(if ties > 0 { (b % (ties * 3)) | (b & 0x8000_0000) } else { b }))
             .collect();
         check("proptest f32", &keys);
     }
