@@ -111,20 +111,69 @@ fn digit(k: u32) -> u32 {
     return (k >> params.shift) & 0xffu;
 }
 
+// Scans take three barriers, not a tree's 2·log2(WG): SPANS invocations
+// each scan SPAN consecutive entries serially, one scans the SPANS
+// totals, then every invocation adds its span's prefix. (Barriers are what
+// a software driver pays most for.)
+const SPAN: u32 = 16u;
+const SPANS: u32 = 16u;
+var<workgroup> sh_part: array<u32, 17>;
+var<workgroup> sh_part2: array<vec2<u32>, 17>;
+
 // Exclusive scan of one u32 per invocation: (exclusive prefix, total).
 fn wg_scan(lid: u32, x: u32) -> vec2<u32> {
     sh_scan[lid] = x;
     workgroupBarrier();
-    for (var off = 1u; off < WG; off <<= 1u) {
-        var t = 0u;
-        if lid >= off {
-            t = sh_scan[lid - off];
+    if lid < SPANS {
+        var run = 0u;
+        for (var j = 0u; j < SPAN; j++) {
+            let v = sh_scan[lid * SPAN + j];
+            sh_scan[lid * SPAN + j] = run;
+            run += v;
         }
-        workgroupBarrier();
-        sh_scan[lid] += t;
-        workgroupBarrier();
+        sh_part[lid] = run;
     }
-    let r = vec2(sh_scan[lid] - x, sh_scan[WG - 1u]);
+    workgroupBarrier();
+    if lid == 0u {
+        var run = 0u;
+        for (var j = 0u; j < SPANS; j++) {
+            let v = sh_part[j];
+            sh_part[j] = run;
+            run += v;
+        }
+        sh_part[SPANS] = run;
+    }
+    workgroupBarrier();
+    let r = vec2(sh_scan[lid] + sh_part[lid / SPAN], sh_part[SPANS]);
+    workgroupBarrier();
+    return r;
+}
+
+// The same over packed vec2 counts: (exclusive prefix, total).
+fn wg_scan2(lid: u32, x: vec2<u32>) -> array<vec2<u32>, 2> {
+    sh_scan2[lid] = x;
+    workgroupBarrier();
+    if lid < SPANS {
+        var run = vec2(0u);
+        for (var j = 0u; j < SPAN; j++) {
+            let v = sh_scan2[lid * SPAN + j];
+            sh_scan2[lid * SPAN + j] = run;
+            run += v;
+        }
+        sh_part2[lid] = run;
+    }
+    workgroupBarrier();
+    if lid == 0u {
+        var run = vec2(0u);
+        for (var j = 0u; j < SPANS; j++) {
+            let v = sh_part2[j];
+            sh_part2[j] = run;
+            run += v;
+        }
+        sh_part2[SPANS] = run;
+    }
+    workgroupBarrier();
+    let r = array(sh_scan2[lid] + sh_part2[lid / SPAN], sh_part2[SPANS]);
     workgroupBarrier();
     return r;
 }
@@ -142,19 +191,9 @@ fn split_positions(lid: u32, kk: array<u32, ITEMS>, bit: u32) -> array<u32, ITEM
         c[b] += 1u;
     }
     let packed = vec2(c.x | (c.y << 16u), c.z | (c.w << 16u));
-    sh_scan2[lid] = packed;
-    workgroupBarrier();
-    for (var off = 1u; off < WG; off <<= 1u) {
-        var t = vec2(0u);
-        if lid >= off {
-            t = sh_scan2[lid - off];
-        }
-        workgroupBarrier();
-        sh_scan2[lid] += t;
-        workgroupBarrier();
-    }
-    let excl = sh_scan2[lid] - packed;
-    let total = sh_scan2[WG - 1u];
+    let r = wg_scan2(lid, packed);
+    let excl = r[0];
+    let total = r[1];
     let t0 = total.x & 0xffffu;
     let t1 = total.x >> 16u;
     let t2 = total.y & 0xffffu;
