@@ -23,7 +23,8 @@
 //!   a pass whose digit is the same for every key is skipped. Each pass
 //!   scatters in parallel: every chunk writes to offsets it owns, computed
 //!   from an exclusive scan of the (digit × chunk) counts, so the scatter is
-//!   stable. Below [`COMPARISON_SORT_THRESHOLD`] elements a comparison sort
+//!   stable; it also counts the next pass's digits per destination chunk,
+//!   so no later pass re-reads the keys just to count them. Below [`COMPARISON_SORT_THRESHOLD`] elements a comparison sort
 //!   is faster and is used instead; below [`PARALLEL_SORT_THRESHOLD`] the
 //!   radix sort runs on the calling thread.
 //! - GPU: LSD radix sort, 8-bit digits, four passes of per-workgroup digit
@@ -337,10 +338,15 @@ fn radix_sort<K: KeyMap>(
     if n < COMPARISON_SORT_THRESHOLD {
         return comparison_sort::<K>(src, values);
     }
-    let chunk = if n < PARALLEL_SORT_THRESHOLD {
-        n
+    // Chunks are a power of two long, so a position's chunk is a shift.
+    let (chunk, chunk_shift) = if n < PARALLEL_SORT_THRESHOLD {
+        (n, usize::BITS - 1)
     } else {
-        n.div_ceil(cpu.threads() * 4).max(MIN_CHUNK)
+        let c = n
+            .div_ceil(cpu.threads() * 4)
+            .max(MIN_CHUNK)
+            .next_power_of_two();
+        (c, c.trailing_zeros())
     };
     let ranges: Vec<Range<usize>> = (0..n)
         .step_by(chunk)
@@ -404,20 +410,9 @@ fn radix_sort<K: KeyMap>(
         let last = step + 1 == passes.len();
         let shift = pass as u32 * RADIX_BITS;
         let keys_in: &[u32] = if first { src } else { &cur };
-        if !first {
-            let count = |r: &Range<usize>| {
-                let mut h = [0u32; BUCKETS];
-                for &k in &keys_in[r.clone()] {
-                    h[((k >> shift) & 0xff) as usize] += 1;
-                }
-                h
-            };
-            hists = if parallel {
-                cpu.install(|| ranges.par_iter().map(count).collect())
-            } else {
-                ranges.iter().map(count).collect()
-            };
-        }
+        // The scatter also counts the next pass's digits per destination
+        // chunk, which saves that pass a read of every key.
+        let next_shift = passes.get(step + 1).map(|&p| p as u32 * RADIX_BITS);
         // Exclusive scan, digit-major then chunk: chunk c's keys of digit d
         // go to offsets[c][d] onward, after every smaller digit and after
         // the same digit's keys of earlier chunks (stable).
@@ -444,12 +439,38 @@ fn radix_sort<K: KeyMap>(
                 (true, Some(v)) => Some((ValueSource::Slice(&v[r.clone()]), vout)),
                 (true, None) => Some((ValueSource::Index(r.start as u32), vout)),
             };
-            scatter_dispatch::<K>(keys, off, shift, (first, last), kout, vals);
+            let mut counts = match next_shift {
+                Some(_) => vec![[0u32; BUCKETS]; ranges.len()],
+                None => Vec::new(),
+            };
+            let next = Next {
+                shift: next_shift.unwrap_or(0),
+                chunk_shift,
+                counts: &mut counts,
+            };
+            scatter_dispatch::<K>(keys, off, shift, (first, last), kout, vals, next);
+            counts
         };
-        if parallel {
-            cpu.install(|| ranges.par_iter().zip(offsets.par_iter_mut()).for_each(task));
+        let per_task: Vec<Vec<Histogram>> = if parallel {
+            cpu.install(|| {
+                ranges
+                    .par_iter()
+                    .zip(offsets.par_iter_mut())
+                    .map(task)
+                    .collect()
+            })
         } else {
-            ranges.iter().zip(offsets.iter_mut()).for_each(task);
+            ranges.iter().zip(offsets.iter_mut()).map(task).collect()
+        };
+        if next_shift.is_some() {
+            for (c, h) in hists.iter_mut().enumerate() {
+                *h = [0; BUCKETS];
+                for t in &per_task {
+                    for (a, b) in h.iter_mut().zip(&t[c]) {
+                        *a += b;
+                    }
+                }
+            }
         }
         std::mem::swap(&mut cur, &mut next);
         std::mem::swap(&mut vcur, &mut vnext);
@@ -461,6 +482,15 @@ fn radix_sort<K: KeyMap>(
     } else {
         (cur, None)
     }
+}
+
+/// The next pass's digit counts a scatter task gathers: `counts[chunk]`,
+/// where a position's chunk is `position >> chunk_shift`. Empty `counts`:
+/// there is no next pass.
+struct Next<'a> {
+    shift: u32,
+    chunk_shift: u32,
+    counts: &'a mut [Histogram],
 }
 
 /// Where a scatter task's values come from.
@@ -479,17 +509,24 @@ fn scatter_dispatch<K: KeyMap>(
     (first, last): (bool, bool),
     kout: SharedOut,
     vals: Option<(ValueSource<'_>, SharedOut)>,
+    next: Next<'_>,
 ) {
     macro_rules! go {
         ($f:literal, $l:literal) => {
             match vals {
-                None => scatter::<K, $f, $l>(keys, off, shift, kout, |_| 0, None),
+                None => scatter::<K, $f, $l>(keys, off, shift, kout, |_| 0, None, next),
                 Some((ValueSource::Slice(v), vo)) => {
-                    scatter::<K, $f, $l>(keys, off, shift, kout, |j| v[j], Some(vo))
+                    scatter::<K, $f, $l>(keys, off, shift, kout, |j| v[j], Some(vo), next)
                 }
-                Some((ValueSource::Index(base), vo)) => {
-                    scatter::<K, $f, $l>(keys, off, shift, kout, |j| base + j as u32, Some(vo))
-                }
+                Some((ValueSource::Index(base), vo)) => scatter::<K, $f, $l>(
+                    keys,
+                    off,
+                    shift,
+                    kout,
+                    |j| base + j as u32,
+                    Some(vo),
+                    next,
+                ),
             }
         };
     }
@@ -512,12 +549,17 @@ fn scatter<K: KeyMap, const FIRST: bool, const LAST: bool>(
     kout: SharedOut,
     value: impl Fn(usize) -> u32,
     vout: Option<SharedOut>,
+    next: Next<'_>,
 ) {
+    let counting = !next.counts.is_empty();
     for (j, &b) in keys.iter().enumerate() {
         let k = if FIRST { K::key(b) } else { b };
         let d = ((k >> shift) & 0xff) as usize;
         let o = off[d];
         off[d] = o + 1;
+        if counting {
+            next.counts[o >> next.chunk_shift][((k >> next.shift) & 0xff) as usize] += 1;
+        }
         let out = if LAST { K::bits(k) } else { k };
         // SAFETY: `o` lies in this chunk's range for digit `d`, from the
         // exclusive scan of exact counts of these very keys: it is below n
