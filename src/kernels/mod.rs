@@ -8,6 +8,7 @@ pub mod histogram;
 pub mod map;
 pub mod reduce;
 pub mod scan;
+pub mod sort;
 pub mod transpose;
 
 pub use compact::{Compact, CompactIf, Compare};
@@ -17,6 +18,7 @@ pub use histogram::{Histogram, HistogramCounts, HistogramRange};
 pub use map::{Axpy, Binary, Unary};
 pub use reduce::{ArgMax, ArgMin, Dot, Max, Min, Sum};
 pub use scan::Scan;
+pub use sort::{Argsort, Sort, SortPairs};
 pub use transpose::Transpose;
 
 /// Every shader of the crate, `(file stem, source)`: tests validate each with
@@ -29,5 +31,6 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("map", include_str!("../../shaders/map.wgsl")),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("scan", include_str!("../../shaders/scan.wgsl")),
+    ("sort", include_str!("../../shaders/sort.wgsl")),
     ("transpose", include_str!("../../shaders/transpose.wgsl")),
 ];

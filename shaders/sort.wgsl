@@ -1,0 +1,405 @@
+// Radix sort: the GPU twin of src/kernels/sort.rs.
+//
+// LSD radix sort of 32-bit keys, 8-bit digits, four passes. The host
+// encodes, for each pass (shift = 0, 8, 16, 24):
+//   1. `histogram`: each workgroup counts the digits of its tile of TILE
+//      keys in workgroup atomics and writes them digit-major into
+//      `table[digit * groups + group]`.
+//   2. `scan_reduce` / `scan_down`: an exclusive scan of the whole table
+//      (reduce-then-scan, recursing over block sums), so that
+//      `table[d * groups + g]` becomes the first output slot of the keys of
+//      digit d in tile g. No decoupled look-back: it needs forward-progress
+//      guarantees that WebGPU does not give.
+//   3. `scatter_keys` / `scatter_pairs`: each workgroup reloads its tile,
+//      sorts it stably by the digit in workgroup memory (four 2-bit split
+//      rounds: a packed per-thread bucket count and one workgroup scan per
+//      round), and writes key (and value) at table slot + rank within the
+//      digit. Stable within the tile, tiles in order: the pass is stable.
+//
+// Keys are the order-preserving u32 image of the element bits (`to_key`):
+// the first pass transforms on read, the last transforms back on write, so
+// output elements are the input's bits, permuted. No subgroup operations.
+
+alias T = f32;
+
+// 0 float, 1 signed, 2 unsigned (ElementType::kind_code).
+override KIND: u32 = 0u;
+
+const WG: u32 = 256u;
+const ITEMS: u32 = 4u;
+const TILE: u32 = 1024u;
+const RADIX: u32 = 256u;
+
+// Params.flags bits.
+const FIRST: u32 = 1u;      // keys_in holds element bits: transform on read
+const LAST: u32 = 2u;       // write element bits: transform back on write
+const GEN_INDEX: u32 = 4u;  // values are the global indices (argsort)
+const HAS_SUMS: u32 = 8u;   // scan_down adds the scanned block sum
+
+struct Params {
+    // Keys (sort passes) or table entries (scans).
+    n: u32,
+    // Workgroups that hold real tiles (folded dispatches launch a few more).
+    groups: u32,
+    // Bit offset of this pass's digit.
+    shift: u32,
+    flags: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> keys_in: array<u32>;
+@group(0) @binding(2) var<storage, read> vals_in: array<u32>;
+@group(0) @binding(3) var<storage, read_write> keys_out: array<u32>;
+@group(0) @binding(4) var<storage, read_write> vals_out: array<u32>;
+@group(0) @binding(5) var<storage, read_write> table: array<u32>;
+@group(0) @binding(6) var<storage, read_write> sums: array<u32>;
+
+var<workgroup> sh_hist: array<atomic<u32>, RADIX>;
+var<workgroup> sh_scan: array<u32, WG>;
+var<workgroup> sh_scan2: array<vec2<u32>, WG>;
+var<workgroup> sh_keys: array<u32, TILE>;
+var<workgroup> sh_vals: array<u32, TILE>;
+var<workgroup> sh_start: array<u32, RADIX>;
+
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+// Order-preserving key of element bits. Floats: negatives are flipped,
+// positives get the sign bit (so -0.0 < +0.0), then the whole range is
+// rotated down by 0x007fffff, which moves the negative NaNs (keys
+// 0..0x007ffffe before rotation) past the positive NaNs: every NaN sorts
+// after +Inf. A bijection: `from_key` restores the exact bits.
+fn to_key(b: u32) -> u32 {
+    if KIND == 0u {
+        let s = select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+        return s - 0x007fffffu;
+    }
+    if KIND == 1u {
+        return b ^ 0x80000000u;
+    }
+    return b;
+}
+
+fn from_key(k: u32) -> u32 {
+    if KIND == 0u {
+        let s = k + 0x007fffffu;
+        return select(~s, s & 0x7fffffffu, (s & 0x80000000u) != 0u);
+    }
+    if KIND == 1u {
+        return k ^ 0x80000000u;
+    }
+    return k;
+}
+
+fn load_key(i: u32) -> u32 {
+    let b = keys_in[i];
+    if (params.flags & FIRST) != 0u {
+        return to_key(b);
+    }
+    return b;
+}
+
+fn store_bits(k: u32) -> u32 {
+    if (params.flags & LAST) != 0u {
+        return from_key(k);
+    }
+    return k;
+}
+
+fn digit(k: u32) -> u32 {
+    return (k >> params.shift) & 0xffu;
+}
+
+// Scans take three barriers, not a tree's 2·log2(WG): SPANS invocations
+// each scan SPAN consecutive entries serially, one scans the SPANS
+// totals, then every invocation adds its span's prefix. (Barriers are what
+// a software driver pays most for.)
+const SPAN: u32 = 16u;
+const SPANS: u32 = 16u;
+var<workgroup> sh_part: array<u32, 17>;
+var<workgroup> sh_part2: array<vec2<u32>, 17>;
+
+// Exclusive scan of one u32 per invocation: (exclusive prefix, total).
+fn wg_scan(lid: u32, x: u32) -> vec2<u32> {
+    sh_scan[lid] = x;
+    workgroupBarrier();
+    if lid < SPANS {
+        var run = 0u;
+        for (var j = 0u; j < SPAN; j++) {
+            let v = sh_scan[lid * SPAN + j];
+            sh_scan[lid * SPAN + j] = run;
+            run += v;
+        }
+        sh_part[lid] = run;
+    }
+    workgroupBarrier();
+    if lid == 0u {
+        var run = 0u;
+        for (var j = 0u; j < SPANS; j++) {
+            let v = sh_part[j];
+            sh_part[j] = run;
+            run += v;
+        }
+        sh_part[SPANS] = run;
+    }
+    workgroupBarrier();
+    let r = vec2(sh_scan[lid] + sh_part[lid / SPAN], sh_part[SPANS]);
+    workgroupBarrier();
+    return r;
+}
+
+// The same over packed vec2 counts: (exclusive prefix, total).
+fn wg_scan2(lid: u32, x: vec2<u32>) -> array<vec2<u32>, 2> {
+    sh_scan2[lid] = x;
+    workgroupBarrier();
+    if lid < SPANS {
+        var run = vec2(0u);
+        for (var j = 0u; j < SPAN; j++) {
+            let v = sh_scan2[lid * SPAN + j];
+            sh_scan2[lid * SPAN + j] = run;
+            run += v;
+        }
+        sh_part2[lid] = run;
+    }
+    workgroupBarrier();
+    if lid == 0u {
+        var run = vec2(0u);
+        for (var j = 0u; j < SPANS; j++) {
+            let v = sh_part2[j];
+            sh_part2[j] = run;
+            run += v;
+        }
+        sh_part2[SPANS] = run;
+    }
+    workgroupBarrier();
+    let r = array(sh_scan2[lid] + sh_part2[lid / SPAN], sh_part2[SPANS]);
+    workgroupBarrier();
+    return r;
+}
+
+// One stable 2-bit split round over the tile: invocation `lid` holds the
+// keys at tile positions lid * ITEMS .. + ITEMS (in `kk`); returns where
+// each goes so the tile is ordered by bits `bit..bit+2` of the digit, ties
+// in their current order. Bucket counts are packed four 16-bit fields to a
+// vec2 (a tile has at most 1024 keys), so one scan serves all four.
+fn split_positions(lid: u32, kk: array<u32, ITEMS>, bit: u32) -> array<u32, ITEMS> {
+    let sh = params.shift + bit;
+    var c = vec4<u32>(0u);
+    for (var j = 0u; j < ITEMS; j++) {
+        let b = (kk[j] >> sh) & 3u;
+        c[b] += 1u;
+    }
+    let packed = vec2(c.x | (c.y << 16u), c.z | (c.w << 16u));
+    let r = wg_scan2(lid, packed);
+    let excl = r[0];
+    let total = r[1];
+    let t0 = total.x & 0xffffu;
+    let t1 = total.x >> 16u;
+    let t2 = total.y & 0xffffu;
+    var start = vec4(0u, t0, t0 + t1, t0 + t1 + t2)
+        + vec4(excl.x & 0xffffu, excl.x >> 16u, excl.y & 0xffffu, excl.y >> 16u);
+    var pos: array<u32, ITEMS>;
+    for (var j = 0u; j < ITEMS; j++) {
+        let b = (kk[j] >> sh) & 3u;
+        pos[j] = start[b];
+        start[b] += 1u;
+    }
+    return pos;
+}
+
+// Records, for each digit present in the sorted tile, its first position.
+fn digit_starts(lid: u32) {
+    for (var k = 0u; k < ITEMS; k++) {
+        let p = k * WG + lid;
+        let d = digit(sh_keys[p]);
+        if p == 0u || digit(sh_keys[p - 1u]) != d {
+            sh_start[d] = p;
+        }
+    }
+    workgroupBarrier();
+}
+
+// Pass step 1: digit counts of each tile, digit-major.
+@compute @workgroup_size(WG)
+fn histogram(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    atomicStore(&sh_hist[lid], 0u);
+    workgroupBarrier();
+    if g < params.groups {
+        for (var k = 0u; k < ITEMS; k++) {
+            let i = g * TILE + k * WG + lid;
+            if i < params.n {
+                atomicAdd(&sh_hist[digit(load_key(i))], 1u);
+            }
+        }
+    }
+    workgroupBarrier();
+    if g < params.groups {
+        table[lid * params.groups + g] = atomicLoad(&sh_hist[lid]);
+    }
+}
+
+// Scan step 1: the sum of each block of TILE table entries into `sums`.
+@compute @workgroup_size(WG)
+fn scan_reduce(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    var s = 0u;
+    if g < params.groups {
+        for (var k = 0u; k < ITEMS; k++) {
+            let i = g * TILE + k * WG + lid;
+            if i < params.n {
+                s += table[i];
+            }
+        }
+    }
+    let r = wg_scan(lid, s);
+    if lid == 0u && g < params.groups {
+        sums[g] = r.y;
+    }
+}
+
+// Scan step 2: exclusive scan of each block in place, plus the block's
+// scanned sum (when HAS_SUMS; a single block needs none).
+@compute @workgroup_size(WG)
+fn scan_down(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    let live = g < params.groups;
+    let base = g * TILE + lid * ITEMS;
+    var v: array<u32, ITEMS>;
+    var s = 0u;
+    for (var j = 0u; j < ITEMS; j++) {
+        v[j] = 0u;
+        if live && base + j < params.n {
+            v[j] = table[base + j];
+        }
+        s += v[j];
+    }
+    let r = wg_scan(lid, s);
+    var run = r.x;
+    if live && (params.flags & HAS_SUMS) != 0u {
+        run += sums[g];
+    }
+    for (var j = 0u; j < ITEMS; j++) {
+        if live && base + j < params.n {
+            table[base + j] = run;
+        }
+        run += v[j];
+    }
+}
+
+// Pass step 3, keys only.
+@compute @workgroup_size(WG)
+fn scatter_keys(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    let live = g < params.groups;
+    var valid = 0u;
+    if live {
+        valid = min(TILE, params.n - g * TILE);
+    }
+    // Padding keys (past n) have digit 0xff and come last in the tile, so
+    // after the stable local sort they sit past `valid`, unwritten.
+    for (var k = 0u; k < ITEMS; k++) {
+        let p = k * WG + lid;
+        var key = 0xffffffffu;
+        if p < valid {
+            key = load_key(g * TILE + p);
+        }
+        sh_keys[p] = key;
+    }
+    workgroupBarrier();
+    for (var bit = 0u; bit < 8u; bit += 2u) {
+        var kk: array<u32, ITEMS>;
+        for (var j = 0u; j < ITEMS; j++) {
+            kk[j] = sh_keys[lid * ITEMS + j];
+        }
+        let pos = split_positions(lid, kk, bit);
+        for (var j = 0u; j < ITEMS; j++) {
+            sh_keys[pos[j]] = kk[j];
+        }
+        workgroupBarrier();
+    }
+    digit_starts(lid);
+    for (var k = 0u; k < ITEMS; k++) {
+        let p = k * WG + lid;
+        if p < valid {
+            let key = sh_keys[p];
+            let d = digit(key);
+            let dst = table[d * params.groups + g] + p - sh_start[d];
+            keys_out[dst] = store_bits(key);
+        }
+    }
+}
+
+// Pass step 3, keys with u32 values (or generated indices).
+@compute @workgroup_size(WG)
+fn scatter_pairs(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = group_index(wid, nwg);
+    let live = g < params.groups;
+    var valid = 0u;
+    if live {
+        valid = min(TILE, params.n - g * TILE);
+    }
+    for (var k = 0u; k < ITEMS; k++) {
+        let p = k * WG + lid;
+        var key = 0xffffffffu;
+        var val = 0u;
+        if p < valid {
+            let i = g * TILE + p;
+            key = load_key(i);
+            if (params.flags & GEN_INDEX) != 0u {
+                val = i;
+            } else {
+                val = vals_in[i];
+            }
+        }
+        sh_keys[p] = key;
+        sh_vals[p] = val;
+    }
+    workgroupBarrier();
+    for (var bit = 0u; bit < 8u; bit += 2u) {
+        var kk: array<u32, ITEMS>;
+        var vv: array<u32, ITEMS>;
+        for (var j = 0u; j < ITEMS; j++) {
+            kk[j] = sh_keys[lid * ITEMS + j];
+            vv[j] = sh_vals[lid * ITEMS + j];
+        }
+        let pos = split_positions(lid, kk, bit);
+        for (var j = 0u; j < ITEMS; j++) {
+            sh_keys[pos[j]] = kk[j];
+            sh_vals[pos[j]] = vv[j];
+        }
+        workgroupBarrier();
+    }
+    digit_starts(lid);
+    for (var k = 0u; k < ITEMS; k++) {
+        let p = k * WG + lid;
+        if p < valid {
+            let key = sh_keys[p];
+            let d = digit(key);
+            let dst = table[d * params.groups + g] + p - sh_start[d];
+            keys_out[dst] = store_bits(key);
+            vals_out[dst] = sh_vals[p];
+        }
+    }
+}

@@ -1,0 +1,833 @@
+//! Radix sort: [`Sort`] (keys), [`SortPairs`] (keys with `u32` values) and
+//! [`Argsort`] (the permutation), for `u32`, `i32` and `f32` keys.
+//! GPU twin: `shaders/sort.wgsl`.
+//!
+//! # Order and semantics (both backends)
+//! - Every sort is **stable** and orders by the key's bits through an
+//!   order-preserving map to `u32`, so both backends give the same output,
+//!   bit for bit, and the output is a permutation of the input's bits.
+//! - `u32` and `i32` keys sort numerically.
+//! - `f32` keys sort numerically with `-0.0` before `+0.0`, and **every NaN
+//!   after `+Inf`**, whatever its sign or payload. Among NaNs the order is by
+//!   bits: positive-sign NaNs by increasing payload, then negative-sign NaNs
+//!   by decreasing payload. (The key is the usual sign-flip transform,
+//!   rotated so the negative NaNs wrap past the positive ones: a bijection,
+//!   so NaN payloads and signs come back unchanged.)
+//! - Values ([`SortPairs`]) and indices ([`Argsort`]) of equal keys keep
+//!   their input order.
+//! - An empty input gives empty outputs and dispatches nothing.
+//!
+//! # Algorithms
+//! - CPU: LSD radix sort with 8-bit digits (four passes) on the rayon pool.
+//!   One counting pass computes every digit's histogram at once (per chunk);
+//!   a pass whose digit is the same for every key is skipped. Each pass
+//!   scatters in parallel: every chunk writes to offsets it owns, computed
+//!   from an exclusive scan of the (digit × chunk) counts, so the scatter is
+//!   stable; it also counts the next pass's digits per destination chunk,
+//!   so no later pass re-reads the keys just to count them. Below [`COMPARISON_SORT_THRESHOLD`] elements a comparison sort
+//!   is faster and is used instead; below [`PARALLEL_SORT_THRESHOLD`] the
+//!   radix sort runs on the calling thread.
+//! - GPU: LSD radix sort, 8-bit digits, four passes of per-workgroup digit
+//!   histograms, a reduce-then-scan of the (digit × workgroup) table, and a
+//!   scatter that ranks keys stably in workgroup memory (see the shader's
+//!   header). It binds whole arrays, so an input larger than one storage
+//!   binding returns [`Error::TooLarge`] (and `Auto` sorts on the CPU).
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::buffer::{Buffer, Element, ElementType};
+use crate::cpu::{Cpu, pool};
+use crate::error::{Error, Result};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
+use crate::kernel::{Kernel, Work};
+
+const SHADER: &str = include_str!("../../shaders/sort.wgsl");
+
+/// Below this many elements the CPU sorts with a comparison sort (the
+/// standard library's): on short inputs the radix passes' 256-bucket
+/// histograms and offset scans cost more than they save. The value is the
+/// usual crossover for 8-bit LSD sorts, not yet calibrated on this machine.
+pub const COMPARISON_SORT_THRESHOLD: usize = 512;
+
+/// From this many elements the CPU radix sort runs its passes on the rayon
+/// pool; below, on the calling thread.
+pub const PARALLEL_SORT_THRESHOLD: usize = 1 << 16;
+
+/// Bits per digit.
+const RADIX_BITS: u32 = 8;
+/// Buckets per digit.
+const BUCKETS: usize = 1 << RADIX_BITS;
+/// Digits of a 32-bit key.
+const PASSES: usize = 4;
+/// Fewest elements a parallel chunk gets.
+const MIN_CHUNK: usize = 1 << 14;
+/// Keys one workgroup of `sort.wgsl` handles (`TILE`), and table entries
+/// one scan workgroup handles.
+const TILE: usize = 1024;
+
+/// Sorts keys, stably, in the order the [module docs](self) define.
+///
+/// Implements `Kernel<&Buffer<T>>` with output `Buffer<T>`, for `T` in
+/// `u32`, `i32`, `f32`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sort;
+
+/// Sorts keys and carries a `u32` value with each, stably: values of equal
+/// keys keep their input order.
+///
+/// Implements `Kernel<(&Buffer<T>, &Buffer<u32>)>` with output
+/// `(sorted keys, values in the keys' new order)`. Inputs of different
+/// lengths give [`Error::LengthMismatch`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SortPairs;
+
+/// The indices that sort the keys, stably: `out[i]` is the input index of
+/// the `i`-th smallest key, equal keys in input order.
+///
+/// Implements `Kernel<&Buffer<T>>` with output `Buffer<u32>`; more than
+/// `u32::MAX` elements give [`Error::TooLarge`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Argsort;
+
+/// The work of a radix sort of `n` keys carrying `arrays - 1` value arrays:
+/// one counting read, then per pass a read and a write of every array.
+fn sort_work(n: usize, arrays: u64) -> Work {
+    let n = n as u64;
+    let passes = PASSES as u64;
+    Work {
+        elements: n,
+        bytes_read: n * 4 * (arrays * passes + 1),
+        bytes_written: n * 4 * arrays * passes,
+        // Per key and pass: digit extract, count, offset bump, address.
+        flops: n * passes * 4,
+        host_result_bytes: 0,
+    }
+}
+
+impl<T: Element> Kernel<&Buffer<T>> for Sort {
+    type Out = Buffer<T>;
+
+    fn name(&self) -> &'static str {
+        "sort"
+    }
+
+    fn work(&self, keys: &&Buffer<T>) -> Work {
+        sort_work(keys.len(), 1)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, keys: &Buffer<T>) -> Result<Buffer<T>> {
+        let data = cpu.host(keys)?;
+        let (sorted, _) = cpu_sort::<T>(cpu, bytemuck::cast_slice(&data), Values::None);
+        Ok(Buffer::from(bytemuck::allocation::cast_vec::<u32, T>(
+            sorted,
+        )))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, keys: &Buffer<T>) -> Result<Buffer<T>> {
+        let n = keys.len();
+        if n == 0 {
+            return Ok(Buffer::from(Vec::new()));
+        }
+        let (k, _) = gpu_sort(gpu, "sort", keys, GpuValues::None)?;
+        Ok(gpu.into_buffer(k, n))
+    }
+}
+
+impl<T: Element> Kernel<(&Buffer<T>, &Buffer<u32>)> for SortPairs {
+    type Out = (Buffer<T>, Buffer<u32>);
+
+    fn name(&self) -> &'static str {
+        "sort_pairs"
+    }
+
+    fn work(&self, (keys, _): &(&Buffer<T>, &Buffer<u32>)) -> Work {
+        sort_work(keys.len(), 2)
+    }
+
+    fn run_cpu(
+        &self,
+        cpu: &Cpu,
+        (keys, values): (&Buffer<T>, &Buffer<u32>),
+    ) -> Result<(Buffer<T>, Buffer<u32>)> {
+        Error::check_same_len("sort_pairs", keys.len(), values.len())?;
+        let (k, v) = (cpu.host(keys)?, cpu.host(values)?);
+        let (sk, sv) = cpu_sort::<T>(cpu, bytemuck::cast_slice(&k), Values::Slice(&v[..]));
+        Ok((
+            Buffer::from(bytemuck::allocation::cast_vec::<u32, T>(sk)),
+            Buffer::from(sv.expect("values were given")),
+        ))
+    }
+
+    fn run_gpu(
+        &self,
+        gpu: &Gpu,
+        (keys, values): (&Buffer<T>, &Buffer<u32>),
+    ) -> Result<(Buffer<T>, Buffer<u32>)> {
+        Error::check_same_len("sort_pairs", keys.len(), values.len())?;
+        let n = keys.len();
+        if n == 0 {
+            return Ok((Buffer::from(Vec::new()), Buffer::from(Vec::new())));
+        }
+        let (k, v) = gpu_sort(gpu, "sort_pairs", keys, GpuValues::Buffer(values))?;
+        let v = v.expect("values were given");
+        Ok((gpu.into_buffer(k, n), gpu.into_buffer(v, n)))
+    }
+}
+
+impl<T: Element> Kernel<&Buffer<T>> for Argsort {
+    type Out = Buffer<u32>;
+
+    fn name(&self) -> &'static str {
+        "argsort"
+    }
+
+    fn work(&self, keys: &&Buffer<T>) -> Work {
+        // Keys and indices move; the indices of the first pass are made,
+        // not read.
+        let mut w = sort_work(keys.len(), 2);
+        w.bytes_read -= keys.len() as u64 * 4;
+        w
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, keys: &Buffer<T>) -> Result<Buffer<u32>> {
+        check_indices::<T>("argsort", keys.len())?;
+        let data = cpu.host(keys)?;
+        let (sk, idx) = cpu_sort::<T>(cpu, bytemuck::cast_slice(&data), Values::Indices);
+        pool::give_back(sk);
+        Ok(Buffer::from(idx.expect("indices were asked for")))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, keys: &Buffer<T>) -> Result<Buffer<u32>> {
+        check_indices::<T>("argsort", keys.len())?;
+        let n = keys.len();
+        if n == 0 {
+            return Ok(Buffer::from(Vec::new()));
+        }
+        let (_, v) = gpu_sort(gpu, "argsort", keys, GpuValues::Indices)?;
+        Ok(gpu.into_buffer(v.expect("indices were asked for"), n))
+    }
+}
+
+/// Indices are `u32`: more than `u32::MAX` elements cannot be numbered.
+fn check_indices<T: Element>(kernel: &'static str, n: usize) -> Result<()> {
+    if n as u64 > u64::from(u32::MAX) {
+        return Err(Error::TooLarge {
+            kernel,
+            bytes: n as u64 * size_of::<T>() as u64,
+            limit: u64::from(u32::MAX) * size_of::<T>() as u64,
+            what: "u32 indices (at most u32::MAX elements)",
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- keys ----
+
+/// The order-preserving map of an element type's bits to `u32` keys, and
+/// back. `shaders/sort.wgsl` has the same functions (`to_key`, `from_key`).
+trait KeyMap: Copy + Send + Sync + 'static {
+    /// Whether `key` is the identity (no transform on read or write).
+    const IDENTITY: bool;
+    fn key(bits: u32) -> u32;
+    fn bits(key: u32) -> u32;
+}
+
+#[derive(Clone, Copy)]
+struct UnsignedKey;
+#[derive(Clone, Copy)]
+struct SignedKey;
+#[derive(Clone, Copy)]
+struct FloatKey;
+
+impl KeyMap for UnsignedKey {
+    const IDENTITY: bool = true;
+    #[inline(always)]
+    fn key(bits: u32) -> u32 {
+        bits
+    }
+    #[inline(always)]
+    fn bits(key: u32) -> u32 {
+        key
+    }
+}
+
+impl KeyMap for SignedKey {
+    const IDENTITY: bool = false;
+    #[inline(always)]
+    fn key(bits: u32) -> u32 {
+        bits ^ 0x8000_0000
+    }
+    #[inline(always)]
+    fn bits(key: u32) -> u32 {
+        key ^ 0x8000_0000
+    }
+}
+
+/// Rotation that moves negative NaNs (the lowest sign-flip keys) past the
+/// positive ones.
+const NAN_ROTATION: u32 = 0x007f_ffff;
+
+impl KeyMap for FloatKey {
+    const IDENTITY: bool = false;
+    #[inline(always)]
+    fn key(bits: u32) -> u32 {
+        let s = if bits & 0x8000_0000 != 0 {
+            !bits
+        } else {
+            bits | 0x8000_0000
+        };
+        s.wrapping_sub(NAN_ROTATION)
+    }
+    #[inline(always)]
+    fn bits(key: u32) -> u32 {
+        let s = key.wrapping_add(NAN_ROTATION);
+        if s & 0x8000_0000 != 0 {
+            s & 0x7fff_ffff
+        } else {
+            !s
+        }
+    }
+}
+
+// ----------------------------------------------------------------- CPU ----
+
+/// What travels with the keys on the CPU.
+#[derive(Clone, Copy)]
+enum Values<'a> {
+    None,
+    Slice(&'a [u32]),
+    /// The input indices (argsort), made in the first pass.
+    Indices,
+}
+
+/// Sorts element bits `keys` of type `T`; returns the sorted bits and the
+/// values in the same order (when asked for).
+fn cpu_sort<T: Element>(
+    cpu: &Cpu,
+    keys: &[u32],
+    values: Values<'_>,
+) -> (Vec<u32>, Option<Vec<u32>>) {
+    match T::TYPE {
+        ElementType::U32 => radix_sort::<UnsignedKey>(cpu, keys, values),
+        ElementType::I32 => radix_sort::<SignedKey>(cpu, keys, values),
+        ElementType::F32 => radix_sort::<FloatKey>(cpu, keys, values),
+    }
+}
+
+type Histogram = [u32; BUCKETS];
+
+/// A raw pointer that parallel scatter tasks share: each writes only the
+/// slots its precomputed offsets own.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut u32);
+
+// SAFETY: the pointer is only written through at indices that one task owns
+// (disjoint offset ranges from the exclusive scan in `radix_sort`), and the
+// allocation outlives the scoped parallel loop that uses it.
+unsafe impl Send for SharedOut {}
+// SAFETY: as above: no two tasks write the same index, none reads.
+unsafe impl Sync for SharedOut {}
+
+fn radix_sort<K: KeyMap>(
+    cpu: &Cpu,
+    src: &[u32],
+    values: Values<'_>,
+) -> (Vec<u32>, Option<Vec<u32>>) {
+    let n = src.len();
+    if n < COMPARISON_SORT_THRESHOLD {
+        return comparison_sort::<K>(src, values);
+    }
+    // Chunks are a power of two long, so a position's chunk is a shift.
+    let (chunk, chunk_shift) = if n < PARALLEL_SORT_THRESHOLD {
+        (n, usize::BITS - 1)
+    } else {
+        let c = n
+            .div_ceil(cpu.threads() * 4)
+            .max(MIN_CHUNK)
+            .next_power_of_two();
+        (c, c.trailing_zeros())
+    };
+    let ranges: Vec<Range<usize>> = (0..n)
+        .step_by(chunk)
+        .map(|s| s..(s + chunk).min(n))
+        .collect();
+    let parallel = ranges.len() > 1;
+
+    // One counting pass: every digit's histogram, per chunk.
+    let count_all = |r: &Range<usize>| {
+        let mut h = [[0u32; BUCKETS]; PASSES];
+        for &b in &src[r.clone()] {
+            let k = K::key(b);
+            h[0][(k & 0xff) as usize] += 1;
+            h[1][((k >> 8) & 0xff) as usize] += 1;
+            h[2][((k >> 16) & 0xff) as usize] += 1;
+            h[3][(k >> 24) as usize] += 1;
+        }
+        h
+    };
+    let per_chunk: Vec<[Histogram; PASSES]> = if parallel {
+        cpu.install(|| ranges.par_iter().map(count_all).collect())
+    } else {
+        ranges.iter().map(count_all).collect()
+    };
+    // A pass is needed unless one bucket holds every key.
+    let passes: Vec<usize> = (0..PASSES)
+        .filter(|&p| {
+            let mut total = [0u64; BUCKETS];
+            for h in &per_chunk {
+                for (t, &c) in total.iter_mut().zip(&h[p]) {
+                    *t += u64::from(c);
+                }
+            }
+            !total.contains(&(n as u64))
+        })
+        .collect();
+
+    if passes.is_empty() {
+        // Every key is the same: the input order is the sorted order.
+        let keys = src.to_vec();
+        let vals = match values {
+            Values::None => None,
+            Values::Slice(v) => Some(v.to_vec()),
+            Values::Indices => Some((0..n as u32).collect()),
+        };
+        return (keys, vals);
+    }
+
+    let has_values = !matches!(values, Values::None);
+    // `cur` holds what the previous pass wrote, `next` receives this pass.
+    let mut cur = pool::take::<u32>(n);
+    let mut next = pool::take::<u32>(n);
+    let (mut vcur, mut vnext) = if has_values {
+        (pool::take::<u32>(n), pool::take::<u32>(n))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut hists: Vec<Histogram> = per_chunk.iter().map(|h| h[passes[0]]).collect();
+    for (step, &pass) in passes.iter().enumerate() {
+        let first = step == 0;
+        let last = step + 1 == passes.len();
+        let shift = pass as u32 * RADIX_BITS;
+        let keys_in: &[u32] = if first { src } else { &cur };
+        // The scatter also counts the next pass's digits per destination
+        // chunk, which saves that pass a read of every key.
+        let next_shift = passes.get(step + 1).map(|&p| p as u32 * RADIX_BITS);
+        // Exclusive scan, digit-major then chunk: chunk c's keys of digit d
+        // go to offsets[c][d] onward, after every smaller digit and after
+        // the same digit's keys of earlier chunks (stable).
+        let mut offsets = vec![[0usize; BUCKETS]; ranges.len()];
+        let mut run = 0usize;
+        for d in 0..BUCKETS {
+            for (c, h) in hists.iter().enumerate() {
+                offsets[c][d] = run;
+                run += h[d] as usize;
+            }
+        }
+        debug_assert_eq!(run, n);
+        let kout = SharedOut(next.as_mut_ptr());
+        let vout = SharedOut(vnext.as_mut_ptr());
+        let vals_in: Option<&[u32]> = match (values, first) {
+            (Values::None, _) | (Values::Indices, true) => None,
+            (Values::Slice(v), true) => Some(v),
+            (_, false) => Some(&vcur),
+        };
+        let task = |(r, off): (&Range<usize>, &mut [usize; BUCKETS])| {
+            let keys = &keys_in[r.clone()];
+            let vals = match (has_values, vals_in) {
+                (false, _) => None,
+                (true, Some(v)) => Some((ValueSource::Slice(&v[r.clone()]), vout)),
+                (true, None) => Some((ValueSource::Index(r.start as u32), vout)),
+            };
+            let mut counts = match next_shift {
+                Some(_) => vec![[0u32; BUCKETS]; ranges.len()],
+                None => Vec::new(),
+            };
+            let next = Next {
+                shift: next_shift.unwrap_or(0),
+                chunk_shift,
+                counts: &mut counts,
+            };
+            scatter_dispatch::<K>(keys, off, shift, (first, last), kout, vals, next);
+            counts
+        };
+        let per_task: Vec<Vec<Histogram>> = if parallel {
+            cpu.install(|| {
+                ranges
+                    .par_iter()
+                    .zip(offsets.par_iter_mut())
+                    .map(task)
+                    .collect()
+            })
+        } else {
+            ranges.iter().zip(offsets.iter_mut()).map(task).collect()
+        };
+        if next_shift.is_some() {
+            for (c, h) in hists.iter_mut().enumerate() {
+                *h = [0; BUCKETS];
+                for t in &per_task {
+                    for (a, b) in h.iter_mut().zip(&t[c]) {
+                        *a += b;
+                    }
+                }
+            }
+        }
+        std::mem::swap(&mut cur, &mut next);
+        std::mem::swap(&mut vcur, &mut vnext);
+    }
+    pool::give_back(next);
+    if has_values {
+        pool::give_back(vnext);
+        (cur, Some(vcur))
+    } else {
+        (cur, None)
+    }
+}
+
+/// The next pass's digit counts a scatter task gathers: `counts[chunk]`,
+/// where a position's chunk is `position >> chunk_shift`. Empty `counts`:
+/// there is no next pass.
+struct Next<'a> {
+    shift: u32,
+    chunk_shift: u32,
+    counts: &'a mut [Histogram],
+}
+
+/// Where a scatter task's values come from.
+#[derive(Clone, Copy)]
+enum ValueSource<'a> {
+    Slice(&'a [u32]),
+    /// Indices counting up from this one.
+    Index(u32),
+}
+
+/// Picks the monomorphized scatter loop for this pass.
+fn scatter_dispatch<K: KeyMap>(
+    keys: &[u32],
+    off: &mut [usize; BUCKETS],
+    shift: u32,
+    (first, last): (bool, bool),
+    kout: SharedOut,
+    vals: Option<(ValueSource<'_>, SharedOut)>,
+    next: Next<'_>,
+) {
+    macro_rules! go {
+        ($f:literal, $l:literal) => {
+            match vals {
+                None => scatter::<K, $f, $l>(keys, off, shift, kout, |_| 0, None, next),
+                Some((ValueSource::Slice(v), vo)) => {
+                    scatter::<K, $f, $l>(keys, off, shift, kout, |j| v[j], Some(vo), next)
+                }
+                Some((ValueSource::Index(base), vo)) => scatter::<K, $f, $l>(
+                    keys,
+                    off,
+                    shift,
+                    kout,
+                    |j| base + j as u32,
+                    Some(vo),
+                    next,
+                ),
+            }
+        };
+    }
+    // A key map that is the identity needs no first/last variants.
+    match (first && !K::IDENTITY, last && !K::IDENTITY) {
+        (false, false) => go!(false, false),
+        (true, false) => go!(true, false),
+        (false, true) => go!(false, true),
+        (true, true) => go!(true, true),
+    }
+}
+
+/// The stable scatter of one chunk for one digit: each key (and value) goes
+/// to the next free slot of its digit, `off[digit]`.
+#[inline(always)]
+fn scatter<K: KeyMap, const FIRST: bool, const LAST: bool>(
+    keys: &[u32],
+    off: &mut [usize; BUCKETS],
+    shift: u32,
+    kout: SharedOut,
+    value: impl Fn(usize) -> u32,
+    vout: Option<SharedOut>,
+    next: Next<'_>,
+) {
+    let counting = !next.counts.is_empty();
+    for (j, &b) in keys.iter().enumerate() {
+        let k = if FIRST { K::key(b) } else { b };
+        let d = ((k >> shift) & 0xff) as usize;
+        let o = off[d];
+        off[d] = o + 1;
+        if counting {
+            next.counts[o >> next.chunk_shift][((k >> next.shift) & 0xff) as usize] += 1;
+        }
+        let out = if LAST { K::bits(k) } else { k };
+        // SAFETY: `o` lies in this chunk's range for digit `d`, from the
+        // exclusive scan of exact counts of these very keys: it is below n
+        // (the output's length) and no other task writes it.
+        unsafe { kout.0.add(o).write(out) };
+        if let Some(vo) = vout {
+            // SAFETY: as above; the value buffer has length n too.
+            unsafe { vo.0.add(o).write(value(j)) };
+        }
+    }
+}
+
+/// The small-input path: a comparison sort of the keys (stable with values).
+fn comparison_sort<K: KeyMap>(src: &[u32], values: Values<'_>) -> (Vec<u32>, Option<Vec<u32>>) {
+    let vals: Option<Vec<u32>> = match values {
+        Values::None => None,
+        Values::Slice(v) => Some(v.to_vec()),
+        Values::Indices => Some((0..src.len() as u32).collect()),
+    };
+    match vals {
+        None => {
+            // Equal keys are equal bits: an unstable sort is as good.
+            let mut keys: Vec<u32> = src.iter().map(|&b| K::key(b)).collect();
+            keys.sort_unstable();
+            keys.iter_mut().for_each(|k| *k = K::bits(*k));
+            (keys, None)
+        }
+        Some(v) => {
+            let mut pairs: Vec<(u32, u32)> =
+                src.iter().zip(&v).map(|(&b, &v)| (K::key(b), v)).collect();
+            pairs.sort_by_key(|p| p.0);
+            let keys = pairs.iter().map(|p| K::bits(p.0)).collect();
+            let vals = pairs.iter().map(|p| p.1).collect();
+            (keys, Some(vals))
+        }
+    }
+}
+
+// ----------------------------------------------------------------- GPU ----
+
+/// What travels with the keys on the GPU.
+enum GpuValues<'a> {
+    None,
+    Buffer(&'a Buffer<u32>),
+    Indices,
+}
+
+/// `Params` of `sort.wgsl`.
+const FLAG_FIRST: u32 = 1;
+const FLAG_LAST: u32 = 2;
+const FLAG_GEN_INDEX: u32 = 4;
+const FLAG_HAS_SUMS: u32 = 8;
+
+/// One dispatch to encode: entry point, uniform words, storage bindings
+/// `(slot, buffer id, bytes)`, workgroups.
+struct Step {
+    entry: usize,
+    params: [u32; 4],
+    binds: Vec<(u32, usize, u64)>,
+    groups: u32,
+}
+
+const ENTRIES: [&str; 5] = [
+    "histogram",
+    "scan_reduce",
+    "scan_down",
+    "scatter_keys",
+    "scatter_pairs",
+];
+const E_HIST: usize = 0;
+const E_REDUCE: usize = 1;
+const E_DOWN: usize = 2;
+const E_KEYS: usize = 3;
+const E_PAIRS: usize = 4;
+
+/// Buffer ids in a sort's list of device copies.
+const KEYS_IN: usize = 0;
+const KEYS_B: usize = 1;
+const KEYS_C: usize = 2;
+const VALS_IN: usize = 3;
+const VALS_B: usize = 4;
+const VALS_C: usize = 5;
+const TABLE: usize = 6;
+const DUMMY: usize = 7;
+const SUMS: usize = 8;
+
+/// Appends the steps of an exclusive scan of `len` u32s in buffer `data`,
+/// using the block-sum buffers `SUMS + level ..`.
+fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
+    let bytes = |len: usize| (len as u64 * 4).max(4);
+    if len <= TILE {
+        steps.push(Step {
+            entry: E_DOWN,
+            params: [len as u32, 1, 0, 0],
+            binds: vec![(5, data, bytes(len)), (6, DUMMY, 4)],
+            groups: 1,
+        });
+        return;
+    }
+    let groups = len.div_ceil(TILE);
+    let sums = SUMS + level;
+    steps.push(Step {
+        entry: E_REDUCE,
+        params: [len as u32, groups as u32, 0, 0],
+        binds: vec![(5, data, bytes(len)), (6, sums, bytes(groups))],
+        groups: groups as u32,
+    });
+    scan_steps(steps, sums, groups, level + 1);
+    steps.push(Step {
+        entry: E_DOWN,
+        params: [len as u32, groups as u32, 0, FLAG_HAS_SUMS],
+        binds: vec![(5, data, bytes(len)), (6, sums, bytes(groups))],
+        groups: groups as u32,
+    });
+}
+
+/// Runs the four radix passes on the GPU; returns the device copies of the
+/// sorted keys (element bits) and of the values, if any.
+fn gpu_sort<T: Element>(
+    gpu: &Gpu,
+    kernel: &'static str,
+    keys: &Buffer<T>,
+    values: GpuValues<'_>,
+) -> Result<(DeviceCopy, Option<DeviceCopy>)> {
+    let n = keys.len();
+    let bytes = n as u64 * 4;
+    let limit = gpu.info().chunk_bytes;
+    if bytes > limit || n > u32::MAX as usize / 2 {
+        return Err(Error::TooLarge {
+            kernel,
+            bytes,
+            limit,
+            what: "one storage binding (the GPU sort binds each whole array)",
+        });
+    }
+    gpu.scoped(kernel, || {
+        let pipelines = ENTRIES
+            .iter()
+            .map(|&entry| {
+                gpu.pipeline(&ShaderSpec {
+                    label: "sort",
+                    source: SHADER,
+                    entry,
+                    element: Some(T::TYPE),
+                    constants: &[("KIND", f64::from(T::TYPE.kind_code()))],
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let keys_in = gpu.resident(kernel, keys)?;
+        let keys_b = gpu.alloc_bytes(kernel, bytes)?;
+        let keys_c = gpu.alloc_bytes(kernel, bytes)?;
+        let (vals_in, vals_b, vals_c) = match values {
+            GpuValues::None => (None, None, None),
+            GpuValues::Buffer(v) => (
+                Some(gpu.resident(kernel, v)?),
+                Some(gpu.alloc_bytes(kernel, bytes)?),
+                Some(gpu.alloc_bytes(kernel, bytes)?),
+            ),
+            GpuValues::Indices => (
+                None,
+                Some(gpu.alloc_bytes(kernel, bytes)?),
+                Some(gpu.alloc_bytes(kernel, bytes)?),
+            ),
+        };
+        let pairs = vals_b.is_some();
+        let groups = n.div_ceil(TILE);
+        let table_len = groups * BUCKETS;
+        let table = gpu.alloc_bytes(kernel, table_len as u64 * 4)?;
+        let dummy = gpu.alloc_bytes(kernel, 16)?;
+        let mut sums = Vec::new();
+        let mut len = table_len;
+        while len > TILE {
+            len = len.div_ceil(TILE);
+            sums.push(gpu.alloc_bytes(kernel, len as u64 * 4)?);
+        }
+
+        // Buffer list in the order of the ids above; absent values stand in
+        // with buffers that exist (unused by `scatter_keys`).
+        let mut list: Vec<&DeviceCopy> = vec![
+            &*keys_in,
+            &keys_b,
+            &keys_c,
+            vals_in.as_deref().unwrap_or(&*keys_in),
+            vals_b.as_ref().unwrap_or(&keys_b),
+            vals_c.as_ref().unwrap_or(&keys_c),
+            &table,
+            &dummy,
+        ];
+        list.extend(sums.iter());
+
+        let mut steps = Vec::new();
+        let key_src = [KEYS_IN, KEYS_B, KEYS_C, KEYS_B];
+        let key_dst = [KEYS_B, KEYS_C, KEYS_B, KEYS_C];
+        let val_src = [VALS_IN, VALS_B, VALS_C, VALS_B];
+        let val_dst = [VALS_B, VALS_C, VALS_B, VALS_C];
+        let table_bytes = table_len as u64 * 4;
+        for pass in 0..PASSES {
+            let shift = pass as u32 * RADIX_BITS;
+            let mut flags = 0;
+            if pass == 0 {
+                flags |= FLAG_FIRST;
+                if matches!(values, GpuValues::Indices) {
+                    flags |= FLAG_GEN_INDEX;
+                }
+            }
+            if pass == PASSES - 1 {
+                flags |= FLAG_LAST;
+            }
+            let params = [n as u32, groups as u32, shift, flags];
+            steps.push(Step {
+                entry: E_HIST,
+                params,
+                binds: vec![(1, key_src[pass], bytes), (5, TABLE, table_bytes)],
+                groups: groups as u32,
+            });
+            scan_steps(&mut steps, TABLE, table_len, 0);
+            let mut binds = vec![
+                (1, key_src[pass], bytes),
+                (3, key_dst[pass], bytes),
+                (5, TABLE, table_bytes),
+            ];
+            if pairs {
+                // Argsort's first pass reads no values; bind the keys there.
+                let vsrc = if flags & FLAG_GEN_INDEX != 0 {
+                    KEYS_IN
+                } else {
+                    val_src[pass]
+                };
+                binds.push((2, vsrc, bytes));
+                binds.push((4, val_dst[pass], bytes));
+            }
+            steps.push(Step {
+                entry: if pairs { E_PAIRS } else { E_KEYS },
+                params,
+                binds,
+                groups: groups as u32,
+            });
+        }
+        let bindings: Vec<Vec<(u32, Bind<'_>)>> = steps
+            .iter()
+            .map(|s| {
+                let mut v = vec![(0, Bind::Uniform(bytemuck::cast_slice(&s.params)))];
+                for &(slot, id, bytes) in &s.binds {
+                    v.push((
+                        slot,
+                        Bind::Storage {
+                            copy: list[id],
+                            range: 0..bytes,
+                        },
+                    ));
+                }
+                v
+            })
+            .collect();
+        let dispatches: Vec<Dispatch<'_>> = steps
+            .iter()
+            .zip(&bindings)
+            .map(|(s, b)| Dispatch {
+                pipeline: &pipelines[s.entry],
+                bindings: b,
+                workgroups: s.groups,
+            })
+            .collect();
+        gpu.submit(kernel, &dispatches)?;
+        drop(dispatches);
+        drop(bindings);
+        drop(list);
+        Ok((keys_c, vals_c))
+    })
+}

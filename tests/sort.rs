@@ -1,0 +1,449 @@
+//! Radix sort conformance: `Sort`, `SortPairs` and `Argsort` for u32, i32
+//! and f32 keys on every backend, against `sort_by` oracles, bit for bit.
+//!
+//! Sizes: 0, 1, odd, the CPU comparison-sort threshold ± 1, the GPU tile
+//! (1024 keys) ± 1, the scan block boundaries, primes, the CPU parallel
+//! threshold, and a large input whose (digit × workgroup) table needs a
+//! two-level scan. Patterns: random, few distinct keys (many ties), all
+//! equal, sorted, reversed, negatives, and for f32: ±0.0, ±Inf, subnormals
+//! and NaNs of both signs with several payloads (all after +Inf).
+//!
+//! A GPU sort binds each whole array, so it cannot reach 65,535 workgroups
+//! of 1024 keys (67 M keys, 256 MiB) on lavapipe's 128 MiB binding limit:
+//! beyond the binding limit it must return `TooLarge` (tested with a small
+//! chunk limit), and `Auto` then sorts on the CPU.
+
+mod common;
+
+use std::cmp::Ordering;
+
+use common::{Rng, backends, on, own_gpu_engine};
+use proptest::prelude::{ProptestConfig, any, proptest};
+use tandem::kernels::sort::{COMPARISON_SORT_THRESHOLD, PARALLEL_SORT_THRESHOLD};
+use tandem::kernels::{Argsort, Sort, SortPairs};
+use tandem::{Backend, Buffer, Element, Engine, Error};
+
+// ---------- oracles ----------
+
+/// The documented order, written with the standard library's comparisons.
+trait Key: Element + Copy {
+    fn order(a: &Self, b: &Self) -> Ordering;
+    fn bits(self) -> u32 {
+        bytemuck::cast(self)
+    }
+}
+
+impl Key for u32 {
+    fn order(a: &u32, b: &u32) -> Ordering {
+        a.cmp(b)
+    }
+}
+
+impl Key for i32 {
+    fn order(a: &i32, b: &i32) -> Ordering {
+        a.cmp(b)
+    }
+}
+
+impl Key for f32 {
+    /// Numbers by `total_cmp` (so -0.0 < +0.0), then positive NaNs, then
+    /// negative NaNs; within each NaN sign, `total_cmp` (by payload).
+    fn order(a: &f32, b: &f32) -> Ordering {
+        let class = |x: &f32| match (x.is_nan(), x.is_sign_negative()) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        };
+        class(a).cmp(&class(b)).then(a.total_cmp(b))
+    }
+}
+
+/// Stable sort of `(key, original index)` pairs by key.
+fn oracle<T: Key>(keys: &[T]) -> Vec<(T, u32)> {
+    let mut v: Vec<(T, u32)> = keys.iter().copied().zip(0u32..).collect();
+    v.sort_by(|a, b| T::order(&a.0, &b.0));
+    v
+}
+
+fn assert_same_bits<T: Key>(what: &str, got: &[T], want: &[T]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    if let Some(i) = (0..got.len()).find(|&i| got[i].bits() != want[i].bits()) {
+        panic!(
+            "{what}: first difference at {i} of {}: got {:?} ({:#010x}), want {:?} ({:#010x})",
+            got.len(),
+            got[i],
+            got[i].bits(),
+            want[i],
+            want[i].bits()
+        );
+    }
+}
+
+fn assert_same_u32(what: &str, got: &[u32], want: &[u32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+        panic!(
+            "{what}: first difference at {i}: got {}, want {}",
+            got[i], want[i]
+        );
+    }
+}
+
+/// Runs all three kernels on `keys` on every backend and checks each
+/// against the oracle: keys bit for bit, pair values and argsort indices
+/// exactly (so stability is checked wherever keys repeat).
+fn check<T: Key>(what: &str, keys: &[T]) {
+    let want = oracle(keys);
+    let want_keys: Vec<T> = want.iter().map(|p| p.0).collect();
+    let want_idx: Vec<u32> = want.iter().map(|p| p.1).collect();
+    // Values: a scrambled function of the index, so a wrong permutation
+    // cannot pass by accident.
+    let vals: Vec<u32> = (0..keys.len() as u32)
+        .map(|i| i.wrapping_mul(0x9E37_79B9))
+        .collect();
+    let want_vals: Vec<u32> = want_idx.iter().map(|&i| vals[i as usize]).collect();
+    let kb = Buffer::from(keys.to_vec());
+    let vb = Buffer::from(vals);
+    for (b, e) in backends() {
+        let n = keys.len();
+        let ctx = format!("{what} n={n} {} on {b:?}", std::any::type_name::<T>());
+        let sorted = e.run(&Sort, &kb).expect("sort").to_vec().unwrap();
+        assert_same_bits(&format!("sort {ctx}"), &sorted, &want_keys);
+        let (sk, sv) = e.run(&SortPairs, (&kb, &vb)).expect("sort_pairs");
+        assert_same_bits(
+            &format!("sort_pairs keys {ctx}"),
+            &sk.to_vec().unwrap(),
+            &want_keys,
+        );
+        assert_same_u32(
+            &format!("sort_pairs values {ctx}"),
+            &sv.to_vec().unwrap(),
+            &want_vals,
+        );
+        let idx = e.run(&Argsort, &kb).expect("argsort").to_vec().unwrap();
+        assert_same_u32(&format!("argsort {ctx}"), &idx, &want_idx);
+    }
+}
+
+// ---------- data ----------
+
+/// Sizes around every boundary of both implementations.
+fn sizes() -> Vec<usize> {
+    let mut v = vec![
+        0,
+        1,
+        2,
+        7,
+        255,
+        256,
+        257,
+        COMPARISON_SORT_THRESHOLD - 1,
+        COMPARISON_SORT_THRESHOLD,
+        COMPARISON_SORT_THRESHOLD + 1,
+        1023,
+        1024,
+        1025,
+        // Table of 256 × 5 workgroups: just past one scan block.
+        4097,
+        65_537,
+        PARALLEL_SORT_THRESHOLD + 3,
+        99_991,
+    ];
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn random_u32s(n: usize, seed: u64) -> Vec<u32> {
+    Rng::new(seed).u32s(n)
+}
+
+/// Floats of every class: normals of both signs over many exponents,
+/// subnormals, ±0, ±Inf and NaNs of both signs with several payloads.
+fn special_f32s(n: usize, seed: u64) -> Vec<f32> {
+    let specials = [
+        0.0f32,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7f80_0001),
+        f32::from_bits(0x7fc0_1234),
+        f32::from_bits(0x7fff_ffff),
+        f32::from_bits(0xff80_0001),
+        f32::from_bits(0xffc0_5678),
+        f32::from_bits(0xffff_ffff),
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        f32::from_bits(1),
+        f32::from_bits(0x8000_0001),
+        f32::MAX,
+        f32::MIN,
+        1.0,
+        -1.0,
+    ];
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let r = rng.next_u32();
+            match r % 4 {
+                0 => specials[(r >> 8) as usize % specials.len()],
+                1 => rng.f32(-4.0, 4.0),
+                // Any bit pattern: every exponent, some NaNs.
+                _ => f32::from_bits(rng.next_u32()),
+            }
+        })
+        .collect()
+}
+
+// ---------- conformance ----------
+
+#[test]
+fn u32_keys_sort_like_the_oracle_at_every_boundary_size() {
+    for n in sizes() {
+        check("random", &random_u32s(n, n as u64));
+        let few: Vec<u32> = random_u32s(n, 7).iter().map(|x| x % 5).collect();
+        check("few distinct", &few);
+    }
+}
+
+#[test]
+fn i32_keys_sort_like_the_oracle_with_negatives_and_ties() {
+    for n in sizes() {
+        check("random", &Rng::new(n as u64 + 1).i32s(n));
+        check("small range", &Rng::new(3).small_i32s(n, 9));
+    }
+    let edges = vec![
+        i32::MIN,
+        -1,
+        0,
+        1,
+        i32::MAX,
+        i32::MIN + 1,
+        i32::MAX - 1,
+        0,
+        -1,
+    ];
+    check("edges", &edges);
+}
+
+#[test]
+fn f32_keys_sort_zeros_infinities_and_every_nan_last() {
+    for n in sizes() {
+        check("specials", &special_f32s(n, n as u64 + 2));
+    }
+    let nans = vec![
+        f32::from_bits(0xffc0_0000),
+        1.0,
+        f32::from_bits(0x7fc0_0001),
+        f32::INFINITY,
+        -0.0,
+        f32::from_bits(0xff80_0001),
+        0.0,
+        f32::NEG_INFINITY,
+        f32::from_bits(0x7fc0_0000),
+        -0.0,
+    ];
+    check("nans", &nans);
+    let sorted = Engine::new()
+        .unwrap()
+        .on(Backend::Cpu)
+        .run(&Sort, &Buffer::from(nans))
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    // The documented order, spelled out.
+    let want = [
+        0xff80_0000u32,
+        0x8000_0000,
+        0x8000_0000,
+        0x0000_0000,
+        0x3f80_0000,
+        0x7f80_0000,
+        0x7fc0_0000,
+        0x7fc0_0001,
+        0xffc0_0000,
+        0xff80_0001,
+    ];
+    let got: Vec<u32> = sorted.iter().map(|x| x.to_bits()).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn structured_inputs_sort_correctly() {
+    let n = 5000;
+    let asc: Vec<i32> = (0..n as i32).map(|i| i - 2500).collect();
+    check("ascending", &asc);
+    let desc: Vec<i32> = asc.iter().rev().copied().collect();
+    check("descending", &desc);
+    check("all equal", &vec![42u32; n]);
+    check(
+        "all equal large",
+        &vec![-3.5f32; PARALLEL_SORT_THRESHOLD * 2 + 5],
+    );
+    // Keys that differ only in the top byte, or only in the bottom byte:
+    // the CPU skips the other passes.
+    let top: Vec<u32> = random_u32s(n, 9).iter().map(|x| x & 0xff00_0000).collect();
+    check("top byte only", &top);
+    let low: Vec<u32> = random_u32s(n, 10).iter().map(|x| x & 0xff).collect();
+    check("low byte only", &low);
+    let zigzag: Vec<f32> = (0..n)
+        .map(|i| if i % 2 == 0 { i as f32 } else { -(i as f32) })
+        .collect();
+    check("zigzag", &zigzag);
+}
+
+#[test]
+fn a_large_input_sorts_stably_on_every_backend() {
+    // 2^19 + 3 keys: the GPU table has 513 × 256 entries, a two-level scan
+    // (block sums scanned, then added); the CPU runs in parallel chunks.
+    // Many duplicates, so stability is checked at scale.
+    let n = (1 << 19) + 3;
+    let keys: Vec<u32> = random_u32s(n, 11).iter().map(|x| x % 1000).collect();
+    check("large duplicates", &keys);
+    let floats = special_f32s(n, 12);
+    let want: Vec<f32> = oracle(&floats).into_iter().map(|p| p.0).collect();
+    let fb = Buffer::from(floats);
+    for (b, e) in backends() {
+        let got = e.run(&Sort, &fb).unwrap().to_vec().unwrap();
+        assert_same_bits(&format!("large f32 on {b:?}"), &got, &want);
+    }
+}
+
+// ---------- errors and limits ----------
+
+#[test]
+fn mismatched_pair_lengths_are_an_error_naming_both_lengths() {
+    let k = Buffer::from(vec![3u32, 1, 2]);
+    let v = Buffer::from(vec![0u32, 1]);
+    for (b, e) in backends() {
+        let err = e.run(&SortPairs, (&k, &v)).unwrap_err();
+        assert_eq!(
+            err,
+            Error::LengthMismatch {
+                kernel: "sort_pairs",
+                left: 3,
+                right: 2
+            },
+            "{b:?}"
+        );
+    }
+}
+
+#[test]
+fn an_input_past_the_binding_limit_is_too_large_on_the_gpu_and_auto_uses_the_cpu() {
+    if on(Backend::Gpu).is_none() {
+        return;
+    }
+    let small = Engine::builder()
+        .gpu_chunk_bytes(64 * 1024)
+        .build()
+        .unwrap();
+    let n = 64 * 1024 / 4 + 1;
+    let keys = Buffer::from(random_u32s(n, 13));
+    let err = small.on(Backend::Gpu).run(&Sort, &keys).unwrap_err();
+    assert!(
+        matches!(err, Error::TooLarge { kernel: "sort", bytes, limit: 65536, .. } if bytes == n as u64 * 4),
+        "{err:?}"
+    );
+    let err = small.on(Backend::Gpu).run(&Argsort, &keys).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                kernel: "argsort",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Exactly at the limit still sorts on the GPU.
+    let at = Buffer::from(random_u32s(n - 1, 14));
+    let got = small
+        .on(Backend::Gpu)
+        .run(&Sort, &at)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let mut want = at.to_vec().unwrap();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    // Auto falls back to the CPU for the larger one.
+    let got = small.run(&Sort, &keys).unwrap().to_vec().unwrap();
+    let mut want = keys.to_vec().unwrap();
+    want.sort_unstable();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn empty_inputs_dispatch_nothing() {
+    let Some(e) = own_gpu_engine() else { return };
+    let before = e.stats();
+    let k = Buffer::<f32>::from(Vec::new());
+    let v = Buffer::<u32>::from(Vec::new());
+    assert!(e.run(&Sort, &k).unwrap().is_empty());
+    assert!(e.run(&Argsort, &k).unwrap().is_empty());
+    let (a, b) = e.run(&SortPairs, (&k, &v)).unwrap();
+    assert!(a.is_empty() && b.is_empty());
+    let s = e.stats().since(&before);
+    assert_eq!((s.gpu_dispatches, s.uploads), (0, 0), "{s:?}");
+}
+
+#[test]
+fn a_gpu_sort_leaves_its_input_unchanged_and_chains_without_transfers() {
+    let Some(e) = own_gpu_engine() else { return };
+    let data = special_f32s(3000, 15);
+    let keys = Buffer::from(data.clone());
+    let sorted = e.run(&Sort, &keys).unwrap();
+    // Sorting the sorted output again stays on the device and changes nothing.
+    let before = e.stats();
+    let again = e.run(&Sort, &sorted).unwrap();
+    let s = e.stats().since(&before);
+    assert_eq!((s.uploads, s.downloads), (0, 0), "{s:?}");
+    assert_same_bits(
+        "resorted",
+        &again.to_vec().unwrap(),
+        &sorted.to_vec().unwrap(),
+    );
+    assert_same_bits("input", &keys.to_vec().unwrap(), &data);
+}
+
+#[test]
+fn work_counts_every_pass_over_keys_and_values() {
+    let k = Buffer::from(vec![0u32; 1000]);
+    let v = Buffer::from(vec![0u32; 1000]);
+    let w = tandem::Kernel::work(&Sort, &&k);
+    assert_eq!(w.elements, 1000);
+    assert_eq!(w.bytes_read, 4000 * 5);
+    assert_eq!(w.bytes_written, 4000 * 4);
+    let w = tandem::Kernel::work(&SortPairs, &(&k, &v));
+    assert_eq!(w.bytes_read, 4000 * 9);
+    assert_eq!(w.bytes_written, 4000 * 8);
+}
+
+// ---------- properties ----------
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn gpu_equals_cpu_equals_oracle_for_any_f32_bits(
+        bits in proptest::collection::vec(any::<u32>(), 0..3000),
+        ties in 0u32..4,
+    ) {
+        // `ties` > 0 folds the keys onto a few values so stability matters.
+        let keys: Vec<f32> = bits
+            .iter()
+            .map(|&b| f32::from_bits(if ties > 0 { (b % (ties * 3)) | (b & 0x8000_0000) } else { b }))
+            .collect();
+        check("proptest f32", &keys);
+    }
+
+    #[test]
+    fn gpu_equals_cpu_equals_oracle_for_any_i32(
+        keys in proptest::collection::vec(any::<i32>(), 0..3000),
+    ) {
+        check("proptest i32", &keys);
+    }
+}
