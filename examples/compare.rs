@@ -10,13 +10,23 @@
 //! ```
 //!
 //! # Options
-//! - `--max-log2 N`: sizes 2^10, 2^12, ... up to 2^N data elements (default 24).
+//! - `--max-log2 N`: sizes 2^10, 2^12, ... up to 2^N data elements (default
+//!   24; some cases stop lower unless this or `--max` is given: gemm at
+//!   1024², transpose and conv2d at 2048²).
 //! - `--max N`: the same cap as a count (`2^20`, `1<<20`, `1000000`).
 //! - `--quick`: cap every case at 2^20 data elements and 10 timed calls.
 //! - `--sizes a,b,c`: explicit sizes, in each case's own axis (elements for
-//!   the vector kernels; a matrix or image side for 2-D families).
+//!   the vector kernels; a matrix or image side for the `n×n` cases); a
+//!   size over the `--max` cap in data elements (default 2^24) is skipped.
+//! - `--no-caps`: run every column at every size. Without it some columns
+//!   stop early, and each table says where: the serial gemm loop (O(n³))
+//!   at 512², and, on a software GPU driver only, the GPU columns at 2^20
+//!   data elements (2^18 for scans and compactions, 256² for gemm and
+//!   conv2d), where lavapipe takes 0.1 to 1 s a call; sum and axpy run on
+//!   the GPU to 2^24.
 //! - `--kernels k1,k2`: a subset: kernel names (as printed) or family names
-//!   (`map`, `reduce`).
+//!   (`map`, `reduce`, `scan`, `compact`, `histogram`, `transpose`, `gemm`,
+//!   `conv`).
 //! - `--reps K`: timed calls per cell. Default: enough for about 20 ms, at
 //!   least 3 and at most 50, except GPU cells whose calls take over 50 ms
 //!   (2 calls) or 250 ms (1 call), marked `*`: a software driver at the
@@ -33,7 +43,10 @@
 //! and family, a `setup(size)` that makes the host inputs, the kernel value
 //! and the serial scalar reference (see [`bench`]). Adding a kernel to the
 //! report is adding one small function to [`catalogue`]; the engine's
-//! `Kernel::work` gives the bytes and flops the roofline uses.
+//! `Kernel::work` gives the bytes and flops the roofline uses. Vector
+//! kernels sweep `n` elements (2^10 to 2^24); matrix and image kernels
+//! (transpose, gemm with `m = n = k`, conv2d with a 5×5 filter) sweep an
+//! `n×n` square, printed `1024²`, sides 32 to the cap.
 //!
 //! # Columns
 //! Every cell is the **median** of its timed calls, after one untimed
@@ -42,9 +55,13 @@
 //! - `serial`: the plain scalar loop a user would write: for maps, an
 //!   indexed loop into an output vector allocated once and reused across
 //!   calls (the loop's best case); `x.iter().sum()` and the like for
-//!   reductions, an index-tracking loop for arg-reductions. LLVM may
-//!   auto-vectorize the simplest maps; it cannot reorder a float sum, so
-//!   serial reductions run at scalar speed.
+//!   reductions, an index-tracking loop for arg-reductions; a running sum
+//!   for scans; a filter loop pushing into a reused vector for
+//!   compactions; a counting loop for histograms; the naive double loop for
+//!   transpose; the naive i-k-j triple loop for gemm; the direct loop over
+//!   the taps inside the image for conv2d. LLVM may auto-vectorize the
+//!   simplest maps and gemm's inner loop; it cannot reorder a float sum, so
+//!   serial reductions and scans run at scalar speed.
 //! - `cpu`: `engine.on(Backend::Cpu).run(..)` on host-resident inputs.
 //! - `gpu(host)`: `engine.on(Backend::Gpu).run(..)` on inputs that start on the
 //!   host: host-only `Buffer`s are rebuilt (untimed) whenever a call left a
@@ -61,7 +78,9 @@
 //! - `cpu GB/s`: `Work::bytes()` (bytes read + written, each once) / `cpu`.
 //! - `cpu %roof`, `gpu(r) %roof`: the roofline time of the call's `Work`
 //!   (`max(bytes / bandwidth, flops / FMA peak)`) over the measured time,
-//!   with the limit that binds (`bw` or `fma`). Host limits: read-only
+//!   with the limit that binds (`bw` or `fma`, whichever time is larger:
+//!   typically the FMA peak for gemm and conv2d, bandwidth for the other
+//!   kernels). Host limits: read-only
 //!   kernels (reductions) against a read pass (an XOR fold), kernels that
 //!   write against the STREAM triad. GPU limits: a resident copy kernel's
 //!   bandwidth and an FMA loop's peak. Over 100% means the data fit in cache;
@@ -80,10 +99,12 @@
 //! allocations and the upload, against the warm median of the same cell.
 //!
 //! # Summary
-//! The CPU figures for `sum` and `axpy` at the largest size, each kernel's
+//! The CPU figures for `sum` and `axpy` (against bandwidth), `gemm` and
+//! `conv2d` (against the FMA peak) at their largest size, each kernel's
 //! worst `auto` regret (`auto` / min(`cpu`, `gpu(host)`)) and the crossover
 //! sizes: the smallest size from which the GPU beats the CPU backend at
-//! every larger size of the sweep, for data on the host and resident data.
+//! every larger size of the sweep where both ran, for data on the host and
+//! resident data.
 //!
 //! Without a GPU (no adapter, or `TANDEM_NO_GPU=1`) only the CPU columns are
 //! printed, with one line saying why.
@@ -226,6 +247,25 @@ fn run() -> BoxResult<()> {
     let mut all = Vec::new();
     let mut colds = Vec::new();
     for (case, sizes) in cases.iter().zip(&plan) {
+        if let Some(given) = &opts.sizes {
+            let dropped: Vec<String> = given
+                .iter()
+                .filter(|n| !sizes.contains(n))
+                .map(|&n| (case.axis.show)(n))
+                .collect();
+            if !dropped.is_empty() {
+                log.say(format!(
+                    "{}: {} = {} skipped: over the cap of {} data elements (`--max` to raise it)\n",
+                    case.name,
+                    case.axis.label,
+                    dropped.join(", "),
+                    size_label(opts.max_elements),
+                ));
+            }
+            if sizes.is_empty() {
+                continue;
+            }
+        }
         let mut rows = Vec::new();
         for &n in sizes {
             log.bar.set_message(format!(
@@ -444,11 +484,14 @@ impl Case {
         }
     }
 
-    /// The sizes to run: `--sizes` as given, else the axis' sweep under the
+    /// The sizes to run: `--sizes` as given up to `--max` data elements
+    /// (a side of 2^20 is 2^40 elements), else the axis' sweep under the
     /// caps.
     fn sizes(&self, opts: &Options) -> Vec<usize> {
         if let Some(s) = &opts.sizes {
-            return s.clone();
+            let mut s = s.clone();
+            s.retain(|&n| (self.axis.elements)(n) <= opts.max_elements);
+            return s;
         }
         let mut max = opts.max_elements;
         if let Some(m) = self.default_max.filter(|_| !opts.max_given) {
@@ -2016,6 +2059,7 @@ fn json_report(
                 "roofline": {"cpu": roof_of(Column::Cpu), "gpu_res": roof_of(Column::GpuRes)},
                 "errors": r.errors.iter().map(|(c, e)| json!({"column": c.key(), "error": e}))
                     .collect::<Vec<_>>(),
+                "capped": r.capped.iter().map(|c| c.key()).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -2197,38 +2241,27 @@ fn usage() -> String {
         }
     }
     let names: Vec<&str> = cat.iter().map(|c| c.name).collect();
-    let mut list = String::new();
-    let mut width = 0;
-    for word in names
-        .iter()
-        .copied()
-        .chain(["; families"])
-        .chain(families.iter().copied())
-    {
-        if width + word.len() + 1 > 58 {
-            list.push_str("\n                   ");
-            width = 0;
-        }
-        if !word.starts_with(';') {
-            list.push(' ');
-            width += 1;
-        }
-        list.push_str(word);
-        width += word.len();
-    }
+    let kernels = wrap(&names, 20, 78);
+    let families = wrap(&families, 20, 78);
     format!(
         "\
 usage: cargo run --release --example compare -- [options]
   --max-log2 N      sizes 2^10, 2^12, ... up to 2^N data elements (default 24;
-                    some cases stop lower by default, e.g. gemm at 2^20)
+                    without this or --max, gemm stops at 1024², transpose
+                    and conv2d at 2048²)
   --max N           the same cap as a count (1000000, 2^20 or 1<<20)
   --quick           cap every case at 2^20 elements and 10 timed calls a cell
   --sizes a,b,c     explicit sizes in each case's axis: elements for vectors,
-                    the side for n×n cases (1000, 2^20 or 1<<20)
-  --no-caps         run every column at every size: the serial O(n³) gemm
-                    loop above 512², the GPU columns above 2^20 elements on
-                    a software driver
-  --kernels k1,k2   kernels or families to run (default all):{list}
+                    the side for n×n cases (1000, 2^20 or 1<<20); sizes
+                    over the --max cap in data elements are skipped
+  --no-caps         run every column at every size; without it the serial
+                    gemm loop (O(n³)) stops at 512², and on a software GPU
+                    driver the GPU columns stop at 2^20 elements or lower
+                    (each table says where)
+  --kernels k1,k2   kernels or families to run (default all); kernels:
+{kernels}
+                    families:
+{families}
   --reps K          timed calls per cell (default: ~20 ms worth, 3..=50)
   --csv PATH        also write every row as CSV
   --out DIR         write compare.txt, compare.csv, compare.json and one
@@ -2348,6 +2381,25 @@ impl Options {
         }
         Ok(Some(opts))
     }
+}
+
+/// `words` separated by spaces, in lines of at most `width` characters
+/// indented by `indent`.
+fn wrap(words: &[&str], indent: usize, width: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut lines = vec![pad.clone()];
+    for w in words {
+        let line = lines.last_mut().expect("one line at least");
+        if line.len() > indent && line.len() + 1 + w.len() > width {
+            lines.push(format!("{pad}{w}"));
+        } else {
+            if line.len() > indent {
+                line.push(' ');
+            }
+            line.push_str(w);
+        }
+    }
+    lines.join("\n")
 }
 
 /// 2^10, 2^12, ... up to 2^max (2^max itself always included).
