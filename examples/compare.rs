@@ -10,13 +10,23 @@
 //! ```
 //!
 //! # Options
-//! - `--max-log2 N`: sizes 2^10, 2^12, ... up to 2^N data elements (default 24).
+//! - `--max-log2 N`: sizes 2^10, 2^12, ... up to 2^N data elements (default
+//!   24; some cases stop lower unless this or `--max` is given: gemm at
+//!   1024², transpose and conv2d at 2048²).
 //! - `--max N`: the same cap as a count (`2^20`, `1<<20`, `1000000`).
 //! - `--quick`: cap every case at 2^20 data elements and 10 timed calls.
 //! - `--sizes a,b,c`: explicit sizes, in each case's own axis (elements for
-//!   the vector kernels; a matrix or image side for 2-D families).
+//!   the vector kernels; a matrix or image side for the `n×n` cases); a
+//!   size over the `--max` cap in data elements (default 2^24) is skipped.
+//! - `--no-caps`: run every column at every size. Without it some columns
+//!   stop early, and each table says where: the serial gemm loop (O(n³))
+//!   at 512², and, on a software GPU driver only, the GPU columns at 2^20
+//!   data elements (2^18 for scans and compactions, 256² for gemm and
+//!   conv2d), where lavapipe takes 0.1 to 1 s a call; sum and axpy run on
+//!   the GPU to 2^24.
 //! - `--kernels k1,k2`: a subset: kernel names (as printed) or family names
-//!   (`map`, `reduce`).
+//!   (`map`, `reduce`, `scan`, `compact`, `histogram`, `transpose`, `gemm`,
+//!   `conv`).
 //! - `--reps K`: timed calls per cell. Default: enough for about 20 ms, at
 //!   least 3 and at most 50, except GPU cells whose calls take over 50 ms
 //!   (2 calls) or 250 ms (1 call), marked `*`: a software driver at the
@@ -33,7 +43,10 @@
 //! and family, a `setup(size)` that makes the host inputs, the kernel value
 //! and the serial scalar reference (see [`bench`]). Adding a kernel to the
 //! report is adding one small function to [`catalogue`]; the engine's
-//! `Kernel::work` gives the bytes and flops the roofline uses.
+//! `Kernel::work` gives the bytes and flops the roofline uses. Vector
+//! kernels sweep `n` elements (2^10 to 2^24); matrix and image kernels
+//! (transpose, gemm with `m = n = k`, conv2d with a 5×5 filter) sweep an
+//! `n×n` square, printed `1024²`, sides 32 to the cap.
 //!
 //! # Columns
 //! Every cell is the **median** of its timed calls, after one untimed
@@ -42,9 +55,13 @@
 //! - `serial`: the plain scalar loop a user would write: for maps, an
 //!   indexed loop into an output vector allocated once and reused across
 //!   calls (the loop's best case); `x.iter().sum()` and the like for
-//!   reductions, an index-tracking loop for arg-reductions. LLVM may
-//!   auto-vectorize the simplest maps; it cannot reorder a float sum, so
-//!   serial reductions run at scalar speed.
+//!   reductions, an index-tracking loop for arg-reductions; a running sum
+//!   for scans; a filter loop pushing into a reused vector for
+//!   compactions; a counting loop for histograms; the naive double loop for
+//!   transpose; the naive i-k-j triple loop for gemm; the direct loop over
+//!   the taps inside the image for conv2d. LLVM may auto-vectorize the
+//!   simplest maps and gemm's inner loop; it cannot reorder a float sum, so
+//!   serial reductions and scans run at scalar speed.
 //! - `cpu`: `engine.on(Backend::Cpu).run(..)` on host-resident inputs.
 //! - `gpu(host)`: `engine.on(Backend::Gpu).run(..)` on inputs that start on the
 //!   host: host-only `Buffer`s are rebuilt (untimed) whenever a call left a
@@ -61,7 +78,9 @@
 //! - `cpu GB/s`: `Work::bytes()` (bytes read + written, each once) / `cpu`.
 //! - `cpu %roof`, `gpu(r) %roof`: the roofline time of the call's `Work`
 //!   (`max(bytes / bandwidth, flops / FMA peak)`) over the measured time,
-//!   with the limit that binds (`bw` or `fma`). Host limits: read-only
+//!   with the limit that binds (`bw` or `fma`, whichever time is larger:
+//!   typically the FMA peak for gemm and conv2d, bandwidth for the other
+//!   kernels). Host limits: read-only
 //!   kernels (reductions) against a read pass (an XOR fold), kernels that
 //!   write against the STREAM triad. GPU limits: a resident copy kernel's
 //!   bandwidth and an FMA loop's peak. Over 100% means the data fit in cache;
@@ -80,10 +99,12 @@
 //! allocations and the upload, against the warm median of the same cell.
 //!
 //! # Summary
-//! The CPU figures for `sum` and `axpy` at the largest size, each kernel's
+//! The CPU figures for `sum` and `axpy` (against bandwidth), `gemm` and
+//! `conv2d` (against the FMA peak) at their largest size, each kernel's
 //! worst `auto` regret (`auto` / min(`cpu`, `gpu(host)`)) and the crossover
 //! sizes: the smallest size from which the GPU beats the CPU backend at
-//! every larger size of the sweep, for data on the host and resident data.
+//! every larger size of the sweep where both ran, for data on the host and
+//! resident data.
 //!
 //! Without a GPU (no adapter, or `TANDEM_NO_GPU=1`) only the CPU columns are
 //! printed, with one line saying why.
@@ -100,7 +121,10 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 use tandem::dispatch::seconds;
 use tandem::gpu::{Bind, Dispatch, ShaderSpec};
-use tandem::kernels::{ArgMax, ArgMin, Axpy, Binary, Dot, Max, Min, Sum, Unary};
+use tandem::kernels::{
+    ArgMax, ArgMin, Axpy, Binary, Border, Compact, CompactIf, Compare, Conv2d, Dot, Gemm,
+    Histogram, HistogramCounts, HistogramRange, Max, Min, Scan, Sum, Transpose, Unary,
+};
 use tandem::{
     Backend, Buffer, Element, Engine, Explanation, Gpu, HostData, Kernel, Residency, Work,
 };
@@ -171,7 +195,7 @@ impl Log {
 fn run() -> BoxResult<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(opts) = Options::parse(args.iter().cloned())? else {
-        println!("{USAGE}");
+        println!("{}", usage());
         return Ok(());
     };
     let cases: Vec<Case> = catalogue()
@@ -223,15 +247,34 @@ fn run() -> BoxResult<()> {
     let mut all = Vec::new();
     let mut colds = Vec::new();
     for (case, sizes) in cases.iter().zip(&plan) {
+        if let Some(given) = &opts.sizes {
+            let dropped: Vec<String> = given
+                .iter()
+                .filter(|n| !sizes.contains(n))
+                .map(|&n| (case.axis.show)(n))
+                .collect();
+            if !dropped.is_empty() {
+                log.say(format!(
+                    "{}: {} = {} skipped: over the cap of {} data elements (`--max` to raise it)\n",
+                    case.name,
+                    case.axis.label,
+                    dropped.join(", "),
+                    size_label(opts.max_elements),
+                ));
+            }
+            if sizes.is_empty() {
+                continue;
+            }
+        }
         let mut rows = Vec::new();
         for &n in sizes {
             log.bar.set_message(format!(
                 "{} {}={}",
                 case.name,
                 case.axis.label,
-                size_label(n)
+                (case.axis.show)(n)
             ));
-            let row = measure_row(&engine, case, n, opts.reps, opts.max_reps)?;
+            let row = measure_row(&engine, case, n, &opts)?;
             rows.push(row);
             log.bar.inc(1);
         }
@@ -324,10 +367,14 @@ fn cpu_model() -> String {
 // The case registry
 
 /// What a case's size counts, and the default sweep over it.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Axis {
-    /// The size column's header: `n` for vectors, e.g. `m=n=k` or `side`.
+    /// The size column's header: `n` for vectors, `n×n` for squares.
     label: &'static str,
+    /// The axis' name in CSV and JSON (ASCII): `n` or `side`.
+    key: &'static str,
+    /// A size as printed: `2^20` for vectors, `1024²` for squares.
+    show: fn(usize) -> String,
     /// Input data elements at a size (what `--max` and `--quick` cap).
     elements: fn(usize) -> usize,
     /// The default sizes with at most `max` data elements.
@@ -337,18 +384,19 @@ struct Axis {
 /// A vector of `n` elements; sizes 2^10, 2^12, ... up to the cap.
 const ELEMENTS: Axis = Axis {
     label: "n",
+    key: "n",
+    show: size_label,
     elements: |n| n,
     sweep: |max| pow2_sizes(max.max(1).ilog2()),
 };
 
-/// An `n×n` matrix (or image) side: `n²` elements per input; sides 32, 64,
-/// ... up to the cap. For SGEMM (`m = n = k`), convolution or transpose.
-#[allow(
-    dead_code,
-    reason = "for the 2-D families, which are added to the catalogue later"
-)]
+/// An `n×n` matrix (or image) of side `n`: `n²` elements per input; sides
+/// 32, 64, ... up to the cap. For SGEMM (`m = n = k`), convolution or
+/// transpose.
 const SQUARE: Axis = Axis {
-    label: "side",
+    label: "n×n",
+    key: "side",
+    show: |n| format!("{n}²"),
     elements: |n| n * n,
     sweep: |max| {
         (5..16)
@@ -357,6 +405,12 @@ const SQUARE: Axis = Axis {
             .collect()
     },
 };
+
+/// On a software GPU driver (lavapipe) the GPU columns run only up to this
+/// many data elements unless a case asks for more
+/// ([`Case::software_gpu_max`]): its calls take up to a second at 2^24, and
+/// would take most of the default run's time. `--no-caps` lifts it.
+const SOFTWARE_GPU_MAX_ELEMENTS: usize = 1 << 20;
 
 /// One kernel at one element type over one size axis.
 struct Case {
@@ -368,6 +422,11 @@ struct Case {
     /// The default sweep's cap in data elements, when this case needs a
     /// lower one than `--max` (a slow serial reference, say).
     default_max: Option<usize>,
+    /// The serial column runs only up to this many data elements, and why
+    /// (an O(n³) loop, say); `--no-caps` lifts it.
+    serial_max: Option<(usize, &'static str)>,
+    /// The GPU columns' cap on a software driver.
+    software_gpu_max: usize,
     setup: Box<dyn Fn(usize) -> Box<dyn Instance>>,
 }
 
@@ -384,6 +443,8 @@ impl Case {
             element: D::types(),
             axis,
             default_max: None,
+            serial_max: None,
+            software_gpu_max: SOFTWARE_GPU_MAX_ELEMENTS,
             setup: Box::new(move |n| Box::new(setup(n))),
         }
     }
@@ -391,17 +452,46 @@ impl Case {
     /// Caps this case's default sweep at `elements` data elements (for a
     /// slow serial reference, say); `--max`, `--max-log2` and `--quick`
     /// override it.
-    #[allow(dead_code, reason = "for the families added to the catalogue later")]
     fn max_elements(mut self, elements: usize) -> Case {
         self.default_max = Some(elements);
         self
     }
 
-    /// The sizes to run: `--sizes` as given, else the axis' sweep under the
+    /// Runs the serial column only up to `elements` data elements, for the
+    /// reason given; `--no-caps` lifts it.
+    fn serial_max(mut self, elements: usize, why: &'static str) -> Case {
+        self.serial_max = Some((elements, why));
+        self
+    }
+
+    /// Runs the GPU columns up to `elements` data elements on a software
+    /// driver (default [`SOFTWARE_GPU_MAX_ELEMENTS`]).
+    fn software_gpu_max(mut self, elements: usize) -> Case {
+        self.software_gpu_max = elements;
+        self
+    }
+
+    /// The largest size `column` runs at, in data elements, and why; `None`
+    /// when it runs at every size.
+    fn column_cap(&self, column: Column, software_gpu: bool) -> Option<(usize, &'static str)> {
+        match column {
+            Column::Serial => self.serial_max,
+            Column::GpuHost | Column::GpuRes if software_gpu => Some((
+                self.software_gpu_max,
+                "a software GPU driver is slow at large sizes",
+            )),
+            _ => None,
+        }
+    }
+
+    /// The sizes to run: `--sizes` as given up to `--max` data elements
+    /// (a side of 2^20 is 2^40 elements), else the axis' sweep under the
     /// caps.
     fn sizes(&self, opts: &Options) -> Vec<usize> {
         if let Some(s) = &opts.sizes {
-            return s.clone();
+            let mut s = s.clone();
+            s.retain(|&n| (self.axis.elements)(n) <= opts.max_elements);
+            return s;
         }
         let mut max = opts.max_elements;
         if let Some(m) = self.default_max.filter(|_| !opts.max_given) {
@@ -610,7 +700,8 @@ scalar_output!(
     Option<f32>,
     Option<u32>,
     Option<(usize, f32)>,
-    Option<(usize, u32)>
+    Option<(usize, u32)>,
+    HistogramCounts
 );
 
 // ---------------------------------------------------------------------------
@@ -686,18 +777,9 @@ fn arg_loop(x: &[f32], better: impl Fn(f32, f32) -> bool) -> Option<(usize, f32)
 }
 
 /// Every case of the sweep, in table order. A new kernel family adds its
-/// cases here: one function each, built with [`Case::new`] and [`bench`].
-/// For example (the kernel's `work` gives the roofline its flops):
-///
-/// ```text
-/// Case::new("sgemm", "gemm", SQUARE, |n| {
-///     let data = (random_f32(n * n, SEED_X), random_f32(n * n, SEED_Y));
-///     bench(data, Sgemm { m: n, n, k: n }, move |(a, b): &(Vec<f32>, Vec<f32>)| {
-///         naive_gemm(a, b, n)
-///     })
-/// })
-/// .max_elements(1 << 20) // the serial triple loop is O(n³)
-/// ```
+/// cases here: one function each, built with [`Case::new`] and [`bench`]
+/// (the kernel's `work` gives the roofline its bytes and flops; see
+/// [`gemm`] for a 2-D case with a capped serial loop).
 fn catalogue() -> Vec<Case> {
     const S: f32 = 1.5;
     const A: f32 = 2.5;
@@ -714,8 +796,9 @@ fn catalogue() -> Vec<Case> {
         binary(Binary::Div, |a, b| a / b),
         binary(Binary::Min, f32::min),
         binary(Binary::Max, f32::max),
-        binary(Axpy { a: A }, |x, y| A * x + y),
-        reduce1(Sum, |x| x.iter().sum::<f32>()),
+        // Issue 2 asks for the sum and axpy figures at 2^24 on every column.
+        binary(Axpy { a: A }, |x, y| A * x + y).software_gpu_max(1 << 24),
+        reduce1(Sum, |x| x.iter().sum::<f32>()).software_gpu_max(1 << 24),
         Case::new("dot", "reduce", ELEMENTS, |n| {
             let data = (random_f32(n, SEED_X), random_f32(n, SEED_Y));
             bench(data, Dot, |(x, y): &(Vec<f32>, Vec<f32>)| {
@@ -726,7 +809,256 @@ fn catalogue() -> Vec<Case> {
         reduce1(Max, |x| x.iter().copied().reduce(f32::max)),
         reduce1(ArgMin, |x| arg_loop(x, |v, b| v < b)),
         reduce1(ArgMax, |x| arg_loop(x, |v, b| v > b)),
+        // Multi-pass GPU kernels: ~150 ms a call at 2^20 on lavapipe.
+        inclusive_scan().software_gpu_max(1 << 18),
+        exclusive_scan().software_gpu_max(1 << 18),
+        compact().software_gpu_max(1 << 18),
+        compact_if().software_gpu_max(1 << 18),
+        // Sort (`tandem::kernels::sort`: `Sort`, `SortPairs`, `Argsort`)
+        // goes here, family "sort": one case each, e.g. `Sort` on
+        // `random_u32(n, SEED_X, u32::MAX)` against `out.clear();
+        // out.extend_from_slice(x); out.sort_unstable()` into a reused `out`,
+        // and `SortPairs` on `(keys, values)` against sorting zipped pairs.
+        histogram(),
+        histogram_range(),
+        transpose(),
+        gemm(),
+        conv2d(),
     ]
+}
+
+/// Inclusive prefix sum of f32 against a running-sum loop.
+fn inclusive_scan() -> Case {
+    Case::new("inclusive_scan", "scan", ELEMENTS, |n| {
+        let mut out = Vec::new();
+        bench(
+            random_f32(n, SEED_X),
+            Scan::inclusive(),
+            move |x: &Vec<f32>| {
+                out.resize(x.len(), 0.0);
+                let mut acc = 0.0f32;
+                for (o, &v) in out.iter_mut().zip(x) {
+                    acc += v;
+                    *o = acc;
+                }
+                out.last().copied()
+            },
+        )
+    })
+}
+
+/// Exclusive prefix sum of u32 (wrapping) against a running-sum loop.
+fn exclusive_scan() -> Case {
+    Case::new("exclusive_scan", "scan", ELEMENTS, |n| {
+        let mut out = Vec::new();
+        bench(
+            random_u32(n, SEED_X, 1 << 24),
+            Scan::exclusive(),
+            move |x: &Vec<u32>| {
+                out.resize(x.len(), 0);
+                let mut acc = 0u32;
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = acc;
+                    acc = acc.wrapping_add(v);
+                }
+                out.last().copied()
+            },
+        )
+    })
+}
+
+/// Stream compaction of f32 by a random 0/1 mask (about half kept), against
+/// a filter loop pushing into a reused vector.
+fn compact() -> Case {
+    Case::new("compact", "compact", ELEMENTS, |n| {
+        let mut out = Vec::new();
+        let data = (random_f32(n, SEED_X), random_u32(n, SEED_Y, 2));
+        bench(data, Compact, move |(x, mask): &(Vec<f32>, Vec<u32>)| {
+            out.clear();
+            for (&v, &m) in x.iter().zip(mask) {
+                if m != 0 {
+                    out.push(v);
+                }
+            }
+            out.len()
+        })
+    })
+}
+
+/// Stream compaction of f32 by `x < 1.25` (about half of `[0.5, 2.0)`
+/// kept), against a filter loop pushing into a reused vector.
+fn compact_if() -> Case {
+    const T: f32 = 1.25;
+    let keep = CompactIf {
+        cmp: Compare::Lt,
+        threshold: T,
+    };
+    Case::new("compact_if", "compact", ELEMENTS, move |n| {
+        let mut out = Vec::new();
+        bench(random_f32(n, SEED_X), keep, move |x: &Vec<f32>| {
+            out.clear();
+            for &v in x {
+                if v < T {
+                    out.push(v);
+                }
+            }
+            out.len()
+        })
+    })
+}
+
+/// 256 buckets of u32 values in `[0, 256)` against a counting loop.
+fn histogram() -> Case {
+    const BINS: u32 = 256;
+    Case::new("histogram", "histogram", ELEMENTS, |n| {
+        bench(
+            random_u32(n, SEED_X, BINS),
+            Histogram { bins: BINS },
+            |x: &Vec<u32>| {
+                let mut counts = vec![0u32; BINS as usize];
+                let mut above = 0u32;
+                for &v in x {
+                    match counts.get_mut(v as usize) {
+                        Some(c) => *c += 1,
+                        None => above += 1,
+                    }
+                }
+                (counts, above)
+            },
+        )
+    })
+}
+
+/// 256 equal buckets over `[0.5, 2.0)` of f32 against a counting loop with
+/// the same bucket formula.
+fn histogram_range() -> Case {
+    const BINS: u32 = 256;
+    const LO: f32 = 0.5;
+    const HI: f32 = 2.0;
+    let kernel = HistogramRange {
+        lo: LO,
+        hi: HI,
+        bins: BINS,
+    };
+    Case::new("histogram_range", "histogram", ELEMENTS, move |n| {
+        bench(random_f32(n, SEED_X), kernel, |x: &Vec<f32>| {
+            let scale = BINS as f32 / (HI - LO);
+            let mut counts = vec![0u32; BINS as usize];
+            let (mut below, mut above, mut nan) = (0u32, 0u32, 0u32);
+            for &v in x {
+                if (LO..HI).contains(&v) {
+                    let bin = (((v - LO) * scale) as usize).min(BINS as usize - 1);
+                    counts[bin] += 1;
+                } else if v.is_nan() {
+                    nan += 1;
+                } else if v < LO {
+                    below += 1;
+                } else {
+                    above += 1;
+                }
+            }
+            (counts, below, above, nan)
+        })
+    })
+}
+
+/// An `n×n` f32 transpose against the naive double loop into a reused
+/// output.
+fn transpose() -> Case {
+    Case::new("transpose", "transpose", SQUARE, |n| {
+        let mut out = Vec::new();
+        bench(
+            random_f32(n * n, SEED_X),
+            Transpose { rows: n, cols: n },
+            move |x: &Vec<f32>| {
+                out.resize(n * n, 0.0);
+                for i in 0..n {
+                    for j in 0..n {
+                        out[j * n + i] = x[i * n + j];
+                    }
+                }
+                out.last().copied()
+            },
+        )
+    })
+    // The naive loop takes ~0.2 s at 4096² (cache-missing column writes).
+    .max_elements(2048 * 2048)
+}
+
+/// Square SGEMM `C = A·B` (`m = n = k`) against the naive i-k-j triple loop
+/// (the row-streaming order LLVM vectorizes) into a reused `C`. Its roofline
+/// is the FMA peak.
+fn gemm() -> Case {
+    Case::new("gemm", "gemm", SQUARE, |n| {
+        let mut c = Vec::new();
+        let data = (random_f32(n * n, SEED_X), random_f32(n * n, SEED_Y));
+        bench(
+            data,
+            Gemm::new(n, n, n),
+            move |(a, b): &(Vec<f32>, Vec<f32>)| {
+                c.clear();
+                c.resize(n * n, 0.0f32);
+                for i in 0..n {
+                    let row = &mut c[i * n..(i + 1) * n];
+                    for p in 0..n {
+                        let aip = a[i * n + p];
+                        for (cj, &bj) in row.iter_mut().zip(&b[p * n..(p + 1) * n]) {
+                            *cj += aip * bj;
+                        }
+                    }
+                }
+                c.last().copied()
+            },
+        )
+    })
+    .max_elements(1024 * 1024)
+    .serial_max(512 * 512, "the naive loop is O(n³)")
+    // Lavapipe: 0.13 s a call at 256², 1 s at 512², 6 s at 1024².
+    .software_gpu_max(256 * 256)
+}
+
+/// Side of the square filter of the conv2d case.
+const FILTER: usize = 5;
+
+/// An `n×n` f32 image correlated with a 5×5 filter, zero border, against the
+/// direct loop (each output pixel sums the taps that fall inside the image).
+fn conv2d() -> Case {
+    Case::new("conv2d", "conv", SQUARE, |n| {
+        let mut out = Vec::new();
+        let data = (
+            random_f32(n * n, SEED_X),
+            random_f32(FILTER * FILTER, SEED_Y),
+        );
+        let conv = Conv2d {
+            height: n,
+            width: n,
+            filter_height: FILTER,
+            filter_width: FILTER,
+            border: Border::Zero,
+        };
+        bench(data, conv, move |(img, f): &(Vec<f32>, Vec<f32>)| {
+            const R: usize = FILTER / 2;
+            out.resize(n * n, 0.0);
+            for y in 0..n {
+                for x in 0..n {
+                    let mut acc = 0.0f32;
+                    // Taps i, j with y + i - R and x + j - R inside the image.
+                    for i in R.saturating_sub(y)..FILTER.min(n + R - y) {
+                        let row = &img[(y + i - R) * n..];
+                        for j in R.saturating_sub(x)..FILTER.min(n + R - x) {
+                            acc += f[i * FILTER + j] * row[x + j - R];
+                        }
+                    }
+                    out[y * n + x] = acc;
+                }
+            }
+            out.last().copied()
+        })
+    })
+    // The direct loop takes ~0.75 s at 4096².
+    .max_elements(2048 * 2048)
+    // Lavapipe: 50 ms a call at 256², 0.18 s at 512², 0.8 s at 1024².
+    .software_gpu_max(256 * 256)
 }
 
 // ---------------------------------------------------------------------------
@@ -794,10 +1126,12 @@ struct Row {
     kernel: &'static str,
     family: &'static str,
     element: String,
-    axis: &'static str,
+    axis: Axis,
     n: usize,
     work: Work,
     cells: [Option<Cell>; 5],
+    /// Columns not run at this size because of the case's caps.
+    capped: Vec<Column>,
     errors: Vec<(Column, String)>,
     auto_choice: Backend,
 }
@@ -910,13 +1244,7 @@ fn timed(f: impl FnOnce() -> tandem::Result<Kept>) -> tandem::Result<(Duration, 
 /// one set of inputs: host-only for the first four (rebuilt, untimed, after
 /// any call that left a device copy), then uploaded for gpu(res). Copies of
 /// 2^24 elements are not free.
-fn measure_row(
-    engine: &Engine,
-    case: &Case,
-    n: usize,
-    reps: Option<usize>,
-    max_reps: usize,
-) -> BoxResult<Row> {
+fn measure_row(engine: &Engine, case: &Case, n: usize, opts: &Options) -> BoxResult<Row> {
     const ORDER: [Column; 5] = [
         Column::Serial,
         Column::Cpu,
@@ -924,22 +1252,30 @@ fn measure_row(
         Column::GpuHost,
         Column::GpuRes,
     ];
+    let (reps, max_reps) = (opts.reps, opts.max_reps);
     let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
+    let software_gpu = engine.gpu().is_some_and(|g| g.info().is_software);
     let mut inst = (case.setup)(n);
     let explained = inst.explain(engine);
     let mut row = Row {
         kernel: case.name,
         family: case.family,
         element: case.element.clone(),
-        axis: case.axis.label,
+        axis: case.axis,
         n,
         work: explained.work,
         cells: [None; 5],
+        capped: Vec::new(),
         errors: Vec::new(),
         auto_choice: explained.chosen,
     };
     for column in ORDER {
         if column.is_gpu() && !engine.has_gpu() {
+            continue;
+        }
+        let cap = case.column_cap(column, software_gpu);
+        if !opts.no_caps && cap.is_some_and(|(max, _)| (case.axis.elements)(n) > max) {
+            row.capped.push(column);
             continue;
         }
         let cell = match column {
@@ -1289,6 +1625,14 @@ fn xorshift(n: usize, seed: u64) -> impl Iterator<Item = u32> {
     })
 }
 
+/// `n` integers in `[0, below)` (`below` at most 2^24 for every value to be
+/// reachable).
+fn random_u32(n: usize, seed: u64, below: u32) -> Vec<u32> {
+    xorshift(n, seed)
+        .map(|bits| ((u64::from(bits) * u64::from(below)) >> 24) as u32)
+        .collect()
+}
+
 /// `n` floats in `[0.5, 2.0)`.
 fn random_f32(n: usize, seed: u64) -> Vec<f32> {
     xorshift(n, seed)
@@ -1372,7 +1716,7 @@ fn print_table(
     log.say(line(&header, &widths));
     for r in rows {
         let mut cells = vec![
-            size_label(r.n),
+            (r.axis.show)(r.n),
             time_label(r.cells[Column::Serial as usize]),
             time_label(r.cells[Column::Cpu as usize]),
         ];
@@ -1403,12 +1747,41 @@ fn print_table(
             "  * fewer than {MIN_REPS} timed calls (a slow GPU cell; `--reps K` to insist)"
         ));
     }
+    // One line per cap: the columns it left out, the last size they ran at.
+    let mut caps: Vec<(Vec<&str>, String, &str)> = Vec::new();
+    for column in Column::ALL {
+        if !rows.iter().any(|r| r.capped.contains(&column)) {
+            continue;
+        }
+        let last_run = rows
+            .iter()
+            .filter(|r| !r.capped.contains(&column))
+            .map(|r| (case.axis.show)(r.n))
+            .next_back()
+            .unwrap_or_else(|| "no size".into());
+        let why = case.column_cap(column, true).map_or("", |(_, why)| why);
+        match caps
+            .iter_mut()
+            .find(|(_, l, w)| *l == last_run && *w == why)
+        {
+            Some((columns, _, _)) => columns.push(column.label()),
+            None => caps.push((vec![column.label()], last_run, why)),
+        }
+    }
+    for (columns, last_run, why) in caps {
+        log.say(format!(
+            "  {} run up to {} = {last_run} only: {why} (`--no-caps` runs every size)",
+            columns.join(", "),
+            case.axis.label,
+        ));
+    }
     for r in rows {
         for (column, e) in &r.errors {
             log.say(format!(
-                "  {} at n = {}: {e}",
+                "  {} at {} = {}: {e}",
                 column.label(),
-                size_label(r.n)
+                case.axis.label,
+                (case.axis.show)(r.n)
             ));
         }
     }
@@ -1417,7 +1790,7 @@ fn print_table(
             "  cold start: first gpu(host) call on a fresh engine at {} = {}: {} ({} pipeline{} \
              compiled), then {}; the engine itself took {} to create",
             case.axis.label,
-            size_label(c.n),
+            (case.axis.show)(c.n),
             seconds(c.first_s),
             c.pipelines,
             if c.pipelines == 1 { "" } else { "s" },
@@ -1434,7 +1807,7 @@ struct KernelSummary {
     name: &'static str,
     family: &'static str,
     element: String,
-    axis: &'static str,
+    axis: Axis,
     cold: Option<ColdStart>,
     /// Smallest size from which `gpu(host)` beats `cpu` at every larger size.
     crossover_host: Option<usize>,
@@ -1451,7 +1824,7 @@ impl KernelSummary {
             name: case.name,
             family: case.family,
             element: case.element.clone(),
-            axis: case.axis.label,
+            axis: case.axis,
             cold,
             crossover_host: crossover(&rows, Column::GpuHost),
             crossover_resident: crossover(&rows, Column::GpuRes),
@@ -1464,10 +1837,14 @@ impl KernelSummary {
 }
 
 /// The smallest size of `rows` (sorted by size) from which `column` is
-/// faster than `cpu` at that size and every larger one.
+/// faster than `cpu` at that size and every larger one where both ran
+/// (sizes where a cap left either out do not count).
 fn crossover(rows: &[&Row], column: Column) -> Option<usize> {
     let mut from = None;
     for r in rows {
+        if r.capped.contains(&column) || r.capped.contains(&Column::Cpu) {
+            continue;
+        }
         match (r.get(Column::Cpu), r.get(column)) {
             (Some(c), Some(g)) if g < c => {
                 from.get_or_insert(r.n);
@@ -1480,7 +1857,7 @@ fn crossover(rows: &[&Row], column: Column) -> Option<usize> {
 
 fn crossover_label(k: &KernelSummary, c: Option<usize>) -> String {
     c.map_or("none in the sweep".into(), |n| {
-        format!("{} = {}", k.axis, size_label(n))
+        format!("{} = {}", k.axis.label, (k.axis.show)(n))
     })
 }
 
@@ -1492,7 +1869,10 @@ fn print_summary(
     gpu: bool,
 ) {
     log.say("summary");
-    for kernel in ["sum", "axpy"] {
+    let w = kernels.iter().map(|k| k.name.len()).max().unwrap_or(8);
+    // The memory-bound headline kernels, then the compute-bound ones, each
+    // at its largest size, against the limit that binds.
+    for kernel in ["sum", "axpy", "gemm", "conv2d"] {
         let Some(r) = rows
             .iter()
             .filter(|r| r.kernel == kernel)
@@ -1500,25 +1880,35 @@ fn print_summary(
         else {
             continue;
         };
-        let (Some(t), Some(b), Some((f, _))) = (
-            r.get(Column::Cpu),
-            r.cpu_bytes_per_s(),
-            r.roof(roof, Column::Cpu),
-        ) else {
+        let (Some(t), Some((f, bound))) = (r.get(Column::Cpu), r.roof(roof, Column::Cpu)) else {
             continue;
         };
+        let (rate, limit) = if bound == "fma" {
+            (
+                format!("{:.1} GFLOP/s", r.work.flops as f64 / t / 1e9),
+                "the FMA peak",
+            )
+        } else if r.work.bytes_written == 0 {
+            (
+                format!("{:.1} GB/s", r.work.bytes() as f64 / t / 1e9),
+                "read bandwidth",
+            )
+        } else {
+            (
+                format!("{:.1} GB/s", r.work.bytes() as f64 / t / 1e9),
+                "triad bandwidth",
+            )
+        };
+        let serial = match r.speedup(Column::Cpu) {
+            Some(x) => format!("{} serial", ratio_label(Some(x))),
+            None => "serial not run at this size".into(),
+        };
         log.say(format!(
-            "  {kernel:<5} n = {}: cpu {} = {:.1} GB/s = {:.0}% of {} bandwidth, {} serial",
-            size_label(r.n),
+            "  {kernel:<w$} {} = {}: cpu {} = {rate} = {:.0}% of {limit}, {serial}",
+            r.axis.label,
+            (r.axis.show)(r.n),
             seconds(t),
-            b / 1e9,
             100.0 * f,
-            if r.work.bytes_written == 0 {
-                "read"
-            } else {
-                "triad"
-            },
-            ratio_label(r.speedup(Column::Cpu)),
         ));
     }
     log.say(format!(
@@ -1529,11 +1919,11 @@ fn print_summary(
         if let Some((regret, n)) = k.worst_regret {
             let r = rows.iter().find(|r| r.kernel == k.name && r.n == n);
             log.say(format!(
-                "    {:<8} {:>7} at {} = {:<5} (auto→{}, faster: {})",
+                "    {:<w$} {:>7} at {} = {:<5} (auto→{}, faster: {})",
                 k.name,
                 ratio_label(Some(regret)),
-                k.axis,
-                size_label(n),
+                k.axis.label,
+                (k.axis.show)(n),
                 r.map_or(Backend::Cpu, |r| r.auto_choice),
                 r.map_or(Backend::Cpu, Row::faster),
             ));
@@ -1550,7 +1940,7 @@ fn print_summary(
         log.say("  crossover (the GPU beats the CPU backend from this size up), data on the host / resident:");
         for k in kernels {
             log.say(format!(
-                "    {:<8} {} / {}",
+                "    {:<w$} {} / {}",
                 k.name,
                 crossover_label(k, k.crossover_host),
                 crossover_label(k, k.crossover_resident),
@@ -1611,7 +2001,7 @@ fn csv(rows: &[Row], roof: &Roofline) -> String {
         fields.push(reps.join("/"));
         fields.push(r.family.to_string());
         fields.push(format!("\"{}\"", r.element));
-        fields.push(r.axis.to_string());
+        fields.push(r.axis.key.to_string());
         fields.push(num(r.roof(roof, Column::Cpu).map(|(f, _)| 100.0 * f)));
         fields.push(num(r.roof(roof, Column::GpuRes).map(|(f, _)| 100.0 * f)));
         fields.push(num(Some(roof.fma / 1e9)));
@@ -1657,7 +2047,7 @@ fn json_report(
             };
             json!({
                 "kernel": r.kernel, "family": r.family, "element": r.element,
-                "axis": r.axis, "size": r.n,
+                "axis": r.axis.key, "size": r.n,
                 "work": {
                     "elements": r.work.elements, "bytes_read": r.work.bytes_read,
                     "bytes_written": r.work.bytes_written, "flops": r.work.flops,
@@ -1669,6 +2059,7 @@ fn json_report(
                 "roofline": {"cpu": roof_of(Column::Cpu), "gpu_res": roof_of(Column::GpuRes)},
                 "errors": r.errors.iter().map(|(c, e)| json!({"column": c.key(), "error": e}))
                     .collect::<Vec<_>>(),
+                "capped": r.capped.iter().map(|c| c.key()).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -1676,7 +2067,7 @@ fn json_report(
         .iter()
         .map(|k| {
             json!({
-                "kernel": k.name, "family": k.family, "element": k.element, "axis": k.axis,
+                "kernel": k.name, "family": k.family, "element": k.element, "axis": k.axis.key,
                 "crossover_host": k.crossover_host,
                 "crossover_resident": k.crossover_resident,
                 "worst_regret": k.worst_regret.map(|(r, n)| json!({"regret": r, "size": n})),
@@ -1762,11 +2153,11 @@ fn chart(path: &Path, k: &KernelSummary, rows: &[&Row], roof: &Roofline) -> BoxR
     chart
         .configure_mesh()
         .x_labels(((x1 - x0).ceil() as usize + 1).min(24))
-        .x_desc(format!("{} (log scale)", k.axis))
+        .x_desc(format!("{} (log scale)", k.axis.label))
         .y_desc(format!("{unit} (log scale)"))
         .x_label_formatter(&|v| {
-            if (v - v.round()).abs() < 0.01 {
-                format!("2^{}", v.round())
+            if (v - v.round()).abs() < 0.01 && (0.0..63.0).contains(v) {
+                (k.axis.show)(1 << v.round() as u32)
             } else {
                 String::new()
             }
@@ -1823,7 +2214,7 @@ fn chart(path: &Path, k: &KernelSummary, rows: &[&Row], roof: &Roofline) -> BoxR
                     (x, hi * 8.0),
                     color.mix(0.6).stroke_width(2),
                 ))?
-                .label(format!("crossover {} at {}", c.label(), size_label(n)))
+                .label(format!("crossover {} at {}", c.label(), (k.axis.show)(n)))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.mix(0.6)));
         }
     }
@@ -1840,20 +2231,44 @@ fn chart(path: &Path, k: &KernelSummary, rows: &[&Row], roof: &Roofline) -> BoxR
 // ---------------------------------------------------------------------------
 // Options
 
-const USAGE: &str = "\
+/// The `--help` text; the kernel and family names come from [`catalogue`].
+fn usage() -> String {
+    let cat = catalogue();
+    let mut families: Vec<&str> = Vec::new();
+    for c in &cat {
+        if !families.contains(&c.family) {
+            families.push(c.family);
+        }
+    }
+    let names: Vec<&str> = cat.iter().map(|c| c.name).collect();
+    let kernels = wrap(&names, 20, 78);
+    let families = wrap(&families, 20, 78);
+    format!(
+        "\
 usage: cargo run --release --example compare -- [options]
-  --max-log2 N      sizes 2^10, 2^12, ... up to 2^N data elements (default 24)
+  --max-log2 N      sizes 2^10, 2^12, ... up to 2^N data elements (default 24;
+                    without this or --max, gemm stops at 1024², transpose
+                    and conv2d at 2048²)
   --max N           the same cap as a count (1000000, 2^20 or 1<<20)
   --quick           cap every case at 2^20 elements and 10 timed calls a cell
-  --sizes a,b,c     explicit sizes in each case's axis (1000, 2^20 or 1<<20)
-  --kernels k1,k2   kernels or families to run (default all): neg abs sqrt exp
-                    ln scale add sub mul div minimum maximum axpy sum dot min
-                    max argmin argmax; families map reduce
+  --sizes a,b,c     explicit sizes in each case's axis: elements for vectors,
+                    the side for n×n cases (1000, 2^20 or 1<<20); sizes
+                    over the --max cap in data elements are skipped
+  --no-caps         run every column at every size; without it the serial
+                    gemm loop (O(n³)) stops at 512², and on a software GPU
+                    driver the GPU columns stop at 2^20 elements or lower
+                    (each table says where)
+  --kernels k1,k2   kernels or families to run (default all); kernels:
+{kernels}
+                    families:
+{families}
   --reps K          timed calls per cell (default: ~20 ms worth, 3..=50)
   --csv PATH        also write every row as CSV
   --out DIR         write compare.txt, compare.csv, compare.json and one
                     <kernel>.svg chart per kernel into DIR
-environment: TANDEM_NO_GPU=1 (CPU only), TANDEM_THREADS, TANDEM_ADAPTER";
+environment: TANDEM_NO_GPU=1 (CPU only), TANDEM_THREADS, TANDEM_ADAPTER"
+    )
+}
 
 struct Options {
     /// `--sizes`, overriding every case's sweep.
@@ -1863,6 +2278,9 @@ struct Options {
     /// `--max`, `--max-log2` or `--quick` was given: it overrides a case's
     /// own default cap.
     max_given: bool,
+    /// `--no-caps`: run every column at every size of the sweep (no serial
+    /// or software-GPU column caps; `--max` lifts the per-case caps).
+    no_caps: bool,
     kernels: Option<Vec<&'static str>>,
     reps: Option<usize>,
     max_reps: usize,
@@ -1877,6 +2295,7 @@ impl Options {
             sizes: None,
             max_elements: 1 << 24,
             max_given: false,
+            no_caps: false,
             kernels: None,
             reps: None,
             max_reps: MAX_REPS,
@@ -1896,7 +2315,7 @@ impl Options {
                 inline
                     .clone()
                     .or_else(|| args.next())
-                    .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+                    .ok_or_else(|| format!("{flag} needs a value\n{}", usage()))
             };
             match flag.as_str() {
                 "--max-log2" => {
@@ -1918,6 +2337,7 @@ impl Options {
                     opts.max_reps = QUICK_MAX_REPS;
                     opts.max_given = true;
                 }
+                "--no-caps" => opts.no_caps = true,
                 "--sizes" => {
                     let mut sizes = value()?
                         .split(',')
@@ -1953,7 +2373,7 @@ impl Options {
                 }
                 "--csv" => opts.csv = Some(value()?),
                 "--out" => opts.out = Some(PathBuf::from(value()?)),
-                _ => return Err(format!("unknown argument {arg:?}\n{USAGE}").into()),
+                _ => return Err(format!("unknown argument {arg:?}\n{}", usage()).into()),
             }
         }
         if opts.sizes.as_ref().is_some_and(Vec::is_empty) {
@@ -1961,6 +2381,25 @@ impl Options {
         }
         Ok(Some(opts))
     }
+}
+
+/// `words` separated by spaces, in lines of at most `width` characters
+/// indented by `indent`.
+fn wrap(words: &[&str], indent: usize, width: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut lines = vec![pad.clone()];
+    for w in words {
+        let line = lines.last_mut().expect("one line at least");
+        if line.len() > indent && line.len() + 1 + w.len() > width {
+            lines.push(format!("{pad}{w}"));
+        } else {
+            if line.len() > indent {
+                line.push(' ');
+            }
+            line.push_str(w);
+        }
+    }
+    lines.join("\n")
 }
 
 /// 2^10, 2^12, ... up to 2^max (2^max itself always included).
