@@ -167,6 +167,11 @@ pub(crate) fn check_u32_indices<T: Element>(kernel: &'static str, n: usize) -> R
 
 /// Addition as a scan uses it: wrapping for integers.
 pub(crate) trait ScanAdd: Element + Copy + Send + Sync {
+    /// Whether a block is best scanned as one left-to-right chain. True for
+    /// integers: their add has a one-cycle latency and is exact, so the
+    /// interleaved chains (which need a second, offset-adding pass over the
+    /// block and so two stores per element) only cost time.
+    const SEQUENTIAL: bool;
     /// `a + b` (wrapping for integers).
     fn add(a: Self, b: Self) -> Self;
     /// Sum of a slice, with a small error for floats.
@@ -174,6 +179,7 @@ pub(crate) trait ScanAdd: Element + Copy + Send + Sync {
 }
 
 impl ScanAdd for f32 {
+    const SEQUENTIAL: bool = false;
     #[inline(always)]
     fn add(a: f32, b: f32) -> f32 {
         a + b
@@ -186,6 +192,7 @@ impl ScanAdd for f32 {
 macro_rules! int_scan_add {
     ($t:ty) => {
         impl ScanAdd for $t {
+            const SEQUENTIAL: bool = true;
             #[inline(always)]
             fn add(a: $t, b: $t) -> $t {
                 a.wrapping_add(b)
@@ -260,6 +267,19 @@ fn scan_block<S: ScanAdd>(
     exclusive: bool,
 ) -> Option<S> {
     const WAYS: usize = 8;
+    if S::SEQUENTIAL {
+        let mut running = carry;
+        for (s, d) in src.iter().zip(dst.iter_mut()) {
+            let next = running.map_or(*s, |r| S::add(r, *s));
+            *d = if exclusive {
+                running.unwrap_or(S::zeroed())
+            } else {
+                next
+            };
+            running = Some(next);
+        }
+        return running;
+    }
     let m = src.len() / WAYS;
     let (body, tail) = src.split_at(m * WAYS);
     let (dbody, dtail) = dst.split_at_mut(m * WAYS);
