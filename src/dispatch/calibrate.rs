@@ -4,6 +4,13 @@
 //! Kernels are measured through a registry of per-family probes
 //! ([`FAMILIES`]): a new kernel family is covered by adding one entry there.
 //!
+//! Each kernel's curves are keyed on an [`Axis`] of its [`Work`]: elements
+//! for kernels linear in them, flops for gemm and conv2d, whose time grows
+//! with `m·n·k` and with the filter's taps, not with their output's
+//! elements. A probe builds square shapes from an element count `n`
+//! (`side = √n`) and caps its sweep ([`Probe::max_n`]) where calls grow
+//! faster than `n`, so one size list serves every family.
+//!
 //! What is timed (lower quartiles of several calls after one warm-up call):
 //! - CPU: `engine.on(Cpu).run(..)` on host inputs, result on the host.
 //! - GPU: `engine.on(Gpu).run(..)` on inputs already on the device, then
@@ -53,8 +60,9 @@ pub struct CalibrateOptions {
 }
 
 impl Default for CalibrateOptions {
-    /// Sizes 2^10, 2^12, ..., 2^22; about 30 s on a 2-core machine with a
-    /// software GPU.
+    /// Sizes 2^10, 2^12, ..., 2^22 (gemm up to 512², conv2d up to 1024²);
+    /// about 30 s on a 2-core machine with a software GPU (27 s measured
+    /// with lavapipe).
     fn default() -> Self {
         CalibrateOptions {
             sizes: (10..=22).step_by(2).map(|k| 1usize << k).collect(),
@@ -217,7 +225,11 @@ pub const CONV_MAX_N: usize = 1024 * 1024;
 /// The filter side of the conv2d probe.
 pub const CONV_PROBE_FILTER: usize = 5;
 
-/// Every family calibration measures. Adding a family: one entry here.
+/// Every family calibration measures. Adding a family: one entry here, a
+/// [`Probe`] per kernel; name its [`Axis`] where cost is not linear in
+/// elements (or leave [`Axis::for_work`] to decide), and cap `max_n` where
+/// the largest default size would take more than a fraction of a second on
+/// a software GPU.
 pub const FAMILIES: &[Family] = &[
     Family {
         name: "map",
