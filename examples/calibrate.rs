@@ -17,7 +17,8 @@
 //! - `--load`: skip calibrating; use the profile already saved.
 //! - `--kernels a,b`: calibrate and check only these kernels.
 //! - `--check`: after calibrating, for each kernel and each size 2^10,
-//!   2^12, ..., 2^`--max-log2` (default 22), time `cpu`
+//!   2^12, ..., 2^`--max-log2` (default 22) elements (gemm and conv2d: square
+//!   shapes of that many output elements, up to their probe's largest), time `cpu`
 //!   (`engine.on(Backend::Cpu)` on host inputs), `gpu` (`engine.on(Backend::Gpu)`
 //!   on host inputs: upload inside the call, buffer result read back; 3
 //!   calls by default) and `auto` (`engine.run` on host inputs, buffer
@@ -32,14 +33,12 @@
 //! where both backends are within a few percent is noise, not a bad choice.
 
 use std::error::Error;
-use std::hint::black_box;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use tandem::dispatch::calibrate::{FAMILIES, probe_data};
+use tandem::dispatch::calibrate::{FAMILIES, Probe};
 use tandem::dispatch::{CalibrateOptions, Profile, Progress};
-use tandem::kernels::{ArgMax, ArgMin, Axpy, Binary, Dot, Max, Min, Sum, Unary};
-use tandem::{Backend, Buffer, Engine, Kernel, Residency, Work};
+use tandem::{Backend, Engine};
 
 type BoxResult<T> = Result<T, Box<dyn Error>>;
 
@@ -172,25 +171,30 @@ fn summarize(engine: &Engine, profile: &Profile) {
         );
     }
     println!(
-        "{:<8} {:>10} {:>12} {:>10} {:>12} {:>14} {:>14}",
+        "{:<15} {:>5} {:>10} {:>12} {:>10} {:>12} {:>14} {:>14}",
         "kernel",
+        "axis",
         "cpu launch",
-        "cpu Melem/s",
+        "cpu M/s",
         "gpu launch",
-        "gpu Melem/s",
+        "gpu M/s",
         "gpu wins host",
         "gpu wins res"
     );
     let model = engine.cost_model();
     println!(
+        "(M/s: millions of the axis unit per second; crossovers in elements of a call \
+         shaped like the probe's)"
+    );
+    println!(
         "calls of light kernels below {} elements on host data go to the cpu without a model evaluation",
         size_label(model.cpu_floor().min(1 << 62) as usize)
     );
     for (name, k) in &profile.kernels {
-        let (host, res) = match work_per_element(name) {
-            Some(w) => (
-                model.crossover(name, |n| scaled(&w, n), true),
-                model.crossover(name, |n| scaled(&w, n), false),
+        let (host, res) = match probe(name) {
+            Some(p) => (
+                model.crossover(name, |n| p.work_at(n), true),
+                model.crossover(name, |n| p.work_at(n), false),
             ),
             None => (None, None),
         };
@@ -198,8 +202,9 @@ fn summarize(engine: &Engine, profile: &Profile) {
             if v.is_finite() { f(v) } else { "-".into() }
         };
         println!(
-            "{:<8} {:>10} {:>12} {:>10} {:>12} {:>14} {:>14}",
+            "{:<15} {:>5} {:>10} {:>12} {:>10} {:>12} {:>14} {:>14}",
             name,
+            k.axis.unit(),
             secs(k.cpu.latency_s()),
             format!("{:.0}", k.cpu.elements_per_s() / 1e6),
             opt(k.gpu.latency_s(), &secs),
@@ -217,96 +222,13 @@ fn crossover_label(n: Option<u64>) -> String {
     }
 }
 
-/// The kernel's work for one element (reductions' host result kept whole),
-/// from a 1024-element call: every kernel here does work linear in n.
-fn work_per_element(kernel: &str) -> Option<Work> {
-    let probe = FAMILIES
+/// The registered probe of `kernel`.
+fn probe(kernel: &str) -> Option<Probe> {
+    FAMILIES
         .iter()
         .flat_map(|f| f.probes)
-        .find(|p| p.kernel == kernel)?;
-    Some((probe.make)(1024).work())
-}
-
-fn scaled(w: &Work, n: u64) -> Work {
-    let s = |v: u64| v / 1024 * n;
-    Work {
-        elements: n,
-        bytes_read: s(w.bytes_read),
-        bytes_written: s(w.bytes_written),
-        flops: s(w.flops),
-        host_result_bytes: w.host_result_bytes,
-    }
-}
-
-/// A kernel call the check times: runs on `bufs` and finishes on the host.
-type Run = Box<dyn Fn(&Engine, &[Buffer<f32>]) -> tandem::Result<()>>;
-
-fn one<K>(k: K) -> (usize, Run)
-where
-    K: for<'a> Kernel<&'a Buffer<f32>, Out: Finish> + 'static,
-{
-    (1, Box::new(move |e, b| e.run(&k, &b[0])?.finish()))
-}
-
-fn two<K>(k: K) -> (usize, Run)
-where
-    K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>), Out: Finish> + 'static,
-{
-    (2, Box::new(move |e, b| e.run(&k, (&b[0], &b[1]))?.finish()))
-}
-
-/// Brings a result to the host (a buffer's download is part of the call).
-trait Finish {
-    fn finish(self) -> tandem::Result<()>;
-}
-impl Finish for Buffer<f32> {
-    fn finish(self) -> tandem::Result<()> {
-        black_box(self.host()?);
-        Ok(())
-    }
-}
-impl Finish for f32 {
-    fn finish(self) -> tandem::Result<()> {
-        black_box(self);
-        Ok(())
-    }
-}
-impl Finish for Option<f32> {
-    fn finish(self) -> tandem::Result<()> {
-        black_box(self);
-        Ok(())
-    }
-}
-impl Finish for Option<(usize, f32)> {
-    fn finish(self) -> tandem::Result<()> {
-        black_box(self);
-        Ok(())
-    }
-}
-
-fn cases() -> Vec<(&'static str, usize, Run)> {
-    let mut v: Vec<(&'static str, (usize, Run))> = vec![
-        ("neg", one(Unary::Neg)),
-        ("abs", one(Unary::Abs)),
-        ("sqrt", one(Unary::Sqrt)),
-        ("exp", one(Unary::Exp)),
-        ("ln", one(Unary::Ln)),
-        ("scale", one(Unary::Scale(1.5))),
-        ("add", two(Binary::Add)),
-        ("sub", two(Binary::Sub)),
-        ("mul", two(Binary::Mul)),
-        ("div", two(Binary::Div)),
-        ("minimum", two(Binary::Min)),
-        ("maximum", two(Binary::Max)),
-        ("axpy", two(Axpy { a: 1.5 })),
-        ("sum", one(Sum)),
-        ("dot", two(Dot)),
-        ("min", one(Min)),
-        ("max", one(Max)),
-        ("argmin", one(ArgMin)),
-        ("argmax", one(ArgMax)),
-    ];
-    v.drain(..).map(|(n, (i, r))| (n, i, r)).collect()
+        .find(|p| p.kernel == kernel)
+        .copied()
 }
 
 /// Medians of the one or two timings each call of `f` returns, after one
@@ -349,31 +271,30 @@ fn check(engine: &Engine, o: &Options) -> BoxResult<()> {
     let has_gpu = engine.has_gpu();
     println!("\ncheck: medians, inputs on the host, buffer results read on the host");
     println!(
-        "{:<8} {:>6} {:>10} {:>10} {:>10} {:>5} {:>7} {:>7}",
+        "{:<15} {:>6} {:>10} {:>10} {:>10} {:>5} {:>7} {:>7}",
         "kernel", "n", "cpu", "gpu", "auto", "auto→", "regret", "choice"
     );
     let mut worst: Vec<(&str, f64, usize, f64)> = Vec::new();
-    for (name, inputs, run) in cases() {
+    for probe in FAMILIES.iter().flat_map(|f| f.probes) {
+        let name = probe.kernel;
         if !o.kernels.is_empty() && !o.kernels.iter().any(|k| k == name) {
             continue;
         }
         let mut kernel_worst = (0.0f64, 0usize);
         let mut worst_choice = 0.0f64;
-        for &n in &sizes {
-            let data: Vec<Vec<f32>> = (0..inputs).map(|i| probe_data(n, i as u64 + 1)).collect();
-            let fresh =
-                || -> Vec<Buffer<f32>> { data.iter().map(|d| Buffer::from(d.clone())).collect() };
-            let host = fresh();
+        // Gemm and conv2d stop at their probe's largest size.
+        for n in probe.sizes(&sizes) {
+            let host = (probe.make)(n);
             // The GPU first, on its own: on a software driver it is far slower
             // and a few calls say so.
             let t_gpu = if has_gpu {
-                let mut bufs = fresh();
+                let mut call = host.fresh();
                 median(Some(o.reps.map_or(3, |r| r.min(5))), || {
-                    if bufs.iter().any(|b| b.residency() != Residency::Host) {
-                        bufs = fresh();
+                    if !call.on_host_only() {
+                        call = host.fresh();
                     }
                     let t = Instant::now();
-                    run(&gpu, &bufs)?;
+                    call.call_to_host(&gpu)?;
                     Ok((t.elapsed(), None))
                 })?
                 .0
@@ -382,18 +303,18 @@ fn check(engine: &Engine, o: &Options) -> BoxResult<()> {
             };
             // cpu and auto interleaved call by call, so that both see the same
             // load from whatever else runs on the machine.
-            let mut bufs = fresh();
+            let mut call = host.fresh();
             let mut picked_gpu = false;
             let (t_cpu, t_auto) = median(o.reps, || {
                 let t = Instant::now();
-                run(&cpu, &host)?;
+                host.call_to_host(&cpu)?;
                 let t_cpu = t.elapsed();
-                if bufs.iter().any(|b| b.residency() != Residency::Host) {
-                    bufs = fresh();
+                if !call.on_host_only() {
+                    call = host.fresh();
                 }
                 let before = engine.stats().gpu_runs;
                 let t = Instant::now();
-                run(engine, &bufs)?;
+                call.call_to_host(engine)?;
                 let el = t.elapsed();
                 picked_gpu |= engine.stats().gpu_runs > before;
                 Ok((t_cpu, Some(el)))
@@ -407,7 +328,7 @@ fn check(engine: &Engine, o: &Options) -> BoxResult<()> {
             }
             worst_choice = worst_choice.max(choice);
             println!(
-                "{:<8} {:>6} {:>10} {:>10} {:>10} {:>5} {:>6.2}× {:>6.2}×",
+                "{:<15} {:>6} {:>10} {:>10} {:>10} {:>5} {:>6.2}× {:>6.2}×",
                 name,
                 size_label(n),
                 secs(t_cpu),
@@ -426,7 +347,7 @@ fn check(engine: &Engine, o: &Options) -> BoxResult<()> {
     );
     for (name, r, n, c) in &worst {
         println!(
-            "  {name:<8} {r:>5.2}× at n = {:<5} choice {c:.2}×",
+            "  {name:<15} {r:>5.2}× at n = {:<5} choice {c:.2}×",
             size_label(*n)
         );
     }

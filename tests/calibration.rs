@@ -11,8 +11,8 @@ use tandem::dispatch::profile::{
     Curve, KernelProfile, LinkCost, PROFILE_FORMAT, PROFILE_VERSION, ProfileKey, ProfileRejection,
     TransferProfile,
 };
-use tandem::dispatch::{BackendCost, CalibrateOptions, Profile, calibrate::FAMILIES};
-use tandem::kernels::{Axpy, Sum, Unary};
+use tandem::dispatch::{Axis, BackendCost, CalibrateOptions, Profile, calibrate::FAMILIES};
+use tandem::kernels::{Axpy, Gemm, Sum, Unary};
 use tandem::{Backend, Buffer, Engine, Residency, ResultUse};
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -57,7 +57,8 @@ fn line(latency: f64, per_s: f64) -> Curve {
 
 /// A hand-made profile for `key`: the CPU at 1 G elements/s, the GPU
 /// `gpu_speedup` times that, a link of `link` bytes/s, for `neg`, `sum`
-/// and `axpy`.
+/// and `axpy`; and `gemm` keyed on flops, the CPU at 10 Gflop/s, the GPU
+/// `gpu_speedup` times that.
 fn hand_profile(key: ProfileKey, gpu_speedup: f64, link: f64) -> Profile {
     let cpu_rate = 1e9;
     let mut kernels = BTreeMap::new();
@@ -66,11 +67,22 @@ fn hand_profile(key: ProfileKey, gpu_speedup: f64, link: f64) -> Profile {
             name.to_string(),
             KernelProfile {
                 family: family.into(),
+                axis: Axis::Elements,
                 cpu: line(1e-6, cpu_rate),
                 gpu: line(40e-6, cpu_rate * gpu_speedup),
             },
         );
     }
+    let cpu_flops = 10e9;
+    kernels.insert(
+        "gemm".to_string(),
+        KernelProfile {
+            family: "gemm".into(),
+            axis: Axis::Flops,
+            cpu: line(1e-6, cpu_flops),
+            gpu: line(40e-6, cpu_flops * gpu_speedup),
+        },
+    );
     let cost = |latency_s, bytes_per_s| BackendCost {
         latency_s,
         bytes_per_s,
@@ -155,6 +167,17 @@ fn corrupt_foreign_and_old_profiles_are_ignored_for_defaults() {
         Profile::load(&old, Some(&key)),
         Err(ProfileRejection::Version(0))
     ));
+    // Version 1 curves were keyed on elements for every kernel (no `axis`).
+    let v1 = dir.file("v1.json");
+    let text = serde_json_like_version(&hand_profile(key.clone(), 100.0, 10e9), &dir, 1)
+        .replace("\"axis\": \"flops\",", "")
+        .replace("\"axis\": \"elements\",", "");
+    assert!(!text.contains("axis"));
+    std::fs::write(&v1, text).unwrap();
+    assert!(matches!(
+        Profile::load(&v1, Some(&key)),
+        Err(ProfileRejection::Version(1))
+    ));
 
     let insane = dir.file("insane.json");
     let mut p = hand_profile(key.clone(), 100.0, 10e9);
@@ -166,7 +189,14 @@ fn corrupt_foreign_and_old_profiles_are_ignored_for_defaults() {
     ));
 
     // Each is ignored (a warning on stderr) and the engine keeps its defaults.
-    for path in [&corrupt, &foreign, &old, &insane, &dir.file("missing.json")] {
+    for path in [
+        &corrupt,
+        &foreign,
+        &old,
+        &v1,
+        &insane,
+        &dir.file("missing.json"),
+    ] {
         let e = Engine::builder().profile_path(path).build().unwrap();
         assert_eq!(e.cost_model().source, defaults, "{}", path.display());
         assert!(!e.cost_model().measured("neg"));
@@ -292,6 +322,13 @@ fn quick_calibration_measures_every_registered_kernel_saves_and_reloads() {
             }
         }
     }
+    // Kernels whose cost is not linear in their elements are keyed on flops.
+    for kernel in ["gemm", "conv2d"] {
+        assert_eq!(profile.kernels[kernel].axis, Axis::Flops, "{kernel}");
+    }
+    for kernel in ["inclusive_scan", "compact", "histogram", "transpose"] {
+        assert_eq!(profile.kernels[kernel].axis, Axis::Elements, "{kernel}");
+    }
     assert_eq!(e.has_gpu(), profile.transfer.is_some());
     // The engine uses it at once, and a new engine loads it from the file.
     assert!(e.cost_model().measured("axpy"));
@@ -335,4 +372,69 @@ fn auto_runs_where_explain_says_at_every_size_including_the_tiny_shortcut() {
             assert_eq!(ran, expected, "n={n} resident={resident}");
         }
     }
+}
+
+/// `m × k` and `k × n` host matrices.
+fn matrices(m: usize, n: usize, k: usize) -> (Buffer<f32>, Buffer<f32>) {
+    (
+        Buffer::from(vec![0.5f32; m * k]),
+        Buffer::from(vec![0.25f32; k * n]),
+    )
+}
+
+#[test]
+fn gemm_is_priced_by_its_flops_not_its_elements() {
+    let key = plain_engine().profile_key().clone();
+    let e = Engine::builder()
+        .profile(hand_profile(key, 100.0, 10e9))
+        .build()
+        .unwrap();
+    // Same flops, 16x fewer output elements: about the same CPU estimate.
+    let (a, b) = matrices(256, 256, 256);
+    let square = e.explain(&Gemm::new(256, 256, 256), (&a, &b));
+    let (a, b) = matrices(64, 64, 4096);
+    let deep = e.explain(&Gemm::new(64, 64, 4096), (&a, &b));
+    assert!(square.measured && deep.measured);
+    assert!(deep.work.elements * 16 == square.work.elements);
+    let (s, d) = (square.cpu.total_s(), deep.cpu.total_s());
+    assert!((s / d - 1.0).abs() < 0.1, "square {s} s, deep {d} s");
+    // 2·256³ flops at 10 Gflop/s.
+    assert!((s - 2.0 * 256f64.powi(3) / 10e9).abs() < 0.1 * s, "{s}");
+}
+
+#[test]
+fn a_large_resident_gemm_goes_to_a_fast_gpu_and_a_tiny_host_gemm_stays() {
+    let key = plain_engine().profile_key().clone();
+    let Some(e) = gpu_engine_with(hand_profile(key, 100.0, 10e9)) else {
+        return;
+    };
+    let n = 256;
+    let (a, b) = matrices(n, n, n);
+    let g = e.gpu().unwrap();
+    g.resident("test", &a).unwrap();
+    g.resident("test", &b).unwrap();
+    let big = Gemm::new(n, n, n);
+    assert_eq!(
+        e.choose(&big, (&a, &b)),
+        Backend::Gpu,
+        "{}",
+        e.explain(&big, (&a, &b))
+    );
+    let before = e.stats();
+    let c = e.run(&big, (&a, &b)).unwrap();
+    assert_eq!(e.stats().since(&before).gpu_runs, 1);
+    assert_eq!(c.to_vec().unwrap()[0], 0.125 * n as f32);
+
+    let (a, b) = matrices(4, 4, 4);
+    let tiny = Gemm::new(4, 4, 4);
+    assert_eq!(
+        e.choose(&tiny, (&a, &b)),
+        Backend::Cpu,
+        "{}",
+        e.explain(&tiny, (&a, &b))
+    );
+    let before = e.stats();
+    let c = e.run(&tiny, (&a, &b)).unwrap();
+    assert_eq!(e.stats().since(&before).gpu_runs, 0);
+    assert_eq!(c.to_vec().unwrap(), vec![0.5; 16]);
 }

@@ -17,7 +17,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use calibrate::{CalibrateOptions, Progress};
-pub use profile::{KernelProfile, Profile, ProfileKey};
+pub use profile::{Axis, KernelProfile, Profile, ProfileKey};
 
 use crate::cpu::PARALLEL_THRESHOLD;
 use crate::engine::Backend;
@@ -190,12 +190,14 @@ impl CostModel {
                 flops: n * LIGHT_FLOPS_PER_ELEMENT,
                 host_result_bytes: 0,
             };
+            // A light call of a kernel keyed on bytes or flops sits at most
+            // at `light`'s bytes or flops on its curve.
             let generic = self.estimate(Backend::Cpu, &light, &Transfers::default());
             generic.total_s() * TIE_RATIO < gpu_floor
                 && self
                     .kernels
                     .values()
-                    .all(|k| k.cpu.eval(n) * TIE_RATIO < gpu_floor)
+                    .all(|k| k.cpu.eval(k.x(&light)) * TIE_RATIO < gpu_floor)
         };
         let mut floor = 0;
         for k in 0..40 {
@@ -288,12 +290,13 @@ impl CostModel {
         };
         match backend {
             Backend::Gpu => {
-                let curve = curves.map(|c| &c.gpu).filter(|c| c.is_valid());
+                let curve = curves.filter(|k| k.gpu.is_valid());
                 let (launch, compute, scalar_back) = match curve {
                     // The measured curve already includes reading a scalar
                     // result back (every GPU reduction call does).
-                    Some(c) => {
-                        let total = c.eval(work.elements);
+                    Some(k) => {
+                        let c = &k.gpu;
+                        let total = c.eval(k.x(work));
                         let launch = c.latency_s().min(total);
                         (launch, total - launch, 0)
                     }
@@ -320,9 +323,10 @@ impl CostModel {
                 }
             }
             _ => {
-                let (launch, compute) = match curves.map(|c| &c.cpu).filter(|c| c.is_valid()) {
-                    Some(c) => {
-                        let total = c.eval(work.elements);
+                let (launch, compute) = match curves.filter(|k| k.cpu.is_valid()) {
+                    Some(k) => {
+                        let c = &k.cpu;
+                        let total = c.eval(k.x(work));
                         let launch = c.latency_s().min(total);
                         (launch, total - launch)
                     }

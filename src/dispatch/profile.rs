@@ -21,10 +21,13 @@ use serde::{Deserialize, Serialize};
 
 use super::BackendCost;
 use crate::gpu::GpuInfo;
+use crate::kernel::Work;
 
 /// The profile format this build reads and writes. Files of another version
 /// are ignored (with a warning): recalibrate.
-pub const PROFILE_VERSION: u32 = 1;
+///
+/// 2: each kernel's curves carry the [`Axis`] they are keyed on.
+pub const PROFILE_VERSION: u32 = 2;
 
 /// The `format` field of every profile file.
 pub const PROFILE_FORMAT: &str = "tandem-profile";
@@ -153,8 +156,8 @@ pub struct TransferProfile {
     pub round_trip_s: f64,
 }
 
-/// Time of one kernel on one backend as a function of its element count:
-/// measured points, joined piecewise as `a·n^b` (a straight line in log-log),
+/// Time of one kernel on one backend as a function of the size of a call,
+/// measured on the kernel's [`Axis`] (elements, bytes or flops): measured points, joined piecewise as `a·n^b` (a straight line in log-log),
 /// flat below the first point and proportional to `n` beyond the last.
 ///
 /// Piecewise because the CPU backend switches from one thread to all of
@@ -163,7 +166,8 @@ pub struct TransferProfile {
 /// single `latency + n / throughput` line fits both regimes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Curve {
-    /// `(elements, seconds)`, by increasing elements, times non-decreasing.
+    /// `(size, seconds)`, by increasing size on the kernel's [`Axis`], times
+    /// non-decreasing.
     pub points: Vec<(u64, f64)>,
 }
 
@@ -211,7 +215,7 @@ impl Curve {
             && self.points.windows(2).all(|w| w[0].0 < w[1].0)
     }
 
-    /// Estimated seconds for `n` elements.
+    /// Estimated seconds for a call of size `n` (on the curve's axis).
     pub fn eval(&self, n: u64) -> f64 {
         let Some(&(n0, t0)) = self.points.first() else {
             return f64::INFINITY;
@@ -238,7 +242,8 @@ impl Curve {
         self.points.first().map_or(f64::NAN, |p| p.1)
     }
 
-    /// Elements per second at the largest size measured.
+    /// Size units (elements, bytes or flops: the kernel's [`Axis`]) per
+    /// second at the largest size measured.
     pub fn elements_per_s(&self) -> f64 {
         self.points
             .last()
@@ -246,16 +251,81 @@ impl Curve {
     }
 }
 
+/// The measure of a call a kernel's curves are keyed on: the quantity its
+/// time grows with, read from its [`Work`].
+///
+/// Elements suit kernels whose cost is linear in them (maps, reductions,
+/// scans). Flops suit kernels whose cost is not: a gemm's `elements` is the
+/// output's `m·n` while its time grows with `m·n·k`, a convolution's with
+/// the filter's taps. Keyed on flops, a curve measured on square gemms
+/// prices a `1024×1024×16` product like a square one of the same flops,
+/// not like a `1024²`-element map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Axis {
+    /// [`Work::elements`].
+    #[default]
+    Elements,
+    /// [`Work::bytes`] (read + written).
+    Bytes,
+    /// [`Work::flops`].
+    Flops,
+}
+
+impl Axis {
+    /// The rule a probe that does not name its axis follows: flops when the
+    /// kernel does more than [`FLOPS_PER_BYTE_HEAVY`] operations per byte
+    /// moved (it is compute-bound on every backend), elements otherwise.
+    pub fn for_work(work: &Work) -> Axis {
+        if work.flops > FLOPS_PER_BYTE_HEAVY * work.bytes() {
+            Axis::Flops
+        } else {
+            Axis::Elements
+        }
+    }
+
+    /// This measure of `work` (at least 1: curves start above zero).
+    pub fn of(self, work: &Work) -> u64 {
+        match self {
+            Axis::Elements => work.elements,
+            Axis::Bytes => work.bytes(),
+            Axis::Flops => work.flops,
+        }
+        .max(1)
+    }
+
+    /// The unit, for reports: `elem`, `B`, `flop`.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Axis::Elements => "elem",
+            Axis::Bytes => "B",
+            Axis::Flops => "flop",
+        }
+    }
+}
+
+/// Operations per byte above which [`Axis::for_work`] keys a kernel on flops.
+pub const FLOPS_PER_BYTE_HEAVY: u64 = 4;
+
 /// One kernel's measured curves on both backends.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KernelProfile {
     /// The family the kernel belongs to (`map`, `reduce`, ...).
     pub family: String,
+    /// What the curves' x-axis measures of a call.
+    pub axis: Axis,
     /// CPU backend, inputs and result on the host.
     pub cpu: Curve,
     /// GPU backend, inputs already on the device, result left there (a
     /// scalar result read back, as a reduction always does).
     pub gpu: Curve,
+}
+
+impl KernelProfile {
+    /// Where a call of `work` sits on this kernel's curves.
+    pub fn x(&self, work: &Work) -> u64 {
+        self.axis.of(work)
+    }
 }
 
 /// A machine's calibration: what [`Engine::calibrate`](crate::Engine::calibrate)
