@@ -36,8 +36,9 @@ use crate::engine::{Backend, Engine};
 use crate::error::Result;
 use crate::kernel::{Kernel, Work};
 use crate::kernels::{
-    ArgMax, ArgMin, Axpy, Binary, Border, Compact, CompactIf, Compare, Conv2d, Dot, Gemm,
-    Histogram, HistogramCounts, HistogramRange, Max, Min, Scan, Sum, Transpose, Unary,
+    ArgMax, ArgMin, Argsort, Axpy, Binary, Border, Compact, CompactIf, Compare, Conv2d, Dot, Gemm,
+    Histogram, HistogramCounts, HistogramRange, Max, Min, Scan, Sort, SortPairs, Sum, Transpose,
+    Unary,
 };
 
 /// How thoroughly to calibrate.
@@ -219,6 +220,10 @@ pub struct Family {
 /// a 2-core software GPU.
 pub const GEMM_MAX_N: usize = 512 * 512;
 
+/// Largest sort probe: 2^18 keys (four radix passes a call keep bigger
+/// cells too slow on a software GPU; beyond it the curves grow ∝ n).
+pub const SORT_MAX_N: usize = 1 << 18;
+
 /// Largest conv2d probe: a `1024²` image.
 pub const CONV_MAX_N: usize = 1024 * 1024;
 
@@ -361,10 +366,44 @@ pub const FAMILIES: &[Family] = &[
         .axis(Axis::Flops)
         .max_n(CONV_MAX_N)],
     },
-    // The sort family (`Sort`, `SortPairs`, `Argsort`) goes here, one probe
-    // per kernel, keyed on elements (its n·log n is close enough to linear
-    // over a sweep that the piecewise curve follows it).
+    // Sorts: keyed on elements (n·log n is close enough to linear over a
+    // sweep that the piecewise curve follows it).
+    Family {
+        name: "sort",
+        probes: &[
+            Probe::new("sort", |n| {
+                call::<_, OneU32>(Sort, vec![], vec![probe_keys(n)], |k, e, a, host| {
+                    settle(e.run(k, &a.u32s[0])?, host)
+                })
+            })
+            .axis(Axis::Elements)
+            .max_n(SORT_MAX_N),
+            Probe::new("sort_pairs", |n| {
+                call::<_, F32Mask>(
+                    SortPairs,
+                    vec![probe_data(n, 6)],
+                    vec![probe_keys(n)],
+                    |k, e, a, host| settle(e.run(k, (&a.f32s[0], &a.u32s[0]))?, host),
+                )
+            })
+            .axis(Axis::Elements)
+            .max_n(SORT_MAX_N),
+            Probe::new("argsort", |n| unary(Argsort, n))
+                .axis(Axis::Elements)
+                .max_n(SORT_MAX_N),
+        ],
+    },
 ];
+
+/// `n` u32 keys with all 32 bits varying (no radix pass can be skipped).
+fn probe_keys(n: usize) -> Vec<u32> {
+    (0..n as u32)
+        .map(|i| {
+            let x = i.wrapping_mul(0x9E37_79B9) ^ 0x5bd1_e995;
+            (x ^ (x >> 15)).wrapping_mul(0x2c1b_3c6d)
+        })
+        .collect()
+}
 
 /// The side of the square with about `n` elements (at least 1).
 fn side(n: usize) -> usize {
@@ -406,6 +445,13 @@ impl Args {
 pub trait Settle {
     /// Reads a buffer result on the host if `to_host`.
     fn settle(self, to_host: bool) -> Result<()>;
+}
+
+impl<A: Settle, B: Settle> Settle for (A, B) {
+    fn settle(self, to_host: bool) -> Result<()> {
+        self.0.settle(to_host)?;
+        self.1.settle(to_host)
+    }
 }
 
 impl<T: crate::buffer::Element> Settle for Buffer<T> {
