@@ -286,6 +286,30 @@ impl Kernel<&Buffer<f32>> for HistogramRange {
     }
 }
 
+/// Adds the counts of `slot(v)` over `data` to `h`. Four private copies of
+/// the counters take consecutive elements in turn: runs of equal values
+/// would otherwise serialise on one counter's load-add-store (the copies are
+/// summed at the end). Used for up to [`CPU_PRIVATE_SLOTS`] slots.
+fn count_into<T: Element>(h: &mut [u32], data: &[T], slot: &impl Fn(T) -> usize) {
+    let slots = h.len();
+    let mut copies = vec![0u32; 3 * slots];
+    let (h1, rest) = copies.split_at_mut(slots);
+    let (h2, h3) = rest.split_at_mut(slots);
+    let mut quads = data.chunks_exact(4);
+    for q in &mut quads {
+        h[slot(q[0])] += 1;
+        h1[slot(q[1])] += 1;
+        h2[slot(q[2])] += 1;
+        h3[slot(q[3])] += 1;
+    }
+    for &v in quads.remainder() {
+        h[slot(v)] += 1;
+    }
+    for i in 0..slots {
+        h[i] += h1[i] + h2[i] + h3[i];
+    }
+}
+
 /// Counts of `slot(v)` over `data` into `bins + 3` slots.
 fn count_cpu<T: Element>(
     cpu: &Cpu,
@@ -297,9 +321,7 @@ fn count_cpu<T: Element>(
     let n = data.len();
     if n < cpu::PARALLEL_THRESHOLD {
         let mut h = vec![0u32; slots];
-        for &v in data {
-            h[slot(v)] += 1;
-        }
+        count_into(&mut h, data, &slot);
         return h;
     }
     let chunk = cpu.chunk_len(n, 8192);
@@ -309,9 +331,7 @@ fn count_cpu<T: Element>(
                 .fold(
                     || vec![0u32; slots],
                     |mut h, c| {
-                        for &v in c {
-                            h[slot(v)] += 1;
-                        }
+                        count_into(&mut h, c, &slot);
                         h
                     },
                 )
