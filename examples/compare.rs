@@ -1281,6 +1281,43 @@ fn time_cell(
     })
 }
 
+/// Times two calls on the same inputs in alternation (`a`, `b`, `a`, ...),
+/// after one warm-up call each; the number of calls is set as in
+/// [`time_cell`] from the slower of the first timed calls.
+fn time_pair<I>(
+    reps: Option<usize>,
+    max_reps: usize,
+    mut a: impl FnMut(&mut I) -> tandem::Result<(Duration, Kept)>,
+    mut b: impl FnMut(&mut I) -> tandem::Result<(Duration, Kept)>,
+    inst: &mut I,
+) -> tandem::Result<(Cell, Cell)> {
+    drop(a(inst)?);
+    drop(b(inst)?);
+    let (ta, kept) = a(inst)?;
+    drop(kept);
+    let (tb, kept) = b(inst)?;
+    drop(kept);
+    let probe = ta.max(tb).as_secs_f64();
+    let n = reps.unwrap_or_else(|| {
+        ((TARGET_CELL_S / probe.max(1e-9)).ceil() as usize).clamp(MIN_REPS, max_reps)
+    });
+    let (mut xs, mut ys) = (vec![ta.as_secs_f64()], vec![tb.as_secs_f64()]);
+    for _ in 1..n {
+        let (t, kept) = a(inst)?;
+        drop(kept);
+        xs.push(t.as_secs_f64());
+        let (t, kept) = b(inst)?;
+        drop(kept);
+        ys.push(t.as_secs_f64());
+    }
+    let cell = |times: &mut Vec<f64>| Cell {
+        median: median(times),
+        reps: n,
+        capped: false,
+    };
+    Ok((cell(&mut xs), cell(&mut ys)))
+}
+
 fn median(times: &mut [f64]) -> f64 {
     times.sort_by(f64::total_cmp);
     let mid = times.len() / 2;
@@ -1329,6 +1366,7 @@ fn measure_row(engine: &Engine, case: &Case, n: usize, opts: &Options) -> BoxRes
         errors: Vec::new(),
         auto_choice: explained.chosen,
     };
+    let mut auto_cell: Option<tandem::Result<Cell>> = None;
     for column in ORDER {
         if column.is_gpu() && !engine.has_gpu() {
             continue;
@@ -1344,13 +1382,35 @@ fn measure_row(engine: &Engine, case: &Case, n: usize, opts: &Options) -> BoxRes
                 let kept = inst.serial();
                 Ok((start.elapsed(), kept))
             }),
-            Column::Cpu => time_cell(column, reps, max_reps, || {
-                timed(|| inst.call(&cpu, Finish::Host))
-            }),
-            Column::Auto => time_cell(column, reps, max_reps, || {
-                inst.reset();
-                timed(|| inst.call(engine, Finish::Host))
-            }),
+            // `cpu` and `auto` are timed in alternation, so a burst of load
+            // from elsewhere hits both alike: their ratio is the regret.
+            Column::Cpu => {
+                let inst = &mut inst;
+                let pair = time_pair(
+                    reps,
+                    max_reps,
+                    |inst: &mut Box<dyn Instance>| timed(|| inst.call(&cpu, Finish::Host)),
+                    |inst: &mut Box<dyn Instance>| {
+                        inst.reset();
+                        timed(|| inst.call(engine, Finish::Host))
+                    },
+                    inst,
+                );
+                match pair {
+                    Ok((c, a)) => {
+                        auto_cell = Some(Ok(a));
+                        Ok(c)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Column::Auto => match auto_cell.take() {
+                Some(cell) => cell,
+                None => time_cell(column, reps, max_reps, || {
+                    inst.reset();
+                    timed(|| inst.call(engine, Finish::Host))
+                }),
+            },
             Column::GpuHost => time_cell(column, reps, max_reps, || {
                 inst.reset();
                 timed(|| inst.call(&gpu, Finish::Host))
