@@ -1603,15 +1603,19 @@ fn triad_bandwidth(engine: &Engine) -> f64 {
 /// every port, few enough to stay in registers.
 const FMA_CHAINS: usize = 12;
 /// Iterations of the FMA loop per thread and trial.
-const FMA_ITERS: usize = 1 << 21;
+const FMA_ITERS: usize = 1 << 18;
+/// Bursts of [`fma_peak`]: many short ones, so that one of them finds every
+/// core free on a shared machine (a peak, not an average, is wanted).
+const FMA_RUNS: usize = 40;
 
 /// Host f32 FMA peak: each of the engine's threads runs [`FMA_CHAINS`]
-/// independent `wide::f32x8` `mul_add` chains (2 flops per lane), best of 5.
+/// independent `wide::f32x8` `mul_add` chains (2 flops per lane), best of
+/// [`FMA_RUNS`] short bursts.
 /// With `-C target-cpu=native` on an FMA machine each is one instruction.
 fn fma_peak(engine: &Engine) -> f64 {
     let threads = engine.cpu().threads();
     let mut best = f64::INFINITY;
-    for _ in 0..5 {
+    for _ in 0..FMA_RUNS {
         let start = Instant::now();
         let x: f32 = engine.cpu().install(|| {
             (0..threads)
