@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use common::*;
 use rayon::prelude::*;
-use tandem::kernels::{ArgMax, ArgMin, Axpy, Binary, Dot, Max, Min, Sum, Unary};
+use tandem::kernels::{
+    ArgMax, ArgMin, Argsort, Axpy, Binary, Border, Compact, CompactIf, Compare, Conv2d, Dot, Gemm,
+    Histogram, HistogramRange, Max, Min, Scan, Sort, SortPairs, Sum, Transpose, Unary,
+};
 use tandem::{Backend, Buffer, Cpu, Engine, Error, Gpu, Kernel, Residency, Work};
 
 /// Runs `f` on its own thread and fails the test if it takes longer than
@@ -114,8 +117,12 @@ fn soak_10000_mixed_dispatches_keep_device_memory_resources_and_rss_bounded() {
             )
         })
         .collect();
-    let step = |i: usize| {
-        let (x, y, k) = &data[i % data.len()];
+    let masks: Vec<Buffer<u32>> = sizes
+        .iter()
+        .map(|&n| Buffer::from(rng.u32s(n).iter().map(|v| v & 1).collect::<Vec<_>>()))
+        .collect();
+    let filter = Buffer::from(vec![0.25f32, 0.5, 0.25]);
+    let step_map_reduce = |i: usize, x: &Buffer<f32>, y: &Buffer<f32>, k: &Buffer<i32>| {
         match i % 9 {
             0 => drop(gpu.run(&Unary::Exp, x).unwrap()),
             1 => drop(gpu.run(&Binary::Max, (x, y)).unwrap()),
@@ -138,6 +145,54 @@ fn soak_10000_mixed_dispatches_keep_device_memory_resources_and_rss_bounded() {
                 let z = gpu.run(&Binary::Mul, (x, y)).unwrap();
                 let _ = gpu.run(&Max, &z).unwrap();
             }
+        }
+    };
+    let step = |i: usize| {
+        // Every kernel meets every size: the size turns once per 18 steps.
+        let turn = i / 18;
+        let (x, y, k) = &data[turn % data.len()];
+        // The multi-pass families on the four smaller sizes only: a software
+        // GPU sorts 2^16 keys in ~0.2 s.
+        let small = turn % 4;
+        let (xs, ys, ks) = &data[small];
+        let (ms, n) = (&masks[small], sizes[small]);
+        match i % 18 {
+            9 => drop(gpu.run(&Scan::inclusive(), x).unwrap()),
+            10 => drop(gpu.run(&Compact, (xs, ms)).unwrap()),
+            11 => {
+                let keep = CompactIf {
+                    cmp: Compare::Lt,
+                    threshold: 1.0f32,
+                };
+                drop(gpu.run(&keep, x).unwrap());
+            }
+            12 => {
+                let _ = gpu.run(&Histogram { bins: 64 }, ms).unwrap();
+                let range = HistogramRange {
+                    lo: 0.5,
+                    hi: 2.0,
+                    bins: 100,
+                };
+                let _ = gpu.run(&range, x).unwrap();
+            }
+            13 => drop(gpu.run(&Sort, ks).unwrap()),
+            14 => {
+                drop(gpu.run(&SortPairs, (xs, ms)).unwrap());
+                drop(gpu.run(&Argsort, xs).unwrap());
+            }
+            15 => drop(gpu.run(&Transpose { rows: 1, cols: n }, ys).unwrap()),
+            16 => drop(gpu.run(&Gemm::new(1, 1, n), (xs, ys)).unwrap()),
+            17 => {
+                let conv = Conv2d {
+                    height: 1,
+                    width: n,
+                    filter_height: 1,
+                    filter_width: 3,
+                    border: Border::Clamp,
+                };
+                drop(gpu.run(&conv, (xs, &filter)).unwrap());
+            }
+            _ => step_map_reduce(i, x, y, k),
         }
     };
     for i in 0..600 {
