@@ -286,12 +286,24 @@ impl Kernel<&Buffer<f32>> for HistogramRange {
     }
 }
 
+/// Most slots for which [`count_into`] interleaves four counter sets.
+const INTERLEAVED_MAX_SLOTS: usize = 4096;
+
 /// Adds the counts of `slot(v)` over `data` to `h`. Four private copies of
 /// the counters take consecutive elements in turn: runs of equal values
 /// would otherwise serialise on one counter's load-add-store (the copies are
-/// summed at the end). Used for up to [`CPU_PRIVATE_SLOTS`] slots.
+/// summed at the end). Up to [`INTERLEAVED_MAX_SLOTS`] slots, and only
+/// when there are enough values to repay the extra sets.
 fn count_into<T: Element>(h: &mut [u32], data: &[T], slot: &impl Fn(T) -> usize) {
     let slots = h.len();
+    if slots > INTERLEAVED_MAX_SLOTS || data.len() < 4 * slots {
+        // Many bins (repeats are rare, and three more copies to clear and
+        // sum would cost more than the counting) or few values: one set.
+        for &v in data {
+            h[slot(v)] += 1;
+        }
+        return;
+    }
     let mut copies = vec![0u32; 3 * slots];
     let (h1, rest) = copies.split_at_mut(slots);
     let (h2, h3) = rest.split_at_mut(slots);
