@@ -13,7 +13,8 @@
 //!   (2·h·w·fh·fw), so criterion's `elem/s` reads as flop/s.
 //! - `transpose/<series>/<n>x<n>`: f32 matrices 1024², 4096².
 //!   `Throughput::Bytes` counts bytes read plus written (8 per element).
-//! - `roofline/fma_peak` (elem/s = flop/s of independent 8-lane FMAs on
+//! - `roofline/fma_peak` (elem/s = flop/s of independent FMAs at the CPU's
+//!   widest SIMD width on
 //!   every thread) and `roofline/copy/<n>` (parallel `copy_from_slice` of
 //!   4096² f32, bytes read plus written): the ceilings to compare against.
 //!
@@ -36,9 +37,9 @@ use criterion::{
     BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use rayon::prelude::*;
+use tandem::cpu::peak::fma_burst;
 use tandem::kernels::{Border, Conv2d, Transpose};
 use tandem::{Backend, Buffer, Engine, Kernel};
-use wide::f32x8;
 
 /// Pixels (or matrix elements) past which a software GPU is skipped.
 const SOFTWARE_GPU_MAX: usize = 1024 * 1024;
@@ -251,34 +252,22 @@ fn transpose(c: &mut Criterion) {
     group.finish();
 }
 
-/// 8-lane FMAs on 12 independent accumulators, `iters` times: no memory
-/// traffic, enough independent chains to hide FMA latency.
-fn fma_kernel(iters: usize, seed: f32) -> f32 {
-    let m = f32x8::splat(0.999_999);
-    let a = f32x8::splat(1e-7);
-    let mut acc = [f32x8::splat(seed); 12];
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = v.mul_add(m, a);
-        }
-    }
-    acc.iter().fold(0.0, |s, v| s + v.reduce_add())
-}
-
 fn roofline(c: &mut Criterion) {
     let engine = Engine::new().expect("creating the engine");
     let threads = engine.cpu().threads();
     let mut group = c.benchmark_group("roofline");
     group.sampling_mode(SamplingMode::Flat);
     const ITERS: usize = 1 << 20;
-    // flops: threads × ITERS × 12 accumulators × 8 lanes × 2.
-    group.throughput(Throughput::Elements((threads * ITERS * 12 * 8 * 2) as u64));
+    // flops of one burst on every thread, at the CPU's widest SIMD width.
+    let flops = threads as u64 * fma_burst(1, 0.0).1 * ITERS as u64;
+    group.throughput(Throughput::Elements(flops));
     group.bench_function("fma_peak", |b| {
         b.iter(|| {
             engine.cpu().install(|| {
                 (0..threads)
                     .into_par_iter()
-                    .map(|t| fma_kernel(black_box(ITERS), t as f32))
+                    .with_max_len(1)
+                    .map(|t| fma_burst(black_box(ITERS), t as f32).0)
                     .sum::<f32>()
             })
         });

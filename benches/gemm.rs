@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Group `fma_peak`: the machine's FP32 FMA throughput, measured the same run
-//! (twelve independent `f32x8` accumulators per thread, one thread per core
-//! of the engine's pool): the roofline the GEMM figures are a fraction of.
+//! (`tandem::cpu::peak`: twelve independent FMA chains per thread at the
+//! widest SIMD width the CPU has, whatever the build was compiled for; one
+//! thread per core of the engine's pool): the roofline the GEMM figures are a fraction of.
 //! Before it, a line prints the best of many ~0.1 ms bursts (the hardware's
 //! peak even on a busy machine); before each size of `sgemm`, a line prints
 //! the best of a few alternating runs of tandem's CPU backend and
@@ -42,9 +43,9 @@ use criterion::{
     BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use rayon::prelude::*;
+use tandem::cpu::peak::{fma_burst, fma_level};
 use tandem::kernels::Gemm;
 use tandem::{Backend, Buffer, Engine, Kernel};
-use wide::f32x8;
 
 const SIZES: &[usize] = &[64, 256, 1024, 2048];
 /// Largest size of the naive loop.
@@ -117,38 +118,24 @@ const QUICK_RUNS: usize = 5;
 /// FMA steps per thread in one `fma_peak` call.
 const PEAK_STEPS: usize = 1 << 22;
 
-/// `steps` rounds of 12 independent `f32x8` FMAs: 192 flops a round, with
-/// no dependency between the accumulators within a round.
-#[inline(never)]
-fn fma_loop(steps: usize, seed: f32) -> f32 {
-    let m = f32x8::splat(0.999_999);
-    let add = f32x8::splat(1e-7);
-    let mut acc = [f32x8::splat(seed); 12];
-    for _ in 0..steps {
-        for a in &mut acc {
-            *a = a.mul_add(m, add);
-        }
-    }
-    acc.iter().fold(0.0, |s, a| s + a.reduce_add())
-}
-
 /// FMA steps per thread in one burst of the quick peak figure: short enough
 /// (about 0.1 ms) to fit one scheduler time slice on a shared machine.
 const BURST_STEPS: usize = 1 << 16;
 
-/// Runs `fma_loop` for `steps` on every thread of the engine's pool; returns
-/// the flops done.
+/// Runs the library's FMA burst (at the CPU's widest width) for `steps` on
+/// every thread of the engine's pool; returns the flops done.
 fn fma_all_threads(engine: &Engine, steps: usize) -> u64 {
     let cpu = engine.cpu();
     let threads = cpu.threads();
-    let sum: f32 = cpu.install(|| {
+    let (sum, flops) = cpu.install(|| {
         (0..threads)
             .into_par_iter()
-            .map(|t| fma_loop(steps, t as f32))
-            .sum()
+            .with_max_len(1)
+            .map(|t| fma_burst(steps, t as f32))
+            .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     });
     black_box(sum);
-    (threads * steps * 12 * 8 * 2) as u64
+    flops
 }
 
 fn gemm(c: &mut Criterion) {
@@ -173,16 +160,18 @@ fn gemm(c: &mut Criterion) {
     let (mut core, mut all) = (0.0f64, 0.0f64);
     for _ in 0..BURST_RUNS {
         let t = Instant::now();
-        black_box(fma_loop(BURST_STEPS, 1.0));
-        core = core.max((BURST_STEPS * 192) as f64 / t.elapsed().as_secs_f64());
+        let (v, flops) = fma_burst(BURST_STEPS, 1.0);
+        black_box(v);
+        core = core.max(flops as f64 / t.elapsed().as_secs_f64());
         let t = Instant::now();
         let flops = fma_all_threads(&engine, BURST_STEPS);
         all = all.max(flops as f64 / t.elapsed().as_secs_f64());
     }
     let peak = core * threads as f64;
     eprintln!(
-        "fma_peak: {:.1} GFLOP/s per core x {threads} = {:.1} GFLOP/s; \
+        "fma_peak ({}): {:.1} GFLOP/s per core x {threads} = {:.1} GFLOP/s; \
          {:.1} GFLOP/s measured on all threads at once (best of {BURST_RUNS} bursts)",
+        fma_level(),
         core / 1e9,
         peak / 1e9,
         all / 1e9,

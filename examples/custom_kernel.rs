@@ -51,7 +51,7 @@ impl Kernel<&Buffer<f32>> for Clamp {
     fn run_cpu(&self, cpu: &Cpu, x: &Buffer<f32>) -> tandem::Result<Buffer<f32>> {
         let src = cpu.host(x)?;
         let (lo, hi) = (self.lo, self.hi);
-        let (vlo, vhi) = (wide::f32x8::splat(lo), wide::f32x8::splat(hi));
+        let (vlo, vhi) = (simd::F32::splat(lo), simd::F32::splat(hi));
         let out = cpu.map_chunks(&src, 1, move |s: &[f32], d: &mut [f32]| {
             simd::map(s, d, |v| v.max(vlo).min(vhi), |v| v.max(lo).min(hi));
         });

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::cpu::{self, Cpu};
+use crate::cpu::Cpu;
+use crate::cpu::simd::{self, SimdLevel};
 use crate::dispatch::profile::{self, PROFILE_ENV, ProfileRejection};
 use crate::dispatch::{
     CalibrateOptions, CostModel, Explanation, LIGHT_BYTES_PER_ELEMENT, LIGHT_FLOPS_PER_ELEMENT,
@@ -134,8 +135,10 @@ impl Stats {
 pub struct EngineInfo {
     /// CPU worker threads.
     pub cpu_threads: usize,
-    /// SIMD instruction set compiled in.
-    pub simd: &'static str,
+    /// SIMD level compiled in: what the CPU kernels run at.
+    pub simd: SimdLevel,
+    /// Widest SIMD level the running CPU has (runtime detection).
+    pub cpu_simd: SimdLevel,
     /// The GPU, if one was opened.
     pub gpu: Option<GpuInfo>,
     /// Why there is no GPU, if there is none.
@@ -150,7 +153,14 @@ pub struct EngineInfo {
 
 impl fmt::Display for EngineInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "cpu: {} threads, SIMD {}", self.cpu_threads, self.simd)?;
+        writeln!(
+            f,
+            "cpu: {} threads, SIMD compiled {}; CPU has {}",
+            self.cpu_threads, self.simd, self.cpu_simd
+        )?;
+        if let Some(notice) = simd::width_notice() {
+            writeln!(f, "notice: {notice}")?;
+        }
         match (&self.gpu, &self.gpu_unavailable, &self.gpu_lost) {
             (Some(g), _, Some(lost)) => writeln!(f, "gpu: lost ({lost}); was {g}")?,
             (Some(g), _, None) => writeln!(f, "gpu: {g}")?,
@@ -258,6 +268,9 @@ impl EngineBuilder {
     }
 
     /// Longest wait on the GPU before [`Error::Timeout`] (default 60 s).
+    /// It must be positive: [`EngineBuilder::build`] rejects a zero timeout
+    /// with [`Error::InvalidArgument`] (no GPU work finishes in no time, so
+    /// every wait would fail).
     pub fn gpu_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -306,6 +319,12 @@ impl EngineBuilder {
             return Err(Error::InvalidArgument {
                 kernel: "engine",
                 message: e,
+            });
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::InvalidArgument {
+                kernel: "engine",
+                message: "gpu_timeout must be positive, got 0 s".into(),
             });
         }
         let counters = Arc::new(Counters::default());
@@ -732,7 +751,8 @@ impl Engine {
     pub fn info(&self) -> EngineInfo {
         EngineInfo {
             cpu_threads: self.inner.cpu.threads(),
-            simd: cpu::simd_level(),
+            simd: simd::compiled_level(),
+            cpu_simd: simd::detected_level(),
             gpu: self.inner.gpu.as_ref().map(|g| g.info().clone()),
             gpu_unavailable: self.inner.gpu_error.clone(),
             gpu_lost: self.inner.gpu.as_ref().and_then(|g| g.lost_reason()),

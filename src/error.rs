@@ -1,5 +1,7 @@
 //! The one error type: every fallible call in tandem returns [`Result`].
 
+use std::fmt;
+
 use crate::engine::Backend;
 
 /// Result alias used throughout tandem.
@@ -7,7 +9,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in a tandem call, with the kernel and sizes
 /// that were involved. Nothing in tandem panics on user input.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+///
+/// `Debug` prints the variant's name and then the same message as
+/// `Display` (as `anyhow` does), so `fn main() -> tandem::Result<()>` shows
+/// the whole message, install advice included.
+#[derive(Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Two inputs that must have the same length do not.
@@ -71,6 +77,18 @@ pub enum Error {
         /// Bytes that were being allocated.
         bytes: u64,
     },
+    /// A host allocation sized by a kernel's parameters (a histogram's bins,
+    /// a gemm output from `m·n` with empty inputs) could not be made. The
+    /// allocation is attempted fallibly, so the process does not abort.
+    #[error("{kernel}: host out of memory allocating {bytes} bytes ({what})")]
+    HostOutOfMemory {
+        /// Kernel whose allocation failed.
+        kernel: &'static str,
+        /// Bytes that were being allocated.
+        bytes: u64,
+        /// What the allocation was for.
+        what: &'static str,
+    },
     /// wgpu reported a validation or internal error for this call.
     #[error("{kernel}: GPU error: {message}")]
     Gpu {
@@ -100,7 +118,30 @@ pub enum Error {
     ThreadPool(String),
 }
 
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {self}", self.variant())
+    }
+}
+
 impl Error {
+    /// The variant's name, as written in the source (`"NoGpu"`, say).
+    pub fn variant(&self) -> &'static str {
+        match self {
+            Error::LengthMismatch { .. } => "LengthMismatch",
+            Error::InvalidArgument { .. } => "InvalidArgument",
+            Error::Unsupported { .. } => "Unsupported",
+            Error::NoGpu { .. } => "NoGpu",
+            Error::TooLarge { .. } => "TooLarge",
+            Error::OutOfMemory { .. } => "OutOfMemory",
+            Error::HostOutOfMemory { .. } => "HostOutOfMemory",
+            Error::Gpu { .. } => "Gpu",
+            Error::DeviceLost { .. } => "DeviceLost",
+            Error::Timeout { .. } => "Timeout",
+            Error::ThreadPool(_) => "ThreadPool",
+        }
+    }
+
     /// Whether [`Backend::Auto`] should retry this call on the other backend.
     pub(crate) fn is_fallback(&self) -> bool {
         matches!(

@@ -1,6 +1,7 @@
 //! The CPU backend: an engine-owned rayon pool, chunking that keeps each task
 //! a useful size, and SIMD helpers over `wide` lanes with scalar tails.
 
+pub mod peak;
 pub mod pool;
 pub mod simd;
 
@@ -32,7 +33,7 @@ impl fmt::Debug for Cpu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cpu")
             .field("threads", &self.threads)
-            .field("simd", &simd_level())
+            .field("simd", &simd::compiled_level())
             .finish()
     }
 }
@@ -179,31 +180,5 @@ impl Cpu {
             combine(l, r)
         }
         self.install(|| tree(a, b, 0, chunk, &leaf, &combine))
-    }
-}
-
-/// The SIMD instruction set `wide` was compiled for (it is chosen at build
-/// time: build with `-C target-cpu=native` to get AVX2/AVX-512).
-pub fn simd_level() -> &'static str {
-    if cfg!(all(target_arch = "x86_64", target_feature = "avx512f")) {
-        "AVX-512F (x86_64)"
-    } else if cfg!(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )) {
-        "AVX2+FMA (x86_64)"
-    } else if cfg!(all(target_arch = "x86_64", target_feature = "avx2")) {
-        "AVX2 (x86_64)"
-    } else if cfg!(all(target_arch = "x86_64", target_feature = "sse4.1")) {
-        "SSE4.1 (x86_64)"
-    } else if cfg!(target_arch = "x86_64") {
-        "SSE2 (x86_64 baseline; build with -C target-cpu=native for AVX2)"
-    } else if cfg!(all(target_arch = "aarch64", target_feature = "neon")) {
-        "NEON (aarch64)"
-    } else if cfg!(target_arch = "wasm32") {
-        "simd128 if enabled (wasm32)"
-    } else {
-        "scalar fallback"
     }
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::buffer::Element;
+use crate::error::{Error, Result};
 
 /// Most bytes the pool keeps; past it, dropped vectors are freed.
 pub const HOST_POOL_BYTES: usize = 1 << 30;
@@ -54,6 +55,37 @@ pub(crate) fn take<T: Element>(len: usize) -> Vec<T> {
         }
     }
     vec![T::zeroed(); len]
+}
+
+/// Like [`take`], but a fresh allocation is made fallibly: for lengths set
+/// by a kernel's parameters rather than by its inputs, where an allocation
+/// failure must come back as [`Error::HostOutOfMemory`] instead of aborting
+/// the process. The vector is zeroed.
+pub(crate) fn try_take_zeroed<T: Element>(
+    kernel: &'static str,
+    what: &'static str,
+    len: usize,
+) -> Result<Vec<T>> {
+    let oom = || Error::HostOutOfMemory {
+        kernel,
+        bytes: (len as u64).saturating_mul(size_of::<T>() as u64),
+        what,
+    };
+    if len
+        .checked_mul(size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(oom());
+    }
+    if len >= MIN_POOLED_LEN && pool().by_len.range(len..=len + len / 4).next().is_some() {
+        let mut v = take::<T>(len);
+        v.fill(T::zeroed());
+        return Ok(v);
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| oom())?;
+    v.resize(len, T::zeroed());
+    Ok(v)
 }
 
 /// Returns a vector no longer needed to the pool.

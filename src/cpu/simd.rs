@@ -1,29 +1,217 @@
-//! SIMD building blocks over `wide`'s 8-lane vectors, each with a scalar
-//! tail, shared by the CPU side of every kernel.
+//! The lane layer: one SIMD vector type per element type, at the width the
+//! build's target features allow, and the building blocks (with scalar
+//! tails) that the CPU side of every kernel is written against.
+//!
+//! | compiled for        | f32/i32/u32 lanes | vector registers |
+//! |---------------------|-------------------|------------------|
+//! | x86-64 `avx512f`    | 16 (`f32x16`)     | 32               |
+//! | x86-64 `avx2`       | 8 (`f32x8`)       | 16               |
+//! | anything else       | 4 (`f32x4`: SSE2, NEON, wasm simd128, scalar) | 16 (32 on aarch64) |
+//!
+//! No kernel names a width: they use [`F32`], [`I32`], [`U32`] and
+//! [`LANES`], and size register tiles from [`VECTOR_REGISTERS`]. `wide`
+//! picks its instructions at compile time, so the width is that of the
+//! build: `-C target-cpu=native` (the repo's `.cargo/config.toml`) gets the
+//! machine's widest. [`compiled_level`] and [`detected_level`] say what was
+//! compiled and what the running CPU has.
 //!
 //! Min/max-style reductions work on an order-preserving `u32` *key* of each
 //! element (see [`Lanes::key`]): integer order of keys equals the numeric
 //! order of values, with `-0.0 < +0.0`. The WGSL shaders use the same key, so
 //! both backends agree to the bit.
 
-use wide::{f32x8, i32x8, u32x8};
+use std::fmt;
 
 use crate::buffer::Element;
 
-/// Lanes in the vectors used here.
-pub const LANES: usize = 8;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+mod width {
+    pub(super) use wide::{f32x16 as F32, i32x16 as I32, u32x16 as U32};
+    pub(super) const REGISTERS: usize = 32;
+    pub(super) const LEVEL: super::SimdLevel = super::SimdLevel::Avx512;
+}
 
-/// Elements summed by one leaf of [`pairwise_sum_f32`]: 8 sequential adds per
-/// lane before the tree takes over.
-const PAIRWISE_LEAF: usize = 256;
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    not(target_feature = "avx512f")
+))]
+mod width {
+    pub(super) use wide::{F32, I32, U32};
+    pub(super) const REGISTERS: usize = 16;
+    pub(super) const LEVEL: super::SimdLevel = if cfg!(target_feature = "fma") {
+        super::SimdLevel::Avx2Fma
+    } else {
+        super::SimdLevel::Avx2
+    };
+}
 
-/// An element type with an 8-lane `wide` vector.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+mod width {
+    pub(super) use wide::{f32x4 as F32, i32x4 as I32, u32x4 as U32};
+    pub(super) const REGISTERS: usize = if cfg!(target_arch = "aarch64") {
+        32
+    } else {
+        16
+    };
+    pub(super) const LEVEL: super::SimdLevel = if cfg!(target_arch = "x86_64") {
+        if cfg!(target_feature = "sse4.1") {
+            super::SimdLevel::Sse41
+        } else {
+            super::SimdLevel::Sse2
+        }
+    } else if cfg!(all(target_arch = "aarch64", target_feature = "neon")) {
+        super::SimdLevel::Neon
+    } else {
+        super::SimdLevel::Portable
+    };
+}
+
+/// The f32 vector of this build ([`LANES`] lanes).
+pub type F32 = width::F32;
+/// The i32 vector of this build ([`LANES`] lanes).
+pub type I32 = width::I32;
+/// The u32 vector of this build ([`LANES`] lanes).
+pub type U32 = width::U32;
+
+/// Lanes in [`F32`], [`I32`] and [`U32`]: 16, 8 or 4 (see the module docs).
+pub const LANES: usize = size_of::<F32>() / size_of::<f32>();
+
+/// Architectural vector registers at this build's width (32 with AVX-512 or
+/// NEON, 16 otherwise): register tiles (the gemm micro-kernel) are sized
+/// from it.
+pub const VECTOR_REGISTERS: usize = width::REGISTERS;
+
+/// A SIMD instruction-set level, as compiled into this build or as found on
+/// the running CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum SimdLevel {
+    /// No SIMD `wide` knows of: 4-lane vectors emulated with scalars.
+    Portable,
+    /// x86-64 baseline.
+    Sse2,
+    /// SSE4.1.
+    Sse41,
+    /// AVX2 without FMA.
+    Avx2,
+    /// AVX2 with FMA.
+    Avx2Fma,
+    /// AVX-512F (with FMA).
+    Avx512,
+    /// aarch64 NEON.
+    Neon,
+}
+
+impl SimdLevel {
+    /// f32 lanes of one vector at this level.
+    pub fn f32_lanes(self) -> usize {
+        match self {
+            SimdLevel::Avx512 => 16,
+            SimdLevel::Avx2 | SimdLevel::Avx2Fma => 8,
+            _ => 4,
+        }
+    }
+
+    /// Whether this level has fused multiply-add.
+    pub fn has_fma(self) -> bool {
+        matches!(
+            self,
+            SimdLevel::Avx2Fma | SimdLevel::Avx512 | SimdLevel::Neon
+        )
+    }
+}
+
+impl fmt::Display for SimdLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SimdLevel::Portable => "portable (no SIMD)",
+            SimdLevel::Sse2 => "SSE2",
+            SimdLevel::Sse41 => "SSE4.1",
+            SimdLevel::Avx2 => "AVX2",
+            SimdLevel::Avx2Fma => "AVX2+FMA",
+            SimdLevel::Avx512 => "AVX-512F",
+            SimdLevel::Neon => "NEON",
+        })?;
+        write!(f, ", {} f32 lanes", self.f32_lanes())
+    }
+}
+
+/// The level this build was compiled for: what every CPU kernel runs at.
+pub const fn compiled_level() -> SimdLevel {
+    width::LEVEL
+}
+
+/// The widest level the running CPU supports (runtime detection).
+pub fn detected_level() -> SimdLevel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            SimdLevel::Avx512
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            if std::arch::is_x86_feature_detected!("fma") {
+                SimdLevel::Avx2Fma
+            } else {
+                SimdLevel::Avx2
+            }
+        } else if std::arch::is_x86_feature_detected!("sse4.1") {
+            SimdLevel::Sse41
+        } else {
+            SimdLevel::Sse2
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        compiled_level()
+    }
+}
+
+/// One notice when the CPU has wider vectors than this build uses, with the
+/// `rustflags` line that fixes it; `None` when the build is at the CPU's
+/// width.
+pub fn width_notice() -> Option<String> {
+    let (built, cpu) = (compiled_level(), detected_level());
+    (cpu.f32_lanes() > built.f32_lanes()).then(|| {
+        format!(
+            "this CPU has {cpu} but tandem was compiled for {built}: CPU kernels run at \
+             {}/{} of the width. Build with `-C target-cpu=native`, e.g. in \
+             .cargo/config.toml: [build] rustflags = [\"-C\", \"target-cpu=native\"]",
+            built.f32_lanes(),
+            cpu.f32_lanes()
+        )
+    })
+}
+
+/// Loads [`LANES`] f32 from the front of `s`.
+#[inline(always)]
+pub fn load_f32(s: &[f32]) -> F32 {
+    F32::new(s[..LANES].try_into().expect("LANES elements"))
+}
+
+/// Stores `v` to the front of `d`.
+#[inline(always)]
+pub fn store_f32(v: F32, d: &mut [f32]) {
+    d[..LANES].copy_from_slice(v.as_array());
+}
+
+/// Converts each i32 lane to f32 (rounding to nearest).
+#[inline(always)]
+pub fn i32_to_f32(v: I32) -> F32 {
+    v.round_float()
+}
+
+/// Elements summed by one leaf of [`pairwise_sum_f32`]: 16 sequential adds
+/// into each lane of four accumulators before the tree takes over (1,024
+/// elements at 16 lanes, 512 at 8, 256 at 4).
+pub const PAIRWISE_LEAF: usize = 64 * LANES;
+
+/// An element type with a vector of [`LANES`] lanes.
 pub trait Lanes: Element {
     /// The vector type.
     type V: Copy + Send + Sync;
-    /// Loads 8 elements.
+    /// Loads [`LANES`] elements.
     fn load(s: &[Self]) -> Self::V;
-    /// Stores 8 elements.
+    /// Stores [`LANES`] elements.
     fn store(v: Self::V, d: &mut [Self]);
     /// Broadcasts one value.
     fn splat(x: Self) -> Self::V;
@@ -32,8 +220,8 @@ pub trait Lanes: Element {
     fn key(x: Self) -> u32;
     /// Inverse of [`Lanes::key`].
     fn from_key(k: u32) -> Self;
-    /// Keys of 8 elements, NaN lanes replaced by `nan_key`.
-    fn keys(v: Self::V, nan_key: u32) -> u32x8;
+    /// Keys of [`LANES`] elements, NaN lanes replaced by `nan_key`.
+    fn keys(v: Self::V, nan_key: u32) -> U32;
     /// Whether a value is a NaN (always false for integers).
     fn is_nan(x: Self) -> bool;
 }
@@ -48,18 +236,18 @@ fn f32_key(x: f32) -> u32 {
 }
 
 impl Lanes for f32 {
-    type V = f32x8;
+    type V = F32;
     #[inline(always)]
-    fn load(s: &[f32]) -> f32x8 {
-        f32x8::from(&s[..LANES])
+    fn load(s: &[f32]) -> F32 {
+        load_f32(s)
     }
     #[inline(always)]
-    fn store(v: f32x8, d: &mut [f32]) {
-        d[..LANES].copy_from_slice(v.as_array());
+    fn store(v: F32, d: &mut [f32]) {
+        store_f32(v, d)
     }
     #[inline(always)]
-    fn splat(x: f32) -> f32x8 {
-        f32x8::splat(x)
+    fn splat(x: f32) -> F32 {
+        F32::splat(x)
     }
     #[inline(always)]
     fn key(x: f32) -> u32 {
@@ -74,14 +262,14 @@ impl Lanes for f32 {
         })
     }
     #[inline(always)]
-    fn keys(v: f32x8, nan_key: u32) -> u32x8 {
-        let bits: u32x8 = bytemuck::cast(v);
-        let signed: i32x8 = bytemuck::cast(v);
+    fn keys(v: F32, nan_key: u32) -> U32 {
+        let bits: U32 = bytemuck::cast(v);
+        let signed: I32 = bytemuck::cast(v);
         // All ones where the sign bit is set, else zero.
-        let neg: u32x8 = bytemuck::cast(signed >> 31);
-        let key = bits ^ (neg | u32x8::splat(0x8000_0000));
-        let nan: u32x8 = bytemuck::cast(v.is_nan());
-        nan.select(u32x8::splat(nan_key), key)
+        let neg: U32 = bytemuck::cast(signed >> 31);
+        let key = bits ^ (neg | U32::splat(0x8000_0000));
+        let nan: U32 = bytemuck::cast(v.is_nan());
+        nan.select(U32::splat(nan_key), key)
     }
     #[inline(always)]
     fn is_nan(x: f32) -> bool {
@@ -90,18 +278,18 @@ impl Lanes for f32 {
 }
 
 impl Lanes for i32 {
-    type V = i32x8;
+    type V = I32;
     #[inline(always)]
-    fn load(s: &[i32]) -> i32x8 {
-        i32x8::from(&s[..LANES])
+    fn load(s: &[i32]) -> I32 {
+        I32::new(s[..LANES].try_into().expect("LANES elements"))
     }
     #[inline(always)]
-    fn store(v: i32x8, d: &mut [i32]) {
+    fn store(v: I32, d: &mut [i32]) {
         d[..LANES].copy_from_slice(v.as_array());
     }
     #[inline(always)]
-    fn splat(x: i32) -> i32x8 {
-        i32x8::splat(x)
+    fn splat(x: i32) -> I32 {
+        I32::splat(x)
     }
     #[inline(always)]
     fn key(x: i32) -> u32 {
@@ -112,8 +300,8 @@ impl Lanes for i32 {
         (k ^ 0x8000_0000) as i32
     }
     #[inline(always)]
-    fn keys(v: i32x8, _nan_key: u32) -> u32x8 {
-        bytemuck::cast::<i32x8, u32x8>(v) ^ u32x8::splat(0x8000_0000)
+    fn keys(v: I32, _nan_key: u32) -> U32 {
+        bytemuck::cast::<I32, U32>(v) ^ U32::splat(0x8000_0000)
     }
     #[inline(always)]
     fn is_nan(_: i32) -> bool {
@@ -122,18 +310,18 @@ impl Lanes for i32 {
 }
 
 impl Lanes for u32 {
-    type V = u32x8;
+    type V = U32;
     #[inline(always)]
-    fn load(s: &[u32]) -> u32x8 {
-        u32x8::from(&s[..LANES])
+    fn load(s: &[u32]) -> U32 {
+        U32::new(s[..LANES].try_into().expect("LANES elements"))
     }
     #[inline(always)]
-    fn store(v: u32x8, d: &mut [u32]) {
+    fn store(v: U32, d: &mut [u32]) {
         d[..LANES].copy_from_slice(v.as_array());
     }
     #[inline(always)]
-    fn splat(x: u32) -> u32x8 {
-        u32x8::splat(x)
+    fn splat(x: u32) -> U32 {
+        U32::splat(x)
     }
     #[inline(always)]
     fn key(x: u32) -> u32 {
@@ -144,7 +332,7 @@ impl Lanes for u32 {
         k
     }
     #[inline(always)]
-    fn keys(v: u32x8, _nan_key: u32) -> u32x8 {
+    fn keys(v: U32, _nan_key: u32) -> U32 {
         v
     }
     #[inline(always)]
@@ -153,7 +341,7 @@ impl Lanes for u32 {
     }
 }
 
-/// `dst[i] = s(src[i])`, 8 lanes at a time with `v`, the tail with `s`.
+/// `dst[i] = s(src[i])`, [`LANES`] lanes at a time with `v`, the tail with `s`.
 #[inline(always)]
 pub fn map<T: Lanes>(src: &[T], dst: &mut [T], v: impl Fn(T::V) -> T::V, s: impl Fn(T) -> T) {
     let n = src.len().min(dst.len());
@@ -170,7 +358,7 @@ pub fn map<T: Lanes>(src: &[T], dst: &mut [T], v: impl Fn(T::V) -> T::V, s: impl
     }
 }
 
-/// `dst[i] = s(a[i], b[i])`, 8 lanes at a time with `v`, the tail with `s`.
+/// `dst[i] = s(a[i], b[i])`, [`LANES`] lanes at a time with `v`, the tail with `s`.
 #[inline(always)]
 pub fn zip<T: Lanes>(
     a: &[T],
@@ -194,18 +382,18 @@ pub fn zip<T: Lanes>(
     }
 }
 
-/// Pairwise sum of `f(a[i], b[i])` terms: leaves of `PAIRWISE_LEAF` (256)
-/// elements are summed in four 8-lane accumulators, leaves are combined in a
+/// Pairwise sum of `f(a[i], b[i])` terms: leaves of [`PAIRWISE_LEAF`]
+/// elements are summed in four vector accumulators, leaves are combined in a
 /// binary tree. Rounding error grows like log2(n).
 pub fn pairwise_sum_f32(
     a: &[f32],
     b: &[f32],
-    v: &impl Fn(f32x8, f32x8, f32x8) -> f32x8,
+    v: &impl Fn(F32, F32, F32) -> F32,
     s: &impl Fn(f32, f32, f32) -> f32,
 ) -> f32 {
     let n = a.len();
     if n <= PAIRWISE_LEAF {
-        let mut acc = [f32x8::ZERO; 4];
+        let mut acc = [F32::ZERO; 4];
         let body = n - n % (4 * LANES);
         for (x, y) in a[..body]
             .chunks_exact(4 * LANES)
@@ -221,13 +409,24 @@ pub fn pairwise_sum_f32(
             tail = s(*x, *y, tail);
         }
         let v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        let l = v.to_array();
-        let lanes = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-        return lanes + tail;
+        return pairwise_lanes(v.to_array()) + tail;
     }
     // Split on a multiple of the leaf so leaves stay full.
     let mid = (n / 2).div_ceil(PAIRWISE_LEAF) * PAIRWISE_LEAF;
     pairwise_sum_f32(&a[..mid], &b[..mid], v, s) + pairwise_sum_f32(&a[mid..], &b[mid..], v, s)
+}
+
+/// The lanes of one vector summed as a balanced tree.
+#[inline(always)]
+fn pairwise_lanes(mut l: [f32; LANES]) -> f32 {
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            l[i] += l[i + w];
+        }
+    }
+    l[0]
 }
 
 /// Wrapping sum of an integer slice.
@@ -258,7 +457,7 @@ pub fn wrapping_sum<T: Lanes>(
 /// is empty.
 pub fn extreme_key<T: Lanes>(x: &[T], max: bool) -> u32 {
     let ident = if max { 0 } else { u32::MAX };
-    let mut acc = [u32x8::splat(ident); 4];
+    let mut acc = [U32::splat(ident); 4];
     let body = x.len() - x.len() % (4 * LANES);
     for c in x[..body].chunks_exact(4 * LANES) {
         for (k, acc) in acc.iter_mut().enumerate() {
@@ -285,7 +484,7 @@ pub fn extreme_key<T: Lanes>(x: &[T], max: bool) -> u32 {
 /// First index in `x` whose key is `key` (NaNs never match).
 pub fn find_key<T: Lanes>(x: &[T], key: u32) -> Option<usize> {
     let ident = if key == u32::MAX { 0 } else { u32::MAX };
-    let target = u32x8::splat(key);
+    let target = U32::splat(key);
     let body = x.len() - x.len() % LANES;
     for (i, c) in x[..body].chunks_exact(LANES).enumerate() {
         let hit = T::keys(T::load(c), ident).simd_eq(target);
@@ -325,16 +524,13 @@ mod tests {
         for v in vals {
             assert_eq!(f32::from_key(f32::key(v)).to_bits(), v.to_bits());
         }
-        let lanes = f32::keys(
-            f32x8::from([-0.0, 0.0, 1.0, f32::NAN, -2.0, 3.0, -f32::NAN, 5.0]),
-            7,
-        );
-        let a = lanes.to_array();
-        assert_eq!(a[0], f32::key(-0.0));
-        assert_eq!(a[2], f32::key(1.0));
-        assert_eq!(a[3], 7);
-        assert_eq!(a[6], 7);
-        assert_eq!(a[4], f32::key(-2.0));
+        let vals = [-0.0, 0.0, 1.0, f32::NAN, -2.0, 3.0, -f32::NAN, 5.0];
+        let lanes = f32::keys(load_f32(&vals.repeat(LANES.div_ceil(8))), 7);
+        for (i, &k) in lanes.to_array().iter().enumerate() {
+            let v: f32 = vals[i % 8];
+            let want = if v.is_nan() { 7 } else { f32::key(v) };
+            assert_eq!(k, want, "lane {i} ({v})");
+        }
     }
 
     #[test]

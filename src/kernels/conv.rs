@@ -23,9 +23,9 @@
 //!   the exact result is at most about `fh·fw·ε·Σ|w·x|`.
 
 use rayon::prelude::*;
-use wide::f32x8;
 
 use crate::buffer::Buffer;
+use crate::cpu::simd::{F32, LANES, load_f32};
 use crate::cpu::{Cpu, PARALLEL_THRESHOLD, pool};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
@@ -40,8 +40,9 @@ const GPU_TILE: usize = 16;
 /// shader's workgroup memory (`MAX_R`); larger filters read global memory.
 const GPU_MAX_TILED_RADIUS: usize = 8;
 
-/// Output columns one CPU inner-loop step computes: four 8-lane accumulators.
-const CPU_BLOCK: usize = 32;
+/// Output columns one CPU inner-loop step computes: four vector accumulators
+/// per output row.
+const CPU_BLOCK: usize = 4 * LANES;
 
 /// Bands of output rows per CPU thread, for load balance.
 const BANDS_PER_THREAD: usize = 4;
@@ -263,7 +264,7 @@ fn conv_band(
         dst[..rw].fill(left);
         dst[rw + w..].fill(right);
     }
-    let weights: Vec<f32x8> = filter.iter().map(|&v| f32x8::splat(v)).collect();
+    let weights: Vec<F32> = filter.iter().map(|&v| F32::splat(v)).collect();
     let mut row_out = vec![0.0f32; 2 * wr];
     // Pairs of output rows share fh - 1 input rows: each loaded vector
     // feeds both rows' accumulators, halving loads per FMA. Each output
@@ -272,14 +273,14 @@ fn conv_band(
     while r + 2 <= rows {
         let window = &padded[r * stride..(r + fh + 1) * stride];
         for x0 in (0..wr).step_by(CPU_BLOCK) {
-            let mut acc0 = [f32x8::ZERO; CPU_BLOCK / 8];
-            let mut acc1 = [f32x8::ZERO; CPU_BLOCK / 8];
+            let mut acc0 = [F32::ZERO; CPU_BLOCK / LANES];
+            let mut acc1 = [F32::ZERO; CPU_BLOCK / LANES];
             for i in 0..=fh {
                 let row = &window[i * stride..(i + 1) * stride];
                 for j in 0..fw {
                     let p = &row[x0 + j..x0 + j + CPU_BLOCK];
-                    let v: [f32x8; CPU_BLOCK / 8] =
-                        std::array::from_fn(|l| f32x8::from(&p[l * 8..l * 8 + 8]));
+                    let v: [F32; CPU_BLOCK / LANES] =
+                        std::array::from_fn(|l| load_f32(&p[l * LANES..]));
                     if i < fh {
                         let wv = weights[i * fw + j];
                         for (a, v) in acc0.iter_mut().zip(&v) {
@@ -294,10 +295,10 @@ fn conv_band(
                     }
                 }
             }
-            for l in 0..CPU_BLOCK / 8 {
-                let at = x0 + l * 8;
-                row_out[at..at + 8].copy_from_slice(acc0[l].as_array());
-                row_out[wr + at..wr + at + 8].copy_from_slice(acc1[l].as_array());
+            for l in 0..CPU_BLOCK / LANES {
+                let at = x0 + l * LANES;
+                row_out[at..at + LANES].copy_from_slice(acc0[l].as_array());
+                row_out[wr + at..wr + at + LANES].copy_from_slice(acc1[l].as_array());
             }
         }
         out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);
@@ -307,19 +308,19 @@ fn conv_band(
     if r < rows {
         let window = &padded[r * stride..(r + fh) * stride];
         for x0 in (0..wr).step_by(CPU_BLOCK) {
-            let mut acc = [f32x8::ZERO; CPU_BLOCK / 8];
+            let mut acc = [F32::ZERO; CPU_BLOCK / LANES];
             for i in 0..fh {
                 let row = &window[i * stride..(i + 1) * stride];
                 for (j, wv) in weights[i * fw..(i + 1) * fw].iter().enumerate() {
                     let p = &row[x0 + j..x0 + j + CPU_BLOCK];
                     for (l, a) in acc.iter_mut().enumerate() {
-                        let v = f32x8::from(&p[l * 8..l * 8 + 8]);
+                        let v = load_f32(&p[l * LANES..]);
                         *a = v.mul_add(*wv, *a);
                     }
                 }
             }
             for (l, a) in acc.iter().enumerate() {
-                row_out[x0 + l * 8..x0 + l * 8 + 8].copy_from_slice(a.as_array());
+                row_out[x0 + l * LANES..x0 + (l + 1) * LANES].copy_from_slice(a.as_array());
             }
         }
         out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);

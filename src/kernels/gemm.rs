@@ -23,9 +23,10 @@
 //! GotoBLAS/BLIS blocking: `op(B)` is packed in `KC × NC` blocks of
 //! `NR`-wide column panels, `op(A)` in `MC × KC` blocks of `MR`-tall row
 //! panels (both in thread-local, cache-line-aligned buffers), and a
-//! `MR × NR = 6 × 16` micro-kernel keeps its twelve `f32x8` accumulators in
-//! registers: two loads of `B` and six broadcasts of `A` per step of `k`,
-//! twelve FMAs. Each `C` tile is prefetched before its micro-kernel runs.
+//! `MR × NR` micro-kernel keeps its `MR·2` vector accumulators in registers:
+//! two vector loads of `B` and `MR` broadcasts of `A` per step of `k`, `2·MR`
+//! FMAs. The tile follows the build's lane width and register count
+//! ([`crate::cpu::simd`]): `14 × 32` with AVX-512, `6 × 16` with AVX2. Each `C` tile is prefetched before its micro-kernel runs.
 //! Edge panels are zero-padded when packed and only the valid part of a tile
 //! is written back. In parallel, the rows of `C` are split into a few ranges
 //! per thread; each range runs the whole loop nest on its own, packing its
@@ -45,10 +46,10 @@
 use std::cell::RefCell;
 
 use rayon::prelude::*;
-use wide::f32x8;
 
 use crate::buffer::Buffer;
 use crate::cpu::Cpu;
+use crate::cpu::simd::{F32, LANES, VECTOR_REGISTERS, load_f32, store_f32};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
 use crate::kernel::{Kernel, Work};
@@ -56,10 +57,14 @@ use crate::kernel::{Kernel, Work};
 const SHADER: &str = include_str!("../../shaders/gemm.wgsl");
 const NAME: &str = "gemm";
 
-/// Rows of the CPU micro-kernel's register tile.
-const MR: usize = 6;
-/// Columns of the CPU micro-kernel's register tile (two `f32x8`).
-const NR: usize = 16;
+/// Vectors across one row of the CPU micro-kernel's register tile.
+const NV: usize = 2;
+/// Columns of the CPU micro-kernel's register tile.
+const NR: usize = NV * LANES;
+/// Rows of the CPU micro-kernel's register tile: as many as the vector
+/// registers hold beside the `NV` loads of `B` and a broadcast of `A` (14
+/// with AVX-512's 32 registers: 28 accumulators; 6 with 16 registers).
+const MR: usize = (VECTOR_REGISTERS - NV - 2) / NV;
 /// Depth of a packed block: a `KC × NR` panel of `B` (16 KiB) stays in L1.
 const KC: usize = 256;
 /// Most rows of a packed block of `A` (`MC × KC`, 144 KiB): fits L2.
@@ -150,17 +155,20 @@ impl Gemm {
     }
 
     fn shape(&self) -> String {
+        let side = |t: bool, rows: usize, cols: usize| {
+            if t {
+                format!("transposed, {cols}×{rows}")
+            } else {
+                format!("{rows}×{cols}")
+            }
+        };
         format!(
-            "m={} n={} k={} (A {} {}×{}, B {} {}×{})",
+            "m={} n={} k={} (A {}, B {})",
             self.m,
             self.n,
             self.k,
-            if self.transpose_a { "transposed," } else { "" },
-            if self.transpose_a { self.k } else { self.m },
-            if self.transpose_a { self.m } else { self.k },
-            if self.transpose_b { "transposed," } else { "" },
-            if self.transpose_b { self.n } else { self.k },
-            if self.transpose_b { self.k } else { self.n },
+            side(self.transpose_a, self.m, self.k),
+            side(self.transpose_b, self.k, self.n),
         )
     }
 
@@ -175,11 +183,11 @@ impl Gemm {
     /// two-input form.
     fn check(&self, a: usize, b: usize, c: Option<usize>) -> Result<()> {
         let (m, n, k) = (self.m, self.n, self.k);
-        let too_big = || self.invalid("m·n·k overflows usize".into());
-        let mk = m.checked_mul(k).ok_or_else(too_big)?;
-        let kn = k.checked_mul(n).ok_or_else(too_big)?;
-        let mn = m.checked_mul(n).ok_or_else(too_big)?;
-        mn.checked_mul(k).ok_or_else(too_big)?;
+        let too_big = |product: &str| self.invalid(format!("{product} overflows usize"));
+        let mk = m.checked_mul(k).ok_or_else(|| too_big("m·k"))?;
+        let kn = k.checked_mul(n).ok_or_else(|| too_big("k·n"))?;
+        let mn = m.checked_mul(n).ok_or_else(|| too_big("m·n"))?;
+        mn.checked_mul(k).ok_or_else(|| too_big("m·n·k"))?;
         if a != mk {
             return Err(self.invalid(format!("A has {a} elements, expected m·k = {mk}")));
         }
@@ -219,22 +227,22 @@ impl Gemm {
 
     /// `β·C`, or zeros when there is no `C` or `β = 0`: the result of a
     /// `k = 0` product, and the CPU's starting value of the output.
-    fn scaled_c(&self, c: Option<&[f32]>) -> Vec<f32> {
+    ///
+    /// With `k = 0` the inputs are empty and `m·n` comes from the parameters
+    /// alone, so the allocation is fallible ([`Error::HostOutOfMemory`]).
+    fn scaled_c(&self, c: Option<&[f32]>) -> Result<Vec<f32>> {
         let mn = self.m * self.n;
         // From the host pool: a fresh 16 MiB `vec!` is a fresh mapping whose
         // page faults, taken inside the micro-kernel, cost 2048³ calls about
         // 40% (measured: 185 ms back to back, 120 ms on recycled memory).
-        let mut out = crate::cpu::pool::take::<f32>(mn);
-        match c {
-            Some(c) if self.beta != 0.0 => {
-                let beta = self.beta;
-                for (o, &x) in out.iter_mut().zip(c) {
-                    *o = beta * x;
-                }
+        let mut out = crate::cpu::pool::try_take_zeroed::<f32>(NAME, "the m×n output", mn)?;
+        if let Some(c) = c.filter(|_| self.beta != 0.0) {
+            let beta = self.beta;
+            for (o, &x) in out.iter_mut().zip(c) {
+                *o = beta * x;
             }
-            _ => out.fill(0.0),
         }
-        out
+        Ok(out)
     }
 
     fn cpu(
@@ -249,7 +257,7 @@ impl Gemm {
             Some(c) if self.beta != 0.0 && self.m * self.n > 0 => Some(cpu.host(c)?),
             _ => None,
         };
-        let mut out = self.scaled_c(c_host.as_deref());
+        let mut out = self.scaled_c(c_host.as_deref())?;
         if self.m == 0 || self.n == 0 || self.k == 0 {
             return Ok(Buffer::from(out));
         }
@@ -278,7 +286,7 @@ impl Gemm {
                 Some(c) if self.beta != 0.0 && m * n > 0 => Some(c.host()?),
                 _ => None,
             };
-            return Ok(Buffer::from(self.scaled_c(c_host.as_deref())));
+            return Ok(Buffer::from(self.scaled_c(c_host.as_deref())?));
         }
         let use_c = c.filter(|_| self.beta != 0.0);
         let limit = gpu.info().chunk_bytes;
@@ -460,9 +468,13 @@ thread_local! {
     static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Row-range tasks per thread: a few, so a thread that is held up (the
-/// machine is shared) leaves work for the others to take.
-const TASKS_PER_THREAD: usize = 2;
+/// Row-range tasks per thread. One: each task packs all of `op(B)` into its
+/// own core's L2, so a second task per thread doubles that copying. At 1024³
+/// on the 2-core AVX-512 development machine two tasks per thread ran
+/// 7.73 ms, one 7.01 ms (`compare --kernels gemm`). Sharing one packed `B`
+/// between the threads was slower still (7.6–7.8 ms): half of it then sits
+/// in the other core's L2.
+const TASKS_PER_THREAD: usize = 1;
 
 /// `out += α·op(A)·op(B)`, serially (`threads` = 1) or in row-range tasks
 /// over the engine's pool (called inside it). Each task packs its own blocks
@@ -512,7 +524,7 @@ fn gemm_rows(s: &Shape, a: &[f32], b: &[f32], i_start: usize, c_rows: &mut [f32]
     });
 }
 
-/// Floats per cache line: packed panels start on one, so no `f32x8` load
+/// Floats per cache line: packed panels start on one, so no vector load
 /// of a panel straddles two lines.
 const LINE_FLOATS: usize = 16;
 
@@ -639,73 +651,44 @@ fn prefetch_tile(tile: &[f32], ldc: usize, rows: usize) {
     let _ = (tile, ldc, rows);
 }
 
-#[inline(always)]
-fn load8(s: &[f32]) -> f32x8 {
-    f32x8::new(s[..8].try_into().expect("8 lanes"))
-}
-
 /// The `MR × NR` register tile `op(A)panel · op(B)panel` over one packed
-/// depth: twelve named `f32x8` accumulators, two loads of `B` and six
-/// broadcasts of `A` per step.
+/// depth: `MR·NV` vector accumulators, `NV` loads of `B` and `MR`
+/// broadcasts of `A` per step. The loops have constant trip counts and are
+/// unrolled completely, so the accumulators live in registers.
 #[inline(always)]
-fn micro_kernel(a: &[f32], b: &[f32]) -> [[f32x8; 2]; MR] {
-    let z = f32x8::ZERO;
-    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
-    let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
+fn micro_kernel(a: &[f32], b: &[f32]) -> [[F32; NV]; MR] {
+    let mut acc = [[F32::ZERO; NV]; MR];
     for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-        let b0 = load8(&bp[..8]);
-        let b1 = load8(&bp[8..]);
-        let a0 = f32x8::splat(ap[0]);
-        c00 = a0.mul_add(b0, c00);
-        c01 = a0.mul_add(b1, c01);
-        let a1 = f32x8::splat(ap[1]);
-        c10 = a1.mul_add(b0, c10);
-        c11 = a1.mul_add(b1, c11);
-        let a2 = f32x8::splat(ap[2]);
-        c20 = a2.mul_add(b0, c20);
-        c21 = a2.mul_add(b1, c21);
-        let a3 = f32x8::splat(ap[3]);
-        c30 = a3.mul_add(b0, c30);
-        c31 = a3.mul_add(b1, c31);
-        let a4 = f32x8::splat(ap[4]);
-        c40 = a4.mul_add(b0, c40);
-        c41 = a4.mul_add(b1, c41);
-        let a5 = f32x8::splat(ap[5]);
-        c50 = a5.mul_add(b0, c50);
-        c51 = a5.mul_add(b1, c51);
+        let bv: [F32; NV] = std::array::from_fn(|v| load_f32(&bp[v * LANES..]));
+        for (row, &ai) in acc.iter_mut().zip(ap) {
+            let ai = F32::splat(ai);
+            for (c, b) in row.iter_mut().zip(&bv) {
+                *c = ai.mul_add(*b, *c);
+            }
+        }
     }
-    [
-        [c00, c01],
-        [c10, c11],
-        [c20, c21],
-        [c30, c31],
-        [c40, c41],
-        [c50, c51],
-    ]
+    acc
 }
 
 /// `C += α·acc` for a whole tile.
 #[inline(always)]
-fn store_full(alpha: f32, acc: &[[f32x8; 2]; MR], c: &mut [f32], ldc: usize) {
-    let al = f32x8::splat(alpha);
+fn store_full(alpha: f32, acc: &[[F32; NV]; MR], c: &mut [f32], ldc: usize) {
+    let al = F32::splat(alpha);
     for (i, row) in acc.iter().enumerate() {
-        let dst: &mut [f32; NR] = (&mut c[i * ldc..i * ldc + NR])
-            .try_into()
-            .expect("NR columns");
-        let (lo, hi) = dst.split_at_mut(8);
-        let lo_v = row[0].mul_add(al, load8(lo));
-        let hi_v = row[1].mul_add(al, load8(hi));
-        lo.copy_from_slice(lo_v.as_array());
-        hi.copy_from_slice(hi_v.as_array());
+        let dst = &mut c[i * ldc..i * ldc + NR];
+        for (v, part) in row.iter().zip(dst.chunks_exact_mut(LANES)) {
+            store_f32(v.mul_add(al, load_f32(part)), part);
+        }
     }
 }
 
 /// `C += α·acc` for the valid `mr × nr` corner of an edge tile.
-fn store_part(alpha: f32, acc: &[[f32x8; 2]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize) {
+fn store_part(alpha: f32, acc: &[[F32; NV]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize) {
     for (i, row) in acc.iter().enumerate().take(mr) {
         let mut vals = [0.0f32; NR];
-        vals[..8].copy_from_slice(row[0].as_array());
-        vals[8..].copy_from_slice(row[1].as_array());
+        for (v, part) in row.iter().zip(vals.chunks_exact_mut(LANES)) {
+            store_f32(*v, part);
+        }
         for (d, v) in c[i * ldc..][..nr].iter_mut().zip(&vals) {
             *d = v.mul_add(alpha, *d);
         }

@@ -7,16 +7,15 @@
 //! - `minimum`/`maximum` ignore a NaN operand (NaN only if both are NaN) and
 //!   order `-0.0` below `+0.0`.
 //! - `sqrt` of a negative and `ln` of a negative give NaN; `ln(±0) = -inf`;
-//!   `exp` overflows to `+inf`. NaN inputs give NaN.
+//!   `exp` overflows to `+inf`. NaN inputs give NaN. The sign and payload of
+//!   a NaN an operation creates are unspecified (x86 and GPUs differ).
 //! - Accuracy of `exp`/`ln`/`div` follows the device: a few ULP (see the
 //!   conformance tests for the bounds checked). Results below
 //!   `f32::MIN_POSITIVE` may be flushed to zero on a GPU.
 
-use wide::f32x8;
-
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
-use crate::cpu::simd::{self, Lanes};
+use crate::cpu::simd::{self, F32, I32, Lanes};
 use crate::engine::Backend;
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, WORKGROUP_SIZE};
@@ -207,8 +206,11 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Binary {
     }
 }
 
-/// `a * x + y` on f32, fused (one rounding) on both backends where the
-/// hardware has FMA.
+/// `a * x + y` on f32. On the CPU it is one fused multiply-add (one
+/// rounding) where the build has FMA (AVX2+FMA, AVX-512, NEON); the x86-64
+/// baseline build has no FMA instruction and rounds twice. On the GPU it is WGSL's `fma()`, which a Vulkan driver may
+/// evaluate unfused (lavapipe does): each GPU element is then the fused or
+/// the unfused result, so the backends can differ in the last bit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Axpy {
     /// The scalar `a`.
@@ -230,9 +232,13 @@ impl Kernel<(&Buffer<f32>, &Buffer<f32>)> for Axpy {
         Error::check_same_len("axpy", x.len(), y.len())?;
         let (xs, ys) = (cpu.host(x)?, cpu.host(y)?);
         let a = self.a;
-        let av = f32x8::splat(a);
+        let av = F32::splat(a);
+        // The tail goes through the same vector operation as the body, so
+        // every element rounds the same way: once where the build has FMA,
+        // twice on a build without it (the x86-64 baseline).
+        let one = move |x: f32, y: f32| F32::splat(x).mul_add(av, F32::splat(y)).to_array()[0];
         let out = cpu.zip_chunks(&xs, &ys, 1, move |x: &[f32], y: &[f32], d: &mut [f32]| {
-            simd::zip(x, y, d, |x, y| x.mul_add(av, y), |x, y| x.mul_add(a, y));
+            simd::zip(x, y, d, |x, y| x.mul_add(av, y), one);
         });
         Ok(Buffer::from(out))
     }
@@ -331,7 +337,7 @@ fn unary_cpu<T: Element>(op: Unary, src: &[T], dst: &mut [T]) {
             let (s, d): (&[i32], &mut [i32]) =
                 (bytemuck::cast_slice(src), bytemuck::cast_slice_mut(dst));
             match op {
-                Unary::Neg => simd::map(s, d, |v| wide::i32x8::ZERO - v, |x| x.wrapping_neg()),
+                Unary::Neg => simd::map(s, d, |v| I32::ZERO - v, |x| x.wrapping_neg()),
                 _ => simd::map(s, d, |v| v.abs(), |x| x.wrapping_abs()),
             }
         }
@@ -340,15 +346,15 @@ fn unary_cpu<T: Element>(op: Unary, src: &[T], dst: &mut [T]) {
 }
 
 fn unary_f32(op: Unary, s: &[f32], d: &mut [f32]) {
-    let sign = f32x8::splat(-0.0);
+    let sign = F32::splat(-0.0);
     match op {
         Unary::Neg => simd::map(s, d, |v| v ^ sign, |x| -x),
         Unary::Abs => simd::map(s, d, |v| v.abs(), f32::abs),
         Unary::Sqrt => simd::map(s, d, |v| v.sqrt(), f32::sqrt),
-        Unary::Exp => simd::map(s, d, exp_f32x8, exp_f32),
-        Unary::Ln => simd::map(s, d, ln_f32x8, ln_f32),
+        Unary::Exp => simd::map(s, d, exp_lanes, exp_f32),
+        Unary::Ln => simd::map(s, d, ln_lanes, ln_f32),
         Unary::Scale(k) => {
-            let kv = f32x8::splat(k);
+            let kv = F32::splat(k);
             simd::map(s, d, |v| v * kv, |x| x * k)
         }
     }
@@ -359,43 +365,41 @@ const EXP_OVERFLOW: f32 = 88.72283;
 const EXP_UNDERFLOW: f32 = -103.97208;
 
 #[inline(always)]
-fn exp_f32x8(v: f32x8) -> f32x8 {
+fn exp_lanes(v: F32) -> F32 {
     let r = v.exp();
     let r = v
-        .simd_gt(f32x8::splat(EXP_OVERFLOW))
-        .select(f32x8::splat(f32::INFINITY), r);
-    let r = v
-        .simd_lt(f32x8::splat(EXP_UNDERFLOW))
-        .select(f32x8::ZERO, r);
+        .simd_gt(F32::splat(EXP_OVERFLOW))
+        .select(F32::splat(f32::INFINITY), r);
+    let r = v.simd_lt(F32::splat(EXP_UNDERFLOW)).select(F32::ZERO, r);
     v.is_nan().select(v, r)
 }
 
 fn exp_f32(x: f32) -> f32 {
-    exp_f32x8(f32x8::splat(x)).to_array()[0]
+    exp_lanes(F32::splat(x)).to_array()[0]
 }
 
 /// 149·ln 2: ln of the smallest subnormal's scale, 2^-149.
 const LN2_149: f32 = 103.278_93;
 
 #[inline(always)]
-fn ln_f32x8(v: f32x8) -> f32x8 {
+fn ln_lanes(v: F32) -> F32 {
     // `wide`'s ln maps subnormals to -inf. A positive subnormal is
     // bits·2^-149 exactly (and `bits as f32` is exact), so take the log of a
     // normal number instead; `map.wgsl` does the same.
-    let bits: wide::i32x8 = bytemuck::cast(v);
-    let subnormal = bits.simd_gt(wide::i32x8::ZERO) & bits.simd_lt(wide::i32x8::splat(0x0080_0000));
-    let scaled = f32x8::from_i32x8(bits).ln() - f32x8::splat(LN2_149);
-    let r = bytemuck::cast::<_, f32x8>(subnormal).select(scaled, v.ln());
+    let bits: I32 = bytemuck::cast(v);
+    let subnormal = bits.simd_gt(I32::ZERO) & bits.simd_lt(I32::splat(0x0080_0000));
+    let scaled = simd::i32_to_f32(bits).ln() - F32::splat(LN2_149);
+    let r = bytemuck::cast::<_, F32>(subnormal).select(scaled, v.ln());
     let r = v
-        .simd_eq(f32x8::ZERO)
-        .select(f32x8::splat(f32::NEG_INFINITY), r);
-    let r = v.simd_eq(f32x8::splat(f32::INFINITY)).select(v, r);
-    let r = v.simd_lt(f32x8::ZERO).select(f32x8::splat(f32::NAN), r);
+        .simd_eq(F32::ZERO)
+        .select(F32::splat(f32::NEG_INFINITY), r);
+    let r = v.simd_eq(F32::splat(f32::INFINITY)).select(v, r);
+    let r = v.simd_lt(F32::ZERO).select(F32::splat(f32::NAN), r);
     v.is_nan().select(v, r)
 }
 
 fn ln_f32(x: f32) -> f32 {
-    ln_f32x8(f32x8::splat(x)).to_array()[0]
+    ln_lanes(F32::splat(x)).to_array()[0]
 }
 
 fn binary_cpu<T: Element>(op: Binary, a: &[T], b: &[T], d: &mut [T]) {
@@ -457,14 +461,14 @@ fn binary_f32(op: Binary, a: &[f32], b: &[f32], d: &mut [f32]) {
             a,
             b,
             d,
-            |x, y| pick_f32x8(x, y, false),
+            |x, y| pick_lanes(x, y, false),
             |x, y| pick_f32(x, y, false),
         ),
         Binary::Max => simd::zip(
             a,
             b,
             d,
-            |x, y| pick_f32x8(x, y, true),
+            |x, y| pick_lanes(x, y, true),
             |x, y| pick_f32(x, y, true),
         ),
     }
@@ -473,9 +477,9 @@ fn binary_f32(op: Binary, a: &[f32], b: &[f32], d: &mut [f32]) {
 /// NaN-ignoring min/max with `-0.0 < +0.0`, the same rule as `pick_min` and
 /// `pick_max` in `map.wgsl`.
 #[inline(always)]
-fn pick_f32x8(a: f32x8, b: f32x8, max: bool) -> f32x8 {
+fn pick_lanes(a: F32, b: F32, max: bool) -> F32 {
     let (ka, kb) = (f32::keys(a, 0), f32::keys(b, 0));
-    let b_wins: f32x8 = bytemuck::cast(if max { kb.simd_gt(ka) } else { ka.simd_gt(kb) });
+    let b_wins: F32 = bytemuck::cast(if max { kb.simd_gt(ka) } else { ka.simd_gt(kb) });
     let r = b_wins.select(b, a);
     let r = a.is_nan().select(b, r);
     b.is_nan().select(a, r)

@@ -3,8 +3,8 @@
 //! Elements are moved, never computed on: results are bit-exact on both
 //! backends for every element type (NaN payloads and `-0.0` included).
 
+use crate::cpu::simd::{F32, LANES, load_f32};
 use rayon::prelude::*;
-use wide::f32x8;
 
 use crate::buffer::{Buffer, Element};
 use crate::cpu::{Cpu, pool};
@@ -128,7 +128,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Transpose {
 
 /// Parallel over bands of output rows (input columns), so each task writes
 /// one contiguous region; within a band, `CPU_TILE`² tiles in input row
-/// order, each swept in `CPU_STRIP`-column strips of 8×8 register
+/// order, each swept in `CPU_STRIP`-column strips of `LANES × LANES` register
 /// transposes, with scalar edges.
 fn transpose_cpu(cpu: &Cpu, rows: usize, cols: usize, src: &[f32], out: &mut [f32]) {
     let band = cols
@@ -166,22 +166,19 @@ fn block(
     rs: std::ops::Range<usize>,
     cs: std::ops::Range<usize>,
 ) {
-    let r_full = rs.start + (rs.len() / 8) * 8;
-    let c_full = cs.start + (cs.len() / 8) * 8;
-    for r in (rs.start..r_full).step_by(8) {
-        for c in (cs.start..c_full).step_by(8) {
-            let v: [f32x8; 8] = std::array::from_fn(|k| {
-                let at = (r + k) * cols + c;
-                f32x8::from(&src[at..at + 8])
-            });
-            let t = f32x8::transpose(v);
+    let r_full = rs.start + (rs.len() / LANES) * LANES;
+    let c_full = cs.start + (cs.len() / LANES) * LANES;
+    for r in (rs.start..r_full).step_by(LANES) {
+        for c in (cs.start..c_full).step_by(LANES) {
+            let v: [F32; LANES] = std::array::from_fn(|k| load_f32(&src[(r + k) * cols + c..]));
+            let t = F32::transpose(v);
             for (k, row) in t.iter().enumerate() {
                 let at = (c + k - c_base) * rows + r;
-                dst[at..at + 8].copy_from_slice(row.as_array());
+                dst[at..at + LANES].copy_from_slice(row.as_array());
             }
         }
         for c in c_full..cs.end {
-            for k in 0..8 {
+            for k in 0..LANES {
                 dst[(c - c_base) * rows + r + k] = src[(r + k) * cols + c];
             }
         }

@@ -1,0 +1,143 @@
+//! The host's f32 FMA peak, measured at the widest SIMD width the running
+//! CPU has, whatever this build was compiled for: the roofline that
+//! `compare` and the benches quote "% of peak" against.
+//!
+//! A build without `-C target-cpu=native` still measures the machine's real
+//! peak (AVX-512 or AVX2+FMA, picked by runtime detection), so a kernel held
+//! back by a narrow build shows as far from the peak rather than the peak
+//! shrinking to match it.
+
+use rayon::prelude::*;
+
+use super::Cpu;
+use super::simd::{self, F32, SimdLevel};
+
+/// Independent FMA chains per thread: enough to cover the FMA latency on two
+/// ports (4 cycles × 2), few enough to stay in registers.
+pub const FMA_CHAINS: usize = 12;
+
+/// The level [`fma_burst`] runs at on this CPU: AVX-512F or AVX2+FMA when
+/// the CPU has them, else the build's own lanes.
+pub fn fma_level() -> SimdLevel {
+    match simd::detected_level() {
+        l @ (SimdLevel::Avx512 | SimdLevel::Avx2Fma) => l,
+        _ => simd::compiled_level(),
+    }
+}
+
+/// Runs `steps` rounds of [`FMA_CHAINS`] independent vector FMAs at
+/// [`fma_level`] on the calling thread. Returns a value to keep alive (so
+/// nothing is optimised away) and the flops done.
+pub fn fma_burst(steps: usize, seed: f32) -> (f32, u64) {
+    let level = fma_level();
+    let flops = (steps * FMA_CHAINS * level.f32_lanes() * 2) as u64;
+    #[cfg(target_arch = "x86_64")]
+    {
+        if level == SimdLevel::Avx512 {
+            // SAFETY: runtime detection found avx512f on this CPU.
+            return (unsafe { x86::fma_avx512(steps, seed) }, flops);
+        }
+        if level == SimdLevel::Avx2Fma {
+            // SAFETY: runtime detection found avx2 and fma on this CPU.
+            return (unsafe { x86::fma_avx2(steps, seed) }, flops);
+        }
+    }
+    (fma_portable(steps, seed), flops)
+}
+
+/// f32 FMA throughput of all of `cpu`'s threads at once, in flop/s: the best
+/// of `runs` bursts of `steps` rounds per thread. Many short bursts find
+/// every core free on a shared machine more often than a few long ones (a
+/// peak, not an average, is wanted).
+pub fn fma_peak(cpu: &Cpu, steps: usize, runs: usize) -> f64 {
+    let threads = cpu.threads();
+    let mut best = 0.0f64;
+    for _ in 0..runs.max(1) {
+        let start = std::time::Instant::now();
+        let (keep, flops) = cpu.install(|| {
+            (0..threads)
+                .into_par_iter()
+                .with_max_len(1)
+                .map(|t| fma_burst(steps, t as f32))
+                .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        });
+        std::hint::black_box(keep);
+        best = best.max(flops as f64 / start.elapsed().as_secs_f64());
+    }
+    best
+}
+
+#[inline(never)]
+fn fma_portable(steps: usize, seed: f32) -> f32 {
+    let m = F32::splat(std::hint::black_box(0.999_999));
+    let c = F32::splat(std::hint::black_box(1e-7));
+    let mut acc: [F32; FMA_CHAINS] = std::array::from_fn(|i| F32::splat(seed + i as f32 * 1e-3));
+    for _ in 0..steps {
+        for a in &mut acc {
+            *a = a.mul_add(m, c);
+        }
+    }
+    acc.iter().map(|a| a.reduce_add()).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::FMA_CHAINS;
+
+    /// # Safety
+    /// The CPU must have `avx512f`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn fma_avx512(steps: usize, seed: f32) -> f32 {
+        let m = _mm512_set1_ps(std::hint::black_box(0.999_999));
+        let c = _mm512_set1_ps(std::hint::black_box(1e-7));
+        let mut acc: [__m512; FMA_CHAINS] =
+            std::array::from_fn(|i| _mm512_set1_ps(seed + i as f32 * 1e-3));
+        for _ in 0..steps {
+            for a in &mut acc {
+                *a = _mm512_fmadd_ps(*a, m, c);
+            }
+        }
+        acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+    }
+
+    /// # Safety
+    /// The CPU must have `avx2` and `fma`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn fma_avx2(steps: usize, seed: f32) -> f32 {
+        let m = _mm256_set1_ps(std::hint::black_box(0.999_999));
+        let c = _mm256_set1_ps(std::hint::black_box(1e-7));
+        let mut acc: [__m256; FMA_CHAINS] =
+            std::array::from_fn(|i| _mm256_set1_ps(seed + i as f32 * 1e-3));
+        for _ in 0..steps {
+            for a in &mut acc {
+                *a = _mm256_fmadd_ps(*a, m, c);
+            }
+        }
+        let mut lanes = [0.0f32; 8];
+        acc.iter()
+            .map(|&a| {
+                // SAFETY: `lanes` holds 8 floats; storeu takes any alignment.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), a) };
+                lanes.iter().sum::<f32>()
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_counts_its_flops_and_returns_a_finite_value() {
+        let (v, flops) = fma_burst(1000, 1.0);
+        assert!(v.is_finite());
+        assert_eq!(
+            flops,
+            (1000 * FMA_CHAINS * fma_level().f32_lanes() * 2) as u64
+        );
+        assert!(fma_level().f32_lanes() >= simd::compiled_level().f32_lanes());
+    }
+}
