@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rayon::prelude::*;
 
 use crate::buffer::{Buffer, Element};
-use crate::cpu::{self, Cpu};
+use crate::cpu::{self, Cpu, pool};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
 use crate::kernel::{Kernel, Work};
@@ -53,6 +53,13 @@ pub const CPU_PRIVATE_SLOTS: usize = 1 << 16;
 
 /// Most bins a [`HistogramRange`] takes (bucket indices are exact `f32`s).
 pub const MAX_RANGE_BINS: u32 = 1 << 24;
+
+/// Most bins a [`Histogram`] takes: 2^28 counters are 1 GiB of output. The
+/// counts are an allocation sized by a parameter, not by the input, so they
+/// are bounded here (a larger request is an [`Error::InvalidArgument`], not
+/// an abort when memory runs out); a histogram of more distinct values than
+/// this is better computed by sorting.
+pub const MAX_BINS: u32 = 1 << 28;
 
 /// Counts of values into buckets, by [`Histogram`] or [`HistogramRange`].
 /// `counts.iter().sum() + below + above + nan` is the input length.
@@ -155,10 +162,10 @@ fn check_len(kernel: &'static str, n: usize) -> Result<()> {
 
 impl Histogram {
     fn check(&self) -> Result<()> {
-        if self.bins == 0 || self.bins > u32::MAX - 3 {
+        if self.bins == 0 || self.bins > MAX_BINS {
             return Err(Error::InvalidArgument {
                 kernel: "histogram",
-                message: format!("bins must be 1 to {}, got {}", u32::MAX - 3, self.bins),
+                message: format!("bins must be 1 to {MAX_BINS} (MAX_BINS), got {}", self.bins),
             });
         }
         Ok(())
@@ -229,13 +236,13 @@ impl Kernel<&Buffer<u32>> for Histogram {
         check_len("histogram", x.len())?;
         let data = cpu.host(x)?;
         let bins = self.bins;
-        let slots = count_cpu(cpu, &data, bins, move |v| {
+        let slots = count_cpu(cpu, "histogram", &data, bins, move |v| {
             if v < bins {
                 v as usize
             } else {
                 bins as usize + 1
             }
-        });
+        })?;
         Ok(HistogramCounts::from_slots(slots))
     }
 
@@ -263,9 +270,9 @@ impl Kernel<&Buffer<f32>> for HistogramRange {
         check_len("histogram_range", x.len())?;
         let data = cpu.host(x)?;
         let &HistogramRange { lo, hi, bins } = self;
-        let slots = count_cpu(cpu, &data, bins, move |v| {
+        let slots = count_cpu(cpu, "histogram_range", &data, bins, move |v| {
             range_slot(v, lo, hi, scale, bins)
-        });
+        })?;
         Ok(HistogramCounts::from_slots(slots))
     }
 
@@ -322,50 +329,63 @@ fn count_into<T: Element>(h: &mut [u32], data: &[T], slot: &impl Fn(T) -> usize)
     }
 }
 
-/// Counts of `slot(v)` over `data` into `bins + 3` slots.
+/// Counts of `slot(v)` over `data` into `bins + 3` slots. The counters
+/// are allocated fallibly ([`Error::HostOutOfMemory`]): their size comes from
+/// the `bins` parameter, not from the input.
 fn count_cpu<T: Element>(
     cpu: &Cpu,
+    kernel: &'static str,
     data: &[T],
     bins: u32,
     slot: impl Fn(T) -> usize + Sync + Send,
-) -> Vec<u32> {
+) -> Result<Vec<u32>> {
     let slots = bins as usize + 3;
     let n = data.len();
     if n < cpu::PARALLEL_THRESHOLD {
-        let mut h = vec![0u32; slots];
+        let mut h = pool::try_take_zeroed::<u32>(kernel, "histogram counters", slots)?;
         count_into(&mut h, data, &slot);
-        return h;
+        return Ok(h);
     }
-    let chunk = cpu.chunk_len(n, 8192);
-    cpu.install(|| {
-        if slots <= CPU_PRIVATE_SLOTS {
-            data.par_chunks(chunk)
-                .fold(
-                    || vec![0u32; slots],
-                    |mut h, c| {
-                        count_into(&mut h, c, &slot);
-                        h
-                    },
-                )
-                .reduce(
-                    || vec![0u32; slots],
-                    |mut a, b| {
-                        for (a, b) in a.iter_mut().zip(&b) {
-                            *a += b;
-                        }
-                        a
-                    },
-                )
-        } else {
-            let h: Vec<AtomicU32> = (0..slots).map(|_| AtomicU32::new(0)).collect();
+    if slots > CPU_PRIVATE_SLOTS {
+        let mut h: Vec<AtomicU32> = Vec::new();
+        h.try_reserve_exact(slots)
+            .map_err(|_| Error::HostOutOfMemory {
+                kernel,
+                bytes: slots as u64 * 4,
+                what: "histogram counters",
+            })?;
+        h.extend((0..slots).map(|_| AtomicU32::new(0)));
+        let chunk = cpu.chunk_len(n, 8192);
+        cpu.install(|| {
             data.par_chunks(chunk).for_each(|c| {
                 for &v in c {
                     h[slot(v)].fetch_add(1, Ordering::Relaxed);
                 }
             });
-            h.into_iter().map(AtomicU32::into_inner).collect()
-        }
-    })
+        });
+        return Ok(h.into_iter().map(AtomicU32::into_inner).collect());
+    }
+    // At most CPU_PRIVATE_SLOTS (256 KiB) per task from here on.
+    let chunk = cpu.chunk_len(n, 8192);
+    Ok(cpu.install(|| {
+        data.par_chunks(chunk)
+            .fold(
+                || vec![0u32; slots],
+                |mut h, c| {
+                    count_into(&mut h, c, &slot);
+                    h
+                },
+            )
+            .reduce(
+                || vec![0u32; slots],
+                |mut a, b| {
+                    for (a, b) in a.iter_mut().zip(&b) {
+                        *a += b;
+                    }
+                    a
+                },
+            )
+    }))
 }
 
 /// Runs `histogram.wgsl` over `x` with `params` (words 0, 1 are filled in
