@@ -241,6 +241,24 @@ fn run() -> BoxResult<()> {
         };
         log.say(format!("no GPU columns: {why}{hint}"));
     }
+    let numpy = if opts.vs_numpy {
+        log.bar.set_message("timing the same cases through numpy");
+        match NumpyPeer::run(&cases, &plan, &opts) {
+            Ok(peer) => {
+                log.say(format!(
+                    "numpy {} ({}): numpy and cpu×np columns (numpy's time / tandem cpu's)",
+                    peer.version, peer.blas
+                ));
+                Some(peer)
+            }
+            Err(why) => {
+                log.say(format!("no numpy column: {why}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     log.bar.set_message("measuring the roofline");
     let roof = Roofline::measure(&engine);
     log.say(roof.describe(&engine));
@@ -275,7 +293,8 @@ fn run() -> BoxResult<()> {
                 case.axis.label,
                 (case.axis.show)(n)
             ));
-            let row = measure_row(&engine, case, n, &opts)?;
+            let mut row = measure_row(&engine, case, n, &opts)?;
+            row.numpy = numpy.as_ref().and_then(|p| p.time(case.name, n));
             rows.push(row);
             log.bar.inc(1);
         }
@@ -1194,6 +1213,8 @@ struct Row {
     capped: Vec<Column>,
     errors: Vec<(Column, String)>,
     auto_choice: Backend,
+    /// numpy's median for the same operation and size, seconds.
+    numpy: Option<f64>,
 }
 
 impl Row {
@@ -1207,6 +1228,11 @@ impl Row {
 
     fn speedup(&self, c: Column) -> Option<f64> {
         Some(self.get(Column::Serial)? / self.get(c)?)
+    }
+
+    /// numpy's time over tandem's CPU time: above 1, tandem is faster.
+    fn vs_numpy(&self) -> Option<f64> {
+        Some(self.numpy? / self.get(Column::Cpu)?)
     }
 
     /// The faster of `cpu` and `gpu(host)`.
@@ -1365,6 +1391,7 @@ fn measure_row(engine: &Engine, case: &Case, n: usize, opts: &Options) -> BoxRes
         capped: Vec::new(),
         errors: Vec::new(),
         auto_choice: explained.chosen,
+        numpy: None,
     };
     let mut auto_cell: Option<tandem::Result<Cell>> = None;
     for column in ORDER {
@@ -1599,51 +1626,16 @@ fn triad_bandwidth(engine: &Engine) -> f64 {
     (12 * TRIAD_LEN) as f64 / best
 }
 
-/// Independent FMA chains per thread: enough to cover the FMA latency on
-/// every port, few enough to stay in registers.
-const FMA_CHAINS: usize = 12;
-/// Iterations of the FMA loop per thread and trial.
-const FMA_ITERS: usize = 1 << 18;
+/// FMA rounds per thread in one burst of [`fma_peak`] (about 0.1 ms).
+const FMA_ITERS: usize = 1 << 16;
 /// Bursts of [`fma_peak`]: many short ones, so that one of them finds every
 /// core free on a shared machine (a peak, not an average, is wanted).
-const FMA_RUNS: usize = 40;
+const FMA_RUNS: usize = 100;
 
-/// Host f32 FMA peak: each of the engine's threads runs [`FMA_CHAINS`]
-/// independent `wide::f32x8` `mul_add` chains (2 flops per lane), best of
-/// [`FMA_RUNS`] short bursts.
-/// With `-C target-cpu=native` on an FMA machine each is one instruction.
+/// Host f32 FMA peak on all of the engine's threads, at the widest SIMD
+/// width the CPU has (not the build's): [`tandem::cpu::peak::fma_peak`].
 fn fma_peak(engine: &Engine) -> f64 {
-    let threads = engine.cpu().threads();
-    let mut best = f64::INFINITY;
-    for _ in 0..FMA_RUNS {
-        let start = Instant::now();
-        let x: f32 = engine.cpu().install(|| {
-            (0..threads)
-                .into_par_iter()
-                .with_max_len(1)
-                .map(|t| fma_loop(FMA_ITERS, t as f32))
-                .sum()
-        });
-        black_box(x);
-        best = best.min(start.elapsed().as_secs_f64());
-    }
-    (threads * FMA_ITERS * FMA_CHAINS * 8 * 2) as f64 / best
-}
-
-fn fma_loop(iters: usize, seed: f32) -> f32 {
-    use wide::f32x8;
-    let mut acc = [f32x8::splat(0.0); FMA_CHAINS];
-    for (i, a) in acc.iter_mut().enumerate() {
-        *a = f32x8::splat(seed + i as f32 * 1e-3);
-    }
-    let m = f32x8::splat(black_box(0.999_999));
-    let c = f32x8::splat(black_box(1e-7));
-    for _ in 0..iters {
-        for a in &mut acc {
-            *a = a.mul_add(m, c);
-        }
-    }
-    acc.iter().map(|a| a.reduce_add()).sum()
+    tandem::cpu::peak::fma_peak(engine.cpu(), FMA_ITERS, FMA_RUNS)
 }
 
 /// The GPU's bandwidth through a tandem kernel on resident data:
@@ -1765,6 +1757,83 @@ fn random_f32(n: usize, seed: u64) -> Vec<f32> {
 }
 
 // ---------------------------------------------------------------------------
+// numpy, the peer a Python user reads first
+
+/// numpy's medians per kernel and size, from `benches/numpy_peer.py`.
+struct NumpyPeer {
+    version: String,
+    blas: String,
+    times: std::collections::HashMap<(String, usize), f64>,
+}
+
+impl NumpyPeer {
+    /// Runs the script once over the whole plan. `OPENBLAS_CORETYPE` and
+    /// `OPENBLAS_L2_SIZE` are unset for it: set, they select an older
+    /// OpenBLAS kernel than the CPU deserves.
+    fn run(cases: &[Case], plan: &[Vec<usize>], opts: &Options) -> Result<NumpyPeer, String> {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/numpy_peer.py");
+        let python = std::env::var("TANDEM_PYTHON").unwrap_or_else(|_| "python3".into());
+        let list: Vec<Value> = cases
+            .iter()
+            .zip(plan)
+            .flat_map(|(c, sizes)| {
+                sizes.iter().map(move |&n| {
+                    let big = (c.axis.elements)(n) >= 1 << 22;
+                    let reps = opts.reps.unwrap_or(if big { 5 } else { 15 });
+                    json!({"kernel": c.name, "n": n, "reps": reps.min(opts.max_reps)})
+                })
+            })
+            .collect();
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .env_remove("OPENBLAS_CORETYPE")
+            .env_remove("OPENBLAS_L2_SIZE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {python} ({e}); install Python 3 with numpy"))?;
+        let input = json!({ "cases": list }).to_string();
+        child
+            .stdin
+            .take()
+            .ok_or("no stdin")?
+            .write_all(input.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(if err.contains("No module named 'numpy'") {
+                format!("{python} has no numpy (`pip install numpy`)")
+            } else {
+                format!("{} failed: {}", script.display(), err.trim())
+            });
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+        let times = v["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let key = (r["kernel"].as_str()?.to_string(), r["n"].as_u64()? as usize);
+                Some((key, r["median_s"].as_f64()?))
+            })
+            .collect();
+        Ok(NumpyPeer {
+            version: v["numpy"].as_str().unwrap_or("?").to_string(),
+            blas: v["blas"].as_str().unwrap_or("?").to_string(),
+            times,
+        })
+    }
+
+    fn time(&self, kernel: &str, n: usize) -> Option<f64> {
+        self.times.get(&(kernel.to_string(), n)).copied()
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Reporting
 
 /// `2^k` for powers of two, else the number.
@@ -1832,6 +1901,10 @@ fn print_table(
         header.extend(["gpu(host)", "gpu(res)"]);
     }
     header.extend(["auto", "auto→", "cpu GB/s", "cpu %roof", "cpu×ser"]);
+    let numpy = rows.iter().any(|r| r.numpy.is_some());
+    if numpy {
+        header.extend(["numpy", "cpu×np"]);
+    }
     if gpu {
         header.extend(["gpu(r) %roof", "gpu(h)×ser", "gpu(r)×ser"]);
     }
@@ -1856,6 +1929,10 @@ fn print_table(
         );
         cells.push(roof_label(r.roof(roof, Column::Cpu)));
         cells.push(ratio_label(r.speedup(Column::Cpu)));
+        if numpy {
+            cells.push(r.numpy.map_or("-".into(), seconds));
+            cells.push(ratio_label(r.vs_numpy()));
+        }
         if gpu {
             cells.push(roof_label(r.roof(roof, Column::GpuRes)));
             cells.push(ratio_label(r.speedup(Column::GpuHost)));
@@ -1994,6 +2071,29 @@ fn print_summary(
 ) {
     log.say("summary");
     let w = kernels.iter().map(|k| k.name.len()).max().unwrap_or(8);
+    // Against numpy, each kernel at its largest size where both ran.
+    let vs: Vec<&Row> = kernels
+        .iter()
+        .filter_map(|k| {
+            rows.iter()
+                .filter(|r| r.kernel == k.name && r.vs_numpy().is_some())
+                .max_by_key(|r| r.n)
+        })
+        .collect();
+    if !vs.is_empty() {
+        log.say("  tandem cpu against numpy, each kernel at its largest size (cpu×np > 1: tandem faster):");
+        for r in &vs {
+            log.say(format!(
+                "    {:w$} {} = {:>7}: cpu {:>9}, numpy {:>9}, cpu×np {}",
+                r.kernel,
+                r.axis.label,
+                (r.axis.show)(r.n),
+                r.get(Column::Cpu).map_or("-".into(), seconds),
+                r.numpy.map_or("-".into(), seconds),
+                ratio_label(r.vs_numpy()),
+            ));
+        }
+    }
     // The memory-bound headline kernels, then the compute-bound ones, each
     // at its largest size, against the limit that binds.
     for kernel in ["sum", "axpy", "gemm", "conv2d"] {
@@ -2094,7 +2194,7 @@ fn csv(rows: &[Row], roof: &Roofline) -> String {
         "kernel,n,bytes,flops,serial_s,cpu_s,gpu_host_s,gpu_res_s,auto_s,auto_backend,\
          cpu_gb_s,cpu_pct_bw,cpu_speedup,gpu_host_speedup,gpu_res_speedup,auto_regret,\
          triad_gb_s,read_gb_s,reps,family,element,axis,cpu_pct_roof,gpu_res_pct_roof,\
-         fma_gflop_s,gpu_copy_gb_s,gpu_fma_gflop_s\n",
+         fma_gflop_s,gpu_copy_gb_s,gpu_fma_gflop_s,numpy_s,cpu_vs_numpy\n",
     );
     let secs = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4e}"));
     let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
@@ -2131,6 +2231,8 @@ fn csv(rows: &[Row], roof: &Roofline) -> String {
         fields.push(num(Some(roof.fma / 1e9)));
         fields.push(num(roof.gpu_copy.map(|b| b / 1e9)));
         fields.push(num(roof.gpu_fma.map(|b| b / 1e9)));
+        fields.push(secs(r.numpy));
+        fields.push(num(r.vs_numpy()));
         let _ = writeln!(s, "{}", fields.join(","));
     }
     s
@@ -2184,6 +2286,8 @@ fn json_report(
                 "errors": r.errors.iter().map(|(c, e)| json!({"column": c.key(), "error": e}))
                     .collect::<Vec<_>>(),
                 "capped": r.capped.iter().map(|c| c.key()).collect::<Vec<_>>(),
+                "numpy_s": r.numpy,
+                "cpu_vs_numpy": r.vs_numpy(),
             })
         })
         .collect();
@@ -2205,7 +2309,7 @@ fn json_report(
     json!({
         "command": format!("cargo run --release --example compare -- {}", args.join(" ")),
         "machine": {
-            "cpu": cpu_model(), "threads": info.cpu_threads, "simd": info.simd, "gpu": gpu,
+            "cpu": cpu_model(), "threads": info.cpu_threads, "simd": info.simd.to_string(), "cpu_simd": info.cpu_simd.to_string(), "gpu": gpu,
             "gpu_unavailable": info.gpu_unavailable,
         },
         "engine_start_s": engine_start,
@@ -2390,6 +2494,9 @@ usage: cargo run --release --example compare -- [options]
   --csv PATH        also write every row as CSV
   --out DIR         write compare.txt, compare.csv, compare.json and one
                     <kernel>.svg chart per kernel into DIR
+  --vs numpy|none   time each case through numpy too, in the same run
+                    (default numpy: `python3` with numpy, or $TANDEM_PYTHON;
+                    benches/numpy_peer.py), adding numpy and cpu×np columns
 environment: TANDEM_NO_GPU=1 (CPU only), TANDEM_THREADS, TANDEM_ADAPTER"
     )
 }
@@ -2410,6 +2517,8 @@ struct Options {
     max_reps: usize,
     csv: Option<String>,
     out: Option<PathBuf>,
+    /// `--vs numpy` (the default) or `--vs none`.
+    vs_numpy: bool,
 }
 
 impl Options {
@@ -2425,6 +2534,7 @@ impl Options {
             max_reps: MAX_REPS,
             csv: None,
             out: None,
+            vs_numpy: true,
         };
         let mut args = args.peekable();
         while let Some(arg) = args.next() {
@@ -2497,6 +2607,11 @@ impl Options {
                 }
                 "--csv" => opts.csv = Some(value()?),
                 "--out" => opts.out = Some(PathBuf::from(value()?)),
+                "--vs" => match value()?.as_str() {
+                    "numpy" => opts.vs_numpy = true,
+                    "none" => opts.vs_numpy = false,
+                    other => return Err(format!("--vs takes numpy or none, not {other:?}").into()),
+                },
                 _ => return Err(format!("unknown argument {arg:?}\n{}", usage()).into()),
             }
         }
