@@ -42,7 +42,6 @@ use std::time::{Duration, Instant};
 use criterion::{
     BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use rayon::prelude::*;
 use tandem::cpu::peak::{fma_burst, fma_level};
 use tandem::kernels::Gemm;
 use tandem::{Backend, Buffer, Engine, Kernel};
@@ -122,20 +121,10 @@ const PEAK_STEPS: usize = 1 << 22;
 /// (about 0.1 ms) to fit one scheduler time slice on a shared machine.
 const BURST_STEPS: usize = 1 << 16;
 
-/// Runs the library's FMA burst (at the CPU's widest width) for `steps` on
-/// every thread of the engine's pool; returns the flops done.
+/// The library's FMA burst (at the CPU's widest width) for `steps` on every
+/// thread of the engine's pool; returns the flops done.
 fn fma_all_threads(engine: &Engine, steps: usize) -> u64 {
-    let cpu = engine.cpu();
-    let threads = cpu.threads();
-    let (sum, flops) = cpu.install(|| {
-        (0..threads)
-            .into_par_iter()
-            .with_max_len(1)
-            .map(|t| fma_burst(steps, t as f32))
-            .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-    });
-    black_box(sum);
-    flops
+    tandem::cpu::peak::fma_all_threads(engine.cpu(), steps)
 }
 
 fn gemm(c: &mut Criterion) {

@@ -50,21 +50,28 @@ pub fn fma_burst(steps: usize, seed: f32) -> (f32, u64) {
 /// every core free on a shared machine more often than a few long ones (a
 /// peak, not an average, is wanted).
 pub fn fma_peak(cpu: &Cpu, steps: usize, runs: usize) -> f64 {
-    let threads = cpu.threads();
     let mut best = 0.0f64;
     for _ in 0..runs.max(1) {
         let start = std::time::Instant::now();
-        let (keep, flops) = cpu.install(|| {
-            (0..threads)
-                .into_par_iter()
-                .with_max_len(1)
-                .map(|t| fma_burst(steps, t as f32))
-                .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-        });
-        std::hint::black_box(keep);
+        let flops = fma_all_threads(cpu, steps);
         best = best.max(flops as f64 / start.elapsed().as_secs_f64());
     }
     best
+}
+
+/// One [`fma_burst`] of `steps` rounds on each of `cpu`'s threads at once;
+/// returns the flops done.
+pub fn fma_all_threads(cpu: &Cpu, steps: usize) -> u64 {
+    let threads = cpu.threads();
+    let (keep, flops) = cpu.install(|| {
+        (0..threads)
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|t| fma_burst(steps, t as f32))
+            .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
+    std::hint::black_box(keep);
+    flops
 }
 
 #[inline(never)]
