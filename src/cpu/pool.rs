@@ -37,24 +37,27 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
 /// A vector of `len` elements with unspecified (but initialized) contents:
 /// the caller overwrites every element.
 pub(crate) fn take<T: Element>(len: usize) -> Vec<T> {
-    if len >= MIN_POOLED_LEN {
-        let mut p = pool();
-        // The shortest pooled vector that is long enough and not much longer.
-        let hit = p.by_len.range(len..=len + len / 4).next().map(|(&l, _)| l);
-        if let Some(l) = hit {
-            let list = p.by_len.get_mut(&l).expect("key just found");
-            let v = list.pop().expect("lists are never left empty");
-            if list.is_empty() {
-                p.by_len.remove(&l);
-            }
-            p.bytes -= l * 4;
-            drop(p);
-            let mut v: Vec<T> = bytemuck::allocation::cast_vec(v);
-            v.truncate(len);
-            return v;
-        }
+    take_pooled(len).unwrap_or_else(|| vec![T::zeroed(); len])
+}
+
+/// A pooled vector of `len` elements (unspecified contents), if the pool
+/// holds one that fits: the shortest that is long enough and not much longer.
+fn take_pooled<T: Element>(len: usize) -> Option<Vec<T>> {
+    if len < MIN_POOLED_LEN {
+        return None;
     }
-    vec![T::zeroed(); len]
+    let mut p = pool();
+    let l = *p.by_len.range(len..=len + len / 4).next()?.0;
+    let list = p.by_len.get_mut(&l).expect("key just found");
+    let v = list.pop().expect("lists are never left empty");
+    if list.is_empty() {
+        p.by_len.remove(&l);
+    }
+    p.bytes -= l * 4;
+    drop(p);
+    let mut v: Vec<T> = bytemuck::allocation::cast_vec(v);
+    v.truncate(len);
+    Some(v)
 }
 
 /// Like [`take`], but a fresh allocation is made fallibly: for lengths set
@@ -77,8 +80,7 @@ pub(crate) fn try_take_zeroed<T: Element>(
     {
         return Err(oom());
     }
-    if len >= MIN_POOLED_LEN && pool().by_len.range(len..=len + len / 4).next().is_some() {
-        let mut v = take::<T>(len);
+    if let Some(mut v) = take_pooled::<T>(len) {
         v.fill(T::zeroed());
         return Ok(v);
     }
