@@ -208,9 +208,10 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Binary {
 
 /// `a * x + y` on f32. On the CPU it is one fused multiply-add (one
 /// rounding) where the build has FMA (AVX2+FMA, AVX-512, NEON); the x86-64
-/// baseline build has no FMA instruction and rounds twice. On the GPU it is WGSL's `fma()`, which a Vulkan driver may
-/// evaluate unfused (lavapipe does): each GPU element is then the fused or
-/// the unfused result, so the backends can differ in the last bit.
+/// baseline build has no FMA instruction and rounds twice. On the GPU it is
+/// WGSL's `fma()`, which a Vulkan driver may evaluate unfused (lavapipe
+/// does): each GPU element is then the fused or the unfused result, so the
+/// backends can differ in the last bit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Axpy {
     /// The scalar `a`.
