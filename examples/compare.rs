@@ -86,6 +86,16 @@
 //!   bandwidth and an FMA loop's peak. Over 100% means the data fit in cache;
 //!   neither bandwidth counts write-allocate traffic.
 //! - `cpu×ser`, `gpu(h)×ser`, `gpu(r)×ser`: `serial` time / that column's time.
+//! - `numpy`, `cpu×np`: numpy's median for the same operation
+//!   (`benches/numpy_peer.py`, run once before the sweep), and numpy's time
+//!   over `cpu`'s (above 1: tandem is faster).
+//! - `rust peer`, `cpu×peer`: the best Rust crate for the job, named in the
+//!   table's first line, timed in the same row at every size: matrixmultiply
+//!   (threaded) for gemm, `voracious_mt_sort` for sort, the `transpose`
+//!   crate, and otherwise the rayon idiom a Rust user would write
+//!   (`par_iter().map(..).collect_into_vec`, `par_iter().sum()`,
+//!   `par_sort_by_key`, a `par_chunks` fold for histograms). Scans and
+//!   conv2d have none.
 //!
 //! tandem's calls allocate their output, and that is timed: it comes from
 //! tandem's pool of dropped buffers' memory (each result here is dropped
@@ -101,7 +111,9 @@
 //! # Summary
 //! The CPU figures for `sum` and `axpy` (against bandwidth), `gemm` and
 //! `conv2d` (against the FMA peak) at their largest size, each kernel's
-//! worst `auto` regret (`auto` / min(`cpu`, `gpu(host)`)) and the crossover
+//! worst `auto` regret (`auto` / min(`cpu`, `gpu(host)`); where `cpu` is
+//! the faster, the median over the alternated `cpu`/`auto` pairs of their
+//! ratio, at least 9 pairs) and the crossover
 //! sizes: the smallest size from which the GPU beats the CPU backend at
 //! every larger size of the sweep where both ran, for data on the host and
 //! resident data.
@@ -140,6 +152,10 @@ const MIN_REPS: usize = 3;
 const MAX_REPS: usize = 50;
 /// Timed calls per cell at most under `--quick`.
 const QUICK_MAX_REPS: usize = 10;
+/// Fewest alternated `cpu`/`auto` pairs (unless `--reps` or `--quick`
+/// asks for fewer): the regret is a ratio of two close times, and three
+/// samples on a shared 2-core machine do not pin it to 10%.
+const MIN_PAIRS: usize = 9;
 /// Data elements per case at most under `--quick`.
 const QUICK_MAX_ELEMENTS: usize = 1 << 20;
 /// A GPU call slower than this (a software driver at the largest sizes) gets
@@ -595,6 +611,10 @@ trait Instance {
     fn explain(&self, engine: &Engine) -> Explanation;
     /// The serial scalar reference, once.
     fn serial(&mut self) -> Kept;
+    /// The Rust peer's name, when the case has one.
+    fn peer_name(&self) -> Option<&'static str>;
+    /// The Rust peer, once (`None` when the case has none).
+    fn peer(&mut self) -> Option<Kept>;
     /// Makes the inputs host-only again if a call left device copies
     /// (untimed: a user's data starts on the host).
     fn reset(&mut self);
@@ -610,9 +630,13 @@ struct Bench<D: HostArgs> {
     bufs: D::Bufs,
     call: CallFn<D::Bufs>,
     explain: ExplainFn<D::Bufs>,
-    serial: Box<dyn FnMut(&D) -> Kept>,
+    serial: RefFn<D>,
+    /// The best Rust crate (or rayon idiom) for the same job, and its call.
+    peer: Option<(&'static str, RefFn<D>)>,
 }
 
+/// A timed call on a case's host data.
+type RefFn<D> = Box<dyn FnMut(&D) -> Kept>;
 type CallFn<B> = Box<dyn Fn(&Engine, &B, Finish) -> tandem::Result<Kept>>;
 type ExplainFn<B> = Box<dyn Fn(&Engine, &B) -> Explanation>;
 
@@ -634,6 +658,21 @@ where
             black_box(serial(d));
             Box::new(())
         }),
+        peer: None,
+    }
+}
+
+impl<D: HostArgs> Bench<D> {
+    /// Times `call` as the `rust peer` column: the best Rust crate for the
+    /// job, or the rayon idiom a Rust user would write where no crate does
+    /// better. Its result is passed to `black_box` and dropped untimed.
+    fn peer<R: 'static>(
+        mut self,
+        name: &'static str,
+        mut call: impl FnMut(&D) -> R + 'static,
+    ) -> Self {
+        self.peer = Some((name, Box::new(move |d| Box::new(black_box(call(d))))));
+        self
     }
 }
 
@@ -643,6 +682,13 @@ impl<D: HostArgs> Instance for Bench<D> {
     }
     fn serial(&mut self) -> Kept {
         (self.serial)(&self.data)
+    }
+    fn peer_name(&self) -> Option<&'static str> {
+        self.peer.as_ref().map(|p| p.0)
+    }
+    fn peer(&mut self) -> Option<Kept> {
+        let (_, call) = self.peer.as_mut()?;
+        Some(call(&self.data))
     }
     fn reset(&mut self) {
         if self.bufs.touched() {
@@ -733,13 +779,17 @@ scalar_output!(
 fn unary(op: Unary, f: fn(f32) -> f32) -> Case {
     let name = Kernel::<&Buffer<f32>>::name(&op);
     Case::new(name, "map", ELEMENTS, move |n| {
-        let mut out = Vec::new();
+        let (mut out, mut peer) = (Vec::new(), Vec::new());
         bench(random_f32(n, SEED_X), op, move |x: &Vec<f32>| {
             out.resize(x.len(), 0.0);
             for (o, &v) in out.iter_mut().zip(x) {
                 *o = f(v);
             }
             out.last().copied()
+        })
+        .peer("rayon", move |x: &Vec<f32>| {
+            x.par_iter().map(|&v| f(v)).collect_into_vec(&mut peer);
+            peer.last().copied()
         })
     })
 }
@@ -751,7 +801,7 @@ where
 {
     let name = Kernel::<(&Buffer<f32>, &Buffer<f32>)>::name(&kernel);
     Case::new(name, "map", ELEMENTS, move |n| {
-        let mut out = Vec::new();
+        let (mut out, mut peer) = (Vec::new(), Vec::new());
         let data = (random_f32(n, SEED_X), random_f32(n, SEED_Y));
         bench(
             data,
@@ -764,11 +814,19 @@ where
                 out.last().copied()
             },
         )
+        .peer("rayon", move |(x, y): &(Vec<f32>, Vec<f32>)| {
+            x.par_iter()
+                .zip(y)
+                .map(|(&a, &b)| f(a, b))
+                .collect_into_vec(&mut peer);
+            peer.last().copied()
+        })
     })
 }
 
-/// A reduction of one f32 vector to a host value.
-fn reduce1<K, O, R>(kernel: K, serial: fn(&[f32]) -> R) -> Case
+/// A reduction of one f32 vector to a host value, against a serial loop
+/// and rayon's parallel reduction.
+fn reduce1<K, O, R>(kernel: K, serial: fn(&[f32]) -> R, rayon: fn(&[f32]) -> R) -> Case
 where
     K: for<'a> Kernel<&'a Buffer<f32>, Out = O> + Clone + 'static,
     O: Output,
@@ -781,7 +839,16 @@ where
             kernel.clone(),
             move |x: &Vec<f32>| serial(x),
         )
+        .peer("rayon", move |x: &Vec<f32>| rayon(x))
     })
+}
+
+/// Index and value of the first element `better` prefers, with rayon.
+fn arg_rayon(x: &[f32], better: fn(f32, f32) -> bool) -> Option<(usize, f32)> {
+    x.par_iter()
+        .copied()
+        .enumerate()
+        .reduce_with(|a, b| if better(b.1, a.1) { b } else { a })
 }
 
 /// Index and value of the first element `better` prefers, as a user's loop
@@ -818,17 +885,41 @@ fn catalogue() -> Vec<Case> {
         binary(Binary::Max, f32::max),
         // Issue 2 asks for the sum and axpy figures at 2^24 on every column.
         binary(Axpy { a: A }, |x, y| A * x + y).software_gpu_max(1 << 24),
-        reduce1(Sum, |x| x.iter().sum::<f32>()).software_gpu_max(1 << 24),
+        reduce1(
+            Sum,
+            |x| x.iter().sum::<f32>(),
+            |x| x.par_iter().sum::<f32>(),
+        )
+        .software_gpu_max(1 << 24),
         Case::new("dot", "reduce", ELEMENTS, |n| {
             let data = (random_f32(n, SEED_X), random_f32(n, SEED_Y));
             bench(data, Dot, |(x, y): &(Vec<f32>, Vec<f32>)| {
                 x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>()
             })
+            .peer("rayon", |(x, y): &(Vec<f32>, Vec<f32>)| {
+                x.par_iter().zip(y).map(|(a, b)| a * b).sum::<f32>()
+            })
         }),
-        reduce1(Min, |x| x.iter().copied().reduce(f32::min)),
-        reduce1(Max, |x| x.iter().copied().reduce(f32::max)),
-        reduce1(ArgMin, |x| arg_loop(x, |v, b| v < b)),
-        reduce1(ArgMax, |x| arg_loop(x, |v, b| v > b)),
+        reduce1(
+            Min,
+            |x| x.iter().copied().reduce(f32::min),
+            |x| x.par_iter().copied().reduce_with(f32::min),
+        ),
+        reduce1(
+            Max,
+            |x| x.iter().copied().reduce(f32::max),
+            |x| x.par_iter().copied().reduce_with(f32::max),
+        ),
+        reduce1(
+            ArgMin,
+            |x| arg_loop(x, |v, b| v < b),
+            |x| arg_rayon(x, |v, b| v < b),
+        ),
+        reduce1(
+            ArgMax,
+            |x| arg_loop(x, |v, b| v > b),
+            |x| arg_rayon(x, |v, b| v > b),
+        ),
         // Multi-pass GPU kernels: ~150 ms a call at 2^20 on lavapipe.
         inclusive_scan().software_gpu_max(1 << 18),
         exclusive_scan().software_gpu_max(1 << 18),
@@ -868,12 +959,19 @@ fn random_keys(n: usize, seed: u64) -> Vec<u32> {
 /// sort) into a reused vector.
 fn sort_u32() -> Case {
     Case::new("sort", "sort", ELEMENTS, |n| {
-        let mut out = Vec::new();
+        let (mut out, mut peer) = (Vec::new(), Vec::new());
         bench(random_keys(n, SEED_X), Sort, move |x: &Vec<u32>| {
             out.clear();
             out.extend_from_slice(x);
             out.sort_unstable();
             out.last().copied()
+        })
+        .peer("voracious_mt_sort", move |x: &Vec<u32>| {
+            use voracious_radix_sort::RadixSort as _;
+            peer.clear();
+            peer.extend_from_slice(x);
+            peer.voracious_mt_sort(rayon::current_num_threads());
+            peer.last().copied()
         })
     })
 }
@@ -884,12 +982,23 @@ fn sort_pairs() -> Case {
     Case::new("sort_pairs", "sort", ELEMENTS, |n| {
         let mut pairs: Vec<(u32, u32)> = Vec::new();
         let data = (random_keys(n, SEED_X), random_keys(n, SEED_Y));
+        let mut peer: Vec<(u32, u32)> = Vec::new();
         bench(data, SortPairs, move |(k, v): &(Vec<u32>, Vec<u32>)| {
             pairs.clear();
             pairs.extend(k.iter().copied().zip(v.iter().copied()));
             pairs.sort_by_key(|p| p.0);
             pairs.last().copied()
         })
+        // voracious sorts no tuples and its parallel sort is not stable.
+        .peer(
+            "rayon par_sort_by_key",
+            move |(k, v): &(Vec<u32>, Vec<u32>)| {
+                peer.clear();
+                peer.par_extend(k.par_iter().copied().zip(v.par_iter().copied()));
+                peer.par_sort_by_key(|p| p.0);
+                peer.last().copied()
+            },
+        )
     })
 }
 
@@ -897,11 +1006,18 @@ fn sort_pairs() -> Case {
 fn argsort_f32() -> Case {
     Case::new("argsort", "sort", ELEMENTS, |n| {
         let mut idx: Vec<u32> = Vec::new();
+        let mut peer: Vec<u32> = Vec::new();
         bench(random_f32(n, SEED_X), Argsort, move |x: &Vec<f32>| {
             idx.clear();
             idx.extend(0..x.len() as u32);
             idx.sort_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]));
             idx.last().copied()
+        })
+        .peer("rayon par_sort_by", move |x: &Vec<f32>| {
+            peer.clear();
+            peer.par_extend(0..x.len() as u32);
+            peer.par_sort_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]));
+            peer.last().copied()
         })
     })
 }
@@ -950,7 +1066,7 @@ fn exclusive_scan() -> Case {
 /// a filter loop pushing into a reused vector.
 fn compact() -> Case {
     Case::new("compact", "compact", ELEMENTS, |n| {
-        let mut out = Vec::new();
+        let (mut out, mut peer) = (Vec::new(), Vec::new());
         let data = (random_f32(n, SEED_X), random_u32(n, SEED_Y, 2));
         bench(data, Compact, move |(x, mask): &(Vec<f32>, Vec<u32>)| {
             out.clear();
@@ -960,6 +1076,11 @@ fn compact() -> Case {
                 }
             }
             out.len()
+        })
+        .peer("rayon", move |(x, mask): &(Vec<f32>, Vec<u32>)| {
+            peer.clear();
+            peer.par_extend(x.par_iter().zip(mask).filter(|p| *p.1 != 0).map(|p| *p.0));
+            peer.len()
         })
     })
 }
@@ -973,7 +1094,7 @@ fn compact_if() -> Case {
         threshold: T,
     };
     Case::new("compact_if", "compact", ELEMENTS, move |n| {
-        let mut out = Vec::new();
+        let (mut out, mut peer) = (Vec::new(), Vec::new());
         bench(random_f32(n, SEED_X), keep, move |x: &Vec<f32>| {
             out.clear();
             for &v in x {
@@ -982,6 +1103,11 @@ fn compact_if() -> Case {
                 }
             }
             out.len()
+        })
+        .peer("rayon", move |x: &Vec<f32>| {
+            peer.clear();
+            peer.par_extend(x.par_iter().copied().filter(|&v| v < T));
+            peer.len()
         })
     })
 }
@@ -1005,6 +1131,20 @@ fn histogram() -> Case {
                 (counts, above)
             },
         )
+        .peer("rayon fold", |x: &Vec<u32>| {
+            x.par_chunks(1 << 16)
+                .map(|chunk| {
+                    let mut counts = vec![0u32; BINS as usize + 1];
+                    for &v in chunk {
+                        counts[(v as usize).min(BINS as usize)] += 1;
+                    }
+                    counts
+                })
+                .reduce_with(|mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                    a
+                })
+        })
     })
 }
 
@@ -1038,6 +1178,33 @@ fn histogram_range() -> Case {
             }
             (counts, below, above, nan)
         })
+        .peer("rayon fold", |x: &Vec<f32>| {
+            let scale = BINS as f32 / (HI - LO);
+            // Bins, then below, above and NaN.
+            let slot = |v: f32| {
+                if (LO..HI).contains(&v) {
+                    (((v - LO) * scale) as usize).min(BINS as usize - 1)
+                } else if v.is_nan() {
+                    BINS as usize + 2
+                } else if v < LO {
+                    BINS as usize
+                } else {
+                    BINS as usize + 1
+                }
+            };
+            x.par_chunks(1 << 16)
+                .map(|chunk| {
+                    let mut counts = vec![0u32; BINS as usize + 3];
+                    for &v in chunk {
+                        counts[slot(v)] += 1;
+                    }
+                    counts
+                })
+                .reduce_with(|mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                    a
+                })
+        })
     })
 }
 
@@ -1045,7 +1212,7 @@ fn histogram_range() -> Case {
 /// output.
 fn transpose() -> Case {
     Case::new("transpose", "transpose", SQUARE, |n| {
-        let mut out = Vec::new();
+        let (mut out, mut peer) = (Vec::new(), Vec::new());
         bench(
             random_f32(n * n, SEED_X),
             Transpose { rows: n, cols: n },
@@ -1059,6 +1226,12 @@ fn transpose() -> Case {
                 out.last().copied()
             },
         )
+        // The `transpose` crate: cache-blocked and recursive, one thread.
+        .peer("transpose", move |x: &Vec<f32>| {
+            peer.resize(n * n, 0.0);
+            transpose::transpose(x, &mut peer, n, n);
+            peer.last().copied()
+        })
     })
     // The naive loop takes ~0.2 s at 4096² (cache-missing column writes).
     .max_elements(2048 * 2048)
@@ -1069,7 +1242,7 @@ fn transpose() -> Case {
 /// is the FMA peak.
 fn gemm() -> Case {
     Case::new("gemm", "gemm", SQUARE, |n| {
-        let mut c = Vec::new();
+        let (mut c, mut peer) = (Vec::new(), Vec::new());
         let data = (random_f32(n * n, SEED_X), random_f32(n * n, SEED_Y));
         bench(
             data,
@@ -1089,6 +1262,30 @@ fn gemm() -> Case {
                 c.last().copied()
             },
         )
+        .peer("matrixmultiply", move |(a, b): &(Vec<f32>, Vec<f32>)| {
+            peer.resize(n * n, 0.0f32);
+            // SAFETY: `a`, `b` and `peer` hold n·n f32 each, row-major with
+            // row stride n and column stride 1, and `peer` aliases neither.
+            unsafe {
+                matrixmultiply::sgemm(
+                    n,
+                    n,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    n as isize,
+                    1,
+                    b.as_ptr(),
+                    n as isize,
+                    1,
+                    0.0,
+                    peer.as_mut_ptr(),
+                    n as isize,
+                    1,
+                );
+            }
+            peer.last().copied()
+        })
     })
     .max_elements(1024 * 1024)
     .serial_max(512 * 512, "the naive loop is O(n³)")
@@ -1215,6 +1412,12 @@ struct Row {
     auto_choice: Backend,
     /// numpy's median for the same operation and size, seconds.
     numpy: Option<f64>,
+    /// The Rust peer's name and cell, where the case has one.
+    peer: Option<(&'static str, Cell)>,
+    /// The median over alternated pairs of `auto`'s time over `cpu`'s
+    /// (each pair a few microseconds to milliseconds apart, so a burst of
+    /// load from elsewhere cancels out of it).
+    auto_over_cpu: Option<f64>,
 }
 
 impl Row {
@@ -1243,12 +1446,20 @@ impl Row {
         }
     }
 
-    /// `auto` / the best of `cpu` and `gpu(host)`.
+    /// The Rust peer's time over tandem's CPU time: above 1, tandem is faster.
+    fn vs_peer(&self) -> Option<f64> {
+        Some(self.peer?.1.median / self.get(Column::Cpu)?)
+    }
+
+    /// `auto` / the best of `cpu` and `gpu(host)`. Where `cpu` is the
+    /// best, the median of the paired ratios (see [`Row::auto_over_cpu`]).
     fn regret(&self) -> Option<f64> {
         let auto = self.get(Column::Auto)?;
         let cpu = self.get(Column::Cpu)?;
-        let best = self.get(Column::GpuHost).map_or(cpu, |g| g.min(cpu));
-        Some(auto / best)
+        match self.get(Column::GpuHost) {
+            Some(g) if g < cpu => Some(auto / g),
+            _ => Some(self.auto_over_cpu.unwrap_or(auto / cpu)),
+        }
     }
 
     /// The column's roofline fraction and the limit that binds.
@@ -1309,14 +1520,15 @@ fn time_cell(
 
 /// Times two calls on the same inputs in alternation (`a`, `b`, `a`, ...),
 /// after one warm-up call each; the number of calls is set as in
-/// [`time_cell`] from the slower of the first timed calls.
+/// [`time_cell`] from the slower of the first timed calls, but at least
+/// [`MIN_PAIRS`]. Returns both cells and the median of the pairs' `b / a`.
 fn time_pair<I>(
     reps: Option<usize>,
     max_reps: usize,
     mut a: impl FnMut(&mut I) -> tandem::Result<(Duration, Kept)>,
     mut b: impl FnMut(&mut I) -> tandem::Result<(Duration, Kept)>,
     inst: &mut I,
-) -> tandem::Result<(Cell, Cell)> {
+) -> tandem::Result<(Cell, Cell, f64)> {
     drop(a(inst)?);
     drop(b(inst)?);
     let (ta, kept) = a(inst)?;
@@ -1325,7 +1537,7 @@ fn time_pair<I>(
     drop(kept);
     let probe = ta.max(tb).as_secs_f64();
     let n = reps.unwrap_or_else(|| {
-        ((TARGET_CELL_S / probe.max(1e-9)).ceil() as usize).clamp(MIN_REPS, max_reps)
+        ((TARGET_CELL_S / probe.max(1e-9)).ceil() as usize).clamp(MIN_PAIRS.min(max_reps), max_reps)
     });
     let (mut xs, mut ys) = (vec![ta.as_secs_f64()], vec![tb.as_secs_f64()]);
     for _ in 1..n {
@@ -1336,12 +1548,13 @@ fn time_pair<I>(
         drop(kept);
         ys.push(t.as_secs_f64());
     }
+    let mut ratios: Vec<f64> = xs.iter().zip(&ys).map(|(x, y)| y / x.max(1e-12)).collect();
     let cell = |times: &mut Vec<f64>| Cell {
         median: median(times),
         reps: n,
         capped: false,
     };
-    Ok((cell(&mut xs), cell(&mut ys)))
+    Ok((cell(&mut xs), cell(&mut ys), median(&mut ratios)))
 }
 
 fn median(times: &mut [f64]) -> f64 {
@@ -1392,7 +1605,18 @@ fn measure_row(engine: &Engine, case: &Case, n: usize, opts: &Options) -> BoxRes
         errors: Vec::new(),
         auto_choice: explained.chosen,
         numpy: None,
+        peer: None,
+        auto_over_cpu: None,
     };
+    // The Rust peer first, at every size (the serial loop's cap is its own).
+    if let Some(name) = inst.peer_name() {
+        let cell = time_cell(Column::Serial, reps, max_reps, || {
+            let start = Instant::now();
+            let kept = inst.peer().unwrap_or_else(|| Box::new(()));
+            Ok((start.elapsed(), kept))
+        })?;
+        row.peer = Some((name, cell));
+    }
     let mut auto_cell: Option<tandem::Result<Cell>> = None;
     for column in ORDER {
         if column.is_gpu() && !engine.has_gpu() {
@@ -1424,8 +1648,9 @@ fn measure_row(engine: &Engine, case: &Case, n: usize, opts: &Options) -> BoxRes
                     inst,
                 );
                 match pair {
-                    Ok((c, a)) => {
+                    Ok((c, a, ratio)) => {
                         auto_cell = Some(Ok(a));
+                        row.auto_over_cpu = Some(ratio);
                         Ok(c)
                     }
                     Err(e) => Err(e),
@@ -1892,8 +2117,12 @@ fn print_table(
     let Some(last) = rows.last() else { return };
     let per_element = last.work.bytes() as f64 / last.work.elements.max(1) as f64;
     let flops_per_byte = last.work.flops as f64 / last.work.bytes().max(1) as f64;
+    let peer_name = rows
+        .iter()
+        .find_map(|r| r.peer.map(|p| p.0))
+        .map_or(String::new(), |p| format!("; rust peer: {p}"));
     log.say(format!(
-        "{} ({} family, {}; {:.0} B/element moved, {:.2} flops/B)",
+        "{} ({} family, {}; {:.0} B/element moved, {:.2} flops/B{peer_name})",
         case.name, case.family, case.element, per_element, flops_per_byte,
     ));
     let mut header = vec![case.axis.label, "serial", "cpu"];
@@ -1904,6 +2133,10 @@ fn print_table(
     let numpy = rows.iter().any(|r| r.numpy.is_some());
     if numpy {
         header.extend(["numpy", "cpu×np"]);
+    }
+    let peer = rows.iter().find_map(|r| r.peer.map(|p| p.0));
+    if peer.is_some() {
+        header.extend(["rust peer", "cpu×peer"]);
     }
     if gpu {
         header.extend(["gpu(r) %roof", "gpu(h)×ser", "gpu(r)×ser"]);
@@ -1932,6 +2165,10 @@ fn print_table(
         if numpy {
             cells.push(r.numpy.map_or("-".into(), seconds));
             cells.push(ratio_label(r.vs_numpy()));
+        }
+        if peer.is_some() {
+            cells.push(time_label(r.peer.map(|p| p.1)));
+            cells.push(ratio_label(r.vs_peer()));
         }
         if gpu {
             cells.push(roof_label(r.roof(roof, Column::GpuRes)));
@@ -2094,6 +2331,29 @@ fn print_summary(
             ));
         }
     }
+    let vs: Vec<&Row> = kernels
+        .iter()
+        .filter_map(|k| {
+            rows.iter()
+                .filter(|r| r.kernel == k.name && r.vs_peer().is_some())
+                .max_by_key(|r| r.n)
+        })
+        .collect();
+    if !vs.is_empty() {
+        log.say("  tandem cpu against the best Rust peer, each kernel at its largest size (cpu×peer > 1: tandem faster):");
+        for r in &vs {
+            log.say(format!(
+                "    {:w$} {} = {:>7}: cpu {:>9}, {} {:>9}, cpu×peer {}",
+                r.kernel,
+                r.axis.label,
+                (r.axis.show)(r.n),
+                r.get(Column::Cpu).map_or("-".into(), seconds),
+                r.peer.map_or("-", |p| p.0),
+                r.peer.map_or("-".into(), |p| seconds(p.1.median)),
+                ratio_label(r.vs_peer()),
+            ));
+        }
+    }
     // The memory-bound headline kernels, then the compute-bound ones, each
     // at its largest size, against the limit that binds.
     for kernel in ["sum", "axpy", "gemm", "conv2d"] {
@@ -2194,7 +2454,8 @@ fn csv(rows: &[Row], roof: &Roofline) -> String {
         "kernel,n,bytes,flops,serial_s,cpu_s,gpu_host_s,gpu_res_s,auto_s,auto_backend,\
          cpu_gb_s,cpu_pct_bw,cpu_speedup,gpu_host_speedup,gpu_res_speedup,auto_regret,\
          triad_gb_s,read_gb_s,reps,family,element,axis,cpu_pct_roof,gpu_res_pct_roof,\
-         fma_gflop_s,gpu_copy_gb_s,gpu_fma_gflop_s,numpy_s,cpu_vs_numpy\n",
+         fma_gflop_s,gpu_copy_gb_s,gpu_fma_gflop_s,numpy_s,cpu_vs_numpy,rust_peer,rust_peer_s,\
+         cpu_vs_rust_peer\n",
     );
     let secs = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4e}"));
     let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
@@ -2233,6 +2494,9 @@ fn csv(rows: &[Row], roof: &Roofline) -> String {
         fields.push(num(roof.gpu_fma.map(|b| b / 1e9)));
         fields.push(secs(r.numpy));
         fields.push(num(r.vs_numpy()));
+        fields.push(r.peer.map_or(String::new(), |p| format!("\"{}\"", p.0)));
+        fields.push(secs(r.peer.map(|p| p.1.median)));
+        fields.push(num(r.vs_peer()));
         let _ = writeln!(s, "{}", fields.join(","));
     }
     s
@@ -2288,6 +2552,8 @@ fn json_report(
                 "capped": r.capped.iter().map(|c| c.key()).collect::<Vec<_>>(),
                 "numpy_s": r.numpy,
                 "cpu_vs_numpy": r.vs_numpy(),
+                "rust_peer": r.peer.map(|p| json!({"name": p.0, "seconds": p.1.median, "reps": p.1.reps})),
+                "cpu_vs_rust_peer": r.vs_peer(),
             })
         })
         .collect();
