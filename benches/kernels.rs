@@ -29,7 +29,7 @@
 //! GPU series run only when the engine has a GPU (a line on stderr says when
 //! they are skipped), and on a software driver (lavapipe) only up to 2^20
 //! elements, to bound the run time;
-//! `examples/compare.rs` sweeps every kernel and size with all columns.
+//! `examples/compare/` sweeps every kernel and size with all columns.
 
 #![allow(
     missing_docs,
