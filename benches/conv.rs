@@ -18,8 +18,9 @@
 //!   every thread) and `roofline/copy/<n>` (parallel `copy_from_slice` of
 //!   4096² f32, bytes read plus written): the ceilings to compare against.
 //!
-//! Series: `serial` (scalar loop), `rayon` (the scalar loop over rows with
-//! rayon, no SIMD; conv only), `cpu` (tandem CPU), `gpu_host` (inputs built
+//! Series (the tandem ones from `benches/common`): `serial` (scalar loop),
+//! `transpose_crate` (the `transpose` crate; transpose only), `rayon` (the
+//! scalar loop over rows with rayon, no SIMD; conv only), `cpu` (tandem CPU), `gpu_host` (inputs built
 //! on the host per iteration, upload and readback timed), `gpu_resident`
 //! (inputs uploaded once, result left on the device, `Gpu::wait` timed),
 //! `auto` (`Backend::Auto`, result brought to the host). GPU series run only
@@ -30,31 +31,28 @@
     reason = "criterion_group! defines an undocumented pub fn"
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{
-    BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use common::{Bench, SEED_X, SEED_Y};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, criterion_main};
 use rayon::prelude::*;
 use tandem::cpu::peak::fma_burst;
 use tandem::kernels::{Border, Conv2d, Transpose};
-use tandem::{Backend, Buffer, Engine, Kernel};
+use tandem::{Buffer, Kernel};
 
 /// Pixels (or matrix elements) past which a software GPU is skipped.
 const SOFTWARE_GPU_MAX: usize = 1024 * 1024;
 
+/// `n` floats in `[-0.5, 0.5)`.
 fn random_f32(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let bits = state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-            bits as f32 / (1u32 << 24) as f32 - 0.5
-        })
-        .collect()
+    let mut x = common::random_f32(n, seed);
+    // [0.5, 2) onto [-0.5, 0.5).
+    x.iter_mut().for_each(|v| *v = (*v - 0.5) / 1.5 - 0.5);
+    x
 }
 
 /// One output row of a zero-border correlation, as a user writes it.
@@ -105,42 +103,15 @@ fn transpose_serial(rows: usize, cols: usize, x: &[f32]) -> Vec<f32> {
     out
 }
 
-fn gpu_limit(engine: &Engine) -> usize {
-    match engine.gpu() {
-        Some(g) if engine.has_gpu() && g.info().is_software => SOFTWARE_GPU_MAX,
-        Some(_) if engine.has_gpu() => usize::MAX,
-        _ => 0,
-    }
-}
-
-/// Brings a result to the host and drops it the way a loop would: the view
-/// first, then the buffer, so its host copy goes back to tandem's pool
-/// (holding the view past the buffer would free 64 MiB per call and make the
-/// next call fault its output pages in again).
-fn to_host(out: Buffer<f32>) {
-    black_box(out.host().expect("bringing the result to the host"));
-}
-
-fn wait(engine: &Engine) {
-    if let Some(g) = engine.gpu() {
-        g.wait("bench").expect("waiting for the GPU");
-    }
-}
-
 fn conv2d(c: &mut Criterion) {
-    let engine = Engine::new().expect("creating the engine");
-    eprintln!("{}", engine.info());
-    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
-    let gpu_max = gpu_limit(&engine);
-    if gpu_max == 0 {
-        eprintln!("conv2d: no GPU, skipping the gpu_* series");
-    }
+    let bench = Bench::new(SOFTWARE_GPU_MAX);
+    let cpu = &bench.cpu;
     let mut group = c.benchmark_group("conv2d");
     group.sampling_mode(SamplingMode::Flat);
     for n in [256usize, 1024, 2048] {
-        let img = random_f32(n * n, 0x9E37_79B9_7F4A_7C15);
+        let img = random_f32(n * n, SEED_X);
         for fs in [3usize, 7] {
-            let f = random_f32(fs * fs, 0xD1B5_4A32_D192_ED03);
+            let f = random_f32(fs * fs, SEED_Y);
             let k = Conv2d {
                 height: n,
                 width: n,
@@ -157,53 +128,15 @@ fn conv2d(c: &mut Criterion) {
             group.bench_function(id("rayon"), |b| {
                 b.iter(|| black_box(cpu.cpu().install(|| conv_rayon(&k, &img, &f))));
             });
-            group.bench_function(id("cpu"), |b| {
-                b.iter(|| to_host(cpu.run(&k, (&ib, &fb)).unwrap()));
-            });
-            if n * n <= gpu_max {
-                group.bench_function(id("gpu_host"), |b| {
-                    b.iter_batched(
-                        || (Buffer::from(img.clone()), Buffer::from(f.clone())),
-                        |(i, f)| to_host(gpu.run(&k, (&i, &f)).unwrap()),
-                        BatchSize::LargeInput,
-                    );
-                });
-                let (ri, rf) = (Buffer::from(img.clone()), Buffer::from(f.clone()));
-                let g = engine.gpu().expect("gpu");
-                g.resident("bench", &ri).unwrap();
-                g.resident("bench", &rf).unwrap();
-                group.bench_function(id("gpu_resident"), |b| {
-                    b.iter(|| {
-                        let out = gpu.run(&k, (&ri, &rf)).unwrap();
-                        wait(&engine);
-                        drop(out);
-                    });
-                });
-            }
-            let choice = engine.choose(&k, (&ib, &fb));
-            group.bench_function(id("auto"), |b| {
-                if choice == Backend::Gpu {
-                    b.iter_batched(
-                        || (Buffer::from(img.clone()), Buffer::from(f.clone())),
-                        |(i, f)| to_host(engine.run(&k, (&i, &f)).unwrap()),
-                        BatchSize::LargeInput,
-                    );
-                } else {
-                    b.iter(|| to_host(engine.run(&k, (&ib, &fb)).unwrap()));
-                }
-            });
+            let label = format!("{n}x{n}_{fs}x{fs}");
+            bench.tandem(&mut group, &label, n * n, &(ib, fb), &k);
         }
     }
     group.finish();
 }
 
 fn transpose(c: &mut Criterion) {
-    let engine = Engine::new().expect("creating the engine");
-    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
-    let gpu_max = gpu_limit(&engine);
-    if gpu_max == 0 {
-        eprintln!("transpose: no GPU, skipping the gpu_* series");
-    }
+    let bench = Bench::new(SOFTWARE_GPU_MAX);
     let mut group = c.benchmark_group("transpose");
     group.sampling_mode(SamplingMode::Flat);
     for n in [1024usize, 4096] {
@@ -215,45 +148,21 @@ fn transpose(c: &mut Criterion) {
         group.bench_function(id("serial"), |b| {
             b.iter(|| black_box(transpose_serial(n, n, &x)));
         });
-        group.bench_function(id("cpu"), |b| {
-            b.iter(|| to_host(cpu.run(&k, &xb).unwrap()));
-        });
-        if n * n <= gpu_max {
-            group.bench_function(id("gpu_host"), |b| {
-                b.iter_batched(
-                    || Buffer::from(x.clone()),
-                    |xb| to_host(gpu.run(&k, &xb).unwrap()),
-                    BatchSize::LargeInput,
-                );
+        // The `transpose` crate: cache-blocked and recursive, one thread.
+        group.bench_function(id("transpose_crate"), |b| {
+            let mut out = vec![0.0f32; n * n];
+            b.iter(|| {
+                transpose::transpose(&x, &mut out, n, n);
+                black_box(&out);
             });
-            let rx = Buffer::from(x.clone());
-            engine.gpu().expect("gpu").resident("bench", &rx).unwrap();
-            group.bench_function(id("gpu_resident"), |b| {
-                b.iter(|| {
-                    let out = gpu.run(&k, &rx).unwrap();
-                    wait(&engine);
-                    drop(out);
-                });
-            });
-        }
-        let choice = engine.choose(&k, &xb);
-        group.bench_function(id("auto"), |b| {
-            if choice == Backend::Gpu {
-                b.iter_batched(
-                    || Buffer::from(x.clone()),
-                    |xb| to_host(engine.run(&k, &xb).unwrap()),
-                    BatchSize::LargeInput,
-                );
-            } else {
-                b.iter(|| to_host(engine.run(&k, &xb).unwrap()));
-            }
         });
+        bench.tandem(&mut group, &format!("{n}x{n}"), n * n, &xb, &k);
     }
     group.finish();
 }
 
 fn roofline(c: &mut Criterion) {
-    let engine = Engine::new().expect("creating the engine");
+    let engine = tandem::Engine::new().expect("creating the engine");
     let threads = engine.cpu().threads();
     let mut group = c.benchmark_group("roofline");
     group.sampling_mode(SamplingMode::Flat);
@@ -289,18 +198,9 @@ fn roofline(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .nresamples(10_000)
-        .without_plots()
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(Duration::from_millis(300), Duration::from_secs(1));
     targets = roofline, conv2d, transpose
 }
 criterion_main!(benches);

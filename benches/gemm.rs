@@ -36,15 +36,17 @@
     reason = "criterion_group! defines an undocumented pub fn"
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{
-    BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use common::{Bench, SEED_X, SEED_Y};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, criterion_main};
 use tandem::cpu::peak::{fma_burst, fma_level};
 use tandem::kernels::Gemm;
-use tandem::{Backend, Buffer, Engine, Kernel};
+use tandem::{Buffer, Engine, Kernel};
 
 const SIZES: &[usize] = &[64, 256, 1024, 2048];
 /// Largest size of the naive loop.
@@ -54,18 +56,13 @@ const GPU_MAX: usize = 1024;
 /// Largest size of the GPU series on a software driver.
 const SOFTWARE_GPU_MAX: usize = 256;
 
-/// `n` floats in `[-1, 1)` from a xorshift64* generator.
+/// `n` floats in `[-1, 1)`.
 fn random_f32(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let bits = state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-            -1.0 + 2.0 * (bits as f32 / (1u32 << 24) as f32)
-        })
-        .collect()
+    let mut x = common::random_f32(n, seed);
+    // [0.5, 2) onto [-1, 1).
+    x.iter_mut()
+        .for_each(|v| *v = (*v - 0.5) * (4.0 / 3.0) - 1.0);
+    x
 }
 
 fn naive(n: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
@@ -128,17 +125,9 @@ fn fma_all_threads(engine: &Engine, steps: usize) -> u64 {
 }
 
 fn gemm(c: &mut Criterion) {
-    let engine = Engine::new().expect("creating the engine");
-    eprintln!("{}", engine.info());
-    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
-    let gpu_max = match engine.gpu() {
-        Some(g) if engine.has_gpu() && g.info().is_software => SOFTWARE_GPU_MAX,
-        Some(_) if engine.has_gpu() => GPU_MAX,
-        _ => {
-            eprintln!("no GPU: skipping the gpu_host and gpu_resident series");
-            0
-        }
-    };
+    let mut bench = Bench::new(SOFTWARE_GPU_MAX * SOFTWARE_GPU_MAX);
+    bench.gpu_max = bench.gpu_max.min(GPU_MAX * GPU_MAX);
+    let (engine, cpu) = (&bench.engine, &bench.cpu);
 
     // The roofline, measured now: a quick single figure, then criterion's.
     // The hardware's peak: the best of many short bursts on one thread
@@ -153,7 +142,7 @@ fn gemm(c: &mut Criterion) {
         black_box(v);
         core = core.max(flops as f64 / t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let flops = fma_all_threads(&engine, BURST_STEPS);
+        let flops = fma_all_threads(engine, BURST_STEPS);
         all = all.max(flops as f64 / t.elapsed().as_secs_f64());
     }
     let peak = core * threads as f64;
@@ -165,12 +154,12 @@ fn gemm(c: &mut Criterion) {
         peak / 1e9,
         all / 1e9,
     );
-    let flops = fma_all_threads(&engine, PEAK_STEPS);
+    let flops = fma_all_threads(engine, PEAK_STEPS);
     {
         let mut group = c.benchmark_group("fma_peak");
         group.throughput(Throughput::Elements(flops));
         group.bench_function("all_threads", |b| {
-            b.iter(|| fma_all_threads(&engine, PEAK_STEPS));
+            b.iter(|| fma_all_threads(engine, PEAK_STEPS));
         });
         group.finish();
     }
@@ -178,8 +167,8 @@ fn gemm(c: &mut Criterion) {
     let mut group = c.benchmark_group("sgemm");
     group.sampling_mode(SamplingMode::Flat);
     for &n in SIZES {
-        let a = random_f32(n * n, 0x9E37_79B9_7F4A_7C15);
-        let b = random_f32(n * n, 0xD1B5_4A32_D192_ED03);
+        let a = random_f32(n * n, SEED_X);
+        let b = random_f32(n * n, SEED_Y);
         let g = Gemm::new(n, n, n);
         group.throughput(Throughput::Elements(2 * (n as u64).pow(3)));
         let host = (Buffer::from(a.clone()), Buffer::from(b.clone()));
@@ -212,50 +201,8 @@ fn gemm(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("matrixmultiply", n), |bch| {
             bch.iter(|| black_box(matrixmultiply(n, &a, &b)));
         });
-        group.bench_function(BenchmarkId::new("cpu", n), |bch| {
-            bch.iter(|| {
-                let out = cpu.run(&g, (&host.0, &host.1)).expect("gemm");
-                black_box(out.host().expect("host"));
-            });
-        });
-        if n <= gpu_max {
-            group.bench_function(BenchmarkId::new("gpu_host", n), |bch| {
-                bch.iter_batched(
-                    || (Buffer::from(a.clone()), Buffer::from(b.clone())),
-                    |(x, y)| {
-                        let out = gpu.run(&g, (&x, &y)).expect("gemm");
-                        black_box(out.host().expect("readback"));
-                    },
-                    BatchSize::LargeInput,
-                );
-            });
-            let resident = (Buffer::from(a.clone()), Buffer::from(b.clone()));
-            if let Some(d) = engine.gpu() {
-                d.resident("bench", &resident.0).expect("upload");
-                d.resident("bench", &resident.1).expect("upload");
-            }
-            group.bench_function(BenchmarkId::new("gpu_resident", n), |bch| {
-                bch.iter(|| {
-                    let out = gpu.run(&g, (&resident.0, &resident.1)).expect("gemm");
-                    if let Some(d) = engine.gpu() {
-                        d.wait("bench").expect("wait");
-                    }
-                    drop(out);
-                });
-            });
-        }
-        if n <= gpu_max || engine.choose(&g, (&host.0, &host.1)) == Backend::Cpu {
-            group.bench_function(BenchmarkId::new("auto", n), |bch| {
-                bch.iter_batched(
-                    || (Buffer::from(a.clone()), Buffer::from(b.clone())),
-                    |(x, y)| {
-                        let out = engine.run(&g, (&x, &y)).expect("gemm");
-                        black_box(out.host().expect("host"));
-                    },
-                    BatchSize::LargeInput,
-                );
-            });
-        }
+        // The GPU series up to GPU_MAX (2048 is for the CPU and its peers).
+        bench.tandem(&mut group, n, n * n, &host, &g);
         // Keep the work estimate in view: flops per call.
         debug_assert_eq!(
             Kernel::<(&Buffer<f32>, &Buffer<f32>)>::work(&g, &(&host.0, &host.1)).flops,
@@ -265,18 +212,9 @@ fn gemm(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .nresamples(10_000)
-        .without_plots()
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(Duration::from_millis(500), Duration::from_secs(2));
     targets = gemm
 }
 criterion_main!(benches);

@@ -36,77 +36,35 @@
     reason = "criterion_group! defines an undocumented pub fn"
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{
-    BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use common::{Bench, Host, Output, SEED_X, SEED_Y, SOFTWARE_GPU_MAX};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, criterion_main};
 use ndarray::{ArrayView1, Zip};
 use rayon::prelude::*;
 use tandem::kernels::{ArgMax, Axpy, Binary, Dot, Sum, Unary};
-use tandem::{Backend, Buffer, Engine, Kernel, Work};
+use tandem::{Buffer, Kernel, Work};
 
-/// Sizes on a software GPU are capped here.
-const SOFTWARE_GPU_MAX: usize = 1 << 20;
 /// The `a` of `axpy`.
 const A: f32 = 2.5;
 
-/// How a timed call ends for a buffer result.
-#[derive(Clone, Copy)]
-enum Finish {
-    /// Bring it to the host (a download if it is on the device).
-    Host,
-    /// Leave it on the device, but wait for the GPU to finish.
-    Device,
-}
-
-/// A kernel result the benchmarks know how to finish.
-trait Output {
-    fn finish(self, engine: &Engine, how: Finish);
-}
-
-impl Output for Buffer<f32> {
-    fn finish(self, engine: &Engine, how: Finish) {
-        match how {
-            Finish::Host => {
-                black_box(self.host().expect("bringing the result to the host"));
-            }
-            Finish::Device => {
-                if let Some(g) = engine.gpu() {
-                    g.wait("bench").expect("waiting for the GPU");
-                }
-            }
-        }
-    }
-}
-
-macro_rules! scalar_output {
-    ($($t:ty),*) => {$(
-        impl Output for $t {
-            fn finish(self, _: &Engine, _: Finish) {
-                black_box(self);
-            }
-        }
-    )*};
-}
-scalar_output!(f32, Option<(usize, f32)>);
-
 type LoopFn = Box<dyn Fn(&[f32], &[f32]) + Send + Sync>;
-type RunFn = Box<dyn Fn(&Engine, &[Buffer<f32>], Finish)>;
-type WorkFn = Box<dyn Fn(&[Buffer<f32>]) -> Work>;
-type ChooseFn = Box<dyn Fn(&Engine, &[Buffer<f32>]) -> Backend>;
+type WorkFn = Box<dyn Fn(&[f32], &[f32]) -> Work>;
+type TandemFn = Box<dyn Fn(&Bench, &mut BenchmarkGroup<'_, WallTime>, usize, &[f32], &[f32])>;
 
-/// One benchmark group: a kernel, its serial and rayon loops.
+/// One benchmark group: a kernel, its serial, rayon and ndarray loops.
 struct Case {
     group: &'static str,
-    inputs: usize,
     serial: LoopFn,
     rayon: LoopFn,
     ndarray: Option<LoopFn>,
-    run: RunFn,
     work: WorkFn,
-    choose: ChooseFn,
+    tandem: TandemFn,
 }
 
 fn one<K, O, R>(
@@ -119,20 +77,16 @@ where
     K: for<'a> Kernel<&'a Buffer<f32>, Out = O> + Clone + 'static,
     O: Output,
 {
-    let (k, k2) = (kernel.clone(), kernel.clone());
+    let k = kernel.clone();
     Case {
         group,
-        inputs: 1,
         serial: Box::new(move |x, _| drop(black_box(serial(x)))),
         rayon: Box::new(move |x, _| drop(black_box(rayon(x)))),
         ndarray: None,
-        run: Box::new(move |e, b, how| {
-            e.run(&kernel, &b[0])
-                .expect("running the kernel")
-                .finish(e, how);
+        work: Box::new(move |x, _| k.work(&&Buffer::from(x.to_vec()))),
+        tandem: Box::new(move |bench, group, n, x, _| {
+            bench.tandem(group, n, n, &Buffer::from(x.to_vec()), &kernel);
         }),
-        work: Box::new(move |b| k.work(&&b[0])),
-        choose: Box::new(move |e, b| e.choose(&k2, &b[0])),
     }
 }
 
@@ -146,20 +100,17 @@ where
     K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>), Out = O> + Clone + 'static,
     O: Output,
 {
-    let (k, k2) = (kernel.clone(), kernel.clone());
+    let k = kernel.clone();
+    let bufs = |x: &[f32], y: &[f32]| (Buffer::from(x.to_vec()), Buffer::from(y.to_vec()));
     Case {
         group,
-        inputs: 2,
         serial: Box::new(move |x, y| drop(black_box(serial(x, y)))),
         rayon: Box::new(move |x, y| drop(black_box(rayon(x, y)))),
         ndarray: None,
-        run: Box::new(move |e, b, how| {
-            e.run(&kernel, (&b[0], &b[1]))
-                .expect("running the kernel")
-                .finish(e, how);
+        work: Box::new(move |x, y| k.work(&bufs(x, y).input())),
+        tandem: Box::new(move |bench, group, n, x, y| {
+            bench.tandem(group, n, 2 * n, &bufs(x, y), &kernel);
         }),
-        work: Box::new(move |b| k.work(&(&b[0], &b[1]))),
-        choose: Box::new(move |e, b| e.choose(&k2, (&b[0], &b[1]))),
     }
 }
 
@@ -252,128 +203,39 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// `n` floats in `[0.5, 2.0)` from a xorshift64* generator.
-fn random_f32(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let bits = state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-            0.5 + 1.5 * (bits as f32 / (1u32 << 24) as f32)
-        })
-        .collect()
-}
-
-fn host_buffers(data: &[&[f32]]) -> Vec<Buffer<f32>> {
-    data.iter().map(|d| Buffer::from(d.to_vec())).collect()
-}
-
-/// 2^12, 2^16, 2^20, 2^24, up to `TANDEM_BENCH_MAX_LOG2` (default 24).
-fn sizes() -> Vec<usize> {
-    let max: u32 = std::env::var("TANDEM_BENCH_MAX_LOG2")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(24);
-    [12, 16, 20, 24]
-        .into_iter()
-        .filter(|&k| k <= max)
-        .map(|k| 1usize << k)
-        .collect()
-}
-
 fn kernels(c: &mut Criterion) {
-    let engine = Engine::new().expect("creating the engine");
-    eprintln!("{}", engine.info());
-    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
-    let gpu_max = match engine.gpu() {
-        Some(g) if engine.has_gpu() && g.info().is_software => SOFTWARE_GPU_MAX,
-        Some(_) if engine.has_gpu() => usize::MAX,
-        _ => 0,
-    };
-    if gpu_max == 0 {
-        let why = engine.info().gpu_unavailable.unwrap_or_default();
-        eprintln!("no GPU: skipping the gpu_host and gpu_resident series ({why})");
-    } else if gpu_max < usize::MAX {
-        eprintln!("software GPU: gpu series only up to {gpu_max} elements");
-    }
-    let sizes = sizes();
+    let bench = Bench::new(SOFTWARE_GPU_MAX);
+    let sizes = common::sizes(&[12, 16, 20, 24]);
     let max_n = sizes.iter().copied().max().unwrap_or(0);
-    let xs = random_f32(max_n, 0x9E37_79B9_7F4A_7C15);
-    let ys = random_f32(max_n, 0xD1B5_4A32_D192_ED03);
+    let xs = common::random_f32(max_n, SEED_X);
+    let ys = common::random_f32(max_n, SEED_Y);
 
     for case in cases() {
         let mut group = c.benchmark_group(case.group);
         group.sampling_mode(SamplingMode::Flat);
         for &n in &sizes {
             let (x, y) = (&xs[..n], &ys[..n]);
-            let data: Vec<&[f32]> = [x, y][..case.inputs].to_vec();
-            let host = host_buffers(&data);
-            group.throughput(Throughput::Bytes((case.work)(&host).bytes()));
-
+            group.throughput(Throughput::Bytes((case.work)(x, y).bytes()));
             group.bench_function(BenchmarkId::new("serial", n), |b| {
                 b.iter(|| (case.serial)(x, y));
             });
             group.bench_function(BenchmarkId::new("rayon", n), |b| {
-                b.iter(|| cpu.cpu().install(|| (case.rayon)(x, y)));
+                b.iter(|| bench.cpu.cpu().install(|| (case.rayon)(x, y)));
             });
             if let Some(nd) = &case.ndarray {
                 group.bench_function(BenchmarkId::new("ndarray", n), |b| {
                     b.iter(|| nd(x, y));
                 });
             }
-            group.bench_function(BenchmarkId::new("cpu", n), |b| {
-                b.iter(|| (case.run)(&cpu, &host, Finish::Host));
-            });
-            if n <= gpu_max {
-                group.bench_function(BenchmarkId::new("gpu_host", n), |b| {
-                    b.iter_batched(
-                        || host_buffers(&data),
-                        |bufs| (case.run)(&gpu, &bufs, Finish::Host),
-                        BatchSize::LargeInput,
-                    );
-                });
-                let resident = host_buffers(&data);
-                if let Some(g) = engine.gpu() {
-                    for buf in &resident {
-                        g.resident("bench", buf).expect("uploading the inputs");
-                    }
-                }
-                group.bench_function(BenchmarkId::new("gpu_resident", n), |b| {
-                    b.iter(|| (case.run)(&gpu, &resident, Finish::Device));
-                });
-            }
-            group.bench_function(BenchmarkId::new("auto", n), |b| {
-                if (case.choose)(&engine, &host) == Backend::Gpu {
-                    // A GPU call leaves device copies on its inputs: give
-                    // every call new host-only ones.
-                    b.iter_batched(
-                        || host_buffers(&data),
-                        |bufs| (case.run)(&engine, &bufs, Finish::Host),
-                        BatchSize::LargeInput,
-                    );
-                } else {
-                    b.iter(|| (case.run)(&engine, &host, Finish::Host));
-                }
-            });
+            (case.tandem)(&bench, &mut group, n, x, y);
         }
         group.finish();
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(700))
-        .nresamples(10_000)
-        .without_plots()
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(Duration::from_millis(300), Duration::from_millis(700));
     targets = kernels
 }
 criterion_main!(benches);

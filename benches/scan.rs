@@ -32,18 +32,19 @@
     reason = "criterion_group! defines an undocumented pub fn"
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{
-    BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use common::{Bench, SEED_X, SOFTWARE_GPU_MAX};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, criterion_main};
 use rayon::prelude::*;
+use tandem::Buffer;
 use tandem::kernels::{CompactIf, Compare, HistogramRange, Scan};
-use tandem::{Backend, Buffer, Engine};
 
-/// Sizes on a software GPU are capped here.
-const SOFTWARE_GPU_MAX: usize = 1 << 20;
 const LO: f32 = 0.5;
 const HI: f32 = 2.0;
 const BINS: u32 = 256;
@@ -52,36 +53,15 @@ const KEEP_ABOVE: f32 = 1.25;
 /// Elements per task of the plain-rayon loops.
 const RAYON_CHUNK: usize = 1 << 16;
 
-#[derive(Clone, Copy)]
-enum Finish {
-    Host,
-    Device,
-}
-
-fn finish(engine: &Engine, out: Buffer<f32>, how: Finish) {
-    match how {
-        Finish::Host => {
-            black_box(out.host().expect("bringing the result to the host"));
-        }
-        Finish::Device => {
-            if let Some(g) = engine.gpu() {
-                g.wait("bench").expect("waiting for the GPU");
-            }
-        }
-    }
-}
-
 type LoopFn = Box<dyn Fn(&[f32]) + Send + Sync>;
-type RunFn = Box<dyn Fn(&Engine, &Buffer<f32>, Finish)>;
-type ChooseFn = Box<dyn Fn(&Engine, &Buffer<f32>) -> Backend>;
+type TandemFn = Box<dyn Fn(&Bench, &mut BenchmarkGroup<'_, WallTime>, usize, &Buffer<f32>)>;
 
 struct Case {
     group: &'static str,
     throughput: fn(usize) -> Throughput,
     serial: LoopFn,
     rayon: LoopFn,
-    run: RunFn,
-    choose: ChooseFn,
+    tandem: TandemFn,
 }
 
 fn scan_serial(x: &[f32]) -> Vec<f32> {
@@ -166,10 +146,7 @@ fn cases() -> Vec<Case> {
             throughput: |n| Throughput::Bytes(8 * n as u64),
             serial: Box::new(|x| drop(black_box(scan_serial(x)))),
             rayon: Box::new(|x| drop(black_box(scan_rayon(x)))),
-            run: Box::new(|e, x, how| {
-                finish(e, e.run(&Scan::inclusive(), x).expect("scan"), how);
-            }),
-            choose: Box::new(|e, x| e.choose(&Scan::inclusive(), x)),
+            tandem: Box::new(|bench, g, n, x| bench.tandem(g, n, n, x, &Scan::inclusive())),
         },
         Case {
             group: "compact",
@@ -190,10 +167,7 @@ fn cases() -> Vec<Case> {
                         .collect::<Vec<f32>>(),
                 );
             }),
-            run: Box::new(move |e, x, how| {
-                finish(e, e.run(&compact, x).expect("compact"), how);
-            }),
-            choose: Box::new(move |e, x| e.choose(&compact, x)),
+            tandem: Box::new(move |bench, g, n, x| bench.tandem(g, n, n, x, &compact)),
         },
         Case {
             group: "histogram",
@@ -201,56 +175,16 @@ fn cases() -> Vec<Case> {
             serial: Box::new(|x| drop(black_box(hist_serial(x)))),
             rayon: Box::new(|x| drop(black_box(hist_rayon(x)))),
             // The counts always come to the host.
-            run: Box::new(move |e, x, _| drop(black_box(e.run(&hist, x).expect("histogram")))),
-            choose: Box::new(move |e, x| e.choose(&hist, x)),
+            tandem: Box::new(move |bench, g, n, x| bench.tandem(g, n, n, x, &hist)),
         },
     ]
 }
 
-/// `n` floats in `[0.5, 2.0)` from a xorshift64* generator.
-fn random_f32(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let bits = state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-            0.5 + 1.5 * (bits as f32 / (1u32 << 24) as f32)
-        })
-        .collect()
-}
-
-/// 2^12, 2^16, 2^20, 2^24, up to `TANDEM_BENCH_MAX_LOG2` (default 24).
-fn sizes() -> Vec<usize> {
-    let max: u32 = std::env::var("TANDEM_BENCH_MAX_LOG2")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(24);
-    [12, 16, 20, 24]
-        .into_iter()
-        .filter(|&k| k <= max)
-        .map(|k| 1usize << k)
-        .collect()
-}
-
 fn benches(c: &mut Criterion) {
-    let engine = Engine::new().expect("creating the engine");
-    eprintln!("{}", engine.info());
-    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
-    let gpu_max = match engine.gpu() {
-        Some(g) if engine.has_gpu() && g.info().is_software => SOFTWARE_GPU_MAX,
-        Some(_) if engine.has_gpu() => usize::MAX,
-        _ => {
-            eprintln!("no GPU: skipping the gpu_host and gpu_resident series");
-            0
-        }
-    };
-    let sizes = sizes();
-    let xs = random_f32(
-        sizes.iter().copied().max().unwrap_or(0),
-        0x9E37_79B9_7F4A_7C15,
-    );
+    let bench = Bench::new(SOFTWARE_GPU_MAX);
+    let cpu = &bench.cpu;
+    let sizes = common::sizes(&[12, 16, 20, 24]);
+    let xs = common::random_f32(sizes.iter().copied().max().unwrap_or(0), SEED_X);
 
     // The roofline: a parallel copy moving the bytes a scan ideally moves.
     let mut group = c.benchmark_group("bandwidth");
@@ -277,7 +211,6 @@ fn benches(c: &mut Criterion) {
         group.sampling_mode(SamplingMode::Flat);
         for &n in &sizes {
             let x = &xs[..n];
-            let host = Buffer::from(x.to_vec());
             group.throughput((case.throughput)(n));
             group.bench_function(BenchmarkId::new("serial", n), |b| {
                 b.iter(|| (case.serial)(x));
@@ -285,53 +218,15 @@ fn benches(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("rayon", n), |b| {
                 b.iter(|| cpu.cpu().install(|| (case.rayon)(x)));
             });
-            group.bench_function(BenchmarkId::new("cpu", n), |b| {
-                b.iter(|| (case.run)(&cpu, &host, Finish::Host));
-            });
-            if n <= gpu_max {
-                group.bench_function(BenchmarkId::new("gpu_host", n), |b| {
-                    b.iter_batched(
-                        || Buffer::from(x.to_vec()),
-                        |buf| (case.run)(&gpu, &buf, Finish::Host),
-                        BatchSize::LargeInput,
-                    );
-                });
-                let resident = Buffer::from(x.to_vec());
-                if let Some(g) = engine.gpu() {
-                    g.resident("bench", &resident).expect("uploading the input");
-                }
-                group.bench_function(BenchmarkId::new("gpu_resident", n), |b| {
-                    b.iter(|| (case.run)(&gpu, &resident, Finish::Device));
-                });
-            }
-            group.bench_function(BenchmarkId::new("auto", n), |b| {
-                if (case.choose)(&engine, &host) == Backend::Gpu {
-                    b.iter_batched(
-                        || Buffer::from(x.to_vec()),
-                        |buf| (case.run)(&engine, &buf, Finish::Host),
-                        BatchSize::LargeInput,
-                    );
-                } else {
-                    b.iter(|| (case.run)(&engine, &host, Finish::Host));
-                }
-            });
+            (case.tandem)(&bench, &mut group, n, &Buffer::from(x.to_vec()));
         }
         group.finish();
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(700))
-        .nresamples(10_000)
-        .without_plots()
-}
-
 criterion_group! {
     name = scan_family;
-    config = config();
+    config = common::config(Duration::from_millis(300), Duration::from_millis(700));
     targets = benches
 }
 criterion_main!(scan_family);

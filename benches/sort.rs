@@ -15,6 +15,8 @@
 //!   library's and rayon's sorts of a copy (the copy is made in untimed
 //!   setup); for pairs and argsort the `_by_key` forms on `(key, value)`
 //!   pairs or on indices.
+//! - `voracious_mt_sort` (u32 keys only): voracious_radix_sort's parallel
+//!   radix sort, the fastest Rust radix-sort crate, on the engine's pool.
 //! - `cpu`: tandem's CPU backend on a host-resident input.
 //! - `gpu_host`: the GPU backend on inputs that start on the host (fresh
 //!   buffers per iteration: upload and readback are timed).
@@ -30,32 +32,24 @@
     reason = "criterion_group! defines an undocumented pub fn"
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{
-    BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
-    criterion_main, measurement::WallTime,
-};
+use common::Bench;
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, criterion_main};
 use rayon::prelude::*;
+use tandem::Buffer;
 use tandem::kernels::{Argsort, Sort, SortPairs};
-use tandem::{Backend, Buffer, Engine};
+use voracious_radix_sort::RadixSort as _;
 
 /// Keys at most this many on a software GPU.
 const SOFTWARE_GPU_MAX: usize = 1_000_000;
 
-fn random_u32(n: usize, seed: u64) -> Vec<u32> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
-        })
-        .collect()
-}
-
+/// 10^5, 10^6 and 10^7 keys, up to `TANDEM_BENCH_MAX_N`.
 fn sizes() -> Vec<usize> {
     let max: usize = std::env::var("TANDEM_BENCH_MAX_N")
         .ok()
@@ -65,20 +59,6 @@ fn sizes() -> Vec<usize> {
         .into_iter()
         .filter(|&n| n <= max)
         .collect()
-}
-
-fn gpu_max(engine: &Engine) -> usize {
-    match engine.gpu() {
-        Some(g) if engine.has_gpu() && g.info().is_software => SOFTWARE_GPU_MAX,
-        Some(_) if engine.has_gpu() => usize::MAX,
-        _ => 0,
-    }
-}
-
-fn wait(engine: &Engine) {
-    if let Some(g) = engine.gpu() {
-        g.wait("bench").expect("waiting for the GPU");
-    }
 }
 
 /// Times a sort of a fresh copy of `data` (made in untimed setup).
@@ -94,12 +74,12 @@ fn bench_copy<D: Clone, R>(
     });
 }
 
-fn sort_group(c: &mut Criterion, engine: &Engine) {
-    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
+fn sort_group(c: &mut Criterion, bench: &Bench) {
+    let cpu = &bench.cpu;
     let mut group = c.benchmark_group("sort");
     group.sampling_mode(SamplingMode::Flat);
     for n in sizes() {
-        let keys = random_u32(n, 0x9E37_79B9_7F4A_7C15 ^ n as u64);
+        let keys = common::random_u32(n, 0x9E37_79B9_7F4A_7C15 ^ n as u64);
         group.throughput(Throughput::Elements(n as u64));
         bench_copy(&mut group, "sort_unstable", n, &keys, |mut v| {
             v.sort_unstable();
@@ -113,49 +93,22 @@ fn sort_group(c: &mut Criterion, engine: &Engine) {
             cpu.cpu().install(|| v.par_sort_unstable());
             v
         });
-        let host = Buffer::from(keys.clone());
-        group.bench_function(BenchmarkId::new("cpu", n), |b| {
-            b.iter(|| black_box(cpu.run(&Sort, &host).unwrap().host().unwrap()));
+        bench_copy(&mut group, "voracious_mt_sort", n, &keys, |mut v| {
+            cpu.cpu()
+                .install(|| v.voracious_mt_sort(rayon::current_num_threads()));
+            v
         });
-        if n <= gpu_max(engine) {
-            group.bench_function(BenchmarkId::new("gpu_host", n), |b| {
-                b.iter_batched(
-                    || Buffer::from(keys.clone()),
-                    |k| black_box(gpu.run(&Sort, &k).unwrap().host().unwrap()),
-                    BatchSize::LargeInput,
-                );
-            });
-            let resident = Buffer::from(keys.clone());
-            engine
-                .gpu()
-                .unwrap()
-                .resident("bench", &resident)
-                .expect("upload");
-            group.bench_function(BenchmarkId::new("gpu_resident", n), |b| {
-                b.iter(|| {
-                    let out = gpu.run(&Sort, &resident).unwrap();
-                    wait(engine);
-                    black_box(out)
-                });
-            });
-        }
-        group.bench_function(BenchmarkId::new("auto", n), |b| {
-            b.iter_batched(
-                || Buffer::from(keys.clone()),
-                |k| black_box(engine.run(&Sort, &k).unwrap().host().unwrap()),
-                BatchSize::LargeInput,
-            );
-        });
+        bench.tandem(&mut group, n, n, &Buffer::from(keys.clone()), &Sort);
     }
     group.finish();
 }
 
-fn pairs_group(c: &mut Criterion, engine: &Engine) {
-    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
+fn pairs_group(c: &mut Criterion, bench: &Bench) {
+    let cpu = &bench.cpu;
     let mut group = c.benchmark_group("sort_pairs");
     group.sampling_mode(SamplingMode::Flat);
     for n in sizes() {
-        let keys = random_u32(n, 0xD1B5_4A32_D192_ED03 ^ n as u64);
+        let keys = common::random_u32(n, 0xD1B5_4A32_D192_ED03 ^ n as u64);
         let vals: Vec<u32> = (0..n as u32).collect();
         let pairs: Vec<(u32, u32)> = keys.iter().copied().zip(vals.iter().copied()).collect();
         group.throughput(Throughput::Elements(n as u64));
@@ -171,56 +124,18 @@ fn pairs_group(c: &mut Criterion, engine: &Engine) {
             cpu.cpu().install(|| v.par_sort_unstable_by_key(|p| p.0));
             v
         });
-        let (hk, hv) = (Buffer::from(keys.clone()), Buffer::from(vals.clone()));
-        group.bench_function(BenchmarkId::new("cpu", n), |b| {
-            b.iter(|| {
-                let (k, v) = cpu.run(&SortPairs, (&hk, &hv)).unwrap();
-                black_box((k.host().unwrap(), v.host().unwrap()))
-            });
-        });
-        if n <= gpu_max(engine) {
-            group.bench_function(BenchmarkId::new("gpu_host", n), |b| {
-                b.iter_batched(
-                    || (Buffer::from(keys.clone()), Buffer::from(vals.clone())),
-                    |(k, v)| {
-                        let (k, v) = gpu.run(&SortPairs, (&k, &v)).unwrap();
-                        black_box((k.host().unwrap(), v.host().unwrap()))
-                    },
-                    BatchSize::LargeInput,
-                );
-            });
-            let (rk, rv) = (Buffer::from(keys.clone()), Buffer::from(vals.clone()));
-            let g = engine.gpu().unwrap();
-            g.resident("bench", &rk).expect("upload");
-            g.resident("bench", &rv).expect("upload");
-            group.bench_function(BenchmarkId::new("gpu_resident", n), |b| {
-                b.iter(|| {
-                    let out = gpu.run(&SortPairs, (&rk, &rv)).unwrap();
-                    wait(engine);
-                    black_box(out)
-                });
-            });
-        }
-        group.bench_function(BenchmarkId::new("auto", n), |b| {
-            b.iter_batched(
-                || (Buffer::from(keys.clone()), Buffer::from(vals.clone())),
-                |(k, v)| {
-                    let (k, v) = engine.run(&SortPairs, (&k, &v)).unwrap();
-                    black_box((k.host().unwrap(), v.host().unwrap()))
-                },
-                BatchSize::LargeInput,
-            );
-        });
+        let host = (Buffer::from(keys.clone()), Buffer::from(vals.clone()));
+        bench.tandem(&mut group, n, 2 * n, &host, &SortPairs);
     }
     group.finish();
 }
 
-fn argsort_group(c: &mut Criterion, engine: &Engine) {
-    let (cpu, gpu) = (engine.on(Backend::Cpu), engine.on(Backend::Gpu));
+fn argsort_group(c: &mut Criterion, bench: &Bench) {
+    let cpu = &bench.cpu;
     let mut group = c.benchmark_group("argsort");
     group.sampling_mode(SamplingMode::Flat);
     for n in sizes() {
-        let keys = random_u32(n, 0x2545_F491_4F6C_DD1D ^ n as u64);
+        let keys = common::random_u32(n, 0x2545_F491_4F6C_DD1D ^ n as u64);
         let idx: Vec<u32> = (0..n as u32).collect();
         group.throughput(Throughput::Elements(n as u64));
         let k = &keys;
@@ -237,66 +152,21 @@ fn argsort_group(c: &mut Criterion, engine: &Engine) {
                 .install(|| v.par_sort_unstable_by_key(|&i| k[i as usize]));
             v
         });
-        let host = Buffer::from(keys.clone());
-        group.bench_function(BenchmarkId::new("cpu", n), |b| {
-            b.iter(|| black_box(cpu.run(&Argsort, &host).unwrap().host().unwrap()));
-        });
-        if n <= gpu_max(engine) {
-            group.bench_function(BenchmarkId::new("gpu_host", n), |b| {
-                b.iter_batched(
-                    || Buffer::from(keys.clone()),
-                    |k| black_box(gpu.run(&Argsort, &k).unwrap().host().unwrap()),
-                    BatchSize::LargeInput,
-                );
-            });
-            let resident = Buffer::from(keys.clone());
-            engine
-                .gpu()
-                .unwrap()
-                .resident("bench", &resident)
-                .expect("upload");
-            group.bench_function(BenchmarkId::new("gpu_resident", n), |b| {
-                b.iter(|| {
-                    let out = gpu.run(&Argsort, &resident).unwrap();
-                    wait(engine);
-                    black_box(out)
-                });
-            });
-        }
-        group.bench_function(BenchmarkId::new("auto", n), |b| {
-            b.iter_batched(
-                || Buffer::from(keys.clone()),
-                |k| black_box(engine.run(&Argsort, &k).unwrap().host().unwrap()),
-                BatchSize::LargeInput,
-            );
-        });
+        bench.tandem(&mut group, n, n, &Buffer::from(keys.clone()), &Argsort);
     }
     group.finish();
 }
 
 fn sorts(c: &mut Criterion) {
-    let engine = Engine::new().expect("creating the engine");
-    eprintln!("{}", engine.info());
-    if !engine.has_gpu() {
-        eprintln!("no GPU: skipping the gpu_host and gpu_resident series");
-    }
-    sort_group(c, &engine);
-    pairs_group(c, &engine);
-    argsort_group(c, &engine);
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2))
-        .nresamples(10_000)
-        .without_plots()
+    let bench = Bench::new(SOFTWARE_GPU_MAX);
+    sort_group(c, &bench);
+    pairs_group(c, &bench);
+    argsort_group(c, &bench);
 }
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(Duration::from_millis(300), Duration::from_secs(2));
     targets = sorts
 }
 criterion_main!(benches);
