@@ -33,6 +33,11 @@
 //! where they were computed until read. Every fallible call returns
 //! [`Error`], never panics on user input.
 //!
+//! Each tricky layer has a design note in its module docs: [`dispatch`]
+//! (the cost model and calibration), [`gpu`] (errors as values, binding
+//! limits, pipelines, buffers) and [`cpu`] (threads, the lane type,
+//! pooled outputs).
+//!
 //! Build with `-C target-cpu=native` (this repository's
 //! `.cargo/config.toml` does): `wide` picks its SIMD width at compile time.
 

@@ -1,5 +1,7 @@
 //! The CPU backend: an engine-owned rayon pool, chunking that keeps each task
 //! a useful size, and SIMD helpers over `wide` lanes with scalar tails.
+//!
+#![doc = include_str!("README.md")]
 
 pub mod peak;
 pub mod pool;

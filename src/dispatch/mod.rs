@@ -7,6 +7,8 @@
 //!   loaded by [`Engine::new`](crate::Engine::new);
 //! - defaults by device type (a software rasterizer is modelled as the slow
 //!   CPU it is), for an uncalibrated machine and for kernels a profile lacks.
+//!
+#![doc = include_str!("README.md")]
 
 pub mod calibrate;
 pub mod profile;

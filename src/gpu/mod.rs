@@ -7,6 +7,8 @@
 //! device's uncaptured-error handler is replaced by one that records instead
 //! of panicking, and a lost device is remembered (wgpu reports nothing for
 //! later calls).
+//!
+#![doc = include_str!("README.md")]
 
 mod pool;
 
