@@ -353,6 +353,9 @@ pub(crate) fn crossover_label(k: &KernelSummary, c: Option<usize>) -> String {
     })
 }
 
+/// A row's peer: its name, its time and tandem's speedup over it.
+type PeerOf = dyn Fn(&Row) -> Option<(&'static str, f64, f64)>;
+
 pub(crate) fn print_summary(
     log: &mut Log,
     rows: &[Row],
@@ -362,49 +365,39 @@ pub(crate) fn print_summary(
 ) {
     log.say("summary");
     let w = kernels.iter().map(|k| k.name.len()).max().unwrap_or(8);
-    // Against numpy, each kernel at its largest size where both ran.
-    let vs: Vec<&Row> = kernels
-        .iter()
-        .filter_map(|k| {
-            rows.iter()
-                .filter(|r| r.kernel == k.name && r.vs_numpy().is_some())
-                .max_by_key(|r| r.n)
-        })
-        .collect();
-    if !vs.is_empty() {
-        log.say("  tandem cpu against numpy, each kernel at its largest size (cpu×np > 1: tandem faster):");
-        for r in &vs {
-            log.say(format!(
-                "    {:w$} {} = {:>7}: cpu {:>9}, numpy {:>9}, cpu×np {}",
-                r.kernel,
-                r.axis.label,
-                (r.axis.show)(r.n),
-                r.get(Column::Cpu).map_or("-".into(), seconds),
-                r.numpy.map_or("-".into(), seconds),
-                ratio_label(r.vs_numpy()),
-            ));
+    // Against numpy, then the best Rust peer: each kernel at its largest
+    // size where both ran.
+    let numpy = |r: &Row| Some(("numpy", r.numpy?, r.vs_numpy()?));
+    let peer = |r: &Row| Some((r.peer?.0, r.peer?.1.median, r.vs_peer()?));
+    let peers: [(&str, &str, &PeerOf); 2] = [
+        ("numpy", "np", &numpy),
+        ("the best Rust peer", "peer", &peer),
+    ];
+    for (whom, short, of) in peers {
+        let vs: Vec<(&Row, (&str, f64, f64))> = kernels
+            .iter()
+            .filter_map(|k| {
+                rows.iter()
+                    .filter(|r| r.kernel == k.name)
+                    .filter_map(|r| Some((r, of(r)?)))
+                    .max_by_key(|(r, _)| r.n)
+            })
+            .collect();
+        if vs.is_empty() {
+            continue;
         }
-    }
-    let vs: Vec<&Row> = kernels
-        .iter()
-        .filter_map(|k| {
-            rows.iter()
-                .filter(|r| r.kernel == k.name && r.vs_peer().is_some())
-                .max_by_key(|r| r.n)
-        })
-        .collect();
-    if !vs.is_empty() {
-        log.say("  tandem cpu against the best Rust peer, each kernel at its largest size (cpu×peer > 1: tandem faster):");
-        for r in &vs {
+        log.say(format!(
+            "  tandem cpu against {whom}, each kernel at its largest size (cpu×{short} > 1: tandem faster):"
+        ));
+        for (r, (name, t, x)) in vs {
             log.say(format!(
-                "    {:w$} {} = {:>7}: cpu {:>9}, {} {:>9}, cpu×peer {}",
+                "    {:w$} {} = {:>7}: cpu {:>9}, {name} {:>9}, cpu×{short} {}",
                 r.kernel,
                 r.axis.label,
                 (r.axis.show)(r.n),
                 r.get(Column::Cpu).map_or("-".into(), seconds),
-                r.peer.map_or("-", |p| p.0),
-                r.peer.map_or("-".into(), |p| seconds(p.1.median)),
-                ratio_label(r.vs_peer()),
+                seconds(t),
+                ratio_label(Some(x)),
             ));
         }
     }
