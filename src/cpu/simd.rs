@@ -37,7 +37,7 @@ mod width {
     not(target_feature = "avx512f")
 ))]
 mod width {
-    pub(super) use wide::{F32, I32, U32};
+    pub(super) use wide::{f32x8 as F32, i32x8 as I32, u32x8 as U32};
     pub(super) const REGISTERS: usize = 16;
     pub(super) const LEVEL: super::SimdLevel = if cfg!(target_feature = "fma") {
         super::SimdLevel::Avx2Fma
