@@ -97,20 +97,12 @@ impl Log {
     }
 }
 
-/// The CPU's model name (Linux `/proc/cpuinfo`), or `unknown`.
+/// The CPU's model name, its hardware threads and the architecture.
 pub(crate) fn cpu_model() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
-        "{model}, {cores} hardware threads, {}",
+        "{}, {cores} hardware threads, {}",
+        tandem::dispatch::profile::cpu_model(),
         std::env::consts::ARCH
     )
 }

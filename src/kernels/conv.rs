@@ -25,7 +25,7 @@
 use rayon::prelude::*;
 
 use crate::buffer::Buffer;
-use crate::cpu::simd::{F32, LANES, load_f32};
+use crate::cpu::simd::{F32, LANES, load_f32, store_f32};
 use crate::cpu::{Cpu, PARALLEL_THRESHOLD, pool};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
@@ -297,8 +297,8 @@ fn conv_band(
             }
             for l in 0..CPU_BLOCK / LANES {
                 let at = x0 + l * LANES;
-                row_out[at..at + LANES].copy_from_slice(acc0[l].as_array());
-                row_out[wr + at..wr + at + LANES].copy_from_slice(acc1[l].as_array());
+                store_f32(acc0[l], &mut row_out[at..]);
+                store_f32(acc1[l], &mut row_out[wr + at..]);
             }
         }
         out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);
@@ -320,7 +320,7 @@ fn conv_band(
                 }
             }
             for (l, a) in acc.iter().enumerate() {
-                row_out[x0 + l * LANES..x0 + (l + 1) * LANES].copy_from_slice(a.as_array());
+                store_f32(*a, &mut row_out[x0 + l * LANES..]);
             }
         }
         out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);

@@ -3,7 +3,7 @@
 //! Elements are moved, never computed on: results are bit-exact on both
 //! backends for every element type (NaN payloads and `-0.0` included).
 
-use crate::cpu::simd::{F32, LANES, load_f32};
+use crate::cpu::simd::{F32, LANES, load_f32, store_f32};
 use rayon::prelude::*;
 
 use crate::buffer::{Buffer, Element};
@@ -174,7 +174,7 @@ fn block(
             let t = F32::transpose(v);
             for (k, row) in t.iter().enumerate() {
                 let at = (c + k - c_base) * rows + r;
-                dst[at..at + LANES].copy_from_slice(row.as_array());
+                store_f32(*row, &mut dst[at..]);
             }
         }
         for c in c_full..cs.end {
