@@ -93,44 +93,46 @@ mod x86 {
 
     use super::FMA_CHAINS;
 
-    /// # Safety
-    /// The CPU must have `avx512f`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn fma_avx512(steps: usize, seed: f32) -> f32 {
-        let m = _mm512_set1_ps(std::hint::black_box(0.999_999));
-        let c = _mm512_set1_ps(std::hint::black_box(1e-7));
-        let mut acc: [__m512; FMA_CHAINS] =
-            std::array::from_fn(|i| _mm512_set1_ps(seed + i as f32 * 1e-3));
-        for _ in 0..steps {
-            for a in &mut acc {
-                *a = _mm512_fmadd_ps(*a, m, c);
+    /// One x86 FMA burst per vector width: the same loop, differing only in
+    /// the register type and its intrinsics.
+    macro_rules! burst {
+        ($(#[$doc:meta])* $name:ident, $feature:literal, $v:ty, $lanes:literal,
+         $set1:ident, $fmadd:ident, $storeu:ident) => {
+            $(#[$doc])*
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $name(steps: usize, seed: f32) -> f32 {
+                let m = $set1(std::hint::black_box(0.999_999));
+                let c = $set1(std::hint::black_box(1e-7));
+                let mut acc: [$v; FMA_CHAINS] =
+                    std::array::from_fn(|i| $set1(seed + i as f32 * 1e-3));
+                for _ in 0..steps {
+                    for a in &mut acc {
+                        *a = $fmadd(*a, m, c);
+                    }
+                }
+                let mut lanes = [0.0f32; $lanes];
+                acc.iter()
+                    .map(|&a| {
+                        // SAFETY: `lanes` holds one vector's floats; storeu
+                        // takes any alignment.
+                        unsafe { $storeu(lanes.as_mut_ptr(), a) };
+                        lanes.iter().sum::<f32>()
+                    })
+                    .sum()
             }
-        }
-        acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+        };
     }
 
-    /// # Safety
-    /// The CPU must have `avx2` and `fma`.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn fma_avx2(steps: usize, seed: f32) -> f32 {
-        let m = _mm256_set1_ps(std::hint::black_box(0.999_999));
-        let c = _mm256_set1_ps(std::hint::black_box(1e-7));
-        let mut acc: [__m256; FMA_CHAINS] =
-            std::array::from_fn(|i| _mm256_set1_ps(seed + i as f32 * 1e-3));
-        for _ in 0..steps {
-            for a in &mut acc {
-                *a = _mm256_fmadd_ps(*a, m, c);
-            }
-        }
-        let mut lanes = [0.0f32; 8];
-        acc.iter()
-            .map(|&a| {
-                // SAFETY: `lanes` holds 8 floats; storeu takes any alignment.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), a) };
-                lanes.iter().sum::<f32>()
-            })
-            .sum()
-    }
+    burst!(
+        /// # Safety
+        /// The CPU must have `avx512f`.
+        fma_avx512, "avx512f", __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps
+    );
+    burst!(
+        /// # Safety
+        /// The CPU must have `avx2` and `fma`.
+        fma_avx2, "avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps
+    );
 }
 
 #[cfg(test)]
