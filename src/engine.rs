@@ -11,48 +11,14 @@ use crate::cpu::Cpu;
 use crate::cpu::simd::{self, SimdLevel};
 use crate::dispatch::profile::{self, PROFILE_ENV, ProfileRejection};
 use crate::dispatch::{
-    CalibrateOptions, CostModel, Explanation, LIGHT_BYTES_PER_ELEMENT, LIGHT_FLOPS_PER_ELEMENT,
-    Profile, ProfileKey, Progress, TIE_RATIO, Transfers, calibrate,
+    CostModel, Explanation, LIGHT_BYTES_PER_ELEMENT, LIGHT_FLOPS_PER_ELEMENT, Profile, ProfileKey,
+    TIE_RATIO, Transfers,
 };
 use crate::error::{Error, Result};
 use crate::gpu::{self, Gpu, GpuConfig, GpuInfo};
+pub use crate::kernel::Backend;
 use crate::kernel::{Inputs, Kernel};
-
-/// Where a call runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Backend {
-    /// The dispatcher chooses by its cost model.
-    #[default]
-    Auto,
-    /// The CPU backend (SIMD + rayon).
-    Cpu,
-    /// The GPU backend (WGSL through wgpu).
-    Gpu,
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backend::Auto => "auto",
-            Backend::Cpu => "cpu",
-            Backend::Gpu => "gpu",
-        })
-    }
-}
-
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" | "" => Ok(Backend::Auto),
-            "cpu" => Ok(Backend::Cpu),
-            "gpu" => Ok(Backend::Gpu),
-            other => Err(format!(
-                "unknown backend {other:?} (expected auto, cpu or gpu)"
-            )),
-        }
-    }
-}
+pub(crate) use crate::stats::Counters;
 
 /// Where the caller will read a kernel's buffer result, which decides
 /// whether `Auto` charges a GPU run for bringing it back
@@ -68,20 +34,6 @@ pub enum ResultUse {
     Host,
     /// The result feeds further kernels: it stays where it is produced.
     Device,
-}
-
-/// Counters shared by an engine's backends.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) cpu_runs: AtomicU64,
-    pub(crate) gpu_runs: AtomicU64,
-    pub(crate) gpu_dispatches: AtomicU64,
-    pub(crate) uploads: AtomicU64,
-    pub(crate) bytes_uploaded: AtomicU64,
-    pub(crate) downloads: AtomicU64,
-    pub(crate) bytes_downloaded: AtomicU64,
-    pub(crate) pipelines_compiled: AtomicU64,
-    pub(crate) fallbacks: AtomicU64,
 }
 
 /// A snapshot of an engine's counters (see [`Engine::stats`]).
@@ -523,36 +475,6 @@ impl Engine {
     /// Where this engine loads and saves its calibration profile, if anywhere.
     pub fn profile_path(&self) -> Option<&Path> {
         self.inner.profile_path.as_deref()
-    }
-
-    /// Measures this machine with default options (about half a minute; see
-    /// [`CalibrateOptions`]), saves the profile to [`Engine::profile_path`]
-    /// and makes the dispatcher use it. Prints nothing; see
-    /// [`Engine::calibrate_with`] for progress.
-    pub fn calibrate(&self) -> Result<Profile> {
-        self.calibrate_with(&CalibrateOptions::default(), |_| {})
-    }
-
-    /// Measures every registered kernel on both backends and the host↔device
-    /// link, calling `progress` after each step, then (when `opts.save`)
-    /// saves the profile and makes the dispatcher use it. A failure to save
-    /// is an [`Error::InvalidArgument`] naming the path; the measured
-    /// profile is still installed.
-    pub fn calibrate_with(
-        &self,
-        opts: &CalibrateOptions,
-        progress: impl FnMut(Progress),
-    ) -> Result<Profile> {
-        let profile = calibrate::run(self, opts, self.inner.key.clone(), progress)?;
-        let path = self.inner.profile_path.as_deref().filter(|_| opts.save);
-        self.set_cost_model(CostModel::from_profile(&profile, profile.describe(path)));
-        if let Some(path) = path {
-            profile.save(path).map_err(|e| Error::InvalidArgument {
-                kernel: "calibrate",
-                message: format!("cannot save the profile to {}: {e}", path.display()),
-            })?;
-        }
-        Ok(profile)
     }
 
     /// Runs `kernel` on `input` on this handle's backend: the dispatcher's

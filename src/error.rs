@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::engine::Backend;
+use crate::kernel::Backend;
 
 /// Result alias used throughout tandem.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

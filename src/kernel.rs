@@ -14,7 +14,7 @@ use crate::gpu::Gpu;
 /// [`run_gpu`](Kernel::run_gpu). A kernel that cannot run on a backend (an
 /// element type it does not handle, say) returns
 /// [`Error::Unsupported`](crate::Error::Unsupported), and under
-/// [`Backend::Auto`](crate::Backend::Auto) the engine uses the other one.
+/// [`Backend::Auto`] the engine uses the other one.
 ///
 /// `examples/custom_kernel.rs` implements this trait for a user kernel with
 /// its own WGSL shader.
@@ -130,3 +130,97 @@ tuple_inputs!(A);
 tuple_inputs!(A, B);
 tuple_inputs!(A, B, C);
 tuple_inputs!(A, B, C, D);
+
+/// Where a call runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The dispatcher chooses by its cost model.
+    #[default]
+    Auto,
+    /// The CPU backend (SIMD + rayon).
+    Cpu,
+    /// The GPU backend (WGSL through wgpu).
+    Gpu,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Auto => "auto",
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
+        })
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Ok(Backend::Auto),
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            other => Err(format!(
+                "unknown backend {other:?} (expected auto, cpu or gpu)"
+            )),
+        }
+    }
+}
+
+/// The measure of a call a kernel's curves are keyed on: the quantity its
+/// time grows with, read from its [`Work`].
+///
+/// Elements suit kernels whose cost is linear in them (maps, reductions,
+/// scans). Flops suit kernels whose cost is not: a gemm's `elements` is the
+/// output's `m·n` while its time grows with `m·n·k`, a convolution's with
+/// the filter's taps. Keyed on flops, a curve measured on square gemms
+/// prices a `1024×1024×16` product like a square one of the same flops,
+/// not like a `1024²`-element map.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Axis {
+    /// [`Work::elements`].
+    #[default]
+    Elements,
+    /// [`Work::bytes`] (read + written).
+    Bytes,
+    /// [`Work::flops`].
+    Flops,
+}
+
+impl Axis {
+    /// The rule a probe that does not name its axis follows: flops when the
+    /// kernel does more than [`FLOPS_PER_BYTE_HEAVY`] operations per byte
+    /// moved (it is compute-bound on every backend), elements otherwise.
+    pub fn for_work(work: &Work) -> Axis {
+        if work.flops > FLOPS_PER_BYTE_HEAVY * work.bytes() {
+            Axis::Flops
+        } else {
+            Axis::Elements
+        }
+    }
+
+    /// This measure of `work` (at least 1: curves start above zero).
+    pub fn of(self, work: &Work) -> u64 {
+        match self {
+            Axis::Elements => work.elements,
+            Axis::Bytes => work.bytes(),
+            Axis::Flops => work.flops,
+        }
+        .max(1)
+    }
+
+    /// The unit, for reports: `elem`, `B`, `flop`.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Axis::Elements => "elem",
+            Axis::Bytes => "B",
+            Axis::Flops => "flop",
+        }
+    }
+}
+
+/// Operations per byte above which [`Axis::for_work`] keys a kernel on flops.
+pub const FLOPS_PER_BYTE_HEAVY: u64 = 4;

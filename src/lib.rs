@@ -42,6 +42,7 @@
 //! `.cargo/config.toml` does): `wide` picks its SIMD width at compile time.
 
 pub mod buffer;
+pub mod calibrate;
 pub mod cpu;
 pub mod dispatch;
 pub mod engine;
@@ -49,10 +50,12 @@ pub mod error;
 pub mod gpu;
 pub mod kernel;
 pub mod kernels;
+mod stats;
 
 pub use buffer::{Buffer, Element, ElementType, HostData, Residency};
+pub use calibrate::{CalibrateOptions, Progress};
 pub use cpu::Cpu;
-pub use dispatch::{CalibrateOptions, CostModel, Explanation, Profile, Progress};
+pub use dispatch::{CostModel, Explanation, Profile};
 pub use engine::{Backend, Engine, EngineBuilder, EngineInfo, ResultUse, Stats};
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuInfo};

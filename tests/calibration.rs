@@ -7,11 +7,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use tandem::CalibrateOptions;
 use tandem::dispatch::profile::{
     Curve, KernelProfile, LinkCost, PROFILE_FORMAT, PROFILE_VERSION, ProfileKey, ProfileRejection,
     TransferProfile,
 };
-use tandem::dispatch::{Axis, BackendCost, CalibrateOptions, Profile, calibrate::FAMILIES};
+use tandem::dispatch::{Axis, BackendCost, Profile};
+use tandem::kernels::catalogue::FAMILIES;
 use tandem::kernels::{Axpy, Gemm, Sum, Unary};
 use tandem::{Backend, Buffer, Engine, Residency, ResultUse};
 

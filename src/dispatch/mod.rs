@@ -2,7 +2,7 @@
 //! of stale inputs + work / throughput; `Backend::Auto` picks the cheaper.
 //!
 //! Two sources of numbers:
-//! - [`calibrate`]: measured curves per kernel and backend, and the
+//! - [`calibrate`](crate::calibrate): measured curves per kernel and backend, and the
 //!   host↔device link, saved as a [`profile`] per machine and adapter and
 //!   loaded by [`Engine::new`](crate::Engine::new);
 //! - defaults by device type (a software rasterizer is modelled as the slow
@@ -10,7 +10,6 @@
 //!
 #![doc = include_str!("README.md")]
 
-pub mod calibrate;
 pub mod profile;
 
 use std::collections::BTreeMap;
@@ -18,12 +17,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use calibrate::{CalibrateOptions, Progress};
 pub use profile::{Axis, KernelProfile, Profile, ProfileKey};
 
 use crate::cpu::PARALLEL_THRESHOLD;
-use crate::engine::Backend;
 use crate::gpu::GpuInfo;
+use crate::kernel::Backend;
 use crate::kernel::{Inputs, Work};
 
 /// Bytes per element (read + written) of the heaviest kernel the

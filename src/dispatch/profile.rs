@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::BackendCost;
 use crate::gpu::GpuInfo;
 use crate::kernel::Work;
+pub use crate::kernel::{Axis, FLOPS_PER_BYTE_HEAVY};
 
 /// The profile format this build reads and writes. Files of another version
 /// are ignored (with a warning): recalibrate.
@@ -250,62 +251,6 @@ impl Curve {
             .map_or(f64::NAN, |&(n, t)| n as f64 / t.max(1e-12))
     }
 }
-
-/// The measure of a call a kernel's curves are keyed on: the quantity its
-/// time grows with, read from its [`Work`].
-///
-/// Elements suit kernels whose cost is linear in them (maps, reductions,
-/// scans). Flops suit kernels whose cost is not: a gemm's `elements` is the
-/// output's `m·n` while its time grows with `m·n·k`, a convolution's with
-/// the filter's taps. Keyed on flops, a curve measured on square gemms
-/// prices a `1024×1024×16` product like a square one of the same flops,
-/// not like a `1024²`-element map.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Axis {
-    /// [`Work::elements`].
-    #[default]
-    Elements,
-    /// [`Work::bytes`] (read + written).
-    Bytes,
-    /// [`Work::flops`].
-    Flops,
-}
-
-impl Axis {
-    /// The rule a probe that does not name its axis follows: flops when the
-    /// kernel does more than [`FLOPS_PER_BYTE_HEAVY`] operations per byte
-    /// moved (it is compute-bound on every backend), elements otherwise.
-    pub fn for_work(work: &Work) -> Axis {
-        if work.flops > FLOPS_PER_BYTE_HEAVY * work.bytes() {
-            Axis::Flops
-        } else {
-            Axis::Elements
-        }
-    }
-
-    /// This measure of `work` (at least 1: curves start above zero).
-    pub fn of(self, work: &Work) -> u64 {
-        match self {
-            Axis::Elements => work.elements,
-            Axis::Bytes => work.bytes(),
-            Axis::Flops => work.flops,
-        }
-        .max(1)
-    }
-
-    /// The unit, for reports: `elem`, `B`, `flop`.
-    pub fn unit(self) -> &'static str {
-        match self {
-            Axis::Elements => "elem",
-            Axis::Bytes => "B",
-            Axis::Flops => "flop",
-        }
-    }
-}
-
-/// Operations per byte above which [`Axis::for_work`] keys a kernel on flops.
-pub const FLOPS_PER_BYTE_HEAVY: u64 = 4;
 
 /// One kernel's measured curves on both backends.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

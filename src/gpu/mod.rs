@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
 use crate::buffer::{Buffer, Element, ElementType};
-use crate::engine::Counters;
 use crate::error::{Error, Result};
+use crate::stats::Counters;
 use pool::{Pool, size_class};
 
 /// Invocations per workgroup used by tandem's shaders (`WG` in the WGSL).

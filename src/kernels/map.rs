@@ -16,9 +16,9 @@
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
 use crate::cpu::simd::{self, F32, I32, Lanes};
-use crate::engine::Backend;
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, WORKGROUP_SIZE};
+use crate::kernel::Backend;
 use crate::kernel::{Kernel, Work};
 
 const SHADER: &str = include_str!("../../shaders/map.wgsl");

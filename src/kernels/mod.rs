@@ -1,6 +1,7 @@
 //! The kernel catalogue. One family a file, each with its GPU twin in
 //! `shaders/<family>.wgsl`.
 
+pub mod catalogue;
 pub mod compact;
 pub mod conv;
 pub mod gemm;
