@@ -285,7 +285,7 @@ fn check(engine: &Engine, o: &Options) -> BoxResult<()> {
         let mut worst_choice = 0.0f64;
         // Gemm and conv2d stop at their probe's largest size.
         for n in probe.sizes(&sizes) {
-            let host = (probe.make)(n);
+            let host = probe.call(n);
             // The GPU first, on its own: on a software driver it is far slower
             // and a few calls say so.
             let t_gpu = if has_gpu {

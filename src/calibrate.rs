@@ -315,7 +315,7 @@ fn run(
         let mut gpu_pts = Vec::new();
         let mut largest = Work::default();
         for n in probe.sizes(&sizes) {
-            let call = (probe.make)(n);
+            let call = probe.call(n);
             let work = call.work();
             largest = work;
             let t_cpu = time_quartile(budget, lo, hi, || {

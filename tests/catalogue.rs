@@ -1,14 +1,19 @@
 //! The kernel catalogue: every kernel family with a shader has an entry,
 //! every entry's call runs through the engine (`CallKernel`) on every
-//! backend at the edge sizes, and its work estimate counts the call.
+//! backend at the edge sizes, and its work estimate counts the call; every
+//! entry matches its own scalar oracle at the edge sizes and, as a
+//! property, at any size and seed, past one binding too.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
-use tandem::Backend;
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use tandem::kernels::SHADERS;
-use tandem::kernels::catalogue::{CallInput, CallKernel, FAMILIES};
+use tandem::kernels::catalogue::{CallInput, CallKernel, FAMILIES, ReadInput, ReadKernel};
+use tandem::{Backend, Engine, Error};
 
 /// Element counts around a workgroup (256) and odd ones; square probes take
 /// the nearest side.
@@ -40,7 +45,7 @@ fn every_entry_runs_on_every_backend_at_edge_sizes_and_names_its_kernel() {
     for family in FAMILIES {
         for probe in family.probes {
             for n in SIZES {
-                let call = (probe.make)(n);
+                let call = probe.call(n);
                 assert_eq!(call.name(), probe.kernel, "{}: call name", probe.kernel);
                 let work = call.work();
                 assert!(
@@ -67,6 +72,95 @@ fn every_entry_runs_on_every_backend_at_edge_sizes_and_names_its_kernel() {
                         assert!(ran, "{} n={n}: not counted on {backend}", probe.kernel);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Every entry on every backend, through the engine, against the entry's
+/// own scalar oracle within its stated tolerance: the catalogue's
+/// conformance suite, so a new entry is checked the day it is added.
+#[test]
+fn every_entry_matches_its_oracle_on_every_backend_at_edge_sizes() {
+    let backends = common::backends();
+    for family in FAMILIES {
+        for probe in family.probes {
+            for (n, seed) in std::iter::once(0).chain(SIZES).zip(1u64..) {
+                let call = (probe.make)(n, seed);
+                let want = call.oracle();
+                for (backend, engine) in &backends {
+                    let call = call.fresh();
+                    let got = engine
+                        .run(&ReadKernel(call.name()), ReadInput(&*call))
+                        .unwrap_or_else(|e| panic!("{} n={n} on {backend}: {e}", probe.kernel));
+                    if let Err(e) = call.tolerance().check(&got, &want) {
+                        panic!("{} n={n} seed={seed} on {backend}: {e}", probe.kernel);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A GPU engine whose bindings hold 16,384 f32: sizes past it cross a
+/// binding (reductions, maps, scans and compaction chunk; the families in
+/// [`ONE_BINDING`] answer `TooLarge` until they do).
+fn small_binding_engine() -> Option<&'static Engine> {
+    static SMALL: OnceLock<Option<Engine>> = OnceLock::new();
+    SMALL
+        .get_or_init(|| {
+            let e = Engine::builder().gpu_chunk_bytes(64 * 1024).build().ok()?;
+            e.gpu()?;
+            Some(e.on(Backend::Gpu))
+        })
+        .as_ref()
+}
+
+/// Families whose GPU kernels stop at one binding (`Error::TooLarge`).
+const ONE_BINDING: [&str; 4] = ["sort", "transpose", "gemm", "conv"];
+
+fn engines() -> &'static [(String, Engine)] {
+    static ALL: OnceLock<Vec<(String, Engine)>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all: Vec<(String, Engine)> = common::backends()
+            .into_iter()
+            .map(|(b, e)| (b.to_string(), e))
+            .collect();
+        if let Some(e) = small_binding_engine() {
+            all.push(("gpu (64 KiB bindings)".into(), e.clone()));
+        }
+        all
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Any entry, at any size up to past a small binding, on inputs from any
+    /// seed, on every backend: within its tolerance of its oracle.
+    #[test]
+    fn any_entry_matches_its_oracle_at_any_size_and_seed(
+        entry in 0..FAMILIES.iter().map(|f| f.probes.len()).sum::<usize>(),
+        n in prop_oneof![0usize..600, 16_000usize..20_000],
+        seed in any::<u64>(),
+    ) {
+        let (family, probe) = FAMILIES
+            .iter()
+            .flat_map(|f| f.probes.iter().map(move |p| (f.name, p)))
+            .nth(entry)
+            .unwrap();
+        let call = (probe.make)(n, seed);
+        let want = call.oracle();
+        for (name, engine) in engines() {
+            let call = call.fresh();
+            match engine.run(&ReadKernel(call.name()), ReadInput(&*call)) {
+                Ok(got) => {
+                    if let Err(e) = call.tolerance().check(&got, &want) {
+                        return Err(TestCaseError::fail(format!("{} n={n} on {name}: {e}", probe.kernel)));
+                    }
+                }
+                Err(Error::TooLarge { .. }) if name.contains("KiB") && ONE_BINDING.contains(&family) => {}
+                Err(e) => return Err(TestCaseError::fail(format!("{} n={n} on {name}: {e}", probe.kernel))),
             }
         }
     }

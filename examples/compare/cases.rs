@@ -5,6 +5,7 @@ use std::any::Any;
 use std::hint::black_box;
 
 use tandem::kernels::HistogramCounts;
+use tandem::kernels::catalogue::{Call, CallInput, CallKernel, Probe};
 use tandem::{Buffer, Element, Engine, Explanation, Gpu, HostData, Kernel, Residency};
 
 use crate::cli::{Options, pow2_sizes};
@@ -91,6 +92,23 @@ impl Case {
             serial_max: None,
             software_gpu_max: SOFTWARE_GPU_MAX_ELEMENTS,
             setup: Box::new(move |n| Box::new(setup(n))),
+        }
+    }
+
+    /// The generic case of a library catalogue entry ([`Probe`]): its call
+    /// on the entry's inputs through the engine, against the entry's scalar
+    /// oracle as the serial column, with no Rust peer. Its size axis is
+    /// elements (a square kernel's side is about `√n`).
+    pub(crate) fn entry(family: &'static str, probe: &'static Probe) -> Case {
+        Case {
+            name: probe.kernel,
+            family,
+            element: "f32".into(),
+            axis: ELEMENTS,
+            default_max: Some(probe.max_n),
+            serial_max: None,
+            software_gpu_max: SOFTWARE_GPU_MAX_ELEMENTS.min(probe.max_n),
+            setup: Box::new(|n| Box::new(Entry(probe.call(n)))),
         }
     }
 
@@ -317,6 +335,51 @@ impl<D: HostArgs> Instance for Bench<D> {
     }
     fn upload(&self, gpu: &Gpu) -> tandem::Result<()> {
         self.bufs.upload(gpu)
+    }
+}
+
+/// A catalogue entry's call at one size ([`Case::entry`]).
+struct Entry(Box<dyn Call>);
+
+impl Entry {
+    fn input(&self, to_host: bool) -> CallInput<'_> {
+        CallInput {
+            call: &*self.0,
+            to_host,
+        }
+    }
+}
+
+impl Instance for Entry {
+    fn explain(&self, engine: &Engine) -> Explanation {
+        engine.explain(&CallKernel(self.0.name()), self.input(true))
+    }
+    fn serial(&mut self) -> Kept {
+        Box::new(black_box(self.0.oracle()))
+    }
+    fn peer_name(&self) -> Option<&'static str> {
+        None
+    }
+    fn peer(&mut self) -> Option<Kept> {
+        None
+    }
+    fn reset(&mut self) {
+        if !self.0.on_host_only() {
+            self.0 = self.0.fresh();
+        }
+    }
+    fn call(&self, engine: &Engine, how: Finish) -> tandem::Result<Kept> {
+        // The result is dropped inside the call (type-erased), so its free
+        // is timed: a few microseconds against the kernel's time.
+        let to_host = how == Finish::Host;
+        engine.run(&CallKernel(self.0.name()), self.input(to_host))?;
+        if let (Finish::Device, Some(g)) = (how, engine.gpu()) {
+            g.wait("compare")?;
+        }
+        Ok(Box::new(()))
+    }
+    fn upload(&self, gpu: &Gpu) -> tandem::Result<()> {
+        self.0.make_resident(gpu)
     }
 }
 

@@ -2,6 +2,7 @@
 //! and, where one exists, its Rust peer.
 
 use rayon::prelude::*;
+use tandem::kernels::catalogue::FAMILIES;
 use tandem::kernels::{
     ArgMax, ArgMin, Argsort, Axpy, Binary, Border, Compact, CompactIf, Compare, Conv2d, Dot, Gemm,
     Histogram, HistogramRange, Max, Min, Scan, Sort, SortPairs, Sum, Transpose, Unary,
@@ -109,7 +110,7 @@ pub(crate) fn arg_loop(x: &[f32], better: impl Fn(f32, f32) -> bool) -> Option<(
 pub(crate) fn catalogue() -> Vec<Case> {
     const S: f32 = 1.5;
     const A: f32 = 2.5;
-    vec![
+    let mut cases = vec![
         unary(Unary::Neg, |v| -v),
         unary(Unary::Abs, f32::abs),
         unary(Unary::Sqrt, f32::sqrt),
@@ -176,7 +177,17 @@ pub(crate) fn catalogue() -> Vec<Case> {
         transpose(),
         gemm(),
         conv2d(),
-    ]
+    ];
+    // Every library catalogue entry without a case above gets the generic
+    // one, so a new kernel shows up here the day it is added.
+    for family in FAMILIES {
+        for probe in family.probes {
+            if !cases.iter().any(|c| c.name == probe.kernel) {
+                cases.push(Case::entry(family.name, probe));
+            }
+        }
+    }
+    cases
 }
 
 /// Sort of random u32 keys against `sort_unstable` (the fastest standard

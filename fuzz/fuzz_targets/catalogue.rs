@@ -17,6 +17,7 @@ use tandem::kernels::{
     Argsort, Border, Compact, CompactIf, Compare, Conv2d, Gemm, Histogram, HistogramRange, Scan,
     Sort, SortPairs, Transpose,
 };
+use tandem::kernels::catalogue::{FAMILIES, ReadInput, ReadKernel};
 use tandem::{Backend, Buffer, Engine, Error};
 
 fn engine() -> &'static Engine {
@@ -50,6 +51,12 @@ const SPECIALS: &[u32] = &[
 
 #[derive(Arbitrary, Debug)]
 enum Case {
+    /// Any entry of the library's kernel catalogue (`FAMILIES`), at any
+    /// size and seed, against its own oracle: a new kernel is fuzzed the
+    /// day its entry is added.
+    Entry {
+        index: u16,
+    },
     Scan {
         exclusive: bool,
     },
@@ -161,6 +168,20 @@ fn run(input: Input) {
     let bits = data(n, input.seed, input.specials);
     let bits2 = data(n2, input.seed ^ 0x5555, input.specials);
     match input.case {
+        Case::Entry { index } => {
+            let entries: Vec<_> = FAMILIES.iter().flat_map(|f| f.probes).collect();
+            let probe = entries[index as usize % entries.len()];
+            let call = (probe.make)(n, input.seed);
+            match on.run(&ReadKernel(call.name()), ReadInput(&*call)) {
+                Ok(got) => {
+                    if let Err(e) = call.tolerance().check(&got, &call.oracle()) {
+                        panic!("{} n={n} seed={}: {e}", probe.kernel, input.seed);
+                    }
+                }
+                Err(Error::TooLarge { .. }) if backend == Backend::Gpu => {}
+                Err(e) => panic!("{} n={n}: {e}", probe.kernel),
+            }
+        }
         Case::Scan { exclusive } => {
             let k = if exclusive {
                 Scan::exclusive()

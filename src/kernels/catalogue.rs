@@ -43,6 +43,12 @@ pub trait Call: Send + Sync {
     /// Runs the kernel once on the GPU backend; reads a buffer result on the
     /// host when `to_host`, else leaves it on the device.
     fn run_gpu(&self, gpu: &Gpu, to_host: bool) -> Result<()>;
+    /// Runs the kernel once on `on` and reads its whole result on the host.
+    fn read(&self, on: On<'_>) -> Result<Vec<Part>>;
+    /// The result by the entry's plain scalar oracle, on the same inputs.
+    fn oracle(&self) -> Vec<Part>;
+    /// How close [`Call::read`] must come to [`Call::oracle`].
+    fn tolerance(&self) -> Tolerance;
     /// The same call on new host-only copies of the inputs.
     fn fresh(&self) -> Box<dyn Call>;
     /// Whether every input's only current copy is on the host.
@@ -69,6 +75,39 @@ impl Inputs for CallInput<'_> {
     }
 }
 
+/// A [`Call`] whose whole result is read back: run through the engine as
+/// `engine.run(&ReadKernel(call.name()), ReadInput(call))`, it returns what
+/// [`Call::read`] does on the backend the engine picked, for checking
+/// against [`Call::oracle`].
+#[derive(Clone, Copy, Debug)]
+pub struct ReadKernel(pub &'static str);
+
+/// A [`Call`] as a [`ReadKernel`] input.
+#[derive(Clone, Copy)]
+pub struct ReadInput<'a>(pub &'a dyn Call);
+
+impl Inputs for ReadInput<'_> {
+    fn visit(&self, f: &mut dyn FnMut(&InputState)) {
+        self.0.inputs(f);
+    }
+}
+
+impl<'a> Kernel<ReadInput<'a>> for ReadKernel {
+    type Out = Vec<Part>;
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn work(&self, input: &ReadInput<'a>) -> Work {
+        input.0.work()
+    }
+    fn run_cpu(&self, cpu: &Cpu, input: ReadInput<'a>) -> Result<Vec<Part>> {
+        input.0.read(On::Cpu(cpu))
+    }
+    fn run_gpu(&self, gpu: &Gpu, input: ReadInput<'a>) -> Result<Vec<Part>> {
+        input.0.read(On::Gpu(gpu))
+    }
+}
+
 impl<'a> Kernel<CallInput<'a>> for CallKernel {
     type Out = ();
     fn name(&self) -> &'static str {
@@ -85,15 +124,16 @@ impl<'a> Kernel<CallInput<'a>> for CallKernel {
     }
 }
 
-/// How to measure one kernel: its name, how to make a call of size `n`, and
-/// the axis its curves are keyed on.
+/// One catalogue entry: a kernel's name, how to make a call of it at size
+/// `n` from seeded inputs (with its oracle and tolerance), the axis its
+/// curves are keyed on and the largest size calibration measures.
 #[derive(Clone, Copy)]
 pub struct Probe {
     /// [`Kernel::name`] of the kernel measured.
     pub kernel: &'static str,
-    /// Builds the inputs of a call of about `n` elements (for a square
-    /// kernel: `side = √n`, so `n` stays the call's element count).
-    pub make: fn(n: usize) -> Box<dyn Call>,
+    /// Builds a call of about `n` elements on inputs drawn from `seed` (for
+    /// a square kernel: `side ≈ √n`, so `n` stays the call's element count).
+    pub make: fn(n: usize, seed: u64) -> Box<dyn Call>,
     /// The curves' x-axis; `None`: [`Axis::for_work`] of the largest call.
     pub axis: Option<Axis>,
     /// Sizes above this are measured at this size instead: for kernels
@@ -104,13 +144,22 @@ pub struct Probe {
 
 impl Probe {
     /// A probe of `kernel`, keyed by the rule, at every size.
-    pub const fn new(kernel: &'static str, make: fn(n: usize) -> Box<dyn Call>) -> Probe {
+    pub const fn new(
+        kernel: &'static str,
+        make: fn(n: usize, seed: u64) -> Box<dyn Call>,
+    ) -> Probe {
         Probe {
             kernel,
             make,
             axis: None,
             max_n: usize::MAX,
         }
+    }
+
+    /// A call of about `n` elements on the default seed's inputs (the ones
+    /// calibration measures).
+    pub fn call(&self, n: usize) -> Box<dyn Call> {
+        (self.make)(n, 0)
     }
 
     /// Keys the curves on `axis`.
@@ -139,7 +188,7 @@ impl Probe {
     /// crossover searches up to sizes no one would allocate.
     pub fn work_at(&self, n: u64) -> Work {
         let (n0, n1) = (1usize << 10, 1usize << 12);
-        let (w0, w1) = ((self.make)(n0).work(), (self.make)(n1).work());
+        let (w0, w1) = (self.call(n0).work(), self.call(n1).work());
         let at = |a: u64, b: u64| -> u64 {
             if a == 0 || b == 0 {
                 return b;
@@ -167,12 +216,12 @@ impl std::fmt::Debug for Probe {
     }
 }
 
-/// A kernel family's probes.
+/// A kernel family's entries.
 #[derive(Clone, Copy, Debug)]
 pub struct Family {
     /// Family name (the stem of `src/kernels/<family>.rs`).
     pub name: &'static str,
-    /// One probe per kernel of the family.
+    /// One entry per kernel of the family.
     pub probes: &'static [Probe],
 }
 
@@ -190,179 +239,425 @@ pub const CONV_MAX_N: usize = 1024 * 1024;
 /// The filter side of the conv2d probe.
 pub const CONV_PROBE_FILTER: usize = 5;
 
-/// Every family calibration measures. Adding a family: one entry here, a
-/// [`Probe`] per kernel; name its [`Axis`] where cost is not linear in
-/// elements (or leave [`Axis::for_work`] to decide), and cap `max_n` where
-/// the largest default size would take more than a fraction of a second on
-/// a software GPU.
+/// The probes' keep-or-drop threshold (compaction): half the inputs of
+/// [`probe_data`] lie above it.
+const THRESHOLD: f32 = 1.25;
+
+/// Every kernel, by family. Adding a kernel: one [`Probe`] in its family
+/// whose `make` builds a call of it at a size from seeded inputs, with its
+/// plain scalar oracle and [`Tolerance`] (see [`unary`], [`binary`] and
+/// [`call`]); name its [`Axis`] where cost is not linear in elements (or
+/// leave [`Axis::for_work`] to decide), and cap `max_n` where the largest
+/// default size would take more than a fraction of a second on a software
+/// GPU. Calibration, the conformance and property tests, `compare` and the
+/// fuzz target then cover it.
 pub const FAMILIES: &[Family] = &[
     Family {
         name: "map",
         probes: &[
-            Probe::new("neg", |n| unary(Unary::Neg, n)),
-            Probe::new("abs", |n| unary(Unary::Abs, n)),
-            Probe::new("sqrt", |n| unary(Unary::Sqrt, n)),
-            Probe::new("exp", |n| unary(Unary::Exp, n)),
-            Probe::new("ln", |n| unary(Unary::Ln, n)),
-            Probe::new("scale", |n| unary(Unary::Scale(1.5), n)),
-            Probe::new("add", |n| binary(Binary::Add, n)),
-            Probe::new("sub", |n| binary(Binary::Sub, n)),
-            Probe::new("mul", |n| binary(Binary::Mul, n)),
-            Probe::new("div", |n| binary(Binary::Div, n)),
-            Probe::new("minimum", |n| binary(Binary::Min, n)),
-            Probe::new("maximum", |n| binary(Binary::Max, n)),
-            Probe::new("axpy", |n| binary(Axpy { a: 1.5 }, n)),
+            Probe::new("neg", |n, s| map1(Unary::Neg, n, s, Tolerance::Exact)),
+            Probe::new("abs", |n, s| map1(Unary::Abs, n, s, Tolerance::Exact)),
+            Probe::new("sqrt", |n, s| map1(Unary::Sqrt, n, s, Tolerance::rel(3e-7))),
+            Probe::new("exp", |n, s| map1(Unary::Exp, n, s, Tolerance::rel(2e-6))),
+            // WGSL bounds `log` by an absolute 2^-21 on [0.5, 2].
+            Probe::new("ln", |n, s| {
+                map1(Unary::Ln, n, s, Tolerance::close(2e-6, 5e-7))
+            }),
+            Probe::new("scale", |n, s| {
+                map1(Unary::Scale(1.5), n, s, Tolerance::Exact)
+            }),
+            Probe::new("add", |n, s| map2(Binary::Add, n, s, Tolerance::Exact)),
+            Probe::new("sub", |n, s| map2(Binary::Sub, n, s, Tolerance::Exact)),
+            Probe::new("mul", |n, s| map2(Binary::Mul, n, s, Tolerance::Exact)),
+            Probe::new("div", |n, s| map2(Binary::Div, n, s, Tolerance::rel(3e-7))),
+            Probe::new("minimum", |n, s| map2(Binary::Min, n, s, Tolerance::Exact)),
+            Probe::new("maximum", |n, s| map2(Binary::Max, n, s, Tolerance::Exact)),
+            // A device may or may not fuse `a·x + y` (one rounding or two).
+            Probe::new("axpy", |n, s| {
+                binary(Axpy { a: 1.5 }, n, s, Tolerance::rel(2e-7), |k, x, y| {
+                    zip(x, y, |x, y| k.a * x + y)
+                })
+            }),
         ],
     },
+    // Sums and dots against an f64 loop: pairwise f32 summation errs by
+    // about `log2(n)·ε` of the sum, and every probe input is positive.
     Family {
         name: "reduce",
         probes: &[
-            Probe::new("sum", |n| unary(Sum, n)),
-            Probe::new("dot", |n| binary(Dot, n)),
-            Probe::new("min", |n| unary(Min, n)),
-            Probe::new("max", |n| unary(Max, n)),
-            Probe::new("argmin", |n| unary(ArgMin, n)),
-            Probe::new("argmax", |n| unary(ArgMax, n)),
+            Probe::new("sum", |n, s| {
+                unary(Sum, n, s, Tolerance::rel(1e-5), |_, x| {
+                    f32s([x.iter().map(|&v| f64::from(v)).sum::<f64>() as f32])
+                })
+            }),
+            Probe::new("dot", |n, s| {
+                binary(Dot, n, s, Tolerance::rel(1e-5), |_, x, y| {
+                    let d: f64 = x
+                        .iter()
+                        .zip(y)
+                        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                        .sum();
+                    f32s([d as f32])
+                })
+            }),
+            Probe::new("min", |n, s| {
+                unary(Min, n, s, Tolerance::Exact, |_, x| {
+                    f32s(x.iter().copied().reduce(f32::min))
+                })
+            }),
+            Probe::new("max", |n, s| {
+                unary(Max, n, s, Tolerance::Exact, |_, x| {
+                    f32s(x.iter().copied().reduce(f32::max))
+                })
+            }),
+            Probe::new("argmin", |n, s| {
+                unary(ArgMin, n, s, Tolerance::Exact, |_, x| arg(x, |a, b| a < b))
+            }),
+            Probe::new("argmax", |n, s| {
+                unary(ArgMax, n, s, Tolerance::Exact, |_, x| arg(x, |a, b| a > b))
+            }),
         ],
     },
     Family {
         name: "scan",
-        probes: &[
-            Probe::new("inclusive_scan", |n| unary(Scan::inclusive(), n)).axis(Axis::Elements),
-        ],
+        probes: &[Probe::new("inclusive_scan", |n, s| {
+            unary(Scan::inclusive(), n, s, Tolerance::rel(1e-5), |_, x| {
+                let mut acc = 0f64;
+                f32s(x.iter().map(|&v| {
+                    acc += f64::from(v);
+                    acc as f32
+                }))
+            })
+        })
+        .axis(Axis::Elements)],
     },
     Family {
         name: "compact",
         probes: &[
             // Half the elements kept, in a random pattern.
-            Probe::new("compact", |n| {
-                let mask = probe_data(n, 4)
+            Probe::new("compact", |n, s| {
+                let mask = probe_data(n, s.wrapping_add(4))
                     .iter()
-                    .map(|&v| u32::from(v >= 1.25))
+                    .map(|&v| u32::from(v >= THRESHOLD))
                     .collect();
-                call::<_, F32Mask>(
+                call(
                     Compact,
-                    vec![probe_data(n, 1)],
+                    vec![probe_data(n, s.wrapping_add(1))],
                     vec![mask],
-                    |k, on, a, host| settle(exec(k, on, (&a.f32s[0], &a.u32s[0]))?, host),
+                    |k, on, a| exec(k, on, (&a.f32s[0], &a.u32s[0])),
+                    Tolerance::Exact,
+                    |_, f, u| {
+                        f32s(
+                            f[0].iter()
+                                .zip(&u[0])
+                                .filter(|(_, m)| **m != 0)
+                                .map(|(v, _)| *v),
+                        )
+                    },
                 )
             })
             .axis(Axis::Elements),
-            Probe::new("compact_if", |n| {
+            Probe::new("compact_if", |n, s| {
                 let keep_half = CompactIf {
                     cmp: Compare::Ge,
-                    threshold: 1.25f32,
+                    threshold: THRESHOLD,
                 };
-                unary(keep_half, n)
+                unary(keep_half, n, s, Tolerance::Exact, |k, x| {
+                    f32s(x.iter().copied().filter(|&v| v >= k.threshold))
+                })
             })
             .axis(Axis::Elements),
         ],
     },
+    // Counts, then the below, above and NaN slots.
     Family {
         name: "histogram",
         probes: &[
-            Probe::new("histogram", |n| {
-                let x = probe_data(n, 5)
+            Probe::new("histogram", |n, s| {
+                let x = probe_data(n, s.wrapping_add(5))
                     .iter()
-                    .map(|&v| (v * 1000.0) as u32 % 256)
+                    .map(|&v| (v * 1000.0) as u32 % 300)
                     .collect();
-                call::<_, OneU32>(
+                call(
                     Histogram { bins: 256 },
                     vec![],
                     vec![x],
-                    |k, on, a, host| settle(exec(k, on, &a.u32s[0])?, host),
+                    |k, on, a| exec(k, on, &a.u32s[0]),
+                    Tolerance::Exact,
+                    |k, _, u| {
+                        let bins = k.bins as usize;
+                        let mut c = vec![0u32; bins + 3];
+                        for &v in &u[0] {
+                            c[if (v as usize) < bins {
+                                v as usize
+                            } else {
+                                bins + 1
+                            }] += 1;
+                        }
+                        vec![Part::U32(c)]
+                    },
                 )
             })
             .axis(Axis::Elements),
-            Probe::new("histogram_range", |n| {
-                unary(
-                    HistogramRange {
-                        lo: 0.5,
-                        hi: 2.0,
-                        bins: 256,
-                    },
-                    n,
-                )
+            // The range is narrower than the data, so below and above count.
+            Probe::new("histogram_range", |n, s| {
+                let h = HistogramRange {
+                    lo: 0.75,
+                    hi: 1.75,
+                    bins: 256,
+                };
+                unary(h, n, s, Tolerance::Exact, |k, x| {
+                    let bins = k.bins as usize;
+                    let scale = k.bins as f32 / (k.hi - k.lo);
+                    let mut c = vec![0u32; bins + 3];
+                    for &v in x {
+                        let slot = if v.is_nan() {
+                            bins + 2
+                        } else if v < k.lo {
+                            bins
+                        } else if v >= k.hi {
+                            bins + 1
+                        } else {
+                            ((v - k.lo) * scale).floor().min((bins - 1) as f32) as usize
+                        };
+                        c[slot] += 1;
+                    }
+                    vec![Part::U32(c)]
+                })
             })
             .axis(Axis::Elements),
         ],
     },
     Family {
         name: "transpose",
-        probes: &[Probe::new("transpose", |n| {
-            let s = side(n);
-            unary(Transpose { rows: s, cols: s }, s * s)
+        probes: &[Probe::new("transpose", |n, s| {
+            // A non-square shape, so rows and columns cannot be confused.
+            let (rows, cols) = (side(n), n.div_ceil(side(n)).max(1));
+            let t = Transpose { rows, cols };
+            call(
+                t,
+                vec![probe_data(rows * cols, s.wrapping_add(1))],
+                vec![],
+                |k, on, a| exec(k, on, &a.f32s[0]),
+                Tolerance::Exact,
+                |k, f, _| {
+                    let x = &f[0];
+                    f32s((0..k.cols).flat_map(|c| (0..k.rows).map(move |r| x[r * k.cols + c])))
+                },
+            )
         })
         .axis(Axis::Elements)],
     },
     Family {
         name: "gemm",
-        probes: &[Probe::new("gemm", |n| {
-            let s = side(n);
-            let (a, b) = (probe_data(s * s, 1), probe_data(s * s, 2));
-            call::<_, TwoF32>(Gemm::new(s, s, s), vec![a, b], vec![], |k, on, a, host| {
-                settle(exec(k, on, (&a.f32s[0], &a.f32s[1]))?, host)
-            })
+        probes: &[Probe::new("gemm", |n, s| {
+            // m ≠ n ≠ k at the edges (`side ± 1`), square in the middle.
+            let m = side(n);
+            let (a, b) = (
+                probe_data(m * (m + 1), s.wrapping_add(1)),
+                probe_data((m + 1) * m, s.wrapping_add(2)),
+            );
+            call(
+                Gemm::new(m, m, m + 1),
+                vec![a, b],
+                vec![],
+                |k, on, a| exec(k, on, (&a.f32s[0], &a.f32s[1])),
+                Tolerance::rel(1e-5),
+                |g, f, _| {
+                    let (a, b) = (&f[0], &f[1]);
+                    f32s((0..g.m).flat_map(|i| {
+                        (0..g.n).map(move |j| {
+                            (0..g.k)
+                                .map(|p| f64::from(a[i * g.k + p]) * f64::from(b[p * g.n + j]))
+                                .sum::<f64>() as f32
+                        })
+                    }))
+                },
+            )
         })
         .axis(Axis::Flops)
         .max_n(GEMM_MAX_N)],
     },
     Family {
         name: "conv",
-        probes: &[Probe::new("conv2d", |n| {
-            let (s, f) = (side(n), CONV_PROBE_FILTER);
+        probes: &[Probe::new("conv2d", |n, s| {
+            let (side, f) = (side(n), CONV_PROBE_FILTER);
             let conv = Conv2d {
-                height: s,
-                width: s,
+                height: side,
+                width: side + 1,
                 filter_height: f,
                 filter_width: f,
                 border: Border::Zero,
             };
-            let filter = vec![1.0 / (f * f) as f32; f * f];
-            call::<_, TwoF32>(
+            let filter = probe_data(f * f, s.wrapping_add(2));
+            call(
                 conv,
-                vec![probe_data(s * s, 1), filter],
+                vec![probe_data(side * (side + 1), s.wrapping_add(1)), filter],
                 vec![],
-                |k, on, a, host| settle(exec(k, on, (&a.f32s[0], &a.f32s[1]))?, host),
+                |k, on, a| exec(k, on, (&a.f32s[0], &a.f32s[1])),
+                Tolerance::rel(1e-5),
+                |c, f, _| {
+                    let (img, w) = (&f[0], &f[1]);
+                    let (h, wd, fh, fw) = (c.height, c.width, c.filter_height, c.filter_width);
+                    f32s((0..h * wd).map(|p| {
+                        let (y, x) = (p / wd, p % wd);
+                        let mut acc = 0f64;
+                        for i in 0..fh {
+                            for j in 0..fw {
+                                let (yy, xx) = (
+                                    (y + i) as isize - (fh / 2) as isize,
+                                    (x + j) as isize - (fw / 2) as isize,
+                                );
+                                if (0..h as isize).contains(&yy) && (0..wd as isize).contains(&xx) {
+                                    acc += f64::from(w[i * fw + j])
+                                        * f64::from(img[yy as usize * wd + xx as usize]);
+                                }
+                            }
+                        }
+                        acc as f32
+                    }))
+                },
             )
         })
         .axis(Axis::Flops)
         .max_n(CONV_MAX_N)],
     },
     // Sorts: keyed on elements (n·log n is close enough to linear over a
-    // sweep that the piecewise curve follows it).
+    // sweep that the piecewise curve follows it). The oracle is the
+    // standard library's stable sort.
     Family {
         name: "sort",
         probes: &[
-            Probe::new("sort", |n| {
-                call::<_, OneU32>(Sort, vec![], vec![probe_keys(n)], |k, on, a, host| {
-                    settle(exec(k, on, &a.u32s[0])?, host)
-                })
-            })
-            .axis(Axis::Elements)
-            .max_n(SORT_MAX_N),
-            Probe::new("sort_pairs", |n| {
-                call::<_, F32Mask>(
-                    SortPairs,
-                    vec![probe_data(n, 6)],
-                    vec![probe_keys(n)],
-                    |k, on, a, host| settle(exec(k, on, (&a.f32s[0], &a.u32s[0]))?, host),
+            Probe::new("sort", |n, s| {
+                call(
+                    Sort,
+                    vec![],
+                    vec![probe_keys(n, s)],
+                    |k, on, a| exec(k, on, &a.u32s[0]),
+                    Tolerance::Exact,
+                    |_, _, u| {
+                        let mut k = u[0].clone();
+                        k.sort_unstable();
+                        vec![Part::U32(k)]
+                    },
                 )
             })
             .axis(Axis::Elements)
             .max_n(SORT_MAX_N),
-            Probe::new("argsort", |n| unary(Argsort, n))
-                .axis(Axis::Elements)
-                .max_n(SORT_MAX_N),
+            // Keys with repeats (so stability shows) and u32 values.
+            Probe::new("sort_pairs", |n, s| {
+                let keys = probe_data(n, s.wrapping_add(6))
+                    .iter()
+                    .map(|&v| (v * 64.0).floor())
+                    .collect();
+                call(
+                    SortPairs,
+                    vec![keys],
+                    vec![probe_keys(n, s)],
+                    |k, on, a| exec(k, on, (&a.f32s[0], &a.u32s[0])),
+                    Tolerance::Exact,
+                    |_, f, u| {
+                        let order = stable_order(&f[0]);
+                        vec![
+                            Part::F32(order.iter().map(|&i| f[0][i]).collect()),
+                            Part::U32(order.iter().map(|&i| u[0][i]).collect()),
+                        ]
+                    },
+                )
+            })
+            .axis(Axis::Elements)
+            .max_n(SORT_MAX_N),
+            Probe::new("argsort", |n, s| {
+                unary(Argsort, n, s, Tolerance::Exact, |_, x| {
+                    vec![Part::U32(
+                        stable_order(x).iter().map(|&i| i as u32).collect(),
+                    )]
+                })
+            })
+            .axis(Axis::Elements)
+            .max_n(SORT_MAX_N),
         ],
     },
 ];
 
+/// The plain scalar definition of a [`Unary`] op on f32 (transcendentals in
+/// f64, rounded once).
+fn unary_ref(op: Unary, x: f32) -> f32 {
+    match op {
+        Unary::Neg => -x,
+        Unary::Abs => x.abs(),
+        Unary::Sqrt => x.sqrt(),
+        Unary::Exp => f64::from(x).exp() as f32,
+        Unary::Ln => f64::from(x).ln() as f32,
+        Unary::Scale(a) => a * x,
+    }
+}
+
+/// The plain scalar definition of a [`Binary`] op on f32 (no NaNs or signed
+/// zeros in probe data).
+fn binary_ref(op: Binary, x: f32, y: f32) -> f32 {
+    match op {
+        Binary::Add => x + y,
+        Binary::Sub => x - y,
+        Binary::Mul => x * y,
+        Binary::Div => x / y,
+        Binary::Min => x.min(y),
+        Binary::Max => x.max(y),
+    }
+}
+
+/// A [`Unary`] map probe checked against [`unary_ref`].
+fn map1(op: Unary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
+    unary(op, n, seed, tolerance, |op, x| {
+        f32s(x.iter().map(|&v| unary_ref(*op, v)))
+    })
+}
+
+/// A [`Binary`] map probe checked against [`binary_ref`].
+fn map2(op: Binary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
+    binary(op, n, seed, tolerance, |op, x, y| {
+        zip(x, y, |a, b| binary_ref(*op, a, b))
+    })
+}
+
+/// `f` over two equal-length inputs, as a result part.
+fn zip(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<Part> {
+    f32s(x.iter().zip(y).map(|(&a, &b)| f(a, b)))
+}
+
+/// An f32 result.
+fn f32s(v: impl IntoIterator<Item = f32>) -> Vec<Part> {
+    vec![Part::F32(v.into_iter().collect())]
+}
+
+/// The first index whose value `better` every earlier one, with its value
+/// (nothing for an empty input).
+fn arg(x: &[f32], better: fn(f32, f32) -> bool) -> Vec<Part> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &v) in x.iter().enumerate() {
+        if best.is_none_or(|(_, b)| better(v, b)) {
+            best = Some((i, v));
+        }
+    }
+    vec![
+        Part::U32(best.iter().map(|&(i, _)| i as u32).collect()),
+        Part::F32(best.iter().map(|&(_, v)| v).collect()),
+    ]
+}
+
+/// The stable sorting permutation of `x` (no NaNs in probe data).
+fn stable_order(x: &[f32]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    order
+}
+
 /// `n` u32 keys with all 32 bits varying (no radix pass can be skipped).
-fn probe_keys(n: usize) -> Vec<u32> {
+fn probe_keys(n: usize, seed: u64) -> Vec<u32> {
+    let salt = (seed as u32).wrapping_mul(0x85eb_ca6b);
     (0..n as u32)
         .map(|i| {
-            let x = i.wrapping_mul(0x9E37_79B9) ^ 0x5bd1_e995;
+            let x = i.wrapping_mul(0x9E37_79B9) ^ 0x5bd1_e995 ^ salt;
             (x ^ (x >> 15)).wrapping_mul(0x2c1b_3c6d)
         })
         .collect()
@@ -386,6 +681,97 @@ pub fn probe_data(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// One array of a call's result read on the host: a buffer's elements, or a
+/// host value's fields (a reduction's value, an arg-reduction's index then
+/// value, a histogram's counts then its below, above and NaN slots). An
+/// `Option` is a part of zero or one elements.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Part {
+    /// f32 elements.
+    F32(Vec<f32>),
+    /// u32 elements (indices, counts, keys).
+    U32(Vec<u32>),
+}
+
+/// How close a backend's result must come to the oracle's. u32 parts are
+/// always compared exactly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Tolerance {
+    /// Bit for bit (any NaN matches any NaN).
+    Exact,
+    /// `|got − want| ≤ rel·|want| + abs`, element by element.
+    Close {
+        /// Relative bound.
+        rel: f32,
+        /// Absolute bound.
+        abs: f32,
+    },
+}
+
+impl Tolerance {
+    /// Within `rel` of the oracle's value.
+    pub const fn rel(rel: f32) -> Tolerance {
+        Tolerance::Close { rel, abs: 0.0 }
+    }
+
+    /// Within `rel·|want| + abs`.
+    pub const fn close(rel: f32, abs: f32) -> Tolerance {
+        Tolerance::Close { rel, abs }
+    }
+
+    /// Whether `got` matches `want`; the error names the first part and
+    /// element that does not.
+    pub fn check(self, got: &[Part], want: &[Part]) -> std::result::Result<(), String> {
+        if got.len() != want.len() {
+            return Err(format!(
+                "{} result parts, expected {}",
+                got.len(),
+                want.len()
+            ));
+        }
+        for (p, (g, w)) in got.iter().zip(want).enumerate() {
+            match (g, w) {
+                (Part::U32(g), Part::U32(w)) => {
+                    if g.len() != w.len() {
+                        return Err(format!(
+                            "part {p}: {} elements, expected {}",
+                            g.len(),
+                            w.len()
+                        ));
+                    }
+                    if let Some(i) = (0..g.len()).find(|&i| g[i] != w[i]) {
+                        return Err(format!("part {p}[{i}]: {} != {}", g[i], w[i]));
+                    }
+                }
+                (Part::F32(g), Part::F32(w)) => {
+                    if g.len() != w.len() {
+                        return Err(format!(
+                            "part {p}: {} elements, expected {}",
+                            g.len(),
+                            w.len()
+                        ));
+                    }
+                    let ok = |g: f32, w: f32| match self {
+                        _ if g.is_nan() || w.is_nan() => g.is_nan() && w.is_nan(),
+                        Tolerance::Exact => g.to_bits() == w.to_bits(),
+                        Tolerance::Close { rel, abs } => {
+                            g == w || (g - w).abs() <= rel * w.abs() + abs
+                        }
+                    };
+                    if let Some(i) = (0..g.len()).find(|&i| !ok(g[i], w[i])) {
+                        return Err(format!(
+                            "part {p}[{i}]: {} != {} (tolerance {self:?})",
+                            g[i], w[i]
+                        ));
+                    }
+                }
+                _ => return Err(format!("part {p}: element types differ")),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A probe call's input buffers, by element type.
 pub struct Args {
     /// The f32 inputs, in the kernel's order.
@@ -403,11 +789,13 @@ impl Args {
     }
 }
 
-/// A kernel result a probe finishes: a buffer read on the host when asked,
-/// a host value as it is.
+/// A kernel result a catalogue call finishes: a buffer read on the host
+/// when asked, a host value as it is; or read whole, as [`Part`]s.
 pub trait Settle {
     /// Reads a buffer result on the host if `to_host`.
     fn settle(self, to_host: bool) -> Result<()>;
+    /// Appends the result, read on the host, to `parts`.
+    fn read(self, parts: &mut Vec<Part>) -> Result<()>;
 }
 
 impl<A: Settle, B: Settle> Settle for (A, B) {
@@ -415,42 +803,74 @@ impl<A: Settle, B: Settle> Settle for (A, B) {
         self.0.settle(to_host)?;
         self.1.settle(to_host)
     }
-}
-
-impl<T: crate::buffer::Element> Settle for Buffer<T> {
-    fn settle(self, to_host: bool) -> Result<()> {
-        if to_host {
-            black_box(self.host()?);
-        }
-        black_box(self);
-        Ok(())
+    fn read(self, parts: &mut Vec<Part>) -> Result<()> {
+        self.0.read(parts)?;
+        self.1.read(parts)
     }
 }
 
-macro_rules! settle_host_value {
-    ($($t:ty),*) => {$(
-        impl Settle for $t {
-            fn settle(self, _to_host: bool) -> Result<()> {
+macro_rules! settle_buffer {
+    ($($t:ty => $part:ident),*) => {$(
+        impl Settle for Buffer<$t> {
+            fn settle(self, to_host: bool) -> Result<()> {
+                if to_host {
+                    black_box(self.host()?);
+                }
                 black_box(self);
+                Ok(())
+            }
+            fn read(self, parts: &mut Vec<Part>) -> Result<()> {
+                parts.push(Part::$part(self.to_vec()?));
                 Ok(())
             }
         }
     )*};
 }
-settle_host_value!(f32, Option<f32>, Option<(usize, f32)>, HistogramCounts);
+settle_buffer!(f32 => F32, u32 => U32);
 
-fn settle<O: Settle>(out: O, to_host: bool) -> Result<()> {
-    out.settle(to_host)
+/// A host value: nothing to settle; read as its fields.
+macro_rules! settle_host_value {
+    ($($t:ty => |$v:ident, $parts:ident| $read:expr),* $(,)?) => {$(
+        impl Settle for $t {
+            fn settle(self, _to_host: bool) -> Result<()> {
+                black_box(self);
+                Ok(())
+            }
+            fn read(self, $parts: &mut Vec<Part>) -> Result<()> {
+                let $v = self;
+                $read;
+                Ok(())
+            }
+        }
+    )*};
 }
+settle_host_value!(
+    f32 => |v, parts| parts.push(Part::F32(vec![v])),
+    Option<f32> => |v, parts| parts.push(Part::F32(v.into_iter().collect())),
+    Option<(usize, f32)> => |v, parts| {
+        parts.push(Part::U32(v.iter().map(|&(i, _)| i as u32).collect()));
+        parts.push(Part::F32(v.iter().map(|&(_, v)| v).collect()));
+    },
+    HistogramCounts => |h, parts| {
+        let mut c = h.counts;
+        c.extend([h.below, h.above, h.nan]);
+        parts.push(Part::U32(c));
+    },
+);
 
-/// Runs a kernel on a probe's inputs on one backend; `bool`: read a buffer
-/// result on the host.
-type RunFn<K> = fn(&K, On<'_>, &Args, bool) -> Result<()>;
+/// Runs a kernel on a call's inputs on one backend.
+type RunFn<K, O> = fn(&K, On<'_>, &Args) -> Result<O>;
+
+/// A kernel's plain scalar oracle on a call's host inputs (f32 arrays, u32
+/// arrays).
+type OracleFn<K> = fn(&K, &[Vec<f32>], &[Vec<u32>]) -> Vec<Part>;
 
 /// The backend a [`Call`] runs on.
 #[derive(Clone, Copy)]
-enum On<'a> {
+pub enum On<'a> {
+    /// The CPU backend.
     Cpu(&'a Cpu),
+    /// The GPU backend.
     Gpu(&'a Gpu),
 }
 
@@ -462,20 +882,26 @@ fn exec<I, K: Kernel<I>>(kernel: &K, on: On<'_>, input: I) -> Result<K::Out> {
     }
 }
 
-/// The host data of a probe's inputs: f32 arrays, u32 arrays.
+/// The host data of a call's inputs: f32 arrays, u32 arrays.
 type HostInputs = std::sync::Arc<(Vec<Vec<f32>>, Vec<Vec<u32>>)>;
 
-/// A probe call of a kernel on f32 and u32 buffers, run by `run`.
-struct Probed<K> {
+/// A catalogue call of a kernel on f32 and u32 buffers, run by `run`.
+struct Probed<K, O> {
     name: &'static str,
     kernel: K,
     data: HostInputs,
     args: Args,
     work: Work,
-    run: RunFn<K>,
+    run: RunFn<K, O>,
+    oracle: OracleFn<K>,
+    tolerance: Tolerance,
 }
 
-impl<K: Clone + Send + Sync + 'static> Call for Probed<K> {
+impl<K, O> Call for Probed<K, O>
+where
+    K: Clone + Send + Sync + 'static,
+    O: Settle + 'static,
+{
     fn name(&self) -> &'static str {
         self.name
     }
@@ -500,125 +926,180 @@ impl<K: Clone + Send + Sync + 'static> Call for Probed<K> {
     }
 
     fn run_cpu(&self, cpu: &Cpu, to_host: bool) -> Result<()> {
-        (self.run)(&self.kernel, On::Cpu(cpu), &self.args, to_host)
+        (self.run)(&self.kernel, On::Cpu(cpu), &self.args)?.settle(to_host)
     }
 
     fn run_gpu(&self, gpu: &Gpu, to_host: bool) -> Result<()> {
-        (self.run)(&self.kernel, On::Gpu(gpu), &self.args, to_host)
+        (self.run)(&self.kernel, On::Gpu(gpu), &self.args)?.settle(to_host)
+    }
+
+    fn read(&self, on: On<'_>) -> Result<Vec<Part>> {
+        let mut parts = Vec::new();
+        (self.run)(&self.kernel, on, &self.args)?.read(&mut parts)?;
+        Ok(parts)
+    }
+
+    fn oracle(&self) -> Vec<Part> {
+        (self.oracle)(&self.kernel, &self.data.0, &self.data.1)
+    }
+
+    fn tolerance(&self) -> Tolerance {
+        self.tolerance
     }
 
     fn fresh(&self) -> Box<dyn Call> {
         Box::new(Probed {
-            name: self.name,
+            args: Args::new(&self.data.0, &self.data.1),
             kernel: self.kernel.clone(),
             data: self.data.clone(),
-            args: Args::new(&self.data.0, &self.data.1),
-            work: self.work,
-            run: self.run,
+            ..*self
         })
     }
 
     fn on_host_only(&self) -> bool {
-        self.args
-            .f32s
-            .iter()
-            .all(|b| b.residency() == Residency::Host)
-            && self
-                .args
-                .u32s
-                .iter()
-                .all(|b| b.residency() == Residency::Host)
+        let host = |r: Residency| r == Residency::Host;
+        self.args.f32s.iter().all(|b| host(b.residency()))
+            && self.args.u32s.iter().all(|b| host(b.residency()))
     }
 }
 
-/// A probe call of `kernel` on the given f32 and u32 inputs.
-fn call<K, W>(kernel: K, f32s: Vec<Vec<f32>>, u32s: Vec<Vec<u32>>, run: RunFn<K>) -> Box<dyn Call>
+/// A catalogue call of `kernel` on the given f32 and u32 inputs: `run`
+/// calls it on a backend, `oracle` computes its result with plain scalar
+/// loops, to within `tolerance`.
+pub fn call<K, O>(
+    kernel: K,
+    f32s: Vec<Vec<f32>>,
+    u32s: Vec<Vec<u32>>,
+    run: RunFn<K, O>,
+    tolerance: Tolerance,
+    oracle: OracleFn<K>,
+) -> Box<dyn Call>
 where
-    K: Clone + Send + Sync + 'static + WorkOf<W>,
+    K: Clone + Send + Sync + 'static + WorkOf,
+    O: Settle + 'static,
 {
     let args = Args::new(&f32s, &u32s);
     let work = kernel.work_of(&args);
     Box::new(Probed {
-        name: kernel.name_of(),
+        name: kernel.name_of(&args),
         kernel,
         data: std::sync::Arc::new((f32s, u32s)),
         args,
         work,
         run,
+        oracle,
+        tolerance,
     })
 }
 
-/// A kernel's work on a probe's [`Args`], by the shape of its input.
-trait WorkOf<Shape> {
+/// A kernel's name and work on a call's [`Args`], by the shape of its
+/// input: one or two f32 buffers, an f32 and a u32 buffer, or one u32
+/// buffer (the first shape the kernel takes, in that order).
+pub trait WorkOf {
+    /// The kernel's work estimate on `a`.
     fn work_of(&self, a: &Args) -> Work;
-    fn name_of(&self) -> &'static str;
+    /// [`Kernel::name`] on `a`.
+    fn name_of(&self, a: &Args) -> &'static str;
 }
 
-/// Input shapes [`WorkOf`] knows.
-enum OneF32 {}
-enum TwoF32 {}
-enum F32Mask {}
-enum OneU32 {}
-
-impl<K: for<'a> Kernel<&'a Buffer<f32>>> WorkOf<OneF32> for K {
-    fn work_of(&self, a: &Args) -> Work {
-        self.work(&&a.f32s[0])
-    }
-    fn name_of(&self) -> &'static str {
-        self.name()
-    }
+macro_rules! work_of {
+    ($($k:ty: $input:ty => |$a:ident| $arg:expr;)*) => {$(
+        impl WorkOf for $k {
+            fn work_of(&self, $a: &Args) -> Work {
+                Kernel::<$input>::work(self, &$arg)
+            }
+            fn name_of(&self, _: &Args) -> &'static str {
+                Kernel::<$input>::name(self)
+            }
+        }
+    )*};
+}
+type F1<'a> = &'a Buffer<f32>;
+type F2<'a> = (&'a Buffer<f32>, &'a Buffer<f32>);
+type FU<'a> = (&'a Buffer<f32>, &'a Buffer<u32>);
+type U1<'a> = &'a Buffer<u32>;
+work_of! {
+    Unary: F1 => |a| &a.f32s[0];
+    Sum: F1 => |a| &a.f32s[0];
+    Min: F1 => |a| &a.f32s[0];
+    Max: F1 => |a| &a.f32s[0];
+    ArgMin: F1 => |a| &a.f32s[0];
+    ArgMax: F1 => |a| &a.f32s[0];
+    Scan: F1 => |a| &a.f32s[0];
+    CompactIf<f32>: F1 => |a| &a.f32s[0];
+    HistogramRange: F1 => |a| &a.f32s[0];
+    Transpose: F1 => |a| &a.f32s[0];
+    Argsort: F1 => |a| &a.f32s[0];
+    Binary: F2 => |a| (&a.f32s[0], &a.f32s[1]);
+    Axpy: F2 => |a| (&a.f32s[0], &a.f32s[1]);
+    Dot: F2 => |a| (&a.f32s[0], &a.f32s[1]);
+    Gemm: F2 => |a| (&a.f32s[0], &a.f32s[1]);
+    Conv2d: F2 => |a| (&a.f32s[0], &a.f32s[1]);
+    Compact: FU => |a| (&a.f32s[0], &a.u32s[0]);
+    SortPairs: FU => |a| (&a.f32s[0], &a.u32s[0]);
+    Histogram: U1 => |a| &a.u32s[0];
+    Sort: U1 => |a| &a.u32s[0];
 }
 
-impl<K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>)>> WorkOf<TwoF32> for K {
-    fn work_of(&self, a: &Args) -> Work {
-        self.work(&(&a.f32s[0], &a.f32s[1]))
-    }
-    fn name_of(&self) -> &'static str {
-        self.name()
-    }
-}
-
-impl<K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<u32>)>> WorkOf<F32Mask> for K {
-    fn work_of(&self, a: &Args) -> Work {
-        self.work(&(&a.f32s[0], &a.u32s[0]))
-    }
-    fn name_of(&self) -> &'static str {
-        self.name()
-    }
-}
-
-impl<K: for<'a> Kernel<&'a Buffer<u32>>> WorkOf<OneU32> for K {
-    fn work_of(&self, a: &Args) -> Work {
-        self.work(&&a.u32s[0])
-    }
-    fn name_of(&self) -> &'static str {
-        self.name()
-    }
-}
-
-/// A probe of a one-input f32 kernel.
-pub fn unary<K>(kernel: K, n: usize) -> Box<dyn Call>
+/// A catalogue call of a one-input f32 kernel on [`probe_data`] of `seed`.
+pub fn unary<K, O>(
+    kernel: K,
+    n: usize,
+    seed: u64,
+    tolerance: Tolerance,
+    oracle: fn(&K, &[f32]) -> Vec<Part>,
+) -> Box<dyn Call>
 where
-    K: for<'a> Kernel<&'a Buffer<f32>, Out: Settle> + Clone + Send + Sync + 'static,
+    K: for<'a> Kernel<&'a Buffer<f32>, Out = O> + WorkOf + Clone + Send + Sync + 'static,
+    O: Settle + 'static,
 {
-    call::<K, OneF32>(kernel, vec![probe_data(n, 1)], vec![], |k, on, a, host| {
-        settle(exec(k, on, &a.f32s[0])?, host)
-    })
+    // The oracle travels as the kernel's companion: `OracleFn` takes no
+    // closure state, so a one-input oracle rides in a pair.
+    call(
+        (kernel, oracle),
+        vec![probe_data(n, seed.wrapping_add(1))],
+        vec![],
+        |(k, _), on, a| exec(k, on, &a.f32s[0]),
+        tolerance,
+        |(k, oracle), f, _| oracle(k, &f[0]),
+    )
 }
 
-/// A probe of a two-input f32 kernel.
-pub fn binary<K>(kernel: K, n: usize) -> Box<dyn Call>
+/// A catalogue call of a two-input f32 kernel on [`probe_data`] of `seed`.
+pub fn binary<K, O>(
+    kernel: K,
+    n: usize,
+    seed: u64,
+    tolerance: Tolerance,
+    oracle: fn(&K, &[f32], &[f32]) -> Vec<Part>,
+) -> Box<dyn Call>
 where
-    K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>), Out: Settle>
+    K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>), Out = O>
+        + WorkOf
         + Clone
         + Send
         + Sync
         + 'static,
+    O: Settle + 'static,
 {
-    call::<K, TwoF32>(
-        kernel,
-        vec![probe_data(n, 1), probe_data(n, 2)],
+    call(
+        (kernel, oracle),
+        vec![
+            probe_data(n, seed.wrapping_add(1)),
+            probe_data(n, seed.wrapping_add(2)),
+        ],
         vec![],
-        |k, on, a, host| settle(exec(k, on, (&a.f32s[0], &a.f32s[1]))?, host),
+        |(k, _), on, a| exec(k, on, (&a.f32s[0], &a.f32s[1])),
+        tolerance,
+        |(k, oracle), f, _| oracle(k, &f[0], &f[1]),
     )
+}
+
+impl<K: WorkOf, F> WorkOf for (K, F) {
+    fn work_of(&self, a: &Args) -> Work {
+        self.0.work_of(a)
+    }
+    fn name_of(&self, a: &Args) -> &'static str {
+        self.0.name_of(a)
+    }
 }
