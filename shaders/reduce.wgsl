@@ -41,7 +41,7 @@ struct Params {
 
 var<workgroup> sh_t: array<T, WG>;
 var<workgroup> sh_k: array<u32, WG>;
-var<workgroup> sh_i: array<u32, WG>;
+var<workgroup> sh_p: array<vec2<u32>, WG>;
 
 fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
@@ -77,6 +77,8 @@ fn better(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
     return select(a, b, b.y < a.y);
 }
 
+// The workgroup's sum of `v` (every invocation returns it). The key and
+// pair trees are this function with the operation and element replaced.
 fn tree_sum(lid: u32, v: T) -> T {
     sh_t[lid] = v;
     workgroupBarrier();
@@ -88,35 +90,24 @@ fn tree_sum(lid: u32, v: T) -> T {
     }
     return sh_t[0];
 }
+// variant tree_keys of tree_sum: `v: T) -> T` => `v: u32) -> u32`, `sh_t` => `sh_k`,
+//     `sh_k[lid] + sh_k[lid + s]` => `pick(sh_k[lid], sh_k[lid + s])`
+// variant tree_pairs of tree_sum: `v: T) -> T` => `v: vec2<u32>) -> vec2<u32>`,
+//     `sh_t` => `sh_p`, `sh_p[lid] + sh_p[lid + s]` => `better(sh_p[lid], sh_p[lid + s])`
 
-fn tree_keys(lid: u32, v: u32) -> u32 {
-    sh_k[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            sh_k[lid] = pick(sh_k[lid], sh_k[lid + s]);
-        }
-        workgroupBarrier();
+// Element i of x as an arg-reduction candidate: (key, global index), or
+// the identity for a NaN, which never wins.
+fn arg_candidate(i: u32) -> vec2<u32> {
+    let v = x[i];
+    if KIND == 0u && (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u {
+        return vec2(key_identity(), 0xffffffffu);
     }
-    return sh_k[0];
+    return vec2(key(v), params.base + i);
 }
 
-fn tree_pairs(lid: u32, v: vec2<u32>) -> vec2<u32> {
-    sh_k[lid] = v.x;
-    sh_i[lid] = v.y;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            let r = better(vec2(sh_k[lid], sh_i[lid]), vec2(sh_k[lid + s], sh_i[lid + s]));
-            sh_k[lid] = r.x;
-            sh_i[lid] = r.y;
-        }
-        workgroupBarrier();
-    }
-    return vec2(sh_k[0], sh_i[0]);
-}
-
-// Sum of x (also the later passes of sum and dot, over T partials).
+// Sum of x (also the later passes of sum and dot, over T partials). Every
+// other entry point is this one with its accumulator, step, tree and
+// output replaced (the `variant` lines below; `gpu::expand_variants`).
 @compute @workgroup_size(WG)
 fn sum(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -136,113 +127,15 @@ fn sum(
         out_t[params.out_offset + g] = total;
     }
 }
-
 // First pass of the dot product: sum of x * y.
-@compute @workgroup_size(WG)
-fn dot(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
-    var acc = T(0);
-    for (var k = 0u; k < PER_THREAD; k++) {
-        let i = g * TILE + k * WG + lid;
-        if i < params.n {
-            acc = acc + x[i] * y[i];
-        }
-    }
-    let total = tree_sum(lid, acc);
-    if lid == 0u && g < params.groups {
-        out_t[params.out_offset + g] = total;
-    }
-}
-
-// First pass of min/max: elements to keys.
-@compute @workgroup_size(WG)
-fn extreme_first(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
-    var acc = key_identity();
-    for (var k = 0u; k < PER_THREAD; k++) {
-        let i = g * TILE + k * WG + lid;
-        if i < params.n {
-            acc = pick(acc, key(x[i]));
-        }
-    }
-    let best = tree_keys(lid, acc);
-    if lid == 0u && g < params.groups {
-        out_keys[params.out_offset + g] = best;
-    }
-}
-
-// Later passes of min/max, over key partials.
-@compute @workgroup_size(WG)
-fn extreme_next(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
-    var acc = key_identity();
-    for (var k = 0u; k < PER_THREAD; k++) {
-        let i = g * TILE + k * WG + lid;
-        if i < params.n {
-            acc = pick(acc, in_keys[i]);
-        }
-    }
-    let best = tree_keys(lid, acc);
-    if lid == 0u && g < params.groups {
-        out_keys[params.out_offset + g] = best;
-    }
-}
-
-// First pass of argmin/argmax: elements to (key, global index).
-@compute @workgroup_size(WG)
-fn arg_first(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
-    var acc = vec2(key_identity(), 0xffffffffu);
-    for (var k = 0u; k < PER_THREAD; k++) {
-        let i = g * TILE + k * WG + lid;
-        if i < params.n {
-            let v = x[i];
-            var cand = vec2(key(v), params.base + i);
-            if KIND == 0u && (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u {
-                cand = vec2(key_identity(), 0xffffffffu);
-            }
-            acc = better(acc, cand);
-        }
-    }
-    let best = tree_pairs(lid, acc);
-    if lid == 0u && g < params.groups {
-        out_pairs[params.out_offset + g] = best;
-    }
-}
-
-// Later passes of argmin/argmax, over pair partials.
-@compute @workgroup_size(WG)
-fn arg_next(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
-    var acc = vec2(key_identity(), 0xffffffffu);
-    for (var k = 0u; k < PER_THREAD; k++) {
-        let i = g * TILE + k * WG + lid;
-        if i < params.n {
-            acc = better(acc, in_pairs[i]);
-        }
-    }
-    let best = tree_pairs(lid, acc);
-    if lid == 0u && g < params.groups {
-        out_pairs[params.out_offset + g] = best;
-    }
-}
+// variant dot of sum: `acc + x[i]` => `acc + x[i] * y[i]`
+// First pass of min/max: elements to keys; later passes over key partials.
+// variant extreme_first of sum: `T(0)` => `key_identity()`, `acc + x[i]` => `pick(acc, key(x[i]))`,
+//     `tree_sum` => `tree_keys`, `out_t` => `out_keys`
+// variant extreme_next of extreme_first: `key(x[i])` => `in_keys[i]`
+// First pass of argmin/argmax: elements to (key, global index) pairs; later
+// passes over pair partials.
+// variant arg_first of sum: `T(0)` => `vec2(key_identity(), 0xffffffffu)`,
+//     `acc + x[i]` => `better(acc, arg_candidate(i))`, `tree_sum` => `tree_pairs`,
+//     `out_t` => `out_pairs`
+// variant arg_next of arg_first: `arg_candidate(i)` => `in_pairs[i]`

@@ -300,54 +300,18 @@ fn scan_down(
     }
 }
 
-// Pass step 3, keys only.
-@compute @workgroup_size(WG)
-fn scatter_keys(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
-    let live = g < params.groups;
-    var valid = 0u;
-    if live {
-        valid = min(TILE, params.n - g * TILE);
+// The value that travels with key i: its index (argsort) or `vals_in[i]`.
+fn load_val(i: u32) -> u32 {
+    if (params.flags & GEN_INDEX) != 0u {
+        return i;
     }
-    // Padding keys (past n) have digit 0xff and come last in the tile, so
-    // after the stable local sort they sit past `valid`, unwritten.
-    for (var k = 0u; k < ITEMS; k++) {
-        let p = k * WG + lid;
-        var key = 0xffffffffu;
-        if p < valid {
-            key = load_key(g * TILE + p);
-        }
-        sh_keys[p] = key;
-    }
-    workgroupBarrier();
-    for (var bit = 0u; bit < 8u; bit += 2u) {
-        var kk: array<u32, ITEMS>;
-        for (var j = 0u; j < ITEMS; j++) {
-            kk[j] = sh_keys[lid * ITEMS + j];
-        }
-        let pos = split_positions(lid, kk, bit);
-        for (var j = 0u; j < ITEMS; j++) {
-            sh_keys[pos[j]] = kk[j];
-        }
-        workgroupBarrier();
-    }
-    digit_starts(lid);
-    for (var k = 0u; k < ITEMS; k++) {
-        let p = k * WG + lid;
-        if p < valid {
-            let key = sh_keys[p];
-            let d = digit(key);
-            let dst = table[d * params.groups + g] + p - sh_start[d];
-            keys_out[dst] = store_bits(key);
-        }
-    }
+    return vals_in[i];
 }
 
-// Pass step 3, keys with u32 values (or generated indices).
+// Pass step 3, keys with u32 values (or generated indices); the keys-only
+// scatter is this with every value line dropped (the `variant` below).
+// Padding keys (past n) have digit 0xff and come last in the tile, so after
+// the stable local sort they sit past `valid`, unwritten.
 @compute @workgroup_size(WG)
 fn scatter_pairs(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -367,11 +331,7 @@ fn scatter_pairs(
         if p < valid {
             let i = g * TILE + p;
             key = load_key(i);
-            if (params.flags & GEN_INDEX) != 0u {
-                val = i;
-            } else {
-                val = vals_in[i];
-            }
+            val = load_val(i);
         }
         sh_keys[p] = key;
         sh_vals[p] = val;
@@ -403,3 +363,7 @@ fn scatter_pairs(
         }
     }
 }
+// variant scatter_keys of scatter_pairs: `var val = 0u;` => ``, `val = load_val(i);` => ``,
+//     `sh_vals[p] = val;` => ``, `var vv: array<u32, ITEMS>;` => ``,
+//     `vv[j] = sh_vals[lid * ITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
+//     `vals_out[dst] = sh_vals[p];` => ``

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use tandem::ElementType;
-use tandem::gpu::specialize;
+use tandem::gpu::prepare;
 use tandem::kernels::SHADERS;
 
 const TYPES: [ElementType; 3] = [ElementType::F32, ElementType::I32, ElementType::U32];
@@ -63,8 +63,7 @@ fn every_shader_file_is_listed_and_has_a_rust_twin() {
 fn every_shader_validates_for_every_type_and_override() {
     for (stem, source) in SHADERS {
         for t in TYPES {
-            let src =
-                specialize(source, t).unwrap_or_else(|| panic!("{stem}: no `alias T = f32;` line"));
+            let src = prepare(source, Some(t)).unwrap_or_else(|e| panic!("{stem}: {e}"));
             let name = format!("{stem}.wgsl as {t}");
             let (module, info) = validate(&name, &src);
             assert!(!module.entry_points.is_empty(), "{name}: no entry points");
@@ -124,4 +123,27 @@ fn a_broken_shader_is_caught() {
             .is_err(),
     };
     assert!(failed);
+}
+
+#[test]
+fn variants_expand_from_one_function_and_bad_directives_are_errors() {
+    use tandem::gpu::expand_variants;
+    let src = "@compute @workgroup_size(1)\nfn a(@builtin(local_invocation_index) i: u32) {\n    let x = 1u + i;\n}\n\
+               // variant b of a: `1u` => `2u`\n// variant c of b: `2u + i` =>\n//     `3u * i`\n";
+    let out = expand_variants(src).unwrap();
+    assert!(out.contains("@compute @workgroup_size(1)\nfn b(@builtin(local_invocation_index) i: u32) {\n    let x = 2u + i;\n}"), "{out}");
+    assert!(
+        out.contains("fn c(@builtin(local_invocation_index) i: u32) {\n    let x = 3u * i;\n}"),
+        "{out}"
+    );
+    validate("variants", &out);
+    for (bad, why) in [
+        ("// variant b of nope: `1u` => `2u`\n", "no function `nope`"),
+        ("// variant b of a: `7u` => `2u`\n", "does not occur"),
+        ("// variant b of a `1u` => `2u`\n", "no `:`"),
+        ("// variant b of a: `1u` -> `2u`\n", "bad pair"),
+    ] {
+        let e = expand_variants(&format!("{src}{bad}")).unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
 }

@@ -740,13 +740,10 @@ impl Gpu {
         if let Some(p) = lock(&self.shared.pipelines).get(&key) {
             return Ok(p.clone());
         }
-        let source = match spec.element {
-            Some(t) => specialize(spec.source, t).ok_or_else(|| Error::Gpu {
-                kernel: spec.label,
-                message: "shader has no `alias T = f32;` line to specialize".into(),
-            })?,
-            None => spec.source.to_string(),
-        };
+        let source = prepare(spec.source, spec.element).map_err(|message| Error::Gpu {
+            kernel: spec.label,
+            message,
+        })?;
         let device = &self.shared.device;
         let pipeline = self.scoped(spec.label, || {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -969,6 +966,126 @@ impl Gpu {
     /// Waits for all submitted work to finish (at most the engine's timeout).
     pub fn wait(&self, kernel: &'static str) -> Result<()> {
         self.shared.poll(kernel, None)
+    }
+}
+
+/// Expands a shader's `variant` lines: where WGSL's lack of generics would
+/// make near-copies of a function, the source holds one and derives the
+/// others from it by textual replacement.
+///
+/// ```text
+/// // variant dot of sum: `acc + x[i]` => `acc + x[i] * y[i]`
+/// // variant extreme_first of sum: `T(0)` => `key_identity()`,
+/// //     `tree_sum` => `tree_keys`, `out_t` => `out_keys`
+/// ```
+///
+/// A directive (a comment line starting `// variant NAME of BASE:`, with
+/// more pairs on following comment lines that start with a backquote)
+/// copies function `BASE` (its attribute lines, the `fn BASE(` line and
+/// everything up to the first line that is `}`), renames it `NAME`, applies
+/// each `` `from` => `to` `` replacement in order (an empty `to` drops the
+/// lines whose whole text is `from`), and appends the result to the source. `BASE` may itself be a variant defined above. The on-disk
+/// file stays valid WGSL (directives are comments), so the base function
+/// reads and validates like any other. Errors name the directive: an
+/// unknown base, a replacement that matches nothing, a malformed pair.
+pub fn expand_variants(source: &str) -> std::result::Result<String, String> {
+    const TAG: &str = "// variant ";
+    if !source.contains(TAG) {
+        return Ok(source.to_string());
+    }
+    let mut out = source.to_string();
+    let lines: Vec<&str> = source.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(rest) = lines[i].trim_start().strip_prefix(TAG) else {
+            i += 1;
+            continue;
+        };
+        let what = format!("`{}`", lines[i].trim());
+        let (head, pairs) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("{what}: no `:` after `NAME of BASE`"))?;
+        let mut pairs = pairs.to_string();
+        while let Some(more) = lines
+            .get(i + 1)
+            .and_then(|l| l.trim_start().strip_prefix("//"))
+            .filter(|l| l.trim_start().starts_with('`'))
+        {
+            pairs.push(' ');
+            pairs.push_str(more);
+            i += 1;
+        }
+        let (name, base) = head
+            .split_once(" of ")
+            .map(|(n, b)| (n.trim(), b.trim()))
+            .ok_or_else(|| format!("{what}: expected `NAME of BASE`"))?;
+        let mut body =
+            function_text(&out, base).ok_or_else(|| format!("{what}: no function `{base}`"))?;
+        body = body.replacen(&format!("fn {base}("), &format!("fn {name}("), 1);
+        let mut rest = pairs.trim();
+        while !rest.is_empty() {
+            let pair = parse_pair(rest).ok_or_else(|| format!("{what}: bad pair at `{rest}`"))?;
+            let (from, to, tail) = pair;
+            if !body.contains(from) {
+                return Err(format!("{what}: `{from}` does not occur in `{base}`"));
+            }
+            body = if to.is_empty() {
+                // An empty replacement drops the whole lines that hold `from`.
+                let kept: Vec<&str> = body.lines().filter(|l| l.trim() != from).collect();
+                if kept.len() == body.lines().count() {
+                    return Err(format!(
+                        "{what}: `{from}` => `` must match whole lines of `{base}`"
+                    ));
+                }
+                kept.join("\n")
+            } else {
+                body.replace(from, to)
+            };
+            rest = tail.trim_start().trim_start_matches(',').trim_start();
+        }
+        out.push('\n');
+        out.push_str(&body);
+        out.push('\n');
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// `` `from` => `to` `` at the start of `s`, and what follows it.
+fn parse_pair(s: &str) -> Option<(&str, &str, &str)> {
+    let s = s.strip_prefix('`')?;
+    let (from, s) = s.split_once('`')?;
+    let s = s
+        .trim_start()
+        .strip_prefix("=>")?
+        .trim_start()
+        .strip_prefix('`')?;
+    let (to, s) = s.split_once('`')?;
+    Some((from, to, s))
+}
+
+/// The text of WGSL function `name` in `source`: its attribute lines, the
+/// `fn name(` line, up to and including the first line that is `}`.
+fn function_text(source: &str, name: &str) -> Option<String> {
+    let lines: Vec<&str> = source.lines().collect();
+    let sig = format!("fn {name}(");
+    let at = lines.iter().position(|l| l.starts_with(&sig))?;
+    let mut start = at;
+    while start > 0 && lines[start - 1].starts_with('@') {
+        start -= 1;
+    }
+    let end = at + lines[at..].iter().position(|l| *l == "}")?;
+    Some(lines[start..=end].join("\n"))
+}
+
+/// A shader's source as compiled: [`expand_variants`], then, for an element
+/// type, [`specialize`].
+pub fn prepare(source: &str, t: Option<ElementType>) -> std::result::Result<String, String> {
+    let expanded = expand_variants(source)?;
+    match t {
+        Some(t) => specialize(&expanded, t)
+            .ok_or_else(|| "shader has no `alias T = f32;` line to specialize".to_string()),
+        None => Ok(expanded),
     }
 }
 
