@@ -47,6 +47,7 @@ pub mod cpu;
 pub mod dispatch;
 pub mod engine;
 pub mod error;
+pub mod expr;
 pub mod gpu;
 pub mod kernel;
 pub mod kernels;

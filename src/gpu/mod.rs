@@ -90,6 +90,9 @@ pub struct GpuInfo {
     pub max_workgroups_per_dimension: u32,
     /// Invocations per workgroup.
     pub max_invocations_per_workgroup: u32,
+    /// Storage buffers one shader may bind (an expression kernel binds one
+    /// per array input and output).
+    pub max_storage_buffers_per_stage: u32,
 }
 
 impl fmt::Display for GpuInfo {
@@ -594,6 +597,7 @@ impl Gpu {
             chunk_bytes: chunk,
             max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
         };
         Ok(Gpu {
             shared: Arc::new(Shared {

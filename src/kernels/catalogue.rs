@@ -14,12 +14,14 @@ use std::hint::black_box;
 use crate::buffer::{Buffer, Residency};
 use crate::cpu::Cpu;
 use crate::error::Result;
+use crate::expr::Expr;
 use crate::gpu::Gpu;
 use crate::kernel::{Axis, InputState, Inputs, Kernel, Work};
+use crate::kernels::expr::{Args as ExprArgs, MAP_NAME, Outputs, REDUCE_NAME, Reduced};
 use crate::kernels::{
     ArgMax, ArgMin, Argsort, Axpy, Binary, Border, Compact, CompactIf, Compare, Conv2d, Dot, Gemm,
-    Histogram, HistogramCounts, HistogramRange, Max, Min, Scan, Sort, SortPairs, Sum, Transpose,
-    Unary,
+    Histogram, HistogramCounts, HistogramRange, Map, MapReduce, Max, Min, Scan, Sort, SortPairs,
+    Sum, Transpose, Unary,
 };
 
 /// One call of one kernel at one size, on inputs a probe made, with the
@@ -282,6 +284,31 @@ pub const FAMILIES: &[Family] = &[
     },
     // Sums and dots against an f64 loop: pairwise f32 summation errs by
     // about `log2(n)·ε` of the sum, and every probe input is positive.
+    // Expression kernels, on the probe expressions `a·x + y·z − √x` (five
+    // operations over three arrays) and `Σ a·x + y`; their curves are keyed
+    // on weighted operations, so one calibration serves every expression.
+    Family {
+        name: "expr",
+        probes: &[
+            Probe::new("map_expr", |n, s| {
+                let map = Map::new(probe_expr_map()).expect("probe expression");
+                expr_call(map, n, s, 3, Tolerance::close(1e-6, 1e-6), |x| {
+                    let (a, x, y, z) = (1.5f64, f64::from(x[0]), f64::from(x[1]), f64::from(x[2]));
+                    a * x + y * z - x.sqrt()
+                })
+            })
+            .axis(Axis::Flops),
+            Probe::new("reduce_expr", |n, s| {
+                let x = Expr::input::<f32>("x");
+                let sum = MapReduce::sum(Expr::scalar::<f32>("a") * x + Expr::input::<f32>("y"))
+                    .expect("probe expression");
+                expr_call(sum, n, s, 2, Tolerance::rel(1e-5), |x| {
+                    1.5 * f64::from(x[0]) + f64::from(x[1])
+                })
+            })
+            .axis(Axis::Flops),
+        ],
+    },
     Family {
         name: "reduce",
         probes: &[
@@ -580,6 +607,100 @@ pub const FAMILIES: &[Family] = &[
     },
 ];
 
+/// `a·x + y·z − √x`: the map-expression probe.
+fn probe_expr_map() -> Expr {
+    let (x, y, z) = (
+        Expr::input::<f32>("x"),
+        Expr::input::<f32>("y"),
+        Expr::input::<f32>("z"),
+    );
+    Expr::scalar::<f32>("a") * &x + y * z - x.sqrt()
+}
+
+/// The expression probes' arguments: f32 inputs named `x`, `y`, `z` in
+/// order, and the scalar `a = 1.5`.
+fn expr_args(a: &Args) -> ExprArgs<'_> {
+    let mut args = ExprArgs::new().scalar("a", 1.5f32);
+    for (name, b) in ["x", "y", "z"].into_iter().zip(&a.f32s) {
+        args = args.array(name, b);
+    }
+    args
+}
+
+/// A catalogue call of an expression kernel over `arrays` f32 inputs, its
+/// oracle `f` of one element's inputs evaluated in f64 (a map's outputs
+/// element by element, a reduction's summed).
+fn expr_call<K, O>(
+    kernel: K,
+    n: usize,
+    seed: u64,
+    arrays: u64,
+    tolerance: Tolerance,
+    f: fn(&[f32]) -> f64,
+) -> Box<dyn Call>
+where
+    K: for<'a, 'b> Kernel<&'a ExprArgs<'b>, Out = O>
+        + ExprOracle
+        + WorkOf
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    O: Settle + 'static,
+{
+    let inputs = (1..=arrays)
+        .map(|k| probe_data(n, seed.wrapping_add(k)))
+        .collect();
+    call(
+        (kernel, f),
+        inputs,
+        vec![],
+        |(k, _), on, a| exec(k, on, &expr_args(a)),
+        tolerance,
+        |(k, f), x, _| {
+            let row = |i: usize| -> Vec<f32> { x.iter().map(|v| v[i]).collect() };
+            let values = (0..x[0].len()).map(|i| f(&row(i)));
+            k.oracle(values)
+        },
+    )
+}
+
+/// How an expression kernel's oracle turns per-element values into its
+/// result.
+trait ExprOracle {
+    fn oracle(&self, values: impl Iterator<Item = f64>) -> Vec<Part>;
+}
+
+impl ExprOracle for Map {
+    fn oracle(&self, values: impl Iterator<Item = f64>) -> Vec<Part> {
+        f32s(values.map(|v| v as f32))
+    }
+}
+
+impl ExprOracle for MapReduce {
+    fn oracle(&self, values: impl Iterator<Item = f64>) -> Vec<Part> {
+        f32s([values.sum::<f64>() as f32])
+    }
+}
+
+impl WorkOf for Map {
+    fn work_of(&self, a: &Args) -> Work {
+        Kernel::<&ExprArgs<'_>>::work(self, &&expr_args(a))
+    }
+    fn name_of(&self, _: &Args) -> &'static str {
+        MAP_NAME
+    }
+}
+
+impl WorkOf for MapReduce {
+    fn work_of(&self, a: &Args) -> Work {
+        Kernel::<&ExprArgs<'_>>::work(self, &&expr_args(a))
+    }
+    fn name_of(&self, _: &Args) -> &'static str {
+        REDUCE_NAME
+    }
+}
+
 /// The plain scalar definition of a [`Unary`] op on f32 (transcendentals in
 /// f64, rounded once).
 fn unary_ref(op: Unary, x: f32) -> f32 {
@@ -857,6 +978,51 @@ settle_host_value!(
         parts.push(Part::U32(c));
     },
 );
+
+impl Settle for Outputs {
+    fn settle(self, to_host: bool) -> Result<()> {
+        for a in self.0 {
+            match a {
+                crate::kernels::Array::F32(b) => b.settle(to_host)?,
+                crate::kernels::Array::U32(b) => b.settle(to_host)?,
+                crate::kernels::Array::I32(b) => {
+                    if to_host {
+                        black_box(b.host()?);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    fn read(self, parts: &mut Vec<Part>) -> Result<()> {
+        for a in self.0 {
+            match a {
+                crate::kernels::Array::F32(b) => b.read(parts)?,
+                crate::kernels::Array::U32(b) => b.read(parts)?,
+                crate::kernels::Array::I32(b) => parts.push(Part::U32(
+                    b.to_vec()?.into_iter().map(|v| v as u32).collect(),
+                )),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Settle for Option<Reduced> {
+    fn settle(self, _to_host: bool) -> Result<()> {
+        black_box(self);
+        Ok(())
+    }
+    fn read(self, parts: &mut Vec<Part>) -> Result<()> {
+        if let Some(i) = self.and_then(|r| r.index) {
+            parts.push(Part::U32(vec![i as u32]));
+        }
+        parts.push(Part::F32(
+            self.map(|r| r.value.as_f64() as f32).into_iter().collect(),
+        ));
+        Ok(())
+    }
+}
 
 /// Runs a kernel on a call's inputs on one backend.
 type RunFn<K, O> = fn(&K, On<'_>, &Args) -> Result<O>;

@@ -366,7 +366,7 @@ const EXP_OVERFLOW: f32 = 88.72283;
 const EXP_UNDERFLOW: f32 = -103.97208;
 
 #[inline(always)]
-fn exp_lanes(v: F32) -> F32 {
+pub(crate) fn exp_lanes(v: F32) -> F32 {
     let r = v.exp();
     let r = v
         .simd_gt(F32::splat(EXP_OVERFLOW))
@@ -383,7 +383,7 @@ fn exp_f32(x: f32) -> f32 {
 const LN2_149: f32 = 103.278_93;
 
 #[inline(always)]
-fn ln_lanes(v: F32) -> F32 {
+pub(crate) fn ln_lanes(v: F32) -> F32 {
     // `wide`'s ln maps subnormals to -inf. A positive subnormal is
     // bits·2^-149 exactly (and `bits as f32` is exact), so take the log of a
     // normal number instead; `map.wgsl` does the same.
@@ -478,7 +478,7 @@ fn binary_f32(op: Binary, a: &[f32], b: &[f32], d: &mut [f32]) {
 /// NaN-ignoring min/max with `-0.0 < +0.0`, the same rule as `pick_min` and
 /// `pick_max` in `map.wgsl`.
 #[inline(always)]
-fn pick_lanes(a: F32, b: F32, max: bool) -> F32 {
+pub(crate) fn pick_lanes(a: F32, b: F32, max: bool) -> F32 {
     let (ka, kb) = (f32::keys(a, 0), f32::keys(b, 0));
     let b_wins: F32 = bytemuck::cast(if max { kb.simd_gt(ka) } else { ka.simd_gt(kb) });
     let r = b_wins.select(b, a);

@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod compact;
 pub mod conv;
+pub mod expr;
 pub mod gemm;
 pub mod histogram;
 pub mod map;
@@ -14,6 +15,7 @@ pub mod transpose;
 
 pub use compact::{Compact, CompactIf, Compare};
 pub use conv::{Border, Conv2d};
+pub use expr::{Args, Array, Map, MapReduce, Outputs, Reduced, Scalar};
 pub use gemm::Gemm;
 pub use histogram::{Histogram, HistogramCounts, HistogramRange};
 pub use map::{Axpy, Binary, Unary};
@@ -27,6 +29,7 @@ pub use transpose::Transpose;
 pub const SHADERS: &[(&str, &str)] = &[
     ("compact", include_str!("../../shaders/compact.wgsl")),
     ("conv", include_str!("../../shaders/conv.wgsl")),
+    ("expr", include_str!("../../shaders/expr.wgsl")),
     ("gemm", include_str!("../../shaders/gemm.wgsl")),
     ("histogram", include_str!("../../shaders/histogram.wgsl")),
     ("map", include_str!("../../shaders/map.wgsl")),

@@ -1,0 +1,637 @@
+//! The CPU evaluator: a [`Program`] compiled once into a register program
+//! over blocks of [`BLOCK`] elements. Each instruction runs over a whole
+//! block at a time, in SIMD lanes ([`F32`] for floats; integer loops the
+//! compiler vectorizes), so the per-instruction dispatch is paid once per
+//! 256 elements, and a block's registers (1 KiB each) stay in L1. It is not
+//! an element-at-a-time interpreter.
+//!
+//! Registers are allocated at compile time and reused once a value's last
+//! use has passed; constants and scalars are splatted into registers of
+//! their own once per task. Booleans are lane masks (all ones or zero).
+
+use rayon::prelude::*;
+
+use super::Op;
+use super::ir::{Kind, Program, Ty};
+use crate::cpu::simd::{F32, LANES, Lanes, extreme_key, find_key, load_f32, store_f32};
+use crate::cpu::{Cpu, PARALLEL_THRESHOLD};
+use crate::kernels::map::{exp_lanes, ln_lanes, pick_lanes};
+
+/// Elements per register.
+pub(crate) const BLOCK: usize = 256;
+
+/// Blocks per parallel task (16,384 elements).
+const TASK_BLOCKS: usize = 64;
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Load {
+        dst: u16,
+        input: u16,
+    },
+    Op {
+        op: Op,
+        ty: Ty,
+        dst: u16,
+        args: [u16; 3],
+    },
+    Cast {
+        from: Ty,
+        to: Ty,
+        dst: u16,
+        a: u16,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Splat {
+    Const(u32),
+    Scalar(u16),
+}
+
+/// A program compiled for the CPU.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    steps: Vec<Step>,
+    regs: usize,
+    splats: Vec<(u16, Splat)>,
+    /// Each output's register and type.
+    outputs: Vec<(u16, Ty)>,
+    weight: usize,
+}
+
+/// A task's registers, plus one spare the instruction being run writes to.
+struct Regs {
+    r: Vec<Vec<u32>>,
+    spare: Vec<u32>,
+}
+
+impl Plan {
+    pub(crate) fn new(p: &Program) -> Plan {
+        let n = p.insts.len();
+        // Last use of each value; outputs live to the end.
+        let mut last = vec![0usize; n];
+        for (k, inst) in p.insts.iter().enumerate() {
+            let used: &[u32] = match &inst.kind {
+                Kind::Op(op, a) => &a[..op.arity()],
+                Kind::Cast(_, a) => std::slice::from_ref(a),
+                _ => &[],
+            };
+            for &u in used {
+                last[u as usize] = k;
+            }
+        }
+        for &o in &p.outputs {
+            last[o as usize] = usize::MAX;
+        }
+        let mut reg_of = vec![u16::MAX; n];
+        let mut free: Vec<u16> = Vec::new();
+        let mut regs = 0u16;
+        let mut alloc = |free: &mut Vec<u16>| {
+            free.pop().unwrap_or_else(|| {
+                regs += 1;
+                regs - 1
+            })
+        };
+        let (mut steps, mut splats) = (Vec::new(), Vec::new());
+        for (k, inst) in p.insts.iter().enumerate() {
+            // A splat's register is filled once per task, so it is its own:
+            // never taken from, or given back to, the free list.
+            let splat = matches!(inst.kind, Kind::Const(_) | Kind::Scalar(_));
+            let dst = if splat {
+                let mut none = Vec::new();
+                alloc(&mut none)
+            } else {
+                alloc(&mut free)
+            };
+            reg_of[k] = dst;
+            let r = |v: u32| reg_of[v as usize];
+            match inst.kind {
+                Kind::Const(bits) => splats.push((dst, Splat::Const(bits))),
+                Kind::Scalar(s) => splats.push((dst, Splat::Scalar(s))),
+                Kind::Input(i) => steps.push(Step::Load { dst, input: i }),
+                Kind::Cast(from, a) => steps.push(Step::Cast {
+                    from,
+                    to: inst.ty,
+                    dst,
+                    a: r(a),
+                }),
+                Kind::Op(op, a) => {
+                    let ty = match op.arity() {
+                        // Comparisons and selects: the operands' type.
+                        _ if op == Op::Select => p.ty(a[1]),
+                        _ => p.ty(a[0]),
+                    };
+                    steps.push(Step::Op {
+                        op,
+                        ty,
+                        dst,
+                        args: [r(a[0]), r(a[1]), r(a[2])],
+                    });
+                }
+            }
+            // Free operands whose last use this was (splats stay: they are
+            // filled once per task, not per block).
+            let used: &[u32] = match &inst.kind {
+                Kind::Op(op, a) => &a[..op.arity()],
+                Kind::Cast(_, a) => std::slice::from_ref(a),
+                _ => &[],
+            };
+            for &u in used {
+                let splat = matches!(p.insts[u as usize].kind, Kind::Const(_) | Kind::Scalar(_));
+                if last[u as usize] == k && !splat && !free.contains(&reg_of[u as usize]) {
+                    free.push(reg_of[u as usize]);
+                }
+            }
+        }
+        Plan {
+            steps,
+            regs: regs as usize,
+            splats,
+            outputs: p
+                .outputs
+                .iter()
+                .map(|&o| (reg_of[o as usize], p.ty(o)))
+                .collect(),
+            weight: p.weight() as usize,
+        }
+    }
+
+    fn regs(&self, scalars: &[u32]) -> Regs {
+        let mut r = vec![vec![0u32; BLOCK]; self.regs];
+        for &(dst, s) in &self.splats {
+            let bits = match s {
+                Splat::Const(b) => b,
+                Splat::Scalar(k) => scalars[k as usize],
+            };
+            r[dst as usize].fill(bits);
+        }
+        Regs {
+            r,
+            spare: vec![0u32; BLOCK],
+        }
+    }
+
+    /// Runs every step over the block of `len` elements at `base`.
+    fn block(&self, regs: &mut Regs, inputs: &[&[u32]], base: usize, len: usize) {
+        for step in &self.steps {
+            match *step {
+                Step::Load { dst, input } => {
+                    let d = &mut regs.r[dst as usize];
+                    d[..len].copy_from_slice(&inputs[input as usize][base..base + len]);
+                    d[len..].fill(0);
+                }
+                Step::Op { op, ty, dst, args } => {
+                    std::mem::swap(&mut regs.spare, &mut regs.r[dst as usize]);
+                    let [a, b, c] =
+                        args.map(|x| regs.r.get(x as usize).map_or(&[][..], |v| &v[..]));
+                    op_block(op, ty, &mut regs.spare, a, b, c);
+                    std::mem::swap(&mut regs.spare, &mut regs.r[dst as usize]);
+                }
+                Step::Cast { from, to, dst, a } => {
+                    std::mem::swap(&mut regs.spare, &mut regs.r[dst as usize]);
+                    cast_block(from, to, &mut regs.spare, &regs.r[a as usize]);
+                    std::mem::swap(&mut regs.spare, &mut regs.r[dst as usize]);
+                }
+            }
+        }
+    }
+
+    /// Whether `n` elements are worth splitting across threads.
+    fn parallel(&self, n: usize) -> bool {
+        n.saturating_mul(self.weight) >= PARALLEL_THRESHOLD
+    }
+
+    /// Evaluates every output over `n` elements (each input holds `n`).
+    pub(crate) fn map(
+        &self,
+        cpu: &Cpu,
+        inputs: &[&[u32]],
+        scalars: &[u32],
+        n: usize,
+    ) -> Vec<Vec<u32>> {
+        let mut outs: Vec<Vec<u32>> = self
+            .outputs
+            .iter()
+            .map(|_| crate::cpu::pool::take::<u32>(n))
+            .collect();
+        let task = TASK_BLOCKS * BLOCK;
+        let run = |regs: &mut Regs, base: usize, outs: &mut [&mut [u32]]| {
+            let len = outs.first().map_or(0, |o| o.len());
+            for off in (0..len).step_by(BLOCK) {
+                let l = BLOCK.min(len - off);
+                self.block(regs, inputs, base + off, l);
+                for (o, &(reg, _)) in outs.iter_mut().zip(&self.outputs) {
+                    o[off..off + l].copy_from_slice(&regs.r[reg as usize][..l]);
+                }
+            }
+        };
+        if !self.parallel(n) {
+            let mut regs = self.regs(scalars);
+            let mut views: Vec<&mut [u32]> = outs.iter_mut().map(|o| &mut o[..]).collect();
+            run(&mut regs, 0, &mut views);
+            return outs;
+        }
+        // One list of output chunks per task.
+        let tasks = n.div_ceil(task);
+        let mut per_task: Vec<Vec<&mut [u32]>> = (0..tasks).map(|_| Vec::new()).collect();
+        for o in outs.iter_mut() {
+            for (t, c) in o.chunks_mut(task).enumerate() {
+                per_task[t].push(c);
+            }
+        }
+        cpu.install(|| {
+            per_task.par_iter_mut().enumerate().for_each_init(
+                || self.regs(scalars),
+                |regs, (t, views)| run(regs, t * task, views),
+            );
+        });
+        outs
+    }
+
+    /// Reduces the first output over `n` elements.
+    pub(crate) fn reduce(
+        &self,
+        cpu: &Cpu,
+        inputs: &[&[u32]],
+        scalars: &[u32],
+        n: usize,
+        how: How,
+    ) -> Partial {
+        let (reg, ty) = self.outputs[0];
+        let leaf = |lo: usize, hi: usize| -> Partial {
+            let mut regs = self.regs(scalars);
+            let mut acc = Partial::identity(how, ty);
+            let mut sums = Cascade::default();
+            for base in (lo..hi).step_by(BLOCK) {
+                let len = BLOCK.min(hi - base);
+                self.block(&mut regs, inputs, base, len);
+                let v = &regs.r[reg as usize][..len];
+                match how {
+                    How::Sum if ty == Ty::F32 => sums.push(block_sum_f32(bytemuck::cast_slice(v))),
+                    How::Sum => {
+                        let s = v.iter().fold(0u32, |a, &b| a.wrapping_add(b));
+                        acc = acc.combine(Partial::Int(s), how);
+                    }
+                    How::Min | How::Max => {
+                        let best = best_in(v, ty, how == How::Max).map(|(k, i)| (k, base + i));
+                        acc = acc.combine(Partial::Arg(best), how);
+                    }
+                }
+            }
+            if how == How::Sum && ty == Ty::F32 {
+                acc = Partial::Float(sums.total());
+            }
+            acc
+        };
+        if !self.parallel(n) {
+            return leaf(0, n);
+        }
+        let task = TASK_BLOCKS * BLOCK;
+        fn tree(
+            lo: usize,
+            hi: usize,
+            task: usize,
+            how: How,
+            leaf: &(impl Fn(usize, usize) -> Partial + Sync),
+        ) -> Partial {
+            if hi - lo <= task {
+                return leaf(lo, hi);
+            }
+            let mid = lo + ((hi - lo) / 2).div_ceil(task) * task;
+            let (l, r) = rayon::join(
+                || tree(lo, mid, task, how, leaf),
+                || tree(mid, hi, task, how, leaf),
+            );
+            l.combine(r, how)
+        }
+        cpu.install(|| tree(0, n, task, how, &leaf))
+    }
+}
+
+/// What a fused reduction computes (arg-reductions are `Min`/`Max` with
+/// the index kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum How {
+    Sum,
+    Min,
+    Max,
+}
+
+/// A partial reduction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Partial {
+    /// An f32 sum.
+    Float(f32),
+    /// An integer sum's bits (wrapping).
+    Int(u32),
+    /// The best (key, index) so far; `None` before any non-NaN element.
+    Arg(Option<(u32, usize)>),
+}
+
+impl Partial {
+    fn identity(how: How, ty: Ty) -> Partial {
+        match how {
+            How::Sum if ty == Ty::F32 => Partial::Float(0.0),
+            How::Sum => Partial::Int(0),
+            _ => Partial::Arg(None),
+        }
+    }
+
+    /// `self` then `later` (ties keep `self`'s smaller index).
+    pub(crate) fn combine(self, later: Partial, how: How) -> Partial {
+        match (self, later) {
+            (Partial::Float(a), Partial::Float(b)) => Partial::Float(a + b),
+            (Partial::Int(a), Partial::Int(b)) => Partial::Int(a.wrapping_add(b)),
+            (Partial::Arg(a), Partial::Arg(b)) => Partial::Arg(match (a, b) {
+                (Some(x), Some(y)) => {
+                    let later_wins = if how == How::Max {
+                        y.0 > x.0
+                    } else {
+                        y.0 < x.0
+                    };
+                    Some(if later_wins { y } else { x })
+                }
+                (x, None) => x,
+                (None, y) => y,
+            }),
+            (a, _) => a,
+        }
+    }
+}
+
+/// Pairwise combination of block sums: a binary counter of partial sums,
+/// so a task's error grows with log2 of its blocks, not their count.
+#[derive(Default)]
+struct Cascade {
+    stack: Vec<(u32, f32)>,
+}
+
+impl Cascade {
+    fn push(&mut self, mut v: f32) {
+        let mut level = 0;
+        while let Some(&(l, top)) = self.stack.last() {
+            if l != level {
+                break;
+            }
+            self.stack.pop();
+            v += top;
+            level += 1;
+        }
+        self.stack.push((level, v));
+    }
+
+    fn total(&self) -> f32 {
+        self.stack.iter().rev().fold(0.0, |a, &(_, v)| a + v)
+    }
+}
+
+/// A block's sum in lanes, then across lanes.
+fn block_sum_f32(v: &[f32]) -> f32 {
+    let body = v.len() - v.len() % LANES;
+    let mut acc = F32::ZERO;
+    for c in v[..body].chunks_exact(LANES) {
+        acc += load_f32(c);
+    }
+    acc.reduce_add() + v[body..].iter().sum::<f32>()
+}
+
+/// The best key in `v` (as type `ty`) and its first index; `None` when every
+/// element is NaN or `v` is empty.
+fn best_in(v: &[u32], ty: Ty, max: bool) -> Option<(u32, usize)> {
+    fn typed<T: Lanes>(v: &[T], max: bool) -> Option<(u32, usize)> {
+        let k = extreme_key(v, max);
+        find_key(v, k).map(|i| (k, i))
+    }
+    match ty {
+        Ty::F32 => typed::<f32>(bytemuck::cast_slice(v), max),
+        Ty::I32 => typed::<i32>(bytemuck::cast_slice(v), max),
+        _ => typed::<u32>(v, max),
+    }
+}
+
+/// The value of type `ty` whose key is `key`.
+pub(crate) fn from_key(ty: Ty, key: u32) -> u32 {
+    match ty {
+        Ty::F32 => f32::from_key(key).to_bits(),
+        Ty::I32 => i32::from_key(key) as u32,
+        _ => key,
+    }
+}
+
+// ---------- one operation over a block ----------
+
+#[inline(always)]
+fn f1(d: &mut [u32], a: &[u32], f: impl Fn(F32) -> F32) {
+    let d: &mut [f32] = bytemuck::cast_slice_mut(d);
+    let a: &[f32] = bytemuck::cast_slice(a);
+    for (d, a) in d.chunks_exact_mut(LANES).zip(a.chunks_exact(LANES)) {
+        store_f32(f(load_f32(a)), d);
+    }
+}
+
+#[inline(always)]
+fn f2(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(F32, F32) -> F32) {
+    let d: &mut [f32] = bytemuck::cast_slice_mut(d);
+    let (a, b): (&[f32], &[f32]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
+    for ((d, a), b) in d
+        .chunks_exact_mut(LANES)
+        .zip(a.chunks_exact(LANES))
+        .zip(b.chunks_exact(LANES))
+    {
+        store_f32(f(load_f32(a), load_f32(b)), d);
+    }
+}
+
+#[inline(always)]
+fn f3(d: &mut [u32], a: &[u32], b: &[u32], c: &[u32], f: impl Fn(F32, F32, F32) -> F32) {
+    let d: &mut [f32] = bytemuck::cast_slice_mut(d);
+    let (a, b, c): (&[f32], &[f32], &[f32]) = (
+        bytemuck::cast_slice(a),
+        bytemuck::cast_slice(b),
+        bytemuck::cast_slice(c),
+    );
+    for (((d, a), b), c) in d
+        .chunks_exact_mut(LANES)
+        .zip(a.chunks_exact(LANES))
+        .zip(b.chunks_exact(LANES))
+        .zip(c.chunks_exact(LANES))
+    {
+        store_f32(f(load_f32(a), load_f32(b), load_f32(c)), d);
+    }
+}
+
+#[inline(always)]
+fn w2(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(u32, u32) -> u32) {
+    for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
+        *d = f(a, b);
+    }
+}
+
+#[inline(always)]
+fn w1(d: &mut [u32], a: &[u32], f: impl Fn(u32) -> u32) {
+    for (d, &a) in d.iter_mut().zip(a) {
+        *d = f(a);
+    }
+}
+
+fn mask(b: bool) -> u32 {
+    if b { u32::MAX } else { 0 }
+}
+
+/// `x^y` as `exp(y·ln x)`, with the module docs' special cases.
+#[inline(always)]
+fn pow_lanes(x: F32, y: F32) -> F32 {
+    let r = exp_lanes(y * ln_lanes(x));
+    let zero = x.simd_eq(F32::ZERO);
+    let at_zero = y.simd_gt(F32::ZERO).select(
+        F32::ZERO,
+        y.simd_eq(F32::ZERO)
+            .select(F32::ONE, F32::splat(f32::INFINITY)),
+    );
+    let r = zero.select(at_zero, r);
+    let r = y.simd_eq(F32::ZERO).select(F32::ONE, r);
+    y.is_nan().select(y, r)
+}
+
+/// `tanh` as `1 − 2/(e^{2x} + 1)`, `±1` past `|x| > 9` (both backends).
+#[inline(always)]
+fn tanh_lanes(x: F32) -> F32 {
+    let t = F32::ONE - F32::splat(2.0) / (exp_lanes(x + x) + F32::ONE);
+    let big = x.abs().simd_gt(F32::splat(9.0));
+    let sign = x & F32::splat(-0.0);
+    big.select(F32::ONE | sign, t)
+}
+
+fn op_block(op: Op, ty: Ty, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
+    // Type-independent operations on bits and masks.
+    match op {
+        Op::Select => {
+            for (((d, &m), &x), &y) in d.iter_mut().zip(a).zip(b).zip(c) {
+                *d = (m & x) | (!m & y);
+            }
+            return;
+        }
+        Op::And => return w2(d, a, b, |x, y| x & y),
+        Op::Or => return w2(d, a, b, |x, y| x | y),
+        Op::Not => return w1(d, a, |x| !x),
+        _ => {}
+    }
+    match ty {
+        Ty::F32 => f32_op(op, d, a, b, c),
+        Ty::I32 => i32_op(op, d, a, b, c),
+        Ty::U32 | Ty::Bool => u32_op(op, d, a, b, c),
+    }
+}
+
+fn f32_op(op: Op, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
+    let cmp = |d: &mut [u32], f: fn(F32, F32) -> F32| f2(d, a, b, f);
+    match op {
+        Op::Add => f2(d, a, b, |x, y| x + y),
+        Op::Sub => f2(d, a, b, |x, y| x - y),
+        Op::Mul => f2(d, a, b, |x, y| x * y),
+        Op::Div => f2(d, a, b, |x, y| x / y),
+        Op::Rem => f2(d, a, b, |x, y| x - y * (x / y).trunc()),
+        Op::Min => f2(d, a, b, |x, y| pick_lanes(x, y, false)),
+        Op::Max => f2(d, a, b, |x, y| pick_lanes(x, y, true)),
+        Op::Pow => f2(d, a, b, pow_lanes),
+        Op::Fma => f3(d, a, b, c, |x, y, z| x.mul_add(y, z)),
+        Op::Neg => f1(d, a, |x| x ^ F32::splat(-0.0)),
+        Op::Abs => f1(d, a, |x| x.abs()),
+        Op::Sqrt => f1(d, a, |x| x.sqrt()),
+        Op::Exp => f1(d, a, exp_lanes),
+        Op::Ln => f1(d, a, ln_lanes),
+        Op::Sin => f1(d, a, |x| x.sin_cos().0),
+        Op::Cos => f1(d, a, |x| x.sin_cos().1),
+        Op::Tanh => f1(d, a, tanh_lanes),
+        Op::Floor => f1(d, a, |x| x.floor()),
+        Op::Ceil => f1(d, a, |x| x.ceil()),
+        Op::Round => f1(d, a, |x| x.round_ties_even()),
+        Op::Lt => cmp(d, |x, y| x.simd_lt(y)),
+        Op::Le => cmp(d, |x, y| x.simd_le(y)),
+        Op::Gt => cmp(d, |x, y| x.simd_gt(y)),
+        Op::Ge => cmp(d, |x, y| x.simd_ge(y)),
+        Op::Eq => cmp(d, |x, y| x.simd_eq(y)),
+        Op::Ne => {
+            cmp(d, |x, y| x.simd_eq(y));
+            d.iter_mut().for_each(|m| *m = !*m);
+        }
+        Op::Select | Op::And | Op::Or | Op::Not => unreachable!("handled on bits"),
+    }
+}
+
+fn i32_op(op: Op, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
+    let s = |x: u32| x as i32;
+    match op {
+        Op::Add => w2(d, a, b, u32::wrapping_add),
+        Op::Sub => w2(d, a, b, u32::wrapping_sub),
+        Op::Mul => w2(d, a, b, u32::wrapping_mul),
+        Op::Div => w2(d, a, b, |x, y| {
+            if y == 0 {
+                x
+            } else {
+                s(x).wrapping_div(s(y)) as u32
+            }
+        }),
+        Op::Rem => w2(d, a, b, |x, y| {
+            if y == 0 {
+                x
+            } else {
+                s(x).wrapping_rem(s(y)) as u32
+            }
+        }),
+        Op::Min => w2(d, a, b, |x, y| s(x).min(s(y)) as u32),
+        Op::Max => w2(d, a, b, |x, y| s(x).max(s(y)) as u32),
+        Op::Fma => {
+            for (((d, &x), &y), &z) in d.iter_mut().zip(a).zip(b).zip(c) {
+                *d = x.wrapping_mul(y).wrapping_add(z);
+            }
+        }
+        Op::Neg => w1(d, a, |x| s(x).wrapping_neg() as u32),
+        Op::Abs => w1(d, a, |x| s(x).wrapping_abs() as u32),
+        Op::Lt => w2(d, a, b, |x, y| mask(s(x) < s(y))),
+        Op::Le => w2(d, a, b, |x, y| mask(s(x) <= s(y))),
+        Op::Gt => w2(d, a, b, |x, y| mask(s(x) > s(y))),
+        Op::Ge => w2(d, a, b, |x, y| mask(s(x) >= s(y))),
+        Op::Eq => w2(d, a, b, |x, y| mask(x == y)),
+        Op::Ne => w2(d, a, b, |x, y| mask(x != y)),
+        _ => unreachable!("{op:?} on i32 is rejected by the type check"),
+    }
+}
+
+fn u32_op(op: Op, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
+    match op {
+        Op::Add => w2(d, a, b, u32::wrapping_add),
+        Op::Sub => w2(d, a, b, u32::wrapping_sub),
+        Op::Mul => w2(d, a, b, u32::wrapping_mul),
+        Op::Div => w2(d, a, b, |x, y| x.checked_div(y).unwrap_or(x)),
+        Op::Rem => w2(d, a, b, |x, y| x.checked_rem(y).unwrap_or(x)),
+        Op::Min => w2(d, a, b, u32::min),
+        Op::Max => w2(d, a, b, u32::max),
+        Op::Fma => {
+            for (((d, &x), &y), &z) in d.iter_mut().zip(a).zip(b).zip(c) {
+                *d = x.wrapping_mul(y).wrapping_add(z);
+            }
+        }
+        Op::Abs => w1(d, a, |x| x),
+        Op::Lt => w2(d, a, b, |x, y| mask(x < y)),
+        Op::Le => w2(d, a, b, |x, y| mask(x <= y)),
+        Op::Gt => w2(d, a, b, |x, y| mask(x > y)),
+        Op::Ge => w2(d, a, b, |x, y| mask(x >= y)),
+        Op::Eq => w2(d, a, b, |x, y| mask(x == y)),
+        Op::Ne => w2(d, a, b, |x, y| mask(x != y)),
+        _ => unreachable!("{op:?} on u32 is rejected by the type check"),
+    }
+}
+
+fn cast_block(from: Ty, to: Ty, d: &mut [u32], a: &[u32]) {
+    match (from, to) {
+        (Ty::F32, Ty::I32) => w1(d, a, |x| f32::from_bits(x) as i32 as u32),
+        (Ty::F32, Ty::U32) => w1(d, a, |x| f32::from_bits(x) as u32),
+        (Ty::I32, Ty::F32) => w1(d, a, |x| (x as i32 as f32).to_bits()),
+        (Ty::U32, Ty::F32) => w1(d, a, |x| (x as f32).to_bits()),
+        (Ty::Bool, Ty::F32) => w1(d, a, |m| if m != 0 { 1f32.to_bits() } else { 0 }),
+        (Ty::Bool, _) => w1(d, a, |m| m & 1),
+        _ => d.copy_from_slice(a),
+    }
+}

@@ -1,0 +1,261 @@
+//! WGSL generation: a [`Program`] becomes one compute shader, the prelude
+//! of `shaders/expr.wgsl` plus bindings and an entry point that evaluates
+//! every instruction as a `let`. Scalars are read from the uniform block,
+//! so the text depends only on the expression's structure: the engine's
+//! pipeline cache (keyed by source) compiles each structure once.
+//! Generated text is validated with naga before it reaches the driver.
+
+use std::fmt::Write as _;
+
+use super::Op;
+use super::cpu::How;
+use super::ir::{Kind, Program, Ty};
+
+/// The prelude (helpers, params) every generated shader starts with.
+const SOURCE: &str = include_str!("../../shaders/expr.wgsl");
+const MARKER: &str = "// ---- the generated part starts here ----";
+
+/// Scalars one program may take on the GPU (the uniform block's size).
+pub(crate) const MAX_SCALARS: usize = 16;
+
+/// Bytes of the uniform block: four words, then the scalars.
+pub(crate) const PARAMS_BYTES: usize = 16 + 4 * MAX_SCALARS;
+
+fn prelude() -> &'static str {
+    &SOURCE[..SOURCE.find(MARKER).expect("expr.wgsl has the marker line")]
+}
+
+fn wgsl(t: Ty) -> &'static str {
+    match t {
+        Ty::F32 => "f32",
+        Ty::I32 => "i32",
+        Ty::U32 => "u32",
+        Ty::Bool => "bool",
+    }
+}
+
+/// The `let` lines that compute every value of `p` at index `i`.
+fn body(p: &Program, out: &mut String) {
+    for (k, inst) in p.insts.iter().enumerate() {
+        let t = wgsl(inst.ty);
+        let v = |x: u32| format!("v{x}");
+        let e = match inst.kind {
+            Kind::Input(a) => format!("in{a}[i]"),
+            Kind::Scalar(s) => {
+                let w = format!("params.s[{}][{}]", s / 4, s % 4);
+                if inst.ty == Ty::U32 {
+                    w
+                } else {
+                    format!("bitcast<{t}>({w})")
+                }
+            }
+            Kind::Const(bits) => match inst.ty {
+                Ty::U32 => format!("{bits}u"),
+                Ty::Bool => (bits != 0).to_string(),
+                _ => format!("bitcast<{t}>({bits}u)"),
+            },
+            Kind::Cast(from, a) => {
+                let a = v(a);
+                match (from, inst.ty) {
+                    (Ty::F32, Ty::I32) => format!("f_to_i({a})"),
+                    (Ty::F32, Ty::U32) => format!("f_to_u({a})"),
+                    (Ty::Bool, Ty::F32) => format!("select(0.0, 1.0, {a})"),
+                    (Ty::Bool, Ty::I32) => format!("select(0i, 1i, {a})"),
+                    (Ty::Bool, _) => format!("select(0u, 1u, {a})"),
+                    (Ty::I32, Ty::U32) | (Ty::U32, Ty::I32) => format!("bitcast<{t}>({a})"),
+                    _ => format!("{t}({a})"),
+                }
+            }
+            Kind::Op(op, args) => {
+                let operand = if op == Op::Select {
+                    p.ty(args[1])
+                } else {
+                    p.ty(args[0])
+                };
+                let [a, b, c] = args.map(v);
+                expr_of(op, operand, &a, &b, &c)
+            }
+        };
+        let _ = writeln!(out, "        let v{k}: {t} = {e};");
+    }
+}
+
+fn expr_of(op: Op, t: Ty, a: &str, b: &str, c: &str) -> String {
+    let f = t == Ty::F32;
+    match op {
+        Op::Add => format!("{a} + {b}"),
+        Op::Sub => format!("{a} - {b}"),
+        Op::Mul => format!("{a} * {b}"),
+        Op::Div if f => format!("{a} / {b}"),
+        Op::Div if t == Ty::I32 => format!("i_div({a}, {b})"),
+        Op::Div => format!("u_div({a}, {b})"),
+        Op::Rem if f => format!("f_rem({a}, {b})"),
+        Op::Rem if t == Ty::I32 => format!("i_rem({a}, {b})"),
+        Op::Rem => format!("u_rem({a}, {b})"),
+        Op::Min if f => format!("f_pick({a}, {b}, false)"),
+        Op::Max if f => format!("f_pick({a}, {b}, true)"),
+        Op::Min => format!("min({a}, {b})"),
+        Op::Max => format!("max({a}, {b})"),
+        Op::Fma if f => format!("fma({a}, {b}, {c})"),
+        Op::Fma => format!("{a} * {b} + {c}"),
+        Op::Neg if f => format!("f_neg({a})"),
+        Op::Neg => format!("i_neg({a})"),
+        Op::Abs if f => format!("f_abs({a})"),
+        Op::Abs if t == Ty::I32 => format!("select({a}, i_neg({a}), {a} < 0i)"),
+        Op::Abs => a.to_string(),
+        Op::Sqrt => format!("f_sqrt({a})"),
+        Op::Exp => format!("f_exp({a})"),
+        Op::Ln => format!("f_ln({a})"),
+        Op::Pow => format!("f_pow({a}, {b})"),
+        Op::Sin => format!("sin({a})"),
+        Op::Cos => format!("cos({a})"),
+        Op::Tanh => format!("f_tanh({a})"),
+        Op::Floor => format!("floor({a})"),
+        Op::Ceil => format!("ceil({a})"),
+        Op::Round => format!("round({a})"),
+        Op::Lt if f => format!("f_lt({a}, {b})"),
+        Op::Le if f => format!("f_le({a}, {b})"),
+        Op::Gt if f => format!("f_gt({a}, {b})"),
+        Op::Ge if f => format!("f_ge({a}, {b})"),
+        Op::Eq if f => format!("f_eq({a}, {b})"),
+        Op::Ne if f => format!("!f_eq({a}, {b})"),
+        Op::Lt => format!("({a} < {b})"),
+        Op::Le => format!("({a} <= {b})"),
+        Op::Gt => format!("({a} > {b})"),
+        Op::Ge => format!("({a} >= {b})"),
+        Op::Eq => format!("({a} == {b})"),
+        Op::Ne => format!("({a} != {b})"),
+        Op::And => format!("{a} && {b}"),
+        Op::Or => format!("{a} || {b}"),
+        Op::Not => format!("!{a}"),
+        Op::Select => format!("select({c}, {b}, {a})"),
+    }
+}
+
+fn bindings(p: &Program, out: &mut String) {
+    for (k, (_, t)) in p.arrays.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "@group(0) @binding({}) var<storage, read> in{k}: array<{}>;",
+            k + 1,
+            wgsl(*t)
+        );
+    }
+}
+
+const ENTRY_HEAD: &str = "@compute @workgroup_size(WG)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+";
+
+/// The shader of a map: one invocation per element, every output written.
+pub(crate) fn map(p: &Program) -> String {
+    let mut s = prelude().to_string();
+    bindings(p, &mut s);
+    let first = p.arrays.len() + 1;
+    for (j, &o) in p.outputs.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "@group(0) @binding({}) var<storage, read_write> out{j}: array<{}>;",
+            first + j,
+            wgsl(p.ty(o))
+        );
+    }
+    s.push_str(ENTRY_HEAD);
+    s.push_str("    let i = group_index(wid, nwg) * WG + lid;\n    if i < params.n {\n");
+    body(p, &mut s);
+    for (j, &o) in p.outputs.iter().enumerate() {
+        let _ = writeln!(s, "        out{j}[i] = v{o};");
+    }
+    s.push_str("    }\n}\n");
+    s
+}
+
+/// The first pass of a fused reduction of `p`'s first output: each
+/// workgroup reduces a tile of `TILE` elements to one partial (an f32 sum,
+/// an integer sum's bits, or a `(key, index)` pair).
+pub(crate) fn reduce(p: &Program, how: How) -> String {
+    let o = p.outputs[0];
+    let t = p.ty(o);
+    let mut s = prelude().to_string();
+    bindings(p, &mut s);
+    let slot = p.arrays.len() + 1;
+    let (acc_t, ident, step) = match how {
+        How::Sum if t == Ty::F32 => ("f32", "0.0".to_string(), format!("acc = acc + v{o};")),
+        How::Sum => (
+            "u32",
+            "0u".to_string(),
+            format!("acc = acc + bitcast<u32>(v{o});"),
+        ),
+        How::Min | How::Max => {
+            let max = how == How::Max;
+            let key = match t {
+                Ty::F32 => format!("f_key(v{o})"),
+                Ty::I32 => format!("i_key(v{o})"),
+                _ => format!("v{o}"),
+            };
+            let skip = if t == Ty::F32 {
+                format!("!f_nan(v{o})")
+            } else {
+                "true".into()
+            };
+            (
+                "vec2<u32>",
+                "vec2(0u, 0xffffffffu)".to_string(),
+                format!("if {skip} {{ acc = better(acc, vec2({key}, params.base + i), {max}); }}"),
+            )
+        }
+    };
+    let _ = writeln!(
+        s,
+        "@group(0) @binding({slot}) var<storage, read_write> partials: array<{acc_t}>;"
+    );
+    let _ = writeln!(s, "var<workgroup> sh: array<{acc_t}, WG>;\n");
+    s.push_str(ENTRY_HEAD);
+    let _ = writeln!(
+        s,
+        "    let g = group_index(wid, nwg);\n    var acc = {ident};"
+    );
+    s.push_str(
+        "    for (var k = 0u; k < PER_THREAD; k++) {\n        let i = g * TILE + k * WG + lid;\n        if i < params.n {\n",
+    );
+    body(p, &mut s);
+    let _ = writeln!(s, "        {step}\n        }}\n    }}");
+    let combine = match how {
+        How::Sum => "sh[lid] + sh[lid + s]".to_string(),
+        How::Min | How::Max => format!("better(sh[lid], sh[lid + s], {})", how == How::Max),
+    };
+    let _ = write!(
+        s,
+        "    sh[lid] = acc;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {{
+        if lid < s {{
+            sh[lid] = {combine};
+        }}
+        workgroupBarrier();
+    }}
+    if lid == 0u && g < params.groups {{
+        partials[params.out_offset + g] = sh[0];
+    }}
+}}
+"
+    );
+    s
+}
+
+/// Parses and validates generated WGSL with naga: an error here is a bug
+/// in the generator, reported as an error rather than a driver crash.
+pub(crate) fn validate(source: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .map_err(|e| e.emit_to_string(source))?;
+    Ok(())
+}

@@ -1,0 +1,801 @@
+//! Kernels made from expressions ([`crate::expr`]): [`Map`] (one pass, one
+//! or more outputs) and [`MapReduce`] (a fused reduction of an expression).
+//! GPU twin: `shaders/expr.wgsl`, the prelude of the shader generated per
+//! expression structure.
+//!
+//! Both take [`Args`]: the arrays and scalars the expression names, by name.
+//! Missing, extra or mistyped arguments and arrays of different lengths are
+//! errors naming the argument.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::buffer::{Buffer, Element, ElementType};
+use crate::cpu::Cpu;
+use crate::error::{Error, Result};
+use crate::expr::cpu::{How, Partial, Plan, from_key};
+use crate::expr::wgsl::{self, MAX_SCALARS, PARAMS_BYTES};
+use crate::expr::{Expr, Program, Ty};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
+use crate::kernel::{Backend, InputState, Inputs, Kernel, Work};
+
+/// [`Kernel::name`] of every [`Map`]: one set of cost curves for all
+/// expressions, keyed on their weighted operation count (see [`Work`] of
+/// an expression kernel in the module docs of [`crate::expr`]).
+pub const MAP_NAME: &str = "map_expr";
+/// [`Kernel::name`] of every [`MapReduce`].
+pub const REDUCE_NAME: &str = "reduce_expr";
+
+/// Workgroup size and elements per workgroup of the generated shaders.
+const WG: u32 = 256;
+const TILE: usize = 2048;
+
+/// A value of one of the element types: a scalar argument or a reduction's
+/// result.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    /// An f32.
+    F32(f32),
+    /// An i32.
+    I32(i32),
+    /// A u32.
+    U32(u32),
+}
+
+impl Scalar {
+    /// The value as f64 (exact for every type).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Scalar::F32(v) => f64::from(v),
+            Scalar::I32(v) => f64::from(v),
+            Scalar::U32(v) => f64::from(v),
+        }
+    }
+
+    /// Its element type.
+    pub fn element_type(self) -> ElementType {
+        match self {
+            Scalar::F32(_) => ElementType::F32,
+            Scalar::I32(_) => ElementType::I32,
+            Scalar::U32(_) => ElementType::U32,
+        }
+    }
+
+    fn bits(self) -> u32 {
+        match self {
+            Scalar::F32(v) => v.to_bits(),
+            Scalar::I32(v) => v as u32,
+            Scalar::U32(v) => v,
+        }
+    }
+
+    fn from_bits(t: Ty, bits: u32) -> Scalar {
+        match t {
+            Ty::F32 => Scalar::F32(f32::from_bits(bits)),
+            Ty::I32 => Scalar::I32(bits as i32),
+            Ty::U32 | Ty::Bool => Scalar::U32(bits),
+        }
+    }
+}
+
+impl From<f32> for Scalar {
+    fn from(v: f32) -> Scalar {
+        Scalar::F32(v)
+    }
+}
+impl From<i32> for Scalar {
+    fn from(v: i32) -> Scalar {
+        Scalar::I32(v)
+    }
+}
+impl From<u32> for Scalar {
+    fn from(v: u32) -> Scalar {
+        Scalar::U32(v)
+    }
+}
+
+/// An output array of an expression kernel, of the expression's type.
+#[derive(Clone, Debug)]
+pub enum Array {
+    /// f32 elements.
+    F32(Buffer<f32>),
+    /// i32 elements.
+    I32(Buffer<i32>),
+    /// u32 elements (also a bool expression's 0/1).
+    U32(Buffer<u32>),
+}
+
+macro_rules! array_into {
+    ($($name:ident $variant:ident $t:ty),*) => {
+        impl Array {$(
+            #[doc = concat!("The buffer, if the array is ", stringify!($t), "; else an error naming its type.")]
+            pub fn $name(self) -> Result<Buffer<$t>> {
+                match self {
+                    Array::$variant(b) => Ok(b),
+                    other => Err(Error::InvalidArgument {
+                        kernel: MAP_NAME,
+                        message: format!(
+                            "output is {}, not {}",
+                            other.element_type(),
+                            stringify!($t)
+                        ),
+                    }),
+                }
+            }
+        )*}
+    };
+}
+array_into!(into_f32 F32 f32, into_i32 I32 i32, into_u32 U32 u32);
+
+impl Array {
+    /// Its element type.
+    pub fn element_type(&self) -> ElementType {
+        match self {
+            Array::F32(_) => ElementType::F32,
+            Array::I32(_) => ElementType::I32,
+            Array::U32(_) => ElementType::U32,
+        }
+    }
+
+    /// Elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Array::F32(b) => b.len(),
+            Array::I32(b) => b.len(),
+            Array::U32(b) => b.len(),
+        }
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn from_bits(t: Ty, v: Vec<u32>) -> Array {
+        match t {
+            Ty::F32 => Array::F32(Buffer::from(bytemuck::allocation::cast_vec::<u32, f32>(v))),
+            Ty::I32 => Array::I32(Buffer::from(bytemuck::allocation::cast_vec::<u32, i32>(v))),
+            Ty::U32 | Ty::Bool => Array::U32(Buffer::from(v)),
+        }
+    }
+
+    fn from_device(gpu: &Gpu, t: Ty, copy: DeviceCopy, n: usize) -> Array {
+        match t {
+            Ty::F32 => Array::F32(gpu.into_buffer(copy, n)),
+            Ty::I32 => Array::I32(gpu.into_buffer(copy, n)),
+            Ty::U32 | Ty::Bool => Array::U32(gpu.into_buffer(copy, n)),
+        }
+    }
+}
+
+/// A [`Map`]'s results, one array per expression, in order.
+#[derive(Clone, Debug)]
+pub struct Outputs(pub Vec<Array>);
+
+impl Outputs {
+    /// The only output as f32 (an error if there are several, or it is not f32).
+    pub fn into_f32(self) -> Result<Buffer<f32>> {
+        self.only()?.into_f32()
+    }
+    /// The only output as i32.
+    pub fn into_i32(self) -> Result<Buffer<i32>> {
+        self.only()?.into_i32()
+    }
+    /// The only output as u32.
+    pub fn into_u32(self) -> Result<Buffer<u32>> {
+        self.only()?.into_u32()
+    }
+    /// The only output.
+    pub fn only(mut self) -> Result<Array> {
+        if self.0.len() != 1 {
+            return Err(Error::InvalidArgument {
+                kernel: MAP_NAME,
+                message: format!("{} outputs, not one", self.0.len()),
+            });
+        }
+        Ok(self.0.remove(0))
+    }
+}
+
+/// A buffer of any element type, as an argument.
+trait AnyBuffer: Sync {
+    fn len(&self) -> usize;
+    fn ty(&self) -> ElementType;
+    fn state(&self) -> InputState;
+    fn host_bits(&self) -> Result<Box<dyn std::ops::Deref<Target = [u32]> + '_>>;
+    fn resident(&self, gpu: &Gpu, kernel: &'static str) -> Result<Arc<DeviceCopy>>;
+}
+
+struct Bits<T>(crate::buffer::HostData<T>);
+
+impl<T: Element> std::ops::Deref for Bits<T> {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        bytemuck::cast_slice(&self.0)
+    }
+}
+
+impl<T: Element> AnyBuffer for Buffer<T> {
+    fn len(&self) -> usize {
+        Buffer::len(self)
+    }
+    fn ty(&self) -> ElementType {
+        T::TYPE
+    }
+    fn state(&self) -> InputState {
+        self.input_state()
+    }
+    fn host_bits(&self) -> Result<Box<dyn std::ops::Deref<Target = [u32]> + '_>> {
+        Ok(Box::new(Bits(self.host()?)))
+    }
+    fn resident(&self, gpu: &Gpu, kernel: &'static str) -> Result<Arc<DeviceCopy>> {
+        gpu.resident(kernel, self)
+    }
+}
+
+/// The named arrays and scalars an expression kernel reads.
+///
+/// ```
+/// # use tandem::{Buffer, kernels::Args};
+/// let (x, y) = (Buffer::from(vec![1.0f32, 2.0]), Buffer::from(vec![3.0f32, 4.0]));
+/// let args = Args::new().array("x", &x).array("y", &y).scalar("a", 2.5f32);
+/// ```
+#[derive(Default)]
+pub struct Args<'a> {
+    arrays: Vec<(String, &'a dyn AnyBuffer)>,
+    scalars: Vec<(String, Scalar)>,
+}
+
+impl<'a> Args<'a> {
+    /// No arguments.
+    pub fn new() -> Args<'a> {
+        Args::default()
+    }
+
+    /// Array `name` (replacing an earlier one of that name).
+    pub fn array<T: Element>(mut self, name: &str, buf: &'a Buffer<T>) -> Args<'a> {
+        self.arrays.retain(|(n, _)| n != name);
+        self.arrays.push((name.to_string(), buf));
+        self
+    }
+
+    /// Scalar `name` (replacing an earlier one of that name).
+    pub fn scalar(mut self, name: &str, value: impl Into<Scalar>) -> Args<'a> {
+        self.scalars.retain(|(n, _)| n != name);
+        self.scalars.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Elements of the arrays (0 with none).
+    pub fn len(&self) -> usize {
+        self.arrays.first().map_or(0, |a| a.1.len())
+    }
+
+    /// Whether the arrays are empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Inputs for &Args<'_> {
+    fn visit(&self, f: &mut dyn FnMut(&InputState)) {
+        for (_, a) in &self.arrays {
+            f(&a.state());
+        }
+    }
+}
+
+/// What both expression kernels share: the program, its CPU plan, its
+/// shader (validated once, on first GPU use).
+#[derive(Debug)]
+struct Compiled {
+    program: Program,
+    plan: Plan,
+    wgsl: String,
+    valid: OnceLock<std::result::Result<(), String>>,
+}
+
+impl Compiled {
+    fn new(exprs: &[Expr], how: Option<How>) -> Result<Compiled> {
+        let program = Program::new(exprs)?;
+        let wgsl = match how {
+            None => wgsl::map(&program),
+            Some(h) => wgsl::reduce(&program, h),
+        };
+        Ok(Compiled {
+            plan: Plan::new(&program),
+            program,
+            wgsl,
+            valid: OnceLock::new(),
+        })
+    }
+
+    /// The arrays in program order and the scalars' bits, after checking
+    /// `args` against the program.
+    fn bind<'b>(
+        &self,
+        kernel: &'static str,
+        args: &'b Args<'_>,
+    ) -> Result<(Vec<&'b dyn AnyBuffer>, Vec<u32>, usize)> {
+        let bad = |message: String| Error::InvalidArgument { kernel, message };
+        let p = &self.program;
+        for (name, _) in &args.arrays {
+            if !p.arrays.iter().any(|(n, _)| &**n == name) {
+                return Err(bad(format!("array `{name}` is not read by the expression")));
+            }
+        }
+        for (name, _) in &args.scalars {
+            if !p.scalars.iter().any(|(n, _)| &**n == name) {
+                return Err(bad(format!(
+                    "scalar `{name}` is not read by the expression"
+                )));
+            }
+        }
+        let mut arrays = Vec::new();
+        for (name, ty) in &p.arrays {
+            let a = args
+                .arrays
+                .iter()
+                .find(|(n, _)| n == &**name)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "the expression reads array `{name}`, which was not given"
+                    ))
+                })?
+                .1;
+            if Ty::of(a.ty()) != *ty {
+                return Err(bad(format!(
+                    "array `{name}` is {}, the expression reads it as {}",
+                    a.ty(),
+                    ty.name()
+                )));
+            }
+            if let Some(first) = arrays.first().map(|f: &&dyn AnyBuffer| f.len())
+                && first != a.len()
+            {
+                return Err(Error::LengthMismatch {
+                    kernel,
+                    left: first,
+                    right: a.len(),
+                });
+            }
+            arrays.push(a);
+        }
+        let mut scalars = Vec::new();
+        for (name, ty) in &p.scalars {
+            let s = args
+                .scalars
+                .iter()
+                .find(|(n, _)| n == &**name)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "the expression reads scalar `{name}`, which was not given"
+                    ))
+                })?
+                .1;
+            if Ty::of(s.element_type()) != *ty {
+                return Err(bad(format!(
+                    "scalar `{name}` is {}, the expression reads it as {}",
+                    s.element_type(),
+                    ty.name()
+                )));
+            }
+            scalars.push(s.bits());
+        }
+        let n = arrays
+            .first()
+            .map(|a| a.len())
+            .ok_or_else(|| bad("an expression kernel needs at least one array input".into()))?;
+        Ok((arrays, scalars, n))
+    }
+
+    fn work(&self, n: usize, outputs: usize, host_result_bytes: u64) -> Work {
+        let n = n as u64;
+        let arrays = self.program.arrays.len() as u64;
+        Work {
+            elements: n,
+            bytes_read: 4 * n * arrays,
+            bytes_written: 4 * n * outputs as u64,
+            flops: n * (self.program.weight() + 2 * (arrays + outputs as u64)),
+            host_result_bytes,
+        }
+    }
+
+    fn host<'b>(
+        arrays: &[&'b dyn AnyBuffer],
+    ) -> Result<Vec<Box<dyn std::ops::Deref<Target = [u32]> + 'b>>> {
+        arrays.iter().map(|a| a.host_bits()).collect()
+    }
+
+    /// Checks what the GPU path needs: bindings, scalars, indices, a valid
+    /// shader; then the pipeline.
+    fn pipeline(
+        &self,
+        gpu: &Gpu,
+        kernel: &'static str,
+        n: usize,
+        outputs: usize,
+    ) -> Result<wgpu::ComputePipeline> {
+        let p = &self.program;
+        let storage = p.arrays.len() + outputs;
+        let limit = gpu.info().max_storage_buffers_per_stage as usize;
+        if storage > limit {
+            return Err(Error::Unsupported {
+                kernel,
+                backend: Backend::Gpu,
+                reason: format!("{storage} arrays in and out, this GPU binds at most {limit}"),
+            });
+        }
+        if p.scalars.len() > MAX_SCALARS {
+            return Err(Error::Unsupported {
+                kernel,
+                backend: Backend::Gpu,
+                reason: format!(
+                    "{} scalars, the GPU path takes at most {MAX_SCALARS}",
+                    p.scalars.len()
+                ),
+            });
+        }
+        if n >= u32::MAX as usize {
+            return Err(Error::TooLarge {
+                kernel,
+                bytes: 4 * n as u64,
+                limit: 4 * u64::from(u32::MAX - 1),
+                what: "u32 element indices",
+            });
+        }
+        self.valid
+            .get_or_init(|| wgsl::validate(&self.wgsl))
+            .clone()
+            .map_err(|e| Error::Gpu {
+                kernel,
+                message: format!("generated WGSL does not validate (a tandem bug): {e}"),
+            })?;
+        gpu.pipeline(&ShaderSpec {
+            label: "expr",
+            source: &self.wgsl,
+            entry: "main",
+            element: None,
+            constants: &[],
+        })
+    }
+}
+
+fn params(n: usize, groups: usize, out_offset: usize, base: usize, scalars: &[u32]) -> Vec<u8> {
+    let mut words = vec![0u32; PARAMS_BYTES / 4];
+    words[..4].copy_from_slice(&[n as u32, groups as u32, out_offset as u32, base as u32]);
+    words[4..4 + scalars.len()].copy_from_slice(scalars);
+    bytemuck::cast_slice(&words).to_vec()
+}
+
+/// An elementwise kernel from one or more expressions: one pass over the
+/// inputs, one output array per expression, no intermediate arrays.
+/// `Kernel<&Args>`; see [`crate::expr`] for an example.
+#[derive(Clone, Debug)]
+pub struct Map {
+    c: Arc<Compiled>,
+}
+
+impl Map {
+    /// A map computing `expr`; type errors (mismatched operands, unknown
+    /// functions of a type) are reported here.
+    pub fn new(expr: Expr) -> Result<Map> {
+        Map::with_outputs(vec![expr])
+    }
+
+    /// A map computing every expression of `exprs` in the same pass (shared
+    /// subexpressions computed once).
+    pub fn with_outputs(exprs: Vec<Expr>) -> Result<Map> {
+        if exprs.is_empty() {
+            return Err(crate::expr::invalid("a map needs at least one expression"));
+        }
+        Ok(Map {
+            c: Arc::new(Compiled::new(&exprs, None)?),
+        })
+    }
+
+    /// Operations per element, after merging common subexpressions.
+    pub fn operations(&self) -> usize {
+        self.c.program.insts.len()
+    }
+
+    /// The names of the arrays the expressions read, sorted.
+    pub fn arrays(&self) -> Vec<&str> {
+        self.c.program.arrays.iter().map(|(n, _)| &**n).collect()
+    }
+
+    /// The names of the scalars the expressions read, sorted.
+    pub fn scalars(&self) -> Vec<&str> {
+        self.c.program.scalars.iter().map(|(n, _)| &**n).collect()
+    }
+}
+
+impl Kernel<&Args<'_>> for Map {
+    type Out = Outputs;
+
+    fn name(&self) -> &'static str {
+        MAP_NAME
+    }
+
+    fn work(&self, args: &&Args<'_>) -> Work {
+        self.c.work(args.len(), self.c.program.outputs.len(), 0)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, args: &Args<'_>) -> Result<Outputs> {
+        let (arrays, scalars, n) = self.c.bind(MAP_NAME, args)?;
+        let host = Compiled::host(&arrays)?;
+        let views: Vec<&[u32]> = host.iter().map(|h| &***h).collect();
+        let outs = self.c.plan.map(cpu, &views, &scalars, n);
+        let p = &self.c.program;
+        Ok(Outputs(
+            outs.into_iter()
+                .zip(&p.outputs)
+                .map(|(v, &o)| Array::from_bits(p.ty(o), v))
+                .collect(),
+        ))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, args: &Args<'_>) -> Result<Outputs> {
+        let (arrays, scalars, n) = self.c.bind(MAP_NAME, args)?;
+        let p = &self.c.program;
+        let outputs = p.outputs.len();
+        if n == 0 {
+            return Ok(Outputs(
+                p.outputs
+                    .iter()
+                    .map(|&o| Array::from_bits(p.ty(o), Vec::new()))
+                    .collect(),
+            ));
+        }
+        let pipeline = self.c.pipeline(gpu, MAP_NAME, n, outputs)?;
+        gpu.scoped(MAP_NAME, || {
+            let copies = arrays
+                .iter()
+                .map(|a| a.resident(gpu, MAP_NAME))
+                .collect::<Result<Vec<_>>>()?;
+            let outs = (0..outputs)
+                .map(|_| gpu.alloc::<u32>(MAP_NAME, n))
+                .collect::<Result<Vec<_>>>()?;
+            let chunks = gpu.chunks::<u32>(n);
+            let uniforms: Vec<Vec<u8>> = chunks
+                .iter()
+                .map(|c| params(c.len(), 0, 0, c.start, &scalars))
+                .collect();
+            let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
+                .iter()
+                .zip(&uniforms)
+                .map(|(c, u)| {
+                    let range = c.start as u64 * 4..c.end as u64 * 4;
+                    let mut b = vec![(0, Bind::Uniform(u.as_slice()))];
+                    for (slot, copy) in (1u32..).zip(copies.iter().map(|c| &**c).chain(outs.iter()))
+                    {
+                        b.push((
+                            slot,
+                            Bind::Storage {
+                                copy,
+                                range: range.clone(),
+                            },
+                        ));
+                    }
+                    b
+                })
+                .collect();
+            let dispatches: Vec<Dispatch<'_>> = chunks
+                .iter()
+                .zip(&bindings)
+                .map(|(c, b)| Dispatch {
+                    pipeline: &pipeline,
+                    bindings: b,
+                    workgroups: (c.len() as u32).div_ceil(WG),
+                })
+                .collect();
+            gpu.submit(MAP_NAME, &dispatches)?;
+            Ok(Outputs(
+                outs.into_iter()
+                    .zip(&p.outputs)
+                    .map(|(copy, &o)| Array::from_device(gpu, p.ty(o), copy, n))
+                    .collect(),
+            ))
+        })
+    }
+}
+
+/// The result of a [`MapReduce`]: the value, and for `argmin`/`argmax` the
+/// first index holding it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reduced {
+    /// The sum, minimum or maximum, of the expression's type.
+    pub value: Scalar,
+    /// Where the minimum or maximum first occurs (arg-reductions only).
+    pub index: Option<usize>,
+}
+
+/// A fused reduction of an expression: `sum`, `min`, `max`, `argmin` or
+/// `argmax` of its values in one pass, with no intermediate array.
+///
+/// - `sum`: f32 sums are blocked and pairwise on the CPU (error about
+///   `log2(n)·ε` of the sum of magnitudes), a workgroup tree on the GPU;
+///   integer sums wrap.
+/// - `min`/`max`/`argmin`/`argmax`: NaN values are ignored, `-0.0 < +0.0`,
+///   ties keep the first index; `None` when there is no non-NaN value.
+///
+/// The output is `Option<Reduced>`: `None` only for the extremes of an
+/// empty (or all-NaN) input; the sum of nothing is zero.
+#[derive(Clone, Debug)]
+pub struct MapReduce {
+    c: Arc<Compiled>,
+    how: How,
+    arg: bool,
+}
+
+impl MapReduce {
+    fn new(expr: Expr, how: How, arg: bool) -> Result<MapReduce> {
+        Ok(MapReduce {
+            c: Arc::new(Compiled::new(&[expr], Some(how))?),
+            how,
+            arg,
+        })
+    }
+
+    /// The sum of `expr`.
+    pub fn sum(expr: Expr) -> Result<MapReduce> {
+        MapReduce::new(expr, How::Sum, false)
+    }
+    /// The smallest value of `expr`.
+    pub fn min(expr: Expr) -> Result<MapReduce> {
+        MapReduce::new(expr, How::Min, false)
+    }
+    /// The largest value of `expr`.
+    pub fn max(expr: Expr) -> Result<MapReduce> {
+        MapReduce::new(expr, How::Max, false)
+    }
+    /// The smallest value of `expr` and its first index.
+    pub fn argmin(expr: Expr) -> Result<MapReduce> {
+        MapReduce::new(expr, How::Min, true)
+    }
+    /// The largest value of `expr` and its first index.
+    pub fn argmax(expr: Expr) -> Result<MapReduce> {
+        MapReduce::new(expr, How::Max, true)
+    }
+
+    /// The names of the arrays the expression reads, sorted.
+    pub fn arrays(&self) -> Vec<&str> {
+        self.c.program.arrays.iter().map(|(n, _)| &**n).collect()
+    }
+
+    /// The names of the scalars the expression reads, sorted.
+    pub fn scalars(&self) -> Vec<&str> {
+        self.c.program.scalars.iter().map(|(n, _)| &**n).collect()
+    }
+
+    fn finish(&self, p: Partial) -> Option<Reduced> {
+        let ty = self.c.program.ty(self.c.program.outputs[0]);
+        match p {
+            Partial::Float(v) => Some(Reduced {
+                value: Scalar::F32(v),
+                index: None,
+            }),
+            Partial::Int(bits) => Some(Reduced {
+                value: Scalar::from_bits(ty, bits),
+                index: None,
+            }),
+            Partial::Arg(best) => best.map(|(key, i)| Reduced {
+                value: Scalar::from_bits(ty, from_key(ty, key)),
+                index: self.arg.then_some(i),
+            }),
+        }
+    }
+}
+
+impl Kernel<&Args<'_>> for MapReduce {
+    type Out = Option<Reduced>;
+
+    fn name(&self) -> &'static str {
+        REDUCE_NAME
+    }
+
+    fn work(&self, args: &&Args<'_>) -> Work {
+        self.c.work(args.len(), 0, 16)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, args: &Args<'_>) -> Result<Option<Reduced>> {
+        let (arrays, scalars, n) = self.c.bind(REDUCE_NAME, args)?;
+        let host = Compiled::host(&arrays)?;
+        let views: Vec<&[u32]> = host.iter().map(|h| &***h).collect();
+        Ok(self.finish(self.c.plan.reduce(cpu, &views, &scalars, n, self.how)))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, args: &Args<'_>) -> Result<Option<Reduced>> {
+        let (arrays, scalars, n) = self.c.bind(REDUCE_NAME, args)?;
+        let ty = self.c.program.ty(self.c.program.outputs[0]);
+        let float_sum = self.how == How::Sum && ty == Ty::F32;
+        let identity = match (self.how, float_sum) {
+            (How::Sum, true) => Partial::Float(0.0),
+            (How::Sum, false) => Partial::Int(0),
+            _ => Partial::Arg(None),
+        };
+        if n == 0 {
+            return Ok(self.finish(identity));
+        }
+        let pipeline = self.c.pipeline(gpu, REDUCE_NAME, n, 1)?;
+        let partial_words = if self.how == How::Sum { 1 } else { 2 };
+        let raw = gpu.scoped(REDUCE_NAME, || {
+            let copies = arrays
+                .iter()
+                .map(|a| a.resident(gpu, REDUCE_NAME))
+                .collect::<Result<Vec<_>>>()?;
+            let chunks = gpu.chunks::<u32>(n);
+            let groups: Vec<usize> = chunks.iter().map(|c| c.len().div_ceil(TILE)).collect();
+            let total: usize = groups.iter().sum();
+            let partials = gpu.alloc::<u32>(REDUCE_NAME, total * partial_words)?;
+            let mut offset = 0;
+            let uniforms: Vec<Vec<u8>> = chunks
+                .iter()
+                .zip(&groups)
+                .map(|(c, &g)| {
+                    let u = params(c.len(), g, offset, c.start, &scalars);
+                    offset += g;
+                    u
+                })
+                .collect();
+            let whole = 0..(total * partial_words * 4) as u64;
+            let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
+                .iter()
+                .zip(&uniforms)
+                .map(|(c, u)| {
+                    let range = c.start as u64 * 4..c.end as u64 * 4;
+                    let mut b = vec![(0, Bind::Uniform(u.as_slice()))];
+                    for (slot, copy) in (1u32..).zip(&copies) {
+                        b.push((
+                            slot,
+                            Bind::Storage {
+                                copy,
+                                range: range.clone(),
+                            },
+                        ));
+                    }
+                    b.push((
+                        copies.len() as u32 + 1,
+                        Bind::Storage {
+                            copy: &partials,
+                            range: whole.clone(),
+                        },
+                    ));
+                    b
+                })
+                .collect();
+            let dispatches: Vec<Dispatch<'_>> = bindings
+                .iter()
+                .zip(&groups)
+                .map(|(b, &g)| Dispatch {
+                    pipeline: &pipeline,
+                    bindings: b,
+                    workgroups: g as u32,
+                })
+                .collect();
+            gpu.submit(REDUCE_NAME, &dispatches)?;
+            gpu.read::<u32>(REDUCE_NAME, &partials, 0..total * partial_words)
+        })?;
+        // The partials are in index order: combine them left to right (ties
+        // keep the earlier, smaller index), f32 sums pairwise.
+        let out = match identity {
+            Partial::Float(_) => {
+                let v: &[f32] = bytemuck::cast_slice(&raw);
+                Partial::Float(pairwise(v))
+            }
+            Partial::Int(_) => Partial::Int(raw.iter().fold(0u32, |a, &b| a.wrapping_add(b))),
+            Partial::Arg(_) => raw.chunks_exact(2).fold(identity, |acc, p| {
+                let part = (p[1] != u32::MAX).then_some((p[0], p[1] as usize));
+                acc.combine(Partial::Arg(part), self.how)
+            }),
+        };
+        Ok(self.finish(out))
+    }
+}
+
+fn pairwise(v: &[f32]) -> f32 {
+    if v.len() <= 8 {
+        return v.iter().sum();
+    }
+    let (a, b) = v.split_at(v.len() / 2);
+    pairwise(a) + pairwise(b)
+}

@@ -1,0 +1,1000 @@
+//! Expression kernels (`tandem::expr`, `Map`, `MapReduce`): every operation
+//! on every backend against a plain scalar oracle at the edge sizes and past
+//! one binding; fused reductions; the GPU's one-dispatch, one-upload,
+//! no-recompile promises; clear errors for bad text, types and arguments;
+//! and random expression trees checked against a tree-walking oracle.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use tandem::expr::{Expr, Vars};
+use tandem::kernels::{Args, Map, MapReduce, Scalar};
+use tandem::{Backend, Buffer, Engine, Error};
+
+/// Empty, one, odd, workgroup ± 1, and past the small engine's binding.
+const SIZES: [usize; 7] = [0, 1, 7, 255, 256, 257, 20_011];
+
+/// CPU, GPU, and a GPU engine with 64 KiB bindings (16,384 elements), so
+/// the largest size crosses bindings.
+fn engines() -> &'static [(&'static str, Engine)] {
+    static ALL: OnceLock<Vec<(&'static str, Engine)>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut v: Vec<(&'static str, Engine)> = common::backends()
+            .into_iter()
+            .map(|(b, e)| (if b == Backend::Gpu { "gpu" } else { "cpu" }, e))
+            .collect();
+        if v.iter().any(|(n, _)| *n == "gpu") {
+            let small = Engine::builder()
+                .gpu_chunk_bytes(64 * 1024)
+                .build()
+                .expect("engine")
+                .on(Backend::Gpu);
+            v.push(("gpu 64 KiB", small));
+        }
+        v
+    })
+}
+
+/// f32 inputs: special values, then a spread of ordinary ones in [-4, 4].
+fn floats(n: usize, seed: u64) -> Vec<f32> {
+    const SPECIAL: [f32; 12] = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1e-40,
+        -2.5,
+        0.5,
+        3.0,
+        f32::MAX,
+    ];
+    let mut r = common::Rng::new(seed);
+    (0..n)
+        .map(|i| {
+            if i % 5 == 0 {
+                SPECIAL[(i / 5) % SPECIAL.len()]
+            } else {
+                r.f32(-4.0, 4.0)
+            }
+        })
+        .collect()
+}
+
+/// i32 inputs with the edges (MIN, MAX, 0, -1) among small and large values.
+fn ints(n: usize, seed: u64) -> Vec<i32> {
+    const SPECIAL: [i32; 6] = [0, -1, 1, i32::MIN, i32::MAX, 7];
+    let mut r = common::Rng::new(seed);
+    (0..n)
+        .map(|i| {
+            if i % 4 == 0 {
+                SPECIAL[(i / 4) % SPECIAL.len()]
+            } else if i % 4 == 1 {
+                (r.next_u32() % 41) as i32 - 20
+            } else {
+                r.next_u32() as i32
+            }
+        })
+        .collect()
+}
+
+/// How close a float result must be to the oracle's.
+#[derive(Clone, Copy, Debug)]
+struct Tol {
+    rel: f32,
+    abs: f32,
+}
+
+const EXACT: Tol = Tol { rel: 0.0, abs: 0.0 };
+
+fn close(got: f32, want: f32, tol: Tol, gpu: bool) -> bool {
+    if got.is_nan() || want.is_nan() {
+        return got.is_nan() && want.is_nan();
+    }
+    if got.to_bits() == want.to_bits() || (tol.rel > 0.0 && got == want) {
+        return true;
+    }
+    // A GPU may flush results below MIN_POSITIVE to zero (and read
+    // subnormal inputs as zero).
+    if gpu
+        && (want.abs() < f32::MIN_POSITIVE || got.abs() < f32::MIN_POSITIVE)
+        && (got - want).abs() < 1e-30
+    {
+        return true;
+    }
+    if want.is_infinite() || got.is_infinite() {
+        return false;
+    }
+    (got - want).abs() <= tol.rel * want.abs() + tol.abs
+}
+
+/// One f32 operation over arrays `x`, `y`, `z` (and scalar `s = 0.75`),
+/// every backend and size, against `oracle` within `tol`.
+fn check_f32(name: &str, e: Expr, tol: Tol, oracle: impl Fn(f32, f32, f32) -> f32) {
+    let map = Map::new(e).unwrap_or_else(|err| panic!("{name}: {err}"));
+    for (engine_name, engine) in engines() {
+        let gpu = engine_name.starts_with("gpu");
+        for n in SIZES {
+            let (x, y, z) = (floats(n, 1), floats(n, 2), floats(n, 3));
+            let (bx, by, bz) = (
+                Buffer::from(x.clone()),
+                Buffer::from(y.clone()),
+                Buffer::from(z.clone()),
+            );
+            let mut args = Args::new();
+            if map.scalars().contains(&"s") {
+                args = args.scalar("s", 0.75f32);
+            }
+            for (nm, b) in [("x", &bx), ("y", &by), ("z", &bz)] {
+                if map.arrays().contains(&nm) {
+                    args = args.array(nm, b);
+                }
+            }
+            let got = engine
+                .run(&map, &args)
+                .unwrap_or_else(|err| panic!("{name} n={n} on {engine_name}: {err}"))
+                .into_f32()
+                .unwrap()
+                .to_vec()
+                .unwrap();
+            assert_eq!(got.len(), n, "{name} n={n}");
+            for i in 0..n {
+                let want = oracle(x[i], y[i], z[i]);
+                assert!(
+                    close(got[i], want, tol, gpu),
+                    "{name} on {engine_name}, n={n}, i={i}: f({}, {}, {}) = {} ({:#x}), want {} ({:#x})",
+                    x[i],
+                    y[i],
+                    z[i],
+                    got[i],
+                    got[i].to_bits(),
+                    want,
+                    want.to_bits()
+                );
+            }
+        }
+    }
+}
+
+fn x() -> Expr {
+    Expr::input::<f32>("x")
+}
+fn y() -> Expr {
+    Expr::input::<f32>("y")
+}
+fn z() -> Expr {
+    Expr::input::<f32>("z")
+}
+
+/// `min`/`max`: NaN ignored, -0 below +0.
+fn pick(a: f32, b: f32, max: bool) -> f32 {
+    if b.is_nan() {
+        return a;
+    }
+    if a.is_nan() {
+        return b;
+    }
+    if a == b {
+        let neg = |v: f32| v.is_sign_negative();
+        return if max == neg(a) { b } else { a };
+    }
+    if (a < b) == max { b } else { a }
+}
+
+fn ref_pow(x: f32, y: f32) -> f32 {
+    if y.is_nan() {
+        return y;
+    }
+    if y == 0.0 {
+        return 1.0;
+    }
+    if x == 0.0 {
+        return if y > 0.0 { 0.0 } else { f32::INFINITY };
+    }
+    if x < 0.0 || x.is_nan() {
+        return f32::NAN;
+    }
+    (f64::from(y) * f64::from(x).ln()).exp() as f32
+}
+
+fn ref_tanh(x: f32) -> f32 {
+    if x.abs() > 9.0 {
+        1f32.copysign(x)
+    } else {
+        x.tanh()
+    }
+}
+
+#[test]
+fn f32_arithmetic_matches_the_oracle() {
+    check_f32("add", x() + y(), EXACT, |a, b, _| a + b);
+    check_f32("sub", x() - y(), EXACT, |a, b, _| a - b);
+    check_f32("mul", x() * y(), EXACT, |a, b, _| a * b);
+    check_f32(
+        "div",
+        x() / y(),
+        Tol {
+            rel: 3e-7,
+            abs: 0.0,
+        },
+        |a, b, _| a / b,
+    );
+    check_f32("neg", -x(), EXACT, |a, _, _| -a);
+    check_f32("abs", x().abs(), EXACT, |a, _, _| a.abs());
+    check_f32("min", x().min(y()), EXACT, |a, b, _| pick(a, b, false));
+    check_f32("max", x().max(y()), EXACT, |a, b, _| pick(a, b, true));
+    check_f32("floor", x().floor(), EXACT, |a, _, _| a.floor());
+    check_f32("ceil", x().ceil(), EXACT, |a, _, _| a.ceil());
+    check_f32("round", x().round(), EXACT, |a, _, _| a.round_ties_even());
+    // A device may or may not fuse: within a rounding of |a·b| + |c|.
+    let fma = |a: f32, b: f32, c: f32| a.mul_add(b, c);
+    for (name, e) in [("fma", x().fma(y(), z())), ("a*b+c", x() * y() + z())] {
+        let map = Map::new(e).unwrap();
+        for (engine_name, engine) in engines() {
+            let (a, b, c) = (floats(999, 4), floats(999, 5), floats(999, 6));
+            let (ba, bb, bc) = (
+                Buffer::from(a.clone()),
+                Buffer::from(b.clone()),
+                Buffer::from(c.clone()),
+            );
+            let args = Args::new().array("x", &ba).array("y", &bb).array("z", &bc);
+            let got = engine
+                .run(&map, &args)
+                .unwrap()
+                .into_f32()
+                .unwrap()
+                .to_vec()
+                .unwrap();
+            for i in 0..a.len() {
+                let want = if name == "fma" {
+                    fma(a[i], b[i], c[i])
+                } else {
+                    a[i] * b[i] + c[i]
+                };
+                let scale = (a[i] * b[i]).abs() + c[i].abs();
+                let tol = Tol {
+                    rel: 0.0,
+                    abs: 2.4e-7 * scale,
+                };
+                assert!(
+                    close(got[i], want, tol, engine_name.starts_with("gpu")),
+                    "{name} on {engine_name}: {} {} {} -> {} want {want}",
+                    a[i],
+                    b[i],
+                    c[i],
+                    got[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_transcendentals_match_the_oracle_within_stated_bounds() {
+    check_f32(
+        "sqrt",
+        x().sqrt(),
+        Tol {
+            rel: 3e-7,
+            abs: 0.0,
+        },
+        |a, _, _| a.sqrt(),
+    );
+    check_f32(
+        "exp",
+        x().exp(),
+        Tol {
+            rel: 4e-6,
+            abs: 0.0,
+        },
+        |a, _, _| {
+            if a > 88.72283 {
+                f32::INFINITY
+            } else {
+                f64::from(a).exp() as f32
+            }
+        },
+    );
+    // WGSL bounds `log` by an absolute 2^-21 on [0.5, 2].
+    check_f32(
+        "ln",
+        x().ln(),
+        Tol {
+            rel: 2e-6,
+            abs: 5e-7,
+        },
+        |a, _, _| f64::from(a).ln() as f32,
+    );
+    check_f32(
+        "pow",
+        x().abs().pow(y()),
+        Tol {
+            rel: 2e-5,
+            abs: 0.0,
+        },
+        |a, b, _| ref_pow(a.abs(), b),
+    );
+    check_f32(
+        "pow of a negative",
+        x().pow(2.0f32),
+        Tol {
+            rel: 2e-5,
+            abs: 0.0,
+        },
+        |a, _, _| ref_pow(a, 2.0),
+    );
+    // GPUs bound sin/cos by an absolute 2^-11 on [-π, π]; inputs reach ±4.
+    // Beyond a few periods, argument reduction is the backend's: clamp.
+    let clamp = || x().min(4.0f32).max(-4.0f32);
+    let clamped = |a: f32| pick(pick(a, 4.0, false), -4.0, true);
+    check_f32(
+        "sin",
+        clamp().sin(),
+        Tol {
+            rel: 0.0,
+            abs: 1e-3,
+        },
+        |a, _, _| clamped(a).sin(),
+    );
+    check_f32(
+        "cos",
+        clamp().cos(),
+        Tol {
+            rel: 0.0,
+            abs: 1e-3,
+        },
+        |a, _, _| clamped(a).cos(),
+    );
+    check_f32(
+        "tanh",
+        x().tanh(),
+        Tol {
+            rel: 1e-5,
+            abs: 1e-6,
+        },
+        |a, _, _| ref_tanh(a),
+    );
+    // x - y·trunc(x / y), with the oracle's division exact: a device's
+    // division may land trunc one step over, so the tolerance is loose
+    // where x / y is within a few ULP of an integer (none in this data).
+    check_f32(
+        "rem",
+        x() % y(),
+        Tol {
+            rel: 1e-5,
+            abs: 1e-5,
+        },
+        |a, b, _| {
+            let q = (f64::from(a) / f64::from(b)) as f32;
+            a - b * q.trunc()
+        },
+    );
+}
+
+#[test]
+fn comparisons_selects_scalars_and_casts_match_the_oracle() {
+    let sel = |c: Expr| c.select(x(), y());
+    check_f32("select <", sel(x().lt(y())), EXACT, |a, b, _| {
+        if a < b { a } else { b }
+    });
+    check_f32("select <=", sel(x().le(y())), EXACT, |a, b, _| {
+        if a <= b { a } else { b }
+    });
+    check_f32("select >", sel(x().gt(y())), EXACT, |a, b, _| {
+        if a > b { a } else { b }
+    });
+    check_f32("select >=", sel(x().ge(y())), EXACT, |a, b, _| {
+        if a >= b { a } else { b }
+    });
+    check_f32("select ==", sel(x().equal(y())), EXACT, |a, b, _| {
+        if a == b { a } else { b }
+    });
+    check_f32("select !=", sel(x().not_equal(x())), EXACT, |a, b, _| {
+        if a != a { a } else { b }
+    });
+    check_f32(
+        "&& ||",
+        (x().lt(0.0f32).and(y().gt(0.0f32)))
+            .or(!z().ge(1.0f32))
+            .select(1.0f32, 0.0f32),
+        EXACT,
+        |a, b, c| {
+            if (a < 0.0 && b > 0.0)
+                || !matches!(
+                    c.partial_cmp(&1.0),
+                    Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+                )
+            {
+                1.0
+            } else {
+                0.0
+            }
+        },
+    );
+    let s = Expr::scalar::<f32>("s");
+    check_f32("scalar", &s * x() + 2, EXACT, |a, _, _| 0.75 * a + 2.0);
+    check_f32(
+        "bool to f32",
+        x().lt(y()).cast::<f32>(),
+        EXACT,
+        |a, b, _| if a < b { 1.0 } else { 0.0 },
+    );
+    check_f32(
+        "f32 to i32 to f32",
+        x().cast::<i32>().cast::<f32>(),
+        EXACT,
+        |a, _, _| (a as i32) as f32,
+    );
+    check_f32(
+        "f32 to u32 to f32",
+        x().cast::<u32>().cast::<f32>(),
+        EXACT,
+        |a, _, _| (a as u32) as f32,
+    );
+}
+
+/// One i32 operation over arrays `p`, `q` on every backend, exactly.
+fn check_i32(name: &str, e: Expr, oracle: impl Fn(i32, i32) -> i32) {
+    let map = Map::new(e).unwrap_or_else(|err| panic!("{name}: {err}"));
+    for (engine_name, engine) in engines() {
+        for n in SIZES {
+            let (p, q) = (ints(n, 7), ints(n, 8));
+            let (bp, bq) = (Buffer::from(p.clone()), Buffer::from(q.clone()));
+            let mut args = Args::new().array("p", &bp);
+            if map.arrays().contains(&"q") {
+                args = args.array("q", &bq);
+            }
+            let got = engine
+                .run(&map, &args)
+                .unwrap_or_else(|err| panic!("{name} n={n} on {engine_name}: {err}"))
+                .into_i32()
+                .unwrap()
+                .to_vec()
+                .unwrap();
+            for i in 0..n {
+                assert_eq!(
+                    got[i],
+                    oracle(p[i], q[i]),
+                    "{name} on {engine_name}: ({}, {})",
+                    p[i],
+                    q[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn integer_operations_wrap_and_follow_the_division_rules_exactly() {
+    let (p, q) = (Expr::input::<i32>("p"), Expr::input::<i32>("q"));
+    check_i32("add", &p + &q, i32::wrapping_add);
+    check_i32("sub", &p - &q, i32::wrapping_sub);
+    check_i32("mul", &p * &q, i32::wrapping_mul);
+    check_i32(
+        "div",
+        &p / &q,
+        |a, b| if b == 0 { a } else { a.wrapping_div(b) },
+    );
+    check_i32(
+        "rem",
+        &p % &q,
+        |a, b| if b == 0 { a } else { a.wrapping_rem(b) },
+    );
+    check_i32("min", p.min(&q), i32::min);
+    check_i32("max", p.max(&q), i32::max);
+    check_i32("neg", -&p, |a, _| a.wrapping_neg());
+    check_i32("abs", p.abs(), |a, _| a.wrapping_abs());
+    check_i32("fma", p.fma(&q, 3), |a, b| {
+        a.wrapping_mul(b).wrapping_add(3)
+    });
+    check_i32(
+        "select",
+        p.lt(&q).select(&p, &q),
+        |a, b| if a < b { a } else { b },
+    );
+    check_i32(
+        "u32 round trip",
+        (p.cast::<u32>() / q.cast::<u32>()).cast::<i32>(),
+        |a, b| {
+            let (a, b) = (a as u32, b as u32);
+            a.checked_div(b).unwrap_or(a) as i32
+        },
+    );
+    check_i32("to f32 and back", p.cast::<f32>().cast::<i32>(), |a, _| {
+        a as f32 as i32
+    });
+}
+
+#[test]
+fn fused_reductions_match_the_oracle_on_every_backend() {
+    let e = 3.0f32 * x() + y();
+    let sum = MapReduce::sum(e.clone()).unwrap();
+    let (min, max) = (
+        MapReduce::min(e.clone()).unwrap(),
+        MapReduce::max(e.clone()).unwrap(),
+    );
+    let (argmin, argmax) = (
+        MapReduce::argmin(e.clone()).unwrap(),
+        MapReduce::argmax(e).unwrap(),
+    );
+    for (engine_name, engine) in engines() {
+        for n in SIZES {
+            let mut r = common::Rng::new(n as u64);
+            let (xs, ys) = (r.f32s(n, -1.0, 1.0), r.f32s(n, -1.0, 1.0));
+            let (bx, by) = (Buffer::from(xs.clone()), Buffer::from(ys.clone()));
+            let args = Args::new().array("x", &bx).array("y", &by);
+            let v: Vec<f32> = xs.iter().zip(&ys).map(|(a, b)| 3.0 * a + b).collect();
+            let at = format!("n={n} on {engine_name}");
+            let got = engine.run(&sum, &args).unwrap().unwrap();
+            let want: f64 = v.iter().map(|&a| f64::from(a)).sum();
+            let mag: f64 = v.iter().map(|&a| f64::from(a).abs()).sum();
+            assert!(
+                (got.value.as_f64() - want).abs() <= 1e-5 * mag + 1e-6,
+                "sum {at}: {got:?} vs {want}"
+            );
+            let first = |better: fn(f32, f32) -> bool| {
+                let mut best: Option<(usize, f32)> = None;
+                for (i, &a) in v.iter().enumerate() {
+                    if best.is_none_or(|(_, b)| better(a, b)) {
+                        best = Some((i, a));
+                    }
+                }
+                best
+            };
+            for (k, name, better) in [
+                (&min, "min", (|a, b| a < b) as fn(f32, f32) -> bool),
+                (&max, "max", |a, b| a > b),
+            ] {
+                let got = engine.run(k, &args).unwrap();
+                assert_eq!(
+                    got.map(|r| r.value),
+                    first(better).map(|b| Scalar::F32(b.1)),
+                    "{name} {at}"
+                );
+            }
+            for (k, name, better) in [
+                (&argmin, "argmin", (|a, b| a < b) as fn(f32, f32) -> bool),
+                (&argmax, "argmax", |a, b| a > b),
+            ] {
+                let got = engine.run(k, &args).unwrap();
+                let want = first(better);
+                assert_eq!(got.and_then(|r| r.index), want.map(|b| b.0), "{name} {at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn integer_sums_wrap_and_extremes_of_nan_only_data_are_none() {
+    let p = Expr::input::<i32>("p");
+    let sum = MapReduce::sum(&p * 2).unwrap();
+    let data = vec![i32::MAX, i32::MAX, 5, i32::MIN];
+    let want = data
+        .iter()
+        .fold(0i32, |a, &b| a.wrapping_add(b.wrapping_mul(2)));
+    let nan = MapReduce::min(x()).unwrap();
+    let nans = Buffer::from(vec![f32::NAN; 3000]);
+    for (name, engine) in engines() {
+        let b = Buffer::from(data.clone());
+        let got = engine
+            .run(&sum, &Args::new().array("p", &b))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.value, Scalar::I32(want), "{name}");
+        assert_eq!(
+            engine.run(&nan, &Args::new().array("x", &nans)).unwrap(),
+            None,
+            "{name}"
+        );
+        let empty = Buffer::from(Vec::<f32>::new());
+        assert_eq!(
+            engine.run(&nan, &Args::new().array("x", &empty)).unwrap(),
+            None,
+            "{name}"
+        );
+        let all_max = MapReduce::argmax(p.clone()).unwrap();
+        let maxes = Buffer::from(vec![i32::MAX; 5]);
+        let r = engine
+            .run(&all_max, &Args::new().array("p", &maxes))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (r.value, r.index),
+            (Scalar::I32(i32::MAX), Some(0)),
+            "{name}: i32::MAX's key is the min identity"
+        );
+    }
+}
+
+#[test]
+fn a_five_op_expression_of_three_inputs_is_one_dispatch_one_upload_each_and_one_readback() {
+    let Some(engine) = common::own_gpu_engine() else {
+        return;
+    };
+    let a = Expr::scalar::<f32>("a");
+    let e = &a * x() + y() * z() - x().sqrt();
+    let map = Map::new(e).unwrap();
+    assert_eq!(map.operations(), 9, "3 loads, 1 scalar, 5 operations");
+    let n = 100_000;
+    let (bx, by, bz) = (
+        Buffer::from(floats(n, 1)),
+        Buffer::from(floats(n, 2)),
+        Buffer::from(floats(n, 3)),
+    );
+    let before = engine.stats();
+    let out = engine
+        .run(
+            &map,
+            &Args::new()
+                .array("x", &bx)
+                .array("y", &by)
+                .array("z", &bz)
+                .scalar("a", 2.0f32),
+        )
+        .unwrap()
+        .into_f32()
+        .unwrap();
+    out.to_vec().unwrap();
+    let after = engine.stats();
+    assert_eq!(
+        after.gpu_dispatches - before.gpu_dispatches,
+        1,
+        "one dispatch"
+    );
+    assert_eq!(after.uploads - before.uploads, 3, "each input up once");
+    assert_eq!(after.downloads - before.downloads, 1, "one output back");
+    let compiled = after.pipelines_compiled;
+    // New scalar values and new data: nothing compiles.
+    for s in [3.0f32, -1.0, 0.5] {
+        engine
+            .run(
+                &map,
+                &Args::new()
+                    .array("x", &by)
+                    .array("y", &bz)
+                    .array("z", &bx)
+                    .scalar("a", s),
+            )
+            .unwrap();
+    }
+    // The same structure built again is the same pipeline.
+    let again = Map::new(&a * x() + y() * z() - x().sqrt()).unwrap();
+    engine
+        .run(
+            &again,
+            &Args::new()
+                .array("x", &bx)
+                .array("y", &by)
+                .array("z", &bz)
+                .scalar("a", 9.0f32),
+        )
+        .unwrap();
+    assert_eq!(
+        engine.stats().pipelines_compiled,
+        compiled,
+        "no pipeline compiled for new scalars"
+    );
+}
+
+#[test]
+fn text_parses_to_the_same_kernel_as_the_builder() {
+    let vars = Vars::new()
+        .array::<f32>("x")
+        .array::<f32>("y")
+        .scalar::<f32>("a");
+    let parsed = Expr::parse("a * x + sqrt(y) - -2 * min(x, 1.5) % 3", &vars).unwrap();
+    let a = Expr::scalar::<f32>("a");
+    let built = &a * x() + y().sqrt() - (-2.0f32) * x().min(1.5f32) % 3.0f32;
+    let (bx, by) = (Buffer::from(floats(777, 1)), Buffer::from(floats(777, 2)));
+    let args = Args::new()
+        .array("x", &bx)
+        .array("y", &by)
+        .scalar("a", 1.25f32);
+    let cpu = common::engine().on(Backend::Cpu);
+    let p = cpu
+        .run(&Map::new(parsed.clone()).unwrap(), &args)
+        .unwrap()
+        .into_f32()
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let b = cpu
+        .run(&Map::new(built).unwrap(), &args)
+        .unwrap()
+        .into_f32()
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert_eq!(
+        p.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    // Display gives text that parses back to the same structure.
+    let round = Expr::parse(&parsed.to_string(), &vars).unwrap();
+    assert_eq!(round.to_string(), parsed.to_string());
+}
+
+fn message(r: tandem::Result<impl std::fmt::Debug>) -> String {
+    match r {
+        Err(Error::InvalidArgument { message, .. }) => message,
+        Err(Error::LengthMismatch { left, right, .. }) => format!("lengths {left} vs {right}"),
+        other => panic!("expected an argument error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_text_types_and_arguments_are_clear_errors() {
+    let vars = Vars::new()
+        .array::<f32>("x")
+        .array::<i32>("n")
+        .scalar::<f32>("a");
+    let parse = |t: &str| message(Expr::parse(t, &vars));
+    assert!(parse("x + ").contains("column 5"), "{}", parse("x + "));
+    assert!(parse("x + * 2").contains("syntax error at column 5"));
+    assert!(parse("x $ 2").contains("column 3"));
+    assert!(parse("(x + 2").contains("expected `)`"));
+    assert!(parse("x + zz").contains("unknown name `zz`"));
+    assert!(parse("foo(x)").contains("unknown function `foo`"));
+    assert!(parse("sqrt(x, x)").contains("takes 1 argument(s), got 2"));
+    assert!(parse("99999999999999999999").contains("too large"));
+    let deep = format!("{}x{}", "(".repeat(10_000), ")".repeat(10_000));
+    assert!(parse(&deep).contains("deeper than"));
+    assert!(parse(&"-".repeat(100_000)).contains("deeper than"));
+    let long_chain = vec!["x"; 5000].join(" + ");
+    assert!(parse(&long_chain).contains("deeper than"));
+
+    let map = |t: &str| message(Map::new(Expr::parse(t, &vars).unwrap()));
+    assert!(
+        map("x + n").contains("type mismatch: `+` of f32 and i32"),
+        "{}",
+        map("x + n")
+    );
+    assert!(map("x + n").contains("column 3"));
+    assert!(map("n + 2.5").contains("float literal"));
+    assert!(map("sqrt(n)").contains("type mismatch"));
+    assert!(map("select(x, x, x)").contains("bool condition"));
+    assert!(map("-u32(n)").contains("not defined on u32"));
+    assert!(map("(x < a) < (x > a)").contains("does not order bools"));
+
+    let k = Map::new(Expr::parse("a * x", &vars).unwrap()).unwrap();
+    let cpu = common::engine().on(Backend::Cpu);
+    let (x3, x4) = (Buffer::from(vec![1.0f32; 3]), Buffer::from(vec![1.0f32; 4]));
+    let (n3, u3) = (Buffer::from(vec![1i32; 3]), Buffer::from(vec![1u32; 3]));
+    assert!(
+        message(cpu.run(&k, &Args::new().array("x", &x3)))
+            .contains("scalar `a`, which was not given")
+    );
+    assert!(
+        message(cpu.run(&k, &Args::new().scalar("a", 1.0f32)))
+            .contains("array `x`, which was not given")
+    );
+    assert!(
+        message(cpu.run(&k, &Args::new().array("x", &x3).scalar("a", 1i32)))
+            .contains("scalar `a` is i32")
+    );
+    assert!(
+        message(cpu.run(&k, &Args::new().array("x", &u3).scalar("a", 1.0f32)))
+            .contains("array `x` is u32")
+    );
+    assert!(
+        message(
+            cpu.run(
+                &k,
+                &Args::new()
+                    .array("x", &x3)
+                    .array("n", &n3)
+                    .scalar("a", 1.0f32)
+            )
+        )
+        .contains("`n` is not read")
+    );
+    let two = Map::new(Expr::parse("x + f32(n)", &vars).unwrap()).unwrap();
+    let n4 = Buffer::from(vec![1i32; 4]);
+    assert!(
+        message(cpu.run(&two, &Args::new().array("x", &x3).array("n", &n4))).starts_with("lengths")
+    );
+    let _ = x4;
+}
+
+// ---------- random trees against a tree-walking oracle ----------
+
+/// One step of a random integer chain: (accumulator, q) -> accumulator.
+type Step = Box<dyn Fn(i32, i32, i32) -> i32>;
+
+/// A random f32 expression over x, y, z: continuous operations (so a
+/// device's last-bit differences cannot flip a branch), with discontinuous
+/// ones (floor, selects) only over the inputs themselves.
+#[derive(Clone, Debug)]
+enum T {
+    In(usize),
+    Lit(f32),
+    Floor(usize),
+    Sel(usize, usize),
+    Un(u8, Box<T>),
+    Bin(u8, Box<T>, Box<T>),
+    Fma(Box<T>, Box<T>, Box<T>),
+}
+
+fn tree() -> impl Strategy<Value = T> {
+    let leaf = prop_oneof![
+        (0usize..3).prop_map(T::In),
+        (-3.0f32..3.0).prop_map(T::Lit),
+        (0usize..3).prop_map(T::Floor),
+        (0usize..3, 0usize..3).prop_map(|(a, b)| T::Sel(a, b)),
+    ];
+    leaf.prop_recursive(6, 64, 3, |inner| {
+        prop_oneof![
+            (0u8..3, inner.clone()).prop_map(|(o, a)| T::Un(o, Box::new(a))),
+            (0u8..5, inner.clone(), inner.clone()).prop_map(|(o, a, b)| T::Bin(
+                o,
+                Box::new(a),
+                Box::new(b)
+            )),
+            (inner.clone(), inner.clone(), inner).prop_map(|(a, b, c)| T::Fma(
+                Box::new(a),
+                Box::new(b),
+                Box::new(c)
+            )),
+        ]
+    })
+}
+
+fn input(k: usize) -> Expr {
+    [x(), y(), z()][k].clone()
+}
+
+impl T {
+    fn expr(&self) -> Expr {
+        match self {
+            T::In(k) => input(*k),
+            T::Lit(v) => Expr::constant(*v),
+            T::Floor(k) => input(*k).floor(),
+            T::Sel(a, b) => input(*a).lt(input(*b)).select(input(*a), input(*b)),
+            T::Un(o, a) => {
+                let a = a.expr();
+                match o {
+                    0 => -a,
+                    1 => a.abs(),
+                    _ => a.abs().sqrt(),
+                }
+            }
+            T::Bin(o, a, b) => {
+                let (a, b) = (a.expr(), b.expr());
+                match o {
+                    0 => a + b,
+                    1 => a - b,
+                    2 => a * b,
+                    3 => a.min(b),
+                    _ => a.max(b),
+                }
+            }
+            T::Fma(a, b, c) => a.expr().fma(b.expr(), c.expr()),
+        }
+    }
+
+    /// The value (f32, as the kernel computes it) and a bound on the
+    /// magnitudes it was computed from (for the tolerance).
+    fn eval(&self, v: [f32; 3]) -> (f32, f32) {
+        match self {
+            T::In(k) => (v[*k], v[*k].abs()),
+            T::Lit(c) => (*c, c.abs()),
+            T::Floor(k) => (v[*k].floor(), v[*k].floor().abs()),
+            T::Sel(a, b) => {
+                let r = if v[*a] < v[*b] { v[*a] } else { v[*b] };
+                (r, r.abs())
+            }
+            T::Un(o, a) => {
+                let (x, m) = a.eval(v);
+                match o {
+                    0 => (-x, m),
+                    1 => (x.abs(), m),
+                    _ => (x.abs().sqrt(), m.sqrt()),
+                }
+            }
+            T::Bin(o, a, b) => {
+                let ((x, mx), (y, my)) = (a.eval(v), b.eval(v));
+                match o {
+                    0 => (x + y, mx + my),
+                    1 => (x - y, mx + my),
+                    2 => (x * y, mx * my),
+                    3 => (pick(x, y, false), mx.max(my)),
+                    _ => (pick(x, y, true), mx.max(my)),
+                }
+            }
+            T::Fma(a, b, c) => {
+                let ((x, mx), (y, my), (z, mz)) = (a.eval(v), b.eval(v), c.eval(v));
+                (x.mul_add(y, z), mx * my + mz)
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    /// CPU and GPU agree with the tree-walking oracle: within a few
+    /// roundings of the magnitudes each result was computed from (a device
+    /// may fuse `a·b + c`, and `sqrt` is not correctly rounded on GPUs).
+    #[test]
+    fn random_trees_agree_with_the_oracle_on_every_backend(t in tree(), n in 1usize..700, seed in any::<u64>()) {
+        let map = Map::new(t.expr()).unwrap();
+        let mut r = common::Rng::new(seed);
+        let data: Vec<Vec<f32>> = (0..3).map(|_| r.f32s(n, -3.0, 3.0)).collect();
+        let bufs: Vec<Buffer<f32>> = data.iter().map(|d| Buffer::from(d.clone())).collect();
+        let mut args = Args::new();
+        for (k, name) in ["x", "y", "z"].into_iter().enumerate() {
+            if map.arrays().contains(&name) {
+                args = args.array(name, &bufs[k]);
+            }
+        }
+        if args.is_empty() {
+            // Constants only: no array to size the result.
+            return Ok(());
+        }
+        for (engine_name, engine) in engines() {
+            let got = engine.run(&map, &args).map_err(|e| TestCaseError::fail(format!("{engine_name}: {e}")))?;
+            let got = got.into_f32().unwrap().to_vec().unwrap();
+            for i in 0..n {
+                let (want, mag) = t.eval([data[0][i], data[1][i], data[2][i]]);
+                let tol = Tol { rel: 0.0, abs: 1e-5 * mag.max(1e-3) * 8.0 };
+                prop_assert!(
+                    close(got[i], want, tol, engine_name.starts_with("gpu")),
+                    "{t:?} on {engine_name} at {i}: {} vs {want} (magnitude {mag})", got[i]
+                );
+            }
+        }
+    }
+
+    /// Integer trees are exact on every backend.
+    #[test]
+    fn random_integer_trees_are_exact_on_every_backend(ops in proptest::collection::vec((0u8..8, 0usize..2, -5i32..5), 1..12), n in 1usize..600, seed in any::<u64>()) {
+        let (p, q) = (Expr::input::<i32>("p"), Expr::input::<i32>("q"));
+        let mut e = p.clone();
+        let mut f: Vec<Step> = Vec::new();
+        for &(op, side, c) in &ops {
+            let other = if side == 0 { q.clone() } else { Expr::constant(c) };
+            e = match op {
+                0 => e + other,
+                1 => e - other,
+                2 => e * other,
+                3 => e / other,
+                4 => e % other,
+                5 => e.min(other),
+                6 => e.max(other),
+                _ => e.lt(other.clone()).select(-e.clone(), other),
+            };
+            f.push(Box::new(move |acc: i32, qv: i32, _| {
+                let o = if side == 0 { qv } else { c };
+                match op {
+                    0 => acc.wrapping_add(o),
+                    1 => acc.wrapping_sub(o),
+                    2 => acc.wrapping_mul(o),
+                    3 => if o == 0 { acc } else { acc.wrapping_div(o) },
+                    4 => if o == 0 { acc } else { acc.wrapping_rem(o) },
+                    5 => acc.min(o),
+                    6 => acc.max(o),
+                    _ => if acc < o { acc.wrapping_neg() } else { o },
+                }
+            }));
+        }
+        let map = Map::new(e).unwrap();
+        let (pv, qv) = (ints(n, seed), ints(n, seed ^ 1));
+        let (bp, bq) = (Buffer::from(pv.clone()), Buffer::from(qv.clone()));
+        for (engine_name, engine) in engines() {
+            let mut args = Args::new().array("p", &bp);
+            if map.arrays().contains(&"q") {
+                args = args.array("q", &bq);
+            }
+            let got = engine.run(&map, &args).unwrap().into_i32().unwrap().to_vec().unwrap();
+            for i in 0..n {
+                let want = f.iter().fold(pv[i], |acc, g| g(acc, qv[i], 0));
+                prop_assert_eq!(got[i], want, "{} on {} at {}", ops.len(), engine_name, i);
+            }
+        }
+    }
+}
