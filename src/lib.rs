@@ -5,6 +5,32 @@
 //! with a dispatcher that picks, call by call, where each one runs: by its
 //! size, a cost model of each backend, and where its inputs already live.
 //!
+//! Write a loop once, as an [expression](expr): it is compiled to SIMD code
+//! for the CPU and a WGSL shader for the GPU, fused into one pass, and run
+//! where it is faster.
+//!
+//! ```
+//! use tandem::expr::{Expr, Vars};
+//! use tandem::kernels::{Args, Map, MapReduce};
+//! use tandem::{Buffer, Engine};
+//!
+//! # fn main() -> tandem::Result<()> {
+//! let engine = Engine::new()?;
+//! let x = Buffer::from(vec![1.0f32; 1 << 16]);
+//! let y = Buffer::from(vec![4.0f32; 1 << 16]);
+//! let vars = Vars::new().scalar::<f32>("a").array::<f32>("x").array::<f32>("y");
+//! let e = Expr::parse("a * x + sqrt(y)", &vars)?; // or 3.0 * &x + y.sqrt() in Rust
+//! let args = Args::new().array("x", &x).array("y", &y).scalar("a", 3.0f32);
+//! let z = engine.run(&Map::new(e.clone())?, &args)?.into_f32()?; // one pass
+//! assert_eq!(z.to_vec()?[0], 5.0);
+//! let s = engine.run(&MapReduce::sum(e)?, &args)?.expect("a sum"); // no temporary
+//! assert_eq!(s.value.as_f64(), 5.0 * (1 << 16) as f64);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The fixed kernels (sort, scan, gemm, ...) run the same way:
+//!
 //! ```
 //! use tandem::{Backend, Buffer, Engine};
 //! use tandem::kernels::{Axpy, Sum, Unary};

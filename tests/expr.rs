@@ -917,6 +917,31 @@ impl T {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
 
+    /// Any text: parsing never panics; what parses prints as text that
+    /// parses back to the same text, and either makes a kernel or is an
+    /// argument error.
+    #[test]
+    fn any_text_parses_or_is_an_argument_error(text in prop_oneof![
+        any::<String>(),
+        "[xyan0-9.+*/%()<>=!&|, -]{0,40}",
+        "(sqrt|exp|ln|pow|min|max|fma|select|abs|f32|i32|u32|floor|x|y|a|n|[(),+*<-]){0,24}",
+    ]) {
+        let vars = Vars::new().array::<f32>("x").array::<f32>("y").array::<i32>("n").scalar::<f32>("a");
+        match Expr::parse(&text, &vars) {
+            Ok(e) => {
+                let shown = e.to_string();
+                let again = Expr::parse(&shown, &vars).map_err(|err| TestCaseError::fail(format!("{shown}: {err}")))?;
+                prop_assert_eq!(again.to_string(), shown);
+                match Map::new(e) {
+                    Ok(_) | Err(Error::InvalidArgument { .. }) => {}
+                    Err(other) => return Err(TestCaseError::fail(format!("{text:?}: {other:?}"))),
+                }
+            }
+            Err(Error::InvalidArgument { .. }) => {}
+            Err(other) => return Err(TestCaseError::fail(format!("{text:?}: {other:?}"))),
+        }
+    }
+
     /// CPU and GPU agree with the tree-walking oracle: within a few
     /// roundings of the magnitudes each result was computed from (a device
     /// may fuse `a·b + c`, and `sqrt` is not correctly rounded on GPUs).
@@ -997,4 +1022,59 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn auto_routes_expressions_and_explain_names_the_kernel_and_both_estimates() {
+    let e = Expr::parse(
+        "a * x + y",
+        &Vars::new()
+            .scalar::<f32>("a")
+            .array::<f32>("x")
+            .array::<f32>("y"),
+    )
+    .unwrap();
+    let (map, sum) = (Map::new(e.clone()).unwrap(), MapReduce::sum(e).unwrap());
+    let n = 100_000;
+    let (bx, by) = (Buffer::from(floats(n, 1)), Buffer::from(floats(n, 2)));
+    let args = Args::new()
+        .array("x", &bx)
+        .array("y", &by)
+        .scalar("a", 2.0f32);
+    let engine = common::engine();
+    let text = engine.explain(&map, &args).to_string();
+    assert!(text.starts_with("map_expr: 100000 elements"), "{text}");
+    assert!(text.contains("cpu:"), "{text}");
+    if engine.has_gpu() {
+        assert!(text.contains("gpu:"), "{text}");
+    }
+    let auto = engine
+        .run(&map, &args)
+        .unwrap()
+        .into_f32()
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let cpu = engine
+        .on(Backend::Cpu)
+        .run(&map, &args)
+        .unwrap()
+        .into_f32()
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let same = auto
+        .iter()
+        .zip(&cpu)
+        .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+    assert!(
+        same || engine.has_gpu(),
+        "auto on a CPU-only engine is the CPU"
+    );
+    assert!(
+        engine
+            .explain(&sum, &args)
+            .to_string()
+            .starts_with("reduce_expr")
+    );
 }

@@ -428,6 +428,21 @@ impl<A: Output, B: Output> Output for (A, B) {
     }
 }
 
+impl Output for tandem::kernels::Outputs {
+    fn finish(self, engine: &Engine, how: Finish) -> tandem::Result<Kept> {
+        let mut kept = Vec::new();
+        for a in self.0 {
+            kept.push(match a {
+                tandem::kernels::Array::F32(b) => b.finish(engine, how)?,
+                tandem::kernels::Array::I32(b) => b.finish(engine, how)?,
+                tandem::kernels::Array::U32(b) => b.finish(engine, how)?,
+                other => unreachable!("an array type compare does not know: {other:?}"),
+            });
+        }
+        Ok(Box::new(kept))
+    }
+}
+
 macro_rules! scalar_output {
     ($($t:ty),*) => {$(
         impl Output for $t {
@@ -447,6 +462,7 @@ scalar_output!(
     Option<u32>,
     Option<(usize, f32)>,
     Option<(usize, u32)>,
+    Option<tandem::kernels::Reduced>,
     HistogramCounts
 );
 

@@ -177,6 +177,9 @@ pub(crate) fn catalogue() -> Vec<Case> {
         transpose(),
         gemm(),
         conv2d(),
+        crate::fused::fused_sum(),
+        crate::fused::chain(),
+        crate::fused::black_scholes_case(),
     ];
     // Every library catalogue entry without a case above gets the generic
     // one, so a new kernel shows up here the day it is added.

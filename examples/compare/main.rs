@@ -59,6 +59,7 @@ mod catalogue;
 mod chart;
 mod cli;
 mod export;
+mod fused;
 mod numpy;
 mod report;
 mod roofline;

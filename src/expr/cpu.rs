@@ -2,10 +2,12 @@
 //! over blocks of [`BLOCK`] elements. Each instruction runs over a whole
 //! block at a time, in SIMD lanes ([`F32`] for floats; integer loops the
 //! compiler vectorizes), so the per-instruction dispatch is paid once per
-//! 256 elements, and a block's registers (1 KiB each) stay in L1. It is not
+//! 1,024 elements, and a block's registers (4 KiB each) stay in L1. It is not
 //! an element-at-a-time interpreter.
 //!
-//! Registers are allocated at compile time and reused once a value's last
+//! Inputs are read in place and a map's outputs written in place for whole
+//! blocks (a last, partial block goes through padded copies). Registers
+//! are allocated at compile time and reused once a value's last
 //! use has passed; constants and scalars are splatted into registers of
 //! their own once per task. Booleans are lane masks (all ones or zero).
 
@@ -18,28 +20,38 @@ use crate::cpu::{Cpu, PARALLEL_THRESHOLD};
 use crate::kernels::map::{exp_lanes, ln_lanes, pick_lanes};
 
 /// Elements per register.
-pub(crate) const BLOCK: usize = 256;
+pub(crate) const BLOCK: usize = 1024;
 
-/// Blocks per parallel task (16,384 elements).
+/// Most arrays in, and most outputs, of one program (the CPU evaluator's
+/// per-block tables are fixed arrays of this size).
+pub(crate) const MAX_ARRAYS: usize = 32;
+
+/// Blocks per parallel task (65,536 elements).
 const TASK_BLOCKS: usize = 64;
+
+/// Where an operand lives for one block: a register, the input's own
+/// memory (a full block is read in place), or an output's (a full block is
+/// written in place).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src {
+    Reg(u16),
+    In(u16),
+    Out(u16),
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Step {
-    Load {
-        dst: u16,
-        input: u16,
-    },
     Op {
         op: Op,
         ty: Ty,
-        dst: u16,
-        args: [u16; 3],
+        dst: Src,
+        args: [Src; 3],
     },
     Cast {
         from: Ty,
         to: Ty,
-        dst: u16,
-        a: u16,
+        dst: Src,
+        a: Src,
     },
 }
 
@@ -54,62 +66,82 @@ enum Splat {
 pub(crate) struct Plan {
     steps: Vec<Step>,
     regs: usize,
+    inputs: usize,
     splats: Vec<(u16, Splat)>,
-    /// Each output's register and type.
-    outputs: Vec<(u16, Ty)>,
+    /// Each output's value and type; outputs a step writes in place have
+    /// `Src::Out(j)`, the others (an input or a splat as output, a value
+    /// output twice) are copied after the block.
+    outputs: Vec<(Src, Ty)>,
     weight: usize,
 }
 
-/// A task's registers, plus one spare the instruction being run writes to.
+/// A task's registers, plus one spare the instruction being run writes to,
+/// and padded copies for a last, partial block.
 struct Regs {
     r: Vec<Vec<u32>>,
     spare: Vec<u32>,
+    pad_in: Vec<Vec<u32>>,
+    pad_out: Vec<Vec<u32>>,
 }
 
 impl Plan {
-    pub(crate) fn new(p: &Program) -> Plan {
+    /// Compiles `p`; with `in_place`, steps that compute an output write
+    /// it straight into the output (maps); else every value is in a
+    /// register or an input (reductions read their value after the block).
+    pub(crate) fn new(p: &Program, in_place: bool) -> Plan {
         let n = p.insts.len();
-        // Last use of each value; outputs live to the end.
-        let mut last = vec![0usize; n];
-        for (k, inst) in p.insts.iter().enumerate() {
-            let used: &[u32] = match &inst.kind {
+        let used = |k: usize| -> &[u32] {
+            match &p.insts[k].kind {
                 Kind::Op(op, a) => &a[..op.arity()],
                 Kind::Cast(_, a) => std::slice::from_ref(a),
                 _ => &[],
-            };
-            for &u in used {
+            }
+        };
+        // Last use of each value; outputs live to the end.
+        let mut last = vec![0usize; n];
+        for k in 0..n {
+            for &u in used(k) {
                 last[u as usize] = k;
             }
         }
         for &o in &p.outputs {
             last[o as usize] = usize::MAX;
         }
-        let mut reg_of = vec![u16::MAX; n];
+        // The output each value is written to in place (its first).
+        let mut out_of: Vec<Option<u16>> = vec![None; n];
+        if in_place {
+            for (j, &o) in p.outputs.iter().enumerate() {
+                let computed = matches!(p.insts[o as usize].kind, Kind::Op(..) | Kind::Cast(..));
+                if computed && out_of[o as usize].is_none() {
+                    out_of[o as usize] = Some(j as u16);
+                }
+            }
+        }
+        let mut src = vec![Src::Reg(u16::MAX); n];
         let mut free: Vec<u16> = Vec::new();
         let mut regs = 0u16;
-        let mut alloc = |free: &mut Vec<u16>| {
-            free.pop().unwrap_or_else(|| {
-                regs += 1;
-                regs - 1
-            })
+        let mut fresh = || {
+            regs += 1;
+            regs - 1
         };
         let (mut steps, mut splats) = (Vec::new(), Vec::new());
         for (k, inst) in p.insts.iter().enumerate() {
-            // A splat's register is filled once per task, so it is its own:
-            // never taken from, or given back to, the free list.
-            let splat = matches!(inst.kind, Kind::Const(_) | Kind::Scalar(_));
-            let dst = if splat {
-                let mut none = Vec::new();
-                alloc(&mut none)
-            } else {
-                alloc(&mut free)
+            let dst = match inst.kind {
+                Kind::Input(i) => Src::In(i),
+                // A splat's register is filled once per task, so it is its
+                // own: never taken from, or given back to, the free list.
+                Kind::Const(_) | Kind::Scalar(_) => Src::Reg(fresh()),
+                _ => match out_of[k] {
+                    Some(j) => Src::Out(j),
+                    None => Src::Reg(free.pop().unwrap_or_else(&mut fresh)),
+                },
             };
-            reg_of[k] = dst;
-            let r = |v: u32| reg_of[v as usize];
+            src[k] = dst;
+            let r = |v: u32| src[v as usize];
             match inst.kind {
-                Kind::Const(bits) => splats.push((dst, Splat::Const(bits))),
-                Kind::Scalar(s) => splats.push((dst, Splat::Scalar(s))),
-                Kind::Input(i) => steps.push(Step::Load { dst, input: i }),
+                Kind::Const(bits) => splats.push((reg(dst), Splat::Const(bits))),
+                Kind::Scalar(s) => splats.push((reg(dst), Splat::Scalar(s))),
+                Kind::Input(_) => {}
                 Kind::Cast(from, a) => steps.push(Step::Cast {
                     from,
                     to: inst.ty,
@@ -117,10 +149,11 @@ impl Plan {
                     a: r(a),
                 }),
                 Kind::Op(op, a) => {
-                    let ty = match op.arity() {
-                        // Comparisons and selects: the operands' type.
-                        _ if op == Op::Select => p.ty(a[1]),
-                        _ => p.ty(a[0]),
+                    // Comparisons and selects: the operands' type.
+                    let ty = if op == Op::Select {
+                        p.ty(a[1])
+                    } else {
+                        p.ty(a[0])
                     };
                     steps.push(Step::Op {
                         op,
@@ -130,29 +163,29 @@ impl Plan {
                     });
                 }
             }
-            // Free operands whose last use this was (splats stay: they are
-            // filled once per task, not per block).
-            let used: &[u32] = match &inst.kind {
-                Kind::Op(op, a) => &a[..op.arity()],
-                Kind::Cast(_, a) => std::slice::from_ref(a),
-                _ => &[],
-            };
-            for &u in used {
+            // Registers whose value had its last use here are free again.
+            for &u in used(k) {
                 let splat = matches!(p.insts[u as usize].kind, Kind::Const(_) | Kind::Scalar(_));
-                if last[u as usize] == k && !splat && !free.contains(&reg_of[u as usize]) {
-                    free.push(reg_of[u as usize]);
+                if let Src::Reg(x) = src[u as usize]
+                    && last[u as usize] == k
+                    && !splat
+                    && !free.contains(&x)
+                {
+                    free.push(x);
                 }
             }
         }
+        let outputs = p
+            .outputs
+            .iter()
+            .map(|&o| (src[o as usize], p.ty(o)))
+            .collect();
         Plan {
             steps,
             regs: regs as usize,
+            inputs: p.arrays.len(),
             splats,
-            outputs: p
-                .outputs
-                .iter()
-                .map(|&o| (reg_of[o as usize], p.ty(o)))
-                .collect(),
+            outputs,
             weight: p.weight() as usize,
         }
     }
@@ -169,31 +202,118 @@ impl Plan {
         Regs {
             r,
             spare: vec![0u32; BLOCK],
+            pad_in: vec![vec![0u32; BLOCK]; self.inputs],
+            pad_out: vec![vec![0u32; BLOCK]; self.outputs.len()],
         }
     }
 
-    /// Runs every step over the block of `len` elements at `base`.
-    fn block(&self, regs: &mut Regs, inputs: &[&[u32]], base: usize, len: usize) {
+    /// Runs every step over one block: `ins` and `outs` hold [`BLOCK`]
+    /// elements each (a partial block is padded by the caller).
+    fn block(
+        &self,
+        r: &mut [Vec<u32>],
+        spare: &mut Vec<u32>,
+        ins: &[&[u32]],
+        outs: &mut [&mut [u32]],
+    ) {
         for step in &self.steps {
-            match *step {
-                Step::Load { dst, input } => {
-                    let d = &mut regs.r[dst as usize];
-                    d[..len].copy_from_slice(&inputs[input as usize][base..base + len]);
-                    d[len..].fill(0);
-                }
-                Step::Op { op, ty, dst, args } => {
-                    std::mem::swap(&mut regs.spare, &mut regs.r[dst as usize]);
-                    let [a, b, c] =
-                        args.map(|x| regs.r.get(x as usize).map_or(&[][..], |v| &v[..]));
-                    op_block(op, ty, &mut regs.spare, a, b, c);
-                    std::mem::swap(&mut regs.spare, &mut regs.r[dst as usize]);
-                }
-                Step::Cast { from, to, dst, a } => {
-                    std::mem::swap(&mut regs.spare, &mut regs.r[dst as usize]);
-                    cast_block(from, to, &mut regs.spare, &regs.r[a as usize]);
-                    std::mem::swap(&mut regs.spare, &mut regs.r[dst as usize]);
+            let dst = match *step {
+                Step::Op { dst, .. } | Step::Cast { dst, .. } => dst,
+            };
+            // Take the destination out, so operands can be borrowed.
+            let mut out_slot: &mut [u32] = &mut [];
+            match dst {
+                Src::Reg(x) => std::mem::swap(spare, &mut r[x as usize]),
+                Src::Out(j) => out_slot = std::mem::take(&mut outs[j as usize]),
+                Src::In(_) => unreachable!("inputs are never written"),
+            }
+            {
+                let d: &mut [u32] = match dst {
+                    Src::Reg(_) => spare,
+                    _ => out_slot,
+                };
+                let get = |s: Src| -> &[u32] {
+                    match s {
+                        Src::Reg(x) => r.get(x as usize).map_or(&[][..], |v| &v[..]),
+                        Src::In(k) => ins[k as usize],
+                        Src::Out(j) => &outs[j as usize][..],
+                    }
+                };
+                match *step {
+                    Step::Op { op, ty, args, .. } => {
+                        let [a, b, c] = args.map(get);
+                        op_block(op, ty, d, a, b, c);
+                    }
+                    Step::Cast { from, to, a, .. } => cast_block(from, to, d, get(a)),
                 }
             }
+            match dst {
+                Src::Reg(x) => std::mem::swap(spare, &mut r[x as usize]),
+                Src::Out(j) => outs[j as usize] = out_slot,
+                Src::In(_) => {}
+            }
+        }
+    }
+
+    /// Runs the block of `len` elements at `base`, `outs` the outputs' part
+    /// for it (`len` each). Returns nothing: results are in `outs` (maps) or
+    /// in the registers ([`Plan::value`]).
+    fn run_block(
+        &self,
+        regs: &mut Regs,
+        inputs: &[&[u32]],
+        base: usize,
+        len: usize,
+        outs: &mut [&mut [u32]],
+    ) {
+        let Regs {
+            r,
+            spare,
+            pad_in,
+            pad_out,
+        } = regs;
+        let mut ins: [&[u32]; MAX_ARRAYS] = [&[]; MAX_ARRAYS];
+        let k = inputs.len();
+        if len == BLOCK && outs.iter().all(|o| o.len() == BLOCK) {
+            for (v, i) in ins.iter_mut().zip(inputs) {
+                *v = &i[base..base + BLOCK];
+            }
+            self.block(r, spare, &ins[..k], outs);
+            self.copy_outputs(r, &ins[..k], outs, BLOCK);
+            return;
+        }
+        for (p, i) in pad_in.iter_mut().zip(inputs) {
+            p[..len].copy_from_slice(&i[base..base + len]);
+            p[len..].fill(0);
+        }
+        for (v, p) in ins.iter_mut().zip(pad_in.iter()) {
+            *v = &p[..];
+        }
+        let mut pads: [&mut [u32]; MAX_ARRAYS] = std::array::from_fn(|_| &mut [][..]);
+        let m = pad_out.len();
+        for (v, p) in pads.iter_mut().zip(pad_out.iter_mut()) {
+            *v = &mut p[..];
+        }
+        self.block(r, spare, &ins[..k], &mut pads[..m]);
+        self.copy_outputs(r, &ins[..k], &mut pads[..m], BLOCK);
+        for (o, p) in outs.iter_mut().zip(&pads[..m]) {
+            o[..len].copy_from_slice(&p[..len]);
+        }
+    }
+
+    /// Fills the outputs no step wrote in place.
+    fn copy_outputs(&self, r: &[Vec<u32>], ins: &[&[u32]], outs: &mut [&mut [u32]], len: usize) {
+        for (j, &(s, _)) in self.outputs.iter().enumerate() {
+            if j >= outs.len() || s == Src::Out(j as u16) {
+                continue;
+            }
+            let (head, tail) = outs.split_at_mut(j);
+            let from: &[u32] = match s {
+                Src::Reg(x) => &r[x as usize],
+                Src::In(k) => ins[k as usize],
+                Src::Out(o) => &head[o as usize][..],
+            };
+            tail[0][..len].copy_from_slice(&from[..len]);
         }
     }
 
@@ -218,12 +338,14 @@ impl Plan {
         let task = TASK_BLOCKS * BLOCK;
         let run = |regs: &mut Regs, base: usize, outs: &mut [&mut [u32]]| {
             let len = outs.first().map_or(0, |o| o.len());
+            let m = outs.len();
             for off in (0..len).step_by(BLOCK) {
                 let l = BLOCK.min(len - off);
-                self.block(regs, inputs, base + off, l);
-                for (o, &(reg, _)) in outs.iter_mut().zip(&self.outputs) {
-                    o[off..off + l].copy_from_slice(&regs.r[reg as usize][..l]);
+                let mut views: [&mut [u32]; MAX_ARRAYS] = std::array::from_fn(|_| &mut [][..]);
+                for (v, o) in views.iter_mut().zip(outs.iter_mut()) {
+                    *v = &mut o[off..off + l];
                 }
+                self.run_block(regs, inputs, base + off, l, &mut views[..m]);
             }
         };
         if !self.parallel(n) {
@@ -258,17 +380,24 @@ impl Plan {
         n: usize,
         how: How,
     ) -> Partial {
-        let (reg, ty) = self.outputs[0];
+        let (src, ty) = self.outputs[0];
         let leaf = |lo: usize, hi: usize| -> Partial {
             let mut regs = self.regs(scalars);
             let mut acc = Partial::identity(how, ty);
             let mut sums = Cascade::default();
             for base in (lo..hi).step_by(BLOCK) {
                 let len = BLOCK.min(hi - base);
-                self.block(&mut regs, inputs, base, len);
-                let v = &regs.r[reg as usize][..len];
+                self.run_block(&mut regs, inputs, base, len, &mut []);
+                let v: &[u32] = match src {
+                    Src::Reg(x) => &regs.r[x as usize][..len],
+                    Src::In(k) if len == BLOCK => &inputs[k as usize][base..base + len],
+                    Src::In(k) => &regs.pad_in[k as usize][..len],
+                    Src::Out(_) => unreachable!("reductions compile without in-place outputs"),
+                };
                 match how {
-                    How::Sum if ty == Ty::F32 => sums.push(block_sum_f32(bytemuck::cast_slice(v))),
+                    How::Sum if ty == Ty::F32 => {
+                        sums.push(block_sum_f32(bytemuck::cast_slice(v)));
+                    }
                     How::Sum => {
                         let s = v.iter().fold(0u32, |a, &b| a.wrapping_add(b));
                         acc = acc.combine(Partial::Int(s), how);
@@ -306,6 +435,13 @@ impl Plan {
             l.combine(r, how)
         }
         cpu.install(|| tree(0, n, task, how, &leaf))
+    }
+}
+
+fn reg(s: Src) -> u16 {
+    match s {
+        Src::Reg(x) => x,
+        _ => unreachable!("splats live in registers"),
     }
 }
 

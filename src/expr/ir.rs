@@ -97,6 +97,14 @@ impl Program {
         }
         arrays.sort();
         scalars.sort();
+        let most = super::cpu::MAX_ARRAYS;
+        if arrays.len() > most || exprs.len() > most {
+            return Err(invalid(format!(
+                "{} arrays and {} outputs: an expression kernel takes at most {most} of each",
+                arrays.len(),
+                exprs.len()
+            )));
+        }
         let mut b = Builder {
             insts: Vec::new(),
             seen: HashMap::new(),

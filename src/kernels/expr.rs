@@ -32,6 +32,7 @@ const TILE: usize = 2048;
 /// A value of one of the element types: a scalar argument or a reduction's
 /// result.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Scalar {
     /// An f32.
     F32(f32),
@@ -95,6 +96,7 @@ impl From<u32> for Scalar {
 
 /// An output array of an expression kernel, of the expression's type.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Array {
     /// f32 elements.
     F32(Buffer<f32>),
@@ -302,7 +304,7 @@ impl Compiled {
             Some(h) => wgsl::reduce(&program, h),
         };
         Ok(Compiled {
-            plan: Plan::new(&program),
+            plan: Plan::new(&program, how.is_none()),
             program,
             wgsl,
             valid: OnceLock::new(),
