@@ -5,6 +5,13 @@
 //! buffer on the GPU uploads a missing device copy once; a kernel's output is
 //! born with only the copy of the backend that computed it. A write through
 //! [`Buffer::write`] replaces the host copy and drops the device copy.
+//!
+//! The host copy is either owned (a `Vec`) or borrowed: memory the buffer
+//! does not own, kept alive by an owner it holds ([`Buffer::from_shared`],
+//! [`Buffer::from_memory`] with any [`HostMemory`]; the Python package
+//! wraps numpy arrays this way, without a copy). Borrowed memory is never
+//! written: [`Buffer::write`] replaces it with a new owned copy (copy on
+//! write), so the owner's data is never changed by tandem.
 
 use std::fmt;
 use std::ops::Deref;
@@ -93,25 +100,73 @@ pub enum Residency {
     Both,
 }
 
+/// Host memory a [`Buffer`] reads without owning it, kept alive as long as
+/// the buffer (or a [`HostData`] view) holds this owner.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tandem::{Buffer, HostMemory};
+///
+/// /// A static table, borrowed for the process' lifetime.
+/// struct Table(&'static [f32]);
+/// impl HostMemory<f32> for Table {
+///     fn as_slice(&self) -> &[f32] {
+///         self.0
+///     }
+/// }
+/// static DATA: [f32; 3] = [1.0, 2.0, 3.0];
+/// let b = Buffer::from_memory(Table(&DATA));
+/// assert_eq!(b.to_vec().unwrap(), DATA);
+/// let shared: Arc<[f32]> = Arc::from(vec![4.0f32, 5.0]);
+/// let c = Buffer::from_shared(shared.clone()); // no copy
+/// assert_eq!(c.host().unwrap().as_ptr(), shared.as_ptr());
+/// ```
+pub trait HostMemory<T>: Send + Sync + 'static {
+    /// The elements; the same slice on every call.
+    fn as_slice(&self) -> &[T];
+}
+
+impl<T: Element> HostMemory<T> for Arc<[T]> {
+    fn as_slice(&self) -> &[T] {
+        self
+    }
+}
+
+/// A host copy: owned, or borrowed from an owner.
+enum Host<T: 'static> {
+    Owned(Vec<T>),
+    Borrowed(Box<dyn HostMemory<T>>),
+}
+
+impl<T: 'static> Deref for Host<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Host::Owned(v) => v,
+            Host::Borrowed(m) => m.as_slice(),
+        }
+    }
+}
+
 /// A read-only view of a buffer's host copy; cheap to clone, derefs to `[T]`.
 #[derive(Clone)]
-pub struct HostData<T>(Arc<Vec<T>>);
+pub struct HostData<T: 'static>(Arc<Host<T>>);
 
-impl<T> Deref for HostData<T> {
+impl<T: 'static> Deref for HostData<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         &self.0
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for HostData<T> {
+impl<T: fmt::Debug + 'static> fmt::Debug for HostData<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        self.0[..].fmt(f)
     }
 }
 
-struct State<T> {
-    host: Option<Arc<Vec<T>>>,
+struct State<T: 'static> {
+    host: Option<Arc<Host<T>>>,
     device: Option<Arc<DeviceCopy>>,
 }
 
@@ -132,7 +187,7 @@ impl<T: Element> Drop for Inner<T> {
         // view still holds it.
         let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(host) = state.host.take()
-            && let Ok(v) = Arc::try_unwrap(host)
+            && let Ok(Host::Owned(v)) = Arc::try_unwrap(host)
         {
             crate::cpu::pool::give_back(v);
         }
@@ -149,7 +204,7 @@ impl<T: Element> Clone for Buffer<T> {
 
 impl<T: Element> From<Vec<T>> for Buffer<T> {
     fn from(data: Vec<T>) -> Self {
-        Buffer::from_host(Arc::new(data))
+        Buffer::from_host(Arc::new(Host::Owned(data)))
     }
 }
 
@@ -170,7 +225,19 @@ impl<T: Element> fmt::Debug for Buffer<T> {
 }
 
 impl<T: Element> Buffer<T> {
-    fn from_host(data: Arc<Vec<T>>) -> Self {
+    /// A buffer over shared memory, without a copy: it keeps `data` alive
+    /// and never writes it ([`Buffer::write`] replaces it with an owned copy).
+    pub fn from_shared(data: Arc<[T]>) -> Self {
+        Buffer::from_memory(data)
+    }
+
+    /// A buffer over memory `owner` keeps alive, without a copy (see
+    /// [`HostMemory`]); never written, as [`Buffer::from_shared`].
+    pub fn from_memory(owner: impl HostMemory<T>) -> Self {
+        Buffer::from_host(Arc::new(Host::Borrowed(Box::new(owner))))
+    }
+
+    fn from_host(data: Arc<Host<T>>) -> Self {
         Buffer {
             inner: Arc::new(Inner {
                 len: data.len(),
@@ -240,7 +307,7 @@ impl<T: Element> Buffer<T> {
             state.device.clone()
         };
         let device = device.expect("a buffer always has at least one current copy");
-        let data = Arc::new(device.download::<T>(self.len())?);
+        let data = Arc::new(Host::Owned(device.download::<T>(self.len())?));
         let mut state = self.state();
         // Another thread may have downloaded meanwhile, or written new data:
         // only install ours if the device copy we read is still the current one.
@@ -260,12 +327,13 @@ impl<T: Element> Buffer<T> {
         Ok(self.host()?.to_vec())
     }
 
-    /// Replaces the contents with `data` (same length): the host copy becomes
-    /// current and the device copy is dropped.
+    /// Replaces the contents with `data` (same length): a new owned host
+    /// copy becomes current and the device copy is dropped. Borrowed memory
+    /// ([`Buffer::from_memory`]) is left as it was: this copies on write.
     pub fn write(&self, data: &[T]) -> Result<()> {
         crate::Error::check_same_len("Buffer::write", self.len(), data.len())?;
         let mut state = self.state();
-        state.host = Some(Arc::new(data.to_vec()));
+        state.host = Some(Arc::new(Host::Owned(data.to_vec())));
         state.device = None;
         Ok(())
     }

@@ -77,9 +77,11 @@ pub mod expr;
 pub mod gpu;
 pub mod kernel;
 pub mod kernels;
+#[cfg(feature = "ndarray")]
+mod ndarray_interop;
 mod stats;
 
-pub use buffer::{Buffer, Element, ElementType, HostData, Residency};
+pub use buffer::{Buffer, Element, ElementType, HostData, HostMemory, Residency};
 pub use calibrate::{CalibrateOptions, Progress};
 pub use cpu::Cpu;
 pub use dispatch::{CostModel, Explanation, Profile};

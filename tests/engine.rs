@@ -406,3 +406,26 @@ fn one_engine_serves_many_threads() {
         }
     });
 }
+
+#[test]
+fn borrowed_memory_is_read_in_place_on_every_backend_and_never_written() {
+    use std::sync::Arc;
+    let data: Arc<[f32]> = Arc::from((0..1000).map(|i| i as f32).collect::<Vec<f32>>());
+    let b = Buffer::from_shared(Arc::clone(&data));
+    assert_eq!(b.host().unwrap().as_ptr(), data.as_ptr(), "no copy");
+    for (backend, engine) in common::backends() {
+        let s: f32 = engine.run(&tandem::kernels::Sum, &b).unwrap();
+        assert_eq!(s, 499_500.0, "{backend}");
+    }
+    // A write replaces the host copy with an owned one: the shared memory
+    // is unchanged, and the buffer reads the new contents.
+    b.write(&vec![1.0; 1000]).unwrap();
+    assert_eq!(data[3], 3.0);
+    assert_eq!(b.to_vec().unwrap()[3], 1.0);
+    drop(b);
+    assert_eq!(
+        Arc::strong_count(&data),
+        1,
+        "the buffer let go of its owner"
+    );
+}

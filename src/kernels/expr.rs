@@ -207,7 +207,7 @@ trait AnyBuffer: Sync {
     fn resident(&self, gpu: &Gpu, kernel: &'static str) -> Result<Arc<DeviceCopy>>;
 }
 
-struct Bits<T>(crate::buffer::HostData<T>);
+struct Bits<T: 'static>(crate::buffer::HostData<T>);
 
 impl<T: Element> std::ops::Deref for Bits<T> {
     type Target = [u32];
