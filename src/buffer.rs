@@ -322,6 +322,25 @@ impl<T: Element> Buffer<T> {
         Ok(HostData(data))
     }
 
+    /// The contents as a `Vec`, without a copy when this handle is the only
+    /// one and holds an owned host copy (a kernel's CPU output, say); else
+    /// copied (downloading once if needed).
+    pub fn into_vec(self) -> Result<Vec<T>> {
+        self.host()?;
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                let state = inner.state.get_mut().unwrap_or_else(|p| p.into_inner());
+                let host = state.host.take().expect("read on the host above");
+                match Arc::try_unwrap(host) {
+                    Ok(Host::Owned(v)) => Ok(v),
+                    Ok(borrowed) => Ok(borrowed.to_vec()),
+                    Err(shared) => Ok(shared.to_vec()),
+                }
+            }
+            Err(inner) => Buffer { inner }.to_vec(),
+        }
+    }
+
     /// Copies the contents to a `Vec`, downloading once if needed.
     pub fn to_vec(&self) -> Result<Vec<T>> {
         Ok(self.host()?.to_vec())

@@ -26,7 +26,8 @@ pub(crate) const BLOCK: usize = 1024;
 /// per-block tables are fixed arrays of this size).
 pub(crate) const MAX_ARRAYS: usize = 32;
 
-/// Blocks per parallel task (65,536 elements).
+/// Most blocks per parallel task (65,536 elements); fewer when that would
+/// leave a thread without work ([`Plan::task`]).
 const TASK_BLOCKS: usize = 64;
 
 /// Where an operand lives for one block: a register, the input's own
@@ -318,8 +319,15 @@ impl Plan {
     }
 
     /// Whether `n` elements are worth splitting across threads.
-    fn parallel(&self, n: usize) -> bool {
-        n.saturating_mul(self.weight) >= PARALLEL_THRESHOLD
+    fn parallel(&self, cpu: &Cpu, n: usize) -> bool {
+        n.saturating_mul(self.weight) >= PARALLEL_THRESHOLD && n > self.task(cpu, n)
+    }
+
+    /// Elements per parallel task: a few tasks per thread, whole blocks,
+    /// at most [`TASK_BLOCKS`] of them.
+    fn task(&self, cpu: &Cpu, n: usize) -> usize {
+        let per = n.div_ceil(cpu.threads() * 4).div_ceil(BLOCK) * BLOCK;
+        per.clamp(BLOCK, TASK_BLOCKS * BLOCK)
     }
 
     /// Evaluates every output over `n` elements (each input holds `n`).
@@ -335,7 +343,7 @@ impl Plan {
             .iter()
             .map(|_| crate::cpu::pool::take::<u32>(n))
             .collect();
-        let task = TASK_BLOCKS * BLOCK;
+        let task = self.task(cpu, n);
         let run = |regs: &mut Regs, base: usize, outs: &mut [&mut [u32]]| {
             let len = outs.first().map_or(0, |o| o.len());
             let m = outs.len();
@@ -348,7 +356,7 @@ impl Plan {
                 self.run_block(regs, inputs, base + off, l, &mut views[..m]);
             }
         };
-        if !self.parallel(n) {
+        if !self.parallel(cpu, n) {
             let mut regs = self.regs(scalars);
             let mut views: Vec<&mut [u32]> = outs.iter_mut().map(|o| &mut o[..]).collect();
             run(&mut regs, 0, &mut views);
@@ -413,10 +421,10 @@ impl Plan {
             }
             acc
         };
-        if !self.parallel(n) {
+        if !self.parallel(cpu, n) {
             return leaf(0, n);
         }
-        let task = TASK_BLOCKS * BLOCK;
+        let task = self.task(cpu, n);
         fn tree(
             lo: usize,
             hi: usize,

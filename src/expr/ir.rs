@@ -143,7 +143,7 @@ impl Program {
                 Kind::Cast(..) => 1,
                 Kind::Op(op, _) => match op {
                     Op::Fma => 2,
-                    Op::Div | Op::Sqrt if i.ty == Ty::F32 => 4,
+                    Op::Div | Op::Sqrt if i.ty == Ty::F32 => 2,
                     Op::Div | Op::Rem => 8,
                     Op::Exp | Op::Ln => 16,
                     Op::Sin | Op::Cos | Op::Tanh => 20,
