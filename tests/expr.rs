@@ -90,7 +90,11 @@ struct Tol {
     abs: f32,
 }
 
-const EXACT: Tol = Tol { rel: 0.0, abs: 0.0 };
+const EXACT: Tol = tol(0.0, 0.0);
+
+const fn tol(rel: f32, abs: f32) -> Tol {
+    Tol { rel, abs }
+}
 
 fn close(got: f32, want: f32, tol: Tol, gpu: bool) -> bool {
     if got.is_nan() || want.is_nan() {
@@ -215,15 +219,7 @@ fn f32_arithmetic_matches_the_oracle() {
     check_f32("add", x() + y(), EXACT, |a, b, _| a + b);
     check_f32("sub", x() - y(), EXACT, |a, b, _| a - b);
     check_f32("mul", x() * y(), EXACT, |a, b, _| a * b);
-    check_f32(
-        "div",
-        x() / y(),
-        Tol {
-            rel: 3e-7,
-            abs: 0.0,
-        },
-        |a, b, _| a / b,
-    );
+    check_f32("div", x() / y(), tol(3e-7, 0.0), |a, b, _| a / b);
     check_f32("neg", -x(), EXACT, |a, _, _| -a);
     check_f32("abs", x().abs(), EXACT, |a, _, _| a.abs());
     check_f32("min", x().min(y()), EXACT, |a, b, _| pick(a, b, false));
@@ -257,10 +253,7 @@ fn f32_arithmetic_matches_the_oracle() {
                     a[i] * b[i] + c[i]
                 };
                 let scale = (a[i] * b[i]).abs() + c[i].abs();
-                let tol = Tol {
-                    rel: 0.0,
-                    abs: 2.4e-7 * scale,
-                };
+                let tol = tol(0.0, 2.4e-7 * scale);
                 assert!(
                     close(got[i], want, tol, engine_name.starts_with("gpu")),
                     "{name} on {engine_name}: {} {} {} -> {} want {want}",
@@ -276,104 +269,45 @@ fn f32_arithmetic_matches_the_oracle() {
 
 #[test]
 fn f32_transcendentals_match_the_oracle_within_stated_bounds() {
-    check_f32(
-        "sqrt",
-        x().sqrt(),
-        Tol {
-            rel: 3e-7,
-            abs: 0.0,
-        },
-        |a, _, _| a.sqrt(),
-    );
-    check_f32(
-        "exp",
-        x().exp(),
-        Tol {
-            rel: 4e-6,
-            abs: 0.0,
-        },
-        |a, _, _| {
-            if a > 88.72283 {
-                f32::INFINITY
-            } else {
-                f64::from(a).exp() as f32
-            }
-        },
-    );
+    check_f32("sqrt", x().sqrt(), tol(3e-7, 0.0), |a, _, _| a.sqrt());
+    check_f32("exp", x().exp(), tol(4e-6, 0.0), |a, _, _| {
+        if a > 88.72283 {
+            f32::INFINITY
+        } else {
+            f64::from(a).exp() as f32
+        }
+    });
     // WGSL bounds `log` by an absolute 2^-21 on [0.5, 2].
-    check_f32(
-        "ln",
-        x().ln(),
-        Tol {
-            rel: 2e-6,
-            abs: 5e-7,
-        },
-        |a, _, _| f64::from(a).ln() as f32,
-    );
-    check_f32(
-        "pow",
-        x().abs().pow(y()),
-        Tol {
-            rel: 2e-5,
-            abs: 0.0,
-        },
-        |a, b, _| ref_pow(a.abs(), b),
-    );
+    check_f32("ln", x().ln(), tol(2e-6, 5e-7), |a, _, _| {
+        f64::from(a).ln() as f32
+    });
+    check_f32("pow", x().abs().pow(y()), tol(2e-5, 0.0), |a, b, _| {
+        ref_pow(a.abs(), b)
+    });
     check_f32(
         "pow of a negative",
         x().pow(2.0f32),
-        Tol {
-            rel: 2e-5,
-            abs: 0.0,
-        },
+        tol(2e-5, 0.0),
         |a, _, _| ref_pow(a, 2.0),
     );
     // GPUs bound sin/cos by an absolute 2^-11 on [-π, π]; inputs reach ±4.
     // Beyond a few periods, argument reduction is the backend's: clamp.
     let clamp = || x().min(4.0f32).max(-4.0f32);
     let clamped = |a: f32| pick(pick(a, 4.0, false), -4.0, true);
-    check_f32(
-        "sin",
-        clamp().sin(),
-        Tol {
-            rel: 0.0,
-            abs: 1e-3,
-        },
-        |a, _, _| clamped(a).sin(),
-    );
-    check_f32(
-        "cos",
-        clamp().cos(),
-        Tol {
-            rel: 0.0,
-            abs: 1e-3,
-        },
-        |a, _, _| clamped(a).cos(),
-    );
-    check_f32(
-        "tanh",
-        x().tanh(),
-        Tol {
-            rel: 1e-5,
-            abs: 1e-6,
-        },
-        |a, _, _| ref_tanh(a),
-    );
+    check_f32("sin", clamp().sin(), tol(0.0, 1e-3), |a, _, _| {
+        clamped(a).sin()
+    });
+    check_f32("cos", clamp().cos(), tol(0.0, 1e-3), |a, _, _| {
+        clamped(a).cos()
+    });
+    check_f32("tanh", x().tanh(), tol(1e-5, 1e-6), |a, _, _| ref_tanh(a));
     // x - y·trunc(x / y), with the oracle's division exact: a device's
     // division may land trunc one step over, so the tolerance is loose
     // where x / y is within a few ULP of an integer (none in this data).
-    check_f32(
-        "rem",
-        x() % y(),
-        Tol {
-            rel: 1e-5,
-            abs: 1e-5,
-        },
-        |a, b, _| {
-            let q = (f64::from(a) / f64::from(b)) as f32;
-            a - b * q.trunc()
-        },
-    );
+    check_f32("rem", x() % y(), tol(1e-5, 1e-5), |a, b, _| {
+        let q = (f64::from(a) / f64::from(b)) as f32;
+        a - b * q.trunc()
+    });
 }
 
 #[test]

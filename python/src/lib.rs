@@ -368,25 +368,118 @@ fn empty(function: &str) -> PyErr {
     ))
 }
 
-// ---------- reductions ----------
+// ---------- functions of one array ----------
 
-/// The sum of `x` (f32 sums are pairwise; integer sums wrap at 32 bits,
-/// where numpy widens to int64).
-#[pyfunction]
-#[pyo3(signature = (x, device = "auto", engine = None))]
-fn sum<'py>(
-    py: Python<'py>,
-    x: &Bound<'py, PyAny>,
-    device: &str,
-    engine: Option<&Bound<'py, PyEngine>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let e = engine_of(engine, device)?;
-    let x = array(x, "x")?;
-    let s = each!(x.arr, |b| {
-        let v = release(py, || e.run(&Sum, &b))?;
-        Scalar::from(v)
-    });
-    scalar(py, s)
+/// A module function of one array `x`, `device` and `engine`: `$body` sees
+/// the engine as `$e` and the array (a buffer over it) as `$x`.
+macro_rules! one_array {
+    ($(#[doc = $doc:literal])* $name:ident -> $ret:ty, |$py:ident, $e:ident, $x:ident| $body:expr) => {
+        $(#[doc = $doc])*
+        #[pyfunction]
+        #[pyo3(signature = (x, device = "auto", engine = None))]
+        fn $name<'py>(
+            $py: Python<'py>,
+            x: &Bound<'py, PyAny>,
+            device: &str,
+            engine: Option<&Bound<'py, PyEngine>>,
+        ) -> PyResult<$ret> {
+            let $e = engine_of(engine, device)?;
+            let $x = array(x, "x")?;
+            $body
+        }
+    };
+}
+
+/// A 1-D array function whose kernel returns a buffer of the input's shape.
+macro_rules! array_out {
+    ($(#[doc = $doc:literal])* $name:ident, $kernel:expr) => {
+        one_array!($(#[doc = $doc])* $name -> Bound<'py, PyAny>, |py, e, x| {
+            one_d(&x, "x", stringify!($name))?;
+            Ok(each!(x.arr, |b| {
+                let r = release(py, || e.run(&$kernel, &b))?;
+                to_numpy(py, r, &x.shape)?
+            }))
+        });
+    };
+}
+
+/// A reduction to an optional value (`Some(index)` for arg-reductions).
+macro_rules! extreme {
+    ($(#[doc = $doc:literal])* $name:ident -> $ret:ty, $kernel:ident, |$v:ident| $pick:expr) => {
+        one_array!($(#[doc = $doc])* $name -> $ret, |py, e, x| {
+            let r = each!(x.arr, |b| release(py, || e.run(&$kernel, &b))?.map(|$v| $pick));
+            let r = r.ok_or_else(|| empty(stringify!($name)))?;
+            Ok(r.into_pyobject(py)?.into_any())
+        });
+    };
+}
+
+one_array!(
+    /// The sum of `x` (f32 sums are pairwise; integer sums wrap at 32 bits,
+    /// where numpy widens to int64).
+    sum -> Bound<'py, PyAny>, |py, e, x| {
+        let s = each!(x.arr, |b| Scalar::from(release(py, || e.run(&Sum, &b))?));
+        scalar(py, s)
+    }
+);
+extreme!(
+    /// The smallest element (NaN ignored; ValueError when empty or all NaN).
+    min -> Bound<'py, PyAny>, Min, |v| ScalarOut(Scalar::from(v))
+);
+extreme!(
+    /// The largest element (NaN ignored; ValueError when empty or all NaN).
+    max -> Bound<'py, PyAny>, Max, |v| ScalarOut(Scalar::from(v))
+);
+extreme!(
+    /// Index of the first smallest element (NaN ignored).
+    argmin -> Bound<'py, PyAny>, ArgMin, |v| v.0
+);
+extreme!(
+    /// Index of the first largest element (NaN ignored).
+    argmax -> Bound<'py, PyAny>, ArgMax, |v| v.0
+);
+array_out!(
+    /// The inclusive prefix sum of a 1-D array, same dtype (integers wrap).
+    cumsum, Scan::inclusive()
+);
+array_out!(
+    /// A sorted copy of a 1-D array (radix sort; floats in IEEE total order
+    /// with NaNs last).
+    sort, Sort
+);
+one_array!(
+    /// The stable sorting permutation of a 1-D array, as int64 (numpy's
+    /// index type; `np.argsort(x, kind="stable")`).
+    argsort -> Bound<'py, PyAny>, |py, e, x| {
+        one_d(&x, "x", "argsort")?;
+        let idx = each!(x.arr, |b| release(py, || e.run(&Argsort, &b))?);
+        let v = release(py, || idx.into_vec())?;
+        let wide: Vec<i64> = v.into_iter().map(i64::from).collect();
+        Ok(PyArray1::from_vec(py, wide).into_any())
+    }
+);
+one_array!(
+    /// The transpose of a 2-D array, as a new C-contiguous array.
+    transpose -> Bound<'py, PyAny>, |py, e, x| {
+        let (rows, cols) = two_d(&x, "a", "transpose")?;
+        let t = Transpose { rows, cols };
+        Ok(each!(x.arr, |b| {
+            let r = release(py, || e.run(&t, &b))?;
+            to_numpy(py, r, &[cols, rows])?
+        }))
+    }
+);
+
+/// A reduction's value as the Python number of its type.
+struct ScalarOut(Scalar);
+
+impl<'py> IntoPyObject<'py> for ScalarOut {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        scalar(py, self.0)
+    }
 }
 
 /// `Σ x·y` of two 1-D arrays of one dtype.
@@ -412,129 +505,6 @@ fn dot<'py>(
         }
     };
     scalar(py, s)
-}
-
-macro_rules! extreme {
-    ($name:ident, $kernel:ident, $doc:literal) => {
-        #[doc = $doc]
-        #[pyfunction]
-        #[pyo3(signature = (x, device = "auto", engine = None))]
-        fn $name<'py>(
-            py: Python<'py>,
-            x: &Bound<'py, PyAny>,
-            device: &str,
-            engine: Option<&Bound<'py, PyEngine>>,
-        ) -> PyResult<Bound<'py, PyAny>> {
-            let e = engine_of(engine, device)?;
-            let x = array(x, "x")?;
-            let s = each!(x.arr, |b| {
-                let v = release(py, || e.run(&$kernel, &b))?;
-                v.map(Scalar::from)
-            });
-            scalar(py, s.ok_or_else(|| empty(stringify!($name)))?)
-        }
-    };
-}
-extreme!(
-    min,
-    Min,
-    "The smallest element (NaN ignored; ValueError when empty or all NaN)."
-);
-extreme!(
-    max,
-    Max,
-    "The largest element (NaN ignored; ValueError when empty or all NaN)."
-);
-
-macro_rules! arg_extreme {
-    ($name:ident, $kernel:ident, $doc:literal) => {
-        #[doc = $doc]
-        #[pyfunction]
-        #[pyo3(signature = (x, device = "auto", engine = None))]
-        fn $name<'py>(
-            py: Python<'py>,
-            x: &Bound<'py, PyAny>,
-            device: &str,
-            engine: Option<&Bound<'py, PyEngine>>,
-        ) -> PyResult<usize> {
-            let e = engine_of(engine, device)?;
-            let x = array(x, "x")?;
-            let i = each!(x.arr, |b| {
-                let v = release(py, || e.run(&$kernel, &b))?;
-                v.map(|(i, _)| i)
-            });
-            i.ok_or_else(|| empty(stringify!($name)))
-        }
-    };
-}
-arg_extreme!(
-    argmin,
-    ArgMin,
-    "Index of the first smallest element (NaN ignored)."
-);
-arg_extreme!(
-    argmax,
-    ArgMax,
-    "Index of the first largest element (NaN ignored)."
-);
-
-// ---------- scans, sorts, selection ----------
-
-/// The inclusive prefix sum of a 1-D array, same dtype (integers wrap).
-#[pyfunction]
-#[pyo3(signature = (x, device = "auto", engine = None))]
-fn cumsum<'py>(
-    py: Python<'py>,
-    x: &Bound<'py, PyAny>,
-    device: &str,
-    engine: Option<&Bound<'py, PyEngine>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let e = engine_of(engine, device)?;
-    let x = array(x, "x")?;
-    one_d(&x, "x", "cumsum")?;
-    let out = each!(x.arr, |b| {
-        let r = release(py, || e.run(&Scan::inclusive(), &b))?;
-        to_numpy(py, r, &x.shape)?
-    });
-    Ok(out)
-}
-
-/// A sorted copy of a 1-D array (radix sort; floats in IEEE total order
-/// with NaNs last).
-#[pyfunction]
-#[pyo3(signature = (x, device = "auto", engine = None))]
-fn sort<'py>(
-    py: Python<'py>,
-    x: &Bound<'py, PyAny>,
-    device: &str,
-    engine: Option<&Bound<'py, PyEngine>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let e = engine_of(engine, device)?;
-    let x = array(x, "x")?;
-    one_d(&x, "x", "sort")?;
-    Ok(each!(x.arr, |b| {
-        let r = release(py, || e.run(&Sort, &b))?;
-        to_numpy(py, r, &x.shape)?
-    }))
-}
-
-/// The stable sorting permutation of a 1-D array, as int64 (numpy's index
-/// type; `np.argsort(x, kind="stable")`).
-#[pyfunction]
-#[pyo3(signature = (x, device = "auto", engine = None))]
-fn argsort<'py>(
-    py: Python<'py>,
-    x: &Bound<'py, PyAny>,
-    device: &str,
-    engine: Option<&Bound<'py, PyEngine>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let e = engine_of(engine, device)?;
-    let x = array(x, "x")?;
-    one_d(&x, "x", "argsort")?;
-    let idx = each!(x.arr, |b| release(py, || e.run(&Argsort, &b))?);
-    let v = release(py, || idx.into_vec())?;
-    let wide: Vec<i64> = v.into_iter().map(i64::from).collect();
-    Ok(PyArray1::from_vec(py, wide).into_any())
 }
 
 /// The mask a condition array gives: uint32/int32 used in place; bool
@@ -708,25 +678,6 @@ fn matmul<'py>(
     };
     let c = release(py, || e.run(&Gemm::new(m, n, k), (&x, &y)))?;
     to_numpy(py, c, &[m, n])
-}
-
-/// The transpose of a 2-D array, as a new C-contiguous array.
-#[pyfunction]
-#[pyo3(signature = (a, device = "auto", engine = None))]
-fn transpose<'py>(
-    py: Python<'py>,
-    a: &Bound<'py, PyAny>,
-    device: &str,
-    engine: Option<&Bound<'py, PyEngine>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let e = engine_of(engine, device)?;
-    let a = array(a, "a")?;
-    let (rows, cols) = two_d(&a, "a", "transpose")?;
-    let t = Transpose { rows, cols };
-    Ok(each!(a.arr, |b| {
-        let r = release(py, || e.run(&t, &b))?;
-        to_numpy(py, r, &[cols, rows])?
-    }))
 }
 
 /// `scipy.signal.correlate2d(image, filter, mode="same", boundary=...)` for

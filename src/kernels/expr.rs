@@ -320,38 +320,12 @@ impl Compiled {
     ) -> Result<(Vec<&'b dyn AnyBuffer>, Vec<u32>, usize)> {
         let bad = |message: String| Error::InvalidArgument { kernel, message };
         let p = &self.program;
-        for (name, _) in &args.arrays {
-            if !p.arrays.iter().any(|(n, _)| &**n == name) {
-                return Err(bad(format!("array `{name}` is not read by the expression")));
-            }
-        }
-        for (name, _) in &args.scalars {
-            if !p.scalars.iter().any(|(n, _)| &**n == name) {
-                return Err(bad(format!(
-                    "scalar `{name}` is not read by the expression"
-                )));
-            }
-        }
-        let mut arrays = Vec::new();
+        unread(kernel, "array", &args.arrays, &p.arrays)?;
+        unread(kernel, "scalar", &args.scalars, &p.scalars)?;
+        let mut arrays: Vec<&dyn AnyBuffer> = Vec::new();
         for (name, ty) in &p.arrays {
-            let a = args
-                .arrays
-                .iter()
-                .find(|(n, _)| n == &**name)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "the expression reads array `{name}`, which was not given"
-                    ))
-                })?
-                .1;
-            if Ty::of(a.ty()) != *ty {
-                return Err(bad(format!(
-                    "array `{name}` is {}, the expression reads it as {}",
-                    a.ty(),
-                    ty.name()
-                )));
-            }
-            if let Some(first) = arrays.first().map(|f: &&dyn AnyBuffer| f.len())
+            let a = *find(kernel, "array", &args.arrays, name, *ty, |a| a.ty())?;
+            if let Some(first) = arrays.first().map(|f| f.len())
                 && first != a.len()
             {
                 return Err(Error::LengthMismatch {
@@ -362,27 +336,16 @@ impl Compiled {
             }
             arrays.push(a);
         }
-        let mut scalars = Vec::new();
-        for (name, ty) in &p.scalars {
-            let s = args
-                .scalars
-                .iter()
-                .find(|(n, _)| n == &**name)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "the expression reads scalar `{name}`, which was not given"
-                    ))
+        let scalars = p
+            .scalars
+            .iter()
+            .map(|(name, ty)| {
+                Ok(find(kernel, "scalar", &args.scalars, name, *ty, |s| {
+                    s.element_type()
                 })?
-                .1;
-            if Ty::of(s.element_type()) != *ty {
-                return Err(bad(format!(
-                    "scalar `{name}` is {}, the expression reads it as {}",
-                    s.element_type(),
-                    ty.name()
-                )));
-            }
-            scalars.push(s.bits());
-        }
+                .bits())
+            })
+            .collect::<Result<Vec<u32>>>()?;
         let n = arrays
             .first()
             .map(|a| a.len())
@@ -460,6 +423,54 @@ impl Compiled {
             constants: &[],
         })
     }
+}
+
+/// An error for the first argument in `given` the expression does not read.
+fn unread<V>(
+    kernel: &'static str,
+    kind: &str,
+    given: &[(String, V)],
+    read: &[(Arc<str>, Ty)],
+) -> Result<()> {
+    match given
+        .iter()
+        .find(|(n, _)| !read.iter().any(|(r, _)| &**r == n))
+    {
+        Some((name, _)) => Err(Error::InvalidArgument {
+            kernel,
+            message: format!("{kind} `{name}` is not read by the expression"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The argument `name` of `given`, which must have type `ty`.
+fn find<'v, V>(
+    kernel: &'static str,
+    kind: &str,
+    given: &'v [(String, V)],
+    name: &str,
+    ty: Ty,
+    of: impl Fn(&V) -> ElementType,
+) -> Result<&'v V> {
+    let bad = |message: String| Error::InvalidArgument { kernel, message };
+    let v = &given
+        .iter()
+        .find(|(n, _)| n == name)
+        .ok_or_else(|| {
+            bad(format!(
+                "the expression reads {kind} `{name}`, which was not given"
+            ))
+        })?
+        .1;
+    if Ty::of(of(v)) != ty {
+        return Err(bad(format!(
+            "{kind} `{name}` is {}, the expression reads it as {}",
+            of(v),
+            ty.name()
+        )));
+    }
+    Ok(v)
 }
 
 fn params(n: usize, groups: usize, out_offset: usize, base: usize, scalars: &[u32]) -> Vec<u8> {
