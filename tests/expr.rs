@@ -1012,3 +1012,43 @@ fn auto_routes_expressions_and_explain_names_the_kernel_and_both_estimates() {
             .starts_with("reduce_expr")
     );
 }
+
+#[test]
+fn fused_sums_of_each_tail_operation_match_the_oracle() {
+    // The last operation of a sum (+, -, ·, fma) is folded into the
+    // accumulator on the CPU; every shape of it, on every backend and at
+    // partial blocks.
+    type Oracle = fn(f64, f64, f64) -> f64;
+    let cases: [(&str, Expr, Oracle); 4] = [
+        ("x + y", x() + y(), |a, b, _| a + b),
+        ("x - y", x() - y(), |a, b, _| a - b),
+        ("x * y", x() * y(), |a, b, _| a * b),
+        ("fma", x().fma(y(), z()), |a, b, c| a * b + c),
+    ];
+    for (name, e, f) in cases {
+        let k = MapReduce::sum(e).unwrap();
+        for (engine_name, engine) in engines() {
+            for n in [0, 1, 17, 1023, 1025, 70_001] {
+                let mut r = common::Rng::new(n as u64 + 5);
+                let d: Vec<Vec<f32>> = (0..3).map(|_| r.f32s(n, -1.0, 1.0)).collect();
+                let b: Vec<Buffer<f32>> = d.iter().map(|v| Buffer::from(v.clone())).collect();
+                let mut args = Args::new();
+                for (name, buf) in ["x", "y", "z"].into_iter().zip(&b) {
+                    if k.arrays().contains(&name) {
+                        args = args.array(name, buf);
+                    }
+                }
+                let got = engine.run(&k, &args).unwrap().unwrap().value.as_f64();
+                let vals: Vec<f64> = (0..n)
+                    .map(|i| f(f64::from(d[0][i]), f64::from(d[1][i]), f64::from(d[2][i])))
+                    .collect();
+                let (want, mag): (f64, f64) =
+                    (vals.iter().sum(), vals.iter().map(|v| v.abs()).sum());
+                assert!(
+                    (got - want).abs() <= 1e-5 * mag + 1e-6,
+                    "{name} n={n} on {engine_name}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}

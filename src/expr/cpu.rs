@@ -74,6 +74,10 @@ pub(crate) struct Plan {
     /// output twice) are copied after the block.
     outputs: Vec<(Src, Ty)>,
     weight: usize,
+    /// A reduction's last step when it is an f32 `+ - * fma` whose result
+    /// is only summed: a fused sum computes it lane by lane into the
+    /// accumulator instead of storing it (one pass over L1 fewer).
+    sum_tail: Option<(Op, [Src; 3])>,
 }
 
 /// A task's registers, plus one spare the instruction being run writes to,
@@ -176,12 +180,27 @@ impl Plan {
                 }
             }
         }
-        let outputs = p
+        let outputs: Vec<(Src, Ty)> = p
             .outputs
             .iter()
             .map(|&o| (src[o as usize], p.ty(o)))
             .collect();
+        let sum_tail = match (steps.last(), outputs.first()) {
+            (
+                Some(&Step::Op {
+                    op,
+                    ty: Ty::F32,
+                    dst,
+                    args,
+                }),
+                Some(&(out, Ty::F32)),
+            ) if !in_place && dst == out && matches!(op, Op::Add | Op::Sub | Op::Mul | Op::Fma) => {
+                Some((op, args))
+            }
+            _ => None,
+        };
         Plan {
+            sum_tail,
             steps,
             regs: regs as usize,
             inputs: p.arrays.len(),
@@ -216,8 +235,14 @@ impl Plan {
         spare: &mut Vec<u32>,
         ins: &[&[u32]],
         outs: &mut [&mut [u32]],
+        fused: bool,
     ) {
-        for step in &self.steps {
+        let steps = if fused {
+            &self.steps[..self.steps.len() - 1]
+        } else {
+            &self.steps[..]
+        };
+        for step in steps {
             let dst = match *step {
                 Step::Op { dst, .. } | Step::Cast { dst, .. } => dst,
             };
@@ -266,6 +291,7 @@ impl Plan {
         base: usize,
         len: usize,
         outs: &mut [&mut [u32]],
+        fused: bool,
     ) {
         let Regs {
             r,
@@ -279,7 +305,7 @@ impl Plan {
             for (v, i) in ins.iter_mut().zip(inputs) {
                 *v = &i[base..base + BLOCK];
             }
-            self.block(r, spare, &ins[..k], outs);
+            self.block(r, spare, &ins[..k], outs, fused);
             self.copy_outputs(r, &ins[..k], outs, BLOCK);
             return;
         }
@@ -295,7 +321,7 @@ impl Plan {
         for (v, p) in pads.iter_mut().zip(pad_out.iter_mut()) {
             *v = &mut p[..];
         }
-        self.block(r, spare, &ins[..k], &mut pads[..m]);
+        self.block(r, spare, &ins[..k], &mut pads[..m], fused);
         self.copy_outputs(r, &ins[..k], &mut pads[..m], BLOCK);
         for (o, p) in outs.iter_mut().zip(&pads[..m]) {
             o[..len].copy_from_slice(&p[..len]);
@@ -353,7 +379,7 @@ impl Plan {
                 for (v, o) in views.iter_mut().zip(outs.iter_mut()) {
                     *v = &mut o[off..off + l];
                 }
-                self.run_block(regs, inputs, base + off, l, &mut views[..m]);
+                self.run_block(regs, inputs, base + off, l, &mut views[..m], false);
             }
         };
         if !self.parallel(cpu, n) {
@@ -389,19 +415,28 @@ impl Plan {
         how: How,
     ) -> Partial {
         let (src, ty) = self.outputs[0];
+        let fused = how == How::Sum && ty == Ty::F32 && self.sum_tail.is_some();
         let leaf = |lo: usize, hi: usize| -> Partial {
             let mut regs = self.regs(scalars);
             let mut acc = Partial::identity(how, ty);
             let mut sums = Cascade::default();
             for base in (lo..hi).step_by(BLOCK) {
                 let len = BLOCK.min(hi - base);
-                self.run_block(&mut regs, inputs, base, len, &mut []);
-                let v: &[u32] = match src {
-                    Src::Reg(x) => &regs.r[x as usize][..len],
-                    Src::In(k) if len == BLOCK => &inputs[k as usize][base..base + len],
-                    Src::In(k) => &regs.pad_in[k as usize][..len],
-                    Src::Out(_) => unreachable!("reductions compile without in-place outputs"),
+                self.run_block(&mut regs, inputs, base, len, &mut [], fused);
+                let view = |s: Src| -> &[u32] {
+                    match s {
+                        Src::Reg(x) => &regs.r[x as usize],
+                        Src::In(k) if len == BLOCK => &inputs[k as usize][base..base + len],
+                        Src::In(k) => &regs.pad_in[k as usize],
+                        Src::Out(_) => unreachable!("reductions compile without in-place outputs"),
+                    }
                 };
+                if let (true, Some((op, args))) = (fused, self.sum_tail) {
+                    let [a, b, c] = args.map(view);
+                    sums.push(fused_sum(op, a, b, c, len));
+                    continue;
+                }
+                let v = &view(src)[..len];
                 match how {
                     How::Sum if ty == Ty::F32 => {
                         sums.push(block_sum_f32(bytemuck::cast_slice(v)));
@@ -527,6 +562,41 @@ impl Cascade {
 
     fn total(&self) -> f32 {
         self.stack.iter().rev().fold(0.0, |a, &(_, v)| a + v)
+    }
+}
+
+/// The sum of the first `len` values of `op` over the block's operands,
+/// computed lane by lane into the accumulator (never stored).
+fn fused_sum(op: Op, a: &[u32], b: &[u32], c: &[u32], len: usize) -> f32 {
+    #[inline(always)]
+    fn go(len: usize, f: impl Fn(usize) -> F32) -> f32 {
+        let body = len - len % LANES;
+        let (mut s0, mut s1) = (F32::ZERO, F32::ZERO);
+        let mut j = 0;
+        while j + 2 * LANES <= body {
+            s0 += f(j);
+            s1 += f(j + LANES);
+            j += 2 * LANES;
+        }
+        if j < body {
+            s0 += f(j);
+        }
+        let mut total = (s0 + s1).reduce_add();
+        if body < len {
+            total += f(body).to_array()[..len - body].iter().sum::<f32>();
+        }
+        total
+    }
+    let (a, b): (&[f32], &[f32]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
+    let l = |s: &[f32], j: usize| load_f32(&s[j..j + LANES]);
+    match op {
+        Op::Add => go(len, |j| l(a, j) + l(b, j)),
+        Op::Sub => go(len, |j| l(a, j) - l(b, j)),
+        Op::Mul => go(len, |j| l(a, j) * l(b, j)),
+        _ => {
+            let c: &[f32] = bytemuck::cast_slice(c);
+            go(len, |j| l(a, j).mul_add(l(b, j), l(c, j)))
+        }
     }
 }
 
