@@ -1021,6 +1021,20 @@ fn info_default(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     info(py, &DEFAULT.get()?)
 }
 
+/// The address of the memory a kernel reads for `x`: a test hook that shows
+/// an accepted array is read in place (it equals `x.ctypes.data`).
+#[pyfunction]
+fn _read_address(x: &Bound<'_, PyAny>) -> PyResult<usize> {
+    fn address<T: Element>(b: &Buffer<T>) -> PyResult<usize> {
+        Ok(b.host().map_err(py_err)?.as_ptr() as usize)
+    }
+    match array(x, "x")?.arr {
+        Arr::F32(b) => address(&b),
+        Arr::I32(b) => address(&b),
+        Arr::U32(b) => address(&b),
+    }
+}
+
 #[pymodule]
 fn _tandem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEngine>()?;
@@ -1044,5 +1058,6 @@ fn _tandem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(explain_default, m)?)?;
     m.add_function(wrap_pyfunction!(stats_default, m)?)?;
     m.add_function(wrap_pyfunction!(info_default, m)?)?;
+    m.add_function(wrap_pyfunction!(_read_address, m)?)?;
     Ok(())
 }

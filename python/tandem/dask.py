@@ -37,10 +37,18 @@ def _engine(threads, device):
     return cache[key]
 
 
-def _flat(block):
+def _ready(block):
     # Chunks of a C-contiguous array are contiguous along the last axis;
     # a chunk that is not (a column slice) is copied once, as dask would.
-    return np.ascontiguousarray(block).ravel()
+    # A chunk sent between processes can arrive unaligned (pickle protocol
+    # 5 hands over the bytes where they landed in the message): tandem reads
+    # only aligned memory, so such a chunk is copied once too.
+    b = np.ascontiguousarray(block)
+    return b if b.flags.aligned else b.copy()
+
+
+def _flat(block):
+    return _ready(block).ravel()
 
 
 def _reduction(name, x, threads, device, combine):
@@ -152,7 +160,7 @@ def map_blocks(expr, threads=1, device="cpu", **kwargs):
     meta = _tandem.map(expr, device="cpu", **empty, **scalars)
 
     def run(*blocks):
-        args = {k: np.ascontiguousarray(b) for k, b in zip(names, blocks)}
+        args = {k: _ready(b) for k, b in zip(names, blocks)}
         return _tandem.map(expr, device=device, engine=_engine(threads, device), **args, **scalars)
 
     return da.map_blocks(run, *arrays, dtype=meta.dtype)

@@ -35,3 +35,33 @@ def test_histogram_and_map_blocks_match_numpy():
     out = td.map_blocks("a * x + y", a=2.0, x=d, y=y)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out.compute(), 2.0 * x + x[::-1], rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Sending large graph")
+def test_a_process_cluster_runs_tandem_and_survives_its_errors():
+    distributed = pytest.importorskip("distributed")
+    n = 10_000_019  # ≥ 10^7, and not a multiple of the chunk size
+    x = np.random.default_rng(3).uniform(0.0, 100.0, n).astype(np.float32)
+    y = np.random.default_rng(4).uniform(-1.0, 1.0, n).astype(np.float32)
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        dx = da.from_array(x, chunks=1_000_000)
+        dy = da.from_array(y, chunks=1_000_000)
+        want = float(x.astype(np.float64).sum())
+        assert abs(float(client.compute(td.sum(dx)).result()) - want) <= 1e-5 * want
+        got = client.compute(td.map_blocks("a * x + y", a=0.5, x=dx, y=dy)).result()
+        np.testing.assert_allclose(got, np.float32(0.5) * x + y, rtol=1e-6, atol=1e-6)
+        counts, _ = td.histogram(dx, bins=64, range=(0.0, 100.0))
+        np.testing.assert_array_equal(
+            client.compute(counts).result(), np.histogram(x, bins=64, range=(0.0, 100.0))[0]
+        )
+        # A tandem error on a worker reaches the client as the same type...
+        bad, _ = td.histogram(dx, bins=0, range=(0.0, 100.0))
+        with pytest.raises(ValueError, match="bins must be"):
+            client.compute(bad).result()
+        with pytest.raises(TypeError, match="float64"):
+            client.compute(td.sum(dx.astype(np.float64))).result()
+        # ...and the cluster keeps serving.
+        assert abs(float(client.compute(td.sum(dx)).result()) - want) <= 1e-5 * want
+        assert len(client.scheduler_info()["workers"]) == 2

@@ -168,12 +168,23 @@ def test_wrong_dtypes_layouts_and_arguments_raise_clear_python_errors():
         tandem.reduce("mean", "x", x=x)
     with pytest.raises(ValueError, match="1-D"):
         tandem.sort(np.ones((2, 2), np.float32))
+    with pytest.raises(ValueError, match="bins must be 1 to"):
+        tandem.histogram(x, bins=0, range=(0.0, 1.0))
+    with pytest.raises(ValueError, match="hi must exceed lo"):
+        tandem.histogram(x, bins=4, range=(1.0, 0.0))
+    empty = np.zeros(0, np.float32)
+    for f in (tandem.min, tandem.max, tandem.argmin, tandem.argmax):
+        with pytest.raises(ValueError, match="zero-size array"):
+            f(empty)
+    assert tandem.sum(empty) == 0.0 and tandem.cumsum(empty).size == 0
 
 
 def test_a_forced_missing_gpu_is_a_runtime_error():
     e = tandem.Engine(gpu=False)
-    with pytest.raises(RuntimeError, match="no GPU"):
+    with pytest.raises(RuntimeError, match="no GPU") as err:
         tandem.sum(np.ones(4, np.float32), device="gpu", engine=e)
+    # The message says how to get one.
+    assert "apt-get install mesa-vulkan-drivers" in str(err.value)
 
 
 def test_the_engine_reports_and_explains():
@@ -243,3 +254,22 @@ def test_arrays_are_read_in_place_and_never_written():
     y = tandem.map("x + 1", x=x)
     assert y.flags.owndata or y.base is not None
     assert not np.shares_memory(x, y)
+
+
+def test_accepted_arrays_are_read_where_they_lie():
+    # The memory a kernel reads is the array's own: no copy on the way in,
+    # on the Rust side (the address) or the Python side (tracemalloc).
+    import tracemalloc
+
+    for dtype in (np.float32, np.int32, np.uint32):
+        x = np.ones(1 << 24, dtype)
+        assert tandem._tandem._read_address(x) == x.ctypes.data
+    x = np.ones(1 << 24, np.float32)
+    tandem.sum(x)
+    tracemalloc.start()
+    try:
+        assert tandem.sum(x) == float(1 << 24)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 16, f"tandem.sum allocated {peak} bytes through Python"
