@@ -1015,15 +1015,29 @@ fn auto_routes_expressions_and_explain_names_the_kernel_and_both_estimates() {
 
 #[test]
 fn fused_sums_of_each_tail_operation_match_the_oracle() {
-    // The last operation of a sum (+, -, ·, fma) is folded into the
-    // accumulator on the CPU; every shape of it, on every backend and at
-    // partial blocks.
+    // The last operation of a sum (+, -, ·, fma), or a product and the
+    // sum or difference taken with it, is folded into the accumulator on
+    // the CPU; every shape of it, on every backend and at partial blocks.
     type Oracle = fn(f64, f64, f64) -> f64;
-    let cases: [(&str, Expr, Oracle); 4] = [
+    let cases: [(&str, Expr, Oracle); 10] = [
         ("x + y", x() + y(), |a, b, _| a + b),
         ("x - y", x() - y(), |a, b, _| a - b),
         ("x * y", x() * y(), |a, b, _| a * b),
         ("fma", x().fma(y(), z()), |a, b, c| a * b + c),
+        ("x * y + z", x() * y() + z(), |a, b, c| a * b + c),
+        ("z + x * y", z() + x() * y(), |a, b, c| c + a * b),
+        ("x * y - z", x() * y() - z(), |a, b, c| a * b - c),
+        ("z - x * y", z() - x() * y(), |a, b, c| c - a * b),
+        // The product used twice (one value after CSE): not a product form.
+        ("x * y + x * y", x() * y() + x() * y(), |a, b, _| {
+            2.0 * a * b
+        }),
+        // A product that is not the step just before the sum.
+        (
+            "x * y + sqrt(z)",
+            x() * y() + (z() * z()).sqrt(),
+            |a, b, c| a * b + c.abs(),
+        ),
     ];
     for (name, e, f) in cases {
         let k = MapReduce::sum(e).unwrap();

@@ -179,6 +179,7 @@ pub(crate) fn catalogue() -> Vec<Case> {
         conv2d(),
         crate::fused::fused_sum(),
         crate::fused::chain(),
+        crate::fused::map_axpy(),
         crate::fused::black_scholes_case(),
     ];
     // Every library catalogue entry without a case above gets the generic

@@ -67,6 +67,29 @@ impl<'a> Kernel<Two<'a>> for Chain {
     }
 }
 
+/// `Map(a·x + y)` over `(x, y)`: the expression twin of `Axpy`.
+#[derive(Clone)]
+struct MapAxpy(Map);
+
+impl<'a> Kernel<Two<'a>> for MapAxpy {
+    type Out = Outputs;
+    fn name(&self) -> &'static str {
+        Kernel::<&Args<'_>>::name(&self.0)
+    }
+    fn work(&self, (x, y): &Two<'a>) -> Work {
+        self.0
+            .work(&&Args::new().array("x", x).array("y", y).scalar("a", A))
+    }
+    fn run_cpu(&self, cpu: &Cpu, (x, y): Two<'a>) -> tandem::Result<Outputs> {
+        self.0
+            .run_cpu(cpu, &Args::new().array("x", x).array("y", y).scalar("a", A))
+    }
+    fn run_gpu(&self, gpu: &Gpu, (x, y): Two<'a>) -> tandem::Result<Outputs> {
+        self.0
+            .run_gpu(gpu, &Args::new().array("x", x).array("y", y).scalar("a", A))
+    }
+}
+
 type Three<'a> = (&'a Buffer<f32>, (&'a Buffer<f32>, &'a Buffer<f32>));
 
 /// Black–Scholes call and put over `(s, (k, t))`.
@@ -112,6 +135,25 @@ pub(crate) fn fused_sum() -> Case {
         })
         .peer("rayon", |(x, y): &(Vec<f32>, Vec<f32>)| {
             x.par_iter().zip(y).map(|(a, b)| A * a + b).sum::<f32>()
+        })
+    })
+    .software_gpu_max(1 << 22)
+}
+
+/// `Map(a·x + y)`, same serial loop as the `axpy` row: the `cpu` column of
+/// the two rows is the expression-versus-hand-written-kernel figure.
+pub(crate) fn map_axpy() -> Case {
+    let x = Expr::input::<f32>("x");
+    let k = MapAxpy(
+        Map::new(Expr::scalar::<f32>("a") * x + Expr::input::<f32>("y")).expect("expression"),
+    );
+    Case::new("map_axpy", "expr", ELEMENTS, move |n| {
+        let data = (random_f32(n, SEED_X), random_f32(n, SEED_Y));
+        let mut out = Vec::new();
+        bench(data, k.clone(), move |(x, y): &(Vec<f32>, Vec<f32>)| {
+            out.clear();
+            out.extend(x.iter().zip(y).map(|(a, b)| A * a + b));
+            out.last().copied()
         })
     })
     .software_gpu_max(1 << 22)

@@ -54,6 +54,25 @@ enum Step {
         dst: Src,
         a: Src,
     },
+    /// An f32 product and the sum or difference taken with it, in one
+    /// pass: `args` are the factors and the other term. The product is
+    /// rounded before the sum (never contracted into an fma), so the value
+    /// is the two steps'.
+    Mad {
+        how: Mad,
+        dst: Src,
+        args: [Src; 3],
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mad {
+    /// `a * b + c` (either order of the sum: IEEE addition commutes).
+    Add,
+    /// `a * b - c`.
+    Sub,
+    /// `c - a * b`.
+    RevSub,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -74,10 +93,20 @@ pub(crate) struct Plan {
     /// output twice) are copied after the block.
     outputs: Vec<(Src, Ty)>,
     weight: usize,
-    /// A reduction's last step when it is an f32 `+ - * fma` whose result
-    /// is only summed: a fused sum computes it lane by lane into the
-    /// accumulator instead of storing it (one pass over L1 fewer).
-    sum_tail: Option<(Op, [Src; 3])>,
+    /// A reduction's last step when it is f32 arithmetic (`+ - * fma` or
+    /// a [`Step::Mad`]) whose result is only summed: a fused sum computes it
+    /// lane by lane into the accumulator instead of storing it (one pass
+    /// over L1 fewer).
+    sum_tail: Option<Tail>,
+}
+
+/// The step a fused sum evaluates in its accumulation loop.
+#[derive(Clone, Copy, Debug)]
+enum Tail {
+    /// `+ - *` or `fma` of the operands.
+    Op(Op, [Src; 3]),
+    /// A [`Step::Mad`].
+    Mad(Mad, [Src; 3]),
 }
 
 /// A task's registers, plus one spare the instruction being run writes to,
@@ -130,6 +159,8 @@ impl Plan {
             regs - 1
         };
         let (mut steps, mut splats) = (Vec::new(), Vec::new());
+        // The instruction the last step computes.
+        let mut last_step_of = usize::MAX;
         for (k, inst) in p.insts.iter().enumerate() {
             let dst = match inst.kind {
                 Kind::Input(i) => Src::In(i),
@@ -160,13 +191,44 @@ impl Plan {
                     } else {
                         p.ty(a[0])
                     };
-                    steps.push(Step::Op {
-                        op,
-                        ty,
-                        dst,
-                        args: [r(a[0]), r(a[1]), r(a[2])],
-                    });
+                    let m = last_step_of;
+                    let product = match steps.last() {
+                        Some(&Step::Op {
+                            op: Op::Mul,
+                            ty: Ty::F32,
+                            dst: Src::Reg(_),
+                            args: [x, y, _],
+                        }) if last.get(m) == Some(&k) && dst != x && dst != y => Some([x, y]),
+                        _ => None,
+                    };
+                    // A product used only here, then summed or subtracted:
+                    // one pass instead of two (its register is left unused).
+                    let mad = match (product, op, ty, a[0] as usize == m, a[1] as usize == m) {
+                        (Some(f), Op::Add, Ty::F32, true, false) => Some((Mad::Add, f, a[1])),
+                        (Some(f), Op::Add, Ty::F32, false, true) => Some((Mad::Add, f, a[0])),
+                        (Some(f), Op::Sub, Ty::F32, true, false) => Some((Mad::Sub, f, a[1])),
+                        (Some(f), Op::Sub, Ty::F32, false, true) => Some((Mad::RevSub, f, a[0])),
+                        _ => None,
+                    };
+                    if let Some((how, [x, y], other)) = mad {
+                        steps.pop();
+                        steps.push(Step::Mad {
+                            how,
+                            dst,
+                            args: [x, y, r(other)],
+                        });
+                    } else {
+                        steps.push(Step::Op {
+                            op,
+                            ty,
+                            dst,
+                            args: [r(a[0]), r(a[1]), r(a[2])],
+                        });
+                    }
                 }
+            }
+            if matches!(inst.kind, Kind::Op(..) | Kind::Cast(..)) {
+                last_step_of = k;
             }
             // Registers whose value had its last use here are free again.
             for &u in used(k) {
@@ -185,20 +247,7 @@ impl Plan {
             .iter()
             .map(|&o| (src[o as usize], p.ty(o)))
             .collect();
-        let sum_tail = match (steps.last(), outputs.first()) {
-            (
-                Some(&Step::Op {
-                    op,
-                    ty: Ty::F32,
-                    dst,
-                    args,
-                }),
-                Some(&(out, Ty::F32)),
-            ) if !in_place && dst == out && matches!(op, Op::Add | Op::Sub | Op::Mul | Op::Fma) => {
-                Some((op, args))
-            }
-            _ => None,
-        };
+        let sum_tail = Self::tail(&steps, outputs.first(), in_place);
         Plan {
             sum_tail,
             steps,
@@ -207,6 +256,24 @@ impl Plan {
             splats,
             outputs,
             weight: p.weight() as usize,
+        }
+    }
+
+    /// The step a fused sum can take over (see [`Plan::sum_tail`]).
+    fn tail(steps: &[Step], out: Option<&(Src, Ty)>, in_place: bool) -> Option<Tail> {
+        let (step, &(out, Ty::F32)) = (steps.last()?, out?) else {
+            return None;
+        };
+        match *step {
+            _ if in_place => None,
+            Step::Op {
+                op: op @ (Op::Add | Op::Sub | Op::Mul | Op::Fma),
+                ty: Ty::F32,
+                dst,
+                args,
+            } if dst == out => Some(Tail::Op(op, args)),
+            Step::Mad { how, dst, args } if dst == out => Some(Tail::Mad(how, args)),
+            _ => None,
         }
     }
 
@@ -244,7 +311,7 @@ impl Plan {
         };
         for step in steps {
             let dst = match *step {
-                Step::Op { dst, .. } | Step::Cast { dst, .. } => dst,
+                Step::Op { dst, .. } | Step::Cast { dst, .. } | Step::Mad { dst, .. } => dst,
             };
             // Take the destination out, so operands can be borrowed.
             let mut out_slot: &mut [u32] = &mut [];
@@ -271,6 +338,10 @@ impl Plan {
                         op_block(op, ty, d, a, b, c);
                     }
                     Step::Cast { from, to, a, .. } => cast_block(from, to, d, get(a)),
+                    Step::Mad { how, args, .. } => {
+                        let [a, b, c] = args.map(get);
+                        mad_block(how, d, a, b, c);
+                    }
                 }
             }
             match dst {
@@ -431,9 +502,10 @@ impl Plan {
                         Src::Out(_) => unreachable!("reductions compile without in-place outputs"),
                     }
                 };
-                if let (true, Some((op, args))) = (fused, self.sum_tail) {
+                if let (true, Some(tail)) = (fused, self.sum_tail) {
+                    let (Tail::Op(_, args) | Tail::Mad(_, args)) = tail;
                     let [a, b, c] = args.map(view);
-                    sums.push(fused_sum(op, a, b, c, len));
+                    sums.push(fused_sum(tail, a, b, c, len));
                     continue;
                 }
                 let v = &view(src)[..len];
@@ -567,7 +639,7 @@ impl Cascade {
 
 /// The sum of the first `len` values of `op` over the block's operands,
 /// computed lane by lane into the accumulator (never stored).
-fn fused_sum(op: Op, a: &[u32], b: &[u32], c: &[u32], len: usize) -> f32 {
+fn fused_sum(tail: Tail, a: &[u32], b: &[u32], c: &[u32], len: usize) -> f32 {
     #[inline(always)]
     fn go(len: usize, f: impl Fn(usize) -> F32) -> f32 {
         let body = len - len % LANES;
@@ -589,14 +661,15 @@ fn fused_sum(op: Op, a: &[u32], b: &[u32], c: &[u32], len: usize) -> f32 {
     }
     let (a, b): (&[f32], &[f32]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
     let l = |s: &[f32], j: usize| load_f32(&s[j..j + LANES]);
-    match op {
-        Op::Add => go(len, |j| l(a, j) + l(b, j)),
-        Op::Sub => go(len, |j| l(a, j) - l(b, j)),
-        Op::Mul => go(len, |j| l(a, j) * l(b, j)),
-        _ => {
-            let c: &[f32] = bytemuck::cast_slice(c);
-            go(len, |j| l(a, j).mul_add(l(b, j), l(c, j)))
-        }
+    let c: &[f32] = bytemuck::cast_slice(c);
+    match tail {
+        Tail::Op(Op::Add, _) => go(len, |j| l(a, j) + l(b, j)),
+        Tail::Op(Op::Sub, _) => go(len, |j| l(a, j) - l(b, j)),
+        Tail::Op(Op::Mul, _) => go(len, |j| l(a, j) * l(b, j)),
+        Tail::Op(..) => go(len, |j| l(a, j).mul_add(l(b, j), l(c, j))),
+        Tail::Mad(Mad::Add, _) => go(len, |j| mad(Mad::Add, l(a, j), l(b, j), l(c, j))),
+        Tail::Mad(Mad::Sub, _) => go(len, |j| mad(Mad::Sub, l(a, j), l(b, j), l(c, j))),
+        Tail::Mad(Mad::RevSub, _) => go(len, |j| mad(Mad::RevSub, l(a, j), l(b, j), l(c, j))),
     }
 }
 
@@ -630,6 +703,24 @@ pub(crate) fn from_key(ty: Ty, key: u32) -> u32 {
         Ty::F32 => f32::from_key(key).to_bits(),
         Ty::I32 => i32::from_key(key) as u32,
         _ => key,
+    }
+}
+
+/// A [`Step::Mad`] on lanes: the product rounded, then the sum.
+#[inline(always)]
+fn mad(how: Mad, a: F32, b: F32, c: F32) -> F32 {
+    match how {
+        Mad::Add => a * b + c,
+        Mad::Sub => a * b - c,
+        Mad::RevSub => c - a * b,
+    }
+}
+
+fn mad_block(how: Mad, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
+    match how {
+        Mad::Add => f3(d, a, b, c, |a, b, c| mad(Mad::Add, a, b, c)),
+        Mad::Sub => f3(d, a, b, c, |a, b, c| mad(Mad::Sub, a, b, c)),
+        Mad::RevSub => f3(d, a, b, c, |a, b, c| mad(Mad::RevSub, a, b, c)),
     }
 }
 
