@@ -230,6 +230,15 @@ fn soak_10000_mixed_dispatches_keep_device_memory_resources_and_rss_bounded() {
         res.compute_pipelines, warm_res.compute_pipelines,
         "pipelines were rebuilt"
     );
+    // No buffer is created per dispatch or per call once warm: device
+    // copies come from the pool, every dispatch's uniforms from one ring
+    // buffer, readback staging from its own free list.
+    assert_eq!(
+        res.buffers_created,
+        warm_res.buffers_created,
+        "buffers were created in steady state over {} dispatches: {warm_res:?} -> {res:?}",
+        stats.gpu_dispatches - warm_stats.gpu_dispatches
+    );
     if let (Some(a), Some(b)) = (warm_rss, rss) {
         assert!(
             b <= a + (64 << 20),

@@ -135,6 +135,10 @@ pub struct ResourceCounts {
     pub shader_modules: isize,
     /// Command encoders.
     pub command_encoders: isize,
+    /// Buffers tandem has created on this device since it was made (device
+    /// copies the pool could not supply, readback staging, uniform ring
+    /// growth): a count that stops rising once allocations are reused.
+    pub buffers_created: u64,
 }
 
 /// Options for creating the GPU context.
@@ -163,9 +167,34 @@ struct Shared {
     timeout: Duration,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     pool: Mutex<Pool>,
+    /// One buffer every dispatch's uniforms go into; held locked from the
+    /// first write of a submission to its `queue.submit`.
+    uniforms: Mutex<UniformRing>,
+    /// Buffers created on this device so far (device copies, readback
+    /// staging, uniform ring growth).
+    buffers_created: AtomicU64,
+    /// Readback staging buffers kept for reuse, by size class.
+    staging: Mutex<Vec<(u64, wgpu::Buffer)>>,
     counters: Arc<Counters>,
     lost: Arc<Mutex<Option<String>>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+/// Readback staging buffers kept for reuse: at most this many...
+const STAGING_KEPT: usize = 16;
+/// ...and this many bytes.
+const STAGING_KEPT_BYTES: u64 = 64 << 20;
+
+/// The uniform buffer of [`Gpu::submit`]: each submission writes its
+/// dispatches' parameters from offset 0, one aligned slot each, and binds
+/// slices of it. Reusing it is safe because `queue.write_buffer` is ordered
+/// after the work already submitted that reads it; it grows (a new, larger
+/// buffer) only when one submission needs more slots than it has, so in
+/// steady state a dispatch allocates no buffer.
+#[derive(Default)]
+struct UniformRing {
+    buffer: Option<wgpu::Buffer>,
+    capacity: u64,
 }
 
 impl Shared {
@@ -267,6 +296,7 @@ impl Shared {
             Some(buf) => buf,
             None => {
                 let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+                self.buffers_created.fetch_add(1, Ordering::Relaxed);
                 let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("tandem"),
                     size: class,
@@ -303,11 +333,21 @@ impl Shared {
         if len == 0 {
             return Ok(Vec::new());
         }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("tandem readback"),
-            size: len,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+        let class = size_class(len).min(self.info.max_buffer_bytes.max(len));
+        let reused = {
+            let mut kept = lock(&self.staging);
+            kept.iter()
+                .position(|(c, _)| *c == class)
+                .map(|i| kept.swap_remove(i).1)
+        };
+        let staging = reused.unwrap_or_else(|| {
+            self.buffers_created.fetch_add(1, Ordering::Relaxed);
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tandem readback"),
+                size: class,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         });
         let mut encoder = self
             .device
@@ -315,9 +355,11 @@ impl Shared {
         encoder.copy_buffer_to_buffer(src, range.start, &staging, 0, len);
         let index = self.queue.submit([encoder.finish()]);
         let (tx, rx) = mpsc::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
+        staging
+            .slice(..len)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
         let mapped = if on_rayon_worker() {
             // Other threads may keep the queue busy: wait for our own callback.
             let mut got = None;
@@ -339,7 +381,7 @@ impl Shared {
         })?;
         let out = {
             let view = staging
-                .slice(..)
+                .slice(..len)
                 .get_mapped_range()
                 .map_err(|e| Error::Gpu {
                     kernel,
@@ -348,6 +390,14 @@ impl Shared {
             view.to_vec()
         };
         staging.unmap();
+        // Kept for the next readback of this size class, within a bound
+        // (a buffer dropped on an error path above may still be mapping).
+        let mut kept = lock(&self.staging);
+        let bytes: u64 = kept.iter().map(|(c, _)| c).sum();
+        if kept.len() < STAGING_KEPT && bytes + class <= STAGING_KEPT_BYTES {
+            kept.push((class, staging));
+        }
+        drop(kept);
         self.counters.downloads.fetch_add(1, Ordering::Relaxed);
         self.counters
             .bytes_downloaded
@@ -608,6 +658,9 @@ impl Gpu {
                 timeout: config.timeout,
                 pipelines: Mutex::new(HashMap::new()),
                 pool: Mutex::new(Pool::new(config.pool_bytes)),
+                uniforms: Mutex::new(UniformRing::default()),
+                buffers_created: AtomicU64::new(0),
+                staging: Mutex::new(Vec::new()),
                 counters,
                 lost,
                 uncaptured,
@@ -656,6 +709,7 @@ impl Gpu {
             compute_pipelines: c.compute_pipelines.read(),
             shader_modules: c.shader_modules.read(),
             command_encoders: c.command_encoders.read(),
+            buffers_created: self.shared.buffers_created.load(Ordering::Relaxed),
         }
     }
 
@@ -860,7 +914,7 @@ impl Gpu {
     pub fn submit(&self, kernel: &'static str, dispatches: &[Dispatch<'_>]) -> Result<()> {
         let device = &self.shared.device;
         let max = self.shared.info.max_workgroups_per_dimension.max(1);
-        let mut groups = Vec::with_capacity(dispatches.len());
+        let mut folded = Vec::with_capacity(dispatches.len());
         for d in dispatches.iter().filter(|d| d.workgroups > 0) {
             let (x, y) = fold_workgroups(d.workgroups, max);
             if y > max {
@@ -871,39 +925,66 @@ impl Gpu {
                     what: "workgroups per dispatch",
                 });
             }
-            // Not `create_buffer_init`: it maps at creation and panics when the
-            // device is lost. A plain buffer filled by the queue just fails.
-            let uniforms: Vec<(u32, wgpu::Buffer)> = d
-                .bindings
-                .iter()
-                .filter_map(|(slot, b)| match b {
-                    Bind::Uniform(bytes) => {
-                        let size = (bytes.len() as u64).div_ceil(16).max(1) * 16;
-                        let buf = device.create_buffer(&wgpu::BufferDescriptor {
-                            label: Some("tandem params"),
-                            size,
-                            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                            mapped_at_creation: false,
-                        });
-                        let mut padded = bytes.to_vec();
-                        padded.resize(size as usize, 0);
-                        self.shared.queue.write_buffer(&buf, 0, &padded);
-                        Some((*slot, buf))
-                    }
-                    Bind::Storage { .. } => None,
-                })
-                .collect();
+            folded.push((d, x, y));
+        }
+        if folded.is_empty() {
+            return Ok(());
+        }
+        // Every uniform of the submission, one aligned slot each, written
+        // into the ring in one call.
+        let align = u64::from(device.limits().min_uniform_buffer_offset_alignment).max(16);
+        let mut params: Vec<u8> = Vec::new();
+        let mut slots: Vec<Vec<(u32, u64, u64)>> = Vec::with_capacity(folded.len());
+        for (d, _, _) in &folded {
+            let mut mine = Vec::new();
+            for (slot, b) in d.bindings.iter() {
+                if let Bind::Uniform(bytes) = b {
+                    let size = (bytes.len() as u64).div_ceil(16).max(1) * 16;
+                    let offset = (params.len() as u64).div_ceil(align) * align;
+                    params.resize(offset as usize, 0);
+                    params.extend_from_slice(bytes);
+                    params.resize((offset + size) as usize, 0);
+                    mine.push((*slot, offset, size));
+                }
+            }
+            slots.push(mine);
+        }
+        let mut ring = lock(&self.shared.uniforms);
+        if !params.is_empty() && ring.capacity < params.len() as u64 {
+            // Not `create_buffer_init`: it maps at creation and panics when
+            // the device is lost. A plain buffer filled by the queue fails.
+            let capacity = (params.len() as u64).next_power_of_two().max(64 * 1024);
+            self.shared.buffers_created.fetch_add(1, Ordering::Relaxed);
+            ring.buffer = Some(device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tandem params"),
+                size: capacity,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+            ring.capacity = capacity;
+        }
+        if let (false, Some(buf)) = (params.is_empty(), &ring.buffer) {
+            self.shared.queue.write_buffer(buf, 0, &params);
+        }
+        let mut groups = Vec::with_capacity(folded.len());
+        for ((d, x, y), mine) in folded.iter().zip(&slots) {
             let entries: Vec<wgpu::BindGroupEntry<'_>> = d
                 .bindings
                 .iter()
                 .map(|(slot, b)| wgpu::BindGroupEntry {
                     binding: *slot,
                     resource: match b {
-                        Bind::Uniform(_) => uniforms
-                            .iter()
-                            .find(|(s, _)| s == slot)
-                            .map(|(_, u)| u.as_entire_binding())
-                            .expect("created above"),
+                        Bind::Uniform(_) => {
+                            let &(_, offset, size) = mine
+                                .iter()
+                                .find(|(s, _, _)| s == slot)
+                                .expect("a slot for every uniform, made above");
+                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: ring.buffer.as_ref().expect("made above"),
+                                offset,
+                                size: std::num::NonZeroU64::new(size),
+                            })
+                        }
                         Bind::Storage { copy, range } => {
                             wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                                 buffer: copy.buffer(),
@@ -919,10 +1000,7 @@ impl Gpu {
                 layout: &d.pipeline.get_bind_group_layout(0),
                 entries: &entries,
             });
-            groups.push((d.pipeline, group, x, y));
-        }
-        if groups.is_empty() {
-            return Ok(());
+            groups.push((d.pipeline, group, *x, *y));
         }
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some(kernel),
@@ -939,6 +1017,7 @@ impl Gpu {
             }
         }
         self.shared.queue.submit([encoder.finish()]);
+        drop(ring);
         self.shared
             .counters
             .gpu_dispatches
