@@ -139,3 +139,58 @@ fn sum(
 //     `acc + x[i]` => `better(acc, arg_candidate(i))`, `tree_sum` => `tree_pairs`,
 //     `out_t` => `out_pairs`
 // variant arg_next of arg_first: `arg_candidate(i)` => `in_pairs[i]`
+
+// begin subgroups
+// Subgroup trees, kept only where the device has SUBGROUP (the section is
+// dropped before compiling otherwise): each subgroup reduces its values
+// with one subgroup operation, writes one partial to workgroup memory, and
+// every subgroup then reduces those partials the same way, so there is one
+// barrier instead of log2(WG). Subgroup sizes vary (8 on lavapipe, 32 on
+// NVIDIA, 64 on some AMD): nothing here assumes one.
+fn sg_sum(v: T) -> T {
+    return subgroupAdd(v);
+}
+
+fn sg_keys(v: u32) -> u32 {
+    return select(subgroupMin(v), subgroupMax(v), IS_MAX);
+}
+
+// The extreme key, then the smallest index among the pairs that hold it.
+fn sg_pairs(v: vec2<u32>) -> vec2<u32> {
+    let k = sg_keys(v.x);
+    return vec2(k, subgroupMin(select(0xffffffffu, v.y, v.x == k)));
+}
+
+fn sg_tree_sum(v: T, sg: u32, lane: u32, size: u32, count: u32) -> T {
+    let s = sg_sum(v);
+    if lane == 0u {
+        sh_t[sg] = s;
+    }
+    workgroupBarrier();
+    var part = T(0);
+    for (var i = lane; i < count; i += size) {
+        part = part + sh_t[i];
+    }
+    return sg_sum(part);
+}
+// variant sg_tree_keys of sg_tree_sum: `v: T,` => `v: u32,`, `) -> T {` => `) -> u32 {`,
+//     `sg_sum` => `sg_keys`, `sh_t` => `sh_k`, `T(0)` => `key_identity()`,
+//     `part + sh_k[i]` => `pick(part, sh_k[i])`
+// variant sg_tree_pairs of sg_tree_sum: `v: T,` => `v: vec2<u32>,`,
+//     `) -> T {` => `) -> vec2<u32> {`, `sg_sum` => `sg_pairs`, `sh_t` => `sh_p`,
+//     `T(0)` => `vec2(key_identity(), 0xffffffffu)`, `part + sh_p[i]` => `better(part, sh_p[i])`
+
+// Each entry point with its workgroup tree replaced by the subgroup one.
+// variant sum_sg of sum: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
+//     `tree_sum(lid, acc)` => `sg_tree_sum(acc, sg, lane, size, count)`
+// variant dot_sg of dot: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
+//     `tree_sum(lid, acc)` => `sg_tree_sum(acc, sg, lane, size, count)`
+// variant extreme_first_sg of extreme_first: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
+//     `tree_keys(lid, acc)` => `sg_tree_keys(acc, sg, lane, size, count)`
+// variant extreme_next_sg of extreme_next: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
+//     `tree_keys(lid, acc)` => `sg_tree_keys(acc, sg, lane, size, count)`
+// variant arg_first_sg of arg_first: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
+//     `tree_pairs(lid, acc)` => `sg_tree_pairs(acc, sg, lane, size, count)`
+// variant arg_next_sg of arg_next: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
+//     `tree_pairs(lid, acc)` => `sg_tree_pairs(acc, sg, lane, size, count)`
+// end subgroups

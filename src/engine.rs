@@ -15,7 +15,7 @@ use crate::dispatch::{
     TIE_RATIO, Transfers,
 };
 use crate::error::{Error, Result};
-use crate::gpu::{self, Gpu, GpuConfig, GpuInfo};
+use crate::gpu::{self, Gpu, GpuConfig, GpuFeatures, GpuInfo};
 pub use crate::kernel::Backend;
 use crate::kernel::{Inputs, Kernel};
 pub(crate) use crate::stats::Counters;
@@ -129,8 +129,9 @@ impl fmt::Display for EngineInfo {
 
 /// Configures an [`Engine`]. Starts from the environment: `TANDEM_THREADS`,
 /// `TANDEM_BACKEND` (`auto`, `cpu`, `gpu`), `TANDEM_ADAPTER` (substring of
-/// the adapter name), `TANDEM_NO_GPU=1` and `TANDEM_PROFILE` (the
-/// calibration profile's path, or `off`); the methods override them.
+/// the adapter name), `TANDEM_NO_GPU=1`, `TANDEM_NO_SUBGROUPS=1` (mask
+/// [`GpuFeatures::subgroups`]) and `TANDEM_PROFILE` (the calibration
+/// profile's path, or `off`); the methods override them.
 #[derive(Clone, Debug)]
 pub struct EngineBuilder {
     threads: usize,
@@ -138,6 +139,7 @@ pub struct EngineBuilder {
     adapter: Option<String>,
     gpu: bool,
     chunk_bytes: Option<u64>,
+    features: GpuFeatures,
     timeout: Duration,
     pool_bytes: u64,
     cost_model: Option<CostModel>,
@@ -173,6 +175,8 @@ impl Default for EngineBuilder {
             adapter: var("TANDEM_ADAPTER"),
             gpu: var("TANDEM_NO_GPU").is_none_or(|v| v == "0"),
             chunk_bytes: None,
+            features: GpuFeatures::ALL
+                .with_subgroups(var("TANDEM_NO_SUBGROUPS").is_none_or(|v| v == "0")),
             timeout: gpu::DEFAULT_TIMEOUT,
             pool_bytes: gpu::DEFAULT_POOL_BYTES,
             cost_model: None,
@@ -216,6 +220,15 @@ impl EngineBuilder {
     /// exercises the chunked paths with small data, as tests do.
     pub fn gpu_chunk_bytes(mut self, bytes: u64) -> Self {
         self.chunk_bytes = Some(bytes);
+        self
+    }
+
+    /// The optional adapter features tandem may use (default
+    /// [`GpuFeatures::ALL`]: whatever the adapter has). Masking one makes
+    /// every kernel take its path without it, on a GPU that has it: this is
+    /// how CI tests both paths on one driver.
+    pub fn gpu_features(mut self, mask: GpuFeatures) -> Self {
+        self.features = mask;
         self
     }
 
@@ -287,6 +300,7 @@ impl EngineBuilder {
                 chunk_bytes: self.chunk_bytes,
                 timeout: self.timeout,
                 pool_bytes: self.pool_bytes,
+                features: self.features,
             };
             match Gpu::create(&config, Arc::clone(&counters)) {
                 Ok(g) => (Some(g), None),

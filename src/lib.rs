@@ -87,5 +87,5 @@ pub use cpu::Cpu;
 pub use dispatch::{CostModel, Explanation, Profile};
 pub use engine::{Backend, Engine, EngineBuilder, EngineInfo, ResultUse, Stats};
 pub use error::{Error, Result};
-pub use gpu::{Gpu, GpuInfo};
+pub use gpu::{Gpu, GpuFeatures, GpuInfo};
 pub use kernel::{Inputs, Kernel, Work};

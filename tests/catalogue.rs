@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use tandem::kernels::SHADERS;
 use tandem::kernels::catalogue::{CallInput, CallKernel, FAMILIES, ReadInput, ReadKernel};
-use tandem::{Backend, Engine, Error};
+use tandem::{Backend, Engine, Error, GpuFeatures};
 
 /// Element counts around a workgroup (256) and odd ones; square probes take
 /// the nearest side.
@@ -119,6 +119,40 @@ fn small_binding_engine() -> Option<&'static Engine> {
 /// Families whose GPU kernels stop at one binding (`Error::TooLarge`).
 const ONE_BINDING: [&str; 4] = ["sort", "transpose", "gemm", "conv"];
 
+/// A GPU engine with subgroups masked, when the adapter has them: every
+/// kernel with a subgroup path runs its workgroup-memory fallback.
+fn no_subgroup_engine() -> Option<&'static Engine> {
+    static MASKED: OnceLock<Option<Engine>> = OnceLock::new();
+    MASKED
+        .get_or_init(|| {
+            let plain = common::on(Backend::Gpu)?;
+            if !plain.gpu()?.info().features.subgroups {
+                return None;
+            }
+            let e = Engine::builder()
+                .gpu_features(GpuFeatures::NONE)
+                .build()
+                .ok()?;
+            e.gpu()?;
+            Some(e.on(Backend::Gpu))
+        })
+        .as_ref()
+}
+
+#[test]
+fn the_subgroup_mask_takes_effect() {
+    let Some(e) = no_subgroup_engine() else {
+        eprintln!("no GPU with subgroups: only one reduction path to test");
+        return;
+    };
+    let info = e.gpu().unwrap().info();
+    assert!(!info.features.subgroups, "{info}");
+    assert!(
+        info.subgroup_sizes.0 >= 1,
+        "the adapter still reports its sizes"
+    );
+}
+
 fn engines() -> &'static [(String, Engine)] {
     static ALL: OnceLock<Vec<(String, Engine)>> = OnceLock::new();
     ALL.get_or_init(|| {
@@ -128,6 +162,9 @@ fn engines() -> &'static [(String, Engine)] {
             .collect();
         if let Some(e) = small_binding_engine() {
             all.push(("gpu (64 KiB bindings)".into(), e.clone()));
+        }
+        if let Some(e) = no_subgroup_engine() {
+            all.push(("gpu (subgroups masked)".into(), e.clone()));
         }
         all
     })

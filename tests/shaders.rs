@@ -6,16 +6,24 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
-use tandem::ElementType;
-use tandem::gpu::prepare;
+use tandem::gpu::prepare_with;
 use tandem::kernels::SHADERS;
+use tandem::{ElementType, GpuFeatures};
 
 const TYPES: [ElementType; 3] = [ElementType::F32, ElementType::I32, ElementType::U32];
 
 fn validate(name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
+    validate_with(name, source, Capabilities::default())
+}
+
+fn validate_with(
+    name: &str,
+    source: &str,
+    caps: Capabilities,
+) -> (naga::Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name}: parse error:\n{}", e.emit_to_string(source)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+    let info = Validator::new(ValidationFlags::all(), caps)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}: validation error:\n{}", e.emit_to_string(source)));
     (module, info)
@@ -61,50 +69,65 @@ fn every_shader_file_is_listed_and_has_a_rust_twin() {
 
 #[test]
 fn every_shader_validates_for_every_type_and_override() {
+    // Each shader as a device without optional features compiles it (with
+    // naga's default capabilities), and as one with every feature.
+    let forms = [
+        (GpuFeatures::NONE, Capabilities::default()),
+        (
+            GpuFeatures::ALL,
+            Capabilities::SUBGROUP | Capabilities::SUBGROUP_BARRIER,
+        ),
+    ];
     for (stem, source) in SHADERS {
         for t in TYPES {
-            let src = prepare(source, Some(t)).unwrap_or_else(|e| panic!("{stem}: {e}"));
-            let name = format!("{stem}.wgsl as {t}");
-            let (module, info) = validate(&name, &src);
-            assert!(!module.entry_points.is_empty(), "{name}: no entry points");
-            let overrides: Vec<String> = module
-                .overrides
-                .iter()
-                .filter_map(|(_, o)| o.name.clone())
-                .filter(|n| n != "KIND")
-                .collect();
-            // Every combination of the other overrides, with KIND fixed by the type.
-            let mut combos: Vec<Vec<(String, f64)>> =
-                vec![vec![("KIND".into(), f64::from(t.kind_code()))]];
-            for o in &overrides {
-                combos = combos
-                    .into_iter()
-                    .flat_map(|c| {
-                        override_values(o).into_iter().map(move |v| {
-                            let mut c = c.clone();
-                            c.push((o.clone(), v));
-                            c
-                        })
-                    })
+            for (features, caps) in forms {
+                let src = prepare_with(source, Some(t), features)
+                    .unwrap_or_else(|e| panic!("{stem}: {e}"));
+                let name = format!("{stem}.wgsl as {t} with {features}");
+                let (module, info) = validate_with(&name, &src, caps);
+                assert!(!module.entry_points.is_empty(), "{name}: no entry points");
+                let overrides: Vec<String> = module
+                    .overrides
+                    .iter()
+                    .filter_map(|(_, o)| o.name.clone())
+                    .filter(|n| n != "KIND")
                     .collect();
-            }
-            for ep in &module.entry_points {
-                for combo in &combos {
-                    let constants: naga::back::PipelineConstants = combo.iter().cloned().collect();
-                    let (m, i) = naga::back::pipeline_constants::process_overrides(
-                        &module,
-                        &info,
-                        Some((naga::ShaderStage::Compute, &ep.name)),
-                        &constants,
-                    )
-                    .unwrap_or_else(|e| panic!("{name} {}: {combo:?}: {e}", ep.name));
-                    let options = naga::back::spv::Options::default();
-                    let pipeline = naga::back::spv::PipelineOptions {
-                        shader_stage: naga::ShaderStage::Compute,
-                        entry_point: ep.name.clone(),
-                    };
-                    naga::back::spv::write_vec(&m, &i, &options, Some(&pipeline))
-                        .unwrap_or_else(|e| panic!("{name} {}: {combo:?}: SPIR-V: {e}", ep.name));
+                // Every combination of the other overrides, with KIND fixed by the type.
+                let mut combos: Vec<Vec<(String, f64)>> =
+                    vec![vec![("KIND".into(), f64::from(t.kind_code()))]];
+                for o in &overrides {
+                    combos = combos
+                        .into_iter()
+                        .flat_map(|c| {
+                            override_values(o).into_iter().map(move |v| {
+                                let mut c = c.clone();
+                                c.push((o.clone(), v));
+                                c
+                            })
+                        })
+                        .collect();
+                }
+                for ep in &module.entry_points {
+                    for combo in &combos {
+                        let constants: naga::back::PipelineConstants =
+                            combo.iter().cloned().collect();
+                        let (m, i) = naga::back::pipeline_constants::process_overrides(
+                            &module,
+                            &info,
+                            Some((naga::ShaderStage::Compute, &ep.name)),
+                            &constants,
+                        )
+                        .unwrap_or_else(|e| panic!("{name} {}: {combo:?}: {e}", ep.name));
+                        let options = naga::back::spv::Options::default();
+                        let pipeline = naga::back::spv::PipelineOptions {
+                            shader_stage: naga::ShaderStage::Compute,
+                            entry_point: ep.name.clone(),
+                        };
+                        naga::back::spv::write_vec(&m, &i, &options, Some(&pipeline))
+                            .unwrap_or_else(|e| {
+                                panic!("{name} {}: {combo:?}: SPIR-V: {e}", ep.name)
+                            });
+                    }
                 }
             }
         }
@@ -146,4 +169,39 @@ fn variants_expand_from_one_function_and_bad_directives_are_errors() {
         let e = expand_variants(&format!("{src}{bad}")).unwrap_err();
         assert!(e.contains(why), "{bad}: {e}");
     }
+}
+
+#[test]
+fn feature_sections_are_kept_only_with_their_feature() {
+    use tandem::gpu::feature_sections;
+    let src = "a\n// begin subgroups\nb\n// end subgroups\nc\n";
+    assert_eq!(
+        feature_sections(src, GpuFeatures::ALL).unwrap(),
+        "a\nb\nc\n"
+    );
+    assert_eq!(feature_sections(src, GpuFeatures::NONE).unwrap(), "a\nc\n");
+    for bad in [
+        "// begin subgroups\nb\n",
+        "// end subgroups\n",
+        "// begin tensors\n// end tensors\n",
+        "// begin subgroups\n// begin subgroups\n",
+    ] {
+        assert!(feature_sections(bad, GpuFeatures::ALL).is_err(), "{bad:?}");
+    }
+    // The reductions' subgroup entry points exist only with the feature.
+    let reduce = SHADERS.iter().find(|(s, _)| *s == "reduce").unwrap().1;
+    let with = prepare_with(reduce, None, GpuFeatures::ALL).unwrap();
+    let without = prepare_with(reduce, None, GpuFeatures::NONE).unwrap();
+    for entry in [
+        "sum_sg",
+        "dot_sg",
+        "extreme_first_sg",
+        "extreme_next_sg",
+        "arg_first_sg",
+        "arg_next_sg",
+    ] {
+        assert!(with.contains(&format!("fn {entry}(")), "{entry}");
+        assert!(!without.contains(&format!("fn {entry}(")), "{entry}");
+    }
+    assert!(!without.contains("subgroupAdd"));
 }

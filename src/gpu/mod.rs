@@ -93,6 +93,80 @@ pub struct GpuInfo {
     /// Storage buffers one shader may bind (an expression kernel binds one
     /// per array input and output).
     pub max_storage_buffers_per_stage: u32,
+    /// The optional adapter features tandem uses on this device: what the
+    /// adapter has, less what [`EngineBuilder::gpu_features`] masked.
+    ///
+    /// [`EngineBuilder::gpu_features`]: crate::EngineBuilder::gpu_features
+    pub features: GpuFeatures,
+    /// Smallest and largest subgroup size the adapter reports (lavapipe 8,
+    /// NVIDIA 32, AMD 32 or 64); shaders never assume one.
+    pub subgroup_sizes: (u32, u32),
+}
+
+/// Optional GPU features: which of them the adapter has, or (as a mask
+/// given to [`EngineBuilder::gpu_features`]) which tandem may use. Kernels
+/// have a path without each, so masking one exercises the fallback on a
+/// GPU that has it.
+///
+/// ```
+/// use tandem::{Engine, GpuFeatures};
+/// // Run the workgroup-memory fallbacks even where subgroups exist.
+/// let engine = Engine::builder()
+///     .gpu_features(GpuFeatures::ALL.with_subgroups(false))
+///     .build()?;
+/// # Ok::<(), tandem::Error>(())
+/// ```
+///
+/// [`EngineBuilder::gpu_features`]: crate::EngineBuilder::gpu_features
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct GpuFeatures {
+    /// Subgroup operations (wgpu `Features::SUBGROUP`): the reductions'
+    /// workgroup trees become `subgroupAdd`/`subgroupMin`/`subgroupMax`.
+    pub subgroups: bool,
+}
+
+impl GpuFeatures {
+    /// Every feature (the default mask).
+    pub const ALL: GpuFeatures = GpuFeatures { subgroups: true };
+    /// None: every kernel takes its fallback path.
+    pub const NONE: GpuFeatures = GpuFeatures { subgroups: false };
+
+    /// This set with subgroups on or off.
+    pub const fn with_subgroups(mut self, on: bool) -> GpuFeatures {
+        self.subgroups = on;
+        self
+    }
+
+    fn wgpu(self) -> wgpu::Features {
+        let mut f = wgpu::Features::empty();
+        if self.subgroups {
+            f |= wgpu::Features::SUBGROUP;
+        }
+        f
+    }
+
+    fn from_wgpu(f: wgpu::Features) -> GpuFeatures {
+        GpuFeatures {
+            subgroups: f.contains(wgpu::Features::SUBGROUP),
+        }
+    }
+}
+
+impl Default for GpuFeatures {
+    fn default() -> GpuFeatures {
+        GpuFeatures::ALL
+    }
+}
+
+impl fmt::Display for GpuFeatures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.subgroups {
+            "subgroups"
+        } else {
+            "no subgroups"
+        })
+    }
 }
 
 impl fmt::Display for GpuInfo {
@@ -100,7 +174,7 @@ impl fmt::Display for GpuInfo {
         write!(
             f,
             "{} ({}, {}{}, driver {}); max buffer {} MiB, max binding {} MiB, chunk {} MiB, \
-             {} workgroups/dim, {} invocations/workgroup",
+             {} workgroups/dim, {} invocations/workgroup, {}",
             self.name,
             self.backend,
             self.device_type,
@@ -115,6 +189,14 @@ impl fmt::Display for GpuInfo {
             self.chunk_bytes >> 20,
             self.max_workgroups_per_dimension,
             self.max_invocations_per_workgroup,
+            if self.features.subgroups {
+                format!(
+                    "subgroups of {}-{}",
+                    self.subgroup_sizes.0, self.subgroup_sizes.1
+                )
+            } else {
+                "no subgroups".to_string()
+            },
         )
     }
 }
@@ -148,6 +230,7 @@ pub(crate) struct GpuConfig {
     pub(crate) chunk_bytes: Option<u64>,
     pub(crate) timeout: Duration,
     pub(crate) pool_bytes: u64,
+    pub(crate) features: GpuFeatures,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -590,9 +673,11 @@ impl Gpu {
         });
         let adapter = candidates[0];
         let limits = adapter.limits();
+        // The optional features the adapter has and the mask allows.
+        let features = adapter.features() & config.features.wgpu();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("tandem"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -648,6 +733,11 @@ impl Gpu {
             max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
+            features: GpuFeatures::from_wgpu(features),
+            subgroup_sizes: {
+                let i = adapter.get_info();
+                (i.subgroup_min_size, i.subgroup_max_size)
+            },
         };
         Ok(Gpu {
             shared: Arc::new(Shared {
@@ -798,10 +888,12 @@ impl Gpu {
         if let Some(p) = lock(&self.shared.pipelines).get(&key) {
             return Ok(p.clone());
         }
-        let source = prepare(spec.source, spec.element).map_err(|message| Error::Gpu {
-            kernel: spec.label,
-            message,
-        })?;
+        let source = prepare_with(spec.source, spec.element, self.shared.info.features).map_err(
+            |message| Error::Gpu {
+                kernel: spec.label,
+                message,
+            },
+        )?;
         let device = &self.shared.device;
         let pipeline = self.scoped(spec.label, || {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -1161,14 +1253,69 @@ fn function_text(source: &str, name: &str) -> Option<String> {
     Some(lines[start..=end].join("\n"))
 }
 
-/// A shader's source as compiled: [`expand_variants`], then, for an element
-/// type, [`specialize`].
+/// A shader's source as compiled where no optional feature is used:
+/// [`prepare_with`] and [`GpuFeatures::NONE`].
 pub fn prepare(source: &str, t: Option<ElementType>) -> std::result::Result<String, String> {
-    let expanded = expand_variants(source)?;
+    prepare_with(source, t, GpuFeatures::NONE)
+}
+
+/// A shader's source as compiled for a device with `features`: the
+/// sections of features it lacks dropped ([`feature_sections`]), then
+/// [`expand_variants`], then, for an element type, [`specialize`].
+pub fn prepare_with(
+    source: &str,
+    t: Option<ElementType>,
+    features: GpuFeatures,
+) -> std::result::Result<String, String> {
+    let expanded = expand_variants(&feature_sections(source, features)?)?;
     match t {
         Some(t) => specialize(&expanded, t)
             .ok_or_else(|| "shader has no `alias T = f32;` line to specialize".to_string()),
         None => Ok(expanded),
+    }
+}
+
+/// `source` without the sections of features `features` lacks: lines from
+/// `// begin subgroups` to `// end subgroups` are code (and variant
+/// directives) that use subgroup operations, kept only with
+/// [`GpuFeatures::subgroups`]. A section left open is an error.
+pub fn feature_sections(
+    source: &str,
+    features: GpuFeatures,
+) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(source.len());
+    let mut open: Option<&str> = None;
+    for line in source.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("// begin ") {
+            if let Some(outer) = open {
+                return Err(format!("section `{name}` opened inside `{outer}`"));
+            }
+            match name {
+                "subgroups" => open = Some("subgroups"),
+                _ => return Err(format!("unknown feature section `{name}`")),
+            }
+            continue;
+        }
+        if let Some(name) = t.strip_prefix("// end ") {
+            if open != Some(name) {
+                return Err(format!("`// end {name}` closes no open section"));
+            }
+            open = None;
+            continue;
+        }
+        let keep = match open {
+            Some("subgroups") => features.subgroups,
+            _ => true,
+        };
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    match open {
+        Some(name) => Err(format!("section `{name}` is not closed")),
+        None => Ok(out),
     }
 }
 

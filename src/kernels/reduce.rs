@@ -371,11 +371,18 @@ fn gpu_reduce<T: Element>(
     max: bool,
 ) -> Result<Vec<u8>> {
     let n = inputs[0].len();
-    let (first, next, out_slot, in_slot, partial_size) = match family {
-        Family::Sum => ("sum", "sum", 3, 1, size_of::<T>() as u64),
-        Family::Dot => ("dot", "sum", 3, 1, size_of::<T>() as u64),
-        Family::Extreme => ("extreme_first", "extreme_next", 5, 4, 4),
-        Family::Arg => ("arg_first", "arg_next", 7, 6, 8),
+    // Where the device has subgroups, the entry points whose workgroup
+    // trees are subgroup operations (the shader's `subgroups` section).
+    let sg = gpu.info().features.subgroups;
+    let (first, next, out_slot, in_slot, partial_size) = match (family, sg) {
+        (Family::Sum, false) => ("sum", "sum", 3, 1, size_of::<T>() as u64),
+        (Family::Sum, true) => ("sum_sg", "sum_sg", 3, 1, size_of::<T>() as u64),
+        (Family::Dot, false) => ("dot", "sum", 3, 1, size_of::<T>() as u64),
+        (Family::Dot, true) => ("dot_sg", "sum_sg", 3, 1, size_of::<T>() as u64),
+        (Family::Extreme, false) => ("extreme_first", "extreme_next", 5, 4, 4),
+        (Family::Extreme, true) => ("extreme_first_sg", "extreme_next_sg", 5, 4, 4),
+        (Family::Arg, false) => ("arg_first", "arg_next", 7, 6, 8),
+        (Family::Arg, true) => ("arg_first_sg", "arg_next_sg", 7, 6, 8),
     };
     let constants = [
         ("KIND", f64::from(T::TYPE.kind_code())),
