@@ -49,6 +49,42 @@ fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
 }
 
+// The workgroup's sum of `acc` (every invocation returns it).
+fn tile_total(lid: u32, acc: T) -> T {
+    sums[lid] = acc;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            sums[lid] = sums[lid] + sums[lid + s];
+        }
+        workgroupBarrier();
+    }
+    return sums[0];
+}
+
+// The sum of `acc` over the invocations before `lid` (T(0) for the first):
+// an inclusive Hillis-Steele scan of the invocation totals.
+fn invocation_prefix(lid: u32, acc: T) -> T {
+    var total = acc;
+    sums[lid] = total;
+    workgroupBarrier();
+    for (var s = 1u; s < WG; s <<= 1u) {
+        var add = T(0);
+        if lid >= s {
+            add = sums[lid - s];
+        }
+        workgroupBarrier();
+        total = add + total;
+        sums[lid] = total;
+        workgroupBarrier();
+    }
+    var prefix = T(0);
+    if lid > 0u {
+        prefix = sums[lid - 1u];
+    }
+    return prefix;
+}
+
 // Sum of one tile into out[tile_offset + g].
 @compute @workgroup_size(WG)
 fn reduce(
@@ -64,16 +100,9 @@ fn reduce(
             acc = acc + x[i];
         }
     }
-    sums[lid] = acc;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            sums[lid] = sums[lid] + sums[lid + s];
-        }
-        workgroupBarrier();
-    }
+    let total = tile_total(lid, acc);
     if lid == 0u && g < params.groups {
-        out[params.tile_offset + g] = sums[0];
+        out[params.tile_offset + g] = total;
     }
 }
 
@@ -103,26 +132,9 @@ fn scan(
         acc = acc + tile[lid * PER_THREAD + k];
         local[k] = acc;
     }
-    // Inclusive Hillis-Steele scan of the invocation totals.
-    var total = acc;
-    sums[lid] = total;
-    workgroupBarrier();
-    for (var s = 1u; s < WG; s <<= 1u) {
-        var add = T(0);
-        if lid >= s {
-            add = sums[lid - s];
-        }
-        workgroupBarrier();
-        total = add + total;
-        sums[lid] = total;
-        workgroupBarrier();
-    }
     // Exclusive prefix of this invocation, plus the tile's carry.
-    var prefix = T(0);
+    var prefix = invocation_prefix(lid, acc);
     var has_prefix = lid > 0u;
-    if has_prefix {
-        prefix = sums[lid - 1u];
-    }
     if (params.flags & HAS_CARRY) != 0u {
         let c = carry[params.tile_offset + g];
         prefix = select(c, c + prefix, has_prefix);
@@ -153,3 +165,42 @@ fn scan(
         }
     }
 }
+
+// begin subgroups
+// Where the device has SUBGROUP: the workgroup total and the invocation
+// prefixes from subgroup operations and one barrier, instead of log2(WG)
+// barriers. An invocation's rank in the scan is `sg * size + lane` (its
+// subgroup, then its lane), so the result never depends on how the
+// hardware maps local indices to subgroups; subgroup sizes are read, never
+// assumed.
+fn sg_tile_total(acc: T, sg: u32, lane: u32, size: u32, count: u32) -> T {
+    let s = subgroupAdd(acc);
+    if lane == 0u {
+        sums[sg] = s;
+    }
+    workgroupBarrier();
+    var t = T(0);
+    for (var i = lane; i < count; i += size) {
+        t = t + sums[i];
+    }
+    return subgroupAdd(t);
+}
+
+fn sg_invocation_prefix(acc: T, sg: u32, lane: u32, size: u32) -> T {
+    let within = subgroupExclusiveAdd(acc);
+    if lane == size - 1u {
+        sums[sg] = within + acc;
+    }
+    workgroupBarrier();
+    var before = T(0);
+    for (var i = 0u; i < sg; i++) {
+        before = before + sums[i];
+    }
+    return before + within;
+}
+// variant reduce_sg of reduce: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
+//     `tile_total(lid, acc)` => `sg_tile_total(acc, sg, lane, size, count)`
+// variant scan_sg of scan: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,`,
+//     `invocation_prefix(lid, acc)` => `sg_invocation_prefix(acc, sg, lane, size)`,
+//     `lid * PER_THREAD` => `(sg * size + lane) * PER_THREAD`, `lid > 0u` => `sg * size + lane > 0u`
+// end subgroups

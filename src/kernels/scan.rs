@@ -340,8 +340,11 @@ pub(crate) fn scan_device<T: Element>(
         element: Some(T::TYPE),
         constants: &[],
     };
-    let p_reduce = gpu.pipeline(&spec("reduce"))?;
-    let p_scan = gpu.pipeline(&spec("scan"))?;
+    // Subgroup entry points where the device has them (the shader's
+    // `subgroups` section).
+    let sg = gpu.info().features.subgroups;
+    let p_reduce = gpu.pipeline(&spec(if sg { "reduce_sg" } else { "reduce" }))?;
+    let p_scan = gpu.pipeline(&spec(if sg { "scan_sg" } else { "scan" }))?;
     let size = size_of::<T>() as u64;
     let out = gpu.alloc::<T>(kernel, n)?;
     // Element ranges that each fit one binding; tiles never straddle them.
