@@ -101,6 +101,25 @@ fn count(
     }
 }
 
+// The sum of `c` over the invocations before `lid`: an inclusive
+// Hillis-Steele scan of the per-invocation counts.
+fn count_prefix(lid: u32, c: u32) -> u32 {
+    var total = c;
+    sums[lid] = total;
+    workgroupBarrier();
+    for (var s = 1u; s < WG; s <<= 1u) {
+        var add = 0u;
+        if lid >= s {
+            add = sums[lid - s];
+        }
+        workgroupBarrier();
+        total += add;
+        sums[lid] = total;
+        workgroupBarrier();
+    }
+    return total - c;
+}
+
 // Kept elements of each tile to their place in `out`.
 @compute @workgroup_size(WG)
 fn scatter(
@@ -121,25 +140,12 @@ fn scatter(
             c += 1u;
         }
     }
-    // Inclusive Hillis-Steele scan of the per-invocation counts.
-    var total = c;
-    sums[lid] = total;
-    workgroupBarrier();
-    for (var s = 1u; s < WG; s <<= 1u) {
-        var add = 0u;
-        if lid >= s {
-            add = sums[lid - s];
-        }
-        workgroupBarrier();
-        total += add;
-        sums[lid] = total;
-        workgroupBarrier();
-    }
+    // Kept elements of the invocations before this one.
+    var dst = count_prefix(lid, c);
     if g >= params.groups || flags == 0u {
         return;
     }
     let tile = params.tile_offset + g;
-    var dst = total - c;
     if tile > 0u {
         dst += offsets[tile - 1u];
     }
@@ -151,3 +157,24 @@ fn scatter(
         }
     }
 }
+
+// begin subgroups
+// Where the device has SUBGROUP: the counts' prefix from one subgroup scan
+// and one barrier. An invocation's rank (which elements it owns) is
+// `sg * size + lane`, so no mapping of local indices to subgroups is assumed.
+fn sg_count_prefix(c: u32, sg: u32, lane: u32, size: u32) -> u32 {
+    let within = subgroupExclusiveAdd(c);
+    if lane == size - 1u {
+        sums[sg] = within + c;
+    }
+    workgroupBarrier();
+    var before = 0u;
+    for (var i = 0u; i < sg; i++) {
+        before += sums[i];
+    }
+    return before + within;
+}
+// variant scatter_sg of scatter: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,`,
+//     `count_prefix(lid, c)` => `sg_count_prefix(c, sg, lane, size)`,
+//     `lid * PER_THREAD` => `(sg * size + lane) * PER_THREAD`
+// end subgroups

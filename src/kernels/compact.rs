@@ -275,7 +275,14 @@ fn compact_gpu<T: Element>(
             constants: &constants,
         };
         let p_count = gpu.pipeline(&spec("count"))?;
-        let p_scatter = gpu.pipeline(&spec("scatter"))?;
+        // The subgroup scatter where the device has subgroups (the
+        // shader's `subgroups` section).
+        let scatter = if gpu.info().features.subgroups {
+            "scatter_sg"
+        } else {
+            "scatter"
+        };
+        let p_scatter = gpu.pipeline(&spec(scatter))?;
         let xc = gpu.resident(kernel, x)?;
         let mc = match mask {
             Some(m) => gpu.resident(kernel, m)?,
