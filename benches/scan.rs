@@ -136,8 +136,8 @@ fn cases() -> Vec<Case> {
         threshold: KEEP_ABOVE,
     };
     let hist = HistogramRange {
-        lo: LO,
-        hi: HI,
+        lo: f64::from(LO),
+        hi: f64::from(HI),
         bins: BINS,
     };
     vec![

@@ -28,11 +28,12 @@ struct Params {
     groups: u32,
     // 0: mask; 1 <, 2 <=, 3 >, 4 >=, 5 ==, 6 !=.
     mode: u32,
-    // The threshold's bits.
+    // The threshold's bits (an f64's low word).
     threshold: u32,
     // Output index of the first element the `out` binding holds.
     out_base: u32,
-    _pad0: u32,
+    // An f64 threshold's high word.
+    threshold_hi: u32,
     _pad1: u32,
 }
 
@@ -50,16 +51,32 @@ fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
 }
 
+// begin not-f64
 fn is_nan(v: T) -> bool {
     return KIND == 0u && (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
+
+fn threshold() -> T {
+    return bitcast<T>(params.threshold);
+}
+// end not-f64
+// begin f64
+// f64 bits are read as u64 (SHADER_INT64 comes with tandem's f64 feature).
+fn is_nan(v: T) -> bool {
+    return (bitcast<u64>(v) & 0x7ffffffffffffffflu) > 0x7ff0000000000000lu;
+}
+
+fn threshold() -> T {
+    return bitcast<T>((u64(params.threshold_hi) << 32u) | u64(params.threshold));
+}
+// end f64
 
 fn keep(i: u32) -> bool {
     if params.mode == 0u {
         return mask[i] != 0u;
     }
     let v = x[i];
-    let t = bitcast<T>(params.threshold);
+    let t = threshold();
     if is_nan(v) || is_nan(t) {
         return params.mode == 6u;
     }

@@ -1,4 +1,4 @@
-// 2-D correlation of an f32 image with an odd-sized f32 filter: the GPU twin
+// 2-D correlation of an image with an odd-sized filter: the GPU twin
 // of src/kernels/conv.rs.
 //
 // out[y][x] = sum over i < fh, j < fw of filter[i][j] * img[y + i - fh/2][x + j - fw/2],
@@ -8,12 +8,12 @@
 // `tiled` stages the tile plus halo and the filter in workgroup memory
 // (filter radius up to MAX_R); `direct` reads both from global memory.
 // Accumulation is one fma per tap in row-major filter order, as on the CPU.
-// The image is always f32: `alias T` is unused but keeps the shader
-// specializable like the others.
+// Image, filter and accumulator are `T`: f32, or f64 on devices with
+// SHADER_F64.
 
 alias T = f32;
 
-// Element kind (0 float); set like every shader's, the image is always f32.
+// Element kind (0 float); set like every shader's.
 override KIND: u32 = 0u;
 
 const TILE: u32 = 16u;
@@ -35,15 +35,15 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> image: array<f32>;
-@group(0) @binding(2) var<storage, read> weights: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> image: array<T>;
+@group(0) @binding(2) var<storage, read> weights: array<T>;
+@group(0) @binding(3) var<storage, read_write> out: array<T>;
 
-var<workgroup> tile: array<f32, 1024>; // SPAN * SPAN
-var<workgroup> taps: array<f32, MAX_TAPS>;
+var<workgroup> tile: array<T, 1024>; // SPAN * SPAN
+var<workgroup> taps: array<T, MAX_TAPS>;
 
 // The pixel at (y, x), which may lie outside the image.
-fn pixel(y: i32, x: i32) -> f32 {
+fn pixel(y: i32, x: i32) -> T {
     let h = i32(params.height);
     let w = i32(params.width);
     if params.border == 1u {
@@ -52,7 +52,7 @@ fn pixel(y: i32, x: i32) -> f32 {
         return image[u32(cy) * params.width + u32(cx)];
     }
     if y < 0 || y >= h || x < 0 || x >= w {
-        return 0.0;
+        return T(0);
     }
     return image[u32(y) * params.width + u32(x)];
 }
@@ -93,7 +93,7 @@ fn tiled(
     let oy = t.x * TILE + lid.y;
     let ox = t.y * TILE + lid.x;
     if oy < params.height && ox < params.width {
-        var acc = 0.0;
+        var acc = T(0);
         for (var i = 0u; i < fh; i++) {
             let row = (lid.y + i) * SPAN + lid.x;
             for (var j = 0u; j < fw; j++) {
@@ -120,7 +120,7 @@ fn direct(
     let fw = params.fw;
     let y0 = i32(oy) - i32(fh / 2u);
     let x0 = i32(ox) - i32(fw / 2u);
-    var acc = 0.0;
+    var acc = T(0);
     for (var i = 0u; i < fh; i++) {
         for (var j = 0u; j < fw; j++) {
             acc = fma(weights[i * fw + j], pixel(y0 + i32(i), x0 + i32(j)), acc);

@@ -1,4 +1,4 @@
-// SGEMM, out = alpha * op(A) * op(B) + beta * C: the GPU twin of
+// SGEMM and DGEMM, out = alpha * op(A) * op(B) + beta * C: the GPU twin of
 // src/kernels/gemm.rs.
 //
 // One workgroup of 256 invocations computes a TS x TS = 64 x 64 tile of the
@@ -11,13 +11,13 @@
 // the grid of tiles) so that a dispatch folded into 2-D past 65,535
 // workgroups still covers each tile once.
 //
-// Matrices are f32 whatever `T` is specialized to (the alias exists so the
-// crate's shader tests can specialize every shader); `flags` bit 0: A holds
+// Matrices and accumulators are `T` (f32, or f64 on devices with
+// SHADER_F64; alpha and beta come as f32, exact in f64); `flags` bit 0: A holds
 // op(A) transposed (k x m), bit 1: B holds op(B) transposed (n x k), bit 2:
 // read C (beta != 0; with beta = 0 C is never read, so NaN in it is ignored).
 
 alias T = f32;
-// The crate-wide element-kind constant (0: float); gemm is f32 only.
+// The crate-wide element-kind constant (0: float).
 override KIND: u32 = 0u;
 
 const TS: u32 = 64u;
@@ -43,33 +43,33 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<T>;
 
 // sa[p * TV + i4] = op(A)[row0 + 4*i4 .. +3, k0 + p]
-var<workgroup> sa: array<vec4<f32>, 256>;
+var<workgroup> sa: array<vec4<T>, 256>;
 // sb[p * TV + j4] = op(B)[k0 + p, col0 + 4*j4 .. +3]
-var<workgroup> sb: array<vec4<f32>, 256>;
+var<workgroup> sb: array<vec4<T>, 256>;
 
 // op(A)[i, p], zero outside the matrix.
-fn load_a(i: u32, p: u32) -> f32 {
-    if i >= params.m || p >= params.k { return 0.0; }
-    if (params.flags & 1u) != 0u { return f32(a[p * params.m + i]); }
-    return f32(a[i * params.k + p]);
+fn load_a(i: u32, p: u32) -> T {
+    if i >= params.m || p >= params.k { return T(0); }
+    if (params.flags & 1u) != 0u { return T(a[p * params.m + i]); }
+    return T(a[i * params.k + p]);
 }
 
 // op(B)[p, j], zero outside the matrix.
-fn load_b(p: u32, j: u32) -> f32 {
-    if p >= params.k || j >= params.n { return 0.0; }
-    if (params.flags & 2u) != 0u { return f32(b[j * params.k + p]); }
-    return f32(b[p * params.n + j]);
+fn load_b(p: u32, j: u32) -> T {
+    if p >= params.k || j >= params.n { return T(0); }
+    if (params.flags & 2u) != 0u { return T(b[j * params.k + p]); }
+    return T(b[p * params.n + j]);
 }
 
 // Writes alpha * acc (+ beta * C) to row i, columns j..j+3, where they exist.
-fn store_row(i: u32, j: u32, acc: vec4<f32>) {
+fn store_row(i: u32, j: u32, acc: vec4<T>) {
     if i >= params.m { return; }
     let use_c = (params.flags & 4u) != 0u;
     let base = i * params.n + j;
     for (var q = 0u; q < 4u; q++) {
         if j + q < params.n {
-            var v = params.alpha * acc[q];
-            if use_c { v = fma(params.beta, f32(c[base + q]), v); }
+            var v = T(params.alpha) * acc[q];
+            if use_c { v = fma(T(params.beta), c[base + q], v); }
             out[base + q] = T(v);
         }
     }
@@ -105,19 +105,19 @@ fn gemm(
     let b_slot = bp * TV + (bj - col0) / 4u;
 
     let busy = row0 + ty * 4u < params.m && col0 + tx * 4u < params.n;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var acc0 = vec4<T>(0.0);
+    var acc1 = vec4<T>(0.0);
+    var acc2 = vec4<T>(0.0);
+    var acc3 = vec4<T>(0.0);
 
     for (var k0 = 0u; k0 < params.k; k0 += BK) {
-        sa[a_slot] = vec4<f32>(
+        sa[a_slot] = vec4<T>(
             load_a(ai, k0 + ap),
             load_a(ai + 1u, k0 + ap),
             load_a(ai + 2u, k0 + ap),
             load_a(ai + 3u, k0 + ap),
         );
-        sb[b_slot] = vec4<f32>(
+        sb[b_slot] = vec4<T>(
             load_b(k0 + bp, bj),
             load_b(k0 + bp, bj + 1u),
             load_b(k0 + bp, bj + 2u),
@@ -129,28 +129,28 @@ fn gemm(
         for (var p = 0u; p < BK && busy; p += 4u) {
             var av = sa[p * TV + ty];
             var bv = sb[p * TV + tx];
-            acc0 = fma(vec4<f32>(av.x), bv, acc0);
-            acc1 = fma(vec4<f32>(av.y), bv, acc1);
-            acc2 = fma(vec4<f32>(av.z), bv, acc2);
-            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+            acc0 = fma(vec4<T>(av.x), bv, acc0);
+            acc1 = fma(vec4<T>(av.y), bv, acc1);
+            acc2 = fma(vec4<T>(av.z), bv, acc2);
+            acc3 = fma(vec4<T>(av.w), bv, acc3);
             av = sa[(p + 1u) * TV + ty];
             bv = sb[(p + 1u) * TV + tx];
-            acc0 = fma(vec4<f32>(av.x), bv, acc0);
-            acc1 = fma(vec4<f32>(av.y), bv, acc1);
-            acc2 = fma(vec4<f32>(av.z), bv, acc2);
-            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+            acc0 = fma(vec4<T>(av.x), bv, acc0);
+            acc1 = fma(vec4<T>(av.y), bv, acc1);
+            acc2 = fma(vec4<T>(av.z), bv, acc2);
+            acc3 = fma(vec4<T>(av.w), bv, acc3);
             av = sa[(p + 2u) * TV + ty];
             bv = sb[(p + 2u) * TV + tx];
-            acc0 = fma(vec4<f32>(av.x), bv, acc0);
-            acc1 = fma(vec4<f32>(av.y), bv, acc1);
-            acc2 = fma(vec4<f32>(av.z), bv, acc2);
-            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+            acc0 = fma(vec4<T>(av.x), bv, acc0);
+            acc1 = fma(vec4<T>(av.y), bv, acc1);
+            acc2 = fma(vec4<T>(av.z), bv, acc2);
+            acc3 = fma(vec4<T>(av.w), bv, acc3);
             av = sa[(p + 3u) * TV + ty];
             bv = sb[(p + 3u) * TV + tx];
-            acc0 = fma(vec4<f32>(av.x), bv, acc0);
-            acc1 = fma(vec4<f32>(av.y), bv, acc1);
-            acc2 = fma(vec4<f32>(av.z), bv, acc2);
-            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+            acc0 = fma(vec4<T>(av.x), bv, acc0);
+            acc1 = fma(vec4<T>(av.y), bv, acc1);
+            acc2 = fma(vec4<T>(av.z), bv, acc2);
+            acc3 = fma(vec4<T>(av.w), bv, acc3);
         }
         workgroupBarrier();
     }

@@ -7,6 +7,8 @@
 //   f32 (KIND 0): NaN -> nan; -Inf or v < lo -> below; +Inf or v >= hi ->
 //                 above; else min(floor((v - lo) * scale), bins - 1), with
 //                 scale = f32(bins) / (hi - lo) computed on the host in f32.
+//   f64 (KIND 0, T = f64): the same in f64, with lo, hi and scale from
+//                 the `*_bits` words (the f64 section).
 // NaN and Inf are tested by bits (WGSL assumes finite math).
 //
 // `shared_hist`: one workgroup histogram in workgroup memory per tile of
@@ -36,6 +38,11 @@ struct Params {
     hi: f32,
     scale: f32,
     _pad1: u32,
+    // The f64 edges and scale, as (low, high) words.
+    lo_bits: vec2<u32>,
+    hi_bits: vec2<u32>,
+    scale_bits: vec2<u32>,
+    _pad2: vec2<u32>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -48,6 +55,7 @@ fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
 }
 
+// begin not-f64
 fn slot(v: T) -> u32 {
     let bins = params.bins;
     let b = bitcast<u32>(v);
@@ -72,6 +80,35 @@ fn slot(v: T) -> u32 {
     let t = min(floor((f - params.lo) * params.scale), f32(bins - 1u));
     return u32(t);
 }
+// end not-f64
+// begin f64
+// f64 bits are read as u64 (SHADER_INT64 comes with tandem's f64 feature).
+fn f64_of(w: vec2<u32>) -> T {
+    return bitcast<T>((u64(w.y) << 32u) | u64(w.x));
+}
+
+fn slot(v: T) -> u32 {
+    let bins = params.bins;
+    let b = bitcast<u64>(v);
+    let mag = b & 0x7ffffffffffffffflu;
+    if mag > 0x7ff0000000000000lu {
+        return bins + 2u;
+    }
+    let negative = (b >> 63u) != 0lu;
+    if mag == 0x7ff0000000000000lu {
+        return select(bins + 1u, bins, negative);
+    }
+    let lo = f64_of(params.lo_bits);
+    if v < lo {
+        return bins;
+    }
+    if v >= f64_of(params.hi_bits) {
+        return bins + 1u;
+    }
+    let t = min(floor((v - lo) * f64_of(params.scale_bits)), T(bins - 1u));
+    return u32(t);
+}
+// end f64
 
 @compute @workgroup_size(WG)
 fn clear(

@@ -1,8 +1,11 @@
 // Elementwise kernels: the GPU twin of src/kernels/map.rs.
 //
-// `alias T` is rewritten per element type (f32, i32, u32); `KIND` says which
-// (0 float, 1 signed, 2 unsigned) and `OP` picks the operation, so one file
-// serves every type and op and the compiler folds the switch away.
+// `alias T` is rewritten per element type (f32, i32, u32, f64); `KIND` says
+// which (0 float, 1 signed, 2 unsigned) and `OP` picks the operation, so one
+// file serves every type and op and the compiler folds the switch away. The
+// helpers that read an element's bits come in two type sections: 32-bit
+// (`not-f64`) and f64, whose exp and ln are polynomials here (f64
+// transcendental builtins do not translate reliably, gfx-rs/wgpu#6087).
 // Float semantics match the CPU twin bit for bit where IEEE fixes the answer:
 // NaN is tested by bits (WGSL assumes finite math), min/max ignore NaN and
 // order -0.0 below +0.0, ln/sqrt of negatives give NaN.
@@ -32,32 +35,166 @@ const F_NEG_INF: u32 = 0xff800000u;
 // 149 * ln(2): ln(2^-149), the scale of the smallest subnormal.
 const LN2_149: f32 = 103.27892990343185;
 
+// begin not-f64
+// The element's bits (32-bit types), its sign flipped or cleared.
+fn bits(v: T) -> u32 {
+    return bitcast<u32>(v);
+}
+
 fn is_nan(v: T) -> bool {
     return KIND == 0u && (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
 
-// Order-preserving key: integer order of keys is the numeric order of values.
-fn key(v: T) -> u32 {
+// Order-preserving key, major word first: integer order of keys is the
+// numeric order of values.
+fn key(v: T) -> vec2<u32> {
     let b = bitcast<u32>(v);
     if KIND == 0u {
-        return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+        return vec2(select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u), 0u);
     }
     if KIND == 1u {
-        return b ^ 0x80000000u;
+        return vec2(b ^ 0x80000000u, 0u);
     }
-    return b;
+    return vec2(b, 0u);
+}
+
+fn flip_sign(v: T) -> T {
+    return bitcast<T>(bitcast<u32>(v) ^ 0x80000000u);
+}
+
+fn clear_sign(v: T) -> T {
+    return bitcast<T>(bitcast<u32>(v) & 0x7fffffffu);
+}
+
+fn t_sqrt(v: T) -> T { return T(f_sqrt(f32(v))); }
+fn t_exp(v: T) -> T { return T(f_exp(f32(v))); }
+fn t_ln(v: T) -> T { return T(f_ln(f32(v))); }
+// end not-f64
+// begin f64
+// f64 bits are read as u64 (SHADER_INT64 comes with tandem's f64 feature:
+// naga's bitcast of an f64 to vec2<u32> is not usable).
+// The high word (sign, exponent, top of the significand) of an f64.
+fn bits(v: T) -> u32 {
+    return u32(bitcast<u64>(v) >> 32u);
+}
+
+fn is_nan(v: T) -> bool {
+    return (bitcast<u64>(v) & 0x7ffffffffffffffflu) > 0x7ff0000000000000lu;
+}
+
+fn key(v: T) -> vec2<u32> {
+    let b = bitcast<u64>(v);
+    let k = select(b | 0x8000000000000000lu, ~b, (b >> 63u) != 0lu);
+    return vec2(u32(k >> 32u), u32(k & 0xfffffffflu));
+}
+
+fn flip_sign(v: T) -> T {
+    return bitcast<T>(bitcast<u64>(v) ^ 0x8000000000000000lu);
+}
+
+fn clear_sign(v: T) -> T {
+    return bitcast<T>(bitcast<u64>(v) & 0x7ffffffffffffffflu);
+}
+
+fn is_inf(v: T) -> bool {
+    return (bitcast<u64>(v) & 0x7ffffffffffffffflu) == 0x7ff0000000000000lu;
+}
+
+// 2^k for -1022 <= k <= 1023.
+fn pow2(k: i32) -> T {
+    return bitcast<T>(u64(u32(k + 1023)) << 52u);
+}
+
+fn t_sqrt(v: T) -> T {
+    if is_nan(v) || v == T(0) || is_inf(v) && v > T(0) { return v; }
+    if v < T(0) { return bitcast<T>(0x7ff8000000000000lu); }
+    return sqrt(v);
+}
+
+// e^v: v = k ln 2 + r with ln 2 split in two (Cody-Waite), |r| <= ln 2 / 2,
+// e^r by its Taylor polynomial to degree 13 (truncation below 1e-17), then
+// the scale 2^k applied as two factors so a subnormal result rounds once.
+fn t_exp(v: T) -> T {
+    if is_nan(v) { return v; }
+    if v > T(709.782712893384) { return bitcast<T>(0x7ff0000000000000lu); }
+    if v < T(-745.1332191019412) { return T(0); }
+    let k = round(v * T(1.4426950408889634));
+    var r = fma(-k, T(6.93147180369123816490e-01), v);
+    r = fma(-k, T(1.90821492927058770002e-10), r);
+    var p = T(1.0 / 6227020800.0);
+    p = fma(p, r, T(1.0 / 479001600.0));
+    p = fma(p, r, T(1.0 / 39916800.0));
+    p = fma(p, r, T(1.0 / 3628800.0));
+    p = fma(p, r, T(1.0 / 362880.0));
+    p = fma(p, r, T(1.0 / 40320.0));
+    p = fma(p, r, T(1.0 / 5040.0));
+    p = fma(p, r, T(1.0 / 720.0));
+    p = fma(p, r, T(1.0 / 120.0));
+    p = fma(p, r, T(1.0 / 24.0));
+    p = fma(p, r, T(1.0 / 6.0));
+    p = fma(p, r, T(0.5));
+    p = fma(p, r, T(1.0));
+    p = fma(p, r, T(1.0));
+    let ki = i32(k);
+    let k1 = ki / 2;
+    return p * pow2(k1) * pow2(ki - k1);
+}
+
+// ln v: v = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s) with
+// s = (m - 1) / (m + 1), |s| < 0.172, by its odd series to s^25; plus e ln 2
+// (split in two). Subnormals are scaled into the normal range first.
+fn t_ln(v: T) -> T {
+    if is_nan(v) { return v; }
+    if v == T(0) { return bitcast<T>(0xfff0000000000000lu); }
+    if v < T(0) { return bitcast<T>(0x7ff8000000000000lu); }
+    if is_inf(v) { return v; }
+    var x = v;
+    var e = 0;
+    if (bitcast<u64>(x) & 0x7ff0000000000000lu) == 0lu {
+        x = x * pow2(54);
+        e = -54;
+    }
+    let b = bitcast<u64>(x);
+    e += i32(u32(b >> 52u) & 0x7ffu) - 1023;
+    var m = bitcast<T>((b & 0x000ffffffffffffflu) | 0x3ff0000000000000lu);
+    if m > T(1.4142135623730951) {
+        m = m * T(0.5);
+        e += 1;
+    }
+    let s = (m - T(1)) / (m + T(1));
+    let s2 = s * s;
+    var q = T(1.0 / 25.0);
+    q = fma(q, s2, T(1.0 / 23.0));
+    q = fma(q, s2, T(1.0 / 21.0));
+    q = fma(q, s2, T(1.0 / 19.0));
+    q = fma(q, s2, T(1.0 / 17.0));
+    q = fma(q, s2, T(1.0 / 15.0));
+    q = fma(q, s2, T(1.0 / 13.0));
+    q = fma(q, s2, T(1.0 / 11.0));
+    q = fma(q, s2, T(1.0 / 9.0));
+    q = fma(q, s2, T(1.0 / 7.0));
+    q = fma(q, s2, T(1.0 / 5.0));
+    q = fma(q, s2, T(1.0 / 3.0));
+    let ln_m = fma(T(2) * s * s2, q, T(2) * s);
+    let ef = T(e);
+    return fma(ef, T(6.93147180369123816490e-01), fma(ef, T(1.90821492927058770002e-10), ln_m));
+}
+// end f64
+
+fn key_less(a: vec2<u32>, b: vec2<u32>) -> bool {
+    return a.x < b.x || (a.x == b.x && a.y < b.y);
 }
 
 fn pick_min(a: T, b: T) -> T {
     if is_nan(b) { return a; }
     if is_nan(a) { return b; }
-    return select(a, b, key(b) < key(a));
+    return select(a, b, key_less(key(b), key(a)));
 }
 
 fn pick_max(a: T, b: T) -> T {
     if is_nan(b) { return a; }
     if is_nan(a) { return b; }
-    return select(a, b, key(b) > key(a));
+    return select(a, b, key_less(key(a), key(b)));
 }
 
 fn f_sqrt(v: f32) -> f32 {
@@ -92,18 +229,18 @@ fn unary_op(v: T) -> T {
     switch OP {
         // neg: flip the sign bit for floats (so -(+0.0) is -0.0), wrap for ints.
         case 0u: {
-            if KIND == 0u { return bitcast<T>(bitcast<u32>(v) ^ 0x80000000u); }
+            if KIND == 0u { return flip_sign(v); }
             return T(0) - v;
         }
         // abs: clear the sign bit for floats, wrap for ints (abs(MIN) == MIN).
         case 1u: {
-            if KIND == 0u { return bitcast<T>(bitcast<u32>(v) & 0x7fffffffu); }
-            if KIND == 1u { return select(v, T(0) - v, bitcast<u32>(v) >= 0x80000000u); }
+            if KIND == 0u { return clear_sign(v); }
+            if KIND == 1u { return select(v, T(0) - v, bits(v) >= 0x80000000u); }
             return v;
         }
-        case 2u: { return T(f_sqrt(f32(v))); }
-        case 3u: { return T(f_exp(f32(v))); }
-        case 4u: { return T(f_ln(f32(v))); }
+        case 2u: { return t_sqrt(v); }
+        case 3u: { return t_exp(v); }
+        case 4u: { return t_ln(v); }
         case 5u: { return v * T(params.scale); }
         default: { return v; }
     }
@@ -118,8 +255,8 @@ fn binary_op(a: T, b: T) -> T {
             // Integer division by zero, or MIN / -1, gives the dividend (as WGSL
             // defines it and the CPU twin does).
             if KIND != 0u {
-                if bitcast<u32>(b) == 0u { return a; }
-                if KIND == 1u && bitcast<u32>(a) == 0x80000000u && bitcast<u32>(b) == 0xffffffffu { return a; }
+                if bits(b) == 0u { return a; }
+                if KIND == 1u && bits(a) == 0x80000000u && bits(b) == 0xffffffffu { return a; }
             }
             return a / b;
         }

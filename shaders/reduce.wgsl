@@ -5,10 +5,11 @@
 // Sums add 8 strided elements per thread, then a tree over the workgroup, so
 // float rounding error grows like log2(n).
 //
-// Min/max work on an order-preserving u32 key (integer order of keys is the
-// numeric order of values, -0.0 < +0.0); NaNs map to the identity, so they
-// are ignored. Arg-reductions carry (key, index) pairs and keep the first
-// index among equal keys.
+// Min/max work on an order-preserving key `K` (u32; u64 for f64): integer
+// order of keys is the numeric order of values, -0.0 < +0.0. NaNs map to the
+// identity, so they are ignored. Arg-reductions carry (key, index) pairs `P`
+// and keep the first index among equal keys. f64 has no subgroup entry
+// points (64-bit subgroup arithmetic is an extension of its own).
 
 alias T = f32;
 
@@ -34,24 +35,19 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> y: array<T>;
 @group(0) @binding(3) var<storage, read_write> out_t: array<T>;
-@group(0) @binding(4) var<storage, read> in_keys: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out_keys: array<u32>;
-@group(0) @binding(6) var<storage, read> in_pairs: array<vec2<u32>>;
-@group(0) @binding(7) var<storage, read_write> out_pairs: array<vec2<u32>>;
+// begin not-f64
+alias K = u32;
+alias P = vec2<u32>;
 
-var<workgroup> sh_t: array<T, WG>;
-var<workgroup> sh_k: array<u32, WG>;
-var<workgroup> sh_p: array<vec2<u32>, WG>;
-
-fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
-
-fn key_identity() -> u32 {
+fn key_identity() -> K {
     return select(0xffffffffu, 0u, IS_MAX);
 }
 
-fn key(v: T) -> u32 {
+fn is_nan(v: T) -> bool {
+    return KIND == 0u && (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn key(v: T) -> K {
     let b = bitcast<u32>(v);
     if KIND == 0u {
         if (b & 0x7fffffffu) > 0x7f800000u { return key_identity(); }
@@ -62,19 +58,57 @@ fn key(v: T) -> u32 {
     }
     return b;
 }
+// end not-f64
+// begin f64
+// f64 bits are read as u64 (SHADER_INT64 comes with tandem's f64 feature).
+alias K = u64;
+struct P {
+    x: u64,
+    y: u32,
+}
 
-fn pick(a: u32, b: u32) -> u32 {
+fn key_identity() -> K {
+    return select(0xfffffffffffffffflu, 0lu, IS_MAX);
+}
+
+fn is_nan(v: T) -> bool {
+    return (bitcast<u64>(v) & 0x7ffffffffffffffflu) > 0x7ff0000000000000lu;
+}
+
+fn key(v: T) -> K {
+    if is_nan(v) { return key_identity(); }
+    let b = bitcast<u64>(v);
+    return select(b | 0x8000000000000000lu, ~b, (b >> 63u) != 0lu);
+}
+// end f64
+
+@group(0) @binding(4) var<storage, read> in_keys: array<K>;
+@group(0) @binding(5) var<storage, read_write> out_keys: array<K>;
+@group(0) @binding(6) var<storage, read> in_pairs: array<P>;
+@group(0) @binding(7) var<storage, read_write> out_pairs: array<P>;
+
+var<workgroup> sh_t: array<T, WG>;
+var<workgroup> sh_k: array<K, WG>;
+var<workgroup> sh_p: array<P, WG>;
+
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+fn pick(a: K, b: K) -> K {
     return select(min(a, b), max(a, b), IS_MAX);
 }
 
 // The better of two (key, index) pairs: extreme key, then the smaller index.
-fn better(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+fn better(a: P, b: P) -> P {
     if a.x != b.x {
         let smaller = b.x < a.x;
         let larger = b.x > a.x;
-        return select(a, b, select(smaller, larger, IS_MAX));
+        if select(smaller, larger, IS_MAX) { return b; }
+        return a;
     }
-    return select(a, b, b.y < a.y);
+    if b.y < a.y { return b; }
+    return a;
 }
 
 // The workgroup's sum of `v` (every invocation returns it). The key and
@@ -90,19 +124,19 @@ fn tree_sum(lid: u32, v: T) -> T {
     }
     return sh_t[0];
 }
-// variant tree_keys of tree_sum: `v: T) -> T` => `v: u32) -> u32`, `sh_t` => `sh_k`,
+// variant tree_keys of tree_sum: `v: T) -> T` => `v: K) -> K`, `sh_t` => `sh_k`,
 //     `sh_k[lid] + sh_k[lid + s]` => `pick(sh_k[lid], sh_k[lid + s])`
-// variant tree_pairs of tree_sum: `v: T) -> T` => `v: vec2<u32>) -> vec2<u32>`,
+// variant tree_pairs of tree_sum: `v: T) -> T` => `v: P) -> P`,
 //     `sh_t` => `sh_p`, `sh_p[lid] + sh_p[lid + s]` => `better(sh_p[lid], sh_p[lid + s])`
 
 // Element i of x as an arg-reduction candidate: (key, global index), or
 // the identity for a NaN, which never wins.
-fn arg_candidate(i: u32) -> vec2<u32> {
+fn arg_candidate(i: u32) -> P {
     let v = x[i];
-    if KIND == 0u && (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u {
-        return vec2(key_identity(), 0xffffffffu);
+    if is_nan(v) {
+        return P(key_identity(), 0xffffffffu);
     }
-    return vec2(key(v), params.base + i);
+    return P(key(v), params.base + i);
 }
 
 // Sum of x (also the later passes of sum and dot, over T partials). Every
@@ -135,11 +169,12 @@ fn sum(
 // variant extreme_next of extreme_first: `key(x[i])` => `in_keys[i]`
 // First pass of argmin/argmax: elements to (key, global index) pairs; later
 // passes over pair partials.
-// variant arg_first of sum: `T(0)` => `vec2(key_identity(), 0xffffffffu)`,
+// variant arg_first of sum: `T(0)` => `P(key_identity(), 0xffffffffu)`,
 //     `acc + x[i]` => `better(acc, arg_candidate(i))`, `tree_sum` => `tree_pairs`,
 //     `out_t` => `out_pairs`
 // variant arg_next of arg_first: `arg_candidate(i)` => `in_pairs[i]`
 
+// begin not-f64
 // begin subgroups
 // Subgroup trees, kept only where the device has SUBGROUP (the section is
 // dropped before compiling otherwise): each subgroup reduces its values
@@ -194,3 +229,4 @@ fn sg_tree_sum(v: T, sg: u32, lane: u32, size: u32, count: u32) -> T {
 // variant arg_next_sg of arg_next: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
 //     `tree_pairs(lid, acc)` => `sg_tree_pairs(acc, sg, lane, size, count)`
 // end subgroups
+// end not-f64

@@ -26,9 +26,14 @@ mod sealed {
     impl Sealed for f32 {}
     impl Sealed for i32 {}
     impl Sealed for u32 {}
+    impl Sealed for f64 {}
 }
 
-/// The scalar types a [`Buffer`] can hold: `f32`, `i32` and `u32`.
+/// The scalar types a [`Buffer`] can hold: `f32`, `i32`, `u32` and `f64`.
+///
+/// Every CPU kernel takes `f64` where it takes `f32`; on the GPU, `f64`
+/// needs an adapter with `SHADER_F64` (see
+/// [`GpuFeatures::f64`](crate::GpuFeatures::f64)).
 pub trait Element:
     bytemuck::Pod + Send + Sync + fmt::Debug + PartialEq + Default + sealed::Sealed + 'static
 {
@@ -45,6 +50,9 @@ impl Element for i32 {
 impl Element for u32 {
     const TYPE: ElementType = ElementType::U32;
 }
+impl Element for f64 {
+    const TYPE: ElementType = ElementType::F64;
+}
 
 /// Runtime tag of an [`Element`] type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -56,6 +64,8 @@ pub enum ElementType {
     I32,
     /// 32-bit unsigned integer.
     U32,
+    /// 64-bit IEEE float (on the GPU only with `SHADER_F64`).
+    F64,
 }
 
 impl ElementType {
@@ -65,18 +75,27 @@ impl ElementType {
             ElementType::F32 => "f32",
             ElementType::I32 => "i32",
             ElementType::U32 => "u32",
+            ElementType::F64 => "f64",
         }
     }
 
     /// Whether the type is a float.
     pub fn is_float(self) -> bool {
-        self == ElementType::F32
+        matches!(self, ElementType::F32 | ElementType::F64)
+    }
+
+    /// Bytes of one element.
+    pub fn size(self) -> usize {
+        match self {
+            ElementType::F64 => 8,
+            _ => 4,
+        }
     }
 
     /// The `KIND` override constant the shaders take: 0 float, 1 signed, 2 unsigned.
     pub fn kind_code(self) -> u32 {
         match self {
-            ElementType::F32 => 0,
+            ElementType::F32 | ElementType::F64 => 0,
             ElementType::I32 => 1,
             ElementType::U32 => 2,
         }
@@ -382,6 +401,7 @@ impl<T: Element> Buffer<T> {
             bytes: self.byte_len(),
             on_host: state.host.is_some(),
             on_device: state.device.as_ref().map(|d| d.context_id()),
+            element: T::TYPE,
         }
     }
 }

@@ -130,7 +130,7 @@ impl fmt::Display for EngineInfo {
 /// Configures an [`Engine`]. Starts from the environment: `TANDEM_THREADS`,
 /// `TANDEM_BACKEND` (`auto`, `cpu`, `gpu`), `TANDEM_ADAPTER` (substring of
 /// the adapter name), `TANDEM_NO_GPU=1`, `TANDEM_NO_SUBGROUPS=1` (mask
-/// [`GpuFeatures::subgroups`]) and `TANDEM_PROFILE` (the calibration
+/// [`GpuFeatures::subgroups`]), `TANDEM_NO_F64=1` (mask [`GpuFeatures::f64`]) and `TANDEM_PROFILE` (the calibration
 /// profile's path, or `off`); the methods override them.
 #[derive(Clone, Debug)]
 pub struct EngineBuilder {
@@ -176,7 +176,8 @@ impl Default for EngineBuilder {
             gpu: var("TANDEM_NO_GPU").is_none_or(|v| v == "0"),
             chunk_bytes: None,
             features: GpuFeatures::ALL
-                .with_subgroups(var("TANDEM_NO_SUBGROUPS").is_none_or(|v| v == "0")),
+                .with_subgroups(var("TANDEM_NO_SUBGROUPS").is_none_or(|v| v == "0"))
+                .with_f64(var("TANDEM_NO_F64").is_none_or(|v| v == "0")),
             timeout: gpu::DEFAULT_TIMEOUT,
             pool_bytes: gpu::DEFAULT_POOL_BYTES,
             cost_model: None,
@@ -569,6 +570,9 @@ impl Engine {
         let Some(gpu) = self.inner.gpu.as_ref().filter(|g| !g.is_lost()) else {
             return Backend::Cpu;
         };
+        if !gpu.info().features.f64 && has_f64(input) {
+            return Backend::Cpu;
+        }
         let model = self.inner.model.read().unwrap_or_else(|p| p.into_inner());
         let curves = model.kernels.get(kernel.name());
         // The kernel's own shortcut: its measured CPU time is below the
@@ -633,7 +637,20 @@ impl Engine {
         let name = Some(kernel.name());
         let cpu_est = model.estimate_call(name, Backend::Cpu, &work, &moves, to_host);
         let gpu_est = gpu.map(|_| model.estimate_call(name, Backend::Gpu, &work, &moves, to_host));
-        let auto = CostModel::choose(&cpu_est, gpu_est.as_ref());
+        let gpu_declined = gpu
+            .filter(|g| !g.info().features.f64 && has_f64(&input))
+            .map(|g| {
+                format!(
+                    "an f64 input, and {} runs no f64 shaders: it lacks SHADER_F64 and \
+                     SHADER_INT64, or the engine's gpu_features mask turned them off",
+                    g.info().name
+                )
+            });
+        let auto = if gpu_declined.is_some() {
+            Backend::Cpu
+        } else {
+            CostModel::choose(&cpu_est, gpu_est.as_ref())
+        };
         let (chosen, forced) = match self.backend {
             Backend::Auto => (auto, None),
             b => (b, Some(b)),
@@ -657,6 +674,7 @@ impl Engine {
             } else {
                 None
             },
+            gpu_declined,
             model_source: model.source.clone(),
             measured: model.measured(kernel.name()),
             result_to_host: to_host,
@@ -696,4 +714,11 @@ impl Engine {
             cost_model: self.cost_model().source.clone(),
         }
     }
+}
+
+/// Whether any input buffer holds f64.
+fn has_f64(input: &dyn Inputs) -> bool {
+    let mut any = false;
+    input.visit(&mut |s| any |= s.element == crate::ElementType::F64);
+    any
 }

@@ -32,6 +32,17 @@ pub trait Kernel<In> {
     fn run_gpu(&self, gpu: &Gpu, input: In) -> Result<Self::Out>;
 }
 
+/// A kernel's name for element type `T`: `name` for the 32-bit types,
+/// `name_f64` for f64, so f64 calls get cost curves of their own (a GPU's
+/// f64 throughput is 1/2 to 1/64 of its f32 one).
+pub fn typed_name<T: crate::Element>(name: &'static str, name_f64: &'static str) -> &'static str {
+    if T::TYPE == crate::ElementType::F64 {
+        name_f64
+    } else {
+        name
+    }
+}
+
 /// The size of a kernel call, in the terms the cost model uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Work {
@@ -103,6 +114,9 @@ pub struct InputState {
     pub on_host: bool,
     /// The id of the GPU context holding a current device copy, if any.
     pub on_device: Option<u64>,
+    /// The buffer's element type (the dispatcher sends f64 to the CPU on
+    /// a GPU without [`GpuFeatures::f64`](crate::GpuFeatures::f64)).
+    pub element: crate::ElementType,
 }
 
 impl<T: Element> Inputs for &Buffer<T> {

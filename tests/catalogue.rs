@@ -54,6 +54,10 @@ fn every_entry_runs_on_every_backend_at_edge_sizes_and_names_its_kernel() {
                     probe.kernel
                 );
                 for (backend, engine) in &backends {
+                    if *backend == Backend::Gpu && probe.gpu_declines.is_some() {
+                        expect_declined(probe, n, engine);
+                        continue;
+                    }
                     for to_host in [false, true] {
                         let call = call.fresh();
                         let input = CallInput {
@@ -77,6 +81,41 @@ fn every_entry_runs_on_every_backend_at_edge_sizes_and_names_its_kernel() {
     }
 }
 
+/// A forced GPU call of an entry the GPU declines returns `Unsupported`
+/// (saying why), and under `Auto` the call runs on the CPU.
+fn expect_declined(probe: &tandem::kernels::catalogue::Probe, n: usize, gpu: &Engine) {
+    let call = probe.call(n);
+    let e = gpu
+        .run(
+            &CallKernel(call.name()),
+            CallInput {
+                call: &*call,
+                to_host: true,
+            },
+        )
+        .expect_err("declined on the GPU");
+    assert!(
+        matches!(e, Error::Unsupported { .. }),
+        "{}: {e}",
+        probe.kernel
+    );
+    let auto = gpu.on(Backend::Auto);
+    let before = auto.stats();
+    auto.run(
+        &CallKernel(call.name()),
+        CallInput {
+            call: &*call,
+            to_host: true,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{} n={n} on auto: {e}", probe.kernel));
+    assert!(
+        auto.stats().cpu_runs > before.cpu_runs,
+        "{}: auto did not run on the CPU",
+        probe.kernel
+    );
+}
+
 /// Every entry on every backend, through the engine, against the entry's
 /// own scalar oracle within its stated tolerance: the catalogue's
 /// conformance suite, so a new entry is checked the day it is added.
@@ -89,6 +128,9 @@ fn every_entry_matches_its_oracle_on_every_backend_at_edge_sizes() {
                 let call = (probe.make)(n, seed);
                 let want = call.oracle();
                 for (backend, engine) in &backends {
+                    if *backend == Backend::Gpu && probe.gpu_declines.is_some() {
+                        continue; // checked to decline above
+                    }
                     let call = call.fresh();
                     let got = engine
                         .run(&ReadKernel(call.name()), ReadInput(&*call))
@@ -130,7 +172,7 @@ fn no_subgroup_engine() -> Option<&'static Engine> {
                 return None;
             }
             let e = Engine::builder()
-                .gpu_features(GpuFeatures::NONE)
+                .gpu_features(GpuFeatures::ALL.with_subgroups(false))
                 .build()
                 .ok()?;
             e.gpu()?;
@@ -153,6 +195,78 @@ fn the_subgroup_mask_takes_effect() {
     );
 }
 
+/// An `Auto` engine whose GPU has f64 masked, when the adapter has it:
+/// every f64 call must be declined by the GPU and run on the CPU.
+fn no_f64_engine() -> Option<&'static Engine> {
+    static MASKED: OnceLock<Option<Engine>> = OnceLock::new();
+    MASKED
+        .get_or_init(|| {
+            let plain = common::on(Backend::Gpu)?;
+            if !plain.gpu()?.info().features.f64 {
+                return None;
+            }
+            let e = Engine::builder()
+                .gpu_features(GpuFeatures::ALL.with_f64(false))
+                .build()
+                .ok()?;
+            e.gpu()?;
+            Some(e.on(Backend::Auto))
+        })
+        .as_ref()
+}
+
+#[test]
+fn with_f64_masked_every_f64_entry_is_declined_by_the_gpu_and_runs_on_the_cpu() {
+    let Some(auto) = no_f64_engine() else {
+        assert!(
+            !common::require_gpu()
+                || !common::on(Backend::Gpu).is_some_and(|e| e.gpu().unwrap().info().features.f64),
+            "the GPU has f64 but no masked engine was made"
+        );
+        eprintln!("no GPU with f64: nothing to mask");
+        return;
+    };
+    let info = auto.gpu().unwrap().info();
+    assert!(!info.features.f64, "{info}");
+    let gpu = auto.on(Backend::Gpu);
+    let mut checked = 0;
+    for family in FAMILIES {
+        for probe in family.probes.iter().filter(|p| p.kernel.ends_with("_f64")) {
+            let call = probe.call(4099);
+            let want = call.oracle();
+            let e = gpu
+                .run(&ReadKernel(call.name()), ReadInput(&*call))
+                .expect_err("f64 is masked");
+            match &e {
+                Error::Unsupported { reason, .. }
+                    if probe.gpu_declines.is_some() || reason.contains("SHADER_F64") => {}
+                e => panic!("{}: {e}", probe.kernel),
+            }
+            // `explain` says why the GPU was not chosen; `Auto` runs it on the CPU.
+            let why = auto.explain(&ReadKernel(call.name()), ReadInput(&*call));
+            assert_eq!(why.chosen, Backend::Cpu, "{}: {why}", probe.kernel);
+            let declined = why.gpu_declined.as_deref().unwrap_or_default();
+            assert!(declined.contains("f64"), "{}: {why}", probe.kernel);
+            assert!(why.to_string().contains("gpu: declined"), "{why}");
+            let before = auto.stats();
+            let got = auto
+                .run(&ReadKernel(call.name()), ReadInput(&*call))
+                .unwrap_or_else(|e| panic!("{} on auto: {e}", probe.kernel));
+            let after = auto.stats();
+            assert!(
+                after.cpu_runs > before.cpu_runs,
+                "{}: not on the CPU",
+                probe.kernel
+            );
+            call.tolerance()
+                .check(&got, &want)
+                .unwrap_or_else(|e| panic!("{}: {e}", probe.kernel));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 25, "{checked} f64 entries");
+}
+
 fn engines() -> &'static [(String, Engine)] {
     static ALL: OnceLock<Vec<(String, Engine)>> = OnceLock::new();
     ALL.get_or_init(|| {
@@ -165,6 +279,9 @@ fn engines() -> &'static [(String, Engine)] {
         }
         if let Some(e) = no_subgroup_engine() {
             all.push(("gpu (subgroups masked)".into(), e.clone()));
+        }
+        if let Some(e) = no_f64_engine() {
+            all.push(("auto (f64 masked)".into(), e.clone()));
         }
         all
     })
@@ -197,6 +314,7 @@ proptest! {
                     }
                 }
                 Err(Error::TooLarge { .. }) if name.contains("KiB") && ONE_BINDING.contains(&family) => {}
+                Err(Error::Unsupported { .. }) if name.starts_with("gpu") && probe.gpu_declines.is_some() => {}
                 Err(e) => return Err(TestCaseError::fail(format!("{} n={n} on {name}: {e}", probe.kernel))),
             }
         }

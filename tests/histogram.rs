@@ -58,6 +58,7 @@ fn hist(e: &Engine, x: &[u32], bins: u32) -> HistogramCounts {
 }
 
 fn hist_range(e: &Engine, x: &[f32], lo: f32, hi: f32, bins: u32) -> HistogramCounts {
+    let (lo, hi) = (f64::from(lo), f64::from(hi));
     e.run(&HistogramRange { lo, hi, bins }, &Buffer::from(x.to_vec()))
         .expect("histogram_range")
 }
@@ -201,6 +202,7 @@ fn bad_parameters_are_invalid_arguments_naming_the_kernel_and_values() {
             (0.0, 1e-40, 4, "must be finite normal"),
         ];
         for (lo, hi, bins, says) in cases {
+            let (lo, hi) = (f64::from(lo), f64::from(hi));
             let err = e.run(&HistogramRange { lo, hi, bins }, &x).unwrap_err();
             assert!(
                 matches!(&err, Error::InvalidArgument { kernel: "histogram_range", message } if message.contains(says)),

@@ -10,7 +10,20 @@ use tandem::gpu::prepare_with;
 use tandem::kernels::SHADERS;
 use tandem::{ElementType, GpuFeatures};
 
-const TYPES: [ElementType; 3] = [ElementType::F32, ElementType::I32, ElementType::U32];
+const TYPES: [ElementType; 4] = [
+    ElementType::F32,
+    ElementType::I32,
+    ElementType::U32,
+    ElementType::F64,
+];
+
+/// Shaders of float-only kernels (gemm, conv2d: their accumulators are
+/// `fma`s on `T`), specialized to f32 and f64 only.
+const FLOAT_ONLY: [&str; 2] = ["conv", "gemm"];
+
+/// Shaders never compiled for f64: expressions have no f64 type yet
+/// (`Map::new` declines them).
+const NO_F64: [&str; 1] = ["expr"];
 
 fn validate(name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     validate_with(name, source, Capabilities::default())
@@ -70,16 +83,38 @@ fn every_shader_file_is_listed_and_has_a_rust_twin() {
 #[test]
 fn every_shader_validates_for_every_type_and_override() {
     // Each shader as a device without optional features compiles it (with
-    // naga's default capabilities), and as one with every feature.
-    let forms = [
-        (GpuFeatures::NONE, Capabilities::default()),
-        (
-            GpuFeatures::ALL,
-            Capabilities::SUBGROUP | Capabilities::SUBGROUP_BARRIER,
-        ),
-    ];
+    // naga's default capabilities), and as one with every feature; f64 ones
+    // only as devices with SHADER_F64 (naga's FLOAT64) compile them.
     for (stem, source) in SHADERS {
         for t in TYPES {
+            if FLOAT_ONLY.contains(stem) && !t.is_float()
+                || NO_F64.contains(stem) && t == ElementType::F64
+            {
+                continue;
+            }
+            let forms = if t == ElementType::F64 {
+                [
+                    (
+                        GpuFeatures::NONE.with_f64(true),
+                        Capabilities::FLOAT64 | Capabilities::SHADER_INT64,
+                    ),
+                    (
+                        GpuFeatures::ALL,
+                        Capabilities::SUBGROUP
+                            | Capabilities::SUBGROUP_BARRIER
+                            | Capabilities::FLOAT64
+                            | Capabilities::SHADER_INT64,
+                    ),
+                ]
+            } else {
+                [
+                    (GpuFeatures::NONE, Capabilities::default()),
+                    (
+                        GpuFeatures::ALL,
+                        Capabilities::SUBGROUP | Capabilities::SUBGROUP_BARRIER,
+                    ),
+                ]
+            };
             for (features, caps) in forms {
                 let src = prepare_with(source, Some(t), features)
                     .unwrap_or_else(|e| panic!("{stem}: {e}"));
@@ -168,6 +203,28 @@ fn variants_expand_from_one_function_and_bad_directives_are_errors() {
     ] {
         let e = expand_variants(&format!("{src}{bad}")).unwrap_err();
         assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn type_sections_keep_the_f64_or_the_32_bit_helpers() {
+    use tandem::gpu::type_sections;
+    let src = "a\n// begin not-f64\nb\n// end not-f64\n// begin f64\nc\n// end f64\nd\n";
+    for t in [ElementType::F32, ElementType::I32, ElementType::U32] {
+        assert_eq!(type_sections(src, Some(t)).unwrap(), "a\nb\nd\n");
+    }
+    assert_eq!(type_sections(src, None).unwrap(), "a\nb\nd\n");
+    assert_eq!(
+        type_sections(src, Some(ElementType::F64)).unwrap(),
+        "a\nc\nd\n"
+    );
+    for bad in [
+        "// begin f64\nb\n",
+        "// end f64\n",
+        "// begin f64\n// end not-f64\n",
+        "// begin f64\n// begin not-f64\n",
+    ] {
+        assert!(type_sections(bad, None).is_err(), "{bad:?}");
     }
 }
 

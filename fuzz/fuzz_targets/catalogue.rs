@@ -275,8 +275,8 @@ fn run(input: Input) {
         Case::HistogramRange { lo, hi, bins } => {
             let (lo, hi) = (f32::from_bits(lo), f32::from_bits(hi));
             let k = HistogramRange {
-                lo,
-                hi,
+                lo: f64::from(lo),
+                hi: f64::from(hi),
                 bins: bins % 100_000,
             };
             match on.run(&k, &Buffer::from(floats(&bits))) {

@@ -615,7 +615,11 @@ fn histogram<'py>(
             }
         }
     };
-    let h = HistogramRange { lo, hi, bins };
+    let h = HistogramRange {
+        lo: f64::from(lo),
+        hi: f64::from(hi),
+        bins,
+    };
     // Values equal to `hi` belong to the last bin, as in numpy.
     let at_hi = MapReduce::sum(
         Expr::input::<f32>("x")

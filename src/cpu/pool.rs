@@ -6,7 +6,9 @@
 //!
 //! Pooled vectors keep their initialized length and are only ever
 //! truncated, so reuse needs no `unsafe`. Elements are stored as `u32`
-//! (every [`Element`] is 4 bytes), cast back on the way out.
+//! (the 4-byte [`Element`]s) or `u64` (f64), in one pool per width (an
+//! allocation must be freed with the alignment it was made with), and cast
+//! back on the way out.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -21,14 +23,35 @@ pub const HOST_POOL_BYTES: usize = 1 << 30;
 const MIN_POOLED_LEN: usize = 1 << 14;
 
 struct Pool {
+    /// 4-byte elements, by length.
     by_len: BTreeMap<usize, Vec<Vec<u32>>>,
+    /// 8-byte elements, by length.
+    by_len8: BTreeMap<usize, Vec<Vec<u64>>>,
     bytes: usize,
 }
 
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     by_len: BTreeMap::new(),
+    by_len8: BTreeMap::new(),
     bytes: 0,
 });
+
+/// A vector in the pool's storage type of its width.
+trait Stored: bytemuck::Pod {
+    fn lists(p: &mut Pool) -> &mut BTreeMap<usize, Vec<Vec<Self>>>;
+}
+
+impl Stored for u32 {
+    fn lists(p: &mut Pool) -> &mut BTreeMap<usize, Vec<Vec<u32>>> {
+        &mut p.by_len
+    }
+}
+
+impl Stored for u64 {
+    fn lists(p: &mut Pool) -> &mut BTreeMap<usize, Vec<Vec<u64>>> {
+        &mut p.by_len8
+    }
+}
 
 fn pool() -> std::sync::MutexGuard<'static, Pool> {
     POOL.lock().unwrap_or_else(|p| p.into_inner())
@@ -43,17 +66,26 @@ pub(crate) fn take<T: Element>(len: usize) -> Vec<T> {
 /// A pooled vector of `len` elements (unspecified contents), if the pool
 /// holds one that fits: the shortest that is long enough and not much longer.
 fn take_pooled<T: Element>(len: usize) -> Option<Vec<T>> {
+    if size_of::<T>() == 8 {
+        take_stored::<u64, T>(len)
+    } else {
+        take_stored::<u32, T>(len)
+    }
+}
+
+fn take_stored<S: Stored, T: Element>(len: usize) -> Option<Vec<T>> {
     if len < MIN_POOLED_LEN {
         return None;
     }
     let mut p = pool();
-    let l = *p.by_len.range(len..=len + len / 4).next()?.0;
-    let list = p.by_len.get_mut(&l).expect("key just found");
+    let lists = S::lists(&mut p);
+    let l = *lists.range(len..=len + len / 4).next()?.0;
+    let list = lists.get_mut(&l).expect("key just found");
     let v = list.pop().expect("lists are never left empty");
     if list.is_empty() {
-        p.by_len.remove(&l);
+        lists.remove(&l);
     }
-    p.bytes -= l * 4;
+    p.bytes -= l * size_of::<S>();
     drop(p);
     let mut v: Vec<T> = bytemuck::allocation::cast_vec(v);
     v.truncate(len);
@@ -92,16 +124,25 @@ pub(crate) fn try_take_zeroed<T: Element>(
 
 /// Returns a vector no longer needed to the pool.
 pub(crate) fn give_back<T: Element>(v: Vec<T>) {
+    if size_of::<T>() == 8 {
+        give_back_stored::<u64, T>(v)
+    } else {
+        give_back_stored::<u32, T>(v)
+    }
+}
+
+fn give_back_stored<S: Stored, T: Element>(v: Vec<T>) {
     let len = v.len();
-    if len < MIN_POOLED_LEN || len * 4 > HOST_POOL_BYTES {
+    let bytes = len * size_of::<S>();
+    if len < MIN_POOLED_LEN || bytes > HOST_POOL_BYTES {
         return;
     }
     let mut p = pool();
-    if p.bytes + len * 4 > HOST_POOL_BYTES {
+    if p.bytes + bytes > HOST_POOL_BYTES {
         return;
     }
-    p.bytes += len * 4;
-    p.by_len
+    p.bytes += bytes;
+    S::lists(&mut p)
         .entry(len)
         .or_default()
         .push(bytemuck::allocation::cast_vec(v));
@@ -135,5 +176,11 @@ mod tests {
             "fresh, zeroed allocation expected"
         );
         assert!(pooled_bytes() <= HOST_POOL_BYTES);
+        // f64 vectors go to their own pool, never to a 4-byte request.
+        let d = vec![1.5f64; len];
+        let dptr = d.as_ptr();
+        give_back(d);
+        let e: Vec<f64> = take(len);
+        assert_eq!(e.as_ptr(), dptr);
     }
 }

@@ -8,6 +8,9 @@
 //! | x86-64 `avx2`       | 8 (`f32x8`)       | 16               |
 //! | anything else       | 4 (`f32x4`: SSE2, NEON, wasm simd128, scalar) | 16 (32 on aarch64) |
 //!
+//! f64 vectors ([`F64`]) are the same registers at half the lanes
+//! ([`F64_LANES`]: 8, 4 or 2).
+//!
 //! No kernel names a width: they use [`F32`], [`I32`], [`U32`] and
 //! [`LANES`], and size register tiles from [`VECTOR_REGISTERS`]. `wide`
 //! picks its instructions at compile time, so the width is that of the
@@ -27,6 +30,7 @@ use crate::buffer::Element;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 mod width {
     pub(super) use wide::{f32x16 as F32, i32x16 as I32, u32x16 as U32};
+    pub(super) use wide::{f64x8 as F64, i64x8 as I64, u64x8 as U64};
     pub(super) const REGISTERS: usize = 32;
     pub(super) const LEVEL: super::SimdLevel = super::SimdLevel::Avx512;
 }
@@ -38,6 +42,7 @@ mod width {
 ))]
 mod width {
     pub(super) use wide::{f32x8 as F32, i32x8 as I32, u32x8 as U32};
+    pub(super) use wide::{f64x4 as F64, i64x4 as I64, u64x4 as U64};
     pub(super) const REGISTERS: usize = 16;
     pub(super) const LEVEL: super::SimdLevel = if cfg!(target_feature = "fma") {
         super::SimdLevel::Avx2Fma
@@ -49,6 +54,7 @@ mod width {
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
 mod width {
     pub(super) use wide::{f32x4 as F32, i32x4 as I32, u32x4 as U32};
+    pub(super) use wide::{f64x2 as F64, i64x2 as I64, u64x2 as U64};
     pub(super) const REGISTERS: usize = if cfg!(target_arch = "aarch64") {
         32
     } else {
@@ -76,6 +82,17 @@ pub type U32 = width::U32;
 
 /// Lanes in [`F32`], [`I32`] and [`U32`]: 16, 8 or 4 (see the module docs).
 pub const LANES: usize = size_of::<F32>() / size_of::<f32>();
+
+/// The f64 vector of this build ([`F64_LANES`] lanes: the same register
+/// width as [`F32`]).
+pub type F64 = width::F64;
+/// The i64 vector of this build ([`F64_LANES`] lanes).
+pub type I64 = width::I64;
+/// The u64 vector of this build ([`F64_LANES`] lanes): f64 keys.
+pub type U64 = width::U64;
+
+/// Lanes in [`F64`]: half of [`LANES`] (8 with AVX-512, 4 with AVX2, 2 otherwise).
+pub const F64_LANES: usize = LANES / 2;
 
 /// Architectural vector registers at this build's width (32 with AVX-512 or
 /// NEON, 16 otherwise): register tiles (the gemm micro-kernel) are sized
@@ -205,16 +222,25 @@ pub fn i32_to_f32(v: I32) -> F32 {
 /// elements at 16 lanes, 512 at 8, 256 at 4).
 pub const PAIRWISE_LEAF: usize = 64 * LANES;
 
-/// An element type with a vector of [`LANES`] lanes.
-pub trait Lanes: Element {
+/// An element type with a vector type of this build's register width:
+/// [`LANES`] lanes for the 32-bit types, [`F64_LANES`] for f64. The
+/// elementwise building blocks ([`map`], [`zip`]) take any of them.
+pub trait Simd: Element {
     /// The vector type.
     type V: Copy + Send + Sync;
-    /// Loads [`LANES`] elements.
+    /// Lanes in [`Simd::V`].
+    const N: usize;
+    /// Loads [`Simd::N`] elements.
     fn load(s: &[Self]) -> Self::V;
-    /// Stores [`LANES`] elements.
+    /// Stores [`Simd::N`] elements.
     fn store(v: Self::V, d: &mut [Self]);
     /// Broadcasts one value.
     fn splat(x: Self) -> Self::V;
+}
+
+/// A 32-bit element type ([`LANES`] lanes) with an order-preserving `u32`
+/// key: what the min/max-style reductions work on.
+pub trait Lanes: Simd {
     /// Order-preserving key of one element (floats: NaN maps to any key
     /// outside the finite range; callers filter NaN with [`Lanes::is_nan`]).
     fn key(x: Self) -> u32;
@@ -235,8 +261,9 @@ fn f32_key(x: f32) -> u32 {
     }
 }
 
-impl Lanes for f32 {
+impl Simd for f32 {
     type V = F32;
+    const N: usize = LANES;
     #[inline(always)]
     fn load(s: &[f32]) -> F32 {
         load_f32(s)
@@ -249,6 +276,9 @@ impl Lanes for f32 {
     fn splat(x: f32) -> F32 {
         F32::splat(x)
     }
+}
+
+impl Lanes for f32 {
     #[inline(always)]
     fn key(x: f32) -> u32 {
         f32_key(x)
@@ -277,8 +307,9 @@ impl Lanes for f32 {
     }
 }
 
-impl Lanes for i32 {
+impl Simd for i32 {
     type V = I32;
+    const N: usize = LANES;
     #[inline(always)]
     fn load(s: &[i32]) -> I32 {
         I32::new(s[..LANES].try_into().expect("LANES elements"))
@@ -291,6 +322,9 @@ impl Lanes for i32 {
     fn splat(x: i32) -> I32 {
         I32::splat(x)
     }
+}
+
+impl Lanes for i32 {
     #[inline(always)]
     fn key(x: i32) -> u32 {
         (x as u32) ^ 0x8000_0000
@@ -309,8 +343,9 @@ impl Lanes for i32 {
     }
 }
 
-impl Lanes for u32 {
+impl Simd for u32 {
     type V = U32;
+    const N: usize = LANES;
     #[inline(always)]
     fn load(s: &[u32]) -> U32 {
         U32::new(s[..LANES].try_into().expect("LANES elements"))
@@ -323,6 +358,9 @@ impl Lanes for u32 {
     fn splat(x: u32) -> U32 {
         U32::splat(x)
     }
+}
+
+impl Lanes for u32 {
     #[inline(always)]
     fn key(x: u32) -> u32 {
         x
@@ -341,15 +379,214 @@ impl Lanes for u32 {
     }
 }
 
-/// `dst[i] = s(src[i])`, [`LANES`] lanes at a time with `v`, the tail with `s`.
+impl Simd for f64 {
+    type V = F64;
+    const N: usize = F64_LANES;
+    #[inline(always)]
+    fn load(s: &[f64]) -> F64 {
+        load_f64(s)
+    }
+    #[inline(always)]
+    fn store(v: F64, d: &mut [f64]) {
+        store_f64(v, d)
+    }
+    #[inline(always)]
+    fn splat(x: f64) -> F64 {
+        F64::splat(x)
+    }
+}
+
+/// Loads [`F64_LANES`] f64 from the front of `s`.
 #[inline(always)]
-pub fn map<T: Lanes>(src: &[T], dst: &mut [T], v: impl Fn(T::V) -> T::V, s: impl Fn(T) -> T) {
+pub fn load_f64(s: &[f64]) -> F64 {
+    F64::new(s[..F64_LANES].try_into().expect("F64_LANES elements"))
+}
+
+/// Stores `v` to the front of `d`.
+#[inline(always)]
+pub fn store_f64(v: F64, d: &mut [f64]) {
+    d[..F64_LANES].copy_from_slice(v.as_array());
+}
+
+/// Order-preserving `u64` key of an f64 (the f32 rule at 64 bits): integer
+/// order of keys is numeric order, with `-0.0 < +0.0`. The sort and the
+/// min/max reductions on f64 work on it.
+#[inline(always)]
+pub fn f64_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 != 0 { !b } else { b | 1 << 63 }
+}
+
+/// Inverse of [`f64_key`].
+#[inline(always)]
+pub fn f64_from_key(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 != 0 { k & !(1 << 63) } else { !k })
+}
+
+/// Keys of [`F64_LANES`] f64, NaN lanes replaced by `nan_key`.
+#[inline(always)]
+pub fn f64_keys(v: F64, nan_key: u64) -> U64 {
+    let bits: U64 = bytemuck::cast(v);
+    let signed: I64 = bytemuck::cast(v);
+    let neg: U64 = bytemuck::cast(signed >> 63);
+    let key = bits ^ (neg | U64::splat(1 << 63));
+    let nan: U64 = bytemuck::cast(v.is_nan());
+    nan.select(U64::splat(nan_key), key)
+}
+
+/// Elements summed by one leaf of [`pairwise_sum_f64`] (the same bytes as
+/// [`PAIRWISE_LEAF`]).
+pub const PAIRWISE_LEAF_F64: usize = 64 * F64_LANES;
+
+/// [`pairwise_sum_f32`] for f64: leaves of [`PAIRWISE_LEAF_F64`] elements
+/// in four vector accumulators, leaves combined in a binary tree.
+pub fn pairwise_sum_f64(
+    a: &[f64],
+    b: &[f64],
+    v: &impl Fn(F64, F64, F64) -> F64,
+    s: &impl Fn(f64, f64, f64) -> f64,
+) -> f64 {
+    let n = a.len();
+    if n <= PAIRWISE_LEAF_F64 {
+        let mut acc = [F64::ZERO; 4];
+        let body = n - n % (4 * F64_LANES);
+        for (x, y) in a[..body]
+            .chunks_exact(4 * F64_LANES)
+            .zip(b[..body].chunks_exact(4 * F64_LANES))
+        {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                let r = k * F64_LANES..(k + 1) * F64_LANES;
+                *acc = v(load_f64(&x[r.clone()]), load_f64(&y[r]), *acc);
+            }
+        }
+        let mut tail = 0.0f64;
+        for (x, y) in a[body..].iter().zip(&b[body..]) {
+            tail = s(*x, *y, tail);
+        }
+        let v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        let mut l = v.to_array();
+        let mut w = F64_LANES;
+        while w > 1 {
+            w /= 2;
+            for i in 0..w {
+                l[i] += l[i + w];
+            }
+        }
+        return l[0] + tail;
+    }
+    let mid = (n / 2).div_ceil(PAIRWISE_LEAF_F64) * PAIRWISE_LEAF_F64;
+    pairwise_sum_f64(&a[..mid], &b[..mid], v, s) + pairwise_sum_f64(&a[mid..], &b[mid..], v, s)
+}
+
+/// Smallest (or, with `max`, largest) [`f64_key`] in `x`, NaNs ignored; the
+/// identity (`u64::MAX` for min, 0 for max) when all are NaN or `x` is empty.
+pub fn extreme_key_f64(x: &[f64], max: bool) -> u64 {
+    let ident = if max { 0 } else { u64::MAX };
+    let mut acc = [U64::splat(ident); 4];
+    let body = x.len() - x.len() % (4 * F64_LANES);
+    for c in x[..body].chunks_exact(4 * F64_LANES) {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            let keys = f64_keys(load_f64(&c[k * F64_LANES..]), ident);
+            *acc = if max { acc.max(keys) } else { acc.min(keys) };
+        }
+    }
+    let v = if max {
+        acc[0].max(acc[1]).max(acc[2].max(acc[3]))
+    } else {
+        acc[0].min(acc[1]).min(acc[2].min(acc[3]))
+    };
+    let mut best = if max { v.reduce_max() } else { v.reduce_min() };
+    for &e in &x[body..] {
+        if e.is_nan() {
+            continue;
+        }
+        let k = f64_key(e);
+        best = if max { best.max(k) } else { best.min(k) };
+    }
+    best
+}
+
+/// First index in `x` whose [`f64_key`] is `key` (NaNs never match).
+pub fn find_key_f64(x: &[f64], key: u64) -> Option<usize> {
+    let ident = if key == u64::MAX { 0 } else { u64::MAX };
+    let target = U64::splat(key);
+    let body = x.len() - x.len() % F64_LANES;
+    for (i, c) in x[..body].chunks_exact(F64_LANES).enumerate() {
+        let hit = f64_keys(load_f64(c), ident).simd_eq(target);
+        if hit.any() {
+            let lanes = hit.to_array();
+            let lane = lanes.iter().position(|&m| m != 0).unwrap_or(0);
+            return Some(i * F64_LANES + lane);
+        }
+    }
+    x[body..]
+        .iter()
+        .position(|&e| !e.is_nan() && f64_key(e) == key)
+        .map(|p| body + p)
+}
+
+/// A float element type with vector arithmetic (f32 and f64): what the
+/// dense kernels (gemm, conv2d) are written against.
+pub trait Real:
+    Simd + Default + std::ops::Mul<Output = Self> + std::ops::Add<Output = Self>
+{
+    /// A zero vector.
+    fn vzero() -> Self::V;
+    /// `a·b + c` on vectors, fused where the build has FMA.
+    fn vmul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a·b + c`, fused (one rounding).
+    fn mul_add(a: Self, b: Self, c: Self) -> Self;
+    /// `x` converted (exactly, for f64).
+    fn from_f32(x: f32) -> Self;
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn vzero() -> F32 {
+        F32::ZERO
+    }
+    #[inline(always)]
+    fn vmul_add(a: F32, b: F32, c: F32) -> F32 {
+        a.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn from_f32(x: f32) -> f32 {
+        x
+    }
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn vzero() -> F64 {
+        F64::ZERO
+    }
+    #[inline(always)]
+    fn vmul_add(a: F64, b: F64, c: F64) -> F64 {
+        a.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
+        a.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn from_f32(x: f32) -> f64 {
+        f64::from(x)
+    }
+}
+
+/// `dst[i] = s(src[i])`, [`Simd::N`] lanes at a time with `v`, the tail with `s`.
+#[inline(always)]
+pub fn map<T: Simd>(src: &[T], dst: &mut [T], v: impl Fn(T::V) -> T::V, s: impl Fn(T) -> T) {
     let n = src.len().min(dst.len());
     let (src, dst) = (&src[..n], &mut dst[..n]);
-    let body = n - n % LANES;
+    let body = n - n % T::N;
     for (a, d) in src[..body]
-        .chunks_exact(LANES)
-        .zip(dst[..body].chunks_exact_mut(LANES))
+        .chunks_exact(T::N)
+        .zip(dst[..body].chunks_exact_mut(T::N))
     {
         T::store(v(T::load(a)), d);
     }
@@ -358,9 +595,9 @@ pub fn map<T: Lanes>(src: &[T], dst: &mut [T], v: impl Fn(T::V) -> T::V, s: impl
     }
 }
 
-/// `dst[i] = s(a[i], b[i])`, [`LANES`] lanes at a time with `v`, the tail with `s`.
+/// `dst[i] = s(a[i], b[i])`, [`Simd::N`] lanes at a time with `v`, the tail with `s`.
 #[inline(always)]
-pub fn zip<T: Lanes>(
+pub fn zip<T: Simd>(
     a: &[T],
     b: &[T],
     dst: &mut [T],
@@ -369,11 +606,11 @@ pub fn zip<T: Lanes>(
 ) {
     let n = a.len().min(b.len()).min(dst.len());
     let (a, b, dst) = (&a[..n], &b[..n], &mut dst[..n]);
-    let body = n - n % LANES;
+    let body = n - n % T::N;
     for ((x, y), d) in a[..body]
-        .chunks_exact(LANES)
-        .zip(b[..body].chunks_exact(LANES))
-        .zip(dst[..body].chunks_exact_mut(LANES))
+        .chunks_exact(T::N)
+        .zip(b[..body].chunks_exact(T::N))
+        .zip(dst[..body].chunks_exact_mut(T::N))
     {
         T::store(v(T::load(x), T::load(y)), d);
     }
@@ -531,6 +768,39 @@ mod tests {
             let want = if v.is_nan() { 7 } else { f32::key(v) };
             assert_eq!(k, want, "lane {i} ({v})");
         }
+    }
+
+    #[test]
+    fn f64_keys_order_like_values() {
+        let vals = [
+            f64::NEG_INFINITY,
+            -3.5,
+            -f64::MIN_POSITIVE,
+            -5e-324,
+            -0.0,
+            0.0,
+            5e-324,
+            1.0,
+            f64::MAX,
+            f64::INFINITY,
+        ];
+        for w in vals.windows(2) {
+            assert!(f64_key(w[0]) < f64_key(w[1]), "{} !< {}", w[0], w[1]);
+        }
+        for v in vals {
+            assert_eq!(f64_from_key(f64_key(v)).to_bits(), v.to_bits());
+        }
+        let vals = [-0.0, 0.0, 1.0, f64::NAN, -2.0, 3.0, -f64::NAN, 5.0];
+        let v: Vec<f64> = vals.iter().copied().cycle().take(F64_LANES).collect();
+        for (i, &k) in f64_keys(load_f64(&v), 7).to_array().iter().enumerate() {
+            let want = if v[i].is_nan() { 7 } else { f64_key(v[i]) };
+            assert_eq!(k, want, "lane {i} ({})", v[i]);
+        }
+        let x: Vec<f64> = (0..37).map(|i| ((i * 7919) % 37) as f64 - 18.0).collect();
+        let k = extreme_key_f64(&x, false);
+        assert_eq!(f64_from_key(k), -18.0);
+        assert_eq!(find_key_f64(&x, k), x.iter().position(|&v| v == -18.0));
+        assert_eq!(f64_from_key(extreme_key_f64(&x, true)), 18.0);
     }
 
     #[test]

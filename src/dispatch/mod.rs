@@ -474,6 +474,10 @@ pub struct Explanation {
     pub gpu: Option<Estimate>,
     /// Why there is no GPU, when there is none.
     pub gpu_unavailable: Option<String>,
+    /// Why the GPU cannot run this call, when it cannot (an f64 input on a
+    /// GPU without [`GpuFeatures::f64`](crate::GpuFeatures::f64)): `Auto`
+    /// then runs it on the CPU without asking the cost model.
+    pub gpu_declined: Option<String>,
     /// Where the model's constants came from: a profile's path and date, or
     /// `defaults for ...`.
     pub model_source: String,
@@ -497,6 +501,11 @@ impl fmt::Display for Explanation {
         )?;
         writeln!(f, "  {}", self.cpu)?;
         match (&self.gpu, &self.gpu_unavailable) {
+            (Some(_), _) if self.gpu_declined.is_some() => writeln!(
+                f,
+                "   gpu: declined ({})",
+                self.gpu_declined.as_deref().unwrap_or_default()
+            )?,
             (Some(g), _) => writeln!(f, "  {g}")?,
             (None, Some(why)) => writeln!(f, "   gpu: unavailable ({why})")?,
             (None, None) => writeln!(f, "   gpu: unavailable")?,

@@ -826,6 +826,7 @@ fn op_block(op: Op, ty: Ty, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
         Ty::F32 => f32_op(op, d, a, b, c),
         Ty::I32 => i32_op(op, d, a, b, c),
         Ty::U32 | Ty::Bool => u32_op(op, d, a, b, c),
+        Ty::F64 => unreachable!("f64 programs are declined by Compiled::new"),
     }
 }
 

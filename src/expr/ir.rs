@@ -22,6 +22,9 @@ pub(crate) enum Ty {
     F32,
     I32,
     U32,
+    /// f64: typed and parsed, but no backend compiles it yet
+    /// ([`Error::Unsupported`](crate::Error::Unsupported) from `Map::new`).
+    F64,
     Bool,
 }
 
@@ -31,6 +34,7 @@ impl Ty {
             ElementType::F32 => Ty::F32,
             ElementType::I32 => Ty::I32,
             ElementType::U32 => Ty::U32,
+            ElementType::F64 => Ty::F64,
         }
     }
 
@@ -39,6 +43,7 @@ impl Ty {
             Ty::F32 => "f32",
             Ty::I32 => "i32",
             Ty::U32 => "u32",
+            Ty::F64 => "f64",
             Ty::Bool => "bool",
         }
     }

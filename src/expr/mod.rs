@@ -258,6 +258,8 @@ impl fmt::Display for Expr {
                 Ty::F32 => write!(f, "{:?}", f32::from_bits(*bits)),
                 Ty::I32 => write!(f, "i32({})", *bits as i32),
                 Ty::U32 => write!(f, "u32({bits})"),
+                // Never built: f64 constants are casts of a float literal.
+                Ty::F64 => write!(f, "f64({:?})", f32::from_bits(*bits)),
                 Ty::Bool => write!(f, "{}", if *bits != 0 { "(0 == 0)" } else { "(0 != 0)" }),
             },
             Node::Cast(t, e) => write!(f, "{}({e})", t.name()),
@@ -311,6 +313,12 @@ impl Expr {
 
     /// A constant of type `T`.
     pub fn constant<T: Element>(value: T) -> Expr {
+        if T::TYPE == crate::ElementType::F64 {
+            // No 32-bit literal holds it: an f64 cast of the float literal
+            // (which `Map::new` declines, like every f64 expression).
+            let v: f64 = bytemuck::cast(value);
+            return Expr::new(Node::Cast(Ty::F64, Expr::new(Node::Lit(Lit::Float(v)))));
+        }
         Expr::new(Node::Lit(Lit::Typed(
             Ty::of(T::TYPE),
             bytemuck::cast::<T, u32>(value),

@@ -31,6 +31,7 @@ fn wgsl(t: Ty) -> &'static str {
         Ty::I32 => "i32",
         Ty::U32 => "u32",
         Ty::Bool => "bool",
+        Ty::F64 => "f64",
     }
 }
 

@@ -124,17 +124,37 @@ pub struct GpuFeatures {
     /// Subgroup operations (wgpu `Features::SUBGROUP`): the reductions'
     /// workgroup trees become `subgroupAdd`/`subgroupMin`/`subgroupMax`.
     pub subgroups: bool,
+    /// f64 in shaders: wgpu `Features::SHADER_F64` with `SHADER_INT64`
+    /// (the shaders read an f64's bits as a `u64`). Vulkan drivers that
+    /// report `shaderFloat64` and `shaderInt64` have both: NVIDIA's, AMD's,
+    /// Intel's discrete GPUs and lavapipe; Metal and most mobile GPUs do
+    /// not. Without it every f64 call on the GPU
+    /// returns [`Error::Unsupported`] naming the feature, and
+    /// [`Backend::Auto`](crate::Backend::Auto) runs it on the CPU.
+    pub f64: bool,
 }
 
 impl GpuFeatures {
     /// Every feature (the default mask).
-    pub const ALL: GpuFeatures = GpuFeatures { subgroups: true };
+    pub const ALL: GpuFeatures = GpuFeatures {
+        subgroups: true,
+        f64: true,
+    };
     /// None: every kernel takes its fallback path.
-    pub const NONE: GpuFeatures = GpuFeatures { subgroups: false };
+    pub const NONE: GpuFeatures = GpuFeatures {
+        subgroups: false,
+        f64: false,
+    };
 
     /// This set with subgroups on or off.
     pub const fn with_subgroups(mut self, on: bool) -> GpuFeatures {
         self.subgroups = on;
+        self
+    }
+
+    /// This set with f64 shaders on or off.
+    pub const fn with_f64(mut self, on: bool) -> GpuFeatures {
+        self.f64 = on;
         self
     }
 
@@ -143,12 +163,16 @@ impl GpuFeatures {
         if self.subgroups {
             f |= wgpu::Features::SUBGROUP;
         }
+        if self.f64 {
+            f |= wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64;
+        }
         f
     }
 
     fn from_wgpu(f: wgpu::Features) -> GpuFeatures {
         GpuFeatures {
             subgroups: f.contains(wgpu::Features::SUBGROUP),
+            f64: f.contains(wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64),
         }
     }
 }
@@ -165,7 +189,8 @@ impl fmt::Display for GpuFeatures {
             "subgroups"
         } else {
             "no subgroups"
-        })
+        })?;
+        f.write_str(if self.f64 { ", f64" } else { ", no f64" })
     }
 }
 
@@ -197,7 +222,12 @@ impl fmt::Display for GpuInfo {
             } else {
                 "no subgroups".to_string()
             },
-        )
+        )?;
+        f.write_str(if self.features.f64 {
+            ", f64"
+        } else {
+            ", no f64"
+        })
     }
 }
 
@@ -247,6 +277,8 @@ struct Shared {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: GpuInfo,
+    /// The adapter has SHADER_F64 but the features mask turned it off.
+    masked_f64: bool,
     timeout: Duration,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     pool: Mutex<Pool>,
@@ -675,6 +707,9 @@ impl Gpu {
         let limits = adapter.limits();
         // The optional features the adapter has and the mask allows.
         let features = adapter.features() & config.features.wgpu();
+        let f64_features = wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64;
+        let masked_f64 =
+            adapter.features().contains(f64_features) && !features.contains(f64_features);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("tandem"),
             required_features: features,
@@ -745,6 +780,7 @@ impl Gpu {
                 device,
                 queue,
                 info,
+                masked_f64,
                 timeout: config.timeout,
                 pipelines: Mutex::new(HashMap::new()),
                 pool: Mutex::new(Pool::new(config.pool_bytes)),
@@ -869,6 +905,29 @@ impl Gpu {
         result
     }
 
+    /// `Ok` when this device runs shaders on element type `t`; for f64
+    /// without [`GpuFeatures::f64`], [`Error::Unsupported`] naming the
+    /// feature (so [`Backend::Auto`](crate::Backend::Auto) runs the call on
+    /// the CPU).
+    pub fn check_element(&self, kernel: &'static str, t: ElementType) -> Result<()> {
+        if t == ElementType::F64 && !self.shared.info.features.f64 {
+            return Err(Error::Unsupported {
+                kernel,
+                backend: crate::kernel::Backend::Gpu,
+                reason: format!(
+                    "f64 needs the SHADER_F64 and SHADER_INT64 adapter features, which {} {}",
+                    self.shared.info.name,
+                    if self.shared.masked_f64 {
+                        "has but the engine's gpu_features mask turned off"
+                    } else {
+                        "lacks (run on the CPU, or on Backend::Auto)"
+                    }
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The compute pipeline for `spec`, compiled once per engine and cached.
     pub fn pipeline(&self, spec: &ShaderSpec<'_>) -> Result<wgpu::ComputePipeline> {
         use std::hash::{Hash, Hasher};
@@ -887,6 +946,9 @@ impl Gpu {
         };
         if let Some(p) = lock(&self.shared.pipelines).get(&key) {
             return Ok(p.clone());
+        }
+        if let Some(t) = spec.element {
+            self.check_element(spec.label, t)?;
         }
         let source = prepare_with(spec.source, spec.element, self.shared.info.features).map_err(
             |message| Error::Gpu {
@@ -1267,7 +1329,8 @@ pub fn prepare_with(
     t: Option<ElementType>,
     features: GpuFeatures,
 ) -> std::result::Result<String, String> {
-    let expanded = expand_variants(&feature_sections(source, features)?)?;
+    let typed = type_sections(source, t)?;
+    let expanded = expand_variants(&feature_sections(&typed, features)?)?;
     match t {
         Some(t) => specialize(&expanded, t)
             .ok_or_else(|| "shader has no `alias T = f32;` line to specialize".to_string()),
@@ -1315,6 +1378,47 @@ pub fn feature_sections(
     }
     match open {
         Some(name) => Err(format!("section `{name}` is not closed")),
+        None => Ok(out),
+    }
+}
+
+/// `source` with the element-type sections for `t`: lines from
+/// `// begin f64` to `// end f64` are kept only for f64, lines from
+/// `// begin not-f64` to `// end not-f64` only for the 32-bit types (and
+/// for a shader compiled without an element type). They hold the helpers
+/// that look at an element's bits (`bitcast<u32>` of a 32-bit value,
+/// `bitcast<vec2<u32>>` of an f64), which cannot type-check for both.
+pub fn type_sections(source: &str, t: Option<ElementType>) -> std::result::Result<String, String> {
+    let is_f64 = t == Some(ElementType::F64);
+    let mut out = String::with_capacity(source.len());
+    let mut open: Option<bool> = None;
+    for line in source.lines() {
+        let l = line.trim();
+        let section = match l {
+            "// begin f64" => Some((true, true)),
+            "// begin not-f64" => Some((true, false)),
+            "// end f64" => Some((false, true)),
+            "// end not-f64" => Some((false, false)),
+            _ => None,
+        };
+        match (section, open) {
+            (Some((true, f)), None) => open = Some(f),
+            (Some((true, _)), Some(_)) => return Err(format!("`{l}` inside a type section")),
+            (Some((false, f)), Some(o)) if f == o => open = None,
+            (Some((false, _)), _) => return Err(format!("`{l}` closes no open type section")),
+            (None, o) => {
+                if o.is_none_or(|f64_only| f64_only == is_f64) {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    match open {
+        Some(f) => Err(format!(
+            "type section `{}` is not closed",
+            if f { "f64" } else { "not-f64" }
+        )),
         None => Ok(out),
     }
 }

@@ -142,6 +142,10 @@ pub struct Probe {
     /// whose time grows faster than their elements (gemm: `n^1.5`), so the
     /// sweep stays short.
     pub max_n: usize,
+    /// Why the GPU backend declines every call of this entry with
+    /// [`Error::Unsupported`](crate::Error::Unsupported) (so `Auto` runs it
+    /// on the CPU), if it does: the tests check that it does, and says so.
+    pub gpu_declines: Option<&'static str>,
 }
 
 impl Probe {
@@ -155,7 +159,14 @@ impl Probe {
             make,
             axis: None,
             max_n: usize::MAX,
+            gpu_declines: None,
         }
+    }
+
+    /// Marks the entry as one the GPU backend declines, for `why`.
+    pub const fn gpu_declines(mut self, why: &'static str) -> Probe {
+        self.gpu_declines = Some(why);
+        self
     }
 
     /// A call of about `n` elements on the default seed's inputs (the ones
@@ -214,6 +225,7 @@ impl std::fmt::Debug for Probe {
             .field("kernel", &self.kernel)
             .field("axis", &self.axis)
             .field("max_n", &self.max_n)
+            .field("gpu_declines", &self.gpu_declines)
             .finish()
     }
 }
@@ -234,6 +246,9 @@ pub const GEMM_MAX_N: usize = 512 * 512;
 /// Largest sort probe: 2^18 keys (four radix passes a call keep bigger
 /// cells too slow on a software GPU; beyond it the curves grow ∝ n).
 pub const SORT_MAX_N: usize = 1 << 18;
+
+/// Why the GPU declines f64 sort keys.
+const F64_SORT: &str = "the GPU radix sort has 32-bit keys";
 
 /// Largest conv2d probe: a `1024²` image.
 pub const CONV_MAX_N: usize = 1024 * 1024;
@@ -279,6 +294,45 @@ pub const FAMILIES: &[Family] = &[
                 binary(Axpy { a: 1.5 }, n, s, Tolerance::rel(2e-7), |k, x, y| {
                     zip(x, y, |x, y| k.a * x + y)
                 })
+            }),
+            // f64: IEEE-exact ops exactly; sqrt and div are correctly
+            // rounded on both backends; exp and ln within 4 ε (the CPU's
+            // `wide` polynomials, the GPU's in `map.wgsl`).
+            Probe::new("neg_f64", |n, s| {
+                map1_64(Unary::Neg, n, s, Tolerance::Exact)
+            }),
+            Probe::new("abs_f64", |n, s| {
+                map1_64(Unary::Abs, n, s, Tolerance::Exact)
+            }),
+            Probe::new("sqrt_f64", |n, s| {
+                map1_64(Unary::Sqrt, n, s, Tolerance::Exact)
+            }),
+            Probe::new("exp_f64", |n, s| {
+                map1_64(Unary::Exp, n, s, Tolerance::eps64(4.0))
+            }),
+            Probe::new("ln_f64", |n, s| {
+                map1_64(Unary::Ln, n, s, Tolerance::eps64(4.0))
+            }),
+            Probe::new("scale_f64", |n, s| {
+                map1_64(Unary::Scale(1.5), n, s, Tolerance::Exact)
+            }),
+            Probe::new("add_f64", |n, s| {
+                map2_64(Binary::Add, n, s, Tolerance::Exact)
+            }),
+            Probe::new("sub_f64", |n, s| {
+                map2_64(Binary::Sub, n, s, Tolerance::Exact)
+            }),
+            Probe::new("mul_f64", |n, s| {
+                map2_64(Binary::Mul, n, s, Tolerance::Exact)
+            }),
+            Probe::new("div_f64", |n, s| {
+                map2_64(Binary::Div, n, s, Tolerance::Exact)
+            }),
+            Probe::new("minimum_f64", |n, s| {
+                map2_64(Binary::Min, n, s, Tolerance::Exact)
+            }),
+            Probe::new("maximum_f64", |n, s| {
+                map2_64(Binary::Max, n, s, Tolerance::Exact)
             }),
         ],
     },
@@ -343,20 +397,67 @@ pub const FAMILIES: &[Family] = &[
             Probe::new("argmax", |n, s| {
                 unary(ArgMax, n, s, Tolerance::Exact, |_, x| arg(x, |a, b| a > b))
             }),
+            // f64 sums and dots against a compensated (Neumaier / dot2)
+            // oracle, good to about ε of the sum: pairwise f64 summation errs
+            // by about `log2(n)·ε`, and every input is positive.
+            Probe::new("sum_f64", |n, s| {
+                unary64(Sum, n, s, Tolerance::eps64(64.0), |_, x| {
+                    f64s([compensated_sum(x.iter().copied())])
+                })
+            }),
+            Probe::new("dot_f64", |n, s| {
+                binary64(Dot, n, s, Tolerance::eps64(64.0), |_, x, y| {
+                    f64s([compensated_dot(x, y)])
+                })
+            }),
+            Probe::new("min_f64", |n, s| {
+                unary64(Min, n, s, Tolerance::Exact, |_, x| {
+                    f64s(x.iter().copied().reduce(f64::min))
+                })
+            }),
+            Probe::new("max_f64", |n, s| {
+                unary64(Max, n, s, Tolerance::Exact, |_, x| {
+                    f64s(x.iter().copied().reduce(f64::max))
+                })
+            }),
+            Probe::new("argmin_f64", |n, s| {
+                unary64(ArgMin, n, s, Tolerance::Exact, |_, x| {
+                    arg64(x, |a, b| a < b)
+                })
+            }),
+            Probe::new("argmax_f64", |n, s| {
+                unary64(ArgMax, n, s, Tolerance::Exact, |_, x| {
+                    arg64(x, |a, b| a > b)
+                })
+            }),
         ],
     },
     Family {
         name: "scan",
-        probes: &[Probe::new("inclusive_scan", |n, s| {
-            unary(Scan::inclusive(), n, s, Tolerance::rel(1e-5), |_, x| {
-                let mut acc = 0f64;
-                f32s(x.iter().map(|&v| {
-                    acc += f64::from(v);
-                    acc as f32
-                }))
+        probes: &[
+            Probe::new("inclusive_scan", |n, s| {
+                unary(Scan::inclusive(), n, s, Tolerance::rel(1e-5), |_, x| {
+                    let mut acc = 0f64;
+                    f32s(x.iter().map(|&v| {
+                        acc += f64::from(v);
+                        acc as f32
+                    }))
+                })
             })
-        })
-        .axis(Axis::Elements)],
+            .axis(Axis::Elements),
+            // Each prefix is a sum of positive terms, rounded along a
+            // blocked chain: within 256 ε of the compensated running sum.
+            Probe::new("inclusive_scan_f64", |n, s| {
+                unary64(Scan::inclusive(), n, s, Tolerance::eps64(256.0), |_, x| {
+                    let mut acc = Neumaier::default();
+                    f64s(x.iter().map(|&v| {
+                        acc.add(v);
+                        acc.value()
+                    }))
+                })
+            })
+            .axis(Axis::Elements),
+        ],
     },
     Family {
         name: "compact",
@@ -391,6 +492,38 @@ pub const FAMILIES: &[Family] = &[
                 };
                 unary(keep_half, n, s, Tolerance::Exact, |k, x| {
                     f32s(x.iter().copied().filter(|&v| v >= k.threshold))
+                })
+            })
+            .axis(Axis::Elements),
+            Probe::new("compact_f64", |n, s| {
+                let mask = probe_data(n, s.wrapping_add(4))
+                    .iter()
+                    .map(|&v| u32::from(v >= THRESHOLD))
+                    .collect();
+                call64(
+                    Compact,
+                    vec![probe_data64(n, s.wrapping_add(1))],
+                    vec![mask],
+                    |k, on, a| exec(k, on, (&a.f64s[0], &a.u32s[0])),
+                    Tolerance::Exact,
+                    |_, f, u| {
+                        f64s(
+                            f[0].iter()
+                                .zip(&u[0])
+                                .filter(|(_, m)| **m != 0)
+                                .map(|(v, _)| *v),
+                        )
+                    },
+                )
+            })
+            .axis(Axis::Elements),
+            Probe::new("compact_if_f64", |n, s| {
+                let keep_half = CompactIf {
+                    cmp: Compare::Ge,
+                    threshold: f64::from(THRESHOLD),
+                };
+                unary64(keep_half, n, s, Tolerance::Exact, |k, x| {
+                    f64s(x.iter().copied().filter(|&v| v >= k.threshold))
                 })
             })
             .axis(Axis::Elements),
@@ -435,7 +568,35 @@ pub const FAMILIES: &[Family] = &[
                 };
                 unary(h, n, s, Tolerance::Exact, |k, x| {
                     let bins = k.bins as usize;
-                    let scale = k.bins as f32 / (k.hi - k.lo);
+                    let (lo, hi) = (k.lo as f32, k.hi as f32);
+                    let scale = k.bins as f32 / (hi - lo);
+                    let mut c = vec![0u32; bins + 3];
+                    for &v in x {
+                        let slot = if v.is_nan() {
+                            bins + 2
+                        } else if v < lo {
+                            bins
+                        } else if v >= hi {
+                            bins + 1
+                        } else {
+                            ((v - lo) * scale).floor().min((bins - 1) as f32) as usize
+                        };
+                        c[slot] += 1;
+                    }
+                    vec![Part::U32(c)]
+                })
+            })
+            .axis(Axis::Elements),
+            // Edges that are not f32 values, every bucket formula in f64.
+            Probe::new("histogram_range_f64", |n, s| {
+                let h = HistogramRange {
+                    lo: 0.7,
+                    hi: 1.9,
+                    bins: 255,
+                };
+                unary64(h, n, s, Tolerance::Exact, |k, x| {
+                    let bins = k.bins as usize;
+                    let scale = f64::from(k.bins) / (k.hi - k.lo);
                     let mut c = vec![0u32; bins + 3];
                     for &v in x {
                         let slot = if v.is_nan() {
@@ -445,7 +606,7 @@ pub const FAMILIES: &[Family] = &[
                         } else if v >= k.hi {
                             bins + 1
                         } else {
-                            ((v - k.lo) * scale).floor().min((bins - 1) as f32) as usize
+                            ((v - k.lo) * scale).floor().min((bins - 1) as f64) as usize
                         };
                         c[slot] += 1;
                     }
@@ -457,97 +618,190 @@ pub const FAMILIES: &[Family] = &[
     },
     Family {
         name: "transpose",
-        probes: &[Probe::new("transpose", |n, s| {
-            // A non-square shape, so rows and columns cannot be confused.
-            let (rows, cols) = (side(n), n.div_ceil(side(n)).max(1));
-            let t = Transpose { rows, cols };
-            call(
-                t,
-                vec![probe_data(rows * cols, s.wrapping_add(1))],
-                vec![],
-                |k, on, a| exec(k, on, &a.f32s[0]),
-                Tolerance::Exact,
-                |k, f, _| {
-                    let x = &f[0];
-                    f32s((0..k.cols).flat_map(|c| (0..k.rows).map(move |r| x[r * k.cols + c])))
-                },
-            )
-        })
-        .axis(Axis::Elements)],
+        probes: &[
+            Probe::new("transpose", |n, s| {
+                // A non-square shape, so rows and columns cannot be confused.
+                let (rows, cols) = (side(n), n.div_ceil(side(n)).max(1));
+                let t = Transpose { rows, cols };
+                call(
+                    t,
+                    vec![probe_data(rows * cols, s.wrapping_add(1))],
+                    vec![],
+                    |k, on, a| exec(k, on, &a.f32s[0]),
+                    Tolerance::Exact,
+                    |k, f, _| {
+                        let x = &f[0];
+                        f32s((0..k.cols).flat_map(|c| (0..k.rows).map(move |r| x[r * k.cols + c])))
+                    },
+                )
+            })
+            .axis(Axis::Elements),
+            Probe::new("transpose_f64", |n, s| {
+                let (rows, cols) = (side(n), n.div_ceil(side(n)).max(1));
+                let t = Transpose { rows, cols };
+                call64(
+                    t,
+                    vec![probe_data64(rows * cols, s.wrapping_add(1))],
+                    vec![],
+                    |k, on, a| exec(k, on, &a.f64s[0]),
+                    Tolerance::Exact,
+                    |k, f, _| {
+                        let x = &f[0];
+                        f64s((0..k.cols).flat_map(|c| (0..k.rows).map(move |r| x[r * k.cols + c])))
+                    },
+                )
+            })
+            .axis(Axis::Elements),
+        ],
     },
     Family {
         name: "gemm",
-        probes: &[Probe::new("gemm", |n, s| {
-            // m ≠ n ≠ k at the edges (`side ± 1`), square in the middle.
-            let m = side(n);
-            let (a, b) = (
-                probe_data(m * (m + 1), s.wrapping_add(1)),
-                probe_data((m + 1) * m, s.wrapping_add(2)),
-            );
-            call(
-                Gemm::new(m, m, m + 1),
-                vec![a, b],
-                vec![],
-                |k, on, a| exec(k, on, (&a.f32s[0], &a.f32s[1])),
-                Tolerance::rel(1e-5),
-                |g, f, _| {
-                    let (a, b) = (&f[0], &f[1]);
-                    f32s((0..g.m).flat_map(|i| {
-                        (0..g.n).map(move |j| {
-                            (0..g.k)
-                                .map(|p| f64::from(a[i * g.k + p]) * f64::from(b[p * g.n + j]))
-                                .sum::<f64>() as f32
-                        })
-                    }))
-                },
-            )
-        })
-        .axis(Axis::Flops)
-        .max_n(GEMM_MAX_N)],
+        probes: &[
+            Probe::new("gemm", |n, s| {
+                // m ≠ n ≠ k at the edges (`side ± 1`), square in the middle.
+                let m = side(n);
+                let (a, b) = (
+                    probe_data(m * (m + 1), s.wrapping_add(1)),
+                    probe_data((m + 1) * m, s.wrapping_add(2)),
+                );
+                call(
+                    Gemm::new(m, m, m + 1),
+                    vec![a, b],
+                    vec![],
+                    |k, on, a| exec(k, on, (&a.f32s[0], &a.f32s[1])),
+                    Tolerance::rel(1e-5),
+                    |g, f, _| {
+                        let (a, b) = (&f[0], &f[1]);
+                        f32s((0..g.m).flat_map(|i| {
+                            (0..g.n).map(move |j| {
+                                (0..g.k)
+                                    .map(|p| f64::from(a[i * g.k + p]) * f64::from(b[p * g.n + j]))
+                                    .sum::<f64>() as f32
+                            })
+                        }))
+                    },
+                )
+            })
+            .axis(Axis::Flops)
+            .max_n(GEMM_MAX_N),
+            // DGEMM: each output a k-term fma chain on positive terms, within
+            // 32 ε of the compensated sum of the products.
+            Probe::new("gemm_f64", |n, s| {
+                let m = side(n);
+                let (a, b) = (
+                    probe_data64(m * (m + 1), s.wrapping_add(1)),
+                    probe_data64((m + 1) * m, s.wrapping_add(2)),
+                );
+                call64(
+                    Gemm::new(m, m, m + 1),
+                    vec![a, b],
+                    vec![],
+                    |k, on, a| exec(k, on, (&a.f64s[0], &a.f64s[1])),
+                    Tolerance::eps64(32.0),
+                    |g, f, _| {
+                        let (a, b) = (&f[0], &f[1]);
+                        f64s((0..g.m).flat_map(|i| {
+                            (0..g.n).map(move |j| {
+                                let row = &a[i * g.k..(i + 1) * g.k];
+                                let col: Vec<f64> = (0..g.k).map(|p| b[p * g.n + j]).collect();
+                                compensated_dot(row, &col)
+                            })
+                        }))
+                    },
+                )
+            })
+            .axis(Axis::Flops)
+            .max_n(GEMM_MAX_N),
+        ],
     },
     Family {
         name: "conv",
-        probes: &[Probe::new("conv2d", |n, s| {
-            let (side, f) = (side(n), CONV_PROBE_FILTER);
-            let conv = Conv2d {
-                height: side,
-                width: side + 1,
-                filter_height: f,
-                filter_width: f,
-                border: Border::Zero,
-            };
-            let filter = probe_data(f * f, s.wrapping_add(2));
-            call(
-                conv,
-                vec![probe_data(side * (side + 1), s.wrapping_add(1)), filter],
-                vec![],
-                |k, on, a| exec(k, on, (&a.f32s[0], &a.f32s[1])),
-                Tolerance::rel(1e-5),
-                |c, f, _| {
-                    let (img, w) = (&f[0], &f[1]);
-                    let (h, wd, fh, fw) = (c.height, c.width, c.filter_height, c.filter_width);
-                    f32s((0..h * wd).map(|p| {
-                        let (y, x) = (p / wd, p % wd);
-                        let mut acc = 0f64;
-                        for i in 0..fh {
-                            for j in 0..fw {
-                                let (yy, xx) = (
-                                    (y + i) as isize - (fh / 2) as isize,
-                                    (x + j) as isize - (fw / 2) as isize,
-                                );
-                                if (0..h as isize).contains(&yy) && (0..wd as isize).contains(&xx) {
-                                    acc += f64::from(w[i * fw + j])
-                                        * f64::from(img[yy as usize * wd + xx as usize]);
+        probes: &[
+            Probe::new("conv2d", |n, s| {
+                let (side, f) = (side(n), CONV_PROBE_FILTER);
+                let conv = Conv2d {
+                    height: side,
+                    width: side + 1,
+                    filter_height: f,
+                    filter_width: f,
+                    border: Border::Zero,
+                };
+                let filter = probe_data(f * f, s.wrapping_add(2));
+                call(
+                    conv,
+                    vec![probe_data(side * (side + 1), s.wrapping_add(1)), filter],
+                    vec![],
+                    |k, on, a| exec(k, on, (&a.f32s[0], &a.f32s[1])),
+                    Tolerance::rel(1e-5),
+                    |c, f, _| {
+                        let (img, w) = (&f[0], &f[1]);
+                        let (h, wd, fh, fw) = (c.height, c.width, c.filter_height, c.filter_width);
+                        f32s((0..h * wd).map(|p| {
+                            let (y, x) = (p / wd, p % wd);
+                            let mut acc = 0f64;
+                            for i in 0..fh {
+                                for j in 0..fw {
+                                    let (yy, xx) = (
+                                        (y + i) as isize - (fh / 2) as isize,
+                                        (x + j) as isize - (fw / 2) as isize,
+                                    );
+                                    if (0..h as isize).contains(&yy)
+                                        && (0..wd as isize).contains(&xx)
+                                    {
+                                        acc += f64::from(w[i * fw + j])
+                                            * f64::from(img[yy as usize * wd + xx as usize]);
+                                    }
                                 }
                             }
-                        }
-                        acc as f32
-                    }))
-                },
-            )
-        })
-        .axis(Axis::Flops)
-        .max_n(CONV_MAX_N)],
+                            acc as f32
+                        }))
+                    },
+                )
+            })
+            .axis(Axis::Flops)
+            .max_n(CONV_MAX_N),
+            Probe::new("conv2d_f64", |n, s| {
+                let (side, f) = (side(n), CONV_PROBE_FILTER);
+                let conv = Conv2d {
+                    height: side,
+                    width: side + 1,
+                    filter_height: f,
+                    filter_width: f,
+                    border: Border::Clamp,
+                };
+                let filter = probe_data64(f * f, s.wrapping_add(2));
+                call64(
+                    conv,
+                    vec![probe_data64(side * (side + 1), s.wrapping_add(1)), filter],
+                    vec![],
+                    |k, on, a| exec(k, on, (&a.f64s[0], &a.f64s[1])),
+                    Tolerance::eps64(16.0),
+                    |c, f, _| {
+                        let (img, w) = (&f[0], &f[1]);
+                        let (h, wd, fh, fw) = (c.height, c.width, c.filter_height, c.filter_width);
+                        f64s((0..h * wd).map(|p| {
+                            let (y, x) = (p / wd, p % wd);
+                            let mut acc = Neumaier::default();
+                            for i in 0..fh {
+                                for j in 0..fw {
+                                    let yy = ((y + i) as isize - (fh / 2) as isize)
+                                        .clamp(0, h as isize - 1);
+                                    let xx = ((x + j) as isize - (fw / 2) as isize)
+                                        .clamp(0, wd as isize - 1);
+                                    let (a, b) =
+                                        (w[i * fw + j], img[yy as usize * wd + xx as usize]);
+                                    acc.add(a * b);
+                                    acc.add(a.mul_add(b, -(a * b)));
+                                }
+                            }
+                            acc.value()
+                        }))
+                    },
+                )
+            })
+            .axis(Axis::Flops)
+            .max_n(CONV_MAX_N),
+        ],
     },
     // Sorts: keyed on elements (n·log n is close enough to linear over a
     // sweep that the piecewise curve follows it). The oracle is the
@@ -603,6 +857,52 @@ pub const FAMILIES: &[Family] = &[
             })
             .axis(Axis::Elements)
             .max_n(SORT_MAX_N),
+            // f64 keys: eight 8-bit digits on the CPU; the GPU radix sort
+            // has 32-bit keys and declines them.
+            Probe::new("sort_f64", |n, s| {
+                unary64(Sort, n, s, Tolerance::Exact, |_, x| {
+                    let mut k = x.to_vec();
+                    k.sort_by(f64::total_cmp);
+                    f64s(k)
+                })
+            })
+            .axis(Axis::Elements)
+            .max_n(SORT_MAX_N)
+            .gpu_declines(F64_SORT),
+            Probe::new("sort_pairs_f64", |n, s| {
+                let keys = probe_data64(n, s.wrapping_add(6))
+                    .iter()
+                    .map(|&v| (v * 64.0).floor())
+                    .collect();
+                call64(
+                    SortPairs,
+                    vec![keys],
+                    vec![probe_keys(n, s)],
+                    |k, on, a| exec(k, on, (&a.f64s[0], &a.u32s[0])),
+                    Tolerance::Exact,
+                    |_, f, u| {
+                        let mut order: Vec<usize> = (0..f[0].len()).collect();
+                        order.sort_by(|&a, &b| f[0][a].total_cmp(&f[0][b]));
+                        vec![
+                            Part::F64(order.iter().map(|&i| f[0][i]).collect()),
+                            Part::U32(order.iter().map(|&i| u[0][i]).collect()),
+                        ]
+                    },
+                )
+            })
+            .axis(Axis::Elements)
+            .max_n(SORT_MAX_N)
+            .gpu_declines(F64_SORT),
+            Probe::new("argsort_f64", |n, s| {
+                unary64(Argsort, n, s, Tolerance::Exact, |_, x| {
+                    let mut order: Vec<usize> = (0..x.len()).collect();
+                    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+                    vec![Part::U32(order.iter().map(|&i| i as u32).collect())]
+                })
+            })
+            .axis(Axis::Elements)
+            .max_n(SORT_MAX_N)
+            .gpu_declines(F64_SORT),
         ],
     },
 ];
@@ -742,6 +1042,100 @@ fn map2(op: Binary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> 
 }
 
 /// `f` over two equal-length inputs, as a result part.
+fn unary_ref64(op: Unary, x: f64) -> f64 {
+    match op {
+        Unary::Neg => -x,
+        Unary::Abs => x.abs(),
+        Unary::Sqrt => x.sqrt(),
+        Unary::Exp => x.exp(),
+        Unary::Ln => x.ln(),
+        Unary::Scale(a) => f64::from(a) * x,
+    }
+}
+
+fn binary_ref64(op: Binary, x: f64, y: f64) -> f64 {
+    match op {
+        Binary::Add => x + y,
+        Binary::Sub => x - y,
+        Binary::Mul => x * y,
+        Binary::Div => x / y,
+        Binary::Min => x.min(y),
+        Binary::Max => x.max(y),
+    }
+}
+
+fn map1_64(op: Unary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
+    unary64(op, n, seed, tolerance, |op, x| {
+        f64s(x.iter().map(|&v| unary_ref64(*op, v)))
+    })
+}
+
+fn map2_64(op: Binary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
+    binary64(op, n, seed, tolerance, |op, x, y| {
+        f64s(x.iter().zip(y).map(|(&a, &b)| binary_ref64(*op, a, b)))
+    })
+}
+
+fn f64s(v: impl IntoIterator<Item = f64>) -> Vec<Part> {
+    vec![Part::F64(v.into_iter().collect())]
+}
+
+fn arg64(x: &[f64], better: fn(f64, f64) -> bool) -> Vec<Part> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, &v) in x.iter().enumerate() {
+        if best.is_none_or(|(_, b)| better(v, b)) {
+            best = Some((i, v));
+        }
+    }
+    vec![
+        Part::U32(best.iter().map(|&(i, _)| i as u32).collect()),
+        Part::F64(best.iter().map(|&(_, v)| v).collect()),
+    ]
+}
+
+/// Neumaier's compensated sum: the running sum and the rounding error
+/// lost so far, so the result is good to about ε of the exact sum
+/// (whatever `n`), the f64 entries' oracle.
+#[derive(Clone, Copy, Default)]
+struct Neumaier {
+    sum: f64,
+    err: f64,
+}
+
+impl Neumaier {
+    fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        self.err += if self.sum.abs() >= v.abs() {
+            (self.sum - t) + v
+        } else {
+            (v - t) + self.sum
+        };
+        self.sum = t;
+    }
+
+    fn value(self) -> f64 {
+        self.sum + self.err
+    }
+}
+
+fn compensated_sum(x: impl Iterator<Item = f64>) -> f64 {
+    let mut acc = Neumaier::default();
+    x.for_each(|v| acc.add(v));
+    acc.value()
+}
+
+/// Ogita–Rump–Oishi `Dot2`: each product split exactly into its rounded
+/// value and its error (`fma`), all of them summed compensated.
+fn compensated_dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = Neumaier::default();
+    for (&a, &b) in x.iter().zip(y) {
+        let p = a * b;
+        acc.add(p);
+        acc.add(a.mul_add(b, -p));
+    }
+    acc.value()
+}
+
 fn zip(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<Part> {
     f32s(x.iter().zip(y).map(|(&a, &b)| f(a, b)))
 }
@@ -789,6 +1183,20 @@ fn side(n: usize) -> usize {
     ((n as f64).sqrt().round() as usize).max(1)
 }
 
+/// [`probe_data`] at f64 precision: values in `[0.5, 2)` with all 53
+/// significand bits drawn, so no f64 entry sees only f32-exact inputs.
+pub fn probe_data64(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            0.5 + 1.5 * ((s >> 11) as f64 / (1u64 << 53) as f64)
+        })
+        .collect()
+}
+
 /// Inputs in `[0.5, 2.0)` (valid for every f32 kernel: `ln`, `sqrt`, `div`).
 pub fn probe_data(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -812,6 +1220,8 @@ pub enum Part {
     F32(Vec<f32>),
     /// u32 elements (indices, counts, keys).
     U32(Vec<u32>),
+    /// f64 elements.
+    F64(Vec<f64>),
 }
 
 /// How close a backend's result must come to the oracle's. u32 parts are
@@ -833,6 +1243,12 @@ impl Tolerance {
     /// Within `rel` of the oracle's value.
     pub const fn rel(rel: f32) -> Tolerance {
         Tolerance::Close { rel, abs: 0.0 }
+    }
+
+    /// Within `k` f64 ε (2^-52) of the oracle's value, relatively: how the
+    /// f64 entries state their bounds.
+    pub const fn eps64(k: f32) -> Tolerance {
+        Tolerance::rel(k * f64::EPSILON as f32)
     }
 
     /// Within `rel·|want| + abs`.
@@ -886,6 +1302,29 @@ impl Tolerance {
                         ));
                     }
                 }
+                (Part::F64(g), Part::F64(w)) => {
+                    if g.len() != w.len() {
+                        return Err(format!(
+                            "part {p}: {} elements, expected {}",
+                            g.len(),
+                            w.len()
+                        ));
+                    }
+                    let ok = |g: f64, w: f64| match self {
+                        _ if g.is_nan() || w.is_nan() => g.is_nan() && w.is_nan(),
+                        Tolerance::Exact => g.to_bits() == w.to_bits(),
+                        Tolerance::Close { rel, abs } => {
+                            g == w || (g - w).abs() <= f64::from(rel) * w.abs() + f64::from(abs)
+                        }
+                    };
+                    if let Some(i) = (0..g.len()).find(|&i| !ok(g[i], w[i])) {
+                        let ulps = (g[i] - w[i]).abs() / (w[i].abs() * f64::EPSILON);
+                        return Err(format!(
+                            "part {p}[{i}]: {:e} != {:e} ({ulps:.1} ε; tolerance {self:?})",
+                            g[i], w[i]
+                        ));
+                    }
+                }
                 _ => return Err(format!("part {p}: element types differ")),
             }
         }
@@ -899,13 +1338,16 @@ pub struct Args {
     pub f32s: Vec<Buffer<f32>>,
     /// The u32 inputs, in the kernel's order.
     pub u32s: Vec<Buffer<u32>>,
+    /// The f64 inputs, in the kernel's order.
+    pub f64s: Vec<Buffer<f64>>,
 }
 
 impl Args {
-    fn new(f32s: &[Vec<f32>], u32s: &[Vec<u32>]) -> Args {
+    fn new(d: &HostData) -> Args {
         Args {
-            f32s: f32s.iter().map(|d| Buffer::from(d.clone())).collect(),
-            u32s: u32s.iter().map(|d| Buffer::from(d.clone())).collect(),
+            f32s: d.f32s.iter().map(|d| Buffer::from(d.clone())).collect(),
+            u32s: d.u32s.iter().map(|d| Buffer::from(d.clone())).collect(),
+            f64s: d.f64s.iter().map(|d| Buffer::from(d.clone())).collect(),
         }
     }
 }
@@ -947,7 +1389,7 @@ macro_rules! settle_buffer {
         }
     )*};
 }
-settle_buffer!(f32 => F32, u32 => U32);
+settle_buffer!(f32 => F32, u32 => U32, f64 => F64);
 
 /// A host value: nothing to settle; read as its fields.
 macro_rules! settle_host_value {
@@ -967,6 +1409,12 @@ macro_rules! settle_host_value {
 }
 settle_host_value!(
     f32 => |v, parts| parts.push(Part::F32(vec![v])),
+    f64 => |v, parts| parts.push(Part::F64(vec![v])),
+    Option<f64> => |v, parts| parts.push(Part::F64(v.into_iter().collect())),
+    Option<(usize, f64)> => |v, parts| {
+        parts.push(Part::U32(v.iter().map(|&(i, _)| i as u32).collect()));
+        parts.push(Part::F64(v.iter().map(|&(_, v)| v).collect()));
+    },
     Option<f32> => |v, parts| parts.push(Part::F32(v.into_iter().collect())),
     Option<(usize, f32)> => |v, parts| {
         parts.push(Part::U32(v.iter().map(|&(i, _)| i as u32).collect()));
@@ -1031,6 +1479,22 @@ type RunFn<K, O> = fn(&K, On<'_>, &Args) -> Result<O>;
 /// arrays).
 type OracleFn<K> = fn(&K, &[Vec<f32>], &[Vec<u32>]) -> Vec<Part>;
 
+/// The oracle of an f64 entry (f64 arrays, u32 arrays).
+type OracleFn64<K> = fn(&K, &[Vec<f64>], &[Vec<u32>]) -> Vec<Part>;
+
+/// An entry's oracle, by the float type of its inputs.
+enum Oracle<K> {
+    F32(OracleFn<K>),
+    F64(OracleFn64<K>),
+}
+
+impl<K> Clone for Oracle<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K> Copy for Oracle<K> {}
+
 /// The backend a [`Call`] runs on.
 #[derive(Clone, Copy)]
 pub enum On<'a> {
@@ -1048,8 +1512,15 @@ fn exec<I, K: Kernel<I>>(kernel: &K, on: On<'_>, input: I) -> Result<K::Out> {
     }
 }
 
-/// The host data of a call's inputs: f32 arrays, u32 arrays.
-type HostInputs = std::sync::Arc<(Vec<Vec<f32>>, Vec<Vec<u32>>)>;
+/// The host data of a call's inputs, by element type.
+#[derive(Default)]
+struct HostData {
+    f32s: Vec<Vec<f32>>,
+    u32s: Vec<Vec<u32>>,
+    f64s: Vec<Vec<f64>>,
+}
+
+type HostInputs = std::sync::Arc<HostData>;
 
 /// A catalogue call of a kernel on f32 and u32 buffers, run by `run`.
 struct Probed<K, O> {
@@ -1059,7 +1530,7 @@ struct Probed<K, O> {
     args: Args,
     work: Work,
     run: RunFn<K, O>,
-    oracle: OracleFn<K>,
+    oracle: Oracle<K>,
     tolerance: Tolerance,
 }
 
@@ -1079,6 +1550,7 @@ where
     fn inputs(&self, f: &mut dyn FnMut(&InputState)) {
         self.args.f32s.iter().for_each(|b| (&b).visit(f));
         self.args.u32s.iter().for_each(|b| (&b).visit(f));
+        self.args.f64s.iter().for_each(|b| (&b).visit(f));
     }
 
     fn make_resident(&self, gpu: &Gpu) -> Result<()> {
@@ -1086,6 +1558,9 @@ where
             gpu.resident("calibrate", b)?;
         }
         for b in &self.args.u32s {
+            gpu.resident("calibrate", b)?;
+        }
+        for b in &self.args.f64s {
             gpu.resident("calibrate", b)?;
         }
         Ok(())
@@ -1106,7 +1581,10 @@ where
     }
 
     fn oracle(&self) -> Vec<Part> {
-        (self.oracle)(&self.kernel, &self.data.0, &self.data.1)
+        match self.oracle {
+            Oracle::F32(f) => f(&self.kernel, &self.data.f32s, &self.data.u32s),
+            Oracle::F64(f) => f(&self.kernel, &self.data.f64s, &self.data.u32s),
+        }
     }
 
     fn tolerance(&self) -> Tolerance {
@@ -1115,7 +1593,7 @@ where
 
     fn fresh(&self) -> Box<dyn Call> {
         Box::new(Probed {
-            args: Args::new(&self.data.0, &self.data.1),
+            args: Args::new(&self.data),
             kernel: self.kernel.clone(),
             data: self.data.clone(),
             ..*self
@@ -1126,6 +1604,7 @@ where
         let host = |r: Residency| r == Residency::Host;
         self.args.f32s.iter().all(|b| host(b.residency()))
             && self.args.u32s.iter().all(|b| host(b.residency()))
+            && self.args.f64s.iter().all(|b| host(b.residency()))
     }
 }
 
@@ -1144,12 +1623,62 @@ where
     K: Clone + Send + Sync + 'static + WorkOf,
     O: Settle + 'static,
 {
-    let args = Args::new(&f32s, &u32s);
+    probed(
+        kernel,
+        HostData {
+            f32s,
+            u32s,
+            f64s: Vec::new(),
+        },
+        run,
+        tolerance,
+        Oracle::F32(oracle),
+    )
+}
+
+/// [`call`] for an f64 entry: `f64s` and `u32s` inputs, an oracle on them.
+pub fn call64<K, O>(
+    kernel: K,
+    f64s: Vec<Vec<f64>>,
+    u32s: Vec<Vec<u32>>,
+    run: RunFn<K, O>,
+    tolerance: Tolerance,
+    oracle: OracleFn64<K>,
+) -> Box<dyn Call>
+where
+    K: Clone + Send + Sync + 'static + WorkOf,
+    O: Settle + 'static,
+{
+    probed(
+        kernel,
+        HostData {
+            f32s: Vec::new(),
+            u32s,
+            f64s,
+        },
+        run,
+        tolerance,
+        Oracle::F64(oracle),
+    )
+}
+
+fn probed<K, O>(
+    kernel: K,
+    data: HostData,
+    run: RunFn<K, O>,
+    tolerance: Tolerance,
+    oracle: Oracle<K>,
+) -> Box<dyn Call>
+where
+    K: Clone + Send + Sync + 'static + WorkOf,
+    O: Settle + 'static,
+{
+    let args = Args::new(&data);
     let work = kernel.work_of(&args);
     Box::new(Probed {
         name: kernel.name_of(&args),
         kernel,
-        data: std::sync::Arc::new((f32s, u32s)),
+        data: std::sync::Arc::new(data),
         args,
         work,
         run,
@@ -1169,12 +1698,19 @@ pub trait WorkOf {
 }
 
 macro_rules! work_of {
-    ($($k:ty: $input:ty => |$a:ident| $arg:expr;)*) => {$(
+    ($($k:ty: $input:ty => |$a:ident| $arg:expr $(, $input64:ty => $arg64:expr)?;)*) => {$(
         impl WorkOf for $k {
             fn work_of(&self, $a: &Args) -> Work {
+                $(if !$a.f64s.is_empty() {
+                    return Kernel::<$input64>::work(self, &$arg64);
+                })?
                 Kernel::<$input>::work(self, &$arg)
             }
-            fn name_of(&self, _: &Args) -> &'static str {
+            fn name_of(&self, $a: &Args) -> &'static str {
+                $(if !$a.f64s.is_empty() {
+                    return Kernel::<$input64>::name(self);
+                })?
+                let _ = $a;
                 Kernel::<$input>::name(self)
             }
         }
@@ -1184,27 +1720,31 @@ type F1<'a> = &'a Buffer<f32>;
 type F2<'a> = (&'a Buffer<f32>, &'a Buffer<f32>);
 type FU<'a> = (&'a Buffer<f32>, &'a Buffer<u32>);
 type U1<'a> = &'a Buffer<u32>;
+type D1<'a> = &'a Buffer<f64>;
+type D2<'a> = (&'a Buffer<f64>, &'a Buffer<f64>);
+type DU<'a> = (&'a Buffer<f64>, &'a Buffer<u32>);
 work_of! {
-    Unary: F1 => |a| &a.f32s[0];
-    Sum: F1 => |a| &a.f32s[0];
-    Min: F1 => |a| &a.f32s[0];
-    Max: F1 => |a| &a.f32s[0];
-    ArgMin: F1 => |a| &a.f32s[0];
-    ArgMax: F1 => |a| &a.f32s[0];
-    Scan: F1 => |a| &a.f32s[0];
+    Unary: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
+    Sum: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
+    Min: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
+    Max: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
+    ArgMin: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
+    ArgMax: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
+    Scan: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
     CompactIf<f32>: F1 => |a| &a.f32s[0];
-    HistogramRange: F1 => |a| &a.f32s[0];
-    Transpose: F1 => |a| &a.f32s[0];
-    Argsort: F1 => |a| &a.f32s[0];
-    Binary: F2 => |a| (&a.f32s[0], &a.f32s[1]);
+    CompactIf<f64>: D1 => |a| &a.f64s[0];
+    HistogramRange: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
+    Transpose: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
+    Argsort: F1 => |a| &a.f32s[0], D1 => &a.f64s[0];
+    Binary: F2 => |a| (&a.f32s[0], &a.f32s[1]), D2 => (&a.f64s[0], &a.f64s[1]);
     Axpy: F2 => |a| (&a.f32s[0], &a.f32s[1]);
-    Dot: F2 => |a| (&a.f32s[0], &a.f32s[1]);
-    Gemm: F2 => |a| (&a.f32s[0], &a.f32s[1]);
-    Conv2d: F2 => |a| (&a.f32s[0], &a.f32s[1]);
-    Compact: FU => |a| (&a.f32s[0], &a.u32s[0]);
-    SortPairs: FU => |a| (&a.f32s[0], &a.u32s[0]);
+    Dot: F2 => |a| (&a.f32s[0], &a.f32s[1]), D2 => (&a.f64s[0], &a.f64s[1]);
+    Gemm: F2 => |a| (&a.f32s[0], &a.f32s[1]), D2 => (&a.f64s[0], &a.f64s[1]);
+    Conv2d: F2 => |a| (&a.f32s[0], &a.f32s[1]), D2 => (&a.f64s[0], &a.f64s[1]);
+    Compact: FU => |a| (&a.f32s[0], &a.u32s[0]), DU => (&a.f64s[0], &a.u32s[0]);
+    SortPairs: FU => |a| (&a.f32s[0], &a.u32s[0]), DU => (&a.f64s[0], &a.u32s[0]);
     Histogram: U1 => |a| &a.u32s[0];
-    Sort: U1 => |a| &a.u32s[0];
+    Sort: U1 => |a| &a.u32s[0], D1 => &a.f64s[0];
 }
 
 /// A catalogue call of a one-input f32 kernel on [`probe_data`] of `seed`.
@@ -1256,6 +1796,58 @@ where
         ],
         vec![],
         |(k, _), on, a| exec(k, on, (&a.f32s[0], &a.f32s[1])),
+        tolerance,
+        |(k, oracle), f, _| oracle(k, &f[0], &f[1]),
+    )
+}
+
+/// [`unary`] for an f64 kernel, on [`probe_data64`] of `seed`.
+pub fn unary64<K, O>(
+    kernel: K,
+    n: usize,
+    seed: u64,
+    tolerance: Tolerance,
+    oracle: fn(&K, &[f64]) -> Vec<Part>,
+) -> Box<dyn Call>
+where
+    K: for<'a> Kernel<&'a Buffer<f64>, Out = O> + WorkOf + Clone + Send + Sync + 'static,
+    O: Settle + 'static,
+{
+    call64(
+        (kernel, oracle),
+        vec![probe_data64(n, seed.wrapping_add(1))],
+        vec![],
+        |(k, _), on, a| exec(k, on, &a.f64s[0]),
+        tolerance,
+        |(k, oracle), f, _| oracle(k, &f[0]),
+    )
+}
+
+/// [`binary`] for an f64 kernel, on [`probe_data64`] of `seed`.
+pub fn binary64<K, O>(
+    kernel: K,
+    n: usize,
+    seed: u64,
+    tolerance: Tolerance,
+    oracle: fn(&K, &[f64], &[f64]) -> Vec<Part>,
+) -> Box<dyn Call>
+where
+    K: for<'a> Kernel<(&'a Buffer<f64>, &'a Buffer<f64>), Out = O>
+        + WorkOf
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    O: Settle + 'static,
+{
+    call64(
+        (kernel, oracle),
+        vec![
+            probe_data64(n, seed.wrapping_add(1)),
+            probe_data64(n, seed.wrapping_add(2)),
+        ],
+        vec![],
+        |(k, _), on, a| exec(k, on, (&a.f64s[0], &a.f64s[1])),
         tolerance,
         |(k, oracle), f, _| oracle(k, &f[0], &f[1]),
     )

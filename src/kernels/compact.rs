@@ -28,7 +28,7 @@ use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{self, Cpu};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
-use crate::kernel::{Kernel, Work};
+use crate::kernel::{Kernel, Work, typed_name};
 use crate::kernels::scan::{TILE, check_u32_indices, scan_device};
 
 const SHADER: &str = include_str!("../../shaders/compact.wgsl");
@@ -139,7 +139,7 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<u32>)> for Compact {
     type Out = Buffer<T>;
 
     fn name(&self) -> &'static str {
-        "compact"
+        typed_name::<T>("compact", "compact_f64")
     }
 
     fn work(&self, (x, _): &(&Buffer<T>, &Buffer<u32>)) -> Work {
@@ -154,7 +154,9 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<u32>)> for Compact {
 
     fn run_gpu(&self, gpu: &Gpu, (x, mask): (&Buffer<T>, &Buffer<u32>)) -> Result<Buffer<T>> {
         Error::check_same_len("compact", x.len(), mask.len())?;
-        compact_gpu(gpu, "compact", x, Some(mask), 0, 0)
+        let name = Kernel::<(&Buffer<T>, &Buffer<u32>)>::name(self);
+        gpu.check_element(name, T::TYPE)?;
+        compact_gpu(gpu, name, x, Some(mask), 0, [0, 0])
     }
 }
 
@@ -162,7 +164,7 @@ impl<T: Element + PartialOrd> Kernel<&Buffer<T>> for CompactIf<T> {
     type Out = Buffer<T>;
 
     fn name(&self) -> &'static str {
-        "compact_if"
+        typed_name::<T>("compact_if", "compact_if_f64")
     }
 
     fn work(&self, x: &&Buffer<T>) -> Work {
@@ -189,13 +191,23 @@ impl<T: Element + PartialOrd> Kernel<&Buffer<T>> for CompactIf<T> {
                 let v: &[u32] = bytemuck::cast_slice(&xs);
                 bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
             }
+            ElementType::F64 => {
+                let t: f64 = bytemuck::cast(t);
+                let v: &[f64] = bytemuck::cast_slice(&xs);
+                bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
+            }
         };
         Ok(Buffer::from(out))
     }
 
     fn run_gpu(&self, gpu: &Gpu, x: &Buffer<T>) -> Result<Buffer<T>> {
-        let bits: u32 = bytemuck::cast(self.threshold);
-        compact_gpu(gpu, "compact_if", x, None, self.cmp.code(), bits)
+        let name = Kernel::<&Buffer<T>>::name(self);
+        gpu.check_element(name, T::TYPE)?;
+        // The threshold's bits, low word first (one word for 32-bit types).
+        let mut bits = [0u32; 2];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut bits)[..size_of::<T>()]
+            .copy_from_slice(bytemuck::bytes_of(&self.threshold));
+        compact_gpu(gpu, name, x, None, self.cmp.code(), bits)
     }
 }
 
@@ -251,14 +263,14 @@ fn compact_cpu<T: Element, M: Element>(
 }
 
 /// The GPU compaction of `x` by `mask` (mode 0) or by comparison `mode`
-/// with the threshold `bits`.
+/// with the threshold `bits` (low word, then the high word of an f64).
 fn compact_gpu<T: Element>(
     gpu: &Gpu,
     kernel: &'static str,
     x: &Buffer<T>,
     mask: Option<&Buffer<u32>>,
     mode: u32,
-    bits: u32,
+    bits: [u32; 2],
 ) -> Result<Buffer<T>> {
     let n = x.len();
     if n == 0 {
@@ -289,6 +301,10 @@ fn compact_gpu<T: Element>(
             None => xc.clone(),
         };
         let size = size_of::<T>() as u64;
+        // The mask is u32 whatever `T` is; without one, slot 2 (never read)
+        // gets the input's range.
+        let mask_size = if mask.is_some() { 4 } else { size };
+        let mask_range = |c: &Range<usize>| c.start as u64 * mask_size..c.end as u64 * mask_size;
         // Half a binding per chunk, so a chunk's output range stays inside
         // one binding after aligning its start down.
         let per = ((gpu.info().chunk_bytes / 2 / size) as usize / TILE).max(1) * TILE;
@@ -312,9 +328,9 @@ fn compact_gpu<T: Element>(
                 tile as u32,
                 g as u32,
                 mode,
-                bits,
+                bits[0],
                 out_base,
-                0,
+                bits[1],
                 0,
             ]
         };
@@ -338,7 +354,13 @@ fn compact_gpu<T: Element>(
                                 range: range.clone(),
                             },
                         ),
-                        (2, Bind::Storage { copy: &mc, range }),
+                        (
+                            2,
+                            Bind::Storage {
+                                copy: &mc,
+                                range: mask_range(c),
+                            },
+                        ),
                         (
                             3,
                             Bind::Storage {
@@ -408,7 +430,13 @@ fn compact_gpu<T: Element>(
                             range: range.clone(),
                         },
                     ),
-                    (2, Bind::Storage { copy: &mc, range }),
+                    (
+                        2,
+                        Bind::Storage {
+                            copy: &mc,
+                            range: mask_range(c),
+                        },
+                    ),
                     (
                         4,
                         Bind::Storage {

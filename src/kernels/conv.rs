@@ -1,4 +1,5 @@
-//! 2-D convolution of an f32 image with an odd-sized f32 filter: [`Conv2d`].
+//! 2-D convolution of an f32 (or f64) image with an odd-sized filter of
+//! the same type: [`Conv2d`].
 //! GPU twin: `shaders/conv.wgsl`.
 //!
 //! # Semantics (both backends)
@@ -25,11 +26,11 @@
 use rayon::prelude::*;
 
 use crate::buffer::Buffer;
-use crate::cpu::simd::{F32, LANES, load_f32, store_f32};
+use crate::cpu::simd::Real;
 use crate::cpu::{Cpu, PARALLEL_THRESHOLD, pool};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
-use crate::kernel::{Kernel, Work};
+use crate::kernel::{Kernel, Work, typed_name};
 
 const SHADER: &str = include_str!("../../shaders/conv.wgsl");
 
@@ -40,16 +41,20 @@ const GPU_TILE: usize = 16;
 /// shader's workgroup memory (`MAX_R`); larger filters read global memory.
 const GPU_MAX_TILED_RADIUS: usize = 8;
 
-/// Output columns one CPU inner-loop step computes: four vector accumulators
-/// per output row.
-const CPU_BLOCK: usize = 4 * LANES;
+/// Vector accumulators per output row in one CPU inner-loop step.
+const ACCS: usize = 4;
+
+/// Output columns one CPU inner-loop step computes: [`ACCS`] vectors.
+const fn cpu_block<R: Real>() -> usize {
+    ACCS * R::N
+}
 
 /// Bands of output rows per CPU thread, for load balance.
 const BANDS_PER_THREAD: usize = 4;
 
-/// Floats of padded input rows one CPU band stages (256 KiB, about an L2):
+/// Bytes of padded input rows one CPU band stages (256 KiB, about an L2):
 /// wide images get shorter bands so the rows stay in cache across taps.
-const BAND_FLOATS: usize = 1 << 16;
+const BAND_BYTES: usize = 1 << 18;
 
 /// What a [`Conv2d`] reads for pixels outside the image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -146,30 +151,26 @@ impl Conv2d {
     }
 }
 
-impl Kernel<(&Buffer<f32>, &Buffer<f32>)> for Conv2d {
-    type Out = Buffer<f32>;
+impl<R: Real> Kernel<(&Buffer<R>, &Buffer<R>)> for Conv2d {
+    type Out = Buffer<R>;
 
     fn name(&self) -> &'static str {
-        "conv2d"
+        typed_name::<R>("conv2d", "conv2d_f64")
     }
 
-    fn work(&self, (image, filter): &(&Buffer<f32>, &Buffer<f32>)) -> Work {
+    fn work(&self, (image, filter): &(&Buffer<R>, &Buffer<R>)) -> Work {
         let pixels = (self.height as u64).saturating_mul(self.width as u64);
         let taps = (self.filter_height as u64).saturating_mul(self.filter_width as u64);
         Work {
             elements: pixels,
             bytes_read: image.byte_len() + filter.byte_len(),
-            bytes_written: pixels.saturating_mul(4),
+            bytes_written: pixels.saturating_mul(size_of::<R>() as u64),
             flops: pixels.saturating_mul(taps).saturating_mul(2),
             host_result_bytes: 0,
         }
     }
 
-    fn run_cpu(
-        &self,
-        cpu: &Cpu,
-        (image, filter): (&Buffer<f32>, &Buffer<f32>),
-    ) -> Result<Buffer<f32>> {
+    fn run_cpu(&self, cpu: &Cpu, (image, filter): (&Buffer<R>, &Buffer<R>)) -> Result<Buffer<R>> {
         let n = self.check(image.len(), filter.len())?;
         if n == 0 {
             return Ok(Buffer::from(Vec::new()));
@@ -178,11 +179,7 @@ impl Kernel<(&Buffer<f32>, &Buffer<f32>)> for Conv2d {
         Ok(Buffer::from(conv_cpu(cpu, self, &img, &f)))
     }
 
-    fn run_gpu(
-        &self,
-        gpu: &Gpu,
-        (image, filter): (&Buffer<f32>, &Buffer<f32>),
-    ) -> Result<Buffer<f32>> {
+    fn run_gpu(&self, gpu: &Gpu, (image, filter): (&Buffer<R>, &Buffer<R>)) -> Result<Buffer<R>> {
         let n = self.check(image.len(), filter.len())?;
         if n == 0 {
             return Ok(Buffer::from(Vec::new()));
@@ -198,20 +195,23 @@ impl Kernel<(&Buffer<f32>, &Buffer<f32>)> for Conv2d {
 /// inner loop is branch-free: for each block of 32 output columns, four
 /// 8-lane accumulators take one FMA per filter tap with the tap's weight
 /// broadcast and the input row shifted by the tap's column.
-fn conv_cpu(cpu: &Cpu, k: &Conv2d, img: &[f32], filter: &[f32]) -> Vec<f32> {
+fn conv_cpu<R: Real>(cpu: &Cpu, k: &Conv2d, img: &[R], filter: &[R]) -> Vec<R> {
+    let block = cpu_block::<R>();
     let (h, w) = (k.height, k.width);
     let (fh, fw) = (k.filter_height, k.filter_width);
-    let mut out = pool::take::<f32>(h * w);
+    let mut out = pool::take::<R>(h * w);
     let flops = h.saturating_mul(w).saturating_mul(fh * fw);
-    let stride = w.div_ceil(CPU_BLOCK) * CPU_BLOCK + fw - 1;
+    let stride = w.div_ceil(block) * block + fw - 1;
     let band = if flops < PARALLEL_THRESHOLD {
         h
     } else {
-        let cached = (BAND_FLOATS / stride).saturating_sub(fh - 1).max(1);
+        let cached = (BAND_BYTES / size_of::<R>() / stride)
+            .saturating_sub(fh - 1)
+            .max(1);
         h.div_ceil(cpu.threads() * BANDS_PER_THREAD)
             .clamp(1, cached)
     };
-    let run = |scratch: &mut Vec<f32>, (b, out): (usize, &mut [f32])| {
+    let run = |scratch: &mut Vec<R>, (b, out): (usize, &mut [R])| {
         conv_band(k, img, filter, b * band, out, scratch)
     };
     if band >= h {
@@ -228,28 +228,30 @@ fn conv_cpu(cpu: &Cpu, k: &Conv2d, img: &[f32], filter: &[f32]) -> Vec<f32> {
 
 /// Output rows `y0..y0 + out.len() / w` of the correlation.
 /// `padded` is scratch space, reused across bands.
-fn conv_band(
+fn conv_band<R: Real>(
     k: &Conv2d,
-    img: &[f32],
-    filter: &[f32],
+    img: &[R],
+    filter: &[R],
     y0: usize,
-    out: &mut [f32],
-    padded: &mut Vec<f32>,
+    out: &mut [R],
+    padded: &mut Vec<R>,
 ) {
+    let (block, lanes) = (cpu_block::<R>(), R::N);
+    let zero = R::default();
     let (h, w) = (k.height, k.width);
     let (fh, fw) = (k.filter_height, k.filter_width);
     let (rh, rw) = (fh / 2, fw / 2);
     let rows = out.len() / w;
     // Padded rows hold columns -rw .. wr + rw of the image, where the output
     // width wr is rounded up to whole blocks (extra columns are discarded).
-    let wr = w.div_ceil(CPU_BLOCK) * CPU_BLOCK;
+    let wr = w.div_ceil(block) * block;
     let stride = wr + fw - 1;
-    padded.resize((rows + fh - 1) * stride, 0.0);
+    padded.resize((rows + fh - 1) * stride, zero);
     for (r, dst) in padded.chunks_exact_mut(stride).enumerate() {
         let y = (y0 + r) as isize - rh as isize;
         let src_y = match k.border {
             Border::Zero if y < 0 || y >= h as isize => {
-                dst.fill(0.0);
+                dst.fill(zero);
                 continue;
             }
             Border::Zero => y as usize,
@@ -258,47 +260,46 @@ fn conv_band(
         let src = &img[src_y * w..(src_y + 1) * w];
         dst[rw..rw + w].copy_from_slice(src);
         let (left, right) = match k.border {
-            Border::Zero => (0.0, 0.0),
+            Border::Zero => (zero, zero),
             Border::Clamp => (src[0], src[w - 1]),
         };
         dst[..rw].fill(left);
         dst[rw + w..].fill(right);
     }
-    let weights: Vec<F32> = filter.iter().map(|&v| F32::splat(v)).collect();
-    let mut row_out = vec![0.0f32; 2 * wr];
+    let weights: Vec<R::V> = filter.iter().map(|&v| R::splat(v)).collect();
+    let mut row_out = vec![zero; 2 * wr];
     // Pairs of output rows share fh - 1 input rows: each loaded vector
     // feeds both rows' accumulators, halving loads per FMA. Each output
     // still sums its taps in row-major order, as the single-row path does.
     let mut r = 0;
     while r + 2 <= rows {
         let window = &padded[r * stride..(r + fh + 1) * stride];
-        for x0 in (0..wr).step_by(CPU_BLOCK) {
-            let mut acc0 = [F32::ZERO; CPU_BLOCK / LANES];
-            let mut acc1 = [F32::ZERO; CPU_BLOCK / LANES];
+        for x0 in (0..wr).step_by(block) {
+            let mut acc0 = [R::vzero(); ACCS];
+            let mut acc1 = [R::vzero(); ACCS];
             for i in 0..=fh {
                 let row = &window[i * stride..(i + 1) * stride];
                 for j in 0..fw {
-                    let p = &row[x0 + j..x0 + j + CPU_BLOCK];
-                    let v: [F32; CPU_BLOCK / LANES] =
-                        std::array::from_fn(|l| load_f32(&p[l * LANES..]));
+                    let p = &row[x0 + j..x0 + j + block];
+                    let v: [R::V; ACCS] = std::array::from_fn(|l| R::load(&p[l * lanes..]));
                     if i < fh {
                         let wv = weights[i * fw + j];
                         for (a, v) in acc0.iter_mut().zip(&v) {
-                            *a = v.mul_add(wv, *a);
+                            *a = R::vmul_add(*v, wv, *a);
                         }
                     }
                     if i > 0 {
                         let wv = weights[(i - 1) * fw + j];
                         for (a, v) in acc1.iter_mut().zip(&v) {
-                            *a = v.mul_add(wv, *a);
+                            *a = R::vmul_add(*v, wv, *a);
                         }
                     }
                 }
             }
-            for l in 0..CPU_BLOCK / LANES {
-                let at = x0 + l * LANES;
-                store_f32(acc0[l], &mut row_out[at..]);
-                store_f32(acc1[l], &mut row_out[wr + at..]);
+            for l in 0..ACCS {
+                let at = x0 + l * lanes;
+                R::store(acc0[l], &mut row_out[at..]);
+                R::store(acc1[l], &mut row_out[wr + at..]);
             }
         }
         out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);
@@ -307,20 +308,20 @@ fn conv_band(
     }
     if r < rows {
         let window = &padded[r * stride..(r + fh) * stride];
-        for x0 in (0..wr).step_by(CPU_BLOCK) {
-            let mut acc = [F32::ZERO; CPU_BLOCK / LANES];
+        for x0 in (0..wr).step_by(block) {
+            let mut acc = [R::vzero(); ACCS];
             for i in 0..fh {
                 let row = &window[i * stride..(i + 1) * stride];
                 for (j, wv) in weights[i * fw..(i + 1) * fw].iter().enumerate() {
-                    let p = &row[x0 + j..x0 + j + CPU_BLOCK];
+                    let p = &row[x0 + j..x0 + j + block];
                     for (l, a) in acc.iter_mut().enumerate() {
-                        let v = load_f32(&p[l * LANES..]);
-                        *a = v.mul_add(*wv, *a);
+                        let v = R::load(&p[l * lanes..]);
+                        *a = R::vmul_add(v, *wv, *a);
                     }
                 }
             }
             for (l, a) in acc.iter().enumerate() {
-                store_f32(*a, &mut row_out[x0 + l * LANES..]);
+                R::store(*a, &mut row_out[x0 + l * lanes..]);
             }
         }
         out[r * w..(r + 1) * w].copy_from_slice(&row_out[..w]);
@@ -332,15 +333,16 @@ fn conv_band(
 /// Launches `conv.wgsl`: one 16×16 output tile per workgroup, the tile and
 /// its halo staged in workgroup memory (`tiled`), or read from global memory
 /// for filters wider than the staged halo allows (`direct`).
-fn conv_gpu(
+fn conv_gpu<R: Real>(
     gpu: &Gpu,
     k: &Conv2d,
-    image: &Buffer<f32>,
-    filter: &Buffer<f32>,
+    image: &Buffer<R>,
+    filter: &Buffer<R>,
     n: usize,
-) -> Result<Buffer<f32>> {
-    let kernel = "conv2d";
-    let bytes = (n as u64) * 4;
+) -> Result<Buffer<R>> {
+    let kernel = typed_name::<R>("conv2d", "conv2d_f64");
+    gpu.check_element(kernel, R::TYPE)?;
+    let bytes = (n * size_of::<R>()) as u64;
     let limit = gpu.info().chunk_bytes;
     if bytes > limit || filter.byte_len() > limit || n > u32::MAX as usize {
         // A 2-D window does not split into contiguous binding ranges.
@@ -367,12 +369,12 @@ fn conv_gpu(
             label: "conv",
             source: SHADER,
             entry,
-            element: Some(crate::ElementType::F32),
+            element: Some(R::TYPE),
             constants: &[],
         })?;
         let img = gpu.resident(kernel, image)?;
         let f = gpu.resident(kernel, filter)?;
-        let out = gpu.alloc::<f32>(kernel, n)?;
+        let out = gpu.alloc::<R>(kernel, n)?;
         let params: [u32; 8] = [
             k.height as u32,
             k.width as u32,

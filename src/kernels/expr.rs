@@ -74,6 +74,7 @@ impl Scalar {
             Ty::F32 => Scalar::F32(f32::from_bits(bits)),
             Ty::I32 => Scalar::I32(bits as i32),
             Ty::U32 | Ty::Bool => Scalar::U32(bits),
+            Ty::F64 => unreachable!("f64 programs are declined by Compiled::new"),
         }
     }
 }
@@ -157,6 +158,7 @@ impl Array {
             Ty::F32 => Array::F32(Buffer::from(bytemuck::allocation::cast_vec::<u32, f32>(v))),
             Ty::I32 => Array::I32(Buffer::from(bytemuck::allocation::cast_vec::<u32, i32>(v))),
             Ty::U32 | Ty::Bool => Array::U32(Buffer::from(v)),
+            Ty::F64 => unreachable!("f64 programs are declined by Compiled::new"),
         }
     }
 
@@ -165,6 +167,7 @@ impl Array {
             Ty::F32 => Array::F32(gpu.into_buffer(copy, n)),
             Ty::I32 => Array::I32(gpu.into_buffer(copy, n)),
             Ty::U32 | Ty::Bool => Array::U32(gpu.into_buffer(copy, n)),
+            Ty::F64 => unreachable!("f64 programs are declined by Compiled::new"),
         }
     }
 }
@@ -299,6 +302,15 @@ struct Compiled {
 impl Compiled {
     fn new(exprs: &[Expr], how: Option<How>) -> Result<Compiled> {
         let program = Program::new(exprs)?;
+        if program.insts.iter().any(|i| i.ty == Ty::F64) {
+            return Err(Error::InvalidArgument {
+                kernel: if how.is_none() { MAP_NAME } else { REDUCE_NAME },
+                message: "f64 expressions are not supported yet: the f64 kernels \
+                          (Unary, Binary, Sum, Dot, Scan, ...) take f64 buffers; \
+                          cast to f32 for an expression"
+                    .into(),
+            });
+        }
         let wgsl = match how {
             None => wgsl::map(&program),
             Some(h) => wgsl::reduce(&program, h),

@@ -49,18 +49,24 @@ use rayon::prelude::*;
 
 use crate::buffer::Buffer;
 use crate::cpu::Cpu;
-use crate::cpu::simd::{F32, LANES, VECTOR_REGISTERS, load_f32, store_f32};
+use crate::cpu::simd::{LANES, Real, VECTOR_REGISTERS};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
-use crate::kernel::{Kernel, Work};
+use crate::kernel::{Kernel, Work, typed_name};
 
 const SHADER: &str = include_str!("../../shaders/gemm.wgsl");
 const NAME: &str = "gemm";
+const NAME_F64: &str = "gemm_f64";
 
 /// Vectors across one row of the CPU micro-kernel's register tile.
 const NV: usize = 2;
-/// Columns of the CPU micro-kernel's register tile.
-const NR: usize = NV * LANES;
+/// Columns of the CPU micro-kernel's register tile for `R`: `NV` vectors
+/// (32 f32 or 16 f64 with AVX-512).
+const fn nr<R: Real>() -> usize {
+    NV * R::N
+}
+/// The widest `nr` (f32's), for buffers sized at compile time.
+const NR_MAX: usize = NV * LANES;
 /// Rows of the CPU micro-kernel's register tile: as many as the vector
 /// registers hold beside the `NV` loads of `B` and a broadcast of `A` (14
 /// with AVX-512's 32 registers: 28 accumulators; 6 with 16 registers).
@@ -209,7 +215,7 @@ impl Gemm {
         }
     }
 
-    fn work_of(&self, with_c: bool) -> Work {
+    fn work_of(&self, with_c: bool, size: u64) -> Work {
         let (m, n, k) = (self.m as u64, self.n as u64, self.k as u64);
         let mn = m.saturating_mul(n);
         let use_c = with_c && self.beta != 0.0;
@@ -218,8 +224,8 @@ impl Gemm {
             bytes_read: (m.saturating_mul(k))
                 .saturating_add(k.saturating_mul(n))
                 .saturating_add(if use_c { mn } else { 0 })
-                .saturating_mul(4),
-            bytes_written: mn.saturating_mul(4),
+                .saturating_mul(size),
+            bytes_written: mn.saturating_mul(size),
             flops: mn
                 .saturating_mul(k)
                 .saturating_mul(2)
@@ -233,14 +239,14 @@ impl Gemm {
     ///
     /// With `k = 0` the inputs are empty and `m·n` comes from the parameters
     /// alone, so the allocation is fallible ([`Error::HostOutOfMemory`]).
-    fn scaled_c(&self, c: Option<&[f32]>) -> Result<Vec<f32>> {
+    fn scaled_c<R: Real>(&self, c: Option<&[R]>) -> Result<Vec<R>> {
         let mn = self.m * self.n;
         // From the host pool: a fresh 16 MiB `vec!` is a fresh mapping whose
         // page faults, taken inside the micro-kernel, cost 2048³ calls about
         // 40% (measured: 185 ms back to back, 120 ms on recycled memory).
-        let mut out = crate::cpu::pool::try_take_zeroed::<f32>(NAME, "the m×n output", mn)?;
+        let mut out = crate::cpu::pool::try_take_zeroed::<R>(NAME, "the m×n output", mn)?;
         if let Some(c) = c.filter(|_| self.beta != 0.0) {
-            let beta = self.beta;
+            let beta = R::from_f32(self.beta);
             for (o, &x) in out.iter_mut().zip(c) {
                 *o = beta * x;
             }
@@ -248,13 +254,13 @@ impl Gemm {
         Ok(out)
     }
 
-    fn cpu(
+    fn cpu<R: GemmReal>(
         &self,
         cpu: &Cpu,
-        a: &Buffer<f32>,
-        b: &Buffer<f32>,
-        c: Option<&Buffer<f32>>,
-    ) -> Result<Buffer<f32>> {
+        a: &Buffer<R>,
+        b: &Buffer<R>,
+        c: Option<&Buffer<R>>,
+    ) -> Result<Buffer<R>> {
         self.check(a.len(), b.len(), c.map(Buffer::len))?;
         let c_host = match c {
             Some(c) if self.beta != 0.0 && self.m * self.n > 0 => Some(cpu.host(c)?),
@@ -266,7 +272,7 @@ impl Gemm {
         }
         let (a, b) = (cpu.host(a)?, cpu.host(b)?);
         let shape = Shape::of(self);
-        let flops = self.work_of(false).flops;
+        let flops = self.work_of(false, 4).flops;
         if flops < PARALLEL_FLOPS || cpu.threads() == 1 {
             gemm_cpu(&shape, &a, &b, &mut out, 1);
         } else {
@@ -275,14 +281,17 @@ impl Gemm {
         Ok(Buffer::from(out))
     }
 
-    fn gpu(
+    fn gpu<R: GemmReal>(
         &self,
         gpu: &Gpu,
-        a: &Buffer<f32>,
-        b: &Buffer<f32>,
-        c: Option<&Buffer<f32>>,
-    ) -> Result<Buffer<f32>> {
+        a: &Buffer<R>,
+        b: &Buffer<R>,
+        c: Option<&Buffer<R>>,
+    ) -> Result<Buffer<R>> {
         self.check(a.len(), b.len(), c.map(Buffer::len))?;
+        let name = typed_name::<R>(NAME, NAME_F64);
+        gpu.check_element(name, R::TYPE)?;
+        let size = size_of::<R>() as u64;
         let (m, n, k) = (self.m, self.n, self.k);
         if m == 0 || n == 0 || k == 0 {
             let c_host = match c {
@@ -294,7 +303,7 @@ impl Gemm {
         let use_c = c.filter(|_| self.beta != 0.0);
         let limit = gpu.info().chunk_bytes;
         for (what, len) in [("A", m * k), ("B", k * n), ("C", m * n)] {
-            let bytes = len as u64 * 4;
+            let bytes = len as u64 * size;
             if bytes > limit {
                 return Err(Error::TooLarge {
                     kernel: NAME,
@@ -315,7 +324,7 @@ impl Gemm {
         if tiles as u64 > max * max {
             return Err(Error::TooLarge {
                 kernel: NAME,
-                bytes: (m * n * 4) as u64,
+                bytes: (m * n) as u64 * size,
                 limit,
                 what: "workgroups per dispatch (tiles of C)",
             });
@@ -325,13 +334,13 @@ impl Gemm {
                 label: NAME,
                 source: SHADER,
                 entry: "gemm",
-                element: None,
+                element: Some(R::TYPE),
                 constants: &[],
             })?;
             let a = gpu.resident(NAME, a)?;
             let b = gpu.resident(NAME, b)?;
             let c = use_c.map(|c| gpu.resident(NAME, c)).transpose()?;
-            let out = gpu.alloc::<f32>(NAME, m * n)?;
+            let out = gpu.alloc::<R>(NAME, m * n)?;
             let flags = u32::from(self.transpose_a)
                 | (u32::from(self.transpose_b) << 1)
                 | (u32::from(c.is_some()) << 2);
@@ -346,7 +355,7 @@ impl Gemm {
                 0,
             ];
             let params: [u8; 32] = bytemuck::cast(words);
-            let bytes = |len: usize| 0..len as u64 * 4;
+            let bytes = |len: usize| 0..len as u64 * size;
             // Without C, slot 3 (never read: flag bit 2 is clear) gets A.
             let c_copy = c.as_deref().unwrap_or(&a);
             let c_len = if c.is_some() { m * n } else { m * k };
@@ -394,51 +403,71 @@ impl Gemm {
     }
 }
 
-impl Kernel<(&Buffer<f32>, &Buffer<f32>)> for Gemm {
-    type Out = Buffer<f32>;
+impl<R: GemmReal> Kernel<(&Buffer<R>, &Buffer<R>)> for Gemm {
+    type Out = Buffer<R>;
 
     fn name(&self) -> &'static str {
-        NAME
+        typed_name::<R>(NAME, NAME_F64)
     }
 
-    fn work(&self, _: &(&Buffer<f32>, &Buffer<f32>)) -> Work {
-        self.work_of(false)
+    fn work(&self, _: &(&Buffer<R>, &Buffer<R>)) -> Work {
+        self.work_of(false, size_of::<R>() as u64)
     }
 
-    fn run_cpu(&self, cpu: &Cpu, (a, b): (&Buffer<f32>, &Buffer<f32>)) -> Result<Buffer<f32>> {
+    fn run_cpu(&self, cpu: &Cpu, (a, b): (&Buffer<R>, &Buffer<R>)) -> Result<Buffer<R>> {
         self.cpu(cpu, a, b, None)
     }
 
-    fn run_gpu(&self, gpu: &Gpu, (a, b): (&Buffer<f32>, &Buffer<f32>)) -> Result<Buffer<f32>> {
+    fn run_gpu(&self, gpu: &Gpu, (a, b): (&Buffer<R>, &Buffer<R>)) -> Result<Buffer<R>> {
         self.gpu(gpu, a, b, None)
     }
 }
 
-impl Kernel<(&Buffer<f32>, &Buffer<f32>, &Buffer<f32>)> for Gemm {
-    type Out = Buffer<f32>;
+impl<R: GemmReal> Kernel<(&Buffer<R>, &Buffer<R>, &Buffer<R>)> for Gemm {
+    type Out = Buffer<R>;
 
     fn name(&self) -> &'static str {
-        NAME
+        typed_name::<R>(NAME, NAME_F64)
     }
 
-    fn work(&self, _: &(&Buffer<f32>, &Buffer<f32>, &Buffer<f32>)) -> Work {
-        self.work_of(true)
+    fn work(&self, _: &(&Buffer<R>, &Buffer<R>, &Buffer<R>)) -> Work {
+        self.work_of(true, size_of::<R>() as u64)
     }
 
     fn run_cpu(
         &self,
         cpu: &Cpu,
-        (a, b, c): (&Buffer<f32>, &Buffer<f32>, &Buffer<f32>),
-    ) -> Result<Buffer<f32>> {
+        (a, b, c): (&Buffer<R>, &Buffer<R>, &Buffer<R>),
+    ) -> Result<Buffer<R>> {
         self.cpu(cpu, a, b, Some(c))
     }
 
     fn run_gpu(
         &self,
         gpu: &Gpu,
-        (a, b, c): (&Buffer<f32>, &Buffer<f32>, &Buffer<f32>),
-    ) -> Result<Buffer<f32>> {
+        (a, b, c): (&Buffer<R>, &Buffer<R>, &Buffer<R>),
+    ) -> Result<Buffer<R>> {
         self.gpu(gpu, a, b, Some(c))
+    }
+}
+
+/// The element types of [`Gemm`]: f32 (SGEMM) and f64 (DGEMM), each with
+/// its thread's packed blocks.
+pub trait GemmReal: Real {
+    /// Runs `f` on this thread's packed `A` and `B` blocks.
+    #[doc(hidden)]
+    fn with_packs<O>(f: impl FnOnce(&mut Vec<Self>, &mut Vec<Self>) -> O) -> O;
+}
+
+impl GemmReal for f32 {
+    fn with_packs<O>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> O) -> O {
+        PACKS.with_borrow_mut(|(a, b)| f(a, b))
+    }
+}
+
+impl GemmReal for f64 {
+    fn with_packs<O>(f: impl FnOnce(&mut Vec<f64>, &mut Vec<f64>) -> O) -> O {
+        PACKS_F64.with_borrow_mut(|(a, b)| f(a, b))
     }
 }
 
@@ -469,6 +498,8 @@ impl Shape {
 thread_local! {
     /// Each thread's packed blocks of `A` and `B`, reused across calls.
     static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The same for f64.
+    static PACKS_F64: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Row-range tasks per thread. One: each task packs all of `op(B)` into its
@@ -483,7 +514,7 @@ const TASKS_PER_THREAD: usize = 1;
 /// over the engine's pool (called inside it). Each task packs its own blocks
 /// of `B`: that repeats `k·n` copies per task, against `2·rows·n·k` flops,
 /// and lets the tasks run without synchronizing.
-fn gemm_cpu(s: &Shape, a: &[f32], b: &[f32], out: &mut [f32], threads: usize) {
+fn gemm_cpu<R: GemmReal>(s: &Shape, a: &[R], b: &[R], out: &mut [R], threads: usize) {
     let n = s.n;
     if threads <= 1 {
         gemm_rows(s, a, b, 0, out);
@@ -497,21 +528,22 @@ fn gemm_cpu(s: &Shape, a: &[f32], b: &[f32], out: &mut [f32], threads: usize) {
 }
 
 /// The GotoBLAS loops over the rows `i_start..` of `C` held by `c_rows`.
-fn gemm_rows(s: &Shape, a: &[f32], b: &[f32], i_start: usize, c_rows: &mut [f32]) {
+fn gemm_rows<R: GemmReal>(s: &Shape, a: &[R], b: &[R], i_start: usize, c_rows: &mut [R]) {
+    let nr = nr::<R>();
     let (n, k) = (s.n, s.k);
     let m = c_rows.len() / n;
     // Row blocks of at most MC_MAX rows, of near-equal size, MR-aligned.
     let mc = m.div_ceil(m.div_ceil(MC_MAX)).div_ceil(MR) * MR;
-    PACKS.with_borrow_mut(|(a_pack, b_pack)| {
-        let b_pack = aligned(b_pack, KC * NC.min(n.div_ceil(NR) * NR));
+    R::with_packs(|a_pack, b_pack| {
+        let b_pack = aligned(b_pack, KC * NC.min(n.div_ceil(nr) * nr));
         let a_pack = aligned(a_pack, KC * mc);
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
-                let b_block = &mut b_pack[..nc.div_ceil(NR) * kc * NR];
-                for (jp, dst) in b_block.chunks_mut(kc * NR).enumerate() {
-                    pack_b(s, b, dst, pc, kc, jc + jp * NR, nc - jp * NR);
+                let b_block = &mut b_pack[..nc.div_ceil(nr) * kc * nr];
+                for (jp, dst) in b_block.chunks_mut(kc * nr).enumerate() {
+                    pack_b(s, b, dst, pc, kc, jc + jp * nr, nc - jp * nr);
                 }
                 for ic in (0..m).step_by(mc) {
                     let rows = mc.min(m - ic);
@@ -520,51 +552,61 @@ fn gemm_rows(s: &Shape, a: &[f32], b: &[f32], i_start: usize, c_rows: &mut [f32]
                         pack_a(s, a, dst, i_start + ic + ip * MR, rows - ip * MR, pc, kc);
                     }
                     let c = &mut c_rows[ic * n + jc..];
-                    macro_kernel(s.alpha, kc, a_block, b_block, rows, nc, c, n);
+                    macro_kernel(R::from_f32(s.alpha), kc, a_block, b_block, rows, nc, c, n);
                 }
             }
         }
     });
 }
 
-/// Floats per cache line: packed panels start on one, so no vector load
+/// Bytes per cache line: packed panels start on one, so no vector load
 /// of a panel straddles two lines.
-const LINE_FLOATS: usize = 16;
+const LINE_BYTES: usize = 64;
 
 /// `len` floats of `buf` starting on a cache-line boundary, growing it first
 /// if needed.
-fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buf.len() < len + LINE_FLOATS {
-        buf.resize(len + LINE_FLOATS, 0.0);
+fn aligned<R: Real>(buf: &mut Vec<R>, len: usize) -> &mut [R] {
+    let line = LINE_BYTES / size_of::<R>();
+    if buf.len() < len + line {
+        buf.resize(len + line, R::default());
     }
-    let off = buf.as_ptr().align_offset(LINE_FLOATS * 4).min(LINE_FLOATS);
+    let off = buf.as_ptr().align_offset(LINE_BYTES).min(line);
     &mut buf[off..off + len]
 }
 
 /// Packs `op(B)[pc..pc+kc, j0..j0+min(cols, NR)]` as a `kc × NR` panel, row
 /// by row, zero-padding missing columns.
-fn pack_b(s: &Shape, b: &[f32], dst: &mut [f32], pc: usize, kc: usize, j0: usize, cols: usize) {
-    let cols = cols.min(NR);
+fn pack_b<R: Real>(
+    s: &Shape,
+    b: &[R],
+    dst: &mut [R],
+    pc: usize,
+    kc: usize,
+    j0: usize,
+    cols: usize,
+) {
+    let nr = nr::<R>();
+    let cols = cols.min(nr);
     if s.trans_b {
         // B is n × k: column j of op(B) is row j of B.
-        if cols < NR {
-            dst.fill(0.0);
+        if cols < nr {
+            dst.fill(R::default());
         }
         for j in 0..cols {
             let src = &b[(j0 + j) * s.k + pc..][..kc];
             for (p, &v) in src.iter().enumerate() {
-                dst[p * NR + j] = v;
+                dst[p * nr + j] = v;
             }
         }
     } else {
-        for (p, row) in dst.chunks_exact_mut(NR).enumerate() {
+        for (p, row) in dst.chunks_exact_mut(nr).enumerate() {
             let src = &b[(pc + p) * s.n + j0..];
-            if cols == NR {
+            if cols == nr {
                 // A constant length: two vector moves, not a memmove call.
-                row.copy_from_slice(&src[..NR]);
+                row.copy_from_slice(&src[..nr]);
             } else {
                 row[..cols].copy_from_slice(&src[..cols]);
-                row[cols..].fill(0.0);
+                row[cols..].fill(R::default());
             }
         }
     }
@@ -572,7 +614,15 @@ fn pack_b(s: &Shape, b: &[f32], dst: &mut [f32], pc: usize, kc: usize, j0: usize
 
 /// Packs `op(A)[i0..i0+min(rows, MR), pc..pc+kc]` as a `kc × MR` panel,
 /// column by column, zero-padding missing rows.
-fn pack_a(s: &Shape, a: &[f32], dst: &mut [f32], i0: usize, rows: usize, pc: usize, kc: usize) {
+fn pack_a<R: Real>(
+    s: &Shape,
+    a: &[R],
+    dst: &mut [R],
+    i0: usize,
+    rows: usize,
+    pc: usize,
+    kc: usize,
+) {
     let rows = rows.min(MR);
     if s.trans_a {
         // A is k × m: column i of op(A)ᵀ is contiguous in each row of A.
@@ -582,12 +632,12 @@ fn pack_a(s: &Shape, a: &[f32], dst: &mut [f32], i0: usize, rows: usize, pc: usi
                 col.copy_from_slice(&src[..MR]);
             } else {
                 col[..rows].copy_from_slice(&src[..rows]);
-                col[rows..].fill(0.0);
+                col[rows..].fill(R::default());
             }
         }
     } else {
         if rows < MR {
-            dst.fill(0.0);
+            dst.fill(R::default());
         }
         for i in 0..rows {
             let src = &a[(i0 + i) * s.k + pc..][..kc];
@@ -605,26 +655,27 @@ fn pack_a(s: &Shape, a: &[f32], dst: &mut [f32], i0: usize, rows: usize, pc: usi
     clippy::too_many_arguments,
     reason = "the BLIS macro-kernel's operands"
 )]
-fn macro_kernel(
-    alpha: f32,
+fn macro_kernel<R: Real>(
+    alpha: R,
     kc: usize,
-    a_block: &[f32],
-    b_block: &[f32],
+    a_block: &[R],
+    b_block: &[R],
     rows: usize,
     cols: usize,
-    c: &mut [f32],
+    c: &mut [R],
     ldc: usize,
 ) {
-    for (jp, b_panel) in b_block.chunks_exact(kc * NR).enumerate() {
-        let j0 = jp * NR;
-        let nr = NR.min(cols - j0);
+    let full = nr::<R>();
+    for (jp, b_panel) in b_block.chunks_exact(kc * full).enumerate() {
+        let j0 = jp * full;
+        let nr = full.min(cols - j0);
         for (ip, a_panel) in a_block.chunks_exact(kc * MR).enumerate() {
             let i0 = ip * MR;
             let mr = MR.min(rows - i0);
             let tile = &mut c[i0 * ldc + j0..];
             prefetch_tile(tile, ldc, mr);
             let acc = micro_kernel(a_panel, b_panel);
-            if mr == MR && nr == NR {
+            if mr == MR && nr == full {
                 store_full(alpha, &acc, tile, ldc);
             } else {
                 store_part(alpha, &acc, tile, ldc, mr, nr);
@@ -638,12 +689,12 @@ fn macro_kernel(
 /// 64 bytes may span two lines). `C` is far larger than L2 and its rows are
 /// `ldc` apart, so without this every tile update waits on memory.
 #[inline(always)]
-fn prefetch_tile(tile: &[f32], ldc: usize, rows: usize) {
+fn prefetch_tile<R: Real>(tile: &[R], ldc: usize, rows: usize) {
     #[cfg(target_arch = "x86_64")]
     for i in 0..rows {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let row = &tile[i * ldc..];
-        let last = row.len().min(NR) - 1;
+        let last = row.len().min(nr::<R>()) - 1;
         for p in [row.as_ptr(), row[last..].as_ptr()] {
             // SAFETY: a prefetch never faults or reads into the program, and
             // the pointers are in bounds of `tile` anyway.
@@ -659,14 +710,14 @@ fn prefetch_tile(tile: &[f32], ldc: usize, rows: usize) {
 /// broadcasts of `A` per step. The loops have constant trip counts and are
 /// unrolled completely, so the accumulators live in registers.
 #[inline(always)]
-fn micro_kernel(a: &[f32], b: &[f32]) -> [[F32; NV]; MR] {
-    let mut acc = [[F32::ZERO; NV]; MR];
-    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-        let bv: [F32; NV] = std::array::from_fn(|v| load_f32(&bp[v * LANES..]));
+fn micro_kernel<R: Real>(a: &[R], b: &[R]) -> [[R::V; NV]; MR] {
+    let mut acc = [[R::vzero(); NV]; MR];
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(nr::<R>())) {
+        let bv: [R::V; NV] = std::array::from_fn(|v| R::load(&bp[v * R::N..]));
         for (row, &ai) in acc.iter_mut().zip(ap) {
-            let ai = F32::splat(ai);
+            let ai = R::splat(ai);
             for (c, b) in row.iter_mut().zip(&bv) {
-                *c = ai.mul_add(*b, *c);
+                *c = R::vmul_add(ai, *b, *c);
             }
         }
     }
@@ -675,25 +726,32 @@ fn micro_kernel(a: &[f32], b: &[f32]) -> [[F32; NV]; MR] {
 
 /// `C += α·acc` for a whole tile.
 #[inline(always)]
-fn store_full(alpha: f32, acc: &[[F32; NV]; MR], c: &mut [f32], ldc: usize) {
-    let al = F32::splat(alpha);
+fn store_full<R: Real>(alpha: R, acc: &[[R::V; NV]; MR], c: &mut [R], ldc: usize) {
+    let al = R::splat(alpha);
     for (i, row) in acc.iter().enumerate() {
-        let dst = &mut c[i * ldc..i * ldc + NR];
-        for (v, part) in row.iter().zip(dst.chunks_exact_mut(LANES)) {
-            store_f32(v.mul_add(al, load_f32(part)), part);
+        let dst = &mut c[i * ldc..i * ldc + nr::<R>()];
+        for (v, part) in row.iter().zip(dst.chunks_exact_mut(R::N)) {
+            R::store(R::vmul_add(*v, al, R::load(part)), part);
         }
     }
 }
 
 /// `C += α·acc` for the valid `mr × nr` corner of an edge tile.
-fn store_part(alpha: f32, acc: &[[F32; NV]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize) {
+fn store_part<R: Real>(
+    alpha: R,
+    acc: &[[R::V; NV]; MR],
+    c: &mut [R],
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+) {
     for (i, row) in acc.iter().enumerate().take(mr) {
-        let mut vals = [0.0f32; NR];
-        for (v, part) in row.iter().zip(vals.chunks_exact_mut(LANES)) {
-            store_f32(*v, part);
+        let mut vals = [R::default(); NR_MAX];
+        for (v, part) in row.iter().zip(vals.chunks_exact_mut(R::N)) {
+            R::store(*v, part);
         }
         for (d, v) in c[i * ldc..][..nr].iter_mut().zip(&vals) {
-            *d = v.mul_add(alpha, *d);
+            *d = R::mul_add(*v, alpha, *d);
         }
     }
 }

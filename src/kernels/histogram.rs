@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
-use crate::buffer::{Buffer, Element};
+use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{self, Cpu, pool};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
@@ -126,10 +126,12 @@ pub struct Histogram {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HistogramRange {
-    /// Lower edge (inclusive), finite.
-    pub lo: f32,
-    /// Upper edge (exclusive), finite, above `lo`.
-    pub hi: f32,
+    /// Lower edge (inclusive), finite. For `f32` data it is rounded to
+    /// `f32` first.
+    pub lo: f64,
+    /// Upper edge (exclusive), finite, above `lo` (for `f32` data, once
+    /// both are rounded to `f32`).
+    pub hi: f64,
     /// Number of buckets, 1 to [`MAX_RANGE_BINS`].
     pub bins: u32,
 }
@@ -173,35 +175,67 @@ impl Histogram {
 }
 
 impl HistogramRange {
-    /// Checks the parameters and returns `scale = bins / (hi - lo)`.
-    fn scale(&self) -> Result<f32> {
-        let bad = |message: String| {
-            Err(Error::InvalidArgument {
-                kernel: "histogram_range",
-                message,
-            })
-        };
-        let (lo, hi, bins) = (self.lo, self.hi, self.bins);
-        if bins == 0 || bins > MAX_RANGE_BINS {
-            return bad(format!("bins must be 1 to {MAX_RANGE_BINS}, got {bins}"));
-        }
-        if !lo.is_finite() || !hi.is_finite() {
-            return bad(format!(
-                "lo and hi must be finite, got lo = {lo}, hi = {hi}"
-            ));
-        }
-        if hi <= lo {
-            return bad(format!("hi must exceed lo, got lo = {lo}, hi = {hi}"));
-        }
+    /// Checks the parameters for `f32` data and returns `(lo, hi, scale)`
+    /// in f32, `scale = bins / (hi - lo)`.
+    fn edges_f32(&self) -> Result<(f32, f32, f32)> {
+        let (lo, hi) = (self.lo as f32, self.hi as f32);
+        self.check_edges(lo, hi, lo.is_finite() && hi.is_finite(), "f32")?;
         let width = hi - lo;
-        let scale = bins as f32 / width;
+        let scale = self.bins as f32 / width;
         if !width.is_normal() || !scale.is_normal() {
-            return bad(format!(
+            return Err(self.invalid(format!(
                 "the range width hi - lo = {width} (lo = {lo}, hi = {hi}) and bins / width = \
                  {scale} must be finite normal f32s"
-            ));
+            )));
         }
-        Ok(scale)
+        Ok((lo, hi, scale))
+    }
+
+    /// [`HistogramRange::edges_f32`] for `f64` data, every operation in f64.
+    fn edges_f64(&self) -> Result<(f64, f64, f64)> {
+        let (lo, hi) = (self.lo, self.hi);
+        self.check_edges(lo, hi, lo.is_finite() && hi.is_finite(), "f64")?;
+        let width = hi - lo;
+        let scale = f64::from(self.bins) / width;
+        if !width.is_normal() || !scale.is_normal() {
+            return Err(self.invalid(format!(
+                "the range width hi - lo = {width} (lo = {lo}, hi = {hi}) and bins / width = \
+                 {scale} must be finite normal f64s"
+            )));
+        }
+        Ok((lo, hi, scale))
+    }
+
+    fn invalid(&self, message: String) -> Error {
+        Error::InvalidArgument {
+            kernel: "histogram_range",
+            message,
+        }
+    }
+
+    fn check_edges<F: PartialOrd + std::fmt::Display + Copy>(
+        &self,
+        lo: F,
+        hi: F,
+        finite: bool,
+        ty: &str,
+    ) -> Result<()> {
+        let bins = self.bins;
+        if bins == 0 || bins > MAX_RANGE_BINS {
+            return Err(self.invalid(format!("bins must be 1 to {MAX_RANGE_BINS}, got {bins}")));
+        }
+        if !finite {
+            return Err(self.invalid(format!(
+                "lo and hi must be finite {ty}s, got lo = {}, hi = {}",
+                self.lo, self.hi
+            )));
+        }
+        if hi <= lo {
+            return Err(self.invalid(format!(
+                "hi must exceed lo, got lo = {lo}, hi = {hi} (as {ty})"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -217,6 +251,20 @@ fn range_slot(v: f32, lo: f32, hi: f32, scale: f32, bins: u32) -> usize {
         bins as usize + 1
     } else {
         ((v - lo) * scale).floor().min((bins - 1) as f32) as usize
+    }
+}
+
+/// [`range_slot`] in f64.
+#[inline(always)]
+fn range_slot_f64(v: f64, lo: f64, hi: f64, scale: f64, bins: u32) -> usize {
+    if v.is_nan() {
+        bins as usize + 2
+    } else if v < lo {
+        bins as usize
+    } else if v >= hi {
+        bins as usize + 1
+    } else {
+        ((v - lo) * scale).floor().min(f64::from(bins - 1)) as usize
     }
 }
 
@@ -249,7 +297,8 @@ impl Kernel<&Buffer<u32>> for Histogram {
     fn run_gpu(&self, gpu: &Gpu, x: &Buffer<u32>) -> Result<HistogramCounts> {
         self.check()?;
         check_len("histogram", x.len())?;
-        let params = [0u32, 0, self.bins, 0, 0, 0, 0, 0];
+        let mut params = [0u32; PARAM_WORDS];
+        params[2] = self.bins;
         count_gpu(gpu, "histogram", x, self.bins, params)
     }
 }
@@ -266,10 +315,10 @@ impl Kernel<&Buffer<f32>> for HistogramRange {
     }
 
     fn run_cpu(&self, cpu: &Cpu, x: &Buffer<f32>) -> Result<HistogramCounts> {
-        let scale = self.scale()?;
+        let (lo, hi, scale) = self.edges_f32()?;
         check_len("histogram_range", x.len())?;
         let data = cpu.host(x)?;
-        let &HistogramRange { lo, hi, bins } = self;
+        let bins = self.bins;
         let slots = count_cpu(cpu, "histogram_range", &data, bins, move |v| {
             range_slot(v, lo, hi, scale, bins)
         })?;
@@ -277,21 +326,54 @@ impl Kernel<&Buffer<f32>> for HistogramRange {
     }
 
     fn run_gpu(&self, gpu: &Gpu, x: &Buffer<f32>) -> Result<HistogramCounts> {
-        let scale = self.scale()?;
+        let (lo, hi, scale) = self.edges_f32()?;
         check_len("histogram_range", x.len())?;
-        let params = [
-            0u32,
-            0,
-            self.bins,
-            0,
-            self.lo.to_bits(),
-            self.hi.to_bits(),
-            scale.to_bits(),
-            0,
-        ];
+        let mut params = [0u32; PARAM_WORDS];
+        params[2] = self.bins;
+        params[4..7].copy_from_slice(&[lo.to_bits(), hi.to_bits(), scale.to_bits()]);
         count_gpu(gpu, "histogram_range", x, self.bins, params)
     }
 }
+
+/// f64 values, every bucket computation in f64 (the f32 formula of the
+/// module docs at double precision).
+impl Kernel<&Buffer<f64>> for HistogramRange {
+    type Out = HistogramCounts;
+
+    fn name(&self) -> &'static str {
+        "histogram_range_f64"
+    }
+
+    fn work(&self, x: &&Buffer<f64>) -> Work {
+        histogram_work(x.len(), self.bins, 4)
+    }
+
+    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<f64>) -> Result<HistogramCounts> {
+        let (lo, hi, scale) = self.edges_f64()?;
+        check_len("histogram_range", x.len())?;
+        let data = cpu.host(x)?;
+        let bins = self.bins;
+        let slots = count_cpu(cpu, "histogram_range", &data, bins, move |v| {
+            range_slot_f64(v, lo, hi, scale, bins)
+        })?;
+        Ok(HistogramCounts::from_slots(slots))
+    }
+
+    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<f64>) -> Result<HistogramCounts> {
+        let (lo, hi, scale) = self.edges_f64()?;
+        check_len("histogram_range", x.len())?;
+        gpu.check_element("histogram_range", ElementType::F64)?;
+        let mut params = [0u32; PARAM_WORDS];
+        params[2] = self.bins;
+        let words: [u32; 6] = bytemuck::cast([lo, hi, scale]);
+        params[8..14].copy_from_slice(&words);
+        count_gpu(gpu, "histogram_range", x, self.bins, params)
+    }
+}
+
+/// Words of `histogram.wgsl`'s `Params`: n, groups, bins, pad, the f32
+/// edges and scale, pad, then the f64 ones as word pairs, pad.
+const PARAM_WORDS: usize = 16;
 
 /// Most slots for which [`count_into`] interleaves four counter sets.
 const INTERLEAVED_MAX_SLOTS: usize = 4096;
@@ -395,7 +477,7 @@ fn count_gpu<T: Element>(
     kernel: &'static str,
     x: &Buffer<T>,
     bins: u32,
-    params: [u32; 8],
+    params: [u32; PARAM_WORDS],
 ) -> Result<HistogramCounts> {
     let slots = bins as usize + 3;
     let slot_bytes = slots as u64 * 4;
@@ -431,7 +513,7 @@ fn count_gpu<T: Element>(
         let counts = gpu.alloc::<u32>(kernel, slots)?;
         let size = size_of::<T>() as u64;
         let chunks = gpu.chunks::<T>(n);
-        let mut all_params: Vec<[u32; 8]> = Vec::with_capacity(chunks.len() + 1);
+        let mut all_params: Vec<[u32; PARAM_WORDS]> = Vec::with_capacity(chunks.len() + 1);
         let mut clear = params;
         clear[0] = slots as u32;
         all_params.push(clear);

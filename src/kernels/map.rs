@@ -15,11 +15,11 @@
 
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
-use crate::cpu::simd::{self, F32, I32, Lanes};
+use crate::cpu::simd::{self, F32, F64, I32, I64, Lanes, f64_key};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, WORKGROUP_SIZE};
 use crate::kernel::Backend;
-use crate::kernel::{Kernel, Work};
+use crate::kernel::{Kernel, Work, typed_name};
 
 const SHADER: &str = include_str!("../../shaders/map.wgsl");
 
@@ -57,7 +57,7 @@ impl Unary {
         match self {
             Unary::Neg => t != ElementType::U32,
             Unary::Abs => true,
-            _ => t == ElementType::F32,
+            _ => t.is_float(),
         }
     }
 
@@ -82,14 +82,15 @@ impl<T: Element> Kernel<&Buffer<T>> for Unary {
     type Out = Buffer<T>;
 
     fn name(&self) -> &'static str {
-        match self {
-            Unary::Neg => "neg",
-            Unary::Abs => "abs",
-            Unary::Sqrt => "sqrt",
-            Unary::Exp => "exp",
-            Unary::Ln => "ln",
-            Unary::Scale(_) => "scale",
-        }
+        let (a, b) = match self {
+            Unary::Neg => ("neg", "neg_f64"),
+            Unary::Abs => ("abs", "abs_f64"),
+            Unary::Sqrt => ("sqrt", "sqrt_f64"),
+            Unary::Exp => ("exp", "exp_f64"),
+            Unary::Ln => ("ln", "ln_f64"),
+            Unary::Scale(_) => ("scale", "scale_f64"),
+        };
+        typed_name::<T>(a, b)
     }
 
     fn work(&self, x: &&Buffer<T>) -> Work {
@@ -168,14 +169,15 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Binary {
     type Out = Buffer<T>;
 
     fn name(&self) -> &'static str {
-        match self {
-            Binary::Add => "add",
-            Binary::Sub => "sub",
-            Binary::Mul => "mul",
-            Binary::Div => "div",
-            Binary::Min => "minimum",
-            Binary::Max => "maximum",
-        }
+        let (a, b) = match self {
+            Binary::Add => ("add", "add_f64"),
+            Binary::Sub => ("sub", "sub_f64"),
+            Binary::Mul => ("mul", "mul_f64"),
+            Binary::Div => ("div", "div_f64"),
+            Binary::Min => ("minimum", "minimum_f64"),
+            Binary::Max => ("maximum", "maximum_f64"),
+        };
+        typed_name::<T>(a, b)
     }
 
     fn work(&self, (x, _): &(&Buffer<T>, &Buffer<T>)) -> Work {
@@ -261,6 +263,7 @@ fn launch<T: Element>(
     scale: f32,
     a: f32,
 ) -> Result<Buffer<T>> {
+    gpu.check_element(kernel, T::TYPE)?;
     let n = inputs[0].len();
     if n == 0 {
         return Ok(Buffer::from(Vec::new()));
@@ -343,7 +346,64 @@ fn unary_cpu<T: Element>(op: Unary, src: &[T], dst: &mut [T]) {
             }
         }
         ElementType::U32 => dst.copy_from_slice(src),
+        ElementType::F64 => unary_f64(op, bytemuck::cast_slice(src), bytemuck::cast_slice_mut(dst)),
     }
+}
+
+fn unary_f64(op: Unary, s: &[f64], d: &mut [f64]) {
+    let sign = F64::splat(-0.0);
+    match op {
+        Unary::Neg => simd::map(s, d, |v| v ^ sign, |x| -x),
+        Unary::Abs => simd::map(s, d, |v| v.abs(), f64::abs),
+        Unary::Sqrt => simd::map(s, d, |v| v.sqrt(), f64::sqrt),
+        Unary::Exp => simd::map(s, d, exp_lanes_f64, |x| {
+            exp_lanes_f64(F64::splat(x)).to_array()[0]
+        }),
+        Unary::Ln => simd::map(s, d, ln_lanes_f64, |x| {
+            ln_lanes_f64(F64::splat(x)).to_array()[0]
+        }),
+        Unary::Scale(k) => {
+            let k = f64::from(k);
+            let kv = F64::splat(k);
+            simd::map(s, d, |v| v * kv, |x| x * k)
+        }
+    }
+}
+
+/// Largest x whose exp is finite in f64, and the x below which it underflows to 0.
+const EXP_OVERFLOW_F64: f64 = 709.782_712_893_384;
+const EXP_UNDERFLOW_F64: f64 = -745.133_219_101_941_1;
+
+#[inline(always)]
+pub(crate) fn exp_lanes_f64(v: F64) -> F64 {
+    let r = v.exp();
+    let r = v
+        .simd_gt(F64::splat(EXP_OVERFLOW_F64))
+        .select(F64::splat(f64::INFINITY), r);
+    let r = v
+        .simd_lt(F64::splat(EXP_UNDERFLOW_F64))
+        .select(F64::ZERO, r);
+    v.is_nan().select(v, r)
+}
+
+/// 1074·ln 2: ln of the smallest f64 subnormal's scale, 2^-1074.
+const LN2_1074: f64 = 744.440_071_921_381_2;
+
+#[inline(always)]
+pub(crate) fn ln_lanes_f64(v: F64) -> F64 {
+    // A positive subnormal is bits·2^-1074 exactly, and `bits as f64` is
+    // exact (bits < 2^52): take the log of a normal number instead.
+    let bits: I64 = bytemuck::cast(v);
+    let subnormal = bits.simd_gt(I64::ZERO) & bits.simd_lt(I64::splat(1 << 52));
+    let as_float: F64 = bits.round_float();
+    let scaled = as_float.ln() - F64::splat(LN2_1074);
+    let r = bytemuck::cast::<_, F64>(subnormal).select(scaled, v.ln());
+    let r = v
+        .simd_eq(F64::ZERO)
+        .select(F64::splat(f64::NEG_INFINITY), r);
+    let r = v.simd_eq(F64::splat(f64::INFINITY)).select(v, r);
+    let r = v.simd_lt(F64::ZERO).select(F64::splat(f64::NAN), r);
+    v.is_nan().select(v, r)
 }
 
 fn unary_f32(op: Unary, s: &[f32], d: &mut [f32]) {
@@ -441,6 +501,60 @@ fn binary_cpu<T: Element>(op: Binary, a: &[T], b: &[T], d: &mut [T]) {
                 Binary::Max => simd::zip(a, b, d, |x, y| x.max(y), u32::max),
             }
         }
+        ElementType::F64 => binary_f64(
+            op,
+            bytemuck::cast_slice(a),
+            bytemuck::cast_slice(b),
+            bytemuck::cast_slice_mut(d),
+        ),
+    }
+}
+
+fn binary_f64(op: Binary, a: &[f64], b: &[f64], d: &mut [f64]) {
+    match op {
+        Binary::Add => simd::zip(a, b, d, |x, y| x + y, |x, y| x + y),
+        Binary::Sub => simd::zip(a, b, d, |x, y| x - y, |x, y| x - y),
+        Binary::Mul => simd::zip(a, b, d, |x, y| x * y, |x, y| x * y),
+        Binary::Div => simd::zip(a, b, d, |x, y| x / y, |x, y| x / y),
+        Binary::Min => simd::zip(
+            a,
+            b,
+            d,
+            |x, y| pick_lanes_f64(x, y, false),
+            |x, y| pick_f64(x, y, false),
+        ),
+        Binary::Max => simd::zip(
+            a,
+            b,
+            d,
+            |x, y| pick_lanes_f64(x, y, true),
+            |x, y| pick_f64(x, y, true),
+        ),
+    }
+}
+
+/// [`pick_lanes`] for f64.
+#[inline(always)]
+fn pick_lanes_f64(a: F64, b: F64, max: bool) -> F64 {
+    let (ka, kb) = (simd::f64_keys(a, 0), simd::f64_keys(b, 0));
+    let b_wins: F64 = bytemuck::cast(if max { kb.simd_gt(ka) } else { ka.simd_gt(kb) });
+    let r = b_wins.select(b, a);
+    let r = a.is_nan().select(b, r);
+    b.is_nan().select(a, r)
+}
+
+fn pick_f64(a: f64, b: f64, max: bool) -> f64 {
+    if b.is_nan() {
+        return a;
+    }
+    if a.is_nan() {
+        return b;
+    }
+    let (ka, kb) = (f64_key(a), f64_key(b));
+    if (max && kb > ka) || (!max && kb < ka) {
+        b
+    } else {
+        a
     }
 }
 

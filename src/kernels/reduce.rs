@@ -17,7 +17,7 @@ use crate::cpu::Cpu;
 use crate::cpu::simd::{self, Lanes};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
-use crate::kernel::{Kernel, Work};
+use crate::kernel::{Kernel, Work, typed_name};
 
 const SHADER: &str = include_str!("../../shaders/reduce.wgsl");
 
@@ -52,7 +52,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Sum {
     type Out = T;
 
     fn name(&self) -> &'static str {
-        "sum"
+        typed_name::<T>("sum", "sum_f64")
     }
 
     fn work(&self, x: &&Buffer<T>) -> Work {
@@ -74,6 +74,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Sum {
                 let s = int_sum::<u32>(cpu, bytemuck::cast_slice(&data), None);
                 bytemuck::cast(s)
             }
+            ElementType::F64 => bytemuck::cast(sum_f64(cpu, bytemuck::cast_slice(&data), None)),
         })
     }
 
@@ -81,7 +82,13 @@ impl<T: Element> Kernel<&Buffer<T>> for Sum {
         if x.is_empty() {
             return Ok(T::default());
         }
-        let out = gpu_reduce::<T>(gpu, "sum", &[x], Family::Sum, false)?;
+        let out = gpu_reduce::<T>(
+            gpu,
+            Kernel::<&Buffer<T>>::name(self),
+            &[x],
+            Family::Sum,
+            false,
+        )?;
         Ok(bytemuck::pod_read_unaligned(&out[..size_of::<T>()]))
     }
 }
@@ -90,7 +97,7 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Dot {
     type Out = T;
 
     fn name(&self) -> &'static str {
-        "dot"
+        typed_name::<T>("dot", "dot_f64")
     }
 
     fn work(&self, (x, _): &(&Buffer<T>, &Buffer<T>)) -> Work {
@@ -116,6 +123,11 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Dot {
                 bytemuck::cast_slice(&a),
                 Some(bytemuck::cast_slice(&b)),
             )),
+            ElementType::F64 => bytemuck::cast(sum_f64(
+                cpu,
+                bytemuck::cast_slice(&a),
+                Some(bytemuck::cast_slice(&b)),
+            )),
         })
     }
 
@@ -124,7 +136,8 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Dot {
         if x.is_empty() {
             return Ok(T::default());
         }
-        let out = gpu_reduce::<T>(gpu, "dot", &[x, y], Family::Dot, false)?;
+        let name = Kernel::<(&Buffer<T>, &Buffer<T>)>::name(self);
+        let out = gpu_reduce::<T>(gpu, name, &[x, y], Family::Dot, false)?;
         Ok(bytemuck::pod_read_unaligned(&out[..size_of::<T>()]))
     }
 }
@@ -135,7 +148,7 @@ macro_rules! extreme_kernel {
             type Out = Option<T>;
 
             fn name(&self) -> &'static str {
-                $name
+                typed_name::<T>($name, concat!($name, "_f64"))
             }
 
             fn work(&self, x: &&Buffer<T>) -> Work {
@@ -151,6 +164,10 @@ macro_rules! extreme_kernel {
                     ElementType::F32 => extreme_cpu::<f32>(cpu, bytemuck::cast_slice(&data), $max),
                     ElementType::I32 => extreme_cpu::<i32>(cpu, bytemuck::cast_slice(&data), $max),
                     ElementType::U32 => extreme_cpu::<u32>(cpu, bytemuck::cast_slice(&data), $max),
+                    ElementType::F64 => {
+                        let k = extreme_f64(cpu, bytemuck::cast_slice(&data), $max);
+                        return Ok(Some(bytemuck::cast(simd::f64_from_key(k))));
+                    }
                 };
                 Ok(Some(from_key::<T>(key)))
             }
@@ -159,7 +176,12 @@ macro_rules! extreme_kernel {
                 if x.is_empty() {
                     return Ok(None);
                 }
-                let out = gpu_reduce::<T>(gpu, $name, &[x], Family::Extreme, $max)?;
+                let name = Kernel::<&Buffer<T>>::name(self);
+                let out = gpu_reduce::<T>(gpu, name, &[x], Family::Extreme, $max)?;
+                if T::TYPE == ElementType::F64 {
+                    let key: u64 = bytemuck::pod_read_unaligned(&out[..8]);
+                    return Ok(Some(bytemuck::cast(simd::f64_from_key(key))));
+                }
                 let key: u32 = bytemuck::pod_read_unaligned(&out[..4]);
                 Ok(Some(from_key::<T>(key)))
             }
@@ -176,7 +198,7 @@ macro_rules! arg_kernel {
             type Out = Option<(usize, T)>;
 
             fn name(&self) -> &'static str {
-                $name
+                typed_name::<T>($name, concat!($name, "_f64"))
             }
 
             fn work(&self, x: &&Buffer<T>) -> Work {
@@ -192,6 +214,11 @@ macro_rules! arg_kernel {
                     ElementType::F32 => arg_cpu::<f32>(cpu, bytemuck::cast_slice(&data), $max),
                     ElementType::I32 => arg_cpu::<i32>(cpu, bytemuck::cast_slice(&data), $max),
                     ElementType::U32 => arg_cpu::<u32>(cpu, bytemuck::cast_slice(&data), $max),
+                    ElementType::F64 => {
+                        let (k, i) = arg_f64(cpu, bytemuck::cast_slice(&data), $max);
+                        let v: T = bytemuck::cast(simd::f64_from_key(k));
+                        return Ok(Some((if i == usize::MAX { 0 } else { i }, v)));
+                    }
                 };
                 Ok(Some(arg_result::<T>(key, index)))
             }
@@ -208,13 +235,22 @@ macro_rules! arg_kernel {
                         what: "u32 element indices",
                     });
                 }
-                let out = gpu_reduce::<T>(gpu, $name, &[x], Family::Arg, $max)?;
-                let [key, index]: [u32; 2] = bytemuck::pod_read_unaligned(&out[..8]);
+                let name = Kernel::<&Buffer<T>>::name(self);
+                let out = gpu_reduce::<T>(gpu, name, &[x], Family::Arg, $max)?;
+                let wide = T::TYPE == ElementType::F64;
+                let at = if wide { 8 } else { 4 };
+                let index: u32 = bytemuck::pod_read_unaligned(&out[at..at + 4]);
                 let index = if index == u32::MAX {
                     usize::MAX
                 } else {
                     index as usize
                 };
+                if wide {
+                    let key: u64 = bytemuck::pod_read_unaligned(&out[..8]);
+                    let v: T = bytemuck::cast(simd::f64_from_key(key));
+                    return Ok(Some((if index == usize::MAX { 0 } else { index }, v)));
+                }
+                let key: u32 = bytemuck::pod_read_unaligned(&out[..4]);
                 Ok(Some(arg_result::<T>(key, index)))
             }
         }
@@ -229,6 +265,7 @@ fn from_key<T: Element>(key: u32) -> T {
         ElementType::F32 => bytemuck::cast(f32::from_key(key)),
         ElementType::I32 => bytemuck::cast(i32::from_key(key)),
         ElementType::U32 => bytemuck::cast(u32::from_key(key)),
+        ElementType::F64 => unreachable!("f64 keys are u64 (extreme_f64, arg_f64)"),
     }
 }
 
@@ -259,6 +296,58 @@ fn sum_f32(cpu: &Cpu, a: &[f32], b: Option<&[f32]>) -> f32 {
             |l, r| l + r,
         ),
     }
+}
+
+fn sum_f64(cpu: &Cpu, a: &[f64], b: Option<&[f64]>) -> f64 {
+    match b {
+        None => cpu.reduce_chunks(
+            a,
+            |c, _| simd::pairwise_sum_f64(c, c, &|x, _, acc| acc + x, &|x, _, acc| acc + x),
+            |l, r| l + r,
+        ),
+        Some(b) => cpu.reduce_zip_chunks(
+            a,
+            b,
+            |x, y, _| {
+                simd::pairwise_sum_f64(x, y, &|x, y, acc| x.mul_add(y, acc), &|x, y, acc| {
+                    x.mul_add(y, acc)
+                })
+            },
+            |l, r| l + r,
+        ),
+    }
+}
+
+fn extreme_f64(cpu: &Cpu, x: &[f64], max: bool) -> u64 {
+    cpu.reduce_chunks(
+        x,
+        |c, _| simd::extreme_key_f64(c, max),
+        |a, b| if max { a.max(b) } else { a.min(b) },
+    )
+}
+
+/// `(key, index)` of the first extreme f64; index `usize::MAX` when all
+/// are NaN.
+fn arg_f64(cpu: &Cpu, x: &[f64], max: bool) -> (u64, usize) {
+    cpu.reduce_chunks(
+        x,
+        |c, offset| {
+            let k = simd::extreme_key_f64(c, max);
+            match simd::find_key_f64(c, k) {
+                Some(i) => (k, offset + i),
+                None => (k, usize::MAX),
+            }
+        },
+        |a, b| {
+            if a.0 != b.0 {
+                if (b.0 > a.0) == max { b } else { a }
+            } else if b.1 < a.1 {
+                b
+            } else {
+                a
+            }
+        },
+    )
 }
 
 /// Integer sum (or dot product) with wrapping arithmetic.
@@ -370,19 +459,24 @@ fn gpu_reduce<T: Element>(
     family: Family,
     max: bool,
 ) -> Result<Vec<u8>> {
+    gpu.check_element(kernel, T::TYPE)?;
     let n = inputs[0].len();
     // Where the device has subgroups, the entry points whose workgroup
     // trees are subgroup operations (the shader's `subgroups` section).
-    let sg = gpu.info().features.subgroups;
+    // f64 has none: 64-bit subgroup arithmetic is a device extension of
+    // its own. Its keys are u64 and its pairs (u64, u32) padded to 16.
+    let sg = gpu.info().features.subgroups && T::TYPE != ElementType::F64;
+    let wide = T::TYPE == ElementType::F64;
+    let (key_size, pair_size) = if wide { (8, 16) } else { (4, 8) };
     let (first, next, out_slot, in_slot, partial_size) = match (family, sg) {
         (Family::Sum, false) => ("sum", "sum", 3, 1, size_of::<T>() as u64),
         (Family::Sum, true) => ("sum_sg", "sum_sg", 3, 1, size_of::<T>() as u64),
         (Family::Dot, false) => ("dot", "sum", 3, 1, size_of::<T>() as u64),
         (Family::Dot, true) => ("dot_sg", "sum_sg", 3, 1, size_of::<T>() as u64),
-        (Family::Extreme, false) => ("extreme_first", "extreme_next", 5, 4, 4),
-        (Family::Extreme, true) => ("extreme_first_sg", "extreme_next_sg", 5, 4, 4),
-        (Family::Arg, false) => ("arg_first", "arg_next", 7, 6, 8),
-        (Family::Arg, true) => ("arg_first_sg", "arg_next_sg", 7, 6, 8),
+        (Family::Extreme, false) => ("extreme_first", "extreme_next", 5, 4, key_size),
+        (Family::Extreme, true) => ("extreme_first_sg", "extreme_next_sg", 5, 4, key_size),
+        (Family::Arg, false) => ("arg_first", "arg_next", 7, 6, pair_size),
+        (Family::Arg, true) => ("arg_first_sg", "arg_next_sg", 7, 6, pair_size),
     };
     let constants = [
         ("KIND", f64::from(T::TYPE.kind_code())),

@@ -39,7 +39,7 @@ use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{self, Cpu, simd};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
-use crate::kernel::{Kernel, Work};
+use crate::kernel::{Kernel, Work, typed_name};
 
 const SHADER: &str = include_str!("../../shaders/scan.wgsl");
 
@@ -107,9 +107,9 @@ impl<T: Element> Kernel<&Buffer<T>> for Scan {
 
     fn name(&self) -> &'static str {
         if self.exclusive {
-            "exclusive_scan"
+            typed_name::<T>("exclusive_scan", "exclusive_scan_f64")
         } else {
-            "inclusive_scan"
+            typed_name::<T>("inclusive_scan", "inclusive_scan_f64")
         }
     }
 
@@ -126,6 +126,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Scan {
             ElementType::F32 => cast_vec(scan_cpu::<f32>(cpu, bytemuck::cast_slice(&data), ex)),
             ElementType::I32 => cast_vec(scan_cpu::<i32>(cpu, bytemuck::cast_slice(&data), ex)),
             ElementType::U32 => cast_vec(scan_cpu::<u32>(cpu, bytemuck::cast_slice(&data), ex)),
+            ElementType::F64 => cast_vec(scan_cpu::<f64>(cpu, bytemuck::cast_slice(&data), ex)),
         };
         Ok(Buffer::from(out))
     }
@@ -137,6 +138,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Scan {
             return Ok(Buffer::from(Vec::new()));
         }
         check_u32_indices::<T>(kernel, n)?;
+        gpu.check_element(kernel, T::TYPE)?;
         gpu.scoped(kernel, || {
             let input = gpu.resident(kernel, x)?;
             let out = scan_device::<T>(gpu, kernel, &input, n, self.exclusive)?;
@@ -186,6 +188,17 @@ impl ScanAdd for f32 {
     }
     fn total(x: &[f32]) -> f32 {
         simd::pairwise_sum_f32(x, x, &|v, _, acc| acc + v, &|v, _, acc| acc + v)
+    }
+}
+
+impl ScanAdd for f64 {
+    const SEQUENTIAL: bool = false;
+    #[inline(always)]
+    fn add(a: f64, b: f64) -> f64 {
+        a + b
+    }
+    fn total(x: &[f64]) -> f64 {
+        simd::pairwise_sum_f64(x, x, &|v, _, acc| acc + v, &|v, _, acc| acc + v)
     }
 }
 
@@ -342,7 +355,8 @@ pub(crate) fn scan_device<T: Element>(
     };
     // Subgroup entry points where the device has them (the shader's
     // `subgroups` section).
-    let sg = gpu.info().features.subgroups;
+    // Not for f64: 64-bit subgroup arithmetic is a device extension of its own.
+    let sg = gpu.info().features.subgroups && T::TYPE != ElementType::F64;
     let p_reduce = gpu.pipeline(&spec(if sg { "reduce_sg" } else { "reduce" }))?;
     let p_scan = gpu.pipeline(&spec(if sg { "scan_sg" } else { "scan" }))?;
     let size = size_of::<T>() as u64;

@@ -41,7 +41,7 @@ use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{Cpu, pool};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
-use crate::kernel::{Kernel, Work};
+use crate::kernel::{Kernel, Work, typed_name};
 
 const SHADER: &str = include_str!("../../shaders/sort.wgsl");
 
@@ -61,6 +61,8 @@ const RADIX_BITS: u32 = 8;
 const BUCKETS: usize = 1 << RADIX_BITS;
 /// Digits of a 32-bit key.
 const PASSES: usize = 4;
+/// Digits of the widest key (f64's 64 bits).
+const MAX_PASSES: usize = 8;
 /// Fewest elements a parallel chunk gets.
 const MIN_CHUNK: usize = 1 << 14;
 /// Keys one workgroup of `sort.wgsl` handles (`TILE`), and table entries
@@ -110,7 +112,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Sort {
     type Out = Buffer<T>;
 
     fn name(&self) -> &'static str {
-        "sort"
+        typed_name::<T>("sort", "sort_f64")
     }
 
     fn work(&self, keys: &&Buffer<T>) -> Work {
@@ -119,10 +121,8 @@ impl<T: Element> Kernel<&Buffer<T>> for Sort {
 
     fn run_cpu(&self, cpu: &Cpu, keys: &Buffer<T>) -> Result<Buffer<T>> {
         let data = cpu.host(keys)?;
-        let (sorted, _) = cpu_sort::<T>(cpu, bytemuck::cast_slice(&data), Values::None);
-        Ok(Buffer::from(bytemuck::allocation::cast_vec::<u32, T>(
-            sorted,
-        )))
+        let (sorted, _) = cpu_sort::<T>(cpu, &data, Values::None);
+        Ok(Buffer::from(sorted))
     }
 
     fn run_gpu(&self, gpu: &Gpu, keys: &Buffer<T>) -> Result<Buffer<T>> {
@@ -130,7 +130,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Sort {
         if n == 0 {
             return Ok(Buffer::from(Vec::new()));
         }
-        let (k, _) = gpu_sort(gpu, "sort", keys, GpuValues::None)?;
+        let (k, _) = gpu_sort(gpu, Kernel::<&Buffer<T>>::name(self), keys, GpuValues::None)?;
         Ok(gpu.into_buffer(k, n))
     }
 }
@@ -139,7 +139,7 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<u32>)> for SortPairs {
     type Out = (Buffer<T>, Buffer<u32>);
 
     fn name(&self) -> &'static str {
-        "sort_pairs"
+        typed_name::<T>("sort_pairs", "sort_pairs_f64")
     }
 
     fn work(&self, (keys, _): &(&Buffer<T>, &Buffer<u32>)) -> Work {
@@ -153,9 +153,9 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<u32>)> for SortPairs {
     ) -> Result<(Buffer<T>, Buffer<u32>)> {
         Error::check_same_len("sort_pairs", keys.len(), values.len())?;
         let (k, v) = (cpu.host(keys)?, cpu.host(values)?);
-        let (sk, sv) = cpu_sort::<T>(cpu, bytemuck::cast_slice(&k), Values::Slice(&v[..]));
+        let (sk, sv) = cpu_sort::<T>(cpu, &k, Values::Slice(&v[..]));
         Ok((
-            Buffer::from(bytemuck::allocation::cast_vec::<u32, T>(sk)),
+            Buffer::from(sk),
             Buffer::from(sv.expect("values were given")),
         ))
     }
@@ -170,7 +170,12 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<u32>)> for SortPairs {
         if n == 0 {
             return Ok((Buffer::from(Vec::new()), Buffer::from(Vec::new())));
         }
-        let (k, v) = gpu_sort(gpu, "sort_pairs", keys, GpuValues::Buffer(values))?;
+        let (k, v) = gpu_sort(
+            gpu,
+            Kernel::<(&Buffer<T>, &Buffer<u32>)>::name(self),
+            keys,
+            GpuValues::Buffer(values),
+        )?;
         let v = v.expect("values were given");
         Ok((gpu.into_buffer(k, n), gpu.into_buffer(v, n)))
     }
@@ -180,7 +185,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Argsort {
     type Out = Buffer<u32>;
 
     fn name(&self) -> &'static str {
-        "argsort"
+        typed_name::<T>("argsort", "argsort_f64")
     }
 
     fn work(&self, keys: &&Buffer<T>) -> Work {
@@ -194,7 +199,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Argsort {
     fn run_cpu(&self, cpu: &Cpu, keys: &Buffer<T>) -> Result<Buffer<u32>> {
         check_indices::<T>("argsort", keys.len())?;
         let data = cpu.host(keys)?;
-        let (sk, idx) = cpu_sort::<T>(cpu, bytemuck::cast_slice(&data), Values::Indices);
+        let (sk, idx) = cpu_sort::<T>(cpu, &data, Values::Indices);
         pool::give_back(sk);
         Ok(Buffer::from(idx.expect("indices were asked for")))
     }
@@ -205,7 +210,12 @@ impl<T: Element> Kernel<&Buffer<T>> for Argsort {
         if n == 0 {
             return Ok(Buffer::from(Vec::new()));
         }
-        let (_, v) = gpu_sort(gpu, "argsort", keys, GpuValues::Indices)?;
+        let (_, v) = gpu_sort(
+            gpu,
+            Kernel::<&Buffer<T>>::name(self),
+            keys,
+            GpuValues::Indices,
+        )?;
         Ok(gpu.into_buffer(v.expect("indices were asked for"), n))
     }
 }
@@ -225,13 +235,57 @@ fn check_indices<T: Element>(kernel: &'static str, n: usize) -> Result<()> {
 
 // ---------------------------------------------------------------- keys ----
 
-/// The order-preserving map of an element type's bits to `u32` keys, and
-/// back. `shaders/sort.wgsl` has the same functions (`to_key`, `from_key`).
+/// A key word the CPU radix sort works on: `u32` for the 32-bit types,
+/// `u64` for f64 (eight 8-bit digits).
+trait Word: Copy + Ord + Send + Sync + bytemuck::Pod + 'static {
+    /// 8-bit digits in a word.
+    const DIGITS: usize;
+    /// The 8-bit digit at `shift`.
+    fn digit(self, shift: u32) -> usize;
+    /// A scratch vector of `n` words (contents unspecified), from the pool.
+    fn take(n: usize) -> Vec<Self>;
+    /// Returns a scratch vector to the pool.
+    fn give_back(v: Vec<Self>);
+}
+
+impl Word for u32 {
+    const DIGITS: usize = 4;
+    #[inline(always)]
+    fn digit(self, shift: u32) -> usize {
+        ((self >> shift) & 0xff) as usize
+    }
+    fn take(n: usize) -> Vec<u32> {
+        pool::take::<u32>(n)
+    }
+    fn give_back(v: Vec<u32>) {
+        pool::give_back(v)
+    }
+}
+
+impl Word for u64 {
+    const DIGITS: usize = 8;
+    #[inline(always)]
+    fn digit(self, shift: u32) -> usize {
+        ((self >> shift) & 0xff) as usize
+    }
+    fn take(n: usize) -> Vec<u64> {
+        // Same size and alignment: the pool's f64 vectors serve as words.
+        bytemuck::allocation::cast_vec(pool::take::<f64>(n))
+    }
+    fn give_back(v: Vec<u64>) {
+        pool::give_back(bytemuck::allocation::cast_vec::<u64, f64>(v))
+    }
+}
+
+/// The order-preserving map of an element type's bits to keys, and back.
+/// `shaders/sort.wgsl` has the same functions (`to_key`, `from_key`).
 trait KeyMap: Copy + Send + Sync + 'static {
+    /// The word keys (and element bits) are held in.
+    type W: Word;
     /// Whether `key` is the identity (no transform on read or write).
     const IDENTITY: bool;
-    fn key(bits: u32) -> u32;
-    fn bits(key: u32) -> u32;
+    fn key(bits: Self::W) -> Self::W;
+    fn bits(key: Self::W) -> Self::W;
 }
 
 #[derive(Clone, Copy)]
@@ -242,6 +296,7 @@ struct SignedKey;
 struct FloatKey;
 
 impl KeyMap for UnsignedKey {
+    type W = u32;
     const IDENTITY: bool = true;
     #[inline(always)]
     fn key(bits: u32) -> u32 {
@@ -254,6 +309,7 @@ impl KeyMap for UnsignedKey {
 }
 
 impl KeyMap for SignedKey {
+    type W = u32;
     const IDENTITY: bool = false;
     #[inline(always)]
     fn key(bits: u32) -> u32 {
@@ -270,6 +326,7 @@ impl KeyMap for SignedKey {
 const NAN_ROTATION: u32 = 0x007f_ffff;
 
 impl KeyMap for FloatKey {
+    type W = u32;
     const IDENTITY: bool = false;
     #[inline(always)]
     fn key(bits: u32) -> u32 {
@@ -291,6 +348,34 @@ impl KeyMap for FloatKey {
     }
 }
 
+/// The f64 key: [`FloatKey`]'s transform at 64 bits, with the same NaN
+/// rotation (every NaN after `+Inf`, positive NaNs by payload, then
+/// negative ones).
+#[derive(Clone, Copy)]
+struct F64Key;
+
+/// [`NAN_ROTATION`] at 64 bits.
+const NAN_ROTATION_64: u64 = 0x000f_ffff_ffff_ffff;
+
+impl KeyMap for F64Key {
+    type W = u64;
+    const IDENTITY: bool = false;
+    #[inline(always)]
+    fn key(bits: u64) -> u64 {
+        let s = if bits >> 63 != 0 {
+            !bits
+        } else {
+            bits | 1 << 63
+        };
+        s.wrapping_sub(NAN_ROTATION_64)
+    }
+    #[inline(always)]
+    fn bits(key: u64) -> u64 {
+        let s = key.wrapping_add(NAN_ROTATION_64);
+        if s >> 63 != 0 { s & !(1 << 63) } else { !s }
+    }
+}
+
 // ----------------------------------------------------------------- CPU ----
 
 /// What travels with the keys on the CPU.
@@ -302,17 +387,22 @@ enum Values<'a> {
     Indices,
 }
 
-/// Sorts element bits `keys` of type `T`; returns the sorted bits and the
-/// values in the same order (when asked for).
-fn cpu_sort<T: Element>(
-    cpu: &Cpu,
-    keys: &[u32],
-    values: Values<'_>,
-) -> (Vec<u32>, Option<Vec<u32>>) {
+/// Sorts `keys` of type `T`; returns the sorted keys and the values in the
+/// same order (when asked for).
+fn cpu_sort<T: Element>(cpu: &Cpu, keys: &[T], values: Values<'_>) -> (Vec<T>, Option<Vec<u32>>) {
+    fn go<K: KeyMap, T: Element>(
+        cpu: &Cpu,
+        keys: &[T],
+        values: Values<'_>,
+    ) -> (Vec<T>, Option<Vec<u32>>) {
+        let (k, v) = radix_sort::<K>(cpu, bytemuck::cast_slice(keys), values);
+        (bytemuck::allocation::cast_vec(k), v)
+    }
     match T::TYPE {
-        ElementType::U32 => radix_sort::<UnsignedKey>(cpu, keys, values),
-        ElementType::I32 => radix_sort::<SignedKey>(cpu, keys, values),
-        ElementType::F32 => radix_sort::<FloatKey>(cpu, keys, values),
+        ElementType::U32 => go::<UnsignedKey, T>(cpu, keys, values),
+        ElementType::I32 => go::<SignedKey, T>(cpu, keys, values),
+        ElementType::F32 => go::<FloatKey, T>(cpu, keys, values),
+        ElementType::F64 => go::<F64Key, T>(cpu, keys, values),
     }
 }
 
@@ -320,21 +410,27 @@ type Histogram = [u32; BUCKETS];
 
 /// A raw pointer that parallel scatter tasks share: each writes only the
 /// slots its precomputed offsets own.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut u32);
+struct SharedOut<W>(*mut W);
+
+impl<W> Clone for SharedOut<W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<W> Copy for SharedOut<W> {}
 
 // SAFETY: the pointer is only written through at indices that one task owns
 // (disjoint offset ranges from the exclusive scan in `radix_sort`), and the
 // allocation outlives the scoped parallel loop that uses it.
-unsafe impl Send for SharedOut {}
+unsafe impl<W: Send> Send for SharedOut<W> {}
 // SAFETY: as above: no two tasks write the same index, none reads.
-unsafe impl Sync for SharedOut {}
+unsafe impl<W: Sync> Sync for SharedOut<W> {}
 
 fn radix_sort<K: KeyMap>(
     cpu: &Cpu,
-    src: &[u32],
+    src: &[K::W],
     values: Values<'_>,
-) -> (Vec<u32>, Option<Vec<u32>>) {
+) -> (Vec<K::W>, Option<Vec<u32>>) {
     let n = src.len();
     if n < COMPARISON_SORT_THRESHOLD {
         return comparison_sort::<K>(src, values);
@@ -356,24 +452,24 @@ fn radix_sort<K: KeyMap>(
     let parallel = ranges.len() > 1;
 
     // One counting pass: every digit's histogram, per chunk.
+    let digits = K::W::DIGITS;
     let count_all = |r: &Range<usize>| {
-        let mut h = [[0u32; BUCKETS]; PASSES];
+        let mut h = [[0u32; BUCKETS]; MAX_PASSES];
         for &b in &src[r.clone()] {
             let k = K::key(b);
-            h[0][(k & 0xff) as usize] += 1;
-            h[1][((k >> 8) & 0xff) as usize] += 1;
-            h[2][((k >> 16) & 0xff) as usize] += 1;
-            h[3][(k >> 24) as usize] += 1;
+            for (p, h) in h.iter_mut().enumerate().take(K::W::DIGITS) {
+                h[k.digit(p as u32 * RADIX_BITS)] += 1;
+            }
         }
         h
     };
-    let per_chunk: Vec<[Histogram; PASSES]> = if parallel {
+    let per_chunk: Vec<[Histogram; MAX_PASSES]> = if parallel {
         cpu.install(|| ranges.par_iter().map(count_all).collect())
     } else {
         ranges.iter().map(count_all).collect()
     };
     // A pass is needed unless one bucket holds every key.
-    let passes: Vec<usize> = (0..PASSES)
+    let passes: Vec<usize> = (0..digits)
         .filter(|&p| {
             let mut total = [0u64; BUCKETS];
             for h in &per_chunk {
@@ -398,8 +494,8 @@ fn radix_sort<K: KeyMap>(
 
     let has_values = !matches!(values, Values::None);
     // `cur` holds what the previous pass wrote, `next` receives this pass.
-    let mut cur = pool::take::<u32>(n);
-    let mut next = pool::take::<u32>(n);
+    let mut cur = K::W::take(n);
+    let mut next = K::W::take(n);
     let (mut vcur, mut vnext) = if has_values {
         (pool::take::<u32>(n), pool::take::<u32>(n))
     } else {
@@ -410,7 +506,7 @@ fn radix_sort<K: KeyMap>(
         let first = step == 0;
         let last = step + 1 == passes.len();
         let shift = pass as u32 * RADIX_BITS;
-        let keys_in: &[u32] = if first { src } else { &cur };
+        let keys_in: &[K::W] = if first { src } else { &cur };
         // The scatter also counts the next pass's digits per destination
         // chunk, which saves that pass a read of every key.
         let next_shift = passes.get(step + 1).map(|&p| p as u32 * RADIX_BITS);
@@ -476,7 +572,7 @@ fn radix_sort<K: KeyMap>(
         std::mem::swap(&mut cur, &mut next);
         std::mem::swap(&mut vcur, &mut vnext);
     }
-    pool::give_back(next);
+    K::W::give_back(next);
     if has_values {
         pool::give_back(vnext);
         (cur, Some(vcur))
@@ -504,12 +600,12 @@ enum ValueSource<'a> {
 
 /// Picks the monomorphized scatter loop for this pass.
 fn scatter_dispatch<K: KeyMap>(
-    keys: &[u32],
+    keys: &[K::W],
     off: &mut [usize; BUCKETS],
     shift: u32,
     (first, last): (bool, bool),
-    kout: SharedOut,
-    vals: Option<(ValueSource<'_>, SharedOut)>,
+    kout: SharedOut<K::W>,
+    vals: Option<(ValueSource<'_>, SharedOut<u32>)>,
     next: Next<'_>,
 ) {
     macro_rules! go {
@@ -544,22 +640,22 @@ fn scatter_dispatch<K: KeyMap>(
 /// to the next free slot of its digit, `off[digit]`.
 #[inline(always)]
 fn scatter<K: KeyMap, const FIRST: bool, const LAST: bool>(
-    keys: &[u32],
+    keys: &[K::W],
     off: &mut [usize; BUCKETS],
     shift: u32,
-    kout: SharedOut,
+    kout: SharedOut<K::W>,
     value: impl Fn(usize) -> u32,
-    vout: Option<SharedOut>,
+    vout: Option<SharedOut<u32>>,
     next: Next<'_>,
 ) {
     let counting = !next.counts.is_empty();
     for (j, &b) in keys.iter().enumerate() {
         let k = if FIRST { K::key(b) } else { b };
-        let d = ((k >> shift) & 0xff) as usize;
+        let d = k.digit(shift);
         let o = off[d];
         off[d] = o + 1;
         if counting {
-            next.counts[o >> next.chunk_shift][((k >> next.shift) & 0xff) as usize] += 1;
+            next.counts[o >> next.chunk_shift][k.digit(next.shift)] += 1;
         }
         let out = if LAST { K::bits(k) } else { k };
         // SAFETY: `o` lies in this chunk's range for digit `d`, from the
@@ -574,7 +670,7 @@ fn scatter<K: KeyMap, const FIRST: bool, const LAST: bool>(
 }
 
 /// The small-input path: a comparison sort of the keys (stable with values).
-fn comparison_sort<K: KeyMap>(src: &[u32], values: Values<'_>) -> (Vec<u32>, Option<Vec<u32>>) {
+fn comparison_sort<K: KeyMap>(src: &[K::W], values: Values<'_>) -> (Vec<K::W>, Option<Vec<u32>>) {
     let vals: Option<Vec<u32>> = match values {
         Values::None => None,
         Values::Slice(v) => Some(v.to_vec()),
@@ -583,13 +679,13 @@ fn comparison_sort<K: KeyMap>(src: &[u32], values: Values<'_>) -> (Vec<u32>, Opt
     match vals {
         None => {
             // Equal keys are equal bits: an unstable sort is as good.
-            let mut keys: Vec<u32> = src.iter().map(|&b| K::key(b)).collect();
+            let mut keys: Vec<K::W> = src.iter().map(|&b| K::key(b)).collect();
             keys.sort_unstable();
             keys.iter_mut().for_each(|k| *k = K::bits(*k));
             (keys, None)
         }
         Some(v) => {
-            let mut pairs: Vec<(u32, u32)> =
+            let mut pairs: Vec<(K::W, u32)> =
                 src.iter().zip(&v).map(|(&b, &v)| (K::key(b), v)).collect();
             pairs.sort_by_key(|p| p.0);
             let keys = pairs.iter().map(|p| K::bits(p.0)).collect();
@@ -685,6 +781,13 @@ fn gpu_sort<T: Element>(
     keys: &Buffer<T>,
     values: GpuValues<'_>,
 ) -> Result<(DeviceCopy, Option<DeviceCopy>)> {
+    if T::TYPE == ElementType::F64 {
+        return Err(Error::Unsupported {
+            kernel,
+            backend: crate::Backend::Gpu,
+            reason: "the GPU radix sort has 32-bit keys; f64 keys sort on the CPU".into(),
+        });
+    }
     let n = keys.len();
     let bytes = n as u64 * 4;
     let limit = gpu.info().chunk_bytes;

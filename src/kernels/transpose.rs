@@ -3,14 +3,16 @@
 //! Elements are moved, never computed on: results are bit-exact on both
 //! backends for every element type (NaN payloads and `-0.0` included).
 
-use crate::cpu::simd::{F32, LANES, load_f32, store_f32};
+use crate::cpu::simd::{
+    F32, F64, F64_LANES, LANES, Simd, load_f32, load_f64, store_f32, store_f64,
+};
 use rayon::prelude::*;
 
-use crate::buffer::{Buffer, Element};
+use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{Cpu, pool};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
-use crate::kernel::{Kernel, Work};
+use crate::kernel::{Kernel, Work, typed_name};
 
 const SHADER: &str = include_str!("../../shaders/transpose.wgsl");
 
@@ -33,7 +35,7 @@ const CPU_TILE: usize = 128;
 const CPU_PARALLEL_ELEMENTS: usize = 1 << 16;
 
 /// Transpose of a `rows × cols` row-major matrix into a `cols × rows` one:
-/// `out[c * rows + r] = x[r * cols + c]`. For `f32`, `i32` and `u32`.
+/// `out[c * rows + r] = x[r * cols + c]`. For `f32`, `i32`, `u32` and `f64`.
 ///
 /// Errors: [`Error::InvalidArgument`] when the input length is not
 /// `rows × cols` (or that product overflows).
@@ -83,7 +85,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Transpose {
     type Out = Buffer<T>;
 
     fn name(&self) -> &'static str {
-        "transpose"
+        typed_name::<T>("transpose", "transpose_f64")
     }
 
     fn work(&self, x: &&Buffer<T>) -> Work {
@@ -103,15 +105,26 @@ impl<T: Element> Kernel<&Buffer<T>> for Transpose {
         }
         let src = cpu.host(x)?;
         let mut out = pool::take::<T>(n);
-        // Elements are 4-byte Pod values only moved around: transpose their
-        // bits as f32 lanes (shuffles and plain moves keep every bit).
-        transpose_cpu(
-            cpu,
-            self.rows,
-            self.cols,
-            bytemuck::cast_slice(&src),
-            bytemuck::cast_slice_mut(&mut out),
-        );
+        // Elements are Pod values only moved around: transpose their bits
+        // as f32 lanes, or f64 ones for 8-byte elements (shuffles and plain
+        // moves keep every bit).
+        if T::TYPE == ElementType::F64 {
+            transpose_cpu::<f64>(
+                cpu,
+                self.rows,
+                self.cols,
+                bytemuck::cast_slice(&src),
+                bytemuck::cast_slice_mut(&mut out),
+            );
+        } else {
+            transpose_cpu::<f32>(
+                cpu,
+                self.rows,
+                self.cols,
+                bytemuck::cast_slice(&src),
+                bytemuck::cast_slice_mut(&mut out),
+            );
+        }
         Ok(Buffer::from(out))
     }
 
@@ -130,13 +143,13 @@ impl<T: Element> Kernel<&Buffer<T>> for Transpose {
 /// one contiguous region; within a band, `CPU_TILE`² tiles in input row
 /// order, each swept in `CPU_STRIP`-column strips of `LANES × LANES` register
 /// transposes, with scalar edges.
-fn transpose_cpu(cpu: &Cpu, rows: usize, cols: usize, src: &[f32], out: &mut [f32]) {
+fn transpose_cpu<T: Square>(cpu: &Cpu, rows: usize, cols: usize, src: &[T], out: &mut [T]) {
     let band = cols
         .div_ceil(cpu.threads() * 4)
         .div_ceil(CPU_STRIP)
         .saturating_mul(CPU_STRIP)
         .clamp(CPU_STRIP, CPU_TILE);
-    let task = |(b, dst): (usize, &mut [f32])| {
+    let task = |(b, dst): (usize, &mut [T])| {
         let c0 = b * band;
         let c1 = (c0 + band).min(cols);
         for r0 in (0..rows).step_by(CPU_TILE) {
@@ -154,31 +167,79 @@ fn transpose_cpu(cpu: &Cpu, rows: usize, cols: usize, src: &[f32], out: &mut [f3
     }
 }
 
+/// An element type whose [`Simd::N`] × [`Simd::N`] square transposes in
+/// registers.
+trait Square: Simd + Send + Sync {
+    /// Transposes the square at row `r`, column `c` of `src` (row length
+    /// `cols`) into `dst` at output row `c - c_base` (row length `rows`).
+    fn square(
+        src: &[Self],
+        cols: usize,
+        r: usize,
+        c: usize,
+        dst: &mut [Self],
+        rows: usize,
+        c_base: usize,
+    );
+}
+
+impl Square for f32 {
+    #[inline(always)]
+    fn square(
+        src: &[f32],
+        cols: usize,
+        r: usize,
+        c: usize,
+        dst: &mut [f32],
+        rows: usize,
+        c_base: usize,
+    ) {
+        let v: [F32; LANES] = std::array::from_fn(|k| load_f32(&src[(r + k) * cols + c..]));
+        for (k, row) in F32::transpose(v).iter().enumerate() {
+            store_f32(*row, &mut dst[(c + k - c_base) * rows + r..]);
+        }
+    }
+}
+
+impl Square for f64 {
+    #[inline(always)]
+    fn square(
+        src: &[f64],
+        cols: usize,
+        r: usize,
+        c: usize,
+        dst: &mut [f64],
+        rows: usize,
+        c_base: usize,
+    ) {
+        let v: [F64; F64_LANES] = std::array::from_fn(|k| load_f64(&src[(r + k) * cols + c..]));
+        for (k, row) in F64::transpose(v).iter().enumerate() {
+            store_f64(*row, &mut dst[(c + k - c_base) * rows + r..]);
+        }
+    }
+}
+
 /// Transposes input rows `rs`, columns `cs` into `dst`, which holds output
 /// rows `c_base..` (each `rows` long).
 #[inline]
-fn block(
-    src: &[f32],
+fn block<T: Square>(
+    src: &[T],
     cols: usize,
-    dst: &mut [f32],
+    dst: &mut [T],
     rows: usize,
     c_base: usize,
     rs: std::ops::Range<usize>,
     cs: std::ops::Range<usize>,
 ) {
-    let r_full = rs.start + (rs.len() / LANES) * LANES;
-    let c_full = cs.start + (cs.len() / LANES) * LANES;
-    for r in (rs.start..r_full).step_by(LANES) {
-        for c in (cs.start..c_full).step_by(LANES) {
-            let v: [F32; LANES] = std::array::from_fn(|k| load_f32(&src[(r + k) * cols + c..]));
-            let t = F32::transpose(v);
-            for (k, row) in t.iter().enumerate() {
-                let at = (c + k - c_base) * rows + r;
-                store_f32(*row, &mut dst[at..]);
-            }
+    let lanes = T::N;
+    let r_full = rs.start + (rs.len() / lanes) * lanes;
+    let c_full = cs.start + (cs.len() / lanes) * lanes;
+    for r in (rs.start..r_full).step_by(lanes) {
+        for c in (cs.start..c_full).step_by(lanes) {
+            T::square(src, cols, r, c, dst, rows, c_base);
         }
         for c in c_full..cs.end {
-            for k in 0..LANES {
+            for k in 0..lanes {
                 dst[(c - c_base) * rows + r + k] = src[(r + k) * cols + c];
             }
         }
@@ -200,7 +261,8 @@ fn transpose_gpu<T: Element>(
     x: &Buffer<T>,
     n: usize,
 ) -> Result<Buffer<T>> {
-    let kernel = "transpose";
+    let kernel = typed_name::<T>("transpose", "transpose_f64");
+    gpu.check_element(kernel, T::TYPE)?;
     let bytes = x.byte_len();
     let limit = gpu.info().chunk_bytes;
     if bytes > limit || n > u32::MAX as usize {
