@@ -35,6 +35,10 @@ def f32(rng, n):
     return rng.uniform(0.5, 2.0, n).astype(np.float32)
 
 
+def f64(rng, n):
+    return rng.uniform(0.5, 2.0, n)
+
+
 def u32(rng, n, below=None):
     if below is None:
         return rng.integers(0, 2**32, n, dtype=np.uint32)
@@ -77,6 +81,23 @@ def case(kernel, n, rng):
         "axpy": lambda x, y: np.float32(A) * x + y,
         "dot": np.dot,
     }
+    # The f64 twins (`sum_f64`, ...): the same operation on float64 data,
+    # numpy's default dtype.
+    if kernel.endswith("_f64"):
+        base = kernel[: -len("_f64")]
+        if base in unary:
+            return unary[base], (f64(rng, n),)
+        if base in binary and base != "axpy":
+            return binary[base], (f64(rng, n), f64(rng, n))
+        if base == "sort":
+            return np.sort, (f64(rng, n),)
+        if base == "transpose":
+            return (lambda a: np.ascontiguousarray(a.T)), (f64(rng, n * n).reshape(n, n),)
+        if base == "gemm":
+            return np.matmul, (f64(rng, n * n).reshape(n, n), f64(rng, n * n).reshape(n, n))
+        if base == "compact":
+            return (lambda x, m: x[m]), (f64(rng, n), u32(rng, n, 2).astype(bool))
+        return None
     if kernel in unary:
         return unary[kernel], (f32(rng, n),)
     if kernel in binary:

@@ -454,6 +454,9 @@ macro_rules! scalar_output {
 }
 scalar_output!(
     f32,
+    f64,
+    Option<f64>,
+    Option<(usize, f64)>,
     u32,
     i32,
     u64,

@@ -177,6 +177,9 @@ pub(crate) fn catalogue() -> Vec<Case> {
         transpose(),
         gemm(),
         conv2d(),
+        crate::double::sum_f64().software_gpu_max(1 << 24),
+        crate::double::sort_f64().max_elements(1 << 22),
+        crate::double::gemm_f64(),
         crate::fused::fused_sum(),
         crate::fused::chain(),
         crate::fused::map_axpy(),
@@ -394,8 +397,8 @@ pub(crate) fn histogram_range() -> Case {
     const LO: f32 = 0.5;
     const HI: f32 = 2.0;
     let kernel = HistogramRange {
-        lo: LO,
-        hi: HI,
+        lo: f64::from(LO),
+        hi: f64::from(HI),
         bins: BINS,
     };
     Case::new("histogram_range", "histogram", ELEMENTS, move |n| {

@@ -58,6 +58,7 @@ mod cases;
 mod catalogue;
 mod chart;
 mod cli;
+mod double;
 mod export;
 mod fused;
 mod numpy;

@@ -26,6 +26,8 @@ pub(crate) struct Roofline {
     pub(crate) read: f64,
     /// f32 FMA peak of the host on all of the engine's threads, flops/s.
     pub(crate) fma: f64,
+    /// The same in f64 (the `_f64` kernels' roofline), flops/s.
+    pub(crate) fma64: f64,
     /// A resident GPU copy kernel, bytes/s (read + write).
     pub(crate) gpu_copy: Option<f64>,
     /// f32 FMA peak of the GPU, flops/s.
@@ -43,6 +45,12 @@ impl Roofline {
             triad: triad_bandwidth(engine),
             read: read_bandwidth(engine),
             fma: fma_peak(engine),
+            fma64: tandem::cpu::peak::fma_peak_of(
+                engine.cpu(),
+                FMA_ITERS,
+                FMA_RUNS,
+                tandem::cpu::peak::Precision::F64,
+            ),
             gpu_copy,
             gpu_fma,
         }
@@ -61,12 +69,13 @@ impl Roofline {
 
     pub(crate) fn describe(&self, engine: &Engine) -> String {
         let mut s = format!(
-            "host roofline: triad {:.1} GB/s, read {:.1} GB/s, f32 FMA peak {:.1} GFLOP/s \
-             ({} threads; {} MiB arrays, best of 5; triad counts 12 B/element, \
+            "host roofline: triad {:.1} GB/s, read {:.1} GB/s, FMA peak f32 {:.1} / f64 {:.1} \
+             GFLOP/s ({} threads; {} MiB arrays, best of 5; triad counts 12 B/element, \
              write-allocate traffic not)",
             self.triad / 1e9,
             self.read / 1e9,
             self.fma / 1e9,
+            self.fma64 / 1e9,
             engine.cpu().threads(),
             (TRIAD_LEN * 4) >> 20,
         );

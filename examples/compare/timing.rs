@@ -157,6 +157,10 @@ impl Row {
     pub(crate) fn roof(&self, roof: &Roofline, c: Column) -> Option<(f64, &'static str)> {
         let t = self.get(c)?;
         let (bw, peak) = match c {
+            // f64 kernels against the f64 FMA peak (half the lanes).
+            Column::Cpu if self.kernel.ends_with("_f64") => {
+                (roof.host_bandwidth(&self.work), roof.fma64)
+            }
             Column::Cpu => (roof.host_bandwidth(&self.work), roof.fma),
             Column::GpuRes => (roof.gpu_copy?, roof.gpu_fma?),
             _ => return None,
