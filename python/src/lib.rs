@@ -17,8 +17,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt};
 use tandem::expr::{Expr, Vars};
 use tandem::kernels::{
-    ArgMax, ArgMin, Args, Argsort, Border, Compact, Conv2d, Dot, Gemm, HistogramRange, Map,
-    MapReduce, Max, Min, Reduced, Scalar, Scan, Sort, Sum, Transpose,
+    ArgMax, ArgMin, Args, Argsort, Border, Compact, CompactIf, Compare, Conv2d, Dot, Gemm,
+    HistogramRange, Map, MapReduce, Max, Min, Reduced, Scalar, Scan, Sort, Sum, Transpose,
 };
 use tandem::{Backend, Buffer, Element, ElementType, Engine, Error, HostMemory};
 
@@ -248,6 +248,7 @@ enum Arr {
     F32(Buffer<f32>),
     I32(Buffer<i32>),
     U32(Buffer<u32>),
+    F64(Buffer<f64>),
 }
 
 /// A numpy array as a buffer, with its shape.
@@ -256,7 +257,7 @@ struct Np {
     shape: Vec<usize>,
 }
 
-const ACCEPTED: &str = "C-contiguous float32, int32 or uint32";
+const ACCEPTED: &str = "C-contiguous float32, float64, int32 or uint32";
 
 fn borrow<T: Element + numpy::Element>(obj: &Bound<'_, PyAny>) -> PyResult<Buffer<T>> {
     let a = obj.cast::<PyArrayDyn<T>>()?;
@@ -295,14 +296,12 @@ fn array(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Np> {
         Arr::I32(borrow::<i32>(obj)?)
     } else if dt.is_equiv_to(&dtype::<u32>(py)) {
         Arr::U32(borrow::<u32>(obj)?)
+    } else if dt.is_equiv_to(&dtype::<f64>(py)) {
+        Arr::F64(borrow::<f64>(obj)?)
     } else {
-        let hint = if dt.is_equiv_to(&dtype::<f64>(py)) {
-            format!(
-                "{name}.astype(np.float32) (tandem has no float64 kernels yet: the cast costs a copy and precision)"
-            )
-        } else {
-            format!("{name}.astype(np.float32), .astype(np.int32) or .astype(np.uint32)")
-        };
+        let hint = format!(
+            "{name}.astype(np.float64), .astype(np.float32), .astype(np.int32) or .astype(np.uint32)"
+        );
         return Err(PyTypeError::new_err(format!(
             "{name} has dtype {dt}; tandem takes {ACCEPTED} arrays: use {hint}"
         )));
@@ -327,6 +326,7 @@ macro_rules! each {
             Arr::F32($b) => $body,
             Arr::I32($b) => $body,
             Arr::U32($b) => $body,
+            Arr::F64($b) => $body,
         }
     };
 }
@@ -347,6 +347,37 @@ fn to_numpy<'py, T: Element + numpy::Element>(
 
 fn arr_to_numpy<'py>(py: Python<'py>, a: Arr, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
     each!(a, |b| to_numpy(py, b, shape))
+}
+
+/// A reduction's value, of the array's element type (f64 included, which
+/// expression scalars do not have).
+enum Num {
+    S(Scalar),
+    F64(f64),
+}
+
+macro_rules! num_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Num {
+            fn from(v: $t) -> Num {
+                Num::S(Scalar::from(v))
+            }
+        }
+    )*};
+}
+num_from!(f32, i32, u32);
+
+impl From<f64> for Num {
+    fn from(v: f64) -> Num {
+        Num::F64(v)
+    }
+}
+
+fn num<'py>(py: Python<'py>, n: Num) -> PyResult<Bound<'py, PyAny>> {
+    match n {
+        Num::S(s) => scalar(py, s),
+        Num::F64(v) => Ok(PyFloat::new(py, v).into_any()),
+    }
 }
 
 fn scalar<'py>(py: Python<'py>, s: Scalar) -> PyResult<Bound<'py, PyAny>> {
@@ -418,17 +449,17 @@ one_array!(
     /// The sum of `x` (f32 sums are pairwise; integer sums wrap at 32 bits,
     /// where numpy widens to int64).
     sum -> Bound<'py, PyAny>, |py, e, x| {
-        let s = each!(x.arr, |b| Scalar::from(release(py, || e.run(&Sum, &b))?));
-        scalar(py, s)
+        let s = each!(x.arr, |b| Num::from(release(py, || e.run(&Sum, &b))?));
+        num(py, s)
     }
 );
 extreme!(
     /// The smallest element (NaN ignored; ValueError when empty or all NaN).
-    min -> Bound<'py, PyAny>, Min, |v| ScalarOut(Scalar::from(v))
+    min -> Bound<'py, PyAny>, Min, |v| ScalarOut(Num::from(v))
 );
 extreme!(
     /// The largest element (NaN ignored; ValueError when empty or all NaN).
-    max -> Bound<'py, PyAny>, Max, |v| ScalarOut(Scalar::from(v))
+    max -> Bound<'py, PyAny>, Max, |v| ScalarOut(Num::from(v))
 );
 extreme!(
     /// Index of the first smallest element (NaN ignored).
@@ -471,14 +502,14 @@ one_array!(
 );
 
 /// A reduction's value as the Python number of its type.
-struct ScalarOut(Scalar);
+struct ScalarOut(Num);
 
 impl<'py> IntoPyObject<'py> for ScalarOut {
     type Target = PyAny;
     type Output = Bound<'py, PyAny>;
     type Error = PyErr;
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        scalar(py, self.0)
+        num(py, self.0)
     }
 }
 
@@ -495,16 +526,17 @@ fn dot<'py>(
     let e = engine_of(engine, device)?;
     let (x, y) = (array(x, "x")?, array(y, "y")?);
     let s = match (x.arr, y.arr) {
-        (Arr::F32(a), Arr::F32(b)) => Scalar::from(release(py, || e.run(&Dot, (&a, &b)))?),
-        (Arr::I32(a), Arr::I32(b)) => Scalar::from(release(py, || e.run(&Dot, (&a, &b)))?),
-        (Arr::U32(a), Arr::U32(b)) => Scalar::from(release(py, || e.run(&Dot, (&a, &b)))?),
+        (Arr::F32(a), Arr::F32(b)) => Num::from(release(py, || e.run(&Dot, (&a, &b)))?),
+        (Arr::I32(a), Arr::I32(b)) => Num::from(release(py, || e.run(&Dot, (&a, &b)))?),
+        (Arr::U32(a), Arr::U32(b)) => Num::from(release(py, || e.run(&Dot, (&a, &b)))?),
+        (Arr::F64(a), Arr::F64(b)) => Num::from(release(py, || e.run(&Dot, (&a, &b)))?),
         _ => {
             return Err(PyTypeError::new_err(
                 "dot: x and y must have the same dtype",
             ));
         }
     };
-    scalar(py, s)
+    num(py, s)
 }
 
 /// The mask a condition array gives: uint32/int32 used in place; bool
@@ -533,9 +565,9 @@ fn mask(obj: &Bound<'_, PyAny>, n: usize, function: &str) -> PyResult<Buffer<u32
             let v = release(py, || b.to_vec())?;
             Buffer::from(v.into_iter().map(|x| x as u32).collect::<Vec<u32>>())
         }
-        Arr::F32(_) => {
+        Arr::F32(_) | Arr::F64(_) => {
             return Err(PyTypeError::new_err(format!(
-                "{function}: condition must be bool, uint32 or int32, not float32 (compare first: x > 0)"
+                "{function}: condition must be bool, uint32 or int32, not a float array (compare first: x > 0)"
             )));
         }
     };
@@ -601,46 +633,77 @@ fn histogram<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let e = engine_of(engine, device)?;
     let x = array(x, "x")?;
-    let Arr::F32(b) = x.arr else {
-        return Err(PyTypeError::new_err("histogram: x must be float32"));
-    };
-    let (lo, hi) = match range {
-        Some((lo, hi)) => (lo as f32, hi as f32),
-        None => {
-            let (lo, hi) = release(py, || Ok((e.run(&Min, &b)?, e.run(&Max, &b)?)))?;
-            match (lo, hi) {
-                (Some(lo), Some(hi)) if lo < hi => (lo, hi),
-                (Some(v), Some(_)) => (v - 0.5, v + 0.5),
-                _ => (0.0, 1.0),
-            }
+    // The edges in the data's type; the counts, then how many equal `hi`.
+    let (lo, hi, counts, top) = match x.arr {
+        Arr::F32(b) => {
+            let (lo, hi) = match range {
+                Some((lo, hi)) => (lo as f32, hi as f32),
+                None => {
+                    let (lo, hi) = release(py, || Ok((e.run(&Min, &b)?, e.run(&Max, &b)?)))?;
+                    match (lo, hi) {
+                        (Some(lo), Some(hi)) if lo < hi => (lo, hi),
+                        (Some(v), Some(_)) => (v - 0.5, v + 0.5),
+                        _ => (0.0, 1.0),
+                    }
+                }
+            };
+            let h = HistogramRange {
+                lo: f64::from(lo),
+                hi: f64::from(hi),
+                bins,
+            };
+            // Values equal to `hi` belong to the last bin, as in numpy.
+            let at_hi = MapReduce::sum(
+                Expr::input::<f32>("x")
+                    .equal(Expr::scalar::<f32>("hi"))
+                    .cast::<u32>(),
+            )
+            .map_err(py_err)?;
+            let (counts, top) = release(py, || {
+                let c = e.run(&h, &b)?;
+                let args = Args::new().array("x", &b).scalar("hi", hi);
+                let top = e.run(&at_hi, &args)?.map_or(0, |r| r.value.as_f64() as u32);
+                Ok((c, top))
+            })?;
+            (f64::from(lo), f64::from(hi), counts, top)
+        }
+        Arr::F64(b) => {
+            let (lo, hi) = match range {
+                Some(r) => r,
+                None => {
+                    let (lo, hi) = release(py, || Ok((e.run(&Min, &b)?, e.run(&Max, &b)?)))?;
+                    match (lo, hi) {
+                        (Some(lo), Some(hi)) if lo < hi => (lo, hi),
+                        (Some(v), Some(_)) => (v - 0.5, v + 0.5),
+                        _ => (0.0, 1.0),
+                    }
+                }
+            };
+            let h = HistogramRange { lo, hi, bins };
+            // Values equal to `hi`: a compaction's length (no f64 expressions yet).
+            let eq = CompactIf {
+                cmp: Compare::Eq,
+                threshold: hi,
+            };
+            let (counts, top) = release(py, || {
+                let c = e.run(&h, &b)?;
+                let top = e.run(&eq, &b)?.len() as u32;
+                Ok((c, top))
+            })?;
+            (lo, hi, counts, top)
+        }
+        _ => {
+            return Err(PyTypeError::new_err(
+                "histogram: x must be float32 or float64",
+            ));
         }
     };
-    let h = HistogramRange {
-        lo: f64::from(lo),
-        hi: f64::from(hi),
-        bins,
-    };
-    // Values equal to `hi` belong to the last bin, as in numpy.
-    let at_hi = MapReduce::sum(
-        Expr::input::<f32>("x")
-            .equal(Expr::scalar::<f32>("hi"))
-            .cast::<u32>(),
-    )
-    .map_err(py_err)?;
-    let (counts, top) = release(py, || {
-        let c = e.run(&h, &b)?;
-        let args = Args::new().array("x", &b).scalar("hi", hi);
-        let top = e.run(&at_hi, &args)?.map_or(0, |r| r.value.as_f64() as u32);
-        Ok((c, top))
-    })?;
     let mut c: Vec<i64> = counts.counts.iter().map(|&v| i64::from(v)).collect();
     if let Some(last) = c.last_mut() {
         *last += i64::from(top);
     }
-    let step = (f64::from(hi) - f64::from(lo)) / f64::from(bins.max(1));
-    let edges: Vec<f64> = (0..=bins)
-        .map(|i| f64::from(lo) + step * f64::from(i))
-        .collect();
+    let step = (hi - lo) / f64::from(bins.max(1));
+    let edges: Vec<f64> = (0..=bins).map(|i| lo + step * f64::from(i)).collect();
     Ok((
         PyArray1::from_vec(py, c).into_any(),
         PyArray1::from_vec(py, edges).into_any(),
@@ -677,11 +740,14 @@ fn matmul<'py>(
             "matmul: shapes ({m}, {k}) and ({k2}, {n}) do not align ({k} != {k2})"
         )));
     }
-    let (Arr::F32(x), Arr::F32(y)) = (a.arr, b.arr) else {
-        return Err(PyTypeError::new_err("matmul: a and b must be float32"));
-    };
-    let c = release(py, || e.run(&Gemm::new(m, n, k), (&x, &y)))?;
-    to_numpy(py, c, &[m, n])
+    let g = Gemm::new(m, n, k);
+    match (a.arr, b.arr) {
+        (Arr::F32(x), Arr::F32(y)) => to_numpy(py, release(py, || e.run(&g, (&x, &y)))?, &[m, n]),
+        (Arr::F64(x), Arr::F64(y)) => to_numpy(py, release(py, || e.run(&g, (&x, &y)))?, &[m, n]),
+        _ => Err(PyTypeError::new_err(
+            "matmul: a and b must both be float32 or both float64",
+        )),
+    }
 }
 
 /// `scipy.signal.correlate2d(image, filter, mode="same", boundary=...)` for
@@ -720,11 +786,6 @@ fn correlate2d<'py>(
     let (img, f) = (array(image, "image")?, array(filter, "filter")?);
     let (height, width) = two_d(&img, "image", "correlate2d")?;
     let (filter_height, filter_width) = two_d(&f, "filter", "correlate2d")?;
-    let (Arr::F32(x), Arr::F32(w)) = (img.arr, f.arr) else {
-        return Err(PyTypeError::new_err(
-            "correlate2d: image and filter must be float32",
-        ));
-    };
     let conv = Conv2d {
         height,
         width,
@@ -732,8 +793,21 @@ fn correlate2d<'py>(
         filter_width,
         border,
     };
-    let out = release(py, || e.run(&conv, (&x, &w)))?;
-    to_numpy(py, out, &[height, width])
+    match (img.arr, f.arr) {
+        (Arr::F32(x), Arr::F32(w)) => to_numpy(
+            py,
+            release(py, || e.run(&conv, (&x, &w)))?,
+            &[height, width],
+        ),
+        (Arr::F64(x), Arr::F64(w)) => to_numpy(
+            py,
+            release(py, || e.run(&conv, (&x, &w)))?,
+            &[height, width],
+        ),
+        _ => Err(PyTypeError::new_err(
+            "correlate2d: image and filter must both be float32 or both float64",
+        )),
+    }
 }
 
 // ---------- expressions ----------
@@ -977,14 +1051,24 @@ fn explain(
         "argsort" => one!(Argsort),
         "dot" => match (arg(0)?.arr, arg(1)?.arr) {
             (Arr::F32(a), Arr::F32(b)) => e.explain(&Dot, (&a, &b)).to_string(),
-            _ => return Err(PyTypeError::new_err("explain(\"dot\"): two float32 arrays")),
+            (Arr::F64(a), Arr::F64(b)) => e.explain(&Dot, (&a, &b)).to_string(),
+            _ => {
+                return Err(PyTypeError::new_err(
+                    "explain(\"dot\"): two float32 or two float64 arrays",
+                ));
+            }
         },
         "matmul" => {
             let (a, b) = (arg(0)?, arg(1)?);
             let ((m, k), (_, n)) = (two_d(&a, "a", "matmul")?, two_d(&b, "b", "matmul")?);
             match (a.arr, b.arr) {
                 (Arr::F32(x), Arr::F32(y)) => e.explain(&Gemm::new(m, n, k), (&x, &y)).to_string(),
-                _ => return Err(PyTypeError::new_err("explain(\"matmul\"): float32 arrays")),
+                (Arr::F64(x), Arr::F64(y)) => e.explain(&Gemm::new(m, n, k), (&x, &y)).to_string(),
+                _ => {
+                    return Err(PyTypeError::new_err(
+                        "explain(\"matmul\"): float32 or float64 arrays",
+                    ));
+                }
             }
         }
         "map" => {
@@ -1036,6 +1120,7 @@ fn _read_address(x: &Bound<'_, PyAny>) -> PyResult<usize> {
         Arr::F32(b) => address(&b),
         Arr::I32(b) => address(&b),
         Arr::U32(b) => address(&b),
+        Arr::F64(b) => address(&b),
     }
 }
 
