@@ -103,7 +103,17 @@ impl Case {
         Case {
             name: probe.kernel,
             family,
-            element: "f32".into(),
+            element: {
+                // The element types of the entry's inputs, in order.
+                let mut types: Vec<String> = Vec::new();
+                probe.call(1).inputs(&mut |s| {
+                    let t = s.element.to_string();
+                    if !types.contains(&t) {
+                        types.push(t);
+                    }
+                });
+                types.join(",")
+            },
             axis: ELEMENTS,
             default_max: Some(probe.max_n),
             serial_max: None,
