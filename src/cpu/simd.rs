@@ -217,7 +217,7 @@ pub fn i32_to_f32(v: I32) -> F32 {
     v.round_float()
 }
 
-/// Elements summed by one leaf of [`pairwise_sum_f32`]: 16 sequential adds
+/// Elements summed by one f32 leaf of [`pairwise_sum`]: 16 sequential adds
 /// into each lane of four accumulators before the tree takes over (1,024
 /// elements at 16 lanes, 512 at 8, 256 at 4).
 pub const PAIRWISE_LEAF: usize = 64 * LANES;
@@ -434,50 +434,6 @@ pub fn f64_keys(v: F64, nan_key: u64) -> U64 {
     nan.select(U64::splat(nan_key), key)
 }
 
-/// Elements summed by one leaf of [`pairwise_sum_f64`] (the same bytes as
-/// [`PAIRWISE_LEAF`]).
-pub const PAIRWISE_LEAF_F64: usize = 64 * F64_LANES;
-
-/// [`pairwise_sum_f32`] for f64: leaves of [`PAIRWISE_LEAF_F64`] elements
-/// in four vector accumulators, leaves combined in a binary tree.
-pub fn pairwise_sum_f64(
-    a: &[f64],
-    b: &[f64],
-    v: &impl Fn(F64, F64, F64) -> F64,
-    s: &impl Fn(f64, f64, f64) -> f64,
-) -> f64 {
-    let n = a.len();
-    if n <= PAIRWISE_LEAF_F64 {
-        let mut acc = [F64::ZERO; 4];
-        let body = n - n % (4 * F64_LANES);
-        for (x, y) in a[..body]
-            .chunks_exact(4 * F64_LANES)
-            .zip(b[..body].chunks_exact(4 * F64_LANES))
-        {
-            for (k, acc) in acc.iter_mut().enumerate() {
-                let r = k * F64_LANES..(k + 1) * F64_LANES;
-                *acc = v(load_f64(&x[r.clone()]), load_f64(&y[r]), *acc);
-            }
-        }
-        let mut tail = 0.0f64;
-        for (x, y) in a[body..].iter().zip(&b[body..]) {
-            tail = s(*x, *y, tail);
-        }
-        let v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        let mut l = v.to_array();
-        let mut w = F64_LANES;
-        while w > 1 {
-            w /= 2;
-            for i in 0..w {
-                l[i] += l[i + w];
-            }
-        }
-        return l[0] + tail;
-    }
-    let mid = (n / 2).div_ceil(PAIRWISE_LEAF_F64) * PAIRWISE_LEAF_F64;
-    pairwise_sum_f64(&a[..mid], &b[..mid], v, s) + pairwise_sum_f64(&a[mid..], &b[mid..], v, s)
-}
-
 /// Smallest (or, with `max`, largest) [`f64_key`] in `x`, NaNs ignored; the
 /// identity (`u64::MAX` for min, 0 for max) when all are NaN or `x` is empty.
 pub fn extreme_key_f64(x: &[f64], max: bool) -> u64 {
@@ -532,6 +488,8 @@ pub trait Real:
 {
     /// A zero vector.
     fn vzero() -> Self::V;
+    /// `a + b` on vectors.
+    fn vadd(a: Self::V, b: Self::V) -> Self::V;
     /// `a·b + c` on vectors, fused where the build has FMA.
     fn vmul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `a·b + c`, fused (one rounding).
@@ -544,6 +502,10 @@ impl Real for f32 {
     #[inline(always)]
     fn vzero() -> F32 {
         F32::ZERO
+    }
+    #[inline(always)]
+    fn vadd(a: F32, b: F32) -> F32 {
+        a + b
     }
     #[inline(always)]
     fn vmul_add(a: F32, b: F32, c: F32) -> F32 {
@@ -563,6 +525,10 @@ impl Real for f64 {
     #[inline(always)]
     fn vzero() -> F64 {
         F64::ZERO
+    }
+    #[inline(always)]
+    fn vadd(a: F64, b: F64) -> F64 {
+        a + b
     }
     #[inline(always)]
     fn vmul_add(a: F64, b: F64, c: F64) -> F64 {
@@ -619,51 +585,49 @@ pub fn zip<T: Simd>(
     }
 }
 
-/// Pairwise sum of `f(a[i], b[i])` terms: leaves of [`PAIRWISE_LEAF`]
-/// elements are summed in four vector accumulators, leaves are combined in a
-/// binary tree. Rounding error grows like log2(n).
-pub fn pairwise_sum_f32(
-    a: &[f32],
-    b: &[f32],
-    v: &impl Fn(F32, F32, F32) -> F32,
-    s: &impl Fn(f32, f32, f32) -> f32,
-) -> f32 {
-    let n = a.len();
-    if n <= PAIRWISE_LEAF {
-        let mut acc = [F32::ZERO; 4];
-        let body = n - n % (4 * LANES);
+/// Pairwise sum of `f(a[i], b[i])` terms: leaves of `64 · R::N` elements
+/// ([`PAIRWISE_LEAF`] for f32) are summed in four vector accumulators,
+/// leaves are combined in a binary tree. Rounding error grows like log2(n).
+pub fn pairwise_sum<R: Real>(
+    a: &[R],
+    b: &[R],
+    v: &impl Fn(R::V, R::V, R::V) -> R::V,
+    s: &impl Fn(R, R, R) -> R,
+) -> R {
+    let (n, lanes) = (a.len(), R::N);
+    let leaf = 64 * lanes;
+    if n <= leaf {
+        let mut acc = [R::vzero(); 4];
+        let body = n - n % (4 * lanes);
         for (x, y) in a[..body]
-            .chunks_exact(4 * LANES)
-            .zip(b[..body].chunks_exact(4 * LANES))
+            .chunks_exact(4 * lanes)
+            .zip(b[..body].chunks_exact(4 * lanes))
         {
             for (k, acc) in acc.iter_mut().enumerate() {
-                let r = k * LANES..(k + 1) * LANES;
-                *acc = v(f32::load(&x[r.clone()]), f32::load(&y[r]), *acc);
+                let r = k * lanes..(k + 1) * lanes;
+                *acc = v(R::load(&x[r.clone()]), R::load(&y[r]), *acc);
             }
         }
-        let mut tail = 0.0f32;
+        let mut tail = R::default();
         for (x, y) in a[body..].iter().zip(&b[body..]) {
             tail = s(*x, *y, tail);
         }
-        let v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        return pairwise_lanes(v.to_array()) + tail;
+        let v = R::vadd(R::vadd(acc[0], acc[1]), R::vadd(acc[2], acc[3]));
+        // The lanes of one vector summed as a balanced tree.
+        let mut l = [R::default(); LANES];
+        R::store(v, &mut l);
+        let mut w = lanes;
+        while w > 1 {
+            w /= 2;
+            for i in 0..w {
+                l[i] = l[i] + l[i + w];
+            }
+        }
+        return l[0] + tail;
     }
     // Split on a multiple of the leaf so leaves stay full.
-    let mid = (n / 2).div_ceil(PAIRWISE_LEAF) * PAIRWISE_LEAF;
-    pairwise_sum_f32(&a[..mid], &b[..mid], v, s) + pairwise_sum_f32(&a[mid..], &b[mid..], v, s)
-}
-
-/// The lanes of one vector summed as a balanced tree.
-#[inline(always)]
-fn pairwise_lanes(mut l: [f32; LANES]) -> f32 {
-    let mut w = LANES;
-    while w > 1 {
-        w /= 2;
-        for i in 0..w {
-            l[i] += l[i + w];
-        }
-    }
-    l[0]
+    let mid = (n / 2).div_ceil(leaf) * leaf;
+    pairwise_sum(&a[..mid], &b[..mid], v, s) + pairwise_sum(&a[mid..], &b[mid..], v, s)
 }
 
 /// Wrapping sum of an integer slice.

@@ -262,7 +262,7 @@ const THRESHOLD: f32 = 1.25;
 
 /// Every kernel, by family. Adding a kernel: one [`Probe`] in its family
 /// whose `make` builds a call of it at a size from seeded inputs, with its
-/// plain scalar oracle and [`Tolerance`] (see [`unary`], [`binary`] and
+/// plain scalar oracle and [`Tolerance`] (see [`unary_of`], [`binary_of`] and
 /// [`call`]); name its [`Axis`] where cost is not linear in elements (or
 /// leave [`Axis::for_work`] to decide), and cap `max_n` where the largest
 /// default size would take more than a fraction of a second on a software
@@ -291,7 +291,7 @@ pub const FAMILIES: &[Family] = &[
             Probe::new("maximum", |n, s| map2(Binary::Max, n, s, Tolerance::Exact)),
             // A device may or may not fuse `a·x + y` (one rounding or two).
             Probe::new("axpy", |n, s| {
-                binary(Axpy { a: 1.5 }, n, s, Tolerance::rel(2e-7), |k, x, y| {
+                binary_of::<f32, _, _>(Axpy { a: 1.5 }, n, s, Tolerance::rel(2e-7), |k, x, y| {
                     zip(x, y, |x, y| k.a * x + y)
                 })
             }),
@@ -367,12 +367,12 @@ pub const FAMILIES: &[Family] = &[
         name: "reduce",
         probes: &[
             Probe::new("sum", |n, s| {
-                unary(Sum, n, s, Tolerance::rel(1e-5), |_, x| {
+                unary_of::<f32, _, _>(Sum, n, s, Tolerance::rel(1e-5), |_, x| {
                     f32s([x.iter().map(|&v| f64::from(v)).sum::<f64>() as f32])
                 })
             }),
             Probe::new("dot", |n, s| {
-                binary(Dot, n, s, Tolerance::rel(1e-5), |_, x, y| {
+                binary_of::<f32, _, _>(Dot, n, s, Tolerance::rel(1e-5), |_, x, y| {
                     let d: f64 = x
                         .iter()
                         .zip(y)
@@ -381,62 +381,34 @@ pub const FAMILIES: &[Family] = &[
                     f32s([d as f32])
                 })
             }),
-            Probe::new("min", |n, s| {
-                unary(Min, n, s, Tolerance::Exact, |_, x| {
-                    f32s(x.iter().copied().reduce(f32::min))
-                })
-            }),
-            Probe::new("max", |n, s| {
-                unary(Max, n, s, Tolerance::Exact, |_, x| {
-                    f32s(x.iter().copied().reduce(f32::max))
-                })
-            }),
-            Probe::new("argmin", |n, s| {
-                unary(ArgMin, n, s, Tolerance::Exact, |_, x| arg(x, |a, b| a < b))
-            }),
-            Probe::new("argmax", |n, s| {
-                unary(ArgMax, n, s, Tolerance::Exact, |_, x| arg(x, |a, b| a > b))
-            }),
+            Probe::new("min", |n, s| extreme::<f32, _>(Min, n, s)),
+            Probe::new("max", |n, s| extreme::<f32, _>(Max, n, s)),
+            Probe::new("argmin", |n, s| arg_of::<f32, _>(ArgMin, n, s)),
+            Probe::new("argmax", |n, s| arg_of::<f32, _>(ArgMax, n, s)),
             // f64 sums and dots against a compensated (Neumaier / dot2)
             // oracle, good to about ε of the sum: pairwise f64 summation errs
             // by about `log2(n)·ε`, and every input is positive.
             Probe::new("sum_f64", |n, s| {
-                unary64(Sum, n, s, Tolerance::eps64(64.0), |_, x| {
+                unary_of::<f64, _, _>(Sum, n, s, Tolerance::eps64(64.0), |_, x| {
                     f64s([compensated_sum(x.iter().copied())])
                 })
             }),
             Probe::new("dot_f64", |n, s| {
-                binary64(Dot, n, s, Tolerance::eps64(64.0), |_, x, y| {
+                binary_of::<f64, _, _>(Dot, n, s, Tolerance::eps64(64.0), |_, x, y| {
                     f64s([compensated_dot(x, y)])
                 })
             }),
-            Probe::new("min_f64", |n, s| {
-                unary64(Min, n, s, Tolerance::Exact, |_, x| {
-                    f64s(x.iter().copied().reduce(f64::min))
-                })
-            }),
-            Probe::new("max_f64", |n, s| {
-                unary64(Max, n, s, Tolerance::Exact, |_, x| {
-                    f64s(x.iter().copied().reduce(f64::max))
-                })
-            }),
-            Probe::new("argmin_f64", |n, s| {
-                unary64(ArgMin, n, s, Tolerance::Exact, |_, x| {
-                    arg64(x, |a, b| a < b)
-                })
-            }),
-            Probe::new("argmax_f64", |n, s| {
-                unary64(ArgMax, n, s, Tolerance::Exact, |_, x| {
-                    arg64(x, |a, b| a > b)
-                })
-            }),
+            Probe::new("min_f64", |n, s| extreme::<f64, _>(Min, n, s)),
+            Probe::new("max_f64", |n, s| extreme::<f64, _>(Max, n, s)),
+            Probe::new("argmin_f64", |n, s| arg_of::<f64, _>(ArgMin, n, s)),
+            Probe::new("argmax_f64", |n, s| arg_of::<f64, _>(ArgMax, n, s)),
         ],
     },
     Family {
         name: "scan",
         probes: &[
             Probe::new("inclusive_scan", |n, s| {
-                unary(Scan::inclusive(), n, s, Tolerance::rel(1e-5), |_, x| {
+                unary_of::<f32, _, _>(Scan::inclusive(), n, s, Tolerance::rel(1e-5), |_, x| {
                     let mut acc = 0f64;
                     f32s(x.iter().map(|&v| {
                         acc += f64::from(v);
@@ -448,7 +420,7 @@ pub const FAMILIES: &[Family] = &[
             // Each prefix is a sum of positive terms, rounded along a
             // blocked chain: within 256 ε of the compensated running sum.
             Probe::new("inclusive_scan_f64", |n, s| {
-                unary64(Scan::inclusive(), n, s, Tolerance::eps64(256.0), |_, x| {
+                unary_of::<f64, _, _>(Scan::inclusive(), n, s, Tolerance::eps64(256.0), |_, x| {
                     let mut acc = Neumaier::default();
                     f64s(x.iter().map(|&v| {
                         acc.add(v);
@@ -463,70 +435,10 @@ pub const FAMILIES: &[Family] = &[
         name: "compact",
         probes: &[
             // Half the elements kept, in a random pattern.
-            Probe::new("compact", |n, s| {
-                let mask = probe_data(n, s.wrapping_add(4))
-                    .iter()
-                    .map(|&v| u32::from(v >= THRESHOLD))
-                    .collect();
-                call(
-                    Compact,
-                    vec![probe_data(n, s.wrapping_add(1))],
-                    vec![mask],
-                    |k, on, a| exec(k, on, (&a.f32s[0], &a.u32s[0])),
-                    Tolerance::Exact,
-                    |_, f, u| {
-                        f32s(
-                            f[0].iter()
-                                .zip(&u[0])
-                                .filter(|(_, m)| **m != 0)
-                                .map(|(v, _)| *v),
-                        )
-                    },
-                )
-            })
-            .axis(Axis::Elements),
-            Probe::new("compact_if", |n, s| {
-                let keep_half = CompactIf {
-                    cmp: Compare::Ge,
-                    threshold: THRESHOLD,
-                };
-                unary(keep_half, n, s, Tolerance::Exact, |k, x| {
-                    f32s(x.iter().copied().filter(|&v| v >= k.threshold))
-                })
-            })
-            .axis(Axis::Elements),
-            Probe::new("compact_f64", |n, s| {
-                let mask = probe_data(n, s.wrapping_add(4))
-                    .iter()
-                    .map(|&v| u32::from(v >= THRESHOLD))
-                    .collect();
-                call64(
-                    Compact,
-                    vec![probe_data64(n, s.wrapping_add(1))],
-                    vec![mask],
-                    |k, on, a| exec(k, on, (&a.f64s[0], &a.u32s[0])),
-                    Tolerance::Exact,
-                    |_, f, u| {
-                        f64s(
-                            f[0].iter()
-                                .zip(&u[0])
-                                .filter(|(_, m)| **m != 0)
-                                .map(|(v, _)| *v),
-                        )
-                    },
-                )
-            })
-            .axis(Axis::Elements),
-            Probe::new("compact_if_f64", |n, s| {
-                let keep_half = CompactIf {
-                    cmp: Compare::Ge,
-                    threshold: f64::from(THRESHOLD),
-                };
-                unary64(keep_half, n, s, Tolerance::Exact, |k, x| {
-                    f64s(x.iter().copied().filter(|&v| v >= k.threshold))
-                })
-            })
-            .axis(Axis::Elements),
+            Probe::new("compact", |n, s| compact::<f32>(n, s)).axis(Axis::Elements),
+            Probe::new("compact_if", |n, s| compact_if::<f32>(n, s)).axis(Axis::Elements),
+            Probe::new("compact_f64", |n, s| compact::<f64>(n, s)).axis(Axis::Elements),
+            Probe::new("compact_if_f64", |n, s| compact_if::<f64>(n, s)).axis(Axis::Elements),
         ],
     },
     // Counts, then the below, above and NaN slots.
@@ -538,7 +450,7 @@ pub const FAMILIES: &[Family] = &[
                     .iter()
                     .map(|&v| (v * 1000.0) as u32 % 300)
                     .collect();
-                call(
+                call::<f32, _, _>(
                     Histogram { bins: 256 },
                     vec![],
                     vec![x],
@@ -566,7 +478,7 @@ pub const FAMILIES: &[Family] = &[
                     hi: 1.75,
                     bins: 256,
                 };
-                unary(h, n, s, Tolerance::Exact, |k, x| {
+                unary_of::<f32, _, _>(h, n, s, Tolerance::Exact, |k, x| {
                     let bins = k.bins as usize;
                     let (lo, hi) = (k.lo as f32, k.hi as f32);
                     let scale = k.bins as f32 / (hi - lo);
@@ -594,7 +506,7 @@ pub const FAMILIES: &[Family] = &[
                     hi: 1.9,
                     bins: 255,
                 };
-                unary64(h, n, s, Tolerance::Exact, |k, x| {
+                unary_of::<f64, _, _>(h, n, s, Tolerance::Exact, |k, x| {
                     let bins = k.bins as usize;
                     let scale = f64::from(k.bins) / (k.hi - k.lo);
                     let mut c = vec![0u32; bins + 3];
@@ -619,39 +531,8 @@ pub const FAMILIES: &[Family] = &[
     Family {
         name: "transpose",
         probes: &[
-            Probe::new("transpose", |n, s| {
-                // A non-square shape, so rows and columns cannot be confused.
-                let (rows, cols) = (side(n), n.div_ceil(side(n)).max(1));
-                let t = Transpose { rows, cols };
-                call(
-                    t,
-                    vec![probe_data(rows * cols, s.wrapping_add(1))],
-                    vec![],
-                    |k, on, a| exec(k, on, &a.f32s[0]),
-                    Tolerance::Exact,
-                    |k, f, _| {
-                        let x = &f[0];
-                        f32s((0..k.cols).flat_map(|c| (0..k.rows).map(move |r| x[r * k.cols + c])))
-                    },
-                )
-            })
-            .axis(Axis::Elements),
-            Probe::new("transpose_f64", |n, s| {
-                let (rows, cols) = (side(n), n.div_ceil(side(n)).max(1));
-                let t = Transpose { rows, cols };
-                call64(
-                    t,
-                    vec![probe_data64(rows * cols, s.wrapping_add(1))],
-                    vec![],
-                    |k, on, a| exec(k, on, &a.f64s[0]),
-                    Tolerance::Exact,
-                    |k, f, _| {
-                        let x = &f[0];
-                        f64s((0..k.cols).flat_map(|c| (0..k.rows).map(move |r| x[r * k.cols + c])))
-                    },
-                )
-            })
-            .axis(Axis::Elements),
+            Probe::new("transpose", |n, s| transpose::<f32>(n, s)).axis(Axis::Elements),
+            Probe::new("transpose_f64", |n, s| transpose::<f64>(n, s)).axis(Axis::Elements),
         ],
     },
     Family {
@@ -692,7 +573,7 @@ pub const FAMILIES: &[Family] = &[
                     probe_data64(m * (m + 1), s.wrapping_add(1)),
                     probe_data64((m + 1) * m, s.wrapping_add(2)),
                 );
-                call64(
+                call::<f64, _, _>(
                     Gemm::new(m, m, m + 1),
                     vec![a, b],
                     vec![],
@@ -770,7 +651,7 @@ pub const FAMILIES: &[Family] = &[
                     border: Border::Clamp,
                 };
                 let filter = probe_data64(f * f, s.wrapping_add(2));
-                call64(
+                call::<f64, _, _>(
                     conv,
                     vec![probe_data64(side * (side + 1), s.wrapping_add(1)), filter],
                     vec![],
@@ -810,7 +691,7 @@ pub const FAMILIES: &[Family] = &[
         name: "sort",
         probes: &[
             Probe::new("sort", |n, s| {
-                call(
+                call::<f32, _, _>(
                     Sort,
                     vec![],
                     vec![probe_keys(n, s)],
@@ -849,7 +730,7 @@ pub const FAMILIES: &[Family] = &[
             .axis(Axis::Elements)
             .max_n(SORT_MAX_N),
             Probe::new("argsort", |n, s| {
-                unary(Argsort, n, s, Tolerance::Exact, |_, x| {
+                unary_of::<f32, _, _>(Argsort, n, s, Tolerance::Exact, |_, x| {
                     vec![Part::U32(
                         stable_order(x).iter().map(|&i| i as u32).collect(),
                     )]
@@ -860,7 +741,7 @@ pub const FAMILIES: &[Family] = &[
             // f64 keys: eight 8-bit digits on the CPU; the GPU radix sort
             // has 32-bit keys and declines them.
             Probe::new("sort_f64", |n, s| {
-                unary64(Sort, n, s, Tolerance::Exact, |_, x| {
+                unary_of::<f64, _, _>(Sort, n, s, Tolerance::Exact, |_, x| {
                     let mut k = x.to_vec();
                     k.sort_by(f64::total_cmp);
                     f64s(k)
@@ -874,7 +755,7 @@ pub const FAMILIES: &[Family] = &[
                     .iter()
                     .map(|&v| (v * 64.0).floor())
                     .collect();
-                call64(
+                call::<f64, _, _>(
                     SortPairs,
                     vec![keys],
                     vec![probe_keys(n, s)],
@@ -894,7 +775,7 @@ pub const FAMILIES: &[Family] = &[
             .max_n(SORT_MAX_N)
             .gpu_declines(F64_SORT),
             Probe::new("argsort_f64", |n, s| {
-                unary64(Argsort, n, s, Tolerance::Exact, |_, x| {
+                unary_of::<f64, _, _>(Argsort, n, s, Tolerance::Exact, |_, x| {
                     let mut order: Vec<usize> = (0..x.len()).collect();
                     order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
                     vec![Part::U32(order.iter().map(|&i| i as u32).collect())]
@@ -908,6 +789,138 @@ pub const FAMILIES: &[Family] = &[
 ];
 
 /// `a·x + y·z − √x`: the map-expression probe.
+/// A min or max entry of `T`, against the first extreme element.
+fn extreme<T: ProbeFloat, K>(kernel: K, n: usize, seed: u64) -> Box<dyn Call>
+where
+    K: MaxOrMin
+        + for<'a> Kernel<&'a Buffer<T>, Out = Option<T>>
+        + WorkOf
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    Option<T>: Settle,
+{
+    unary_of::<T, _, _>(kernel, n, seed, Tolerance::Exact, |k, x| {
+        let max = k.name_of_max();
+        let best = x.iter().copied().reduce(|a, b| {
+            let better = if max { b > a } else { b < a };
+            if better { b } else { a }
+        });
+        vec![T::part(best.into_iter().collect())]
+    })
+}
+
+/// An argmin or argmax entry of `T`: the first index of the extreme.
+fn arg_of<T: ProbeFloat, K>(kernel: K, n: usize, seed: u64) -> Box<dyn Call>
+where
+    K: MaxOrMin
+        + for<'a> Kernel<&'a Buffer<T>, Out = Option<(usize, T)>>
+        + WorkOf
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    Option<(usize, T)>: Settle,
+{
+    unary_of::<T, _, _>(kernel, n, seed, Tolerance::Exact, |k, x| {
+        let max = k.name_of_max();
+        let mut best: Option<(usize, T)> = None;
+        for (i, &v) in x.iter().enumerate() {
+            if best.is_none_or(|(_, b)| if max { v > b } else { v < b }) {
+                best = Some((i, v));
+            }
+        }
+        vec![
+            Part::U32(best.iter().map(|&(i, _)| i as u32).collect()),
+            T::part(best.iter().map(|&(_, v)| v).collect()),
+        ]
+    })
+}
+
+/// Whether an extreme kernel looks for the largest element.
+trait MaxOrMin {
+    fn name_of_max(&self) -> bool;
+}
+
+macro_rules! max_or_min {
+    ($($k:ty => $max:literal),*) => {$(
+        impl MaxOrMin for $k {
+            fn name_of_max(&self) -> bool {
+                $max
+            }
+        }
+    )*};
+}
+max_or_min!(Min => false, Max => true, ArgMin => false, ArgMax => true);
+
+/// Compaction of `T` by a random half-ones mask.
+fn compact<T: ProbeFloat>(n: usize, s: u64) -> Box<dyn Call>
+where
+    Buffer<T>: Settle,
+{
+    let mask = probe_data(n, s.wrapping_add(4))
+        .iter()
+        .map(|&v| u32::from(v >= THRESHOLD))
+        .collect();
+    call::<T, _, _>(
+        Compact,
+        vec![T::probe(n, s.wrapping_add(1))],
+        vec![mask],
+        |k, on, a| exec(k, on, (&T::buffers(a)[0], &a.u32s[0])),
+        Tolerance::Exact,
+        |_, f, u| {
+            vec![T::part(
+                f[0].iter()
+                    .zip(&u[0])
+                    .filter(|(_, m)| **m != 0)
+                    .map(|(v, _)| *v)
+                    .collect(),
+            )]
+        },
+    )
+}
+
+/// Compaction of `T` keeping `x >= THRESHOLD` (half the probe inputs).
+fn compact_if<T: ProbeFloat>(n: usize, s: u64) -> Box<dyn Call>
+where
+    CompactIf<T>: for<'a> Kernel<&'a Buffer<T>, Out = Buffer<T>> + WorkOf,
+    Buffer<T>: Settle,
+{
+    let keep_half = CompactIf {
+        cmp: Compare::Ge,
+        threshold: T::from_f32(THRESHOLD),
+    };
+    unary_of::<T, _, _>(keep_half, n, s, Tolerance::Exact, |k, x| {
+        vec![T::part(
+            x.iter().copied().filter(|&v| v >= k.threshold).collect(),
+        )]
+    })
+}
+
+/// A near-square transpose of `T`.
+fn transpose<T: ProbeFloat>(n: usize, s: u64) -> Box<dyn Call>
+where
+    Buffer<T>: Settle,
+{
+    let (rows, cols) = (side(n), n.div_ceil(side(n)).max(1));
+    call::<T, _, _>(
+        Transpose { rows, cols },
+        vec![T::probe(rows * cols, s.wrapping_add(1))],
+        vec![],
+        |k, on, a| exec(k, on, &T::buffers(a)[0]),
+        Tolerance::Exact,
+        |k, f, _| {
+            let x = &f[0];
+            vec![T::part(
+                (0..k.cols)
+                    .flat_map(|c| (0..k.rows).map(move |r| x[r * k.cols + c]))
+                    .collect(),
+            )]
+        },
+    )
+}
+
 fn probe_expr_map() -> Expr {
     let (x, y, z) = (
         Expr::input::<f32>("x"),
@@ -1001,96 +1014,72 @@ impl WorkOf for MapReduce {
     }
 }
 
-/// The plain scalar definition of a [`Unary`] op on f32 (transcendentals in
-/// f64, rounded once).
-fn unary_ref(op: Unary, x: f32) -> f32 {
-    match op {
-        Unary::Neg => -x,
-        Unary::Abs => x.abs(),
-        Unary::Sqrt => x.sqrt(),
-        Unary::Exp => f64::from(x).exp() as f32,
-        Unary::Ln => f64::from(x).ln() as f32,
-        Unary::Scale(a) => a * x,
-    }
-}
+/// The plain scalar definitions of the [`Unary`] and [`Binary`] ops on one
+/// float type (f32 transcendentals in f64, rounded once; no NaNs or signed
+/// zeros in probe data), and the map probes checked against them.
+macro_rules! map_refs {
+    ($t:ty, $unary_ref:ident, $binary_ref:ident, $map1:ident, $map2:ident, $exp:expr, $ln:expr) => {
+        fn $unary_ref(op: Unary, x: $t) -> $t {
+            match op {
+                Unary::Neg => -x,
+                Unary::Abs => x.abs(),
+                Unary::Sqrt => x.sqrt(),
+                Unary::Exp => $exp(x),
+                Unary::Ln => $ln(x),
+                Unary::Scale(a) => <$t>::from(a) * x,
+            }
+        }
 
-/// The plain scalar definition of a [`Binary`] op on f32 (no NaNs or signed
-/// zeros in probe data).
-fn binary_ref(op: Binary, x: f32, y: f32) -> f32 {
-    match op {
-        Binary::Add => x + y,
-        Binary::Sub => x - y,
-        Binary::Mul => x * y,
-        Binary::Div => x / y,
-        Binary::Min => x.min(y),
-        Binary::Max => x.max(y),
-    }
-}
+        fn $binary_ref(op: Binary, x: $t, y: $t) -> $t {
+            match op {
+                Binary::Add => x + y,
+                Binary::Sub => x - y,
+                Binary::Mul => x * y,
+                Binary::Div => x / y,
+                Binary::Min => x.min(y),
+                Binary::Max => x.max(y),
+            }
+        }
 
-/// A [`Unary`] map probe checked against [`unary_ref`].
-fn map1(op: Unary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
-    unary(op, n, seed, tolerance, |op, x| {
-        f32s(x.iter().map(|&v| unary_ref(*op, v)))
-    })
-}
+        fn $map1(op: Unary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
+            unary_of::<$t, _, _>(op, n, seed, tolerance, |op, x| {
+                vec![<$t>::part(x.iter().map(|&v| $unary_ref(*op, v)).collect())]
+            })
+        }
 
-/// A [`Binary`] map probe checked against [`binary_ref`].
-fn map2(op: Binary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
-    binary(op, n, seed, tolerance, |op, x, y| {
-        zip(x, y, |a, b| binary_ref(*op, a, b))
-    })
+        fn $map2(op: Binary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
+            binary_of::<$t, _, _>(op, n, seed, tolerance, |op, x, y| {
+                vec![<$t>::part(
+                    x.iter()
+                        .zip(y)
+                        .map(|(&a, &b)| $binary_ref(*op, a, b))
+                        .collect(),
+                )]
+            })
+        }
+    };
 }
-
-/// `f` over two equal-length inputs, as a result part.
-fn unary_ref64(op: Unary, x: f64) -> f64 {
-    match op {
-        Unary::Neg => -x,
-        Unary::Abs => x.abs(),
-        Unary::Sqrt => x.sqrt(),
-        Unary::Exp => x.exp(),
-        Unary::Ln => x.ln(),
-        Unary::Scale(a) => f64::from(a) * x,
-    }
-}
-
-fn binary_ref64(op: Binary, x: f64, y: f64) -> f64 {
-    match op {
-        Binary::Add => x + y,
-        Binary::Sub => x - y,
-        Binary::Mul => x * y,
-        Binary::Div => x / y,
-        Binary::Min => x.min(y),
-        Binary::Max => x.max(y),
-    }
-}
-
-fn map1_64(op: Unary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
-    unary64(op, n, seed, tolerance, |op, x| {
-        f64s(x.iter().map(|&v| unary_ref64(*op, v)))
-    })
-}
-
-fn map2_64(op: Binary, n: usize, seed: u64, tolerance: Tolerance) -> Box<dyn Call> {
-    binary64(op, n, seed, tolerance, |op, x, y| {
-        f64s(x.iter().zip(y).map(|(&a, &b)| binary_ref64(*op, a, b)))
-    })
-}
+map_refs!(
+    f32,
+    unary_ref,
+    binary_ref,
+    map1,
+    map2,
+    |x: f32| f64::from(x).exp() as f32,
+    |x: f32| f64::from(x).ln() as f32
+);
+map_refs!(
+    f64,
+    unary_ref64,
+    binary_ref64,
+    map1_64,
+    map2_64,
+    f64::exp,
+    f64::ln
+);
 
 fn f64s(v: impl IntoIterator<Item = f64>) -> Vec<Part> {
     vec![Part::F64(v.into_iter().collect())]
-}
-
-fn arg64(x: &[f64], better: fn(f64, f64) -> bool) -> Vec<Part> {
-    let mut best: Option<(usize, f64)> = None;
-    for (i, &v) in x.iter().enumerate() {
-        if best.is_none_or(|(_, b)| better(v, b)) {
-            best = Some((i, v));
-        }
-    }
-    vec![
-        Part::U32(best.iter().map(|&(i, _)| i as u32).collect()),
-        Part::F64(best.iter().map(|&(_, v)| v).collect()),
-    ]
 }
 
 /// Neumaier's compensated sum: the running sum and the rounding error
@@ -1136,6 +1125,7 @@ fn compensated_dot(x: &[f64], y: &[f64]) -> f64 {
     acc.value()
 }
 
+/// `f` over two equal-length inputs, as a result part.
 fn zip(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<Part> {
     f32s(x.iter().zip(y).map(|(&a, &b)| f(a, b)))
 }
@@ -1143,21 +1133,6 @@ fn zip(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<Part> {
 /// An f32 result.
 fn f32s(v: impl IntoIterator<Item = f32>) -> Vec<Part> {
     vec![Part::F32(v.into_iter().collect())]
-}
-
-/// The first index whose value `better` every earlier one, with its value
-/// (nothing for an empty input).
-fn arg(x: &[f32], better: fn(f32, f32) -> bool) -> Vec<Part> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, &v) in x.iter().enumerate() {
-        if best.is_none_or(|(_, b)| better(v, b)) {
-            best = Some((i, v));
-        }
-    }
-    vec![
-        Part::U32(best.iter().map(|&(i, _)| i as u32).collect()),
-        Part::F32(best.iter().map(|&(_, v)| v).collect()),
-    ]
 }
 
 /// The stable sorting permutation of `x` (no NaNs in probe data).
@@ -1280,55 +1255,48 @@ impl Tolerance {
                         return Err(format!("part {p}[{i}]: {} != {}", g[i], w[i]));
                     }
                 }
-                (Part::F32(g), Part::F32(w)) => {
-                    if g.len() != w.len() {
-                        return Err(format!(
-                            "part {p}: {} elements, expected {}",
-                            g.len(),
-                            w.len()
-                        ));
-                    }
-                    let ok = |g: f32, w: f32| match self {
-                        _ if g.is_nan() || w.is_nan() => g.is_nan() && w.is_nan(),
-                        Tolerance::Exact => g.to_bits() == w.to_bits(),
-                        Tolerance::Close { rel, abs } => {
-                            g == w || (g - w).abs() <= rel * w.abs() + abs
-                        }
-                    };
-                    if let Some(i) = (0..g.len()).find(|&i| !ok(g[i], w[i])) {
-                        return Err(format!(
-                            "part {p}[{i}]: {} != {} (tolerance {self:?})",
-                            g[i], w[i]
-                        ));
-                    }
-                }
-                (Part::F64(g), Part::F64(w)) => {
-                    if g.len() != w.len() {
-                        return Err(format!(
-                            "part {p}: {} elements, expected {}",
-                            g.len(),
-                            w.len()
-                        ));
-                    }
-                    let ok = |g: f64, w: f64| match self {
-                        _ if g.is_nan() || w.is_nan() => g.is_nan() && w.is_nan(),
-                        Tolerance::Exact => g.to_bits() == w.to_bits(),
-                        Tolerance::Close { rel, abs } => {
-                            g == w || (g - w).abs() <= f64::from(rel) * w.abs() + f64::from(abs)
-                        }
-                    };
-                    if let Some(i) = (0..g.len()).find(|&i| !ok(g[i], w[i])) {
-                        let ulps = (g[i] - w[i]).abs() / (w[i].abs() * f64::EPSILON);
-                        return Err(format!(
-                            "part {p}[{i}]: {:e} != {:e} ({ulps:.1} ε; tolerance {self:?})",
-                            g[i], w[i]
-                        ));
-                    }
-                }
+                (Part::F32(g), Part::F32(w)) => self.floats(p, g, w, f64::from(f32::EPSILON))?,
+                (Part::F64(g), Part::F64(w)) => self.floats(p, g, w, f64::EPSILON)?,
                 _ => return Err(format!("part {p}: element types differ")),
             }
         }
         Ok(())
+    }
+
+    /// One float part against the oracle's, compared in f64 (exactly: by
+    /// bits; any NaN matches any NaN); a mismatch is reported in units of
+    /// the part type's `eps`.
+    fn floats<F: Copy + Into<f64>>(
+        self,
+        p: usize,
+        g: &[F],
+        w: &[F],
+        eps: f64,
+    ) -> std::result::Result<(), String> {
+        if g.len() != w.len() {
+            return Err(format!(
+                "part {p}: {} elements, expected {}",
+                g.len(),
+                w.len()
+            ));
+        }
+        let ok = |g: f64, w: f64| match self {
+            _ if g.is_nan() || w.is_nan() => g.is_nan() && w.is_nan(),
+            Tolerance::Exact => g.to_bits() == w.to_bits(),
+            Tolerance::Close { rel, abs } => {
+                g == w || (g - w).abs() <= f64::from(rel) * w.abs() + f64::from(abs)
+            }
+        };
+        match (0..g.len()).find(|&i| !ok(g[i].into(), w[i].into())) {
+            Some(i) => {
+                let (g, w): (f64, f64) = (g[i].into(), w[i].into());
+                let ulps = (g - w).abs() / (w.abs() * eps);
+                Err(format!(
+                    "part {p}[{i}]: {g:e} != {w:e} ({ulps:.1} ε; tolerance {self:?})"
+                ))
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -1477,13 +1445,17 @@ type RunFn<K, O> = fn(&K, On<'_>, &Args) -> Result<O>;
 
 /// A kernel's plain scalar oracle on a call's host inputs (f32 arrays, u32
 /// arrays).
-type OracleFn<K> = fn(&K, &[Vec<f32>], &[Vec<u32>]) -> Vec<Part>;
+pub(crate) type OracleFn<K> = fn(&K, &[Vec<f32>], &[Vec<u32>]) -> Vec<Part>;
+
+/// The oracle of an entry on `T` arrays and u32 arrays.
+pub type OracleOf<K, T> = fn(&K, &[Vec<T>], &[Vec<u32>]) -> Vec<Part>;
 
 /// The oracle of an f64 entry (f64 arrays, u32 arrays).
-type OracleFn64<K> = fn(&K, &[Vec<f64>], &[Vec<u32>]) -> Vec<Part>;
+pub(crate) type OracleFn64<K> = fn(&K, &[Vec<f64>], &[Vec<u32>]) -> Vec<Part>;
 
 /// An entry's oracle, by the float type of its inputs.
-enum Oracle<K> {
+#[doc(hidden)]
+pub enum Oracle<K> {
     F32(OracleFn<K>),
     F64(OracleFn64<K>),
 }
@@ -1514,7 +1486,8 @@ fn exec<I, K: Kernel<I>>(kernel: &K, on: On<'_>, input: I) -> Result<K::Out> {
 
 /// The host data of a call's inputs, by element type.
 #[derive(Default)]
-struct HostData {
+#[doc(hidden)]
+pub struct HostData {
     f32s: Vec<Vec<f32>>,
     u32s: Vec<Vec<u32>>,
     f64s: Vec<Vec<f64>>,
@@ -1608,71 +1581,81 @@ where
     }
 }
 
-/// A catalogue call of `kernel` on the given f32 and u32 inputs: `run`
-/// calls it on a backend, `oracle` computes its result with plain scalar
-/// loops, to within `tolerance`.
-pub fn call<K, O>(
-    kernel: K,
-    f32s: Vec<Vec<f32>>,
-    u32s: Vec<Vec<u32>>,
-    run: RunFn<K, O>,
-    tolerance: Tolerance,
-    oracle: OracleFn<K>,
-) -> Box<dyn Call>
-where
-    K: Clone + Send + Sync + 'static + WorkOf,
-    O: Settle + 'static,
-{
-    probed(
-        kernel,
+/// The float element types of catalogue entries (f32, f64): how a probe
+/// makes their inputs, and where a call's host data and buffers keep them.
+pub trait ProbeFloat: crate::cpu::simd::Real + PartialOrd {
+    /// [`probe_data`] (or [`probe_data64`]) of this type.
+    fn probe(n: usize, seed: u64) -> Vec<Self>;
+    /// The call's buffers of this type.
+    fn buffers(a: &Args) -> &[Buffer<Self>];
+    /// A result part of this type.
+    fn part(v: Vec<Self>) -> Part;
+    #[doc(hidden)]
+    fn host_data(floats: Vec<Vec<Self>>, u32s: Vec<Vec<u32>>) -> HostData;
+    #[doc(hidden)]
+    fn oracle<K>(f: OracleOf<K, Self>) -> Oracle<K>;
+}
+
+impl ProbeFloat for f32 {
+    fn probe(n: usize, seed: u64) -> Vec<f32> {
+        probe_data(n, seed)
+    }
+    fn buffers(a: &Args) -> &[Buffer<f32>] {
+        &a.f32s
+    }
+    fn part(v: Vec<f32>) -> Part {
+        Part::F32(v)
+    }
+    fn host_data(f32s: Vec<Vec<f32>>, u32s: Vec<Vec<u32>>) -> HostData {
         HostData {
             f32s,
             u32s,
             f64s: Vec::new(),
-        },
-        run,
-        tolerance,
-        Oracle::F32(oracle),
-    )
+        }
+    }
+    fn oracle<K>(f: OracleFn<K>) -> Oracle<K> {
+        Oracle::F32(f)
+    }
 }
 
-/// [`call`] for an f64 entry: `f64s` and `u32s` inputs, an oracle on them.
-pub fn call64<K, O>(
-    kernel: K,
-    f64s: Vec<Vec<f64>>,
-    u32s: Vec<Vec<u32>>,
-    run: RunFn<K, O>,
-    tolerance: Tolerance,
-    oracle: OracleFn64<K>,
-) -> Box<dyn Call>
-where
-    K: Clone + Send + Sync + 'static + WorkOf,
-    O: Settle + 'static,
-{
-    probed(
-        kernel,
+impl ProbeFloat for f64 {
+    fn probe(n: usize, seed: u64) -> Vec<f64> {
+        probe_data64(n, seed)
+    }
+    fn buffers(a: &Args) -> &[Buffer<f64>] {
+        &a.f64s
+    }
+    fn part(v: Vec<f64>) -> Part {
+        Part::F64(v)
+    }
+    fn host_data(f64s: Vec<Vec<f64>>, u32s: Vec<Vec<u32>>) -> HostData {
         HostData {
             f32s: Vec::new(),
             u32s,
             f64s,
-        },
-        run,
-        tolerance,
-        Oracle::F64(oracle),
-    )
+        }
+    }
+    fn oracle<K>(f: OracleFn64<K>) -> Oracle<K> {
+        Oracle::F64(f)
+    }
 }
 
-fn probed<K, O>(
+/// A catalogue call of `kernel` on the given float (`T`: f32 or f64) and
+/// u32 inputs: `run` calls it on a backend, `oracle` computes its result
+/// with plain scalar loops, to within `tolerance`.
+pub fn call<T: ProbeFloat, K, O>(
     kernel: K,
-    data: HostData,
+    floats: Vec<Vec<T>>,
+    u32s: Vec<Vec<u32>>,
     run: RunFn<K, O>,
     tolerance: Tolerance,
-    oracle: Oracle<K>,
+    oracle: OracleOf<K, T>,
 ) -> Box<dyn Call>
 where
     K: Clone + Send + Sync + 'static + WorkOf,
     O: Settle + 'static,
 {
+    let data = T::host_data(floats, u32s);
     let args = Args::new(&data);
     let work = kernel.work_of(&args);
     Box::new(Probed {
@@ -1682,7 +1665,7 @@ where
         args,
         work,
         run,
-        oracle,
+        oracle: T::oracle(oracle),
         tolerance,
     })
 }
@@ -1747,40 +1730,41 @@ work_of! {
     Sort: U1 => |a| &a.u32s[0], D1 => &a.f64s[0];
 }
 
-/// A catalogue call of a one-input f32 kernel on [`probe_data`] of `seed`.
-pub fn unary<K, O>(
+/// A catalogue call of a one-input kernel on `T`'s probe data of `seed`
+/// ([`probe_data`] for f32, [`probe_data64`] for f64).
+pub fn unary_of<T: ProbeFloat, K, O>(
     kernel: K,
     n: usize,
     seed: u64,
     tolerance: Tolerance,
-    oracle: fn(&K, &[f32]) -> Vec<Part>,
+    oracle: fn(&K, &[T]) -> Vec<Part>,
 ) -> Box<dyn Call>
 where
-    K: for<'a> Kernel<&'a Buffer<f32>, Out = O> + WorkOf + Clone + Send + Sync + 'static,
+    K: for<'a> Kernel<&'a Buffer<T>, Out = O> + WorkOf + Clone + Send + Sync + 'static,
     O: Settle + 'static,
 {
     // The oracle travels as the kernel's companion: `OracleFn` takes no
     // closure state, so a one-input oracle rides in a pair.
-    call(
+    call::<T, _, _>(
         (kernel, oracle),
-        vec![probe_data(n, seed.wrapping_add(1))],
+        vec![T::probe(n, seed.wrapping_add(1))],
         vec![],
-        |(k, _), on, a| exec(k, on, &a.f32s[0]),
+        |(k, _), on, a| exec(k, on, &T::buffers(a)[0]),
         tolerance,
         |(k, oracle), f, _| oracle(k, &f[0]),
     )
 }
 
-/// A catalogue call of a two-input f32 kernel on [`probe_data`] of `seed`.
-pub fn binary<K, O>(
+/// A catalogue call of a two-input kernel on `T`'s probe data of `seed`.
+pub fn binary_of<T: ProbeFloat, K, O>(
     kernel: K,
     n: usize,
     seed: u64,
     tolerance: Tolerance,
-    oracle: fn(&K, &[f32], &[f32]) -> Vec<Part>,
+    oracle: fn(&K, &[T], &[T]) -> Vec<Part>,
 ) -> Box<dyn Call>
 where
-    K: for<'a> Kernel<(&'a Buffer<f32>, &'a Buffer<f32>), Out = O>
+    K: for<'a> Kernel<(&'a Buffer<T>, &'a Buffer<T>), Out = O>
         + WorkOf
         + Clone
         + Send
@@ -1788,66 +1772,14 @@ where
         + 'static,
     O: Settle + 'static,
 {
-    call(
+    call::<T, _, _>(
         (kernel, oracle),
         vec![
-            probe_data(n, seed.wrapping_add(1)),
-            probe_data(n, seed.wrapping_add(2)),
+            T::probe(n, seed.wrapping_add(1)),
+            T::probe(n, seed.wrapping_add(2)),
         ],
         vec![],
-        |(k, _), on, a| exec(k, on, (&a.f32s[0], &a.f32s[1])),
-        tolerance,
-        |(k, oracle), f, _| oracle(k, &f[0], &f[1]),
-    )
-}
-
-/// [`unary`] for an f64 kernel, on [`probe_data64`] of `seed`.
-pub fn unary64<K, O>(
-    kernel: K,
-    n: usize,
-    seed: u64,
-    tolerance: Tolerance,
-    oracle: fn(&K, &[f64]) -> Vec<Part>,
-) -> Box<dyn Call>
-where
-    K: for<'a> Kernel<&'a Buffer<f64>, Out = O> + WorkOf + Clone + Send + Sync + 'static,
-    O: Settle + 'static,
-{
-    call64(
-        (kernel, oracle),
-        vec![probe_data64(n, seed.wrapping_add(1))],
-        vec![],
-        |(k, _), on, a| exec(k, on, &a.f64s[0]),
-        tolerance,
-        |(k, oracle), f, _| oracle(k, &f[0]),
-    )
-}
-
-/// [`binary`] for an f64 kernel, on [`probe_data64`] of `seed`.
-pub fn binary64<K, O>(
-    kernel: K,
-    n: usize,
-    seed: u64,
-    tolerance: Tolerance,
-    oracle: fn(&K, &[f64], &[f64]) -> Vec<Part>,
-) -> Box<dyn Call>
-where
-    K: for<'a> Kernel<(&'a Buffer<f64>, &'a Buffer<f64>), Out = O>
-        + WorkOf
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    O: Settle + 'static,
-{
-    call64(
-        (kernel, oracle),
-        vec![
-            probe_data64(n, seed.wrapping_add(1)),
-            probe_data64(n, seed.wrapping_add(2)),
-        ],
-        vec![],
-        |(k, _), on, a| exec(k, on, (&a.f64s[0], &a.f64s[1])),
+        |(k, _), on, a| exec(k, on, (&T::buffers(a)[0], &T::buffers(a)[1])),
         tolerance,
         |(k, oracle), f, _| oracle(k, &f[0], &f[1]),
     )

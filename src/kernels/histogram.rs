@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
-use crate::buffer::{Buffer, Element, ElementType};
+use crate::buffer::{Buffer, Element};
 use crate::cpu::{self, Cpu, pool};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
@@ -239,34 +239,26 @@ impl HistogramRange {
     }
 }
 
-/// The bucket slot of `v` (see the module docs); the same formula as the
-/// shader's `slot`.
-#[inline(always)]
-fn range_slot(v: f32, lo: f32, hi: f32, scale: f32, bins: u32) -> usize {
-    if v.is_nan() {
-        bins as usize + 2
-    } else if v < lo {
-        bins as usize
-    } else if v >= hi {
-        bins as usize + 1
-    } else {
-        ((v - lo) * scale).floor().min((bins - 1) as f32) as usize
-    }
+/// The bucket slot of `v` (see the module docs), for f32 and f64; the
+/// same formula as the shader's `slot`.
+macro_rules! range_slot {
+    ($name:ident, $t:ty) => {
+        #[inline(always)]
+        fn $name(v: $t, lo: $t, hi: $t, scale: $t, bins: u32) -> usize {
+            if v.is_nan() {
+                bins as usize + 2
+            } else if v < lo {
+                bins as usize
+            } else if v >= hi {
+                bins as usize + 1
+            } else {
+                ((v - lo) * scale).floor().min((bins - 1) as $t) as usize
+            }
+        }
+    };
 }
-
-/// [`range_slot`] in f64.
-#[inline(always)]
-fn range_slot_f64(v: f64, lo: f64, hi: f64, scale: f64, bins: u32) -> usize {
-    if v.is_nan() {
-        bins as usize + 2
-    } else if v < lo {
-        bins as usize
-    } else if v >= hi {
-        bins as usize + 1
-    } else {
-        ((v - lo) * scale).floor().min(f64::from(bins - 1)) as usize
-    }
-}
+range_slot!(range_slot, f32);
+range_slot!(range_slot_f64, f64);
 
 impl Kernel<&Buffer<u32>> for Histogram {
     type Out = HistogramCounts;
@@ -303,77 +295,88 @@ impl Kernel<&Buffer<u32>> for Histogram {
     }
 }
 
-impl Kernel<&Buffer<f32>> for HistogramRange {
-    type Out = HistogramCounts;
+/// The element types of [`HistogramRange`]: f32 (edges rounded to f32,
+/// every bucket computation in f32) and f64 (all in f64).
+pub trait RangeFloat: Element + PartialOrd {
+    /// The kernel's name for this type.
+    #[doc(hidden)]
+    const NAME: &'static str;
+    /// `(lo, hi, scale)` in this type, after the checks.
+    #[doc(hidden)]
+    fn edges(h: &HistogramRange) -> Result<(Self, Self, Self)>;
+    /// The bucket slot of `v` (the module docs' formula).
+    #[doc(hidden)]
+    fn slot(v: Self, lo: Self, hi: Self, scale: Self, bins: u32) -> usize;
+    /// Writes the edges and scale into `histogram.wgsl`'s `Params` words.
+    #[doc(hidden)]
+    fn params(lo: Self, hi: Self, scale: Self, words: &mut [u32; PARAM_WORDS]);
+}
 
-    fn name(&self) -> &'static str {
-        "histogram_range"
+impl RangeFloat for f32 {
+    const NAME: &'static str = "histogram_range";
+    fn edges(h: &HistogramRange) -> Result<(f32, f32, f32)> {
+        h.edges_f32()
     }
-
-    fn work(&self, x: &&Buffer<f32>) -> Work {
-        histogram_work(x.len(), self.bins, 4)
+    #[inline(always)]
+    fn slot(v: f32, lo: f32, hi: f32, scale: f32, bins: u32) -> usize {
+        range_slot(v, lo, hi, scale, bins)
     }
-
-    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<f32>) -> Result<HistogramCounts> {
-        let (lo, hi, scale) = self.edges_f32()?;
-        check_len("histogram_range", x.len())?;
-        let data = cpu.host(x)?;
-        let bins = self.bins;
-        let slots = count_cpu(cpu, "histogram_range", &data, bins, move |v| {
-            range_slot(v, lo, hi, scale, bins)
-        })?;
-        Ok(HistogramCounts::from_slots(slots))
-    }
-
-    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<f32>) -> Result<HistogramCounts> {
-        let (lo, hi, scale) = self.edges_f32()?;
-        check_len("histogram_range", x.len())?;
-        let mut params = [0u32; PARAM_WORDS];
-        params[2] = self.bins;
-        params[4..7].copy_from_slice(&[lo.to_bits(), hi.to_bits(), scale.to_bits()]);
-        count_gpu(gpu, "histogram_range", x, self.bins, params)
+    fn params(lo: f32, hi: f32, scale: f32, words: &mut [u32; PARAM_WORDS]) {
+        words[4..7].copy_from_slice(&[lo.to_bits(), hi.to_bits(), scale.to_bits()]);
     }
 }
 
-/// f64 values, every bucket computation in f64 (the f32 formula of the
-/// module docs at double precision).
-impl Kernel<&Buffer<f64>> for HistogramRange {
+impl RangeFloat for f64 {
+    const NAME: &'static str = "histogram_range_f64";
+    fn edges(h: &HistogramRange) -> Result<(f64, f64, f64)> {
+        h.edges_f64()
+    }
+    #[inline(always)]
+    fn slot(v: f64, lo: f64, hi: f64, scale: f64, bins: u32) -> usize {
+        range_slot_f64(v, lo, hi, scale, bins)
+    }
+    fn params(lo: f64, hi: f64, scale: f64, words: &mut [u32; PARAM_WORDS]) {
+        let w: [u32; 6] = bytemuck::cast([lo, hi, scale]);
+        words[8..14].copy_from_slice(&w);
+    }
+}
+
+impl<R: RangeFloat> Kernel<&Buffer<R>> for HistogramRange {
     type Out = HistogramCounts;
 
     fn name(&self) -> &'static str {
-        "histogram_range_f64"
+        R::NAME
     }
 
-    fn work(&self, x: &&Buffer<f64>) -> Work {
+    fn work(&self, x: &&Buffer<R>) -> Work {
         histogram_work(x.len(), self.bins, 4)
     }
 
-    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<f64>) -> Result<HistogramCounts> {
-        let (lo, hi, scale) = self.edges_f64()?;
-        check_len("histogram_range", x.len())?;
+    fn run_cpu(&self, cpu: &Cpu, x: &Buffer<R>) -> Result<HistogramCounts> {
+        let (lo, hi, scale) = R::edges(self)?;
+        check_len(R::NAME, x.len())?;
         let data = cpu.host(x)?;
         let bins = self.bins;
-        let slots = count_cpu(cpu, "histogram_range", &data, bins, move |v| {
-            range_slot_f64(v, lo, hi, scale, bins)
+        let slots = count_cpu(cpu, R::NAME, &data, bins, move |v| {
+            R::slot(v, lo, hi, scale, bins)
         })?;
         Ok(HistogramCounts::from_slots(slots))
     }
 
-    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<f64>) -> Result<HistogramCounts> {
-        let (lo, hi, scale) = self.edges_f64()?;
-        check_len("histogram_range", x.len())?;
-        gpu.check_element("histogram_range", ElementType::F64)?;
+    fn run_gpu(&self, gpu: &Gpu, x: &Buffer<R>) -> Result<HistogramCounts> {
+        let (lo, hi, scale) = R::edges(self)?;
+        check_len(R::NAME, x.len())?;
+        gpu.check_element(R::NAME, R::TYPE)?;
         let mut params = [0u32; PARAM_WORDS];
         params[2] = self.bins;
-        let words: [u32; 6] = bytemuck::cast([lo, hi, scale]);
-        params[8..14].copy_from_slice(&words);
-        count_gpu(gpu, "histogram_range", x, self.bins, params)
+        R::params(lo, hi, scale, &mut params);
+        count_gpu(gpu, R::NAME, x, self.bins, params)
     }
 }
 
 /// Words of `histogram.wgsl`'s `Params`: n, groups, bins, pad, the f32
 /// edges and scale, pad, then the f64 ones as word pairs, pad.
-const PARAM_WORDS: usize = 16;
+pub const PARAM_WORDS: usize = 16;
 
 /// Most slots for which [`count_into`] interleaves four counter sets.
 const INTERLEAVED_MAX_SLOTS: usize = 4096;

@@ -350,26 +350,6 @@ fn unary_cpu<T: Element>(op: Unary, src: &[T], dst: &mut [T]) {
     }
 }
 
-fn unary_f64(op: Unary, s: &[f64], d: &mut [f64]) {
-    let sign = F64::splat(-0.0);
-    match op {
-        Unary::Neg => simd::map(s, d, |v| v ^ sign, |x| -x),
-        Unary::Abs => simd::map(s, d, |v| v.abs(), f64::abs),
-        Unary::Sqrt => simd::map(s, d, |v| v.sqrt(), f64::sqrt),
-        Unary::Exp => simd::map(s, d, exp_lanes_f64, |x| {
-            exp_lanes_f64(F64::splat(x)).to_array()[0]
-        }),
-        Unary::Ln => simd::map(s, d, ln_lanes_f64, |x| {
-            ln_lanes_f64(F64::splat(x)).to_array()[0]
-        }),
-        Unary::Scale(k) => {
-            let k = f64::from(k);
-            let kv = F64::splat(k);
-            simd::map(s, d, |v| v * kv, |x| x * k)
-        }
-    }
-}
-
 /// Largest x whose exp is finite in f64, and the x below which it underflows to 0.
 const EXP_OVERFLOW_F64: f64 = 709.782_712_893_384;
 const EXP_UNDERFLOW_F64: f64 = -745.133_219_101_941_1;
@@ -406,20 +386,31 @@ pub(crate) fn ln_lanes_f64(v: F64) -> F64 {
     v.is_nan().select(v, r)
 }
 
-fn unary_f32(op: Unary, s: &[f32], d: &mut [f32]) {
-    let sign = F32::splat(-0.0);
-    match op {
-        Unary::Neg => simd::map(s, d, |v| v ^ sign, |x| -x),
-        Unary::Abs => simd::map(s, d, |v| v.abs(), f32::abs),
-        Unary::Sqrt => simd::map(s, d, |v| v.sqrt(), f32::sqrt),
-        Unary::Exp => simd::map(s, d, exp_lanes, exp_f32),
-        Unary::Ln => simd::map(s, d, ln_lanes, ln_f32),
-        Unary::Scale(k) => {
-            let kv = F32::splat(k);
-            simd::map(s, d, |v| v * kv, |x| x * k)
+/// The float unary ops for one float type, with its `exp` and `ln` lanes.
+macro_rules! float_unary {
+    ($unary:ident, $t:ty, $v:ty, $exp:ident, $ln:ident) => {
+        fn $unary(op: Unary, s: &[$t], d: &mut [$t]) {
+            let sign = <$v>::splat(-0.0);
+            // The tail goes through the lanes too, so every element rounds alike.
+            let one = |f: fn($v) -> $v, x: $t| f(<$v>::splat(x)).to_array()[0];
+            match op {
+                Unary::Neg => simd::map(s, d, |v| v ^ sign, |x| -x),
+                Unary::Abs => simd::map(s, d, |v| v.abs(), <$t>::abs),
+                Unary::Sqrt => simd::map(s, d, |v| v.sqrt(), <$t>::sqrt),
+                Unary::Exp => simd::map(s, d, $exp, |x| one($exp, x)),
+                Unary::Ln => simd::map(s, d, $ln, |x| one($ln, x)),
+                Unary::Scale(k) => {
+                    let k = <$t>::from(k);
+                    let kv = <$v>::splat(k);
+                    simd::map(s, d, |v| v * kv, |x| x * k)
+                }
+            }
         }
-    }
+    };
 }
+
+float_unary!(unary_f32, f32, F32, exp_lanes, ln_lanes);
+float_unary!(unary_f64, f64, F64, exp_lanes_f64, ln_lanes_f64);
 
 /// Largest x whose exp is finite in f32, and the x below which it underflows to 0.
 const EXP_OVERFLOW: f32 = 88.72283;
@@ -433,10 +424,6 @@ pub(crate) fn exp_lanes(v: F32) -> F32 {
         .select(F32::splat(f32::INFINITY), r);
     let r = v.simd_lt(F32::splat(EXP_UNDERFLOW)).select(F32::ZERO, r);
     v.is_nan().select(v, r)
-}
-
-fn exp_f32(x: f32) -> f32 {
-    exp_lanes(F32::splat(x)).to_array()[0]
 }
 
 /// 149·ln 2: ln of the smallest subnormal's scale, 2^-149.
@@ -457,10 +444,6 @@ pub(crate) fn ln_lanes(v: F32) -> F32 {
     let r = v.simd_eq(F32::splat(f32::INFINITY)).select(v, r);
     let r = v.simd_lt(F32::ZERO).select(F32::splat(f32::NAN), r);
     v.is_nan().select(v, r)
-}
-
-fn ln_f32(x: f32) -> f32 {
-    ln_lanes(F32::splat(x)).to_array()[0]
 }
 
 fn binary_cpu<T: Element>(op: Binary, a: &[T], b: &[T], d: &mut [T]) {
@@ -510,54 +493,6 @@ fn binary_cpu<T: Element>(op: Binary, a: &[T], b: &[T], d: &mut [T]) {
     }
 }
 
-fn binary_f64(op: Binary, a: &[f64], b: &[f64], d: &mut [f64]) {
-    match op {
-        Binary::Add => simd::zip(a, b, d, |x, y| x + y, |x, y| x + y),
-        Binary::Sub => simd::zip(a, b, d, |x, y| x - y, |x, y| x - y),
-        Binary::Mul => simd::zip(a, b, d, |x, y| x * y, |x, y| x * y),
-        Binary::Div => simd::zip(a, b, d, |x, y| x / y, |x, y| x / y),
-        Binary::Min => simd::zip(
-            a,
-            b,
-            d,
-            |x, y| pick_lanes_f64(x, y, false),
-            |x, y| pick_f64(x, y, false),
-        ),
-        Binary::Max => simd::zip(
-            a,
-            b,
-            d,
-            |x, y| pick_lanes_f64(x, y, true),
-            |x, y| pick_f64(x, y, true),
-        ),
-    }
-}
-
-/// [`pick_lanes`] for f64.
-#[inline(always)]
-fn pick_lanes_f64(a: F64, b: F64, max: bool) -> F64 {
-    let (ka, kb) = (simd::f64_keys(a, 0), simd::f64_keys(b, 0));
-    let b_wins: F64 = bytemuck::cast(if max { kb.simd_gt(ka) } else { ka.simd_gt(kb) });
-    let r = b_wins.select(b, a);
-    let r = a.is_nan().select(b, r);
-    b.is_nan().select(a, r)
-}
-
-fn pick_f64(a: f64, b: f64, max: bool) -> f64 {
-    if b.is_nan() {
-        return a;
-    }
-    if a.is_nan() {
-        return b;
-    }
-    let (ka, kb) = (f64_key(a), f64_key(b));
-    if (max && kb > ka) || (!max && kb < ka) {
-        b
-    } else {
-        a
-    }
-}
-
 /// Integer division has no SIMD instruction; the scalar loop is what LLVM
 /// would emit anyway.
 fn int_div<T: Copy>(a: &[T], b: &[T], d: &mut [T], f: impl Fn(T, T) -> T) {
@@ -566,51 +501,75 @@ fn int_div<T: Copy>(a: &[T], b: &[T], d: &mut [T], f: impl Fn(T, T) -> T) {
     }
 }
 
-fn binary_f32(op: Binary, a: &[f32], b: &[f32], d: &mut [f32]) {
-    match op {
-        Binary::Add => simd::zip(a, b, d, |x, y| x + y, |x, y| x + y),
-        Binary::Sub => simd::zip(a, b, d, |x, y| x - y, |x, y| x - y),
-        Binary::Mul => simd::zip(a, b, d, |x, y| x * y, |x, y| x * y),
-        Binary::Div => simd::zip(a, b, d, |x, y| x / y, |x, y| x / y),
-        Binary::Min => simd::zip(
-            a,
-            b,
-            d,
-            |x, y| pick_lanes(x, y, false),
-            |x, y| pick_f32(x, y, false),
-        ),
-        Binary::Max => simd::zip(
-            a,
-            b,
-            d,
-            |x, y| pick_lanes(x, y, true),
-            |x, y| pick_f32(x, y, true),
-        ),
-    }
+/// The float binary ops, NaN-ignoring min/max with `-0.0 < +0.0` (the same
+/// rule as `pick_min` and `pick_max` in `map.wgsl`), for one float type:
+/// its lanes' keys (`$keys`) and one element's (`$key`).
+macro_rules! float_binary {
+    ($binary:ident, $pick_lanes:ident, $pick:ident, $t:ty, $v:ty, $keys:expr, $key:expr) => {
+        fn $binary(op: Binary, a: &[$t], b: &[$t], d: &mut [$t]) {
+            match op {
+                Binary::Add => simd::zip(a, b, d, |x, y| x + y, |x, y| x + y),
+                Binary::Sub => simd::zip(a, b, d, |x, y| x - y, |x, y| x - y),
+                Binary::Mul => simd::zip(a, b, d, |x, y| x * y, |x, y| x * y),
+                Binary::Div => simd::zip(a, b, d, |x, y| x / y, |x, y| x / y),
+                Binary::Min => simd::zip(
+                    a,
+                    b,
+                    d,
+                    |x, y| $pick_lanes(x, y, false),
+                    |x, y| $pick(x, y, false),
+                ),
+                Binary::Max => simd::zip(
+                    a,
+                    b,
+                    d,
+                    |x, y| $pick_lanes(x, y, true),
+                    |x, y| $pick(x, y, true),
+                ),
+            }
+        }
+
+        #[inline(always)]
+        pub(crate) fn $pick_lanes(a: $v, b: $v, max: bool) -> $v {
+            let (ka, kb) = ($keys(a), $keys(b));
+            let b_wins: $v = bytemuck::cast(if max { kb.simd_gt(ka) } else { ka.simd_gt(kb) });
+            let r = b_wins.select(b, a);
+            let r = a.is_nan().select(b, r);
+            b.is_nan().select(a, r)
+        }
+
+        fn $pick(a: $t, b: $t, max: bool) -> $t {
+            if b.is_nan() {
+                return a;
+            }
+            if a.is_nan() {
+                return b;
+            }
+            let (ka, kb) = ($key(a), $key(b));
+            if (max && kb > ka) || (!max && kb < ka) {
+                b
+            } else {
+                a
+            }
+        }
+    };
 }
 
-/// NaN-ignoring min/max with `-0.0 < +0.0`, the same rule as `pick_min` and
-/// `pick_max` in `map.wgsl`.
-#[inline(always)]
-pub(crate) fn pick_lanes(a: F32, b: F32, max: bool) -> F32 {
-    let (ka, kb) = (f32::keys(a, 0), f32::keys(b, 0));
-    let b_wins: F32 = bytemuck::cast(if max { kb.simd_gt(ka) } else { ka.simd_gt(kb) });
-    let r = b_wins.select(b, a);
-    let r = a.is_nan().select(b, r);
-    b.is_nan().select(a, r)
-}
-
-fn pick_f32(a: f32, b: f32, max: bool) -> f32 {
-    if b.is_nan() {
-        return a;
-    }
-    if a.is_nan() {
-        return b;
-    }
-    let (ka, kb) = (f32::key(a), f32::key(b));
-    if (max && kb > ka) || (!max && kb < ka) {
-        b
-    } else {
-        a
-    }
-}
+float_binary!(
+    binary_f32,
+    pick_lanes,
+    pick_f32,
+    f32,
+    F32,
+    |v| f32::keys(v, 0),
+    f32::key
+);
+float_binary!(
+    binary_f64,
+    pick_lanes_f64,
+    pick_f64,
+    f64,
+    F64,
+    |v| simd::f64_keys(v, 0),
+    f64_key
+);

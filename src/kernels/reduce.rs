@@ -14,7 +14,7 @@
 
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
-use crate::cpu::simd::{self, Lanes};
+use crate::cpu::simd::{self, Lanes, Real};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
 use crate::kernel::{Kernel, Work, typed_name};
@@ -63,7 +63,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Sum {
         let data = cpu.host(x)?;
         Ok(match T::TYPE {
             ElementType::F32 => {
-                let s = sum_f32(cpu, bytemuck::cast_slice(&data), None);
+                let s = sum_float::<f32>(cpu, bytemuck::cast_slice(&data), None);
                 bytemuck::cast(s)
             }
             ElementType::I32 => {
@@ -74,7 +74,9 @@ impl<T: Element> Kernel<&Buffer<T>> for Sum {
                 let s = int_sum::<u32>(cpu, bytemuck::cast_slice(&data), None);
                 bytemuck::cast(s)
             }
-            ElementType::F64 => bytemuck::cast(sum_f64(cpu, bytemuck::cast_slice(&data), None)),
+            ElementType::F64 => {
+                bytemuck::cast(sum_float::<f64>(cpu, bytemuck::cast_slice(&data), None))
+            }
         })
     }
 
@@ -108,7 +110,7 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Dot {
         Error::check_same_len("dot", x.len(), y.len())?;
         let (a, b) = (cpu.host(x)?, cpu.host(y)?);
         Ok(match T::TYPE {
-            ElementType::F32 => bytemuck::cast(sum_f32(
+            ElementType::F32 => bytemuck::cast(sum_float::<f32>(
                 cpu,
                 bytemuck::cast_slice(&a),
                 Some(bytemuck::cast_slice(&b)),
@@ -123,7 +125,7 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Dot {
                 bytemuck::cast_slice(&a),
                 Some(bytemuck::cast_slice(&b)),
             )),
-            ElementType::F64 => bytemuck::cast(sum_f64(
+            ElementType::F64 => bytemuck::cast(sum_float::<f64>(
                 cpu,
                 bytemuck::cast_slice(&a),
                 Some(bytemuck::cast_slice(&b)),
@@ -278,76 +280,21 @@ fn arg_result<T: Element>(key: u32, index: usize) -> (usize, T) {
     }
 }
 
-fn sum_f32(cpu: &Cpu, a: &[f32], b: Option<&[f32]>) -> f32 {
+/// Pairwise float sum (or dot product, fused multiply-adds) of f32 or f64.
+fn sum_float<R: Real>(cpu: &Cpu, a: &[R], b: Option<&[R]>) -> R {
     match b {
         None => cpu.reduce_chunks(
             a,
-            |c, _| simd::pairwise_sum_f32(c, c, &|x, _, acc| acc + x, &|x, _, acc| acc + x),
+            |c, _| simd::pairwise_sum(c, c, &|x, _, acc| R::vadd(acc, x), &|x, _, acc| acc + x),
             |l, r| l + r,
         ),
         Some(b) => cpu.reduce_zip_chunks(
             a,
             b,
-            |x, y, _| {
-                simd::pairwise_sum_f32(x, y, &|x, y, acc| x.mul_add(y, acc), &|x, y, acc| {
-                    x.mul_add(y, acc)
-                })
-            },
+            |x, y, _| simd::pairwise_sum(x, y, &R::vmul_add, &R::mul_add),
             |l, r| l + r,
         ),
     }
-}
-
-fn sum_f64(cpu: &Cpu, a: &[f64], b: Option<&[f64]>) -> f64 {
-    match b {
-        None => cpu.reduce_chunks(
-            a,
-            |c, _| simd::pairwise_sum_f64(c, c, &|x, _, acc| acc + x, &|x, _, acc| acc + x),
-            |l, r| l + r,
-        ),
-        Some(b) => cpu.reduce_zip_chunks(
-            a,
-            b,
-            |x, y, _| {
-                simd::pairwise_sum_f64(x, y, &|x, y, acc| x.mul_add(y, acc), &|x, y, acc| {
-                    x.mul_add(y, acc)
-                })
-            },
-            |l, r| l + r,
-        ),
-    }
-}
-
-fn extreme_f64(cpu: &Cpu, x: &[f64], max: bool) -> u64 {
-    cpu.reduce_chunks(
-        x,
-        |c, _| simd::extreme_key_f64(c, max),
-        |a, b| if max { a.max(b) } else { a.min(b) },
-    )
-}
-
-/// `(key, index)` of the first extreme f64; index `usize::MAX` when all
-/// are NaN.
-fn arg_f64(cpu: &Cpu, x: &[f64], max: bool) -> (u64, usize) {
-    cpu.reduce_chunks(
-        x,
-        |c, offset| {
-            let k = simd::extreme_key_f64(c, max);
-            match simd::find_key_f64(c, k) {
-                Some(i) => (k, offset + i),
-                None => (k, usize::MAX),
-            }
-        },
-        |a, b| {
-            if a.0 != b.0 {
-                if (b.0 > a.0) == max { b } else { a }
-            } else if b.1 < a.1 {
-                b
-            } else {
-                a
-            }
-        },
-    )
 }
 
 /// Integer sum (or dot product) with wrapping arithmetic.
@@ -411,9 +358,23 @@ impl WrappingInt for u32 {
 }
 
 fn extreme_cpu<T: Lanes>(cpu: &Cpu, x: &[T], max: bool) -> u32 {
+    extreme_keys(cpu, x, max, simd::extreme_key::<T>)
+}
+
+fn extreme_f64(cpu: &Cpu, x: &[f64], max: bool) -> u64 {
+    extreme_keys(cpu, x, max, simd::extreme_key_f64)
+}
+
+/// The extreme key of `x` over the pool, `extreme` per chunk.
+fn extreme_keys<T: Element, K: Ord + Copy + Send>(
+    cpu: &Cpu,
+    x: &[T],
+    max: bool,
+    extreme: fn(&[T], bool) -> K,
+) -> K {
     cpu.reduce_chunks(
         x,
-        |c, _| simd::extreme_key(c, max),
+        |c, _| extreme(c, max),
         |a, b| if max { a.max(b) } else { a.min(b) },
     )
 }
@@ -421,11 +382,28 @@ fn extreme_cpu<T: Lanes>(cpu: &Cpu, x: &[T], max: bool) -> u32 {
 /// `(key, index)` of the first extreme element; index `usize::MAX` when all
 /// are NaN.
 fn arg_cpu<T: Lanes>(cpu: &Cpu, x: &[T], max: bool) -> (u32, usize) {
+    arg_keys(cpu, x, max, simd::extreme_key::<T>, simd::find_key::<T>)
+}
+
+/// [`arg_cpu`] for f64 (u64 keys).
+fn arg_f64(cpu: &Cpu, x: &[f64], max: bool) -> (u64, usize) {
+    arg_keys(cpu, x, max, simd::extreme_key_f64, simd::find_key_f64)
+}
+
+/// The first extreme `(key, index)` over the pool: per chunk its extreme
+/// key and where it first occurs; the better key, then the smaller index.
+fn arg_keys<T: Element, K: Ord + Copy + Send>(
+    cpu: &Cpu,
+    x: &[T],
+    max: bool,
+    extreme: fn(&[T], bool) -> K,
+    find: fn(&[T], K) -> Option<usize>,
+) -> (K, usize) {
     cpu.reduce_chunks(
         x,
         |c, offset| {
-            let k = simd::extreme_key(c, max);
-            match simd::find_key(c, k) {
+            let k = extreme(c, max);
+            match find(c, k) {
                 Some(i) => (k, offset + i),
                 None => (k, usize::MAX),
             }

@@ -187,7 +187,7 @@ impl ScanAdd for f32 {
         a + b
     }
     fn total(x: &[f32]) -> f32 {
-        simd::pairwise_sum_f32(x, x, &|v, _, acc| acc + v, &|v, _, acc| acc + v)
+        simd::pairwise_sum(x, x, &|v, _, acc| acc + v, &|v, _, acc| acc + v)
     }
 }
 
@@ -198,7 +198,7 @@ impl ScanAdd for f64 {
         a + b
     }
     fn total(x: &[f64]) -> f64 {
-        simd::pairwise_sum_f64(x, x, &|v, _, acc| acc + v, &|v, _, acc| acc + v)
+        simd::pairwise_sum(x, x, &|v, _, acc| acc + v, &|v, _, acc| acc + v)
     }
 }
 
