@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use tandem::kernels::catalogue::FAMILIES;
 use tandem::kernels::{
-    ArgMax, ArgMin, Argsort, Axpy, Binary, Border, Compact, CompactIf, Compare, Conv2d, Dot, Gemm,
+    ArgMax, ArgMin, Argsort, Axpy, Binary, Border, Compact, CompactIf, Compare, Conv2d, Dot,
     Histogram, HistogramRange, Max, Min, Scan, Sort, SortPairs, Sum, Transpose, Unary,
 };
 use tandem::{Buffer, Kernel};
@@ -106,7 +106,7 @@ pub(crate) fn arg_loop(x: &[f32], better: impl Fn(f32, f32) -> bool) -> Option<(
 /// Every case of the sweep, in table order. A new kernel family adds its
 /// cases here: one function each, built with [`Case::new`] and [`bench`]
 /// (the kernel's `work` gives the roofline its bytes and flops; see
-/// [`gemm`] for a 2-D case with a capped serial loop).
+/// [`crate::double::gemm_of`] for a 2-D case with a capped serial loop).
 pub(crate) fn catalogue() -> Vec<Case> {
     const S: f32 = 1.5;
     const A: f32 = 2.5;
@@ -175,11 +175,11 @@ pub(crate) fn catalogue() -> Vec<Case> {
         histogram(),
         histogram_range(),
         transpose(),
-        gemm(),
+        crate::double::gemm_of::<f32>("gemm").max_elements(1024 * 1024),
         conv2d(),
         crate::double::sum_f64().software_gpu_max(1 << 24),
         crate::double::sort_f64().max_elements(1 << 22),
-        crate::double::gemm_f64(),
+        crate::double::gemm_of::<f64>("gemm_f64").max_elements(2048 * 2048),
         crate::fused::fused_sum(),
         crate::fused::chain(),
         crate::fused::map_axpy(),
@@ -477,62 +477,6 @@ pub(crate) fn transpose() -> Case {
     })
     // The naive loop takes ~0.2 s at 4096² (cache-missing column writes).
     .max_elements(2048 * 2048)
-}
-
-/// Square SGEMM `C = A·B` (`m = n = k`) against the naive i-k-j triple loop
-/// (the row-streaming order LLVM vectorizes) into a reused `C`. Its roofline
-/// is the FMA peak.
-pub(crate) fn gemm() -> Case {
-    Case::new("gemm", "gemm", SQUARE, |n| {
-        let (mut c, mut peer) = (Vec::new(), Vec::new());
-        let data = (random_f32(n * n, SEED_X), random_f32(n * n, SEED_Y));
-        bench(
-            data,
-            Gemm::new(n, n, n),
-            move |(a, b): &(Vec<f32>, Vec<f32>)| {
-                c.clear();
-                c.resize(n * n, 0.0f32);
-                for i in 0..n {
-                    let row = &mut c[i * n..(i + 1) * n];
-                    for p in 0..n {
-                        let aip = a[i * n + p];
-                        for (cj, &bj) in row.iter_mut().zip(&b[p * n..(p + 1) * n]) {
-                            *cj += aip * bj;
-                        }
-                    }
-                }
-                c.last().copied()
-            },
-        )
-        .peer("matrixmultiply", move |(a, b): &(Vec<f32>, Vec<f32>)| {
-            peer.resize(n * n, 0.0f32);
-            // SAFETY: `a`, `b` and `peer` hold n·n f32 each, row-major with
-            // row stride n and column stride 1, and `peer` aliases neither.
-            unsafe {
-                matrixmultiply::sgemm(
-                    n,
-                    n,
-                    n,
-                    1.0,
-                    a.as_ptr(),
-                    n as isize,
-                    1,
-                    b.as_ptr(),
-                    n as isize,
-                    1,
-                    0.0,
-                    peer.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
-            }
-            peer.last().copied()
-        })
-    })
-    .max_elements(1024 * 1024)
-    .serial_max(512 * 512, "the naive loop is O(n³)")
-    // Lavapipe: 0.13 s a call at 256², 1 s at 512², 6 s at 1024².
-    .software_gpu_max(256 * 256)
 }
 
 /// Side of the square filter of the conv2d case.

@@ -1,6 +1,7 @@
 //! The f64 cases with their own serial loops and Rust peers: the sum (a
-//! read-bandwidth kernel), the sort (eight radix passes) and DGEMM (the f64
-//! FMA peak). Every other f64 kernel gets the catalogue's generic case.
+//! read-bandwidth kernel) and the sort (eight radix passes); and the gemm
+//! cases of both floats (DGEMM's roofline is the f64 FMA peak). Every other
+//! f64 kernel gets the catalogue's generic case.
 
 use rayon::prelude::*;
 use tandem::kernels::{Gemm, Sort, Sum};
@@ -48,18 +49,71 @@ pub(crate) fn sort_f64() -> Case {
     })
 }
 
-/// Square DGEMM `C = A·B` against the naive i-k-j loop and
-/// `matrixmultiply::dgemm`; its roofline is the f64 FMA peak.
-pub(crate) fn gemm_f64() -> Case {
-    Case::new("gemm_f64", "gemm", SQUARE, |n| {
+/// A float type with a `matrixmultiply` GEMM: the peer of the gemm cases.
+pub(crate) trait Blas:
+    tandem::Element + Default + std::ops::Mul<Output = Self> + std::ops::AddAssign
+{
+    /// `n` values in `[0.5, 2.0)`.
+    fn random(n: usize, seed: u64) -> Vec<Self>;
+    /// `c = a·b` for row-major `n×n` matrices.
+    fn peer(n: usize, a: &[Self], b: &[Self], c: &mut [Self]);
+}
+
+macro_rules! blas {
+    ($t:ty, $random:path, $gemm:path) => {
+        impl Blas for $t {
+            fn random(n: usize, seed: u64) -> Vec<$t> {
+                $random(n, seed)
+            }
+            fn peer(n: usize, a: &[$t], b: &[$t], c: &mut [$t]) {
+                assert!(a.len() >= n * n && b.len() >= n * n && c.len() >= n * n);
+                // SAFETY: `a`, `b` and `c` hold n·n values each (checked),
+                // row-major with row stride n and column stride 1, and `c`
+                // aliases neither (it is a distinct `&mut`).
+                unsafe {
+                    $gemm(
+                        n,
+                        n,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        n as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    );
+                }
+            }
+        }
+    };
+}
+blas!(f32, crate::cases::random_f32, matrixmultiply::sgemm);
+blas!(f64, random_f64, matrixmultiply::dgemm);
+
+/// Square GEMM `C = A·B` (`m = n = k`) in `R` against the naive i-k-j triple
+/// loop (the row-streaming order LLVM vectorizes) into a reused `C`, and
+/// `matrixmultiply`. Its roofline is the FMA peak of `R`.
+pub(crate) fn gemm_of<R: Blas>(name: &'static str) -> Case
+where
+    Gemm: for<'a> tandem::Kernel<
+            (&'a tandem::Buffer<R>, &'a tandem::Buffer<R>),
+            Out = tandem::Buffer<R>,
+        >,
+{
+    Case::new(name, "gemm", SQUARE, |n| {
         let (mut c, mut peer) = (Vec::new(), Vec::new());
-        let data = (random_f64(n * n, SEED_X), random_f64(n * n, SEED_Y));
+        let data = (R::random(n * n, SEED_X), R::random(n * n, SEED_Y));
         bench(
             data,
             Gemm::new(n, n, n),
-            move |(a, b): &(Vec<f64>, Vec<f64>)| {
+            move |(a, b): &(Vec<R>, Vec<R>)| {
                 c.clear();
-                c.resize(n * n, 0.0f64);
+                c.resize(n * n, R::default());
                 for i in 0..n {
                     let row = &mut c[i * n..(i + 1) * n];
                     for p in 0..n {
@@ -72,32 +126,13 @@ pub(crate) fn gemm_f64() -> Case {
                 c.last().copied()
             },
         )
-        .peer("matrixmultiply", move |(a, b): &(Vec<f64>, Vec<f64>)| {
-            peer.resize(n * n, 0.0f64);
-            // SAFETY: `a`, `b` and `peer` hold n·n f64 each, row-major with
-            // row stride n and column stride 1, and `peer` aliases neither.
-            unsafe {
-                matrixmultiply::dgemm(
-                    n,
-                    n,
-                    n,
-                    1.0,
-                    a.as_ptr(),
-                    n as isize,
-                    1,
-                    b.as_ptr(),
-                    n as isize,
-                    1,
-                    0.0,
-                    peer.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
-            }
+        .peer("matrixmultiply", move |(a, b): &(Vec<R>, Vec<R>)| {
+            peer.resize(n * n, R::default());
+            R::peer(n, a, b, &mut peer);
             peer.last().copied()
         })
     })
-    .max_elements(2048 * 2048)
     .serial_max(512 * 512, "the naive loop is O(n³)")
+    // Lavapipe: 0.13 s a call at 256², 1 s at 512², 6 s at 1024² (f32).
     .software_gpu_max(256 * 256)
 }
