@@ -633,65 +633,9 @@ fn histogram<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let e = engine_of(engine, device)?;
     let x = array(x, "x")?;
-    // The edges in the data's type; the counts, then how many equal `hi`.
     let (lo, hi, counts, top) = match x.arr {
-        Arr::F32(b) => {
-            let (lo, hi) = match range {
-                Some((lo, hi)) => (lo as f32, hi as f32),
-                None => {
-                    let (lo, hi) = release(py, || Ok((e.run(&Min, &b)?, e.run(&Max, &b)?)))?;
-                    match (lo, hi) {
-                        (Some(lo), Some(hi)) if lo < hi => (lo, hi),
-                        (Some(v), Some(_)) => (v - 0.5, v + 0.5),
-                        _ => (0.0, 1.0),
-                    }
-                }
-            };
-            let h = HistogramRange {
-                lo: f64::from(lo),
-                hi: f64::from(hi),
-                bins,
-            };
-            // Values equal to `hi` belong to the last bin, as in numpy.
-            let at_hi = MapReduce::sum(
-                Expr::input::<f32>("x")
-                    .equal(Expr::scalar::<f32>("hi"))
-                    .cast::<u32>(),
-            )
-            .map_err(py_err)?;
-            let (counts, top) = release(py, || {
-                let c = e.run(&h, &b)?;
-                let args = Args::new().array("x", &b).scalar("hi", hi);
-                let top = e.run(&at_hi, &args)?.map_or(0, |r| r.value.as_f64() as u32);
-                Ok((c, top))
-            })?;
-            (f64::from(lo), f64::from(hi), counts, top)
-        }
-        Arr::F64(b) => {
-            let (lo, hi) = match range {
-                Some(r) => r,
-                None => {
-                    let (lo, hi) = release(py, || Ok((e.run(&Min, &b)?, e.run(&Max, &b)?)))?;
-                    match (lo, hi) {
-                        (Some(lo), Some(hi)) if lo < hi => (lo, hi),
-                        (Some(v), Some(_)) => (v - 0.5, v + 0.5),
-                        _ => (0.0, 1.0),
-                    }
-                }
-            };
-            let h = HistogramRange { lo, hi, bins };
-            // Values equal to `hi`: a compaction's length (no f64 expressions yet).
-            let eq = CompactIf {
-                cmp: Compare::Eq,
-                threshold: hi,
-            };
-            let (counts, top) = release(py, || {
-                let c = e.run(&h, &b)?;
-                let top = e.run(&eq, &b)?.len() as u32;
-                Ok((c, top))
-            })?;
-            (lo, hi, counts, top)
-        }
+        Arr::F32(b) => range_counts(py, &e, &b, range, bins, |v| v as f32)?,
+        Arr::F64(b) => range_counts(py, &e, &b, range, bins, |v| v)?,
         _ => {
             return Err(PyTypeError::new_err(
                 "histogram: x must be float32 or float64",
@@ -708,6 +652,52 @@ fn histogram<'py>(
         PyArray1::from_vec(py, c).into_any(),
         PyArray1::from_vec(py, edges).into_any(),
     ))
+}
+
+/// `np.histogram`'s parts for float data `b`: the edges (`range` as `T`, or
+/// the data's min and max), the counts over `[lo, hi)` and how many equal
+/// `hi` (numpy's last bin includes it).
+fn range_counts<T>(
+    py: Python<'_>,
+    e: &Engine,
+    b: &Buffer<T>,
+    range: Option<(f64, f64)>,
+    bins: u32,
+    narrow: fn(f64) -> T,
+) -> PyResult<(f64, f64, tandem::kernels::HistogramCounts, u32)>
+where
+    T: tandem::kernels::histogram::RangeFloat
+        + Into<f64>
+        + std::ops::Add<Output = T>
+        + std::ops::Sub<Output = T>,
+    Min: for<'a> tandem::Kernel<&'a Buffer<T>, Out = Option<T>>,
+    Max: for<'a> tandem::Kernel<&'a Buffer<T>, Out = Option<T>>,
+    CompactIf<T>: for<'a> tandem::Kernel<&'a Buffer<T>, Out = Buffer<T>>,
+{
+    let (lo, hi) = match range {
+        Some((lo, hi)) => (narrow(lo), narrow(hi)),
+        None => {
+            let (lo, hi) = release(py, || Ok((e.run(&Min, b)?, e.run(&Max, b)?)))?;
+            let half = narrow(0.5);
+            match (lo, hi) {
+                (Some(lo), Some(hi)) if lo < hi => (lo, hi),
+                (Some(v), Some(_)) => (v - half, v + half),
+                _ => (narrow(0.0), narrow(1.0)),
+            }
+        }
+    };
+    let (lo64, hi64): (f64, f64) = (lo.into(), hi.into());
+    let h = HistogramRange {
+        lo: lo64,
+        hi: hi64,
+        bins,
+    };
+    let eq = CompactIf {
+        cmp: Compare::Eq,
+        threshold: hi,
+    };
+    let (counts, top) = release(py, || Ok((e.run(&h, b)?, e.run(&eq, b)?.len() as u32)))?;
+    Ok((lo64, hi64, counts, top))
 }
 
 // ---------- matrices and images ----------

@@ -498,51 +498,33 @@ pub trait Real:
     fn from_f32(x: f32) -> Self;
 }
 
-impl Real for f32 {
-    #[inline(always)]
-    fn vzero() -> F32 {
-        F32::ZERO
-    }
-    #[inline(always)]
-    fn vadd(a: F32, b: F32) -> F32 {
-        a + b
-    }
-    #[inline(always)]
-    fn vmul_add(a: F32, b: F32, c: F32) -> F32 {
-        a.mul_add(b, c)
-    }
-    #[inline(always)]
-    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-    #[inline(always)]
-    fn from_f32(x: f32) -> f32 {
-        x
-    }
+macro_rules! real {
+    ($($t:ty: $v:ty),*) => {$(
+        impl Real for $t {
+            #[inline(always)]
+            fn vzero() -> $v {
+                <$v>::ZERO
+            }
+            #[inline(always)]
+            fn vadd(a: $v, b: $v) -> $v {
+                a + b
+            }
+            #[inline(always)]
+            fn vmul_add(a: $v, b: $v, c: $v) -> $v {
+                a.mul_add(b, c)
+            }
+            #[inline(always)]
+            fn mul_add(a: $t, b: $t, c: $t) -> $t {
+                a.mul_add(b, c)
+            }
+            #[inline(always)]
+            fn from_f32(x: f32) -> $t {
+                <$t>::from(x)
+            }
+        }
+    )*};
 }
-
-impl Real for f64 {
-    #[inline(always)]
-    fn vzero() -> F64 {
-        F64::ZERO
-    }
-    #[inline(always)]
-    fn vadd(a: F64, b: F64) -> F64 {
-        a + b
-    }
-    #[inline(always)]
-    fn vmul_add(a: F64, b: F64, c: F64) -> F64 {
-        a.mul_add(b, c)
-    }
-    #[inline(always)]
-    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
-        a.mul_add(b, c)
-    }
-    #[inline(always)]
-    fn from_f32(x: f32) -> f64 {
-        f64::from(x)
-    }
-}
+real!(f32: F32, f64: F64);
 
 /// `dst[i] = s(src[i])`, [`Simd::N`] lanes at a time with `v`, the tail with `s`.
 #[inline(always)]
