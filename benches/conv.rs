@@ -38,7 +38,6 @@ use std::time::Duration;
 
 use common::{Bench, SEED_X, SEED_Y};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use criterion::{criterion_group, criterion_main};
 use rayon::prelude::*;
 use tandem::cpu::peak::fma_burst;
 use tandem::kernels::{Border, Conv2d, Transpose};
@@ -198,9 +197,4 @@ fn roofline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config(Duration::from_millis(300), Duration::from_secs(1));
-    targets = roofline, conv2d, transpose
-}
-criterion_main!(benches);
+common::bench_main!(Duration::from_millis(300), Duration::from_secs(1); roofline, conv2d, transpose);

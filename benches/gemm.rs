@@ -43,7 +43,6 @@ use std::time::{Duration, Instant};
 
 use common::{Bench, SEED_X, SEED_Y};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use criterion::{criterion_group, criterion_main};
 use tandem::cpu::peak::{fma_burst, fma_level};
 use tandem::kernels::Gemm;
 use tandem::{Buffer, Engine, Kernel};
@@ -212,9 +211,4 @@ fn gemm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config(Duration::from_millis(500), Duration::from_secs(2));
-    targets = gemm
-}
-criterion_main!(benches);
+common::bench_main!(Duration::from_millis(500), Duration::from_secs(2); gemm);

@@ -44,7 +44,6 @@ use std::time::Duration;
 use common::{Bench, Host, Output, SEED_X, SEED_Y, SOFTWARE_GPU_MAX};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
-use criterion::{criterion_group, criterion_main};
 use ndarray::{ArrayView1, Zip};
 use rayon::prelude::*;
 use tandem::kernels::{ArgMax, Axpy, Binary, Dot, Sum, Unary};
@@ -233,9 +232,4 @@ fn kernels(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config(Duration::from_millis(300), Duration::from_millis(700));
-    targets = kernels
-}
-criterion_main!(benches);
+common::bench_main!(Duration::from_millis(300), Duration::from_millis(700); kernels);

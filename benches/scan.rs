@@ -40,7 +40,6 @@ use std::time::Duration;
 use common::{Bench, SEED_X, SOFTWARE_GPU_MAX};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
-use criterion::{criterion_group, criterion_main};
 use rayon::prelude::*;
 use tandem::Buffer;
 use tandem::kernels::{CompactIf, Compare, HistogramRange, Scan};
@@ -130,6 +129,11 @@ fn hist_rayon(x: &[f32]) -> Vec<u32> {
     )
 }
 
+/// The compaction's predicate.
+fn kept(v: &f32) -> bool {
+    *v > KEEP_ABOVE
+}
+
 fn cases() -> Vec<Case> {
     let compact = CompactIf {
         cmp: Compare::Gt,
@@ -152,20 +156,14 @@ fn cases() -> Vec<Case> {
             group: "compact",
             throughput: |n| Throughput::Elements(n as u64),
             serial: Box::new(|x| {
-                black_box(
-                    x.iter()
-                        .copied()
-                        .filter(|&v| v > KEEP_ABOVE)
-                        .collect::<Vec<f32>>(),
-                );
+                drop(black_box(
+                    x.iter().copied().filter(kept).collect::<Vec<_>>(),
+                ))
             }),
             rayon: Box::new(|x| {
-                black_box(
-                    x.par_iter()
-                        .copied()
-                        .filter(|&v| v > KEEP_ABOVE)
-                        .collect::<Vec<f32>>(),
-                );
+                drop(black_box(
+                    x.par_iter().copied().filter(kept).collect::<Vec<_>>(),
+                ));
             }),
             tandem: Box::new(move |bench, g, n, x| bench.tandem(g, n, n, x, &compact)),
         },
@@ -224,9 +222,4 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = scan_family;
-    config = common::config(Duration::from_millis(300), Duration::from_millis(700));
-    targets = benches
-}
-criterion_main!(scan_family);
+common::bench_main!(Duration::from_millis(300), Duration::from_millis(700); benches);

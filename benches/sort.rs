@@ -40,7 +40,6 @@ use std::time::Duration;
 use common::Bench;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
-use criterion::{criterion_group, criterion_main};
 use rayon::prelude::*;
 use tandem::Buffer;
 use tandem::kernels::{Argsort, Sort, SortPairs};
@@ -74,27 +73,43 @@ fn bench_copy<D: Clone, R>(
     });
 }
 
+/// std's three comparison sorts of a fresh copy of `data` by `key`:
+/// `sort_unstable`, `sort` (stable) and rayon's `par_sort_unstable`.
+fn std_sorts<D, K>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    bench: &Bench,
+    n: usize,
+    data: &Vec<D>,
+    key: impl Fn(&D) -> K + Sync + Copy,
+) where
+    D: Clone + Send,
+    K: Ord,
+{
+    bench_copy(group, "sort_unstable", n, data, |mut v| {
+        v.sort_unstable_by_key(key);
+        v
+    });
+    bench_copy(group, "sort", n, data, |mut v| {
+        v.sort_by_key(key);
+        v
+    });
+    bench_copy(group, "par_sort_unstable", n, data, |mut v| {
+        bench.cpu.cpu().install(|| v.par_sort_unstable_by_key(key));
+        v
+    });
+}
+
 fn sort_group(c: &mut Criterion, bench: &Bench) {
-    let cpu = &bench.cpu;
     let mut group = c.benchmark_group("sort");
     group.sampling_mode(SamplingMode::Flat);
     for n in sizes() {
         let keys = common::random_u32(n, 0x9E37_79B9_7F4A_7C15 ^ n as u64);
         group.throughput(Throughput::Elements(n as u64));
-        bench_copy(&mut group, "sort_unstable", n, &keys, |mut v| {
-            v.sort_unstable();
-            v
-        });
-        bench_copy(&mut group, "sort", n, &keys, |mut v| {
-            v.sort();
-            v
-        });
-        bench_copy(&mut group, "par_sort_unstable", n, &keys, |mut v| {
-            cpu.cpu().install(|| v.par_sort_unstable());
-            v
-        });
+        std_sorts(&mut group, bench, n, &keys, |&k| k);
         bench_copy(&mut group, "voracious_mt_sort", n, &keys, |mut v| {
-            cpu.cpu()
+            bench
+                .cpu
+                .cpu()
                 .install(|| v.voracious_mt_sort(rayon::current_num_threads()));
             v
         });
@@ -104,7 +119,6 @@ fn sort_group(c: &mut Criterion, bench: &Bench) {
 }
 
 fn pairs_group(c: &mut Criterion, bench: &Bench) {
-    let cpu = &bench.cpu;
     let mut group = c.benchmark_group("sort_pairs");
     group.sampling_mode(SamplingMode::Flat);
     for n in sizes() {
@@ -112,18 +126,7 @@ fn pairs_group(c: &mut Criterion, bench: &Bench) {
         let vals: Vec<u32> = (0..n as u32).collect();
         let pairs: Vec<(u32, u32)> = keys.iter().copied().zip(vals.iter().copied()).collect();
         group.throughput(Throughput::Elements(n as u64));
-        bench_copy(&mut group, "sort_unstable", n, &pairs, |mut v| {
-            v.sort_unstable_by_key(|p| p.0);
-            v
-        });
-        bench_copy(&mut group, "sort", n, &pairs, |mut v| {
-            v.sort_by_key(|p| p.0);
-            v
-        });
-        bench_copy(&mut group, "par_sort_unstable", n, &pairs, |mut v| {
-            cpu.cpu().install(|| v.par_sort_unstable_by_key(|p| p.0));
-            v
-        });
+        std_sorts(&mut group, bench, n, &pairs, |p| p.0);
         let host = (Buffer::from(keys.clone()), Buffer::from(vals.clone()));
         bench.tandem(&mut group, n, 2 * n, &host, &SortPairs);
     }
@@ -131,7 +134,6 @@ fn pairs_group(c: &mut Criterion, bench: &Bench) {
 }
 
 fn argsort_group(c: &mut Criterion, bench: &Bench) {
-    let cpu = &bench.cpu;
     let mut group = c.benchmark_group("argsort");
     group.sampling_mode(SamplingMode::Flat);
     for n in sizes() {
@@ -139,19 +141,7 @@ fn argsort_group(c: &mut Criterion, bench: &Bench) {
         let idx: Vec<u32> = (0..n as u32).collect();
         group.throughput(Throughput::Elements(n as u64));
         let k = &keys;
-        bench_copy(&mut group, "sort_unstable", n, &idx, |mut v| {
-            v.sort_unstable_by_key(|&i| k[i as usize]);
-            v
-        });
-        bench_copy(&mut group, "sort", n, &idx, |mut v| {
-            v.sort_by_key(|&i| k[i as usize]);
-            v
-        });
-        bench_copy(&mut group, "par_sort_unstable", n, &idx, |mut v| {
-            cpu.cpu()
-                .install(|| v.par_sort_unstable_by_key(|&i| k[i as usize]));
-            v
-        });
+        std_sorts(&mut group, bench, n, &idx, |&i| k[i as usize]);
         bench.tandem(&mut group, n, n, &Buffer::from(keys.clone()), &Argsort);
     }
     group.finish();
@@ -164,9 +154,4 @@ fn sorts(c: &mut Criterion) {
     argsort_group(c, &bench);
 }
 
-criterion_group! {
-    name = benches;
-    config = common::config(Duration::from_millis(300), Duration::from_secs(2));
-    targets = sorts
-}
-criterion_main!(benches);
+common::bench_main!(Duration::from_millis(300), Duration::from_secs(2); sorts);

@@ -11,33 +11,10 @@
 // threshold (<, <=, >, >=, ==, !=). NaN (tested by bits: WGSL assumes finite
 // math) compares false, so `!=` keeps it and the others drop it.
 
-alias T = f32;
-
-override KIND: u32 = 0u;
-
 const WG: u32 = 256u;
 const PER_THREAD: u32 = 8u;
 const TILE: u32 = 2048u;
 
-struct Params {
-    // Elements in this dispatch's input range.
-    n: u32,
-    // Global index of this dispatch's first tile.
-    tile_offset: u32,
-    // Workgroups that hold real tiles (folded dispatches launch a few more).
-    groups: u32,
-    // 0: mask; 1 <, 2 <=, 3 >, 4 >=, 5 ==, 6 !=.
-    mode: u32,
-    // The threshold's bits (an f64's low word).
-    threshold: u32,
-    // Output index of the first element the `out` binding holds.
-    out_base: u32,
-    // An f64 threshold's high word.
-    threshold_hi: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<u32>;
@@ -46,10 +23,6 @@ struct Params {
 
 var<workgroup> wg_count: atomic<u32>;
 var<workgroup> sums: array<u32, WG>;
-
-fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
 
 // begin not-f64
 fn is_nan(v: T) -> bool {

@@ -11,11 +11,6 @@
 // Image, filter and accumulator are `T`: f32, or f64 on devices with
 // SHADER_F64.
 
-alias T = f32;
-
-// Element kind (0 float); set like every shader's.
-override KIND: u32 = 0u;
-
 const TILE: u32 = 16u;
 const MAX_R: u32 = 8u;
 // Staged tile edge: TILE plus a halo of MAX_R on each side.
@@ -23,18 +18,6 @@ const SPAN: u32 = 32u;
 // Largest staged filter: (2 MAX_R + 1)^2 taps.
 const MAX_TAPS: u32 = 289u;
 
-struct Params {
-    height: u32,
-    width: u32,
-    fh: u32,
-    fw: u32,
-    border: u32,
-    tiles_x: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> image: array<T>;
 @group(0) @binding(2) var<storage, read> weights: array<T>;
 @group(0) @binding(3) var<storage, read_write> out: array<T>;

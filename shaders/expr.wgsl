@@ -9,28 +9,9 @@
 // (WGSL assumes finite math), min/max ignore NaN and order -0.0 below +0.0,
 // integer division by zero returns the dividend.
 
-alias T = f32;
-
-override KIND: u32 = 0u;
-
 const WG: u32 = 256u;
 const PER_THREAD: u32 = 8u;
 const TILE: u32 = 2048u;
-
-struct Params {
-    // Elements in this dispatch's range.
-    n: u32,
-    // Workgroups that hold real elements (folded dispatches launch more).
-    groups: u32,
-    // Where this dispatch's first partial goes (reductions).
-    out_offset: u32,
-    // Global index of this dispatch's first element (arg-reductions).
-    base: u32,
-    // Scalar parameters' bits, four per vector.
-    s: array<vec4<u32>, 4>,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 
 fn f_nan(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
@@ -163,10 +144,6 @@ fn better(a: vec2<u32>, b: vec2<u32>, max: bool) -> vec2<u32> {
         return select(a, b, select((b.x < a.x), (b.x > a.x), max));
     }
     return select(a, b, b.y < a.y);
-}
-
-fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
 }
 
 // ---- the generated part starts here ----

@@ -16,27 +16,11 @@
 // op(A) transposed (k x m), bit 1: B holds op(B) transposed (n x k), bit 2:
 // read C (beta != 0; with beta = 0 C is never read, so NaN in it is ignored).
 
-alias T = f32;
-// The crate-wide element-kind constant (0: float).
-override KIND: u32 = 0u;
-
 const TS: u32 = 64u;
 const BK: u32 = 16u;
 // vec4 columns of a shared tile row: TS / 4.
 const TV: u32 = 16u;
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    alpha: f32,
-    beta: f32,
-    tiles_n: u32,
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<T>;
 @group(0) @binding(2) var<storage, read> b: array<T>;
 @group(0) @binding(3) var<storage, read> c: array<T>;

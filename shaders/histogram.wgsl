@@ -16,10 +16,6 @@
 // slots). `global_hist`: global atomics directly, for bin counts too large
 // for workgroup memory. `clear` zeroes `counts` first.
 
-alias T = f32;
-
-override KIND: u32 = 0u;
-
 const WG: u32 = 256u;
 const PER_THREAD: u32 = 16u;
 const TILE: u32 = 4096u;
@@ -27,33 +23,10 @@ const TILE: u32 = 4096u;
 // workgroup storage.
 const SHARED_SLOTS: u32 = 4096u;
 
-struct Params {
-    // Elements in this dispatch's input range (`clear`: slots).
-    n: u32,
-    // Workgroups that hold real tiles (folded dispatches launch a few more).
-    groups: u32,
-    bins: u32,
-    _pad: u32,
-    lo: f32,
-    hi: f32,
-    scale: f32,
-    _pad1: u32,
-    // The f64 edges and scale, as (low, high) words.
-    lo_bits: vec2<u32>,
-    hi_bits: vec2<u32>,
-    scale_bits: vec2<u32>,
-    _pad2: vec2<u32>,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
 
 var<workgroup> local: array<atomic<u32>, SHARED_SLOTS>;
-
-fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
 
 // begin not-f64
 fn slot(v: T) -> u32 {

@@ -10,21 +10,10 @@
 // NaN is tested by bits (WGSL assumes finite math), min/max ignore NaN and
 // order -0.0 below +0.0, ln/sqrt of negatives give NaN.
 
-alias T = f32;
-
-override KIND: u32 = 0u;
 override OP: u32 = 0u;
 
 const WG: u32 = 256u;
 
-struct Params {
-    n: u32,
-    scale: f32,
-    a: f32,
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> y: array<T>;
 @group(0) @binding(3) var<storage, read_write> out: array<T>;

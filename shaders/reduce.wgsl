@@ -11,27 +11,12 @@
 // and keep the first index among equal keys. f64 has no subgroup entry
 // points (64-bit subgroup arithmetic is an extension of its own).
 
-alias T = f32;
-
-override KIND: u32 = 0u;
 override IS_MAX: bool = false;
 
 const WG: u32 = 256u;
 const PER_THREAD: u32 = 8u;
 const TILE: u32 = 2048u;
 
-struct Params {
-    // Elements (or partials) in this pass's input.
-    n: u32,
-    // Where this dispatch's first partial goes.
-    out_offset: u32,
-    // Global index of this dispatch's first element (arg-reductions).
-    base: u32,
-    // Workgroups that hold real tiles (folded dispatches launch a few more).
-    groups: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> y: array<T>;
 @group(0) @binding(3) var<storage, read_write> out_t: array<T>;
@@ -90,10 +75,6 @@ fn key(v: T) -> K {
 var<workgroup> sh_t: array<T, WG>;
 var<workgroup> sh_k: array<K, WG>;
 var<workgroup> sh_p: array<P, WG>;
-
-fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
 
 fn pick(a: K, b: K) -> K {
     return select(min(a, b), max(a, b), IS_MAX);

@@ -12,12 +12,6 @@
 // rounding: 8 sequential adds per invocation, an 8-step Hillis-Steele scan
 // across the workgroup, and one carry add per level.
 
-alias T = f32;
-
-// The element kind (0 float, 1 signed, 2 unsigned): unused, since addition
-// is the same instruction for each, but every tandem shader declares it.
-override KIND: u32 = 0u;
-
 const WG: u32 = 256u;
 const PER_THREAD: u32 = 8u;
 const TILE: u32 = 2048u;
@@ -26,28 +20,12 @@ const TILE: u32 = 2048u;
 const EXCLUSIVE: u32 = 1u;
 const HAS_CARRY: u32 = 2u;
 
-struct Params {
-    // Elements in this dispatch's input range.
-    n: u32,
-    // Index (in `carry`, or in `out` for `reduce`) of this dispatch's first tile.
-    tile_offset: u32,
-    // Workgroups that hold real tiles (folded dispatches launch a few more).
-    groups: u32,
-    // EXCLUSIVE | HAS_CARRY.
-    flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> carry: array<T>;
 @group(0) @binding(3) var<storage, read_write> out: array<T>;
 
 var<workgroup> tile: array<T, TILE>;
 var<workgroup> sums: array<T, WG>;
-
-fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
 
 // The workgroup's sum of `acc` (every invocation returns it).
 fn tile_total(lid: u32, acc: T) -> T {

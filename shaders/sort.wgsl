@@ -20,11 +20,6 @@
 // the first pass transforms on read, the last transforms back on write, so
 // output elements are the input's bits, permuted. No subgroup operations.
 
-alias T = f32;
-
-// 0 float, 1 signed, 2 unsigned (ElementType::kind_code).
-override KIND: u32 = 0u;
-
 const WG: u32 = 256u;
 const ITEMS: u32 = 4u;
 const TILE: u32 = 1024u;
@@ -36,17 +31,6 @@ const LAST: u32 = 2u;       // write element bits: transform back on write
 const GEN_INDEX: u32 = 4u;  // values are the global indices (argsort)
 const HAS_SUMS: u32 = 8u;   // scan_down adds the scanned block sum
 
-struct Params {
-    // Keys (sort passes) or table entries (scans).
-    n: u32,
-    // Workgroups that hold real tiles (folded dispatches launch a few more).
-    groups: u32,
-    // Bit offset of this pass's digit.
-    shift: u32,
-    flags: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> keys_in: array<u32>;
 @group(0) @binding(2) var<storage, read> vals_in: array<u32>;
 @group(0) @binding(3) var<storage, read_write> keys_out: array<u32>;
@@ -60,10 +44,6 @@ var<workgroup> sh_scan2: array<vec2<u32>, WG>;
 var<workgroup> sh_keys: array<u32, TILE>;
 var<workgroup> sh_vals: array<u32, TILE>;
 var<workgroup> sh_start: array<u32, RADIX>;
-
-fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
 
 // Order-preserving key of element bits. Floats: negatives are flipped,
 // positives get the sign bit (so -0.0 < +0.0), then the whole range is

@@ -8,25 +8,11 @@
 // 2-D. Values are only moved, so the element type (`alias T`) does not
 // matter beyond its size.
 
-alias T = f32;
-
-// Element kind (0 float, 1 signed, 2 unsigned): values are only moved, so
-// it changes nothing; set like every shader's.
-override KIND: u32 = 0u;
-
 const TILE: u32 = 32u;
 const ROWS_PER_PASS: u32 = 8u;
 // TILE rows of TILE + 1 elements.
 const TILE_STRIDE: u32 = 33u;
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    tiles_x: u32,
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read_write> out: array<T>;
 

@@ -150,11 +150,7 @@ fn every_entry_matches_its_oracle_on_every_backend_at_edge_sizes() {
 fn small_binding_engine() -> Option<&'static Engine> {
     static SMALL: OnceLock<Option<Engine>> = OnceLock::new();
     SMALL
-        .get_or_init(|| {
-            let e = Engine::builder().gpu_chunk_bytes(64 * 1024).build().ok()?;
-            e.gpu()?;
-            Some(e.on(Backend::Gpu))
-        })
+        .get_or_init(|| common::small_binding_engine().map(|e| e.on(Backend::Gpu)))
         .as_ref()
 }
 

@@ -171,15 +171,11 @@ fn mask_of_another_length_is_a_length_mismatch_naming_the_kernel() {
 
 #[test]
 fn inputs_larger_than_one_binding_are_compacted_chunk_by_chunk() {
-    if common::on(Backend::Gpu).is_none() {
-        return;
-    }
     // 64 KiB bindings: the compaction uses 8,192-element chunks.
-    let e = Engine::builder()
-        .gpu_chunk_bytes(64 * 1024)
-        .build()
-        .unwrap()
-        .on(Backend::Gpu);
+    let Some(e) = common::small_binding_engine() else {
+        return;
+    };
+    let e = e.on(Backend::Gpu);
     let mut rng = Rng::new(9);
     let x = rng.u32s(150_001);
     let m: Vec<u32> = (0..x.len())

@@ -607,13 +607,9 @@ mod gpu {
 /// family on a ~7-chunk input cheaply, against the CPU.
 #[test]
 fn gpu_inputs_larger_than_one_binding_are_chunked() {
-    if on(Backend::Gpu).is_none() {
+    let Some(small) = common::small_binding_engine() else {
         return;
-    }
-    let small = Engine::builder()
-        .gpu_chunk_bytes(64 * 1024)
-        .build()
-        .unwrap();
+    };
     let gpu = small.on(Backend::Gpu);
     let cpu = small.on(Backend::Cpu);
     assert_eq!(small.gpu().unwrap().info().chunk_bytes, 64 * 1024);

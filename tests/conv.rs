@@ -12,7 +12,7 @@ mod common;
 use common::*;
 use proptest::prelude::{ProptestConfig, any, proptest};
 use tandem::kernels::{Border, Conv2d};
-use tandem::{Backend, Buffer, Engine, Error};
+use tandem::{Backend, Buffer, Error};
 
 /// Exact (f64) correlation, and Σ|w·x| per pixel for the error bound.
 fn oracle(k: &Conv2d, img: &[f32], filter: &[f32]) -> (Vec<f64>, Vec<f64>) {
@@ -330,13 +330,9 @@ fn conv2d_empty_image_dispatches_nothing() {
 
 #[test]
 fn conv2d_image_beyond_the_binding_limit_is_too_large_on_gpu_and_auto_uses_cpu() {
-    if on(Backend::Gpu).is_none() {
+    let Some(e) = common::small_binding_engine() else {
         return;
-    }
-    let e = Engine::builder()
-        .gpu_chunk_bytes(64 * 1024)
-        .build()
-        .unwrap();
+    };
     let k = Conv2d {
         height: 257,
         width: 129,

@@ -26,13 +26,8 @@ fn engines() -> &'static [(&'static str, Engine)] {
             .into_iter()
             .map(|(b, e)| (if b == Backend::Gpu { "gpu" } else { "cpu" }, e))
             .collect();
-        if v.iter().any(|(n, _)| *n == "gpu") {
-            let small = Engine::builder()
-                .gpu_chunk_bytes(64 * 1024)
-                .build()
-                .expect("engine")
-                .on(Backend::Gpu);
-            v.push(("gpu 64 KiB", small));
+        if let Some(small) = common::small_binding_engine() {
+            v.push(("gpu 64 KiB", small.on(Backend::Gpu)));
         }
         v
     })

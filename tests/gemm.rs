@@ -286,14 +286,10 @@ fn more_than_65535_gpu_tiles_fold_into_a_2d_dispatch() {
 
 #[test]
 fn a_matrix_larger_than_one_gpu_binding_is_too_large_and_auto_uses_the_cpu() {
-    if on(Backend::Gpu).is_none() {
-        return;
-    }
     // 64 KiB bindings: A (130 × 128 floats) does not fit one.
-    let engine = Engine::builder()
-        .gpu_chunk_bytes(64 * 1024)
-        .build()
-        .expect("engine");
+    let Some(engine) = common::small_binding_engine() else {
+        return;
+    };
     let g = Gemm::new(130, 2, 128);
     let (a, b, _) = inputs(&g, 3);
     let err = run(&engine.on(Backend::Gpu), &g, &a, &b, None).unwrap_err();

@@ -214,14 +214,10 @@ fn bad_parameters_are_invalid_arguments_naming_the_kernel_and_values() {
 
 #[test]
 fn inputs_larger_than_one_binding_are_counted_chunk_by_chunk() {
-    if common::on(Backend::Gpu).is_none() {
+    let Some(e) = common::small_binding_engine() else {
         return;
-    }
-    let e = Engine::builder()
-        .gpu_chunk_bytes(64 * 1024)
-        .build()
-        .unwrap()
-        .on(Backend::Gpu);
+    };
+    let e = e.on(Backend::Gpu);
     let mut rng = Rng::new(8);
     let x: Vec<u32> = (0..100_003).map(|_| rng.next_u32() % 70).collect();
     assert_eq!(hist(&e, &x, 64), oracle_u32(&x, 64));

@@ -172,15 +172,11 @@ fn gpu_scan_output_stays_resident() {
 
 #[test]
 fn inputs_larger_than_one_binding_are_chunked_with_carries_across_chunks() {
-    if common::on(Backend::Gpu).is_none() {
-        return;
-    }
     // 64 KiB bindings: 16,384 elements a chunk, so 200,003 spans 13 chunks.
-    let e = tandem::Engine::builder()
-        .gpu_chunk_bytes(64 * 1024)
-        .build()
-        .unwrap()
-        .on(Backend::Gpu);
+    let Some(e) = common::small_binding_engine() else {
+        return;
+    };
+    let e = e.on(Backend::Gpu);
     let mut rng = Rng::new(3);
     let x = rng.u32s(200_003);
     for exclusive in [false, true] {

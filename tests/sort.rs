@@ -17,7 +17,7 @@ mod common;
 
 use std::cmp::Ordering;
 
-use common::{Rng, backends, on, own_gpu_engine};
+use common::{Rng, backends, own_gpu_engine};
 use proptest::prelude::{ProptestConfig, any, proptest};
 use tandem::kernels::sort::{COMPARISON_SORT_THRESHOLD, PARALLEL_SORT_THRESHOLD};
 use tandem::kernels::{Argsort, Sort, SortPairs};
@@ -333,13 +333,9 @@ fn mismatched_pair_lengths_are_an_error_naming_both_lengths() {
 
 #[test]
 fn an_input_past_the_binding_limit_is_too_large_on_the_gpu_and_auto_uses_the_cpu() {
-    if on(Backend::Gpu).is_none() {
+    let Some(small) = common::small_binding_engine() else {
         return;
-    }
-    let small = Engine::builder()
-        .gpu_chunk_bytes(64 * 1024)
-        .build()
-        .unwrap();
+    };
     let n = 64 * 1024 / 4 + 1;
     let keys = Buffer::from(random_u32s(n, 13));
     let err = small.on(Backend::Gpu).run(&Sort, &keys).unwrap_err();

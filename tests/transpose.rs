@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use proptest::prelude::{ProptestConfig, any, proptest};
 use tandem::kernels::Transpose;
-use tandem::{Backend, Buffer, Element, Engine, Error, Kernel};
+use tandem::{Backend, Buffer, Element, Error, Kernel};
 
 fn oracle<T: Copy>(rows: usize, cols: usize, x: &[T]) -> Vec<T> {
     let mut out = Vec::with_capacity(x.len());
@@ -174,13 +174,9 @@ fn transpose_of_nothing_dispatches_nothing() {
 
 #[test]
 fn transpose_beyond_the_binding_limit_is_too_large_on_gpu_and_auto_uses_cpu() {
-    if on(Backend::Gpu).is_none() {
+    let Some(e) = common::small_binding_engine() else {
         return;
-    }
-    let e = Engine::builder()
-        .gpu_chunk_bytes(64 * 1024)
-        .build()
-        .unwrap();
+    };
     let mut rng = Rng::new(8);
     let x = rng.u32s(257 * 129);
     let xb = Buffer::from(x.clone());

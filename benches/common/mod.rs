@@ -257,3 +257,17 @@ impl<A: Element, B: Element> Host for (Buffer<A>, Buffer<B>) {
         self.1.upload(gpu);
     }
 }
+
+/// A bench file's `main`: its targets, run under [`config`] with these
+/// warm-up and measurement times.
+macro_rules! bench_main {
+    ($warm_up:expr, $measurement:expr; $($target:path),+ $(,)?) => {
+        criterion::criterion_group! {
+            name = bench_targets;
+            config = common::config($warm_up, $measurement);
+            targets = $($target),+
+        }
+        criterion::criterion_main!(bench_targets);
+    };
+}
+pub(crate) use bench_main;

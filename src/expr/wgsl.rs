@@ -6,23 +6,65 @@
 //! Generated text is validated with naga before it reaches the driver.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use super::Op;
 use super::cpu::How;
 use super::ir::{Kind, Program, Ty};
+use crate::gpu::shader;
 
-/// The prelude (helpers, params) every generated shader starts with.
-const SOURCE: &str = include_str!("../../shaders/expr.wgsl");
+shader! {
+    "expr.wgsl",
+    /// The uniform block of every expression's shader.
+    struct Params {
+        /// Elements in this dispatch's range.
+        n: u32,
+        /// Workgroups that hold real elements (folded dispatches launch more).
+        groups: u32,
+        /// Where this dispatch's first partial goes (reductions).
+        out_offset: u32,
+        /// Global index of this dispatch's first element (arg-reductions).
+        base: u32,
+        /// Scalar parameters' bits, four per vector.
+        s: [[u32; 4]; 4],
+    }
+}
+
+/// `shaders/expr.wgsl` as it is on disk (the start of [`SHADER`]).
+const FILE: &str = include_str!("../../shaders/expr.wgsl");
 const MARKER: &str = "// ---- the generated part starts here ----";
 
-/// Scalars one program may take on the GPU (the uniform block's size).
+/// Scalars one program may take on the GPU (`Params::s`).
 pub(crate) const MAX_SCALARS: usize = 16;
 
-/// Bytes of the uniform block: four words, then the scalars.
-pub(crate) const PARAMS_BYTES: usize = 16 + 4 * MAX_SCALARS;
-
+/// What every generated shader starts with: the file above its marker line
+/// (helpers), the tandem prelude and `Params`; the file's sample entry
+/// point below the marker is left out.
 fn prelude() -> &'static str {
-    &SOURCE[..SOURCE.find(MARKER).expect("expr.wgsl has the marker line")]
+    static PRELUDE: OnceLock<String> = OnceLock::new();
+    PRELUDE.get_or_init(|| {
+        let helpers = &FILE[..FILE.find(MARKER).expect("expr.wgsl has the marker line")];
+        format!("{helpers}{}", &SHADER[FILE.len()..])
+    })
+}
+
+/// The uniform bytes of one dispatch.
+pub(crate) fn params(
+    n: usize,
+    groups: usize,
+    out_offset: usize,
+    base: usize,
+    scalars: &[u32],
+) -> Params {
+    let mut s = [0u32; MAX_SCALARS];
+    s[..scalars.len()].copy_from_slice(scalars);
+    Params {
+        n: n as u32,
+        groups: groups as u32,
+        out_offset: out_offset as u32,
+        base: base as u32,
+        s: bytemuck::cast(s),
+    }
 }
 
 fn wgsl(t: Ty) -> &'static str {

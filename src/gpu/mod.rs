@@ -12,6 +12,67 @@
 
 mod pool;
 
+/// The WGSL spelling of a `Params` field's Rust type, for [`shader!`].
+macro_rules! wgsl_type {
+    (u32) => {
+        "u32"
+    };
+    (i32) => {
+        "i32"
+    };
+    (f32) => {
+        "f32"
+    };
+    ([u32; 2]) => {
+        "vec2<u32>"
+    };
+    ([[u32; 4]; $n:literal]) => {
+        concat!("array<vec4<u32>, ", $n, ">")
+    };
+}
+
+/// Declares a kernel's shader once, host and device together:
+/// - `Params`, the shader's uniform block as a `#[repr(C)]`, `Pod` Rust
+///   struct with named fields (fields are `u32`, `i32`, `f32`, `[u32; 2]`
+///   (`vec2<u32>`) or `[[u32; 4]; N]` (`array<vec4<u32>, N>`));
+/// - `SHADER`, the WGSL file `shaders/<file>`, then `src/gpu/prelude.wgsl`
+///   (`alias T`, `KIND`, the `params` binding, `group_index`), then the same
+///   `Params` written in WGSL.
+///
+/// So the layout the host writes and the one the shader reads come from
+/// one declaration and cannot drift apart.
+macro_rules! shader {
+    (
+        $file:literal,
+        $(#[$meta:meta])*
+        struct Params { $($(#[$fmeta:meta])* $field:ident : $ty:tt),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+        #[allow(dead_code, reason = "the shader reads the fields")]
+        pub(crate) struct Params { $($(#[$fmeta])* pub(crate) $field: $ty),* }
+
+        impl Params {
+            /// The bytes of the uniform binding.
+            #[allow(dead_code, reason = "not every kernel binds by reference")]
+            pub(crate) fn bytes(&self) -> &[u8] {
+                bytemuck::bytes_of(self)
+            }
+        }
+
+        /// The shader's source: its file, the prelude, `Params` in WGSL.
+        pub(crate) const SHADER: &str = concat!(
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $file)),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/gpu/prelude.wgsl")),
+            "struct Params {\n",
+            $("    ", stringify!($field), ": ", $crate::gpu::wgsl_type!($ty), ",\n",)*
+            "}\n",
+        );
+    };
+}
+pub(crate) use {shader, wgsl_type};
+
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;

@@ -27,11 +27,31 @@ use rayon::prelude::*;
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{self, Cpu};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 use crate::kernels::scan::{TILE, check_u32_indices, scan_device};
 
-const SHADER: &str = include_str!("../../shaders/compact.wgsl");
+shader! {
+    "compact.wgsl",
+    /// `compact.wgsl`'s uniform block.
+    struct Params {
+        /// Elements in this dispatch's input range.
+        n: u32,
+        /// Global index of this dispatch's first tile.
+        tile_offset: u32,
+        /// Workgroups that hold real tiles (folded dispatches launch a few more).
+        groups: u32,
+        /// 0: mask; 1 <, 2 <=, 3 >, 4 >=, 5 ==, 6 !=.
+        mode: u32,
+        /// The threshold's bits (an f64's low word).
+        threshold: u32,
+        /// Output index of the first element the `out` binding holds.
+        out_base: u32,
+        /// An f64 threshold's high word.
+        threshold_hi: u32,
+        _pad: u32,
+    }
+}
 
 /// Bytes a storage binding offset is aligned to (WebGPU's largest
 /// `min_storage_buffer_offset_alignment`).
@@ -321,20 +341,17 @@ fn compact_gpu<T: Element>(
         let tiles: usize = groups.iter().sum();
         let counts = gpu.alloc::<u32>(kernel, tiles)?;
         let tile_range = 0..tiles as u64 * 4;
-        let params = |c: &Range<usize>, tile: usize, out_base: u32| -> [u32; 8] {
-            let g = c.len().div_ceil(TILE);
-            [
-                c.len() as u32,
-                tile as u32,
-                g as u32,
-                mode,
-                bits[0],
-                out_base,
-                bits[1],
-                0,
-            ]
+        let params = |c: &Range<usize>, tile: usize, out_base: u32| Params {
+            n: c.len() as u32,
+            tile_offset: tile as u32,
+            groups: c.len().div_ceil(TILE) as u32,
+            mode,
+            threshold: bits[0],
+            out_base,
+            threshold_hi: bits[1],
+            _pad: 0,
         };
-        let count_params: Vec<[u32; 8]> = chunks
+        let count_params: Vec<Params> = chunks
             .iter()
             .zip(&first_tile)
             .map(|(c, &t)| params(c, t, 0))
@@ -346,7 +363,7 @@ fn compact_gpu<T: Element>(
                 .map(|(c, p)| {
                     let range = c.start as u64 * size..c.end as u64 * size;
                     [
-                        (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                        (0, Bind::Uniform(p.bytes())),
                         (
                             1,
                             Bind::Storage {
@@ -422,7 +439,7 @@ fn compact_gpu<T: Element>(
                 let c = &chunks[*i];
                 let range = c.start as u64 * size..c.end as u64 * size;
                 [
-                    (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                    (0, Bind::Uniform(p.bytes())),
                     (
                         1,
                         Bind::Storage {

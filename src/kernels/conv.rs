@@ -29,10 +29,27 @@ use crate::buffer::Buffer;
 use crate::cpu::simd::Real;
 use crate::cpu::{Cpu, PARALLEL_THRESHOLD, pool};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 
-const SHADER: &str = include_str!("../../shaders/conv.wgsl");
+shader! {
+    "conv.wgsl",
+    /// `conv.wgsl`'s uniform block.
+    struct Params {
+        height: u32,
+        width: u32,
+        /// The filter's height.
+        fh: u32,
+        /// The filter's width.
+        fw: u32,
+        /// [`Border::code`].
+        border: u32,
+        /// Output tiles per row of tiles.
+        tiles_x: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
+}
 
 /// Output tile edge of one `conv.wgsl` workgroup (`TILE`): 16×16 pixels.
 const GPU_TILE: usize = 16;
@@ -375,18 +392,17 @@ fn conv_gpu<R: Real>(
         let img = gpu.resident(kernel, image)?;
         let f = gpu.resident(kernel, filter)?;
         let out = gpu.alloc::<R>(kernel, n)?;
-        let params: [u32; 8] = [
-            k.height as u32,
-            k.width as u32,
-            k.filter_height as u32,
-            k.filter_width as u32,
-            k.border.code(),
-            tiles_x as u32,
-            0,
-            0,
-        ];
+        let params = Params {
+            height: k.height as u32,
+            width: k.width as u32,
+            fh: k.filter_height as u32,
+            fw: k.filter_width as u32,
+            border: k.border.code(),
+            tiles_x: tiles_x as u32,
+            ..Params::default()
+        };
         let bindings = [
-            (0, Bind::Uniform(bytemuck::cast_slice(&params))),
+            (0, Bind::Uniform(params.bytes())),
             (
                 1,
                 Bind::Storage {

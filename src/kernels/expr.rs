@@ -13,7 +13,7 @@ use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};
 use crate::expr::cpu::{How, Partial, Plan, from_key};
-use crate::expr::wgsl::{self, MAX_SCALARS, PARAMS_BYTES};
+use crate::expr::wgsl::{self, MAX_SCALARS, params};
 use crate::expr::{Expr, Program, Ty};
 use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
 use crate::kernel::{Backend, InputState, Inputs, Kernel, Work};
@@ -485,13 +485,6 @@ fn find<'v, V>(
     Ok(v)
 }
 
-fn params(n: usize, groups: usize, out_offset: usize, base: usize, scalars: &[u32]) -> Vec<u8> {
-    let mut words = vec![0u32; PARAMS_BYTES / 4];
-    words[..4].copy_from_slice(&[n as u32, groups as u32, out_offset as u32, base as u32]);
-    words[4..4 + scalars.len()].copy_from_slice(scalars);
-    bytemuck::cast_slice(&words).to_vec()
-}
-
 /// An elementwise kernel from one or more expressions: one pass over the
 /// inputs, one output array per expression, no intermediate arrays.
 /// `Kernel<&Args>`; see [`crate::expr`] for an example.
@@ -581,7 +574,7 @@ impl Kernel<&Args<'_>> for Map {
                 .map(|_| gpu.alloc::<u32>(MAP_NAME, n))
                 .collect::<Result<Vec<_>>>()?;
             let chunks = gpu.chunks::<u32>(n);
-            let uniforms: Vec<Vec<u8>> = chunks
+            let uniforms: Vec<wgsl::Params> = chunks
                 .iter()
                 .map(|c| params(c.len(), 0, 0, c.start, &scalars))
                 .collect();
@@ -590,7 +583,7 @@ impl Kernel<&Args<'_>> for Map {
                 .zip(&uniforms)
                 .map(|(c, u)| {
                     let range = c.start as u64 * 4..c.end as u64 * 4;
-                    let mut b = vec![(0, Bind::Uniform(u.as_slice()))];
+                    let mut b = vec![(0, Bind::Uniform(u.bytes()))];
                     for (slot, copy) in (1u32..).zip(copies.iter().map(|c| &**c).chain(outs.iter()))
                     {
                         b.push((
@@ -753,7 +746,7 @@ impl Kernel<&Args<'_>> for MapReduce {
             let total: usize = groups.iter().sum();
             let partials = gpu.alloc::<u32>(REDUCE_NAME, total * partial_words)?;
             let mut offset = 0;
-            let uniforms: Vec<Vec<u8>> = chunks
+            let uniforms: Vec<wgsl::Params> = chunks
                 .iter()
                 .zip(&groups)
                 .map(|(c, &g)| {
@@ -768,7 +761,7 @@ impl Kernel<&Args<'_>> for MapReduce {
                 .zip(&uniforms)
                 .map(|(c, u)| {
                     let range = c.start as u64 * 4..c.end as u64 * 4;
-                    let mut b = vec![(0, Bind::Uniform(u.as_slice()))];
+                    let mut b = vec![(0, Bind::Uniform(u.bytes()))];
                     for (slot, copy) in (1u32..).zip(&copies) {
                         b.push((
                             slot,

@@ -51,10 +51,25 @@ use crate::buffer::Buffer;
 use crate::cpu::Cpu;
 use crate::cpu::simd::{LANES, Real, VECTOR_REGISTERS};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 
-const SHADER: &str = include_str!("../../shaders/gemm.wgsl");
+shader! {
+    "gemm.wgsl",
+    /// `gemm.wgsl`'s uniform block.
+    struct Params {
+        m: u32,
+        n: u32,
+        k: u32,
+        /// Bit 0: A is transposed, bit 1: B is, bit 2: read C.
+        flags: u32,
+        alpha: f32,
+        beta: f32,
+        /// Result tiles per row of tiles.
+        tiles_n: u32,
+        _pad: u32,
+    }
+}
 const NAME: &str = "gemm";
 const NAME_F64: &str = "gemm_f64";
 
@@ -344,23 +359,22 @@ impl Gemm {
             let flags = u32::from(self.transpose_a)
                 | (u32::from(self.transpose_b) << 1)
                 | (u32::from(c.is_some()) << 2);
-            let words: [u32; 8] = [
-                m as u32,
-                n as u32,
-                k as u32,
+            let params = Params {
+                m: m as u32,
+                n: n as u32,
+                k: k as u32,
                 flags,
-                self.alpha.to_bits(),
-                self.beta.to_bits(),
-                tiles_n as u32,
-                0,
-            ];
-            let params: [u8; 32] = bytemuck::cast(words);
+                alpha: self.alpha,
+                beta: self.beta,
+                tiles_n: tiles_n as u32,
+                _pad: 0,
+            };
             let bytes = |len: usize| 0..len as u64 * size;
             // Without C, slot 3 (never read: flag bit 2 is clear) gets A.
             let c_copy = c.as_deref().unwrap_or(&a);
             let c_len = if c.is_some() { m * n } else { m * k };
             let bindings = [
-                (0, Bind::Uniform(&params)),
+                (0, Bind::Uniform(params.bytes())),
                 (
                     1,
                     Bind::Storage {

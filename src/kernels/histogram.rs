@@ -35,10 +35,31 @@ use rayon::prelude::*;
 use crate::buffer::{Buffer, Element};
 use crate::cpu::{self, Cpu, pool};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work};
 
-const SHADER: &str = include_str!("../../shaders/histogram.wgsl");
+shader! {
+    "histogram.wgsl",
+    /// `histogram.wgsl`'s uniform block.
+    struct Params {
+        /// Elements in this dispatch's input range (`clear`: slots).
+        n: u32,
+        /// Workgroups that hold real tiles (folded dispatches launch a few more).
+        groups: u32,
+        bins: u32,
+        _pad: u32,
+        /// The f32 edges and scale.
+        lo: f32,
+        hi: f32,
+        scale: f32,
+        _pad1: u32,
+        /// The f64 edges and scale, as (low, high) words.
+        lo_bits: [u32; 2],
+        hi_bits: [u32; 2],
+        scale_bits: [u32; 2],
+        _pad2: [u32; 2],
+    }
+}
 
 /// Elements one workgroup of `histogram.wgsl` counts (`TILE`).
 const TILE: usize = 4096;
@@ -289,9 +310,11 @@ impl Kernel<&Buffer<u32>> for Histogram {
     fn run_gpu(&self, gpu: &Gpu, x: &Buffer<u32>) -> Result<HistogramCounts> {
         self.check()?;
         check_len("histogram", x.len())?;
-        let mut params = [0u32; PARAM_WORDS];
-        params[2] = self.bins;
-        count_gpu(gpu, "histogram", x, self.bins, params)
+        let params = Params {
+            bins: self.bins,
+            ..Params::default()
+        };
+        count_gpu(gpu, "histogram", x, params)
     }
 }
 
@@ -307,9 +330,10 @@ pub trait RangeFloat: Element + PartialOrd {
     /// The bucket slot of `v` (the module docs' formula).
     #[doc(hidden)]
     fn slot(v: Self, lo: Self, hi: Self, scale: Self, bins: u32) -> usize;
-    /// Writes the edges and scale into `histogram.wgsl`'s `Params` words.
+    /// The edges and scale as `histogram.wgsl` reads them: as f32, or as
+    /// the (low, high) words of f64s.
     #[doc(hidden)]
-    fn params(lo: Self, hi: Self, scale: Self, words: &mut [u32; PARAM_WORDS]);
+    fn gpu_edges(lo: Self, hi: Self, scale: Self) -> ([f32; 3], [[u32; 2]; 3]);
 }
 
 impl RangeFloat for f32 {
@@ -321,8 +345,8 @@ impl RangeFloat for f32 {
     fn slot(v: f32, lo: f32, hi: f32, scale: f32, bins: u32) -> usize {
         range_slot(v, lo, hi, scale, bins)
     }
-    fn params(lo: f32, hi: f32, scale: f32, words: &mut [u32; PARAM_WORDS]) {
-        words[4..7].copy_from_slice(&[lo.to_bits(), hi.to_bits(), scale.to_bits()]);
+    fn gpu_edges(lo: f32, hi: f32, scale: f32) -> ([f32; 3], [[u32; 2]; 3]) {
+        ([lo, hi, scale], [[0; 2]; 3])
     }
 }
 
@@ -335,9 +359,8 @@ impl RangeFloat for f64 {
     fn slot(v: f64, lo: f64, hi: f64, scale: f64, bins: u32) -> usize {
         range_slot_f64(v, lo, hi, scale, bins)
     }
-    fn params(lo: f64, hi: f64, scale: f64, words: &mut [u32; PARAM_WORDS]) {
-        let w: [u32; 6] = bytemuck::cast([lo, hi, scale]);
-        words[8..14].copy_from_slice(&w);
+    fn gpu_edges(lo: f64, hi: f64, scale: f64) -> ([f32; 3], [[u32; 2]; 3]) {
+        ([0.0; 3], bytemuck::cast([lo, hi, scale]))
     }
 }
 
@@ -367,16 +390,20 @@ impl<R: RangeFloat> Kernel<&Buffer<R>> for HistogramRange {
         let (lo, hi, scale) = R::edges(self)?;
         check_len(R::NAME, x.len())?;
         gpu.check_element(R::NAME, R::TYPE)?;
-        let mut params = [0u32; PARAM_WORDS];
-        params[2] = self.bins;
-        R::params(lo, hi, scale, &mut params);
-        count_gpu(gpu, R::NAME, x, self.bins, params)
+        let ([lo, hi, scale], [lo_bits, hi_bits, scale_bits]) = R::gpu_edges(lo, hi, scale);
+        let params = Params {
+            bins: self.bins,
+            lo,
+            hi,
+            scale,
+            lo_bits,
+            hi_bits,
+            scale_bits,
+            ..Params::default()
+        };
+        count_gpu(gpu, R::NAME, x, params)
     }
 }
-
-/// Words of `histogram.wgsl`'s `Params`: n, groups, bins, pad, the f32
-/// edges and scale, pad, then the f64 ones as word pairs, pad.
-pub const PARAM_WORDS: usize = 16;
 
 /// Most slots for which [`count_into`] interleaves four counter sets.
 const INTERLEAVED_MAX_SLOTS: usize = 4096;
@@ -473,16 +500,15 @@ fn count_cpu<T: Element>(
     }))
 }
 
-/// Runs `histogram.wgsl` over `x` with `params` (words 0, 1 are filled in
-/// per chunk) and reads back the `bins + 3` slots.
+/// Runs `histogram.wgsl` over `x` with `params` (`n` and `groups` are
+/// filled in per chunk) and reads back the `bins + 3` slots.
 fn count_gpu<T: Element>(
     gpu: &Gpu,
     kernel: &'static str,
     x: &Buffer<T>,
-    bins: u32,
-    params: [u32; PARAM_WORDS],
+    params: Params,
 ) -> Result<HistogramCounts> {
-    let slots = bins as usize + 3;
+    let slots = params.bins as usize + 3;
     let slot_bytes = slots as u64 * 4;
     if slot_bytes > gpu.info().chunk_bytes {
         return Err(Error::TooLarge {
@@ -516,19 +542,21 @@ fn count_gpu<T: Element>(
         let counts = gpu.alloc::<u32>(kernel, slots)?;
         let size = size_of::<T>() as u64;
         let chunks = gpu.chunks::<T>(n);
-        let mut all_params: Vec<[u32; PARAM_WORDS]> = Vec::with_capacity(chunks.len() + 1);
-        let mut clear = params;
-        clear[0] = slots as u32;
-        all_params.push(clear);
+        let mut all_params: Vec<Params> = Vec::with_capacity(chunks.len() + 1);
+        all_params.push(Params {
+            n: slots as u32,
+            ..params
+        });
         for c in &chunks {
-            let mut p = params;
-            p[0] = c.len() as u32;
-            p[1] = c.len().div_ceil(TILE) as u32;
-            all_params.push(p);
+            all_params.push(Params {
+                n: c.len() as u32,
+                groups: c.len().div_ceil(TILE) as u32,
+                ..params
+            });
         }
         let counts_range = 0..slot_bytes;
         let mut bindings: Vec<Vec<(u32, Bind<'_>)>> = vec![vec![
-            (0, Bind::Uniform(bytemuck::cast_slice(&all_params[0]))),
+            (0, Bind::Uniform(all_params[0].bytes())),
             (
                 2,
                 Bind::Storage {
@@ -539,7 +567,7 @@ fn count_gpu<T: Element>(
         ]];
         for (c, p) in chunks.iter().zip(&all_params[1..]) {
             bindings.push(vec![
-                (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                (0, Bind::Uniform(p.bytes())),
                 (
                     1,
                     Bind::Storage {
@@ -565,7 +593,7 @@ fn count_gpu<T: Element>(
             dispatches.push(Dispatch {
                 pipeline: &p_count,
                 bindings: b,
-                workgroups: p[1],
+                workgroups: p.groups,
             });
         }
         gpu.submit(kernel, &dispatches)?;

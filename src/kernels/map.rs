@@ -17,11 +17,23 @@ use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
 use crate::cpu::simd::{self, F32, F64, I32, I64, Lanes, f64_key};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, WORKGROUP_SIZE};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, WORKGROUP_SIZE, shader};
 use crate::kernel::Backend;
 use crate::kernel::{Kernel, Work, typed_name};
 
-const SHADER: &str = include_str!("../../shaders/map.wgsl");
+shader! {
+    "map.wgsl",
+    /// `map.wgsl`'s uniform block.
+    struct Params {
+        /// Elements in this dispatch's range.
+        n: u32,
+        /// `Scale`'s factor.
+        scale: f32,
+        /// `Axpy`'s `a`.
+        a: f32,
+        _pad: u32,
+    }
+}
 
 /// A one-input elementwise operation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -294,11 +306,13 @@ fn launch<T: Element>(
         let out = gpu.alloc::<T>(kernel, n)?;
         let size = size_of::<T>() as u64;
         let chunks = gpu.chunks::<T>(n);
-        let params: Vec<[u8; 16]> = chunks
+        let params: Vec<Params> = chunks
             .iter()
-            .map(|c| {
-                let words = [(c.end - c.start) as u32, scale.to_bits(), a.to_bits(), 0];
-                bytemuck::cast(words)
+            .map(|c| Params {
+                n: (c.end - c.start) as u32,
+                scale,
+                a,
+                ..Params::default()
             })
             .collect();
         let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
@@ -306,7 +320,7 @@ fn launch<T: Element>(
             .zip(&params)
             .map(|(c, p)| {
                 let range = c.start as u64 * size..c.end as u64 * size;
-                let mut b = vec![(0, Bind::Uniform(p.as_slice()))];
+                let mut b = vec![(0, Bind::Uniform(p.bytes()))];
                 for (slot, copy) in [1u32, 2].into_iter().zip(&copies) {
                     b.push((
                         slot,

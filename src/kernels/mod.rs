@@ -24,17 +24,18 @@ pub use scan::Scan;
 pub use sort::{Argsort, Sort, SortPairs};
 pub use transpose::Transpose;
 
-/// Every shader of the crate, `(file stem, source)`: tests validate each with
-/// naga for every element type.
+/// Every shader of the crate, `(file stem, source)`: the file from
+/// `shaders/` followed by the shared prelude and its `Params` (see
+/// `gpu::shader!`). Tests validate each with naga for every element type.
 pub const SHADERS: &[(&str, &str)] = &[
-    ("compact", include_str!("../../shaders/compact.wgsl")),
-    ("conv", include_str!("../../shaders/conv.wgsl")),
-    ("expr", include_str!("../../shaders/expr.wgsl")),
-    ("gemm", include_str!("../../shaders/gemm.wgsl")),
-    ("histogram", include_str!("../../shaders/histogram.wgsl")),
-    ("map", include_str!("../../shaders/map.wgsl")),
-    ("reduce", include_str!("../../shaders/reduce.wgsl")),
-    ("scan", include_str!("../../shaders/scan.wgsl")),
-    ("sort", include_str!("../../shaders/sort.wgsl")),
-    ("transpose", include_str!("../../shaders/transpose.wgsl")),
+    ("compact", compact::SHADER),
+    ("conv", conv::SHADER),
+    ("expr", crate::expr::wgsl::SHADER),
+    ("gemm", gemm::SHADER),
+    ("histogram", histogram::SHADER),
+    ("map", map::SHADER),
+    ("reduce", reduce::SHADER),
+    ("scan", scan::SHADER),
+    ("sort", sort::SHADER),
+    ("transpose", transpose::SHADER),
 ];

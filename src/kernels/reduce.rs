@@ -16,10 +16,23 @@ use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
 use crate::cpu::simd::{self, Lanes, Real};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 
-const SHADER: &str = include_str!("../../shaders/reduce.wgsl");
+shader! {
+    "reduce.wgsl",
+    /// `reduce.wgsl`'s uniform block.
+    struct Params {
+        /// Elements (or partials) in this pass's input.
+        n: u32,
+        /// Where this dispatch's first partial goes.
+        out_offset: u32,
+        /// Global index of this dispatch's first element (arg-reductions).
+        base: u32,
+        /// Workgroups that hold real tiles (folded dispatches launch a few more).
+        groups: u32,
+    }
+}
 
 /// Elements one workgroup of `reduce.wgsl` reduces (`TILE`).
 const TILE: usize = 2048;
@@ -490,15 +503,15 @@ fn gpu_reduce<T: Element>(
         let b = gpu.alloc_bytes(kernel, partials.div_ceil(TILE).max(1) as u64 * partial_size)?;
 
         // Uniforms first, so the dispatches can borrow them.
-        let mut params: Vec<[u32; 4]> = Vec::new();
+        let mut params: Vec<Params> = Vec::new();
         let mut offset = 0usize;
         for (c, g) in chunks.iter().zip(&groups) {
-            params.push([
-                (c.end - c.start) as u32,
-                offset as u32,
-                c.start as u32,
-                *g as u32,
-            ]);
+            params.push(Params {
+                n: (c.end - c.start) as u32,
+                out_offset: offset as u32,
+                base: c.start as u32,
+                groups: *g as u32,
+            });
             offset += g;
         }
         let mut passes = Vec::new(); // (count, from_a)
@@ -506,7 +519,11 @@ fn gpu_reduce<T: Element>(
         let mut from_a = true;
         while count > 1 {
             let g = count.div_ceil(TILE);
-            params.push([count as u32, 0, 0, g as u32]);
+            params.push(Params {
+                n: count as u32,
+                groups: g as u32,
+                ..Params::default()
+            });
             passes.push((count, g, from_a));
             count = g;
             from_a = !from_a;
@@ -522,7 +539,7 @@ fn gpu_reduce<T: Element>(
         let mut bindings: Vec<Vec<(u32, Bind<'_>)>> = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
             let range = c.start as u64 * size..c.end as u64 * size;
-            let mut v = vec![(0, Bind::Uniform(bytemuck::cast_slice(&params[i])))];
+            let mut v = vec![(0, Bind::Uniform(params[i].bytes()))];
             for (slot, copy) in [1u32, 2].into_iter().zip(&copies) {
                 v.push((
                     slot,
@@ -544,10 +561,7 @@ fn gpu_reduce<T: Element>(
         for (j, &(count, g, from_a)) in passes.iter().enumerate() {
             let (src, dst) = if from_a { (&a, &b) } else { (&b, &a) };
             bindings.push(vec![
-                (
-                    0,
-                    Bind::Uniform(bytemuck::cast_slice(&params[chunks.len() + j])),
-                ),
+                (0, Bind::Uniform(params[chunks.len() + j].bytes())),
                 (
                     in_slot,
                     Bind::Storage {

@@ -38,10 +38,23 @@ use rayon::prelude::*;
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{self, Cpu, simd};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 
-const SHADER: &str = include_str!("../../shaders/scan.wgsl");
+shader! {
+    "scan.wgsl",
+    /// `scan.wgsl`'s uniform block.
+    struct Params {
+        /// Elements in this dispatch's input range.
+        n: u32,
+        /// Index (in `carry`, or in `out` for `reduce`) of this dispatch's first tile.
+        tile_offset: u32,
+        /// Workgroups that hold real tiles (folded dispatches launch a few more).
+        groups: u32,
+        /// `EXCLUSIVE | HAS_CARRY`.
+        flags: u32,
+    }
+}
 
 /// Elements one workgroup of `scan.wgsl` handles (`TILE`).
 pub(crate) const TILE: usize = 2048;
@@ -368,10 +381,15 @@ pub(crate) fn scan_device<T: Element>(
     let flags = if exclusive { EXCLUSIVE } else { 0 };
 
     if tiles == 1 {
-        let params = [n as u32, 0, 1, flags];
+        let params = Params {
+            n: n as u32,
+            tile_offset: 0,
+            groups: 1,
+            flags,
+        };
         let range = 0..n as u64 * size;
         let bindings = [
-            (0, Bind::Uniform(bytemuck::cast_slice(&params))),
+            (0, Bind::Uniform(params.bytes())),
             (
                 1,
                 Bind::Storage {
@@ -401,25 +419,31 @@ pub(crate) fn scan_device<T: Element>(
 
     // Level 0 sums, then their exclusive scan (recursively): each tile's carry.
     let sums = gpu.alloc::<T>(kernel, tiles)?;
-    let mut params: Vec<[u32; 4]> = Vec::with_capacity(2 * chunks.len());
-    let mut offset = 0usize;
-    for (c, g) in chunks.iter().zip(&groups) {
-        params.push([c.len() as u32, offset as u32, *g as u32, 0]);
-        offset += g;
-    }
-    let mut offset = 0usize;
-    for (c, g) in chunks.iter().zip(&groups) {
-        params.push([c.len() as u32, offset as u32, *g as u32, flags | HAS_CARRY]);
-        offset += g;
-    }
+    // Each chunk's uniforms, its first tile counted over all chunks.
+    let chunk_params = |flags| -> Vec<Params> {
+        let mut offset = 0usize;
+        let mut params = Vec::with_capacity(chunks.len());
+        for (c, g) in chunks.iter().zip(&groups) {
+            params.push(Params {
+                n: c.len() as u32,
+                tile_offset: offset as u32,
+                groups: *g as u32,
+                flags,
+            });
+            offset += g;
+        }
+        params
+    };
+    let reduce_params = chunk_params(0);
+    let scan_params = chunk_params(flags | HAS_CARRY);
     let sums_range = 0..tiles as u64 * size;
     {
         let bindings: Vec<[(u32, Bind<'_>); 3]> = chunks
             .iter()
-            .zip(&params)
+            .zip(&reduce_params)
             .map(|(c, p)| {
                 [
-                    (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                    (0, Bind::Uniform(p.bytes())),
                     (
                         1,
                         Bind::Storage {
@@ -451,11 +475,11 @@ pub(crate) fn scan_device<T: Element>(
     let carries = scan_device::<T>(gpu, kernel, &sums, tiles, true)?;
     let bindings: Vec<[(u32, Bind<'_>); 4]> = chunks
         .iter()
-        .zip(&params[chunks.len()..])
+        .zip(&scan_params)
         .map(|(c, p)| {
             let range = c.start as u64 * size..c.end as u64 * size;
             [
-                (0, Bind::Uniform(bytemuck::cast_slice(p))),
+                (0, Bind::Uniform(p.bytes())),
                 (
                     1,
                     Bind::Storage {

@@ -40,10 +40,23 @@ use rayon::prelude::*;
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{Cpu, pool};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 
-const SHADER: &str = include_str!("../../shaders/sort.wgsl");
+shader! {
+    "sort.wgsl",
+    /// `sort.wgsl`'s uniform block.
+    struct Params {
+        /// Keys (sort passes) or table entries (scans).
+        n: u32,
+        /// Workgroups that hold real tiles (folded dispatches launch a few more).
+        groups: u32,
+        /// Bit offset of this pass's digit.
+        shift: u32,
+        /// `FLAG_*`.
+        flags: u32,
+    }
+}
 
 /// Below this many elements the CPU sorts with a comparison sort (the
 /// standard library's): on short inputs the radix passes' 256-bucket
@@ -704,7 +717,7 @@ enum GpuValues<'a> {
     Indices,
 }
 
-/// `Params` of `sort.wgsl`.
+/// Bits of [`Params::flags`].
 const FLAG_FIRST: u32 = 1;
 const FLAG_LAST: u32 = 2;
 const FLAG_GEN_INDEX: u32 = 4;
@@ -714,7 +727,7 @@ const FLAG_HAS_SUMS: u32 = 8;
 /// `(slot, buffer id, bytes)`, workgroups.
 struct Step {
     entry: usize,
-    params: [u32; 4],
+    params: Params,
     binds: Vec<(u32, usize, u64)>,
     groups: u32,
 }
@@ -750,7 +763,11 @@ fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
     if len <= TILE {
         steps.push(Step {
             entry: E_DOWN,
-            params: [len as u32, 1, 0, 0],
+            params: Params {
+                n: len as u32,
+                groups: 1,
+                ..Params::default()
+            },
             binds: vec![(5, data, bytes(len)), (6, DUMMY, 4)],
             groups: 1,
         });
@@ -760,14 +777,23 @@ fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
     let sums = SUMS + level;
     steps.push(Step {
         entry: E_REDUCE,
-        params: [len as u32, groups as u32, 0, 0],
+        params: Params {
+            n: len as u32,
+            groups: groups as u32,
+            ..Params::default()
+        },
         binds: vec![(5, data, bytes(len)), (6, sums, bytes(groups))],
         groups: groups as u32,
     });
     scan_steps(steps, sums, groups, level + 1);
     steps.push(Step {
         entry: E_DOWN,
-        params: [len as u32, groups as u32, 0, FLAG_HAS_SUMS],
+        params: Params {
+            n: len as u32,
+            groups: groups as u32,
+            shift: 0,
+            flags: FLAG_HAS_SUMS,
+        },
         binds: vec![(5, data, bytes(len)), (6, sums, bytes(groups))],
         groups: groups as u32,
     });
@@ -872,7 +898,12 @@ fn gpu_sort<T: Element>(
             if pass == PASSES - 1 {
                 flags |= FLAG_LAST;
             }
-            let params = [n as u32, groups as u32, shift, flags];
+            let params = Params {
+                n: n as u32,
+                groups: groups as u32,
+                shift,
+                flags,
+            };
             steps.push(Step {
                 entry: E_HIST,
                 params,
@@ -905,7 +936,7 @@ fn gpu_sort<T: Element>(
         let bindings: Vec<Vec<(u32, Bind<'_>)>> = steps
             .iter()
             .map(|s| {
-                let mut v = vec![(0, Bind::Uniform(bytemuck::cast_slice(&s.params)))];
+                let mut v = vec![(0, Bind::Uniform(s.params.bytes()))];
                 for &(slot, id, bytes) in &s.binds {
                     v.push((
                         slot,

@@ -11,10 +11,20 @@ use rayon::prelude::*;
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{Cpu, pool};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec};
+use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 
-const SHADER: &str = include_str!("../../shaders/transpose.wgsl");
+shader! {
+    "transpose.wgsl",
+    /// `transpose.wgsl`'s uniform block.
+    struct Params {
+        rows: u32,
+        cols: u32,
+        /// Tiles per row of tiles.
+        tiles_x: u32,
+        _pad: u32,
+    }
+}
 
 /// Tile edge of one `transpose.wgsl` workgroup (`TILE`).
 const GPU_TILE: usize = 32;
@@ -293,9 +303,14 @@ fn transpose_gpu<T: Element>(
         })?;
         let input = gpu.resident(kernel, x)?;
         let out = gpu.alloc::<T>(kernel, n)?;
-        let params: [u32; 4] = [k.rows as u32, k.cols as u32, tiles_x as u32, 0];
+        let params = Params {
+            rows: k.rows as u32,
+            cols: k.cols as u32,
+            tiles_x: tiles_x as u32,
+            _pad: 0,
+        };
         let bindings = [
-            (0, Bind::Uniform(bytemuck::cast_slice(&params))),
+            (0, Bind::Uniform(params.bytes())),
             (
                 1,
                 Bind::Storage {

@@ -146,3 +146,19 @@ pub(crate) fn assert_bits(what: &str, got: &[f32], want: &[f32]) {
         );
     }
 }
+
+/// Bytes of one GPU binding in [`small_binding_engine`]: 16,384 f32, so
+/// inputs of a few hundred thousand elements cross several bindings.
+pub(crate) const SMALL_BINDING: u64 = 64 * 1024;
+
+/// A fresh `Auto` engine whose GPU bindings hold [`SMALL_BINDING`] bytes,
+/// or `None` under the skip rule of [`on`] when there is no GPU.
+pub(crate) fn small_binding_engine() -> Option<Engine> {
+    on(Backend::Gpu)?;
+    Some(
+        Engine::builder()
+            .gpu_chunk_bytes(SMALL_BINDING)
+            .build()
+            .expect("engine"),
+    )
+}

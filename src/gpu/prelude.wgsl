@@ -1,0 +1,20 @@
+// ---- the tandem prelude ----
+// Appended to every kernel's shader by `gpu::shader!` (WGSL declarations
+// may come in any order, so the file's own line numbers stay as they are in
+// error messages), then the kernel's `Params`, written from its Rust twin.
+//
+// `alias T` is rewritten to the element type (`gpu::specialize`); `KIND` is
+// the element kind: 0 float, 1 signed, 2 unsigned.
+
+alias T = f32;
+
+override KIND: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+
+// A workgroup's linear index in a dispatch that `Gpu::submit` folded into
+// 2-D past `max_compute_workgroups_per_dimension`.
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
