@@ -93,20 +93,8 @@ impl Kernel<&Buffer<f32>> for Clamp {
                     let bytes = c.start as u64 * 4..c.end as u64 * 4;
                     vec![
                         (0, Bind::Uniform(bytemuck::cast_slice(p))),
-                        (
-                            1,
-                            Bind::Storage {
-                                copy: &input,
-                                range: bytes.clone(),
-                            },
-                        ),
-                        (
-                            2,
-                            Bind::Storage {
-                                copy: &out,
-                                range: bytes,
-                            },
-                        ),
+                        (1, Bind::storage(&input, bytes.clone())),
+                        (2, Bind::storage(&out, bytes)),
                     ]
                 })
                 .collect();

@@ -11,10 +11,6 @@
 // threshold (<, <=, >, >=, ==, !=). NaN (tested by bits: WGSL assumes finite
 // math) compares false, so `!=` keeps it and the others drop it.
 
-const WG: u32 = 256u;
-const PER_THREAD: u32 = 8u;
-const TILE: u32 = 2048u;
-
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<u32>;

@@ -11,8 +11,6 @@
 // Image, filter and accumulator are `T`: f32, or f64 on devices with
 // SHADER_F64.
 
-const TILE: u32 = 16u;
-const MAX_R: u32 = 8u;
 // Staged tile edge: TILE plus a halo of MAX_R on each side.
 const SPAN: u32 = 32u;
 // Largest staged filter: (2 MAX_R + 1)^2 taps.

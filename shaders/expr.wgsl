@@ -9,10 +9,6 @@
 // (WGSL assumes finite math), min/max ignore NaN and order -0.0 below +0.0,
 // integer division by zero returns the dividend.
 
-const WG: u32 = 256u;
-const PER_THREAD: u32 = 8u;
-const TILE: u32 = 2048u;
-
 fn f_nan(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }

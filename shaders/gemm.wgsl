@@ -16,7 +16,6 @@
 // op(A) transposed (k x m), bit 1: B holds op(B) transposed (n x k), bit 2:
 // read C (beta != 0; with beta = 0 C is never read, so NaN in it is ignored).
 
-const TS: u32 = 64u;
 const BK: u32 = 16u;
 // vec4 columns of a shared tile row: TS / 4.
 const TV: u32 = 16u;

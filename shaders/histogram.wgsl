@@ -16,13 +16,6 @@
 // slots). `global_hist`: global atomics directly, for bin counts too large
 // for workgroup memory. `clear` zeroes `counts` first.
 
-const WG: u32 = 256u;
-const PER_THREAD: u32 = 16u;
-const TILE: u32 = 4096u;
-// Slots of the workgroup histogram: 16 KiB, WebGPU's guaranteed minimum of
-// workgroup storage.
-const SHARED_SLOTS: u32 = 4096u;
-
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
 

@@ -12,8 +12,6 @@
 
 override OP: u32 = 0u;
 
-const WG: u32 = 256u;
-
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> y: array<T>;
 @group(0) @binding(3) var<storage, read_write> out: array<T>;

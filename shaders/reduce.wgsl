@@ -13,10 +13,6 @@
 
 override IS_MAX: bool = false;
 
-const WG: u32 = 256u;
-const PER_THREAD: u32 = 8u;
-const TILE: u32 = 2048u;
-
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> y: array<T>;
 @group(0) @binding(3) var<storage, read_write> out_t: array<T>;

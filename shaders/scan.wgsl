@@ -12,14 +12,6 @@
 // rounding: 8 sequential adds per invocation, an 8-step Hillis-Steele scan
 // across the workgroup, and one carry add per level.
 
-const WG: u32 = 256u;
-const PER_THREAD: u32 = 8u;
-const TILE: u32 = 2048u;
-
-// Bits of `Params::flags`.
-const EXCLUSIVE: u32 = 1u;
-const HAS_CARRY: u32 = 2u;
-
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> carry: array<T>;
 @group(0) @binding(3) var<storage, read_write> out: array<T>;

@@ -20,16 +20,8 @@
 // the first pass transforms on read, the last transforms back on write, so
 // output elements are the input's bits, permuted. No subgroup operations.
 
-const WG: u32 = 256u;
 const ITEMS: u32 = 4u;
-const TILE: u32 = 1024u;
 const RADIX: u32 = 256u;
-
-// Params.flags bits.
-const FIRST: u32 = 1u;      // keys_in holds element bits: transform on read
-const LAST: u32 = 2u;       // write element bits: transform back on write
-const GEN_INDEX: u32 = 4u;  // values are the global indices (argsort)
-const HAS_SUMS: u32 = 8u;   // scan_down adds the scanned block sum
 
 @group(0) @binding(1) var<storage, read> keys_in: array<u32>;
 @group(0) @binding(2) var<storage, read> vals_in: array<u32>;
@@ -74,14 +66,14 @@ fn from_key(k: u32) -> u32 {
 
 fn load_key(i: u32) -> u32 {
     let b = keys_in[i];
-    if (params.flags & FIRST) != 0u {
+    if (params.flags & FLAG_FIRST) != 0u {
         return to_key(b);
     }
     return b;
 }
 
 fn store_bits(k: u32) -> u32 {
-    if (params.flags & LAST) != 0u {
+    if (params.flags & FLAG_LAST) != 0u {
         return from_key(k);
     }
     return k;
@@ -269,7 +261,7 @@ fn scan_down(
     }
     let r = wg_scan(lid, s);
     var run = r.x;
-    if live && (params.flags & HAS_SUMS) != 0u {
+    if live && (params.flags & FLAG_HAS_SUMS) != 0u {
         run += sums[g];
     }
     for (var j = 0u; j < ITEMS; j++) {
@@ -282,7 +274,7 @@ fn scan_down(
 
 // The value that travels with key i: its index (argsort) or `vals_in[i]`.
 fn load_val(i: u32) -> u32 {
-    if (params.flags & GEN_INDEX) != 0u {
+    if (params.flags & FLAG_GEN_INDEX) != 0u {
         return i;
     }
     return vals_in[i];

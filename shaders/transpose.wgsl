@@ -8,7 +8,6 @@
 // 2-D. Values are only moved, so the element type (`alias T`) does not
 // matter beyond its size.
 
-const TILE: u32 = 32u;
 const ROWS_PER_PASS: u32 = 8u;
 // TILE rows of TILE + 1 elements.
 const TILE_STRIDE: u32 = 33u;

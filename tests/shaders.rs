@@ -81,6 +81,11 @@ fn every_shader_file_is_listed_and_has_a_rust_twin() {
             embedded[on_disk.len()..].contains("struct Params {"),
             "{stem}: the embedded shader has no prelude and Params after the file"
         );
+        let wg = format!("const WG: u32 = {}u;", tandem::gpu::WORKGROUP_SIZE);
+        assert!(
+            embedded[on_disk.len()..].contains(&wg),
+            "{stem}: the prelude's WG is not gpu::WORKGROUP_SIZE"
+        );
     }
 }
 

@@ -224,13 +224,7 @@ pub(crate) fn gpu_fma_peak(gpu: &Gpu) -> BoxResult<f64> {
     let params = [iters, 0, 0, 0];
     let bindings = [
         (0, Bind::Uniform(bytemuck::cast_slice(&params))),
-        (
-            1,
-            Bind::Storage {
-                copy: &out,
-                range: 0..invocations * 16,
-            },
-        ),
+        (1, Bind::storage(&out, 0..invocations * 16)),
     ];
     let dispatch = [Dispatch {
         pipeline: &pipeline,

@@ -15,19 +15,16 @@ use crate::gpu::shader;
 
 shader! {
     "expr.wgsl",
-    /// The uniform block of every expression's shader.
-    struct Params {
-        /// Elements in this dispatch's range.
-        n: u32,
-        /// Workgroups that hold real elements (folded dispatches launch more).
-        groups: u32,
-        /// Where this dispatch's first partial goes (reductions).
-        out_offset: u32,
-        /// Global index of this dispatch's first element (arg-reductions).
-        base: u32,
-        /// Scalar parameters' bits, four per vector.
-        s: [[u32; 4]; 4],
-    }
+    /// The uniform block of every expression's shader: `n` elements in this
+    /// dispatch's range, `groups` the workgroups that hold real elements,
+    /// `out_offset` where its first partial goes (reductions), `base` the
+    /// global index of its first element (arg-reductions), `s` the scalar
+    /// parameters' bits, four per vector.
+    struct Params { n: u32, groups: u32, out_offset: u32, base: u32, s: [[u32; 4]; 4] }
+    /// Elements one invocation reduces.
+    const PER_THREAD: u32 = 8;
+    /// Elements one workgroup of a reduction handles: `WG * PER_THREAD`.
+    const TILE: usize = 2048;
 }
 
 /// `shaders/expr.wgsl` as it is on disk (the start of [`SHADER`]).

@@ -35,18 +35,27 @@ macro_rules! wgsl_type {
 /// - `Params`, the shader's uniform block as a `#[repr(C)]`, `Pod` Rust
 ///   struct with named fields (fields are `u32`, `i32`, `f32`, `[u32; 2]`
 ///   (`vec2<u32>`) or `[[u32; 4]; N]` (`array<vec4<u32>, N>`));
+/// - after it, constants shared by both sides (`const TILE: usize = 2048;`):
+///   a `pub(crate)` Rust constant of the given type and a WGSL `u32` one;
 /// - `SHADER`, the WGSL file `shaders/<file>`, then `src/gpu/prelude.wgsl`
-///   (`alias T`, `KIND`, the `params` binding, `group_index`), then the same
-///   `Params` written in WGSL.
+///   (`alias T`, `KIND`, `WG`, the `params` binding, `group_index`), then
+///   the constants and `Params` written in WGSL.
 ///
-/// So the layout the host writes and the one the shader reads come from
-/// one declaration and cannot drift apart.
+/// So the sizes and the layout the host assumes and the ones the shader
+/// uses come from one declaration and cannot drift apart.
 macro_rules! shader {
     (
         $file:literal,
         $(#[$meta:meta])*
         struct Params { $($(#[$fmeta:meta])* $field:ident : $ty:tt),* $(,)? }
+        $($(#[$cmeta:meta])* const $const:ident : $cty:ty = $value:literal;)*
     ) => {
+        $(
+            $(#[$cmeta])*
+            #[allow(dead_code, reason = "some are read by the shader only")]
+            pub(crate) const $const: $cty = $value;
+        )*
+
         $(#[$meta])*
         #[repr(C)]
         #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -61,10 +70,12 @@ macro_rules! shader {
             }
         }
 
-        /// The shader's source: its file, the prelude, `Params` in WGSL.
+        /// The shader's source: its file, the prelude, the shared
+        /// constants and `Params` in WGSL.
         pub(crate) const SHADER: &str = concat!(
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $file)),
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/gpu/prelude.wgsl")),
+            $("const ", stringify!($const), ": u32 = ", $value, "u;\n",)*
             "struct Params {\n",
             $("    ", stringify!($field), ": ", $crate::gpu::wgsl_type!($ty), ",\n",)*
             "}\n",
@@ -664,6 +675,13 @@ pub enum Bind<'a> {
     },
 }
 
+impl<'a> Bind<'a> {
+    /// [`Bind::Storage`]: the byte range `range` of `copy`.
+    pub fn storage(copy: &'a DeviceCopy, range: Range<u64>) -> Self {
+        Bind::Storage { copy, range }
+    }
+}
+
 /// One compute dispatch: a pipeline, its bindings and a workgroup count.
 #[derive(Clone, Copy, Debug)]
 pub struct Dispatch<'a> {
@@ -675,6 +693,26 @@ pub struct Dispatch<'a> {
     /// into 2-D: the shader computes its linear workgroup index as
     /// `wid.x + wid.y * num_workgroups.x` and must ignore indices past the end.
     pub workgroups: u32,
+}
+
+impl<'a> Dispatch<'a> {
+    /// One dispatch of `pipeline` per binding list of `bindings`, each with
+    /// the matching count of `workgroups`.
+    pub fn each<B: AsRef<[(u32, Bind<'a>)]>>(
+        pipeline: &'a wgpu::ComputePipeline,
+        bindings: &'a [B],
+        workgroups: impl IntoIterator<Item = u32>,
+    ) -> Vec<Dispatch<'a>> {
+        bindings
+            .iter()
+            .zip(workgroups)
+            .map(|(b, workgroups)| Dispatch {
+                pipeline,
+                bindings: b.as_ref(),
+                workgroups,
+            })
+            .collect()
+    }
 }
 
 /// The GPU backend handle a kernel's [`run_gpu`](crate::Kernel::run_gpu)

@@ -1,7 +1,7 @@
 // ---- the tandem prelude ----
 // Appended to every kernel's shader by `gpu::shader!` (WGSL declarations
 // may come in any order, so the file's own line numbers stay as they are in
-// error messages), then the kernel's `Params`, written from its Rust twin.
+// error messages), then the constants and `Params` declared with it in Rust.
 //
 // `alias T` is rewritten to the element type (`gpu::specialize`); `KIND` is
 // the element kind: 0 float, 1 signed, 2 unsigned.
@@ -9,6 +9,10 @@
 alias T = f32;
 
 override KIND: u32 = 0u;
+
+// Invocations per workgroup of the one-dimensional kernels
+// (`gpu::WORKGROUP_SIZE`).
+const WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 

@@ -29,28 +29,24 @@ use crate::cpu::{self, Cpu};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work, typed_name};
-use crate::kernels::scan::{TILE, check_u32_indices, scan_device};
+use crate::kernels::scan::{check_u32_indices, scan_device};
 
 shader! {
     "compact.wgsl",
-    /// `compact.wgsl`'s uniform block.
+    /// `compact.wgsl`'s uniform block: `n` elements in this dispatch's
+    /// range, `tile_offset` the global index of its first tile, `groups` the
+    /// workgroups that hold real tiles, `mode` 0 for a mask or 1..6 for
+    /// <, <=, >, >=, ==, !=, the threshold's bits (`threshold_hi`: an f64's
+    /// high word), `out_base` the output index of the first element the
+    /// `out` binding holds.
     struct Params {
-        /// Elements in this dispatch's input range.
-        n: u32,
-        /// Global index of this dispatch's first tile.
-        tile_offset: u32,
-        /// Workgroups that hold real tiles (folded dispatches launch a few more).
-        groups: u32,
-        /// 0: mask; 1 <, 2 <=, 3 >, 4 >=, 5 ==, 6 !=.
-        mode: u32,
-        /// The threshold's bits (an f64's low word).
-        threshold: u32,
-        /// Output index of the first element the `out` binding holds.
-        out_base: u32,
-        /// An f64 threshold's high word.
-        threshold_hi: u32,
-        _pad: u32,
+        n: u32, tile_offset: u32, groups: u32, mode: u32,
+        threshold: u32, out_base: u32, threshold_hi: u32, _pad: u32,
     }
+    /// Elements one invocation flags.
+    const PER_THREAD: u32 = 8;
+    /// Elements of one tile, one workgroup each: `WG * PER_THREAD`.
+    const TILE: usize = 2048;
 }
 
 /// Bytes a storage binding offset is aligned to (WebGPU's largest
@@ -364,27 +360,9 @@ fn compact_gpu<T: Element>(
                     let range = c.start as u64 * size..c.end as u64 * size;
                     [
                         (0, Bind::Uniform(p.bytes())),
-                        (
-                            1,
-                            Bind::Storage {
-                                copy: &xc,
-                                range: range.clone(),
-                            },
-                        ),
-                        (
-                            2,
-                            Bind::Storage {
-                                copy: &mc,
-                                range: mask_range(c),
-                            },
-                        ),
-                        (
-                            3,
-                            Bind::Storage {
-                                copy: &counts,
-                                range: tile_range.clone(),
-                            },
-                        ),
+                        (1, Bind::storage(&xc, range.clone())),
+                        (2, Bind::storage(&mc, mask_range(c))),
+                        (3, Bind::storage(&counts, tile_range.clone())),
                     ]
                 })
                 .collect();
@@ -440,34 +418,10 @@ fn compact_gpu<T: Element>(
                 let range = c.start as u64 * size..c.end as u64 * size;
                 [
                     (0, Bind::Uniform(p.bytes())),
-                    (
-                        1,
-                        Bind::Storage {
-                            copy: &xc,
-                            range: range.clone(),
-                        },
-                    ),
-                    (
-                        2,
-                        Bind::Storage {
-                            copy: &mc,
-                            range: mask_range(c),
-                        },
-                    ),
-                    (
-                        4,
-                        Bind::Storage {
-                            copy: &offsets,
-                            range: tile_range.clone(),
-                        },
-                    ),
-                    (
-                        5,
-                        Bind::Storage {
-                            copy: &out,
-                            range: out_range.clone(),
-                        },
-                    ),
+                    (1, Bind::storage(&xc, range.clone())),
+                    (2, Bind::storage(&mc, mask_range(c))),
+                    (4, Bind::storage(&offsets, tile_range.clone())),
+                    (5, Bind::storage(&out, out_range.clone())),
                 ]
             })
             .collect();

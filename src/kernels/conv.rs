@@ -34,29 +34,18 @@ use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
     "conv.wgsl",
-    /// `conv.wgsl`'s uniform block.
+    /// `conv.wgsl`'s uniform block: the image's and the filter's (`fh`,
+    /// `fw`) sizes, [`Border::code`], and output tiles per row of tiles.
     struct Params {
-        height: u32,
-        width: u32,
-        /// The filter's height.
-        fh: u32,
-        /// The filter's width.
-        fw: u32,
-        /// [`Border::code`].
-        border: u32,
-        /// Output tiles per row of tiles.
-        tiles_x: u32,
-        _pad0: u32,
-        _pad1: u32,
+        height: u32, width: u32, fh: u32, fw: u32,
+        border: u32, tiles_x: u32, _pad0: u32, _pad1: u32,
     }
+    /// Output tile edge of one workgroup: 16×16 pixels.
+    const TILE: usize = 16;
+    /// Largest filter radius (`fh/2`, `fw/2`) whose tile and halo fit the
+    /// shader's workgroup memory; larger filters read global memory.
+    const MAX_R: usize = 8;
 }
-
-/// Output tile edge of one `conv.wgsl` workgroup (`TILE`): 16×16 pixels.
-const GPU_TILE: usize = 16;
-
-/// Largest filter radius (`fh/2`, `fw/2`) whose tile and halo fit the
-/// shader's workgroup memory (`MAX_R`); larger filters read global memory.
-const GPU_MAX_TILED_RADIUS: usize = 8;
 
 /// Vector accumulators per output row in one CPU inner-loop step.
 const ACCS: usize = 4;
@@ -370,16 +359,15 @@ fn conv_gpu<R: Real>(
             what: "one storage binding (conv2d binds the whole image)",
         });
     }
-    let tiles_x = k.width.div_ceil(GPU_TILE);
-    let tiles = tiles_x * k.height.div_ceil(GPU_TILE);
+    let tiles_x = k.width.div_ceil(TILE);
+    let tiles = tiles_x * k.height.div_ceil(TILE);
     let tiles = u32::try_from(tiles).map_err(|_| Error::TooLarge {
         kernel,
         bytes,
         limit,
         what: "workgroups per dispatch",
     })?;
-    let tiled =
-        k.filter_height / 2 <= GPU_MAX_TILED_RADIUS && k.filter_width / 2 <= GPU_MAX_TILED_RADIUS;
+    let tiled = k.filter_height / 2 <= MAX_R && k.filter_width / 2 <= MAX_R;
     let entry = if tiled { "tiled" } else { "direct" };
     gpu.scoped(kernel, || {
         let pipeline = gpu.pipeline(&ShaderSpec {
@@ -403,27 +391,9 @@ fn conv_gpu<R: Real>(
         };
         let bindings = [
             (0, Bind::Uniform(params.bytes())),
-            (
-                1,
-                Bind::Storage {
-                    copy: &img,
-                    range: 0..bytes,
-                },
-            ),
-            (
-                2,
-                Bind::Storage {
-                    copy: &f,
-                    range: 0..filter.byte_len(),
-                },
-            ),
-            (
-                3,
-                Bind::Storage {
-                    copy: &out,
-                    range: 0..bytes,
-                },
-            ),
+            (1, Bind::storage(&img, 0..bytes)),
+            (2, Bind::storage(&f, 0..filter.byte_len())),
+            (3, Bind::storage(&out, 0..bytes)),
         ];
         gpu.submit(
             kernel,

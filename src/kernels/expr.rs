@@ -13,9 +13,9 @@ use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};
 use crate::expr::cpu::{How, Partial, Plan, from_key};
-use crate::expr::wgsl::{self, MAX_SCALARS, params};
+use crate::expr::wgsl::{self, MAX_SCALARS, TILE, params};
 use crate::expr::{Expr, Program, Ty};
-use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec, WORKGROUP_SIZE};
 use crate::kernel::{Backend, InputState, Inputs, Kernel, Work};
 
 /// [`Kernel::name`] of every [`Map`]: one set of cost curves for all
@@ -24,10 +24,6 @@ use crate::kernel::{Backend, InputState, Inputs, Kernel, Work};
 pub const MAP_NAME: &str = "map_expr";
 /// [`Kernel::name`] of every [`MapReduce`].
 pub const REDUCE_NAME: &str = "reduce_expr";
-
-/// Workgroup size and elements per workgroup of the generated shaders.
-const WG: u32 = 256;
-const TILE: usize = 2048;
 
 /// A value of one of the element types: a scalar argument or a reduction's
 /// result.
@@ -586,13 +582,7 @@ impl Kernel<&Args<'_>> for Map {
                     let mut b = vec![(0, Bind::Uniform(u.bytes()))];
                     for (slot, copy) in (1u32..).zip(copies.iter().map(|c| &**c).chain(outs.iter()))
                     {
-                        b.push((
-                            slot,
-                            Bind::Storage {
-                                copy,
-                                range: range.clone(),
-                            },
-                        ));
+                        b.push((slot, Bind::storage(copy, range.clone())));
                     }
                     b
                 })
@@ -603,7 +593,7 @@ impl Kernel<&Args<'_>> for Map {
                 .map(|(c, b)| Dispatch {
                     pipeline: &pipeline,
                     bindings: b,
-                    workgroups: (c.len() as u32).div_ceil(WG),
+                    workgroups: (c.len() as u32).div_ceil(WORKGROUP_SIZE),
                 })
                 .collect();
             gpu.submit(MAP_NAME, &dispatches)?;
@@ -763,20 +753,11 @@ impl Kernel<&Args<'_>> for MapReduce {
                     let range = c.start as u64 * 4..c.end as u64 * 4;
                     let mut b = vec![(0, Bind::Uniform(u.bytes()))];
                     for (slot, copy) in (1u32..).zip(&copies) {
-                        b.push((
-                            slot,
-                            Bind::Storage {
-                                copy,
-                                range: range.clone(),
-                            },
-                        ));
+                        b.push((slot, Bind::storage(copy, range.clone())));
                     }
                     b.push((
                         copies.len() as u32 + 1,
-                        Bind::Storage {
-                            copy: &partials,
-                            range: whole.clone(),
-                        },
+                        Bind::storage(&partials, whole.clone()),
                     ));
                     b
                 })

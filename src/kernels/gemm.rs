@@ -56,19 +56,15 @@ use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
     "gemm.wgsl",
-    /// `gemm.wgsl`'s uniform block.
+    /// `gemm.wgsl`'s uniform block: the sizes, `flags` (bit 0: A is
+    /// transposed, bit 1: B is, bit 2: read C), α and β, and result tiles
+    /// per row of tiles.
     struct Params {
-        m: u32,
-        n: u32,
-        k: u32,
-        /// Bit 0: A is transposed, bit 1: B is, bit 2: read C.
-        flags: u32,
-        alpha: f32,
-        beta: f32,
-        /// Result tiles per row of tiles.
-        tiles_n: u32,
-        _pad: u32,
+        m: u32, n: u32, k: u32, flags: u32,
+        alpha: f32, beta: f32, tiles_n: u32, _pad: u32,
     }
+    /// Side of the square tile of `C` one workgroup computes.
+    const TS: usize = 64;
 }
 const NAME: &str = "gemm";
 const NAME_F64: &str = "gemm_f64";
@@ -97,9 +93,6 @@ const MC_MAX: usize = 144;
 const NC: usize = 3072;
 /// Below this many flops (`2·m·n·k`) the CPU runs on the calling thread.
 const PARALLEL_FLOPS: u64 = 1 << 24;
-
-/// Side of the square tile of `C` one GPU workgroup computes (`TS`).
-const GPU_TILE: usize = 64;
 
 /// `C = α·op(A)·op(B) + β·C` on row-major `f32` matrices (see the
 /// [module docs](self) for the semantics).
@@ -332,8 +325,8 @@ impl Gemm {
                 });
             }
         }
-        let tiles_m = m.div_ceil(GPU_TILE);
-        let tiles_n = n.div_ceil(GPU_TILE);
+        let tiles_m = m.div_ceil(TS);
+        let tiles_n = n.div_ceil(TS);
         let tiles = tiles_m * tiles_n;
         let max = u64::from(gpu.info().max_workgroups_per_dimension);
         if tiles as u64 > max * max {
@@ -375,34 +368,10 @@ impl Gemm {
             let c_len = if c.is_some() { m * n } else { m * k };
             let bindings = [
                 (0, Bind::Uniform(params.bytes())),
-                (
-                    1,
-                    Bind::Storage {
-                        copy: &a,
-                        range: bytes(m * k),
-                    },
-                ),
-                (
-                    2,
-                    Bind::Storage {
-                        copy: &b,
-                        range: bytes(k * n),
-                    },
-                ),
-                (
-                    3,
-                    Bind::Storage {
-                        copy: c_copy,
-                        range: bytes(c_len),
-                    },
-                ),
-                (
-                    4,
-                    Bind::Storage {
-                        copy: &out,
-                        range: bytes(m * n),
-                    },
-                ),
+                (1, Bind::storage(&a, bytes(m * k))),
+                (2, Bind::storage(&b, bytes(k * n))),
+                (3, Bind::storage(c_copy, bytes(c_len))),
+                (4, Bind::storage(&out, bytes(m * n))),
             ];
             gpu.submit(
                 NAME,

@@ -40,33 +40,24 @@ use crate::kernel::{Kernel, Work};
 
 shader! {
     "histogram.wgsl",
-    /// `histogram.wgsl`'s uniform block.
+    /// `histogram.wgsl`'s uniform block: `n` elements in this dispatch's
+    /// range (`clear`: slots), `groups` the workgroups that hold real tiles,
+    /// the bin count, the f32 edges and scale, then the f64 ones as (low,
+    /// high) words.
     struct Params {
-        /// Elements in this dispatch's input range (`clear`: slots).
-        n: u32,
-        /// Workgroups that hold real tiles (folded dispatches launch a few more).
-        groups: u32,
-        bins: u32,
-        _pad: u32,
-        /// The f32 edges and scale.
-        lo: f32,
-        hi: f32,
-        scale: f32,
-        _pad1: u32,
-        /// The f64 edges and scale, as (low, high) words.
-        lo_bits: [u32; 2],
-        hi_bits: [u32; 2],
-        scale_bits: [u32; 2],
-        _pad2: [u32; 2],
+        n: u32, groups: u32, bins: u32, _pad: u32,
+        lo: f32, hi: f32, scale: f32, _pad1: u32,
+        lo_bits: [u32; 2], hi_bits: [u32; 2], scale_bits: [u32; 2], _pad2: [u32; 2],
     }
+    /// Elements one invocation counts.
+    const PER_THREAD: u32 = 16;
+    /// Elements one workgroup counts: `WG * PER_THREAD`.
+    const TILE: usize = 4096;
+    /// Slots of the workgroup-memory histogram: 16 KiB, WebGPU's guaranteed
+    /// minimum of workgroup storage. Bins plus the three outlier slots must
+    /// fit for the shared path.
+    const SHARED_SLOTS: usize = 4096;
 }
-
-/// Elements one workgroup of `histogram.wgsl` counts (`TILE`).
-const TILE: usize = 4096;
-
-/// Slots of the GPU's workgroup-memory histogram (`SHARED_SLOTS`): bins plus
-/// the three outlier slots must fit for the shared path.
-const GPU_SHARED_SLOTS: usize = 4096;
 
 /// Largest slot count (bins + 3) for which the CPU gives each task a private
 /// histogram (256 KiB); above it, tasks share one of atomics.
@@ -531,7 +522,7 @@ fn count_gpu<T: Element>(
             element: Some(T::TYPE),
             constants: &constants,
         };
-        let entry = if slots <= GPU_SHARED_SLOTS {
+        let entry = if slots <= SHARED_SLOTS {
             "shared_hist"
         } else {
             "global_hist"
@@ -557,31 +548,16 @@ fn count_gpu<T: Element>(
         let counts_range = 0..slot_bytes;
         let mut bindings: Vec<Vec<(u32, Bind<'_>)>> = vec![vec![
             (0, Bind::Uniform(all_params[0].bytes())),
-            (
-                2,
-                Bind::Storage {
-                    copy: &counts,
-                    range: counts_range.clone(),
-                },
-            ),
+            (2, Bind::storage(&counts, counts_range.clone())),
         ]];
         for (c, p) in chunks.iter().zip(&all_params[1..]) {
             bindings.push(vec![
                 (0, Bind::Uniform(p.bytes())),
                 (
                     1,
-                    Bind::Storage {
-                        copy: &xc,
-                        range: c.start as u64 * size..c.end as u64 * size,
-                    },
+                    Bind::storage(&xc, c.start as u64 * size..c.end as u64 * size),
                 ),
-                (
-                    2,
-                    Bind::Storage {
-                        copy: &counts,
-                        range: counts_range.clone(),
-                    },
-                ),
+                (2, Bind::storage(&counts, counts_range.clone())),
             ]);
         }
         let mut dispatches = vec![Dispatch {

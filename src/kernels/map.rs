@@ -23,16 +23,9 @@ use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
     "map.wgsl",
-    /// `map.wgsl`'s uniform block.
-    struct Params {
-        /// Elements in this dispatch's range.
-        n: u32,
-        /// `Scale`'s factor.
-        scale: f32,
-        /// `Axpy`'s `a`.
-        a: f32,
-        _pad: u32,
-    }
+    /// `map.wgsl`'s uniform block: `n` elements in this dispatch's range,
+    /// `Scale`'s factor and `Axpy`'s `a`.
+    struct Params { n: u32, scale: f32, a: f32, _pad: u32 }
 }
 
 /// A one-input elementwise operation.
@@ -322,15 +315,9 @@ fn launch<T: Element>(
                 let range = c.start as u64 * size..c.end as u64 * size;
                 let mut b = vec![(0, Bind::Uniform(p.bytes()))];
                 for (slot, copy) in [1u32, 2].into_iter().zip(&copies) {
-                    b.push((
-                        slot,
-                        Bind::Storage {
-                            copy,
-                            range: range.clone(),
-                        },
-                    ));
+                    b.push((slot, Bind::storage(copy, range.clone())));
                 }
-                b.push((3, Bind::Storage { copy: &out, range }));
+                b.push((3, Bind::storage(&out, range)));
                 b
             })
             .collect();

@@ -21,21 +21,16 @@ use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
     "reduce.wgsl",
-    /// `reduce.wgsl`'s uniform block.
-    struct Params {
-        /// Elements (or partials) in this pass's input.
-        n: u32,
-        /// Where this dispatch's first partial goes.
-        out_offset: u32,
-        /// Global index of this dispatch's first element (arg-reductions).
-        base: u32,
-        /// Workgroups that hold real tiles (folded dispatches launch a few more).
-        groups: u32,
-    }
+    /// `reduce.wgsl`'s uniform block: `n` elements (or partials) in this
+    /// pass's input, `out_offset` where its first partial goes, `base` the
+    /// global index of its first element (arg-reductions), `groups` the
+    /// workgroups that hold real tiles (folded dispatches launch a few more).
+    struct Params { n: u32, out_offset: u32, base: u32, groups: u32 }
+    /// Elements one invocation adds before the workgroup tree.
+    const PER_THREAD: u32 = 8;
+    /// Elements one workgroup reduces: `WG * PER_THREAD`.
+    const TILE: usize = 2048;
 }
-
-/// Elements one workgroup of `reduce.wgsl` reduces (`TILE`).
-const TILE: usize = 2048;
 
 /// Sum of all elements (`T::default()` when empty).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -541,41 +536,17 @@ fn gpu_reduce<T: Element>(
             let range = c.start as u64 * size..c.end as u64 * size;
             let mut v = vec![(0, Bind::Uniform(params[i].bytes()))];
             for (slot, copy) in [1u32, 2].into_iter().zip(&copies) {
-                v.push((
-                    slot,
-                    Bind::Storage {
-                        copy,
-                        range: range.clone(),
-                    },
-                ));
+                v.push((slot, Bind::storage(copy, range.clone())));
             }
-            v.push((
-                out_slot,
-                Bind::Storage {
-                    copy: &a,
-                    range: 0..whole(&a, partials),
-                },
-            ));
+            v.push((out_slot, Bind::storage(&a, 0..whole(&a, partials))));
             bindings.push(v);
         }
         for (j, &(count, g, from_a)) in passes.iter().enumerate() {
             let (src, dst) = if from_a { (&a, &b) } else { (&b, &a) };
             bindings.push(vec![
                 (0, Bind::Uniform(params[chunks.len() + j].bytes())),
-                (
-                    in_slot,
-                    Bind::Storage {
-                        copy: src,
-                        range: 0..whole(src, count),
-                    },
-                ),
-                (
-                    out_slot,
-                    Bind::Storage {
-                        copy: dst,
-                        range: 0..whole(dst, g),
-                    },
-                ),
+                (in_slot, Bind::storage(src, 0..whole(src, count))),
+                (out_slot, Bind::storage(dst, 0..whole(dst, g))),
             ]);
         }
         let mut dispatches = Vec::new();

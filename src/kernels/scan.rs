@@ -43,21 +43,20 @@ use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
     "scan.wgsl",
-    /// `scan.wgsl`'s uniform block.
-    struct Params {
-        /// Elements in this dispatch's input range.
-        n: u32,
-        /// Index (in `carry`, or in `out` for `reduce`) of this dispatch's first tile.
-        tile_offset: u32,
-        /// Workgroups that hold real tiles (folded dispatches launch a few more).
-        groups: u32,
-        /// `EXCLUSIVE | HAS_CARRY`.
-        flags: u32,
-    }
+    /// `scan.wgsl`'s uniform block: `n` elements in this dispatch's range,
+    /// `tile_offset` the index (in `carry`, or in `out` for `reduce`) of its
+    /// first tile, `groups` the workgroups that hold real tiles, `flags`
+    /// `EXCLUSIVE | HAS_CARRY`.
+    struct Params { n: u32, tile_offset: u32, groups: u32, flags: u32 }
+    /// Elements one invocation scans sequentially.
+    const PER_THREAD: u32 = 8;
+    /// Elements one workgroup handles: `WG * PER_THREAD`.
+    const TILE: usize = 2048;
+    /// `Params::flags`: write exclusive sums.
+    const EXCLUSIVE: u32 = 1;
+    /// `Params::flags`: add the tile's carry from `carry`.
+    const HAS_CARRY: u32 = 2;
 }
-
-/// Elements one workgroup of `scan.wgsl` handles (`TILE`).
-pub(crate) const TILE: usize = 2048;
 
 /// Elements of one L1-resident block, scanned as 8 interleaved chains of
 /// `BLOCK / 8` = 520. Not 512: with sub-blocks 2 KiB apart, a load and an
@@ -72,9 +71,6 @@ pub const TASK: usize = 16 * BLOCK;
 /// over it before the next, so pass 2 reads its input from the last-level
 /// cache.
 pub const SUPER_BLOCK: usize = 32 * TASK;
-
-const EXCLUSIVE: u32 = 1;
-const HAS_CARRY: u32 = 2;
 
 /// The depth `d(n)` of the float error bound `|out[i] − S_i| ≤
 /// d(n)·ε·Σ_{j≤i}|x_j|` of a float scan of `n` elements, on either backend
@@ -390,21 +386,9 @@ pub(crate) fn scan_device<T: Element>(
         let range = 0..n as u64 * size;
         let bindings = [
             (0, Bind::Uniform(params.bytes())),
-            (
-                1,
-                Bind::Storage {
-                    copy: input,
-                    range: range.clone(),
-                },
-            ),
-            (
-                2,
-                Bind::Storage {
-                    copy: input,
-                    range: range.clone(),
-                },
-            ),
-            (3, Bind::Storage { copy: &out, range }),
+            (1, Bind::storage(input, range.clone())),
+            (2, Bind::storage(input, range.clone())),
+            (3, Bind::storage(&out, range)),
         ];
         gpu.submit(
             kernel,
@@ -446,18 +430,9 @@ pub(crate) fn scan_device<T: Element>(
                     (0, Bind::Uniform(p.bytes())),
                     (
                         1,
-                        Bind::Storage {
-                            copy: input,
-                            range: c.start as u64 * size..c.end as u64 * size,
-                        },
+                        Bind::storage(input, c.start as u64 * size..c.end as u64 * size),
                     ),
-                    (
-                        3,
-                        Bind::Storage {
-                            copy: &sums,
-                            range: sums_range.clone(),
-                        },
-                    ),
+                    (3, Bind::storage(&sums, sums_range.clone())),
                 ]
             })
             .collect();
@@ -480,21 +455,9 @@ pub(crate) fn scan_device<T: Element>(
             let range = c.start as u64 * size..c.end as u64 * size;
             [
                 (0, Bind::Uniform(p.bytes())),
-                (
-                    1,
-                    Bind::Storage {
-                        copy: input,
-                        range: range.clone(),
-                    },
-                ),
-                (
-                    2,
-                    Bind::Storage {
-                        copy: &carries,
-                        range: sums_range.clone(),
-                    },
-                ),
-                (3, Bind::Storage { copy: &out, range }),
+                (1, Bind::storage(input, range.clone())),
+                (2, Bind::storage(&carries, sums_range.clone())),
+                (3, Bind::storage(&out, range)),
             ]
         })
         .collect();

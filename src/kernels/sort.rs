@@ -45,17 +45,21 @@ use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
     "sort.wgsl",
-    /// `sort.wgsl`'s uniform block.
-    struct Params {
-        /// Keys (sort passes) or table entries (scans).
-        n: u32,
-        /// Workgroups that hold real tiles (folded dispatches launch a few more).
-        groups: u32,
-        /// Bit offset of this pass's digit.
-        shift: u32,
-        /// `FLAG_*`.
-        flags: u32,
-    }
+    /// `sort.wgsl`'s uniform block: `n` keys (sort passes) or table entries
+    /// (scans), `groups` the workgroups that hold real tiles, `shift` the
+    /// bit offset of this pass's digit, `flags` the `FLAG_*` bits.
+    struct Params { n: u32, groups: u32, shift: u32, flags: u32 }
+    /// Keys one workgroup handles, and table entries one scan workgroup
+    /// handles.
+    const TILE: usize = 1024;
+    /// `Params::flags`: `keys_in` holds element bits: transform on read.
+    const FLAG_FIRST: u32 = 1;
+    /// `Params::flags`: write element bits: transform back on write.
+    const FLAG_LAST: u32 = 2;
+    /// `Params::flags`: the values are the global indices (argsort).
+    const FLAG_GEN_INDEX: u32 = 4;
+    /// `Params::flags`: `scan_down` adds the scanned block sum.
+    const FLAG_HAS_SUMS: u32 = 8;
 }
 
 /// Below this many elements the CPU sorts with a comparison sort (the
@@ -78,9 +82,6 @@ const PASSES: usize = 4;
 const MAX_PASSES: usize = 8;
 /// Fewest elements a parallel chunk gets.
 const MIN_CHUNK: usize = 1 << 14;
-/// Keys one workgroup of `sort.wgsl` handles (`TILE`), and table entries
-/// one scan workgroup handles.
-const TILE: usize = 1024;
 
 /// Sorts keys, stably, in the order the [module docs](self) define.
 ///
@@ -717,12 +718,6 @@ enum GpuValues<'a> {
     Indices,
 }
 
-/// Bits of [`Params::flags`].
-const FLAG_FIRST: u32 = 1;
-const FLAG_LAST: u32 = 2;
-const FLAG_GEN_INDEX: u32 = 4;
-const FLAG_HAS_SUMS: u32 = 8;
-
 /// One dispatch to encode: entry point, uniform words, storage bindings
 /// `(slot, buffer id, bytes)`, workgroups.
 struct Step {
@@ -938,13 +933,7 @@ fn gpu_sort<T: Element>(
             .map(|s| {
                 let mut v = vec![(0, Bind::Uniform(s.params.bytes()))];
                 for &(slot, id, bytes) in &s.binds {
-                    v.push((
-                        slot,
-                        Bind::Storage {
-                            copy: list[id],
-                            range: 0..bytes,
-                        },
-                    ));
+                    v.push((slot, Bind::storage(list[id], 0..bytes)));
                 }
                 v
             })

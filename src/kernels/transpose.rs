@@ -16,18 +16,12 @@ use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
     "transpose.wgsl",
-    /// `transpose.wgsl`'s uniform block.
-    struct Params {
-        rows: u32,
-        cols: u32,
-        /// Tiles per row of tiles.
-        tiles_x: u32,
-        _pad: u32,
-    }
+    /// `transpose.wgsl`'s uniform block: the input's shape and tiles per
+    /// row of tiles.
+    struct Params { rows: u32, cols: u32, tiles_x: u32, _pad: u32 }
+    /// Tile edge of one GPU workgroup.
+    const TILE: usize = 32;
 }
-
-/// Tile edge of one `transpose.wgsl` workgroup (`TILE`).
-const GPU_TILE: usize = 32;
 
 /// Input columns one CPU sweep down the rows moves: 16 four-byte
 /// elements are one 64-byte cache line of each input row, read whole.
@@ -285,8 +279,8 @@ fn transpose_gpu<T: Element>(
             what: "one storage binding (transpose binds the whole matrix)",
         });
     }
-    let tiles_x = k.cols.div_ceil(GPU_TILE);
-    let tiles = tiles_x * k.rows.div_ceil(GPU_TILE);
+    let tiles_x = k.cols.div_ceil(TILE);
+    let tiles = tiles_x * k.rows.div_ceil(TILE);
     let tiles = u32::try_from(tiles).map_err(|_| Error::TooLarge {
         kernel,
         bytes,
@@ -311,20 +305,8 @@ fn transpose_gpu<T: Element>(
         };
         let bindings = [
             (0, Bind::Uniform(params.bytes())),
-            (
-                1,
-                Bind::Storage {
-                    copy: &input,
-                    range: 0..bytes,
-                },
-            ),
-            (
-                2,
-                Bind::Storage {
-                    copy: &out,
-                    range: 0..bytes,
-                },
-            ),
+            (1, Bind::storage(&input, 0..bytes)),
+            (2, Bind::storage(&out, 0..bytes)),
         ];
         gpu.submit(
             kernel,
