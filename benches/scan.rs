@@ -101,22 +101,9 @@ fn scan_rayon(x: &[f32]) -> Vec<f32> {
     out
 }
 
+/// The catalogue's scalar oracle is the serial loop.
 fn hist_serial(x: &[f32]) -> Vec<u32> {
-    let mut h = vec![0u32; BINS as usize + 3];
-    let scale = BINS as f32 / (HI - LO);
-    for &v in x {
-        let s = if v.is_nan() {
-            BINS as usize + 2
-        } else if v < LO {
-            BINS as usize
-        } else if v >= HI {
-            BINS as usize + 1
-        } else {
-            ((v - LO) * scale).floor().min((BINS - 1) as f32) as usize
-        };
-        h[s] += 1;
-    }
-    h
+    tandem::kernels::catalogue::range_counts(x, LO, HI, BINS)
 }
 
 fn hist_rayon(x: &[f32]) -> Vec<u32> {

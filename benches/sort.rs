@@ -99,59 +99,47 @@ fn std_sorts<D, K>(
     });
 }
 
-fn sort_group(c: &mut Criterion, bench: &Bench) {
-    let mut group = c.benchmark_group("sort");
+/// One group at each size of [`sizes`]: `body` times its series on that many
+/// random u32 keys drawn from `seed`.
+fn group(
+    c: &mut Criterion,
+    name: &str,
+    seed: u64,
+    mut body: impl FnMut(&mut BenchmarkGroup<'_, WallTime>, usize, Vec<u32>),
+) {
+    let mut group = c.benchmark_group(name);
     group.sampling_mode(SamplingMode::Flat);
     for n in sizes() {
-        let keys = common::random_u32(n, 0x9E37_79B9_7F4A_7C15 ^ n as u64);
         group.throughput(Throughput::Elements(n as u64));
-        std_sorts(&mut group, bench, n, &keys, |&k| k);
-        bench_copy(&mut group, "voracious_mt_sort", n, &keys, |mut v| {
-            bench
-                .cpu
-                .cpu()
-                .install(|| v.voracious_mt_sort(rayon::current_num_threads()));
-            v
-        });
-        bench.tandem(&mut group, n, n, &Buffer::from(keys.clone()), &Sort);
-    }
-    group.finish();
-}
-
-fn pairs_group(c: &mut Criterion, bench: &Bench) {
-    let mut group = c.benchmark_group("sort_pairs");
-    group.sampling_mode(SamplingMode::Flat);
-    for n in sizes() {
-        let keys = common::random_u32(n, 0xD1B5_4A32_D192_ED03 ^ n as u64);
-        let vals: Vec<u32> = (0..n as u32).collect();
-        let pairs: Vec<(u32, u32)> = keys.iter().copied().zip(vals.iter().copied()).collect();
-        group.throughput(Throughput::Elements(n as u64));
-        std_sorts(&mut group, bench, n, &pairs, |p| p.0);
-        let host = (Buffer::from(keys.clone()), Buffer::from(vals.clone()));
-        bench.tandem(&mut group, n, 2 * n, &host, &SortPairs);
-    }
-    group.finish();
-}
-
-fn argsort_group(c: &mut Criterion, bench: &Bench) {
-    let mut group = c.benchmark_group("argsort");
-    group.sampling_mode(SamplingMode::Flat);
-    for n in sizes() {
-        let keys = common::random_u32(n, 0x2545_F491_4F6C_DD1D ^ n as u64);
-        let idx: Vec<u32> = (0..n as u32).collect();
-        group.throughput(Throughput::Elements(n as u64));
-        let k = &keys;
-        std_sorts(&mut group, bench, n, &idx, |&i| k[i as usize]);
-        bench.tandem(&mut group, n, n, &Buffer::from(keys.clone()), &Argsort);
+        body(&mut group, n, common::random_u32(n, seed ^ n as u64));
     }
     group.finish();
 }
 
 fn sorts(c: &mut Criterion) {
     let bench = Bench::new(SOFTWARE_GPU_MAX);
-    sort_group(c, &bench);
-    pairs_group(c, &bench);
-    argsort_group(c, &bench);
+    group(c, "sort", 0x9E37_79B9_7F4A_7C15, |g, n, keys| {
+        std_sorts(g, &bench, n, &keys, |&k| k);
+        bench_copy(g, "voracious_mt_sort", n, &keys, |mut v| {
+            let pool = bench.cpu.cpu();
+            pool.install(|| v.voracious_mt_sort(rayon::current_num_threads()));
+            v
+        });
+        bench.tandem(g, n, n, &Buffer::from(keys), &Sort);
+    });
+    group(c, "sort_pairs", 0xD1B5_4A32_D192_ED03, |g, n, keys| {
+        let vals: Vec<u32> = (0..n as u32).collect();
+        let pairs: Vec<(u32, u32)> = keys.iter().copied().zip(vals.iter().copied()).collect();
+        std_sorts(g, &bench, n, &pairs, |p| p.0);
+        let host = (Buffer::from(keys), Buffer::from(vals));
+        bench.tandem(g, n, 2 * n, &host, &SortPairs);
+    });
+    group(c, "argsort", 0x2545_F491_4F6C_DD1D, |g, n, keys| {
+        let idx: Vec<u32> = (0..n as u32).collect();
+        let k = &keys;
+        std_sorts(g, &bench, n, &idx, |&i| k[i as usize]);
+        bench.tandem(g, n, n, &Buffer::from(keys.clone()), &Argsort);
+    });
 }
 
 common::bench_main!(Duration::from_millis(300), Duration::from_secs(2); sorts);

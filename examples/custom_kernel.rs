@@ -7,7 +7,7 @@
 //! `cargo run --release --example custom_kernel`
 
 use tandem::cpu::simd;
-use tandem::gpu::{Bind, Dispatch, ShaderSpec, WORKGROUP_SIZE};
+use tandem::gpu::ShaderSpec;
 use tandem::{Backend, Buffer, Cpu, Engine, Gpu, Kernel, Work};
 
 /// The GPU half. `params.n` bounds the threads of a chunk; the 2-D fold of
@@ -74,40 +74,12 @@ impl Kernel<&Buffer<f32>> for Clamp {
             })?;
             let input = gpu.resident("clamp", x)?; // uploads only if stale
             let out = gpu.alloc::<f32>("clamp", n)?;
-            let chunks = gpu.chunks::<f32>(n); // each fits one storage binding
-            let params: Vec<[u32; 4]> = chunks
-                .iter()
-                .map(|c| {
-                    [
-                        (c.end - c.start) as u32,
-                        self.lo.to_bits(),
-                        self.hi.to_bits(),
-                        0,
-                    ]
-                })
-                .collect();
-            let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
-                .iter()
-                .zip(&params)
-                .map(|(c, p)| {
-                    let bytes = c.start as u64 * 4..c.end as u64 * 4;
-                    vec![
-                        (0, Bind::Uniform(bytemuck::cast_slice(p))),
-                        (1, Bind::storage(&input, bytes.clone())),
-                        (2, Bind::storage(&out, bytes)),
-                    ]
-                })
-                .collect();
-            let dispatches: Vec<Dispatch<'_>> = chunks
-                .iter()
-                .zip(&bindings)
-                .map(|(c, b)| Dispatch {
-                    pipeline: &pipeline,
-                    bindings: b,
-                    workgroups: ((c.end - c.start) as u32).div_ceil(WORKGROUP_SIZE),
-                })
-                .collect();
-            gpu.submit("clamp", &dispatches)?;
+            // One dispatch per chunk that fits a storage binding; binding 0
+            // is the chunk's uniform, then `input` and `out` over its range.
+            let (lo, hi) = (self.lo.to_bits(), self.hi.to_bits());
+            gpu.submit_elementwise::<f32, _>("clamp", &pipeline, n, &[&input, &out], |c| {
+                [c.len() as u32, lo, hi, 0]
+            })?;
             Ok(gpu.into_buffer(out, n)) // born resident on the GPU
         })
     }

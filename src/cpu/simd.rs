@@ -199,16 +199,30 @@ pub fn width_notice() -> Option<String> {
     })
 }
 
-/// Loads [`LANES`] f32 from the front of `s`.
-#[inline(always)]
-pub fn load_f32(s: &[f32]) -> F32 {
-    F32::new(s[..LANES].try_into().expect("LANES elements"))
+/// A load and a store per element type: `$load(s)` reads one vector from the
+/// front of `s`, `$store(v, d)` writes `v` to the front of `d`; both panic on
+/// a slice shorter than the vector.
+macro_rules! vector_io {
+    ($($load:ident, $store:ident: $t:ty => $v:ty, $n:ident;)*) => {$(
+        #[doc = concat!("Loads [`", stringify!($n), "`] ", stringify!($t), " from the front of `s`.")]
+        #[inline(always)]
+        pub fn $load(s: &[$t]) -> $v {
+            <$v>::new(s[..$n].try_into().expect("a full vector of elements"))
+        }
+
+        /// Stores `v` to the front of `d`.
+        #[inline(always)]
+        pub fn $store(v: $v, d: &mut [$t]) {
+            d[..$n].copy_from_slice(v.as_array());
+        }
+    )*};
 }
 
-/// Stores `v` to the front of `d`.
-#[inline(always)]
-pub fn store_f32(v: F32, d: &mut [f32]) {
-    d[..LANES].copy_from_slice(v.as_array());
+vector_io! {
+    load_f32, store_f32: f32 => F32, LANES;
+    load_f64, store_f64: f64 => F64, F64_LANES;
+    load_i32, store_i32: i32 => I32, LANES;
+    load_u32, store_u32: u32 => U32, LANES;
 }
 
 /// Converts each i32 lane to f32 (rounding to nearest).
@@ -261,23 +275,6 @@ fn f32_key(x: f32) -> u32 {
     }
 }
 
-impl Simd for f32 {
-    type V = F32;
-    const N: usize = LANES;
-    #[inline(always)]
-    fn load(s: &[f32]) -> F32 {
-        load_f32(s)
-    }
-    #[inline(always)]
-    fn store(v: F32, d: &mut [f32]) {
-        store_f32(v, d)
-    }
-    #[inline(always)]
-    fn splat(x: f32) -> F32 {
-        F32::splat(x)
-    }
-}
-
 impl Lanes for f32 {
     #[inline(always)]
     fn key(x: f32) -> u32 {
@@ -307,105 +304,63 @@ impl Lanes for f32 {
     }
 }
 
-impl Simd for i32 {
-    type V = I32;
-    const N: usize = LANES;
-    #[inline(always)]
-    fn load(s: &[i32]) -> I32 {
-        I32::new(s[..LANES].try_into().expect("LANES elements"))
-    }
-    #[inline(always)]
-    fn store(v: I32, d: &mut [i32]) {
-        d[..LANES].copy_from_slice(v.as_array());
-    }
-    #[inline(always)]
-    fn splat(x: i32) -> I32 {
-        I32::splat(x)
-    }
+/// `Lanes` for an integer type: keys are its bits with the flip xored in, so
+/// unsigned order on keys is the type's order.
+macro_rules! int_lanes {
+    ($($t:ty => $v:ty, $flip:expr;)*) => {$(
+        impl Lanes for $t {
+            #[inline(always)]
+            fn key(x: $t) -> u32 {
+                (x as u32) ^ $flip
+            }
+            #[inline(always)]
+            fn from_key(k: u32) -> $t {
+                (k ^ $flip) as $t
+            }
+            #[inline(always)]
+            fn keys(v: $v, _nan_key: u32) -> U32 {
+                bytemuck::cast::<$v, U32>(v) ^ U32::splat($flip)
+            }
+            #[inline(always)]
+            fn is_nan(_: $t) -> bool {
+                false
+            }
+        }
+    )*};
 }
 
-impl Lanes for i32 {
-    #[inline(always)]
-    fn key(x: i32) -> u32 {
-        (x as u32) ^ 0x8000_0000
-    }
-    #[inline(always)]
-    fn from_key(k: u32) -> i32 {
-        (k ^ 0x8000_0000) as i32
-    }
-    #[inline(always)]
-    fn keys(v: I32, _nan_key: u32) -> U32 {
-        bytemuck::cast::<I32, U32>(v) ^ U32::splat(0x8000_0000)
-    }
-    #[inline(always)]
-    fn is_nan(_: i32) -> bool {
-        false
-    }
+int_lanes! {
+    i32 => I32, 0x8000_0000;
+    u32 => U32, 0;
 }
 
-impl Simd for u32 {
-    type V = U32;
-    const N: usize = LANES;
-    #[inline(always)]
-    fn load(s: &[u32]) -> U32 {
-        U32::new(s[..LANES].try_into().expect("LANES elements"))
-    }
-    #[inline(always)]
-    fn store(v: U32, d: &mut [u32]) {
-        d[..LANES].copy_from_slice(v.as_array());
-    }
-    #[inline(always)]
-    fn splat(x: u32) -> U32 {
-        U32::splat(x)
-    }
+/// `Simd` for an element type: its vector type, lane count, load and store.
+macro_rules! simd {
+    ($($t:ty => $v:ty, $n:expr, $load:ident, $store:ident;)*) => {$(
+        impl Simd for $t {
+            type V = $v;
+            const N: usize = $n;
+            #[inline(always)]
+            fn load(s: &[$t]) -> $v {
+                $load(s)
+            }
+            #[inline(always)]
+            fn store(v: $v, d: &mut [$t]) {
+                $store(v, d)
+            }
+            #[inline(always)]
+            fn splat(x: $t) -> $v {
+                <$v>::splat(x)
+            }
+        }
+    )*};
 }
 
-impl Lanes for u32 {
-    #[inline(always)]
-    fn key(x: u32) -> u32 {
-        x
-    }
-    #[inline(always)]
-    fn from_key(k: u32) -> u32 {
-        k
-    }
-    #[inline(always)]
-    fn keys(v: U32, _nan_key: u32) -> U32 {
-        v
-    }
-    #[inline(always)]
-    fn is_nan(_: u32) -> bool {
-        false
-    }
-}
-
-impl Simd for f64 {
-    type V = F64;
-    const N: usize = F64_LANES;
-    #[inline(always)]
-    fn load(s: &[f64]) -> F64 {
-        load_f64(s)
-    }
-    #[inline(always)]
-    fn store(v: F64, d: &mut [f64]) {
-        store_f64(v, d)
-    }
-    #[inline(always)]
-    fn splat(x: f64) -> F64 {
-        F64::splat(x)
-    }
-}
-
-/// Loads [`F64_LANES`] f64 from the front of `s`.
-#[inline(always)]
-pub fn load_f64(s: &[f64]) -> F64 {
-    F64::new(s[..F64_LANES].try_into().expect("F64_LANES elements"))
-}
-
-/// Stores `v` to the front of `d`.
-#[inline(always)]
-pub fn store_f64(v: F64, d: &mut [f64]) {
-    d[..F64_LANES].copy_from_slice(v.as_array());
+simd! {
+    f32 => F32, LANES, load_f32, store_f32;
+    f64 => F64, F64_LANES, load_f64, store_f64;
+    i32 => I32, LANES, load_i32, store_i32;
+    u32 => U32, LANES, load_u32, store_u32;
 }
 
 /// Order-preserving `u64` key of an f64 (the f32 rule at 64 bits): integer

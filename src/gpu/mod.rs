@@ -1161,6 +1161,40 @@ impl Gpu {
             .collect()
     }
 
+    /// Runs an elementwise `pipeline` over `n` elements of `T`, one dispatch
+    /// per [`chunks`](Self::chunks) chunk: binding 0 is that chunk's
+    /// uniform from `uniform(chunk)`, bindings 1, 2, … are `arrays` (inputs,
+    /// then outputs), each bound over the chunk's bytes, and the chunk gets
+    /// one thread per element in workgroups of [`WORKGROUP_SIZE`].
+    pub fn submit_elementwise<T: Element, U: bytemuck::Pod>(
+        &self,
+        kernel: &'static str,
+        pipeline: &wgpu::ComputePipeline,
+        n: usize,
+        arrays: &[&DeviceCopy],
+        uniform: impl Fn(Range<usize>) -> U,
+    ) -> Result<()> {
+        let size = size_of::<T>() as u64;
+        let chunks = self.chunks::<T>(n);
+        let uniforms: Vec<U> = chunks.iter().cloned().map(uniform).collect();
+        let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
+            .iter()
+            .zip(&uniforms)
+            .map(|(c, u)| {
+                let range = c.start as u64 * size..c.end as u64 * size;
+                let mut b = vec![(0, Bind::Uniform(bytemuck::bytes_of(u)))];
+                for (slot, &copy) in (1u32..).zip(arrays) {
+                    b.push((slot, Bind::storage(copy, range.clone())));
+                }
+                b
+            })
+            .collect();
+        let groups = chunks
+            .iter()
+            .map(|c| (c.len() as u32).div_ceil(WORKGROUP_SIZE));
+        self.submit(kernel, &Dispatch::each(pipeline, &bindings, groups))
+    }
+
     /// Encodes `dispatches` in order into one compute pass and submits it.
     /// Does not wait: later submissions and readbacks see the results.
     /// Zero-workgroup dispatches are skipped. Call inside [`Gpu::scoped`].

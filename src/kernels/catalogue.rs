@@ -479,23 +479,7 @@ pub const FAMILIES: &[Family] = &[
                     bins: 256,
                 };
                 unary_of::<f32, _, _>(h, n, s, Tolerance::Exact, |k, x| {
-                    let bins = k.bins as usize;
-                    let (lo, hi) = (k.lo as f32, k.hi as f32);
-                    let scale = k.bins as f32 / (hi - lo);
-                    let mut c = vec![0u32; bins + 3];
-                    for &v in x {
-                        let slot = if v.is_nan() {
-                            bins + 2
-                        } else if v < lo {
-                            bins
-                        } else if v >= hi {
-                            bins + 1
-                        } else {
-                            ((v - lo) * scale).floor().min((bins - 1) as f32) as usize
-                        };
-                        c[slot] += 1;
-                    }
-                    vec![Part::U32(c)]
+                    vec![Part::U32(range_counts(x, k.lo as f32, k.hi as f32, k.bins))]
                 })
             })
             .axis(Axis::Elements),
@@ -507,22 +491,7 @@ pub const FAMILIES: &[Family] = &[
                     bins: 255,
                 };
                 unary_of::<f64, _, _>(h, n, s, Tolerance::Exact, |k, x| {
-                    let bins = k.bins as usize;
-                    let scale = f64::from(k.bins) / (k.hi - k.lo);
-                    let mut c = vec![0u32; bins + 3];
-                    for &v in x {
-                        let slot = if v.is_nan() {
-                            bins + 2
-                        } else if v < k.lo {
-                            bins
-                        } else if v >= k.hi {
-                            bins + 1
-                        } else {
-                            ((v - k.lo) * scale).floor().min((bins - 1) as f64) as usize
-                        };
-                        c[slot] += 1;
-                    }
-                    vec![Part::U32(c)]
+                    vec![Part::U32(range_counts(x, k.lo, k.hi, k.bins))]
                 })
             })
             .axis(Axis::Elements),
@@ -1156,6 +1125,38 @@ fn probe_keys(n: usize, seed: u64) -> Vec<u32> {
 /// The side of the square with about `n` elements (at least 1).
 fn side(n: usize) -> usize {
     ((n as f64).sqrt().round() as usize).max(1)
+}
+
+/// The plain scalar oracle of a range histogram (and the serial loop the
+/// benches time): `bins` equal buckets over `[lo, hi)`, the bucket formula in
+/// `T`, then the below, above and NaN slots.
+pub fn range_counts<T>(x: &[T], lo: T, hi: T, bins: u32) -> Vec<u32>
+where
+    T: crate::cpu::simd::Real
+        + PartialOrd
+        + std::ops::Sub<Output = T>
+        + std::ops::Div<Output = T>
+        + Into<f64>,
+{
+    let b = bins as usize;
+    let scale = T::from_f32(bins as f32) / (hi - lo);
+    let mut c = vec![0u32; b + 3];
+    for &v in x {
+        #[allow(clippy::eq_op, reason = "v != v is the generic NaN test")]
+        let slot = if v != v {
+            b + 2
+        } else if v < lo {
+            b
+        } else if v >= hi {
+            b + 1
+        } else {
+            // Exact widening: the floor is the one `T` would take.
+            let t: f64 = ((v - lo) * scale).into();
+            t.floor().min((b - 1) as f64) as usize
+        };
+        c[slot] += 1;
+    }
+    c
 }
 
 /// [`probe_data`] at f64 precision: values in `[0.5, 2)` with all 53

@@ -366,15 +366,7 @@ fn compact_gpu<T: Element>(
                     ]
                 })
                 .collect();
-            let dispatches: Vec<Dispatch<'_>> = bindings
-                .iter()
-                .zip(&groups)
-                .map(|(b, g)| Dispatch {
-                    pipeline: &p_count,
-                    bindings: b,
-                    workgroups: *g as u32,
-                })
-                .collect();
+            let dispatches = Dispatch::each(&p_count, &bindings, groups.iter().map(|&g| g as u32));
             gpu.submit(kernel, &dispatches)?;
         }
         let offsets = scan_device::<u32>(gpu, kernel, &counts, tiles, false)?;
@@ -425,15 +417,8 @@ fn compact_gpu<T: Element>(
                 ]
             })
             .collect();
-        let dispatches: Vec<Dispatch<'_>> = bindings
-            .iter()
-            .zip(&scatter_params)
-            .map(|(b, (i, _))| Dispatch {
-                pipeline: &p_scatter,
-                bindings: b,
-                workgroups: groups[*i] as u32,
-            })
-            .collect();
+        let workgroups = scatter_params.iter().map(|&(i, _)| groups[i] as u32);
+        let dispatches = Dispatch::each(&p_scatter, &bindings, workgroups);
         gpu.submit(kernel, &dispatches)?;
         Ok(gpu.into_buffer(out, total))
     })

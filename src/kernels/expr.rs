@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::expr::cpu::{How, Partial, Plan, from_key};
 use crate::expr::wgsl::{self, MAX_SCALARS, TILE, params};
 use crate::expr::{Expr, Program, Ty};
-use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec, WORKGROUP_SIZE};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
 use crate::kernel::{Backend, InputState, Inputs, Kernel, Work};
 
 /// [`Kernel::name`] of every [`Map`]: one set of cost curves for all
@@ -569,34 +569,10 @@ impl Kernel<&Args<'_>> for Map {
             let outs = (0..outputs)
                 .map(|_| gpu.alloc::<u32>(MAP_NAME, n))
                 .collect::<Result<Vec<_>>>()?;
-            let chunks = gpu.chunks::<u32>(n);
-            let uniforms: Vec<wgsl::Params> = chunks
-                .iter()
-                .map(|c| params(c.len(), 0, 0, c.start, &scalars))
-                .collect();
-            let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
-                .iter()
-                .zip(&uniforms)
-                .map(|(c, u)| {
-                    let range = c.start as u64 * 4..c.end as u64 * 4;
-                    let mut b = vec![(0, Bind::Uniform(u.bytes()))];
-                    for (slot, copy) in (1u32..).zip(copies.iter().map(|c| &**c).chain(outs.iter()))
-                    {
-                        b.push((slot, Bind::storage(copy, range.clone())));
-                    }
-                    b
-                })
-                .collect();
-            let dispatches: Vec<Dispatch<'_>> = chunks
-                .iter()
-                .zip(&bindings)
-                .map(|(c, b)| Dispatch {
-                    pipeline: &pipeline,
-                    bindings: b,
-                    workgroups: (c.len() as u32).div_ceil(WORKGROUP_SIZE),
-                })
-                .collect();
-            gpu.submit(MAP_NAME, &dispatches)?;
+            let arrays: Vec<&DeviceCopy> = copies.iter().map(|c| &**c).chain(&outs).collect();
+            gpu.submit_elementwise::<u32, _>(MAP_NAME, &pipeline, n, &arrays, |c| {
+                params(c.len(), 0, 0, c.start, &scalars)
+            })?;
             Ok(Outputs(
                 outs.into_iter()
                     .zip(&p.outputs)
@@ -762,15 +738,7 @@ impl Kernel<&Args<'_>> for MapReduce {
                     b
                 })
                 .collect();
-            let dispatches: Vec<Dispatch<'_>> = bindings
-                .iter()
-                .zip(&groups)
-                .map(|(b, &g)| Dispatch {
-                    pipeline: &pipeline,
-                    bindings: b,
-                    workgroups: g as u32,
-                })
-                .collect();
+            let dispatches = Dispatch::each(&pipeline, &bindings, groups.iter().map(|&g| g as u32));
             gpu.submit(REDUCE_NAME, &dispatches)?;
             gpu.read::<u32>(REDUCE_NAME, &partials, 0..total * partial_words)
         })?;

@@ -17,7 +17,7 @@ use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
 use crate::cpu::simd::{self, F32, F64, I32, I64, Lanes, f64_key};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, WORKGROUP_SIZE, shader};
+use crate::gpu::{DeviceCopy, Gpu, ShaderSpec, shader};
 use crate::kernel::Backend;
 use crate::kernel::{Kernel, Work, typed_name};
 
@@ -297,40 +297,14 @@ fn launch<T: Element>(
             .map(|b| gpu.resident(kernel, b))
             .collect::<Result<Vec<_>>>()?;
         let out = gpu.alloc::<T>(kernel, n)?;
-        let size = size_of::<T>() as u64;
-        let chunks = gpu.chunks::<T>(n);
-        let params: Vec<Params> = chunks
-            .iter()
-            .map(|c| Params {
-                n: (c.end - c.start) as u32,
-                scale,
-                a,
-                ..Params::default()
-            })
-            .collect();
-        let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
-            .iter()
-            .zip(&params)
-            .map(|(c, p)| {
-                let range = c.start as u64 * size..c.end as u64 * size;
-                let mut b = vec![(0, Bind::Uniform(p.bytes()))];
-                for (slot, copy) in [1u32, 2].into_iter().zip(&copies) {
-                    b.push((slot, Bind::storage(copy, range.clone())));
-                }
-                b.push((3, Bind::storage(&out, range)));
-                b
-            })
-            .collect();
-        let dispatches: Vec<Dispatch<'_>> = chunks
-            .iter()
-            .zip(&bindings)
-            .map(|(c, b)| Dispatch {
-                pipeline: &pipeline,
-                bindings: b,
-                workgroups: ((c.end - c.start) as u32).div_ceil(WORKGROUP_SIZE),
-            })
-            .collect();
-        gpu.submit(kernel, &dispatches)?;
+        let mut arrays: Vec<&DeviceCopy> = copies.iter().map(|c| &**c).collect();
+        arrays.push(&out);
+        gpu.submit_elementwise::<T, _>(kernel, &pipeline, n, &arrays, |c| Params {
+            n: c.len() as u32,
+            scale,
+            a,
+            ..Params::default()
+        })?;
         Ok(gpu.into_buffer(out, n))
     })
 }

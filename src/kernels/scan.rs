@@ -436,15 +436,7 @@ pub(crate) fn scan_device<T: Element>(
                 ]
             })
             .collect();
-        let dispatches: Vec<Dispatch<'_>> = bindings
-            .iter()
-            .zip(&groups)
-            .map(|(b, g)| Dispatch {
-                pipeline: &p_reduce,
-                bindings: b,
-                workgroups: *g as u32,
-            })
-            .collect();
+        let dispatches = Dispatch::each(&p_reduce, &bindings, groups.iter().map(|&g| g as u32));
         gpu.submit(kernel, &dispatches)?;
     }
     let carries = scan_device::<T>(gpu, kernel, &sums, tiles, true)?;
@@ -461,15 +453,7 @@ pub(crate) fn scan_device<T: Element>(
             ]
         })
         .collect();
-    let dispatches: Vec<Dispatch<'_>> = bindings
-        .iter()
-        .zip(&groups)
-        .map(|(b, g)| Dispatch {
-            pipeline: &p_scan,
-            bindings: b,
-            workgroups: *g as u32,
-        })
-        .collect();
+    let dispatches = Dispatch::each(&p_scan, &bindings, groups.iter().map(|&g| g as u32));
     gpu.submit(kernel, &dispatches)?;
     Ok(out)
 }
