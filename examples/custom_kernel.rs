@@ -77,9 +77,13 @@ impl Kernel<&Buffer<f32>> for Clamp {
             // One dispatch per chunk that fits a storage binding; binding 0
             // is the chunk's uniform, then `input` and `out` over its range.
             let (lo, hi) = (self.lo.to_bits(), self.hi.to_bits());
-            gpu.submit_elementwise::<f32, _>("clamp", &pipeline, n, &[&input, &out], |c| {
-                [c.len() as u32, lo, hi, 0]
-            })?;
+            gpu.submit_elementwise::<f32, _>(
+                "clamp",
+                &pipeline,
+                n,
+                &[(1, &input), (2, &out)],
+                |c| [c.len() as u32, lo, hi, 0],
+            )?;
             Ok(gpu.into_buffer(out, n)) // born resident on the GPU
         })
     }

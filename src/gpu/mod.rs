@@ -1163,15 +1163,15 @@ impl Gpu {
 
     /// Runs an elementwise `pipeline` over `n` elements of `T`, one dispatch
     /// per [`chunks`](Self::chunks) chunk: binding 0 is that chunk's
-    /// uniform from `uniform(chunk)`, bindings 1, 2, … are `arrays` (inputs,
-    /// then outputs), each bound over the chunk's bytes, and the chunk gets
+    /// uniform from `uniform(chunk)`, each `(binding, copy)` of `arrays` is
+    /// bound over the chunk's bytes, and the chunk gets
     /// one thread per element in workgroups of [`WORKGROUP_SIZE`].
     pub fn submit_elementwise<T: Element, U: bytemuck::Pod>(
         &self,
         kernel: &'static str,
         pipeline: &wgpu::ComputePipeline,
         n: usize,
-        arrays: &[&DeviceCopy],
+        arrays: &[(u32, &DeviceCopy)],
         uniform: impl Fn(Range<usize>) -> U,
     ) -> Result<()> {
         let size = size_of::<T>() as u64;
@@ -1183,7 +1183,7 @@ impl Gpu {
             .map(|(c, u)| {
                 let range = c.start as u64 * size..c.end as u64 * size;
                 let mut b = vec![(0, Bind::Uniform(bytemuck::bytes_of(u)))];
-                for (slot, &copy) in (1u32..).zip(arrays) {
+                for &(slot, copy) in arrays {
                     b.push((slot, Bind::storage(copy, range.clone())));
                 }
                 b

@@ -569,7 +569,9 @@ impl Kernel<&Args<'_>> for Map {
             let outs = (0..outputs)
                 .map(|_| gpu.alloc::<u32>(MAP_NAME, n))
                 .collect::<Result<Vec<_>>>()?;
-            let arrays: Vec<&DeviceCopy> = copies.iter().map(|c| &**c).chain(&outs).collect();
+            let arrays: Vec<(u32, &DeviceCopy)> = (1u32..)
+                .zip(copies.iter().map(|c| &**c).chain(&outs))
+                .collect();
             gpu.submit_elementwise::<u32, _>(MAP_NAME, &pipeline, n, &arrays, |c| {
                 params(c.len(), 0, 0, c.start, &scalars)
             })?;

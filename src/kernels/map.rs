@@ -297,8 +297,10 @@ fn launch<T: Element>(
             .map(|b| gpu.resident(kernel, b))
             .collect::<Result<Vec<_>>>()?;
         let out = gpu.alloc::<T>(kernel, n)?;
-        let mut arrays: Vec<&DeviceCopy> = copies.iter().map(|c| &**c).collect();
-        arrays.push(&out);
+        // Inputs at bindings 1 and 2, the output always at 3.
+        let mut arrays: Vec<(u32, &DeviceCopy)> =
+            (1u32..).zip(copies.iter().map(|c| &**c)).collect();
+        arrays.push((3, &out));
         gpu.submit_elementwise::<T, _>(kernel, &pipeline, n, &arrays, |c| Params {
             n: c.len() as u32,
             scale,
