@@ -61,19 +61,15 @@ fn keep(i: u32) -> bool {
 
 // Kept elements of each tile into counts[tile_offset + g].
 @compute @workgroup_size(WG)
-fn count(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
-    if lid == 0u {
+fn count(id: Ids) {
+    let g = group_of(id);
+    if id.lid == 0u {
         atomicStore(&wg_count, 0u);
     }
     workgroupBarrier();
     var c = 0u;
     for (var k = 0u; k < PER_THREAD; k++) {
-        let i = g * TILE + k * WG + lid;
+        let i = g * TILE + k * WG + id.lid;
         if i < params.n && keep(i) {
             c += 1u;
         }
@@ -82,7 +78,7 @@ fn count(
         atomicAdd(&wg_count, c);
     }
     workgroupBarrier();
-    if lid == 0u && g < params.groups {
+    if id.lid == 0u && g < params.groups {
         counts[params.tile_offset + g] = atomicLoad(&wg_count);
     }
 }
@@ -108,15 +104,11 @@ fn count_prefix(lid: u32, c: u32) -> u32 {
 
 // Kept elements of each tile to their place in `out`.
 @compute @workgroup_size(WG)
-fn scatter(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
+fn scatter(id: Ids) {
+    let g = group_of(id);
     // Each invocation owns PER_THREAD consecutive elements, so the order of
     // invocations is the order of elements.
-    let first = g * TILE + lid * PER_THREAD;
+    let first = g * TILE + id.lid * PER_THREAD;
     var flags = 0u;
     var c = 0u;
     for (var k = 0u; k < PER_THREAD; k++) {
@@ -127,7 +119,7 @@ fn scatter(
         }
     }
     // Kept elements of the invocations before this one.
-    var dst = count_prefix(lid, c);
+    var dst = count_prefix(id.lid, c);
     if g >= params.groups || flags == 0u {
         return;
     }
@@ -160,7 +152,7 @@ fn sg_count_prefix(c: u32, sg: u32, lane: u32, size: u32) -> u32 {
     }
     return before + within;
 }
-// variant scatter_sg of scatter: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,`,
-//     `count_prefix(lid, c)` => `sg_count_prefix(c, sg, lane, size)`,
-//     `lid * PER_THREAD` => `(sg * size + lane) * PER_THREAD`
+// variant scatter_sg of scatter: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32)`,
+//     `count_prefix(id.lid, c)` => `sg_count_prefix(c, sg, lane, size)`,
+//     `id.lid * PER_THREAD` => `(sg * size + lane) * PER_THREAD`
 // end subgroups

@@ -148,12 +148,8 @@ fn better(a: vec2<u32>, b: vec2<u32>, max: bool) -> vec2<u32> {
 @group(0) @binding(2) var<storage, read_write> out0: array<T>;
 
 @compute @workgroup_size(WG)
-fn map(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = group_index(wid, nwg) * WG + lid;
+fn map(id: Ids) {
+    let i = global_index(id);
     if i >= params.n { return; }
     let v0 = in0[i];
     let v1 = bitcast<T>(params.s[0][0]);

@@ -59,23 +59,19 @@ fn store_row(i: u32, j: u32, acc: vec4<T>) {
 }
 
 @compute @workgroup_size(256)
-fn gemm(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let tile = wid.x + wid.y * nwg.x;
+fn gemm(id: Ids) {
+    let tile = group_of(id);
     let tiles_m = (params.m + TS - 1u) / TS;
     if tile >= tiles_m * params.tiles_n { return; }
     let row0 = (tile / params.tiles_n) * TS;
     let col0 = (tile % params.tiles_n) * TS;
-    let tx = lid % TV;
-    let ty = lid / TV;
+    let tx = id.lid % TV;
+    let ty = id.lid / TV;
 
     // Which element of the shared tiles this invocation loads: along the
     // dimension that is contiguous in memory, so neighbours read neighbours.
-    let lo = lid % 16u;
-    let hi = lid / 16u;
+    let lo = id.lid % 16u;
+    let hi = id.lid / 16u;
     let trans_a = (params.flags & 1u) != 0u;
     let trans_b = (params.flags & 2u) != 0u;
     // A: (p, i4); contiguous along p unless transposed.

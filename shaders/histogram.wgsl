@@ -77,39 +77,31 @@ fn slot(v: T) -> u32 {
 // end f64
 
 @compute @workgroup_size(WG)
-fn clear(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = group_index(wid, nwg) * WG + lid;
+fn clear(id: Ids) {
+    let i = global_index(id);
     if i < params.n {
         atomicStore(&counts[i], 0u);
     }
 }
 
 @compute @workgroup_size(WG)
-fn shared_hist(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
+fn shared_hist(id: Ids) {
+    let g = group_of(id);
     let slots = params.bins + 3u;
-    for (var s = lid; s < slots; s += WG) {
+    for (var s = id.lid; s < slots; s += WG) {
         atomicStore(&local[s], 0u);
     }
     workgroupBarrier();
     if g < params.groups {
         for (var k = 0u; k < PER_THREAD; k++) {
-            let i = g * TILE + k * WG + lid;
+            let i = g * TILE + k * WG + id.lid;
             if i < params.n {
                 atomicAdd(&local[slot(x[i])], 1u);
             }
         }
     }
     workgroupBarrier();
-    for (var s = lid; s < slots; s += WG) {
+    for (var s = id.lid; s < slots; s += WG) {
         let c = atomicLoad(&local[s]);
         if c != 0u {
             atomicAdd(&counts[s], c);
@@ -118,17 +110,13 @@ fn shared_hist(
 }
 
 @compute @workgroup_size(WG)
-fn global_hist(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
+fn global_hist(id: Ids) {
+    let g = group_of(id);
     if g >= params.groups {
         return;
     }
     for (var k = 0u; k < PER_THREAD; k++) {
-        let i = g * TILE + k * WG + lid;
+        let i = g * TILE + k * WG + id.lid;
         if i < params.n {
             atomicAdd(&counts[slot(x[i])], 1u);
         }

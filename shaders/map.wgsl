@@ -253,30 +253,17 @@ fn binary_op(a: T, b: T) -> T {
     }
 }
 
-fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    // Dispatches past 65,535 workgroups are folded into 2-D.
-    return (wid.x + wid.y * nwg.x) * WG + lid;
-}
-
 @compute @workgroup_size(WG)
-fn unary(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = index(wid, nwg, lid);
+fn unary(id: Ids) {
+    let i = global_index(id);
     if i < params.n {
         out[i] = unary_op(x[i]);
     }
 }
 
 @compute @workgroup_size(WG)
-fn binary(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = index(wid, nwg, lid);
+fn binary(id: Ids) {
+    let i = global_index(id);
     if i < params.n {
         out[i] = binary_op(x[i], y[i]);
     }
@@ -284,12 +271,8 @@ fn binary(
 
 // out = a * x + y (f32).
 @compute @workgroup_size(WG)
-fn axpy(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = index(wid, nwg, lid);
+fn axpy(id: Ids) {
+    let i = global_index(id);
     if i < params.n {
         out[i] = T(fma(params.a, f32(x[i]), f32(y[i])));
     }

@@ -120,21 +120,17 @@ fn arg_candidate(i: u32) -> P {
 // other entry point is this one with its accumulator, step, tree and
 // output replaced (the `variant` lines below; `gpu::expand_variants`).
 @compute @workgroup_size(WG)
-fn sum(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
+fn sum(id: Ids) {
+    let g = group_of(id);
     var acc = T(0);
     for (var k = 0u; k < PER_THREAD; k++) {
-        let i = g * TILE + k * WG + lid;
+        let i = g * TILE + k * WG + id.lid;
         if i < params.n {
             acc = acc + x[i];
         }
     }
-    let total = tree_sum(lid, acc);
-    if lid == 0u && g < params.groups {
+    let total = tree_sum(id.lid, acc);
+    if id.lid == 0u && g < params.groups {
         out_t[params.out_offset + g] = total;
     }
 }
@@ -193,17 +189,17 @@ fn sg_tree_sum(v: T, sg: u32, lane: u32, size: u32, count: u32) -> T {
 //     `T(0)` => `vec2(key_identity(), 0xffffffffu)`, `part + sh_p[i]` => `better(part, sh_p[i])`
 
 // Each entry point with its workgroup tree replaced by the subgroup one.
-// variant sum_sg of sum: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
-//     `tree_sum(lid, acc)` => `sg_tree_sum(acc, sg, lane, size, count)`
-// variant dot_sg of dot: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
-//     `tree_sum(lid, acc)` => `sg_tree_sum(acc, sg, lane, size, count)`
-// variant extreme_first_sg of extreme_first: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
-//     `tree_keys(lid, acc)` => `sg_tree_keys(acc, sg, lane, size, count)`
-// variant extreme_next_sg of extreme_next: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
-//     `tree_keys(lid, acc)` => `sg_tree_keys(acc, sg, lane, size, count)`
-// variant arg_first_sg of arg_first: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
-//     `tree_pairs(lid, acc)` => `sg_tree_pairs(acc, sg, lane, size, count)`
-// variant arg_next_sg of arg_next: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
-//     `tree_pairs(lid, acc)` => `sg_tree_pairs(acc, sg, lane, size, count)`
+// variant sum_sg of sum: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
+//     `tree_sum(id.lid, acc)` => `sg_tree_sum(acc, sg, lane, size, count)`
+// variant dot_sg of dot: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
+//     `tree_sum(id.lid, acc)` => `sg_tree_sum(acc, sg, lane, size, count)`
+// variant extreme_first_sg of extreme_first: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
+//     `tree_keys(id.lid, acc)` => `sg_tree_keys(acc, sg, lane, size, count)`
+// variant extreme_next_sg of extreme_next: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
+//     `tree_keys(id.lid, acc)` => `sg_tree_keys(acc, sg, lane, size, count)`
+// variant arg_first_sg of arg_first: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
+//     `tree_pairs(id.lid, acc)` => `sg_tree_pairs(acc, sg, lane, size, count)`
+// variant arg_next_sg of arg_next: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
+//     `tree_pairs(id.lid, acc)` => `sg_tree_pairs(acc, sg, lane, size, count)`
 // end subgroups
 // end not-f64

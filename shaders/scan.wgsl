@@ -57,37 +57,29 @@ fn invocation_prefix(lid: u32, acc: T) -> T {
 
 // Sum of one tile into out[tile_offset + g].
 @compute @workgroup_size(WG)
-fn reduce(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
+fn reduce(id: Ids) {
+    let g = group_of(id);
     var acc = T(0);
     for (var k = 0u; k < PER_THREAD; k++) {
-        let i = g * TILE + k * WG + lid;
+        let i = g * TILE + k * WG + id.lid;
         if i < params.n {
             acc = acc + x[i];
         }
     }
-    let total = tile_total(lid, acc);
-    if lid == 0u && g < params.groups {
+    let total = tile_total(id.lid, acc);
+    if id.lid == 0u && g < params.groups {
         out[params.tile_offset + g] = total;
     }
 }
 
 // Scan of one tile plus its carry.
 @compute @workgroup_size(WG)
-fn scan(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
+fn scan(id: Ids) {
+    let g = group_of(id);
     let base = g * TILE;
     // Coalesced load into workgroup memory.
     for (var k = 0u; k < PER_THREAD; k++) {
-        let j = k * WG + lid;
+        let j = k * WG + id.lid;
         var v = T(0);
         if base + j < params.n {
             v = x[base + j];
@@ -99,12 +91,12 @@ fn scan(
     var local: array<T, PER_THREAD>;
     var acc = T(0);
     for (var k = 0u; k < PER_THREAD; k++) {
-        acc = acc + tile[lid * PER_THREAD + k];
+        acc = acc + tile[id.lid * PER_THREAD + k];
         local[k] = acc;
     }
     // Exclusive prefix of this invocation, plus the tile's carry.
-    var prefix = invocation_prefix(lid, acc);
-    var has_prefix = lid > 0u;
+    var prefix = invocation_prefix(id.lid, acc);
+    var has_prefix = id.lid > 0u;
     if (params.flags & HAS_CARRY) != 0u {
         let c = carry[params.tile_offset + g];
         prefix = select(c, c + prefix, has_prefix);
@@ -122,13 +114,13 @@ fn scan(
         } else {
             v = select(local[k], prefix + local[k], has_prefix);
         }
-        tile[lid * PER_THREAD + k] = v;
+        tile[id.lid * PER_THREAD + k] = v;
     }
     workgroupBarrier();
     // Coalesced store.
     if g < params.groups {
         for (var k = 0u; k < PER_THREAD; k++) {
-            let j = k * WG + lid;
+            let j = k * WG + id.lid;
             if base + j < params.n {
                 out[base + j] = tile[j];
             }
@@ -168,9 +160,9 @@ fn sg_invocation_prefix(acc: T, sg: u32, lane: u32, size: u32) -> T {
     }
     return before + within;
 }
-// variant reduce_sg of reduce: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32,`,
-//     `tile_total(lid, acc)` => `sg_tile_total(acc, sg, lane, size, count)`
-// variant scan_sg of scan: `lid: u32,` => `lid: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,`,
-//     `invocation_prefix(lid, acc)` => `sg_invocation_prefix(acc, sg, lane, size)`,
-//     `lid * PER_THREAD` => `(sg * size + lane) * PER_THREAD`, `lid > 0u` => `sg * size + lane > 0u`
+// variant reduce_sg of reduce: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
+//     `tile_total(id.lid, acc)` => `sg_tile_total(acc, sg, lane, size, count)`
+// variant scan_sg of scan: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32)`,
+//     `invocation_prefix(id.lid, acc)` => `sg_invocation_prefix(acc, sg, lane, size)`,
+//     `id.lid * PER_THREAD` => `(sg * size + lane) * PER_THREAD`, `id.lid > 0u` => `sg * size + lane > 0u`
 // end subgroups

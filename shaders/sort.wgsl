@@ -194,17 +194,13 @@ fn digit_starts(lid: u32) {
 
 // Pass step 1: digit counts of each tile, digit-major.
 @compute @workgroup_size(WG)
-fn histogram(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
-    atomicStore(&sh_hist[lid], 0u);
+fn histogram(id: Ids) {
+    let g = group_of(id);
+    atomicStore(&sh_hist[id.lid], 0u);
     workgroupBarrier();
     if g < params.groups {
         for (var k = 0u; k < ITEMS; k++) {
-            let i = g * TILE + k * WG + lid;
+            let i = g * TILE + k * WG + id.lid;
             if i < params.n {
                 atomicAdd(&sh_hist[digit(load_key(i))], 1u);
             }
@@ -212,29 +208,25 @@ fn histogram(
     }
     workgroupBarrier();
     if g < params.groups {
-        table[lid * params.groups + g] = atomicLoad(&sh_hist[lid]);
+        table[id.lid * params.groups + g] = atomicLoad(&sh_hist[id.lid]);
     }
 }
 
 // Scan step 1: the sum of each block of TILE table entries into `sums`.
 @compute @workgroup_size(WG)
-fn scan_reduce(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
+fn scan_reduce(id: Ids) {
+    let g = group_of(id);
     var s = 0u;
     if g < params.groups {
         for (var k = 0u; k < ITEMS; k++) {
-            let i = g * TILE + k * WG + lid;
+            let i = g * TILE + k * WG + id.lid;
             if i < params.n {
                 s += table[i];
             }
         }
     }
-    let r = wg_scan(lid, s);
-    if lid == 0u && g < params.groups {
+    let r = wg_scan(id.lid, s);
+    if id.lid == 0u && g < params.groups {
         sums[g] = r.y;
     }
 }
@@ -242,14 +234,10 @@ fn scan_reduce(
 // Scan step 2: exclusive scan of each block in place, plus the block's
 // scanned sum (when HAS_SUMS; a single block needs none).
 @compute @workgroup_size(WG)
-fn scan_down(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
+fn scan_down(id: Ids) {
+    let g = group_of(id);
     let live = g < params.groups;
-    let base = g * TILE + lid * ITEMS;
+    let base = g * TILE + id.lid * ITEMS;
     var v: array<u32, ITEMS>;
     var s = 0u;
     for (var j = 0u; j < ITEMS; j++) {
@@ -259,7 +247,7 @@ fn scan_down(
         }
         s += v[j];
     }
-    let r = wg_scan(lid, s);
+    let r = wg_scan(id.lid, s);
     var run = r.x;
     if live && (params.flags & FLAG_HAS_SUMS) != 0u {
         run += sums[g];
@@ -285,19 +273,15 @@ fn load_val(i: u32) -> u32 {
 // Padding keys (past n) have digit 0xff and come last in the tile, so after
 // the stable local sort they sit past `valid`, unwritten.
 @compute @workgroup_size(WG)
-fn scatter_pairs(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let g = group_index(wid, nwg);
+fn scatter_pairs(id: Ids) {
+    let g = group_of(id);
     let live = g < params.groups;
     var valid = 0u;
     if live {
         valid = min(TILE, params.n - g * TILE);
     }
     for (var k = 0u; k < ITEMS; k++) {
-        let p = k * WG + lid;
+        let p = k * WG + id.lid;
         var key = 0xffffffffu;
         var val = 0u;
         if p < valid {
@@ -313,19 +297,19 @@ fn scatter_pairs(
         var kk: array<u32, ITEMS>;
         var vv: array<u32, ITEMS>;
         for (var j = 0u; j < ITEMS; j++) {
-            kk[j] = sh_keys[lid * ITEMS + j];
-            vv[j] = sh_vals[lid * ITEMS + j];
+            kk[j] = sh_keys[id.lid * ITEMS + j];
+            vv[j] = sh_vals[id.lid * ITEMS + j];
         }
-        let pos = split_positions(lid, kk, bit);
+        let pos = split_positions(id.lid, kk, bit);
         for (var j = 0u; j < ITEMS; j++) {
             sh_keys[pos[j]] = kk[j];
             sh_vals[pos[j]] = vv[j];
         }
         workgroupBarrier();
     }
-    digit_starts(lid);
+    digit_starts(id.lid);
     for (var k = 0u; k < ITEMS; k++) {
-        let p = k * WG + lid;
+        let p = k * WG + id.lid;
         if p < valid {
             let key = sh_keys[p];
             let d = digit(key);
@@ -337,5 +321,5 @@ fn scatter_pairs(
 }
 // variant scatter_keys of scatter_pairs: `var val = 0u;` => ``, `val = load_val(i);` => ``,
 //     `sh_vals[p] = val;` => ``, `var vv: array<u32, ITEMS>;` => ``,
-//     `vv[j] = sh_vals[lid * ITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
+//     `vv[j] = sh_vals[id.lid * ITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
 //     `vals_out[dst] = sh_vals[p];` => ``

@@ -16,6 +16,7 @@
 
 mod common;
 
+use common::oracle::*;
 use common::*;
 use tandem::kernels::{ArgMax, ArgMin, Axpy, Binary, Dot, Max, Min, Sum, Unary};
 use tandem::{Backend, Buffer, Element, Engine};
@@ -34,60 +35,14 @@ fn oracle_unary_f32(op: Unary, x: f32) -> f32 {
     }
 }
 
-fn oracle_min_f32(a: f32, b: f32, max: bool) -> f32 {
-    if b.is_nan() {
-        return a;
-    }
-    if a.is_nan() {
-        return b;
-    }
-    if a == b {
-        // -0.0 orders below +0.0.
-        let a_neg = a.is_sign_negative();
-        return if max == a_neg { b } else { a };
-    }
-    if (b < a) != max { b } else { a }
-}
-
 fn oracle_binary_f32(op: Binary, a: f32, b: f32) -> f32 {
     match op {
         Binary::Add => a + b,
         Binary::Sub => a - b,
         Binary::Mul => a * b,
         Binary::Div => a / b,
-        Binary::Min => oracle_min_f32(a, b, false),
-        Binary::Max => oracle_min_f32(a, b, true),
-        _ => unreachable!(),
-    }
-}
-
-fn oracle_binary_i32(op: Binary, a: i32, b: i32) -> i32 {
-    match op {
-        Binary::Add => a.wrapping_add(b),
-        Binary::Sub => a.wrapping_sub(b),
-        Binary::Mul => a.wrapping_mul(b),
-        Binary::Div => {
-            if b == 0 || (a == i32::MIN && b == -1) {
-                a
-            } else {
-                a / b
-            }
-        }
-        Binary::Min => a.min(b),
-        Binary::Max => a.max(b),
-        _ => unreachable!(),
-    }
-}
-
-fn oracle_binary_u32(op: Binary, a: u32, b: u32) -> u32 {
-    match op {
-        Binary::Add => a.wrapping_add(b),
-        Binary::Sub => a.wrapping_sub(b),
-        Binary::Mul => a.wrapping_mul(b),
-        // Division by zero gives the dividend.
-        Binary::Div => a.checked_div(b).unwrap_or(a),
-        Binary::Min => a.min(b),
-        Binary::Max => a.max(b),
+        Binary::Min => oracle_pick_f32(a, b, false),
+        Binary::Max => oracle_pick_f32(a, b, true),
         _ => unreachable!(),
     }
 }
@@ -120,17 +75,6 @@ fn oracle_arg_f32(x: &[f32], max: bool) -> Option<(usize, f32)> {
         };
     }
     Some(best.unwrap_or((0, f32::NAN)))
-}
-
-fn oracle_arg_int<T: Copy + Ord>(x: &[T], max: bool) -> Option<(usize, T)> {
-    let mut best: Option<(usize, T)> = None;
-    for (i, &v) in x.iter().enumerate() {
-        best = match best {
-            Some((bi, bv)) if !((v > bv && max) || (v < bv && !max)) => Some((bi, bv)),
-            _ => Some((i, v)),
-        };
-    }
-    best
 }
 
 // ---------- data ----------
@@ -382,14 +326,14 @@ macro_rules! conformance_suite {
                     let want: Vec<i32> = a
                         .iter()
                         .zip(&b)
-                        .map(|(&x, &y)| oracle_binary_i32(op, x, y))
+                        .map(|(&x, &y)| oracle_binary_int(op, x, y))
                         .collect();
                     assert_eq!(got, want, "{op:?} i32 n={n}");
                     let got = get(&e.run(&op, (&uab, &ubb)).unwrap());
                     let want: Vec<u32> = ua
                         .iter()
                         .zip(&ub)
-                        .map(|(&x, &y)| oracle_binary_u32(op, x, y))
+                        .map(|(&x, &y)| oracle_binary_int(op, x, y))
                         .collect();
                     assert_eq!(got, want, "{op:?} u32 n={n}");
                 }

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use tandem::expr::{Expr, Vars};
-use tandem::kernels::{Args, Map, MapReduce, Scalar};
-use tandem::{Backend, Buffer, Engine, Error};
+use tandem::kernels::{Args, Map, MapReduce, Outputs, Scalar};
+use tandem::{Backend, Buffer, Element, Engine, Error};
 
 /// Empty, one, odd, workgroup ± 1, and past the small engine's binding.
 const SIZES: [usize; 7] = [0, 1, 7, 255, 256, 257, 20_011];
@@ -31,6 +31,21 @@ fn engines() -> &'static [(&'static str, Engine)] {
         }
         v
     })
+}
+
+/// `map` of `args` on `engine`, its one output read back through `into`
+/// (`Outputs::into_f32`, ...); `what` names the case in a failure.
+fn eval<T: Element>(
+    engine: &Engine,
+    map: &Map,
+    args: &Args,
+    into: fn(Outputs) -> tandem::Result<Buffer<T>>,
+    what: &str,
+) -> Vec<T> {
+    let out = engine
+        .run(map, args)
+        .unwrap_or_else(|err| panic!("{what}: {err}"));
+    into(out).unwrap().to_vec().unwrap()
 }
 
 /// f32 inputs: special values, then a spread of ordinary ones in [-4, 4].
@@ -134,13 +149,8 @@ fn check_f32(name: &str, e: Expr, tol: Tol, oracle: impl Fn(f32, f32, f32) -> f3
                     args = args.array(nm, b);
                 }
             }
-            let got = engine
-                .run(&map, &args)
-                .unwrap_or_else(|err| panic!("{name} n={n} on {engine_name}: {err}"))
-                .into_f32()
-                .unwrap()
-                .to_vec()
-                .unwrap();
+            let what = format!("{name} n={n} on {engine_name}");
+            let got = eval(engine, &map, &args, Outputs::into_f32, &what);
             assert_eq!(got.len(), n, "{name} n={n}");
             for i in 0..n {
                 let want = oracle(x[i], y[i], z[i]);
@@ -168,21 +178,6 @@ fn y() -> Expr {
 }
 fn z() -> Expr {
     Expr::input::<f32>("z")
-}
-
-/// `min`/`max`: NaN ignored, -0 below +0.
-fn pick(a: f32, b: f32, max: bool) -> f32 {
-    if b.is_nan() {
-        return a;
-    }
-    if a.is_nan() {
-        return b;
-    }
-    if a == b {
-        let neg = |v: f32| v.is_sign_negative();
-        return if max == neg(a) { b } else { a };
-    }
-    if (a < b) == max { b } else { a }
 }
 
 fn ref_pow(x: f32, y: f32) -> f32 {
@@ -217,8 +212,12 @@ fn f32_arithmetic_matches_the_oracle() {
     check_f32("div", x() / y(), tol(3e-7, 0.0), |a, b, _| a / b);
     check_f32("neg", -x(), EXACT, |a, _, _| -a);
     check_f32("abs", x().abs(), EXACT, |a, _, _| a.abs());
-    check_f32("min", x().min(y()), EXACT, |a, b, _| pick(a, b, false));
-    check_f32("max", x().max(y()), EXACT, |a, b, _| pick(a, b, true));
+    check_f32("min", x().min(y()), EXACT, |a, b, _| {
+        common::oracle::oracle_pick_f32(a, b, false)
+    });
+    check_f32("max", x().max(y()), EXACT, |a, b, _| {
+        common::oracle::oracle_pick_f32(a, b, true)
+    });
     check_f32("floor", x().floor(), EXACT, |a, _, _| a.floor());
     check_f32("ceil", x().ceil(), EXACT, |a, _, _| a.ceil());
     check_f32("round", x().round(), EXACT, |a, _, _| a.round_ties_even());
@@ -234,13 +233,7 @@ fn f32_arithmetic_matches_the_oracle() {
                 Buffer::from(c.clone()),
             );
             let args = Args::new().array("x", &ba).array("y", &bb).array("z", &bc);
-            let got = engine
-                .run(&map, &args)
-                .unwrap()
-                .into_f32()
-                .unwrap()
-                .to_vec()
-                .unwrap();
+            let got = eval(engine, &map, &args, Outputs::into_f32, name);
             for i in 0..a.len() {
                 let want = if name == "fma" {
                     fma(a[i], b[i], c[i])
@@ -288,7 +281,9 @@ fn f32_transcendentals_match_the_oracle_within_stated_bounds() {
     // GPUs bound sin/cos by an absolute 2^-11 on [-π, π]; inputs reach ±4.
     // Beyond a few periods, argument reduction is the backend's: clamp.
     let clamp = || x().min(4.0f32).max(-4.0f32);
-    let clamped = |a: f32| pick(pick(a, 4.0, false), -4.0, true);
+    let clamped = |a: f32| {
+        common::oracle::oracle_pick_f32(common::oracle::oracle_pick_f32(a, 4.0, false), -4.0, true)
+    };
     check_f32("sin", clamp().sin(), tol(0.0, 1e-3), |a, _, _| {
         clamped(a).sin()
     });
@@ -378,13 +373,8 @@ fn check_i32(name: &str, e: Expr, oracle: impl Fn(i32, i32) -> i32) {
             if map.arrays().contains(&"q") {
                 args = args.array("q", &bq);
             }
-            let got = engine
-                .run(&map, &args)
-                .unwrap_or_else(|err| panic!("{name} n={n} on {engine_name}: {err}"))
-                .into_i32()
-                .unwrap()
-                .to_vec()
-                .unwrap();
+            let what = format!("{name} n={n} on {engine_name}");
+            let got = eval(engine, &map, &args, Outputs::into_i32, &what);
             for i in 0..n {
                 assert_eq!(
                     got[i],
@@ -625,20 +615,20 @@ fn text_parses_to_the_same_kernel_as_the_builder() {
         .array("y", &by)
         .scalar("a", 1.25f32);
     let cpu = common::engine().on(Backend::Cpu);
-    let p = cpu
-        .run(&Map::new(parsed.clone()).unwrap(), &args)
-        .unwrap()
-        .into_f32()
-        .unwrap()
-        .to_vec()
-        .unwrap();
-    let b = cpu
-        .run(&Map::new(built).unwrap(), &args)
-        .unwrap()
-        .into_f32()
-        .unwrap()
-        .to_vec()
-        .unwrap();
+    let p = eval(
+        &cpu,
+        &Map::new(parsed.clone()).unwrap(),
+        &args,
+        Outputs::into_f32,
+        "parsed",
+    );
+    let b = eval(
+        &cpu,
+        &Map::new(built).unwrap(),
+        &args,
+        Outputs::into_f32,
+        "built",
+    );
     assert_eq!(
         p.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
         b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
@@ -831,8 +821,8 @@ impl T {
                     0 => (x + y, mx + my),
                     1 => (x - y, mx + my),
                     2 => (x * y, mx * my),
-                    3 => (pick(x, y, false), mx.max(my)),
-                    _ => (pick(x, y, true), mx.max(my)),
+                    3 => (common::oracle::oracle_pick_f32(x, y, false), mx.max(my)),
+                    _ => (common::oracle::oracle_pick_f32(x, y, true), mx.max(my)),
                 }
             }
             T::Fma(a, b, c) => {
@@ -977,21 +967,14 @@ fn auto_routes_expressions_and_explain_names_the_kernel_and_both_estimates() {
     if engine.has_gpu() {
         assert!(text.contains("gpu:"), "{text}");
     }
-    let auto = engine
-        .run(&map, &args)
-        .unwrap()
-        .into_f32()
-        .unwrap()
-        .to_vec()
-        .unwrap();
-    let cpu = engine
-        .on(Backend::Cpu)
-        .run(&map, &args)
-        .unwrap()
-        .into_f32()
-        .unwrap()
-        .to_vec()
-        .unwrap();
+    let auto = eval(engine, &map, &args, Outputs::into_f32, "auto");
+    let cpu = eval(
+        &engine.on(Backend::Cpu),
+        &map,
+        &args,
+        Outputs::into_f32,
+        "cpu",
+    );
     let same = auto
         .iter()
         .zip(&cpu)

@@ -24,6 +24,7 @@ mod common;
 
 use std::sync::OnceLock;
 
+use common::oracle::*;
 use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -391,65 +392,6 @@ fn sum_bound(n: usize, abs: f64) -> f64 {
     2.0 * f64::from(f32::EPSILON) * (n.max(2) as f64).log2() * abs + f64::from(f32::MIN_POSITIVE)
 }
 
-/// First index of the smallest (or largest) element.
-fn oracle_arg_int<T: Copy + Ord>(x: &[T], max: bool) -> Option<(usize, T)> {
-    let mut best: Option<(usize, T)> = None;
-    for (i, &v) in x.iter().enumerate() {
-        if best.is_none_or(|(_, b)| if max { v > b } else { v < b }) {
-            best = Some((i, v));
-        }
-    }
-    best
-}
-
-/// i32 binary ops: add/sub/mul wrap; division by zero, or `MIN / -1`,
-/// gives the dividend (as WGSL defines it).
-fn oracle_binary_i32(op: Binary, a: i32, b: i32) -> i32 {
-    match op {
-        Binary::Add => a.wrapping_add(b),
-        Binary::Sub => a.wrapping_sub(b),
-        Binary::Mul => a.wrapping_mul(b),
-        Binary::Div => a.checked_div(b).unwrap_or(a),
-        Binary::Min => a.min(b),
-        Binary::Max => a.max(b),
-        _ => unreachable!(),
-    }
-}
-
-/// u32 binary ops: add/sub/mul wrap; division by zero gives the dividend.
-fn oracle_binary_u32(op: Binary, a: u32, b: u32) -> u32 {
-    match op {
-        Binary::Add => a.wrapping_add(b),
-        Binary::Sub => a.wrapping_sub(b),
-        Binary::Mul => a.wrapping_mul(b),
-        Binary::Div => a.checked_div(b).unwrap_or(a),
-        Binary::Min => a.min(b),
-        Binary::Max => a.max(b),
-        _ => unreachable!(),
-    }
-}
-
-/// NaN-ignoring minimum/maximum with `-0.0 < +0.0`.
-fn oracle_pick_f32(a: f32, b: f32, max: bool) -> f32 {
-    if b.is_nan() {
-        return a;
-    }
-    if a.is_nan() {
-        return b;
-    }
-    let b_wins = if a == b {
-        // Only zeros of opposite signs compare equal but differ.
-        if max {
-            a.is_sign_negative() && b.is_sign_positive()
-        } else {
-            a.is_sign_positive() && b.is_sign_negative()
-        }
-    } else {
-        (b > a) == max
-    };
-    if b_wins { b } else { a }
-}
-
 /// Key order: -0.0 < +0.0, NaN excluded by the caller.
 fn key(x: f32) -> u32 {
     let b = x.to_bits();
@@ -692,8 +634,8 @@ proptest! {
             _ => hu.any_u32(),
         }).collect();
         for op in [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::Min, Binary::Max] {
-            check_binary_int(op, &a, &b, |a, b| oracle_binary_i32(op, a, b))?;
-            check_binary_int(op, &ua, &ub, |a, b| oracle_binary_u32(op, a, b))?;
+            check_binary_int(op, &a, &b, |a, b| oracle_binary_int(op, a, b))?;
+            check_binary_int(op, &ua, &ub, |a, b| oracle_binary_int(op, a, b))?;
         }
     }
 

@@ -348,25 +348,11 @@ fn conv_gpu<R: Real>(
 ) -> Result<Buffer<R>> {
     let kernel = typed_name::<R>("conv2d", "conv2d_f64");
     gpu.check_element(kernel, R::TYPE)?;
+    // A 2-D window does not split into contiguous binding ranges.
+    let whole = "one storage binding (conv2d binds the whole image)";
     let bytes = (n * size_of::<R>()) as u64;
-    let limit = gpu.info().chunk_bytes;
-    if bytes > limit || filter.byte_len() > limit || n > u32::MAX as usize {
-        // A 2-D window does not split into contiguous binding ranges.
-        return Err(Error::TooLarge {
-            kernel,
-            bytes: bytes.max(filter.byte_len()),
-            limit,
-            what: "one storage binding (conv2d binds the whole image)",
-        });
-    }
-    let tiles_x = k.width.div_ceil(TILE);
-    let tiles = tiles_x * k.height.div_ceil(TILE);
-    let tiles = u32::try_from(tiles).map_err(|_| Error::TooLarge {
-        kernel,
-        bytes,
-        limit,
-        what: "workgroups per dispatch",
-    })?;
+    let arrays = [(whole, bytes), (whole, filter.byte_len())];
+    let tiles = gpu.tile_grid(kernel, &arrays, n, (k.width, k.height), TILE)?;
     let tiled = k.filter_height / 2 <= MAX_R && k.filter_width / 2 <= MAX_R;
     let entry = if tiled { "tiled" } else { "direct" };
     gpu.scoped(kernel, || {
@@ -386,7 +372,7 @@ fn conv_gpu<R: Real>(
             fh: k.filter_height as u32,
             fw: k.filter_width as u32,
             border: k.border.code(),
-            tiles_x: tiles_x as u32,
+            tiles_x: k.width.div_ceil(TILE) as u32,
             ..Params::default()
         };
         let bindings = [

@@ -309,34 +309,12 @@ impl Gemm {
             return Ok(Buffer::from(self.scaled_c(c_host.as_deref())?));
         }
         let use_c = c.filter(|_| self.beta != 0.0);
-        let limit = gpu.info().chunk_bytes;
-        for (what, len) in [("A", m * k), ("B", k * n), ("C", m * n)] {
-            let bytes = len as u64 * size;
-            if bytes > limit {
-                return Err(Error::TooLarge {
-                    kernel: NAME,
-                    bytes,
-                    limit,
-                    what: match what {
-                        "A" => "one storage binding (matrix A)",
-                        "B" => "one storage binding (matrix B)",
-                        _ => "one storage binding (matrix C)",
-                    },
-                });
-            }
-        }
-        let tiles_m = m.div_ceil(TS);
-        let tiles_n = n.div_ceil(TS);
-        let tiles = tiles_m * tiles_n;
-        let max = u64::from(gpu.info().max_workgroups_per_dimension);
-        if tiles as u64 > max * max {
-            return Err(Error::TooLarge {
-                kernel: NAME,
-                bytes: (m * n) as u64 * size,
-                limit,
-                what: "workgroups per dispatch (tiles of C)",
-            });
-        }
+        let arrays = [
+            ("one storage binding (matrix A)", (m * k) as u64 * size),
+            ("one storage binding (matrix B)", (k * n) as u64 * size),
+            ("one storage binding (matrix C)", (m * n) as u64 * size),
+        ];
+        let tiles = gpu.tile_grid(NAME, &arrays, m * n, (n, m), TS)?;
         gpu.scoped(NAME, || {
             let pipeline = gpu.pipeline(&ShaderSpec {
                 label: NAME,
@@ -359,7 +337,7 @@ impl Gemm {
                 flags,
                 alpha: self.alpha,
                 beta: self.beta,
-                tiles_n: tiles_n as u32,
+                tiles_n: n.div_ceil(TS) as u32,
                 _pad: 0,
             };
             let bytes = |len: usize| 0..len as u64 * size;
@@ -378,7 +356,7 @@ impl Gemm {
                 &[Dispatch {
                     pipeline: &pipeline,
                     bindings: &bindings,
-                    workgroups: tiles as u32,
+                    workgroups: tiles,
                 }],
             )?;
             Ok(gpu.into_buffer(out, m * n))

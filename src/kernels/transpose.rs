@@ -267,26 +267,11 @@ fn transpose_gpu<T: Element>(
 ) -> Result<Buffer<T>> {
     let kernel = typed_name::<T>("transpose", "transpose_f64");
     gpu.check_element(kernel, T::TYPE)?;
+    // Rows of the input map to columns of the output: no contiguous chunk of
+    // one is a contiguous chunk of the other.
+    let whole = "one storage binding (transpose binds the whole matrix)";
     let bytes = x.byte_len();
-    let limit = gpu.info().chunk_bytes;
-    if bytes > limit || n > u32::MAX as usize {
-        // Rows of the input map to columns of the output: no contiguous
-        // chunk of one is a contiguous chunk of the other.
-        return Err(Error::TooLarge {
-            kernel,
-            bytes,
-            limit,
-            what: "one storage binding (transpose binds the whole matrix)",
-        });
-    }
-    let tiles_x = k.cols.div_ceil(TILE);
-    let tiles = tiles_x * k.rows.div_ceil(TILE);
-    let tiles = u32::try_from(tiles).map_err(|_| Error::TooLarge {
-        kernel,
-        bytes,
-        limit,
-        what: "workgroups per dispatch",
-    })?;
+    let tiles = gpu.tile_grid(kernel, &[(whole, bytes)], n, (k.cols, k.rows), TILE)?;
     gpu.scoped(kernel, || {
         let pipeline = gpu.pipeline(&ShaderSpec {
             label: "transpose",
@@ -300,7 +285,7 @@ fn transpose_gpu<T: Element>(
         let params = Params {
             rows: k.rows as u32,
             cols: k.cols as u32,
-            tiles_x: tiles_x as u32,
+            tiles_x: k.cols.div_ceil(TILE) as u32,
             _pad: 0,
         };
         let bindings = [

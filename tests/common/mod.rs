@@ -2,6 +2,8 @@
 //! rule, deterministic data, and float comparisons.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub(crate) mod oracle;
+
 use std::sync::OnceLock;
 
 use tandem::{Backend, Engine};
