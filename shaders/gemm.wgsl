@@ -58,6 +58,22 @@ fn store_row(i: u32, j: u32, acc: vec4<T>) {
     }
 }
 
+// The invocation's 4×4 register tile of C, one vec4 per row (private
+// variables start at zero).
+var<private> acc0: vec4<T>;
+var<private> acc1: vec4<T>;
+var<private> acc2: vec4<T>;
+var<private> acc3: vec4<T>;
+
+// One rank-1 update of the register tile: `av` (four rows of a column of A)
+// times `bv` (four columns of a row of B).
+fn rank1(av: vec4<T>, bv: vec4<T>) {
+    acc0 = fma(vec4<T>(av.x), bv, acc0);
+    acc1 = fma(vec4<T>(av.y), bv, acc1);
+    acc2 = fma(vec4<T>(av.z), bv, acc2);
+    acc3 = fma(vec4<T>(av.w), bv, acc3);
+}
+
 @compute @workgroup_size(256)
 fn gemm(id: Ids) {
     let tile = group_of(id);
@@ -84,10 +100,6 @@ fn gemm(id: Ids) {
     let b_slot = bp * TV + (bj - col0) / 4u;
 
     let busy = row0 + ty * 4u < params.m && col0 + tx * 4u < params.n;
-    var acc0 = vec4<T>(0.0);
-    var acc1 = vec4<T>(0.0);
-    var acc2 = vec4<T>(0.0);
-    var acc3 = vec4<T>(0.0);
 
     for (var k0 = 0u; k0 < params.k; k0 += BK) {
         sa[a_slot] = vec4<T>(
@@ -106,30 +118,11 @@ fn gemm(id: Ids) {
         // Invocations whose whole register tile lies outside C (ragged edge
         // tiles) skip the arithmetic but still take part in the barriers.
         for (var p = 0u; p < BK && busy; p += 4u) {
-            var av = sa[p * TV + ty];
-            var bv = sb[p * TV + tx];
-            acc0 = fma(vec4<T>(av.x), bv, acc0);
-            acc1 = fma(vec4<T>(av.y), bv, acc1);
-            acc2 = fma(vec4<T>(av.z), bv, acc2);
-            acc3 = fma(vec4<T>(av.w), bv, acc3);
-            av = sa[(p + 1u) * TV + ty];
-            bv = sb[(p + 1u) * TV + tx];
-            acc0 = fma(vec4<T>(av.x), bv, acc0);
-            acc1 = fma(vec4<T>(av.y), bv, acc1);
-            acc2 = fma(vec4<T>(av.z), bv, acc2);
-            acc3 = fma(vec4<T>(av.w), bv, acc3);
-            av = sa[(p + 2u) * TV + ty];
-            bv = sb[(p + 2u) * TV + tx];
-            acc0 = fma(vec4<T>(av.x), bv, acc0);
-            acc1 = fma(vec4<T>(av.y), bv, acc1);
-            acc2 = fma(vec4<T>(av.z), bv, acc2);
-            acc3 = fma(vec4<T>(av.w), bv, acc3);
-            av = sa[(p + 3u) * TV + ty];
-            bv = sb[(p + 3u) * TV + tx];
-            acc0 = fma(vec4<T>(av.x), bv, acc0);
-            acc1 = fma(vec4<T>(av.y), bv, acc1);
-            acc2 = fma(vec4<T>(av.z), bv, acc2);
-            acc3 = fma(vec4<T>(av.w), bv, acc3);
+            // Unrolled by four: one rank-1 update per step of k.
+            rank1(sa[p * TV + ty], sb[p * TV + tx]);
+            rank1(sa[(p + 1u) * TV + ty], sb[(p + 1u) * TV + tx]);
+            rank1(sa[(p + 2u) * TV + ty], sb[(p + 2u) * TV + tx]);
+            rank1(sa[(p + 3u) * TV + ty], sb[(p + 3u) * TV + tx]);
         }
         workgroupBarrier();
     }

@@ -161,20 +161,33 @@ const ONE_BINDING: [&str; 4] = ["sort", "transpose", "gemm", "conv"];
 /// kernel with a subgroup path runs its workgroup-memory fallback.
 fn no_subgroup_engine() -> Option<&'static Engine> {
     static MASKED: OnceLock<Option<Engine>> = OnceLock::new();
-    MASKED
-        .get_or_init(|| {
-            let plain = common::on(Backend::Gpu)?;
-            if !plain.gpu()?.info().features.subgroups {
-                return None;
-            }
-            let e = Engine::builder()
-                .gpu_features(GpuFeatures::ALL.with_subgroups(false))
-                .build()
-                .ok()?;
-            e.gpu()?;
-            Some(e.on(Backend::Gpu))
-        })
-        .as_ref()
+    masked(
+        &MASKED,
+        |f| f.subgroups,
+        GpuFeatures::ALL.with_subgroups(false),
+        Backend::Gpu,
+    )
+}
+
+/// An engine with `mask` on its GPU, forced onto `backend`, built once into
+/// `cell`; `None` without a GPU, or when the GPU lacks the feature anyway
+/// (`has`), so masking it would test nothing.
+fn masked(
+    cell: &'static OnceLock<Option<Engine>>,
+    has: fn(&GpuFeatures) -> bool,
+    mask: GpuFeatures,
+    backend: Backend,
+) -> Option<&'static Engine> {
+    cell.get_or_init(|| {
+        let plain = common::on(Backend::Gpu)?;
+        if !has(&plain.gpu()?.info().features) {
+            return None;
+        }
+        let e = Engine::builder().gpu_features(mask).build().ok()?;
+        e.gpu()?;
+        Some(e.on(backend))
+    })
+    .as_ref()
 }
 
 #[test]
@@ -195,20 +208,12 @@ fn the_subgroup_mask_takes_effect() {
 /// every f64 call must be declined by the GPU and run on the CPU.
 fn no_f64_engine() -> Option<&'static Engine> {
     static MASKED: OnceLock<Option<Engine>> = OnceLock::new();
-    MASKED
-        .get_or_init(|| {
-            let plain = common::on(Backend::Gpu)?;
-            if !plain.gpu()?.info().features.f64 {
-                return None;
-            }
-            let e = Engine::builder()
-                .gpu_features(GpuFeatures::ALL.with_f64(false))
-                .build()
-                .ok()?;
-            e.gpu()?;
-            Some(e.on(Backend::Auto))
-        })
-        .as_ref()
+    masked(
+        &MASKED,
+        |f| f.f64,
+        GpuFeatures::ALL.with_f64(false),
+        Backend::Auto,
+    )
 }
 
 #[test]

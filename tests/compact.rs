@@ -8,14 +8,7 @@ use proptest::prelude::*;
 use tandem::kernels::{Compact, CompactIf, Compare};
 use tandem::{Backend, Buffer, Element, Engine, Error};
 
-const CMPS: [Compare; 6] = [
-    Compare::Lt,
-    Compare::Le,
-    Compare::Gt,
-    Compare::Ge,
-    Compare::Eq,
-    Compare::Ne,
-];
+const CMPS: [Compare; 6] = Compare::ALL;
 
 fn oracle_cmp<T: Copy + PartialOrd>(x: &[T], cmp: Compare, t: T) -> Vec<T> {
     let mut out = Vec::new();

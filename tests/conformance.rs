@@ -271,13 +271,7 @@ macro_rules! conformance_suite {
                     b[i] = -0.0;
                 }
                 let (ab, bb) = (Buffer::from(a.clone()), Buffer::from(b.clone()));
-                for op in [
-                    Binary::Add,
-                    Binary::Sub,
-                    Binary::Mul,
-                    Binary::Min,
-                    Binary::Max,
-                ] {
+                for op in EXACT_BINARY {
                     let got = get(&e.run(&op, (&ab, &bb)).unwrap());
                     let want: Vec<f32> = a
                         .iter()
@@ -314,14 +308,7 @@ macro_rules! conformance_suite {
                 let ua: Vec<u32> = a.iter().map(|&v| v as u32).collect();
                 let ub: Vec<u32> = b.iter().map(|&v| v as u32).collect();
                 let (uab, ubb) = (Buffer::from(ua.clone()), Buffer::from(ub.clone()));
-                for op in [
-                    Binary::Add,
-                    Binary::Sub,
-                    Binary::Mul,
-                    Binary::Div,
-                    Binary::Min,
-                    Binary::Max,
-                ] {
+                for op in Binary::ALL {
                     let got = get(&e.run(&op, (&ab, &bb)).unwrap());
                     let want: Vec<i32> = a
                         .iter()

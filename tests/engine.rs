@@ -158,6 +158,11 @@ fn fast_gpu_model_sends_big_resident_work_to_gpu_and_tiny_host_work_to_cpu() {
     assert_eq!(decide(&m, &tiny, host), Backend::Cpu);
 }
 
+/// The bytes a call would move: `to_gpu` up, `to_cpu` back.
+fn moved(to_gpu: u64, to_cpu: u64) -> Transfers {
+    Transfers { to_gpu, to_cpu }
+}
+
 #[test]
 fn slow_gpu_model_keeps_everything_on_cpu() {
     let m = model(10e9, 2e9, 4e9);
@@ -169,18 +174,7 @@ fn slow_gpu_model_keeps_everything_on_cpu() {
             Backend::Cpu,
             "n={n} resident"
         );
-        assert_eq!(
-            decide(
-                &m,
-                &w,
-                Transfers {
-                    to_gpu: bytes,
-                    to_cpu: 0
-                }
-            ),
-            Backend::Cpu,
-            "n={n} host"
-        );
+        assert_eq!(decide(&m, &w, moved(bytes, 0)), Backend::Cpu, "n={n} host");
     }
 }
 
@@ -191,28 +185,8 @@ fn residency_changes_the_decision() {
     let n = 1 << 22;
     let w = Work::elementwise::<f32>(n, 1, 1);
     let bytes = (4 * n) as u64;
-    assert_eq!(
-        decide(
-            &m,
-            &w,
-            Transfers {
-                to_gpu: bytes,
-                to_cpu: 0
-            }
-        ),
-        Backend::Cpu
-    );
-    assert_eq!(
-        decide(
-            &m,
-            &w,
-            Transfers {
-                to_gpu: 0,
-                to_cpu: bytes
-            }
-        ),
-        Backend::Gpu
-    );
+    assert_eq!(decide(&m, &w, moved(bytes, 0)), Backend::Cpu);
+    assert_eq!(decide(&m, &w, moved(0, bytes)), Backend::Gpu);
 }
 
 #[test]

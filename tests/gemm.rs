@@ -129,20 +129,25 @@ fn transposes(g: Gemm) -> [Gemm; 4] {
         .map(|(ta, tb)| g.transpose_a(ta).transpose_b(tb))
 }
 
+/// Every `(m, n, k)` of `shapes` in every transpose combination.
+fn check_shapes(shapes: &[(usize, usize, usize)]) {
+    for &(m, n, k) in shapes {
+        for g in transposes(Gemm::new(m, n, k)) {
+            check(g, (m * 1000 + n * 10 + k) as u64);
+        }
+    }
+}
+
 #[test]
 fn tiny_and_degenerate_shapes_match_the_oracle() {
-    for (m, n, k) in [
+    check_shapes(&[
         (1, 1, 1),
         (1, 9, 5),
         (1, 40, 3),
         (9, 1, 5),
         (40, 1, 3),
         (3, 4, 1),
-    ] {
-        for g in transposes(Gemm::new(m, n, k)) {
-            check(g, (m * 1000 + n * 10 + k) as u64);
-        }
-    }
+    ]);
 }
 
 #[test]
@@ -164,7 +169,7 @@ fn shape_257_129_65_matches_the_oracle_for_every_transpose() {
 #[test]
 fn tile_boundaries_plus_minus_one_match_the_oracle() {
     // GPU tile 64 (and k step 16), CPU register tile 6 × 16, CPU depth 256.
-    for (m, n, k) in [
+    check_shapes(&[
         (63, 64, 15),
         (64, 65, 16),
         (65, 63, 17),
@@ -172,11 +177,7 @@ fn tile_boundaries_plus_minus_one_match_the_oracle() {
         (6, 16, 256),
         (7, 17, 257),
         (12, 32, 513),
-    ] {
-        for g in transposes(Gemm::new(m, n, k)) {
-            check(g, (m + n + k) as u64);
-        }
-    }
+    ]);
 }
 
 #[test]

@@ -81,13 +81,7 @@ fn exact_map_kernels_are_bit_identical_across_backends() {
     let mut results: Vec<Vec<Vec<u32>>> = Vec::new();
     for (_, e) in backends() {
         let mut r = Vec::new();
-        for op in [
-            Binary::Add,
-            Binary::Sub,
-            Binary::Mul,
-            Binary::Min,
-            Binary::Max,
-        ] {
+        for op in common::EXACT_BINARY {
             r.push(bits(&e.run(&op, (&xb, &yb)).unwrap().to_vec().unwrap()));
         }
         for op in [Unary::Neg, Unary::Abs, Unary::Scale(0.1)] {

@@ -256,12 +256,13 @@ fn check_unary_f32(
 
 /// Runs `op` on `(x, y)` on every engine and checks each element with
 /// `ok(got, want(x, y), on_gpu)`.
-fn check_binary_f32(
+fn check_binary<T: Element + std::fmt::Debug>(
     op: Binary,
-    x: &[f32],
-    y: &[f32],
-    want: impl Fn(f32, f32) -> f32,
-    ok: impl Fn(f32, f32, bool) -> bool,
+    x: &[T],
+    y: &[T],
+    want: impl Fn(T, T) -> T,
+    ok: impl Fn(T, T, bool) -> bool,
+    show: fn(T) -> String,
 ) -> Result<(), TestCaseError> {
     let n = x.len();
     for on in engines() {
@@ -272,8 +273,9 @@ fn check_binary_f32(
             let w = want(x[i], y[i]);
             prop_assert!(
                 ok(got[i], w, on.gpu),
-                "{:?} on {}: element {} of {}: x = {}, y = {}: got {}, want {}",
+                "{:?} {} on {}: element {} of {}: x = {}, y = {}: got {}, want {}",
                 op,
+                T::TYPE,
                 on.name,
                 i,
                 n,
@@ -287,35 +289,25 @@ fn check_binary_f32(
     Ok(())
 }
 
-/// Runs `op` on `(x, y)` on every engine and checks that each element is
-/// `want(x, y)` exactly.
-fn check_binary_int<T: Element>(
+/// [`check_binary`] for f32, each element within `ok`.
+fn check_binary_f32(
+    op: Binary,
+    x: &[f32],
+    y: &[f32],
+    want: impl Fn(f32, f32) -> f32,
+    ok: impl Fn(f32, f32, bool) -> bool,
+) -> Result<(), TestCaseError> {
+    check_binary(op, x, y, want, ok, show)
+}
+
+/// [`check_binary`] for integers, each element exactly.
+fn check_binary_int<T: Element + std::fmt::Debug + PartialEq>(
     op: Binary,
     x: &[T],
     y: &[T],
     want: impl Fn(T, T) -> T,
 ) -> Result<(), TestCaseError> {
-    let n = x.len();
-    for on in engines() {
-        let (xb, yb) = (Buffer::from(x.to_vec()), Buffer::from(y.to_vec()));
-        let got = get(&on.engine.run(&op, (&xb, &yb)).unwrap());
-        prop_assert_eq!(got.len(), n, "{:?} on {}: length", op, on.name);
-        for i in 0..n {
-            prop_assert_eq!(
-                got[i],
-                want(x[i], y[i]),
-                "{:?} {} on {}: element {} of {}: x = {:?}, y = {:?}",
-                op,
-                T::TYPE,
-                on.name,
-                i,
-                n,
-                x[i],
-                y[i]
-            );
-        }
-    }
-    Ok(())
+    check_binary(op, x, y, want, |g, w, _| g == w, |v| format!("{v:?}"))
 }
 
 // ---------- scalar oracles ----------

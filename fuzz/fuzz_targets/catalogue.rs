@@ -136,6 +136,11 @@ fn floats(bits: &[u32]) -> Vec<f32> {
 /// The sort key of f32 bits in tandem's documented order: numbers
 /// (-0 before +0), then positive NaNs by rising payload, then negative NaNs
 /// by falling payload.
+/// A float result's bits.
+fn bits_of(b: Buffer<f32>) -> Vec<u32> {
+    b.to_vec().unwrap().iter().map(|v| v.to_bits()).collect()
+}
+
 fn f32_key(b: u32) -> u64 {
     let nan = (b & 0x7fff_ffff) > 0x7f80_0000;
     match (nan, b >> 31) {
@@ -210,13 +215,7 @@ fn run(input: Input) {
             if n != n2 {
                 return check_invalid(r.map(|b| b.len()), "compact lengths");
             }
-            let got: Vec<u32> = r
-                .unwrap()
-                .to_vec()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect();
+            let got = bits_of(r.unwrap());
             let want: Vec<u32> = bits
                 .iter()
                 .zip(&mask)
@@ -226,24 +225,10 @@ fn run(input: Input) {
             assert_eq!(got, want);
         }
         Case::CompactIf { cmp, threshold } => {
-            let cmp = [
-                Compare::Lt,
-                Compare::Le,
-                Compare::Gt,
-                Compare::Ge,
-                Compare::Eq,
-                Compare::Ne,
-            ][cmp as usize % 6];
+            let cmp = Compare::ALL[cmp as usize % 6];
             let t = f32::from_bits(threshold);
             let k = CompactIf { cmp, threshold: t };
-            let got: Vec<u32> = on
-                .run(&k, &Buffer::from(floats(&bits)))
-                .unwrap()
-                .to_vec()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect();
+            let got = bits_of(on.run(&k, &Buffer::from(floats(&bits))).unwrap());
             let want: Vec<u32> = bits
                 .iter()
                 .copied()
@@ -324,7 +309,7 @@ fn run(input: Input) {
                         return check_invalid(r.map(|p| p.0.len()), "sort_pairs lengths");
                     }
                     let (k, v) = r.unwrap();
-                    let got: Vec<u32> = k.to_vec().unwrap().iter().map(|x| x.to_bits()).collect();
+                    let got = bits_of(k);
                     assert_eq!(got, want_keys);
                     assert_eq!(v.to_vec().unwrap(), order);
                 }

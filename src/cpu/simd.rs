@@ -417,6 +417,11 @@ pub fn extreme_key_f64(x: &[f64], max: bool) -> u64 {
     best
 }
 
+/// The first lane of a comparison mask that is set.
+fn first_set<M: Copy + Default + PartialEq>(lanes: &[M]) -> usize {
+    lanes.iter().position(|&m| m != M::default()).unwrap_or(0)
+}
+
 /// First index in `x` whose [`f64_key`] is `key` (NaNs never match).
 pub fn find_key_f64(x: &[f64], key: u64) -> Option<usize> {
     let ident = if key == u64::MAX { 0 } else { u64::MAX };
@@ -425,9 +430,7 @@ pub fn find_key_f64(x: &[f64], key: u64) -> Option<usize> {
     for (i, c) in x[..body].chunks_exact(F64_LANES).enumerate() {
         let hit = f64_keys(load_f64(c), ident).simd_eq(target);
         if hit.any() {
-            let lanes = hit.to_array();
-            let lane = lanes.iter().position(|&m| m != 0).unwrap_or(0);
-            return Some(i * F64_LANES + lane);
+            return Some(i * F64_LANES + first_set(&hit.to_array()));
         }
     }
     x[body..]
@@ -627,9 +630,7 @@ pub fn find_key<T: Lanes>(x: &[T], key: u32) -> Option<usize> {
     for (i, c) in x[..body].chunks_exact(LANES).enumerate() {
         let hit = T::keys(T::load(c), ident).simd_eq(target);
         if hit.any() {
-            let lanes = hit.to_array();
-            let lane = lanes.iter().position(|&m| m != 0).unwrap_or(0);
-            return Some(i * LANES + lane);
+            return Some(i * LANES + first_set(&hit.to_array()));
         }
     }
     x[body..]

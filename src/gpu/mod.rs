@@ -696,6 +696,19 @@ pub struct Dispatch<'a> {
 }
 
 impl<'a> Dispatch<'a> {
+    /// One dispatch of `pipeline` over `bindings` with `workgroups`.
+    pub const fn new(
+        pipeline: &'a wgpu::ComputePipeline,
+        bindings: &'a [(u32, Bind<'a>)],
+        workgroups: u32,
+    ) -> Dispatch<'a> {
+        Dispatch {
+            pipeline,
+            bindings,
+            workgroups,
+        }
+    }
+
     /// One dispatch of `pipeline` per binding list of `bindings`, each with
     /// the matching count of `workgroups`.
     pub fn each<B: AsRef<[(u32, Bind<'a>)]>>(

@@ -88,6 +88,16 @@ pub enum Compare {
 }
 
 impl Compare {
+    /// Every comparison, in declaration order.
+    pub const ALL: [Compare; 6] = [
+        Compare::Lt,
+        Compare::Le,
+        Compare::Gt,
+        Compare::Ge,
+        Compare::Eq,
+        Compare::Ne,
+    ];
+
     fn code(self) -> u32 {
         match self {
             Compare::Lt => 1,
@@ -190,28 +200,19 @@ impl<T: Element + PartialOrd> Kernel<&Buffer<T>> for CompactIf<T> {
     fn run_cpu(&self, cpu: &Cpu, x: &Buffer<T>) -> Result<Buffer<T>> {
         let xs = cpu.host(x)?;
         let (cmp, t) = (self.cmp, self.threshold);
+        // Concrete types so the comparison compiles to one instruction.
+        macro_rules! keep_if {
+            ($t:ty) => {{
+                let t: $t = bytemuck::cast(t);
+                let v: &[$t] = bytemuck::cast_slice(&xs);
+                bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
+            }};
+        }
         let out = match T::TYPE {
-            // Concrete types so the comparison compiles to one instruction.
-            ElementType::F32 => {
-                let t: f32 = bytemuck::cast(t);
-                let v: &[f32] = bytemuck::cast_slice(&xs);
-                bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
-            }
-            ElementType::I32 => {
-                let t: i32 = bytemuck::cast(t);
-                let v: &[i32] = bytemuck::cast_slice(&xs);
-                bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
-            }
-            ElementType::U32 => {
-                let t: u32 = bytemuck::cast(t);
-                let v: &[u32] = bytemuck::cast_slice(&xs);
-                bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
-            }
-            ElementType::F64 => {
-                let t: f64 = bytemuck::cast(t);
-                let v: &[f64] = bytemuck::cast_slice(&xs);
-                bytemuck::allocation::cast_vec(compact_cpu(cpu, v, v, move |v, _| cmp.holds(v, t)))
-            }
+            ElementType::F32 => keep_if!(f32),
+            ElementType::I32 => keep_if!(i32),
+            ElementType::U32 => keep_if!(u32),
+            ElementType::F64 => keep_if!(f64),
         };
         Ok(Buffer::from(out))
     }

@@ -381,14 +381,7 @@ fn conv_gpu<R: Real>(
             (2, Bind::storage(&f, 0..filter.byte_len())),
             (3, Bind::storage(&out, 0..bytes)),
         ];
-        gpu.submit(
-            kernel,
-            &[Dispatch {
-                pipeline: &pipeline,
-                bindings: &bindings,
-                workgroups: tiles,
-            }],
-        )?;
+        gpu.submit(kernel, &[Dispatch::new(&pipeline, &bindings, tiles)])?;
         Ok(gpu.into_buffer(out, n))
     })
 }

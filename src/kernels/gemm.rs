@@ -351,14 +351,7 @@ impl Gemm {
                 (3, Bind::storage(c_copy, bytes(c_len))),
                 (4, Bind::storage(&out, bytes(m * n))),
             ];
-            gpu.submit(
-                NAME,
-                &[Dispatch {
-                    pipeline: &pipeline,
-                    bindings: &bindings,
-                    workgroups: tiles,
-                }],
-            )?;
+            gpu.submit(NAME, &[Dispatch::new(&pipeline, &bindings, tiles)])?;
             Ok(gpu.into_buffer(out, m * n))
         })
     }

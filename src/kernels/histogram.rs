@@ -327,33 +327,39 @@ pub trait RangeFloat: Element + PartialOrd {
     fn gpu_edges(lo: Self, hi: Self, scale: Self) -> ([f32; 3], [[u32; 2]; 3]);
 }
 
-impl RangeFloat for f32 {
-    const NAME: &'static str = "histogram_range";
-    fn edges(h: &HistogramRange) -> Result<(f32, f32, f32)> {
-        h.edges_f32()
-    }
-    #[inline(always)]
-    fn slot(v: f32, lo: f32, hi: f32, scale: f32, bins: u32) -> usize {
-        range_slot(v, lo, hi, scale, bins)
-    }
-    fn gpu_edges(lo: f32, hi: f32, scale: f32) -> ([f32; 3], [[u32; 2]; 3]) {
-        ([lo, hi, scale], [[0; 2]; 3])
-    }
+/// One [`RangeFloat`] impl: its name, edge check, slot formula and GPU
+/// edge words.
+macro_rules! range_float {
+    ($t:ty, $name:literal, $edges:ident, $slot:ident, |$lo:ident, $hi:ident, $scale:ident| $gpu:expr) => {
+        impl RangeFloat for $t {
+            const NAME: &'static str = $name;
+            fn edges(h: &HistogramRange) -> Result<($t, $t, $t)> {
+                h.$edges()
+            }
+            #[inline(always)]
+            fn slot(v: $t, lo: $t, hi: $t, scale: $t, bins: u32) -> usize {
+                $slot(v, lo, hi, scale, bins)
+            }
+            fn gpu_edges($lo: $t, $hi: $t, $scale: $t) -> ([f32; 3], [[u32; 2]; 3]) {
+                $gpu
+            }
+        }
+    };
 }
-
-impl RangeFloat for f64 {
-    const NAME: &'static str = "histogram_range_f64";
-    fn edges(h: &HistogramRange) -> Result<(f64, f64, f64)> {
-        h.edges_f64()
-    }
-    #[inline(always)]
-    fn slot(v: f64, lo: f64, hi: f64, scale: f64, bins: u32) -> usize {
-        range_slot_f64(v, lo, hi, scale, bins)
-    }
-    fn gpu_edges(lo: f64, hi: f64, scale: f64) -> ([f32; 3], [[u32; 2]; 3]) {
-        ([0.0; 3], bytemuck::cast([lo, hi, scale]))
-    }
-}
+range_float!(
+    f32,
+    "histogram_range",
+    edges_f32,
+    range_slot,
+    |lo, hi, scale| ([lo, hi, scale], [[0; 2]; 3])
+);
+range_float!(
+    f64,
+    "histogram_range_f64",
+    edges_f64,
+    range_slot_f64,
+    |lo, hi, scale| ([0.0; 3], bytemuck::cast([lo, hi, scale]))
+);
 
 impl<R: RangeFloat> Kernel<&Buffer<R>> for HistogramRange {
     type Out = HistogramCounts;
@@ -560,17 +566,13 @@ fn count_gpu<T: Element>(
                 (2, Bind::storage(&counts, counts_range.clone())),
             ]);
         }
-        let mut dispatches = vec![Dispatch {
-            pipeline: &p_clear,
-            bindings: &bindings[0],
-            workgroups: slots.div_ceil(crate::gpu::WORKGROUP_SIZE as usize) as u32,
-        }];
+        let mut dispatches = vec![Dispatch::new(
+            &p_clear,
+            &bindings[0],
+            slots.div_ceil(crate::gpu::WORKGROUP_SIZE as usize) as u32,
+        )];
         for (b, p) in bindings[1..].iter().zip(&all_params[1..]) {
-            dispatches.push(Dispatch {
-                pipeline: &p_count,
-                bindings: b,
-                workgroups: p.groups,
-            });
+            dispatches.push(Dispatch::new(&p_count, b, p.groups));
         }
         gpu.submit(kernel, &dispatches)?;
         let slots = gpu.read::<u32>(kernel, &counts, 0..slots)?;

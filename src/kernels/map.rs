@@ -158,6 +158,16 @@ pub enum Binary {
 }
 
 impl Binary {
+    /// Every binary operation, in declaration order.
+    pub const ALL: [Binary; 6] = [
+        Binary::Add,
+        Binary::Sub,
+        Binary::Mul,
+        Binary::Div,
+        Binary::Min,
+        Binary::Max,
+    ];
+
     fn op_code(self) -> u32 {
         match self {
             Binary::Add => 0,
@@ -423,6 +433,26 @@ pub(crate) fn ln_lanes(v: F32) -> F32 {
     v.is_nan().select(v, r)
 }
 
+/// `op` on slices of `$t` (i32 or u32): add, sub and mul wrap, division by
+/// zero (or `MIN / -1`) gives the dividend, as in WGSL.
+macro_rules! int_binary {
+    ($t:ty, $op:expr, $a:expr, $b:expr, $d:expr) => {{
+        let (a, b, d): (&[$t], &[$t], &mut [$t]) = (
+            bytemuck::cast_slice($a),
+            bytemuck::cast_slice($b),
+            bytemuck::cast_slice_mut($d),
+        );
+        match $op {
+            Binary::Add => simd::zip(a, b, d, |x, y| x + y, <$t>::wrapping_add),
+            Binary::Sub => simd::zip(a, b, d, |x, y| x - y, <$t>::wrapping_sub),
+            Binary::Mul => simd::zip(a, b, d, |x, y| x * y, <$t>::wrapping_mul),
+            Binary::Div => int_div(a, b, d, |x, y| x.checked_div(y).unwrap_or(x)),
+            Binary::Min => simd::zip(a, b, d, |x, y| x.min(y), <$t>::min),
+            Binary::Max => simd::zip(a, b, d, |x, y| x.max(y), <$t>::max),
+        }
+    }};
+}
+
 fn binary_cpu<T: Element>(op: Binary, a: &[T], b: &[T], d: &mut [T]) {
     match T::TYPE {
         ElementType::F32 => binary_f32(
@@ -431,36 +461,8 @@ fn binary_cpu<T: Element>(op: Binary, a: &[T], b: &[T], d: &mut [T]) {
             bytemuck::cast_slice(b),
             bytemuck::cast_slice_mut(d),
         ),
-        ElementType::I32 => {
-            let (a, b, d): (&[i32], &[i32], &mut [i32]) = (
-                bytemuck::cast_slice(a),
-                bytemuck::cast_slice(b),
-                bytemuck::cast_slice_mut(d),
-            );
-            match op {
-                Binary::Add => simd::zip(a, b, d, |x, y| x + y, i32::wrapping_add),
-                Binary::Sub => simd::zip(a, b, d, |x, y| x - y, i32::wrapping_sub),
-                Binary::Mul => simd::zip(a, b, d, |x, y| x * y, i32::wrapping_mul),
-                Binary::Div => int_div(a, b, d, |x, y| x.checked_div(y).unwrap_or(x)),
-                Binary::Min => simd::zip(a, b, d, |x, y| x.min(y), i32::min),
-                Binary::Max => simd::zip(a, b, d, |x, y| x.max(y), i32::max),
-            }
-        }
-        ElementType::U32 => {
-            let (a, b, d): (&[u32], &[u32], &mut [u32]) = (
-                bytemuck::cast_slice(a),
-                bytemuck::cast_slice(b),
-                bytemuck::cast_slice_mut(d),
-            );
-            match op {
-                Binary::Add => simd::zip(a, b, d, |x, y| x + y, u32::wrapping_add),
-                Binary::Sub => simd::zip(a, b, d, |x, y| x - y, u32::wrapping_sub),
-                Binary::Mul => simd::zip(a, b, d, |x, y| x * y, u32::wrapping_mul),
-                Binary::Div => int_div(a, b, d, |x, y| x.checked_div(y).unwrap_or(x)),
-                Binary::Min => simd::zip(a, b, d, |x, y| x.min(y), u32::min),
-                Binary::Max => simd::zip(a, b, d, |x, y| x.max(y), u32::max),
-            }
-        }
+        ElementType::I32 => int_binary!(i32, op, a, b, d),
+        ElementType::U32 => int_binary!(u32, op, a, b, d),
         ElementType::F64 => binary_f64(
             op,
             bytemuck::cast_slice(a),

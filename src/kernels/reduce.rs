@@ -68,24 +68,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Sum {
     }
 
     fn run_cpu(&self, cpu: &Cpu, x: &Buffer<T>) -> Result<T> {
-        let data = cpu.host(x)?;
-        Ok(match T::TYPE {
-            ElementType::F32 => {
-                let s = sum_float::<f32>(cpu, bytemuck::cast_slice(&data), None);
-                bytemuck::cast(s)
-            }
-            ElementType::I32 => {
-                let s = int_sum::<i32>(cpu, bytemuck::cast_slice(&data), None);
-                bytemuck::cast(s)
-            }
-            ElementType::U32 => {
-                let s = int_sum::<u32>(cpu, bytemuck::cast_slice(&data), None);
-                bytemuck::cast(s)
-            }
-            ElementType::F64 => {
-                bytemuck::cast(sum_float::<f64>(cpu, bytemuck::cast_slice(&data), None))
-            }
-        })
+        Ok(sum_cpu(cpu, &cpu.host(x)?, None))
     }
 
     fn run_gpu(&self, gpu: &Gpu, x: &Buffer<T>) -> Result<T> {
@@ -103,6 +86,26 @@ impl<T: Element> Kernel<&Buffer<T>> for Sum {
     }
 }
 
+/// `Σ x` (or `Σ x·y`) on the CPU in `T`'s own arithmetic: pairwise in
+/// floats, wrapping in integers.
+fn sum_cpu<T: Element>(cpu: &Cpu, x: &[T], y: Option<&[T]>) -> T {
+    macro_rules! sum {
+        ($f:ident, $t:ty) => {
+            bytemuck::cast($f::<$t>(
+                cpu,
+                bytemuck::cast_slice(x),
+                y.map(bytemuck::cast_slice),
+            ))
+        };
+    }
+    match T::TYPE {
+        ElementType::F32 => sum!(sum_float, f32),
+        ElementType::I32 => sum!(int_sum, i32),
+        ElementType::U32 => sum!(int_sum, u32),
+        ElementType::F64 => sum!(sum_float, f64),
+    }
+}
+
 impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Dot {
     type Out = T;
 
@@ -117,28 +120,7 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<T>)> for Dot {
     fn run_cpu(&self, cpu: &Cpu, (x, y): (&Buffer<T>, &Buffer<T>)) -> Result<T> {
         Error::check_same_len("dot", x.len(), y.len())?;
         let (a, b) = (cpu.host(x)?, cpu.host(y)?);
-        Ok(match T::TYPE {
-            ElementType::F32 => bytemuck::cast(sum_float::<f32>(
-                cpu,
-                bytemuck::cast_slice(&a),
-                Some(bytemuck::cast_slice(&b)),
-            )),
-            ElementType::I32 => bytemuck::cast(int_sum::<i32>(
-                cpu,
-                bytemuck::cast_slice(&a),
-                Some(bytemuck::cast_slice(&b)),
-            )),
-            ElementType::U32 => bytemuck::cast(int_sum::<u32>(
-                cpu,
-                bytemuck::cast_slice(&a),
-                Some(bytemuck::cast_slice(&b)),
-            )),
-            ElementType::F64 => bytemuck::cast(sum_float::<f64>(
-                cpu,
-                bytemuck::cast_slice(&a),
-                Some(bytemuck::cast_slice(&b)),
-            )),
-        })
+        Ok(sum_cpu(cpu, &a, Some(&b)))
     }
 
     fn run_gpu(&self, gpu: &Gpu, (x, y): (&Buffer<T>, &Buffer<T>)) -> Result<T> {
@@ -551,18 +533,14 @@ fn gpu_reduce<T: Element>(
         }
         let mut dispatches = Vec::new();
         for (i, g) in groups.iter().enumerate() {
-            dispatches.push(Dispatch {
-                pipeline: &p_first,
-                bindings: &bindings[i],
-                workgroups: *g as u32,
-            });
+            dispatches.push(Dispatch::new(&p_first, &bindings[i], *g as u32));
         }
         for (j, &(_, g, _)) in passes.iter().enumerate() {
-            dispatches.push(Dispatch {
-                pipeline: &p_next,
-                bindings: &bindings[chunks.len() + j],
-                workgroups: g as u32,
-            });
+            dispatches.push(Dispatch::new(
+                &p_next,
+                &bindings[chunks.len() + j],
+                g as u32,
+            ));
         }
         gpu.submit(kernel, &dispatches)?;
         let result = if result_in_a { &a } else { &b };

@@ -390,14 +390,7 @@ pub(crate) fn scan_device<T: Element>(
             (2, Bind::storage(input, range.clone())),
             (3, Bind::storage(&out, range)),
         ];
-        gpu.submit(
-            kernel,
-            &[Dispatch {
-                pipeline: &p_scan,
-                bindings: &bindings,
-                workgroups: 1,
-            }],
-        )?;
+        gpu.submit(kernel, &[Dispatch::new(&p_scan, &bindings, 1)])?;
         return Ok(out);
     }
 

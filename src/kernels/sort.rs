@@ -941,11 +941,7 @@ fn gpu_sort<T: Element>(
         let dispatches: Vec<Dispatch<'_>> = steps
             .iter()
             .zip(&bindings)
-            .map(|(s, b)| Dispatch {
-                pipeline: &pipelines[s.entry],
-                bindings: b,
-                workgroups: s.groups,
-            })
+            .map(|(s, b)| Dispatch::new(&pipelines[s.entry], b, s.groups))
             .collect();
         gpu.submit(kernel, &dispatches)?;
         drop(dispatches);

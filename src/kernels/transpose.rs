@@ -293,14 +293,7 @@ fn transpose_gpu<T: Element>(
             (1, Bind::storage(&input, 0..bytes)),
             (2, Bind::storage(&out, 0..bytes)),
         ];
-        gpu.submit(
-            kernel,
-            &[Dispatch {
-                pipeline: &pipeline,
-                bindings: &bindings,
-                workgroups: tiles,
-            }],
-        )?;
+        gpu.submit(kernel, &[Dispatch::new(&pipeline, &bindings, tiles)])?;
         Ok(gpu.into_buffer(out, n))
     })
 }

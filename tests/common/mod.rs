@@ -6,12 +6,22 @@ pub(crate) mod oracle;
 
 use std::sync::OnceLock;
 
+use tandem::kernels::Binary;
 use tandem::{Backend, Engine};
 
 /// Sizes every kernel is checked at: empty, one, odd, workgroup ± 1, a
 /// prime near 10^5, and one past 65,535 workgroups of 256 (the largest
 /// single-dimension dispatch), which forces a 2-D dispatch.
 pub(crate) const SIZES: &[usize] = &[0, 1, 7, 255, 256, 257, 99_991, 65_535 * 256 + 1];
+
+/// The binary operations whose float results are exact (all but `Div`).
+pub(crate) const EXACT_BINARY: [Binary; 5] = [
+    Binary::Add,
+    Binary::Sub,
+    Binary::Mul,
+    Binary::Min,
+    Binary::Max,
+];
 
 /// One engine per test binary, shared by all its tests (and threads).
 pub(crate) fn engine() -> &'static Engine {
