@@ -161,12 +161,8 @@ const ONE_BINDING: [&str; 4] = ["sort", "transpose", "gemm", "conv"];
 /// kernel with a subgroup path runs its workgroup-memory fallback.
 fn no_subgroup_engine() -> Option<&'static Engine> {
     static MASKED: OnceLock<Option<Engine>> = OnceLock::new();
-    masked(
-        &MASKED,
-        |f| f.subgroups,
-        GpuFeatures::ALL.with_subgroups(false),
-        Backend::Gpu,
-    )
+    let mask = GpuFeatures::ALL.with_subgroups(false);
+    masked(&MASKED, |f| f.subgroups, mask, Backend::Gpu)
 }
 
 /// An engine with `mask` on its GPU, forced onto `backend`, built once into
@@ -208,12 +204,8 @@ fn the_subgroup_mask_takes_effect() {
 /// every f64 call must be declined by the GPU and run on the CPU.
 fn no_f64_engine() -> Option<&'static Engine> {
     static MASKED: OnceLock<Option<Engine>> = OnceLock::new();
-    masked(
-        &MASKED,
-        |f| f.f64,
-        GpuFeatures::ALL.with_f64(false),
-        Backend::Auto,
-    )
+    let mask = GpuFeatures::ALL.with_f64(false);
+    masked(&MASKED, |f| f.f64, mask, Backend::Auto)
 }
 
 #[test]

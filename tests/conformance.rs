@@ -47,34 +47,15 @@ fn oracle_binary_f32(op: Binary, a: f32, b: f32) -> f32 {
     }
 }
 
-/// First index of the smallest (or largest) non-NaN value; -0.0 < +0.0.
-fn oracle_arg_f32(x: &[f32], max: bool) -> Option<(usize, f32)> {
-    if x.is_empty() {
-        return None;
+/// Integer `min`, `max`, `argmin`, `argmax` of `x` on `e`, exactly.
+fn check_int_extremes<T: Element + Ord + std::fmt::Debug>(e: &Engine, x: &[T], n: usize) {
+    let xb = Buffer::from(x.to_vec());
+    for max in [false, true] {
+        let want = oracle_arg_int(x, max);
+        let (v, arg) = extremes(e, &xb, max);
+        assert_eq!(v, want.map(|w| w.1), "{} max={max} n={n}", T::TYPE);
+        assert_eq!(arg, want, "{} arg max={max} n={n}", T::TYPE);
     }
-    let mut best: Option<(usize, f32)> = None;
-    for (i, &v) in x.iter().enumerate() {
-        if v.is_nan() {
-            continue;
-        }
-        best = match best {
-            None => Some((i, v)),
-            Some((bi, bv)) => {
-                let better = if v == bv {
-                    // Equal values: only a zero of the other sign can be better.
-                    if max {
-                        bv.is_sign_negative() && !v.is_sign_negative()
-                    } else {
-                        !bv.is_sign_negative() && v.is_sign_negative()
-                    }
-                } else {
-                    (v > bv) == max
-                };
-                if better { Some((i, v)) } else { Some((bi, bv)) }
-            }
-        };
-    }
-    Some(best.unwrap_or((0, f32::NAN)))
 }
 
 // ---------- data ----------
@@ -456,49 +437,9 @@ macro_rules! conformance_suite {
             for &n in SIZES {
                 let mut rng = Rng::new(n as u64 + 9);
                 let x = rng.small_i32s(n, 1000);
-                let xb = Buffer::from(x.clone());
-                assert_eq!(
-                    e.run(&Min, &xb).unwrap(),
-                    x.iter().copied().min(),
-                    "min i32 n={n}"
-                );
-                assert_eq!(
-                    e.run(&Max, &xb).unwrap(),
-                    x.iter().copied().max(),
-                    "max i32 n={n}"
-                );
-                assert_eq!(
-                    e.run(&ArgMin, &xb).unwrap(),
-                    oracle_arg_int(&x, false),
-                    "argmin i32 n={n}"
-                );
-                assert_eq!(
-                    e.run(&ArgMax, &xb).unwrap(),
-                    oracle_arg_int(&x, true),
-                    "argmax i32 n={n}"
-                );
+                check_int_extremes(&e, &x, n);
                 let u: Vec<u32> = rng.u32s(n).into_iter().map(|v| v % 5000).collect();
-                let ub = Buffer::from(u.clone());
-                assert_eq!(
-                    e.run(&Min, &ub).unwrap(),
-                    u.iter().copied().min(),
-                    "min u32 n={n}"
-                );
-                assert_eq!(
-                    e.run(&Max, &ub).unwrap(),
-                    u.iter().copied().max(),
-                    "max u32 n={n}"
-                );
-                assert_eq!(
-                    e.run(&ArgMin, &ub).unwrap(),
-                    oracle_arg_int(&u, false),
-                    "argmin u32 n={n}"
-                );
-                assert_eq!(
-                    e.run(&ArgMax, &ub).unwrap(),
-                    oracle_arg_int(&u, true),
-                    "argmax u32 n={n}"
-                );
+                check_int_extremes(&e, &u, n);
             }
         }
 

@@ -104,16 +104,7 @@ fn conv2d_matches_f64_oracle_for_every_shape_filter_and_border() {
         for &(fh, fw) in FILTERS {
             for border in [Border::Zero, Border::Clamp] {
                 seed += 1;
-                run_case(
-                    Conv2d {
-                        height: h,
-                        width: w,
-                        filter_height: fh,
-                        filter_width: fw,
-                        border,
-                    },
-                    seed,
-                );
+                run_case(Conv2d::new((h, w), (fh, fw), border), seed);
             }
         }
     }
@@ -130,13 +121,7 @@ fn conv2d_big_filters_take_the_gpu_direct_path_and_match() {
     ] {
         for border in [Border::Zero, Border::Clamp] {
             run_case(
-                Conv2d {
-                    height: h,
-                    width: w,
-                    filter_height: fh,
-                    filter_width: fw,
-                    border,
-                },
+                Conv2d::new((h, w), (fh, fw), border),
                 (fh * 1000 + w) as u64,
             );
         }
@@ -146,32 +131,14 @@ fn conv2d_big_filters_take_the_gpu_direct_path_and_match() {
 #[test]
 fn conv2d_filter_larger_than_the_image_reads_the_border_everywhere() {
     for border in [Border::Zero, Border::Clamp] {
-        run_case(
-            Conv2d {
-                height: 3,
-                width: 2,
-                filter_height: 9,
-                filter_width: 7,
-                border,
-            },
-            99,
-        );
+        run_case(Conv2d::new((3, 2), (9, 7), border), 99);
     }
 }
 
 #[test]
 fn conv2d_row_wider_than_65535_gpu_tiles_folds_the_dispatch() {
     // 1 x 1,050,000 pixels: 65,625 tiles of 16x16 in one dimension.
-    run_case(
-        Conv2d {
-            height: 1,
-            width: 1_050_000,
-            filter_height: 3,
-            filter_width: 3,
-            border: Border::Clamp,
-        },
-        7,
-    );
+    run_case(Conv2d::new((1, 1_050_000), (3, 3), Border::Clamp), 7);
 }
 
 #[test]
@@ -181,13 +148,7 @@ fn conv2d_is_correlation_not_flipped_convolution() {
     let mut img = vec![0.0f32; 25];
     img[12] = 1.0;
     let filter: Vec<f32> = (1..=9).map(|v| v as f32).collect();
-    let k = Conv2d {
-        height: 5,
-        width: 5,
-        filter_height: 3,
-        filter_width: 3,
-        border: Border::Zero,
-    };
+    let k = Conv2d::new((5, 5), (3, 3), Border::Zero);
     let (ib, fb) = (Buffer::from(img), Buffer::from(filter));
     for (b, e) in backends() {
         let out = e.run(&k, (&ib, &fb)).unwrap().to_vec().unwrap();
@@ -201,13 +162,7 @@ fn conv2d_is_correlation_not_flipped_convolution() {
 
 #[test]
 fn conv2d_clamp_of_a_constant_image_is_the_filter_sum_everywhere() {
-    let k = Conv2d {
-        height: 9,
-        width: 11,
-        filter_height: 5,
-        filter_width: 3,
-        border: Border::Clamp,
-    };
+    let k = Conv2d::new((9, 11), (5, 3), Border::Clamp);
     let (ib, fb) = (
         Buffer::from(vec![2.0f32; 99]),
         Buffer::from(vec![0.5f32; 15]),
@@ -224,13 +179,7 @@ fn conv2d_nan_and_inf_propagate_to_exactly_the_windows_that_hold_them() {
     let mut img = vec![1.0f32; h * w];
     img[5 * w + 5] = f32::NAN;
     img[12 * w + 15] = f32::INFINITY;
-    let k = Conv2d {
-        height: h,
-        width: w,
-        filter_height: 3,
-        filter_width: 5,
-        border: Border::Zero,
-    };
+    let k = Conv2d::new((h, w), (3, 5), Border::Zero);
     let filter = vec![0.25f32; 15];
     let (ib, fb) = (Buffer::from(img), Buffer::from(filter));
     for (b, e) in backends() {
@@ -253,13 +202,7 @@ fn conv2d_nan_and_inf_propagate_to_exactly_the_windows_that_hold_them() {
 
 #[test]
 fn conv2d_nan_weight_makes_every_output_nan_even_over_the_zero_border() {
-    let k = Conv2d {
-        height: 6,
-        width: 7,
-        filter_height: 3,
-        filter_width: 3,
-        border: Border::Zero,
-    };
+    let k = Conv2d::new((6, 7), (3, 3), Border::Zero);
     let mut filter = vec![1.0f32; 9];
     filter[0] = f32::NAN;
     let (ib, fb) = (Buffer::from(vec![1.0f32; 42]), Buffer::from(filter));
@@ -287,13 +230,7 @@ fn conv2d_rejects_even_zero_and_mismatched_sizes_naming_them() {
     let f9 = Buffer::from(vec![0.0f32; 9]);
     let f6 = Buffer::from(vec![0.0f32; 6]);
     let f0 = Buffer::from(Vec::<f32>::new());
-    let k = |h, w, fh, fw| Conv2d {
-        height: h,
-        width: w,
-        filter_height: fh,
-        filter_width: fw,
-        border: Border::Zero,
-    };
+    let k = |h, w, fh, fw| Conv2d::new((h, w), (fh, fw), Border::Zero);
     for (b, e) in backends() {
         eprintln!("{b:?}");
         expect_invalid(e.run(&k(3, 4, 2, 3), (&img, &f6)), &["2x3", "odd"]);
@@ -316,13 +253,7 @@ fn conv2d_empty_image_dispatches_nothing() {
     let f = Buffer::from(vec![1.0f32; 9]);
     let before = e.stats();
     for (h, w) in [(0, 5), (5, 0), (0, 0)] {
-        let k = Conv2d {
-            height: h,
-            width: w,
-            filter_height: 3,
-            filter_width: 3,
-            border: Border::Clamp,
-        };
+        let k = Conv2d::new((h, w), (3, 3), Border::Clamp);
         assert!(e.run(&k, (&empty, &f)).unwrap().is_empty());
     }
     assert_eq!(e.stats().since(&before).gpu_dispatches, 0);
@@ -333,13 +264,7 @@ fn conv2d_image_beyond_the_binding_limit_is_too_large_on_gpu_and_auto_uses_cpu()
     let Some(e) = common::small_binding_engine() else {
         return;
     };
-    let k = Conv2d {
-        height: 257,
-        width: 129,
-        filter_height: 3,
-        filter_width: 3,
-        border: Border::Zero,
-    };
+    let k = Conv2d::new((257, 129), (3, 3), Border::Zero);
     let mut rng = Rng::new(5);
     let img = rng.f32s(257 * 129, -1.0, 1.0);
     let filter = rng.f32s(9, -1.0, 1.0);
@@ -356,13 +281,7 @@ fn conv2d_image_beyond_the_binding_limit_is_too_large_on_gpu_and_auto_uses_cpu()
 #[test]
 fn conv2d_work_counts_flops_and_bytes() {
     use tandem::Kernel;
-    let k = Conv2d {
-        height: 10,
-        width: 20,
-        filter_height: 5,
-        filter_width: 3,
-        border: Border::Zero,
-    };
+    let k = Conv2d::new((10, 20), (5, 3), Border::Zero);
     let (ib, fb) = (
         Buffer::from(vec![0.0f32; 200]),
         Buffer::from(vec![0.0f32; 15]),
@@ -381,13 +300,7 @@ proptest! {
         h in 0usize..40, w in 0usize..40, fh in 0usize..6, fw in 0usize..6,
         clamp in any::<bool>(), seed in any::<u64>(),
     ) {
-        let k = Conv2d {
-            height: h,
-            width: w,
-            filter_height: 2 * fh + 1,
-            filter_width: 2 * fw + 1,
-            border: if clamp { Border::Clamp } else { Border::Zero },
-        };
+        let k = Conv2d::new((h, w), (2 * fh + 1, 2 * fw + 1), if clamp { Border::Clamp } else { Border::Zero });
         run_case(k, seed);
     }
 }

@@ -545,20 +545,14 @@ fn a_five_op_expression_of_three_inputs_is_one_dispatch_one_upload_each_and_one_
         Buffer::from(floats(n, 2)),
         Buffer::from(floats(n, 3)),
     );
+    // x, y, z bound to `b` in order, and the scalar a = `s`.
+    fn args<'a>(b: [&'a Buffer<f32>; 3], s: f32) -> Args<'a> {
+        let args = Args::new().array("x", b[0]).array("y", b[1]);
+        args.array("z", b[2]).scalar("a", s)
+    }
     let before = engine.stats();
-    let out = engine
-        .run(
-            &map,
-            &Args::new()
-                .array("x", &bx)
-                .array("y", &by)
-                .array("z", &bz)
-                .scalar("a", 2.0f32),
-        )
-        .unwrap()
-        .into_f32()
-        .unwrap();
-    out.to_vec().unwrap();
+    let out = engine.run(&map, &args([&bx, &by, &bz], 2.0)).unwrap();
+    out.into_f32().unwrap().to_vec().unwrap();
     let after = engine.stats();
     assert_eq!(
         after.gpu_dispatches - before.gpu_dispatches,
@@ -570,29 +564,11 @@ fn a_five_op_expression_of_three_inputs_is_one_dispatch_one_upload_each_and_one_
     let compiled = after.pipelines_compiled;
     // New scalar values and new data: nothing compiles.
     for s in [3.0f32, -1.0, 0.5] {
-        engine
-            .run(
-                &map,
-                &Args::new()
-                    .array("x", &by)
-                    .array("y", &bz)
-                    .array("z", &bx)
-                    .scalar("a", s),
-            )
-            .unwrap();
+        engine.run(&map, &args([&by, &bz, &bx], s)).unwrap();
     }
     // The same structure built again is the same pipeline.
     let again = Map::new(&a * x() + y() * z() - x().sqrt()).unwrap();
-    engine
-        .run(
-            &again,
-            &Args::new()
-                .array("x", &bx)
-                .array("y", &by)
-                .array("z", &bz)
-                .scalar("a", 9.0f32),
-        )
-        .unwrap();
+    engine.run(&again, &args([&bx, &by, &bz], 9.0)).unwrap();
     assert_eq!(
         engine.stats().pipelines_compiled,
         compiled,

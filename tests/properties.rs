@@ -28,7 +28,7 @@ use common::oracle::*;
 use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use tandem::kernels::{ArgMax, ArgMin, Axpy, Binary, Dot, Max, Min, Sum, Unary};
+use tandem::kernels::{Axpy, Binary, Dot, Sum, Unary};
 use tandem::{Backend, Buffer, Element, Engine, Error};
 
 // ---------- engines and lengths ----------
@@ -398,21 +398,9 @@ fn any_f32s(max_len: usize) -> impl Strategy<Value = Vec<f32>> {
     prop::collection::vec(any::<u32>().prop_map(f32::from_bits), 0..max_len)
 }
 
+/// [`oracle_arg_f32`] with the value as its key (`u32::MAX` for all-NaN).
 fn oracle_extreme(x: &[f32], max: bool) -> Option<(usize, u32)> {
-    if x.is_empty() {
-        return None;
-    }
-    let mut best: Option<(usize, u32)> = None;
-    for (i, &v) in x.iter().enumerate() {
-        if v.is_nan() {
-            continue;
-        }
-        let k = key(v);
-        if best.is_none_or(|(_, bk)| if max { k > bk } else { k < bk }) {
-            best = Some((i, k));
-        }
-    }
-    Some(best.unwrap_or((0, u32::MAX)))
+    oracle_arg_f32(x, max).map(|(i, v)| (i, if v.is_nan() { u32::MAX } else { key(v) }))
 }
 
 proptest! {
@@ -424,8 +412,7 @@ proptest! {
         for max in [false, true] {
             let want = oracle_extreme(&x, max);
             for (b, e) in backends() {
-                let arg = if max { e.run(&ArgMax, &xb).unwrap() } else { e.run(&ArgMin, &xb).unwrap() };
-                let val = if max { e.run(&Max, &xb).unwrap() } else { e.run(&Min, &xb).unwrap() };
+                let (val, arg) = extremes(&e, &xb, max);
                 match want {
                     None => { prop_assert!(arg.is_none() && val.is_none()); }
                     Some((_, u32::MAX)) => {
@@ -783,18 +770,10 @@ proptest! {
             let (xb, ub) = (Buffer::from(x.clone()), Buffer::from(u.clone()));
             for max in [false, true] {
                 let (w, uw) = (oracle_arg_int(&x, max), oracle_arg_int(&u, max));
-                let (got, arg) = if max {
-                    (e.run(&Max, &xb).unwrap(), e.run(&ArgMax, &xb).unwrap())
-                } else {
-                    (e.run(&Min, &xb).unwrap(), e.run(&ArgMin, &xb).unwrap())
-                };
+                let (got, arg) = extremes(e, &xb, max);
                 prop_assert_eq!(got, w.map(|w| w.1), "i32 max={} on {}: n = {}", max, name, n);
                 prop_assert_eq!(arg, w, "i32 arg, max={} on {}: n = {}", max, name, n);
-                let (got, arg) = if max {
-                    (e.run(&Max, &ub).unwrap(), e.run(&ArgMax, &ub).unwrap())
-                } else {
-                    (e.run(&Min, &ub).unwrap(), e.run(&ArgMin, &ub).unwrap())
-                };
+                let (got, arg) = extremes(e, &ub, max);
                 prop_assert_eq!(got, uw.map(|w| w.1), "u32 max={} on {}: n = {}", max, name, n);
                 prop_assert_eq!(arg, uw, "u32 arg, max={} on {}: n = {}", max, name, n);
             }
@@ -821,11 +800,7 @@ proptest! {
             let (e, name) = (&on.engine, on.name);
             let xb = Buffer::from(x.clone());
             for max in [false, true] {
-                let (val, arg) = if max {
-                    (e.run(&Max, &xb).unwrap(), e.run(&ArgMax, &xb).unwrap())
-                } else {
-                    (e.run(&Min, &xb).unwrap(), e.run(&ArgMin, &xb).unwrap())
-                };
+                let (val, arg) = extremes(e, &xb, max);
                 let got = match (val, arg) {
                     (None, None) => None,
                     (Some(v), Some((i, w))) => {

@@ -52,26 +52,18 @@ pub fn fma_burst_of(steps: usize, seed: f32, precision: Precision) -> (f32, u64)
     #[cfg(target_arch = "x86_64")]
     {
         let f64 = precision == Precision::F64;
-        if level == SimdLevel::Avx512 {
-            // SAFETY: runtime detection found avx512f on this CPU.
-            let v = unsafe {
-                if f64 {
-                    x86::fma_avx512_pd(steps, seed)
-                } else {
-                    x86::fma_avx512(steps, seed)
-                }
-            };
-            return (v, flops);
-        }
-        if level == SimdLevel::Avx2Fma {
-            // SAFETY: runtime detection found avx2 and fma on this CPU.
-            let v = unsafe {
-                if f64 {
-                    x86::fma_avx2_pd(steps, seed)
-                } else {
-                    x86::fma_avx2(steps, seed)
-                }
-            };
+        // SAFETY: each arm runs only where runtime detection found the
+        // instructions it is compiled for (avx512f; avx2 and fma).
+        let v = unsafe {
+            match (level, f64) {
+                (SimdLevel::Avx512, true) => Some(x86::fma_avx512_pd(steps, seed)),
+                (SimdLevel::Avx512, false) => Some(x86::fma_avx512(steps, seed)),
+                (SimdLevel::Avx2Fma, true) => Some(x86::fma_avx2_pd(steps, seed)),
+                (SimdLevel::Avx2Fma, false) => Some(x86::fma_avx2(steps, seed)),
+                _ => None,
+            }
+        };
+        if let Some(v) = v {
             return (v, flops);
         }
     }

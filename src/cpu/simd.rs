@@ -393,19 +393,16 @@ pub fn f64_keys(v: F64, nan_key: u64) -> U64 {
 /// identity (`u64::MAX` for min, 0 for max) when all are NaN or `x` is empty.
 pub fn extreme_key_f64(x: &[f64], max: bool) -> u64 {
     let ident = if max { 0 } else { u64::MAX };
+    let pick = |a: U64, b: U64| if max { a.max(b) } else { a.min(b) };
     let mut acc = [U64::splat(ident); 4];
     let body = x.len() - x.len() % (4 * F64_LANES);
     for c in x[..body].chunks_exact(4 * F64_LANES) {
         for (k, acc) in acc.iter_mut().enumerate() {
             let keys = f64_keys(load_f64(&c[k * F64_LANES..]), ident);
-            *acc = if max { acc.max(keys) } else { acc.min(keys) };
+            *acc = pick(*acc, keys);
         }
     }
-    let v = if max {
-        acc[0].max(acc[1]).max(acc[2].max(acc[3]))
-    } else {
-        acc[0].min(acc[1]).min(acc[2].min(acc[3]))
-    };
+    let v = pick(pick(acc[0], acc[1]), pick(acc[2], acc[3]));
     let mut best = if max { v.reduce_max() } else { v.reduce_min() };
     for &e in &x[body..] {
         if e.is_nan() {
@@ -598,19 +595,16 @@ pub fn wrapping_sum<T: Lanes>(
 /// is empty.
 pub fn extreme_key<T: Lanes>(x: &[T], max: bool) -> u32 {
     let ident = if max { 0 } else { u32::MAX };
+    let pick = |a: U32, b: U32| if max { a.max(b) } else { a.min(b) };
     let mut acc = [U32::splat(ident); 4];
     let body = x.len() - x.len() % (4 * LANES);
     for c in x[..body].chunks_exact(4 * LANES) {
         for (k, acc) in acc.iter_mut().enumerate() {
             let keys = T::keys(T::load(&c[k * LANES..]), ident);
-            *acc = if max { acc.max(keys) } else { acc.min(keys) };
+            *acc = pick(*acc, keys);
         }
     }
-    let v = if max {
-        acc[0].max(acc[1]).max(acc[2].max(acc[3]))
-    } else {
-        acc[0].min(acc[1]).min(acc[2].min(acc[3]))
-    };
+    let v = pick(pick(acc[0], acc[1]), pick(acc[2], acc[3]));
     let mut best = if max { v.reduce_max() } else { v.reduce_min() };
     for &e in &x[body..] {
         if T::is_nan(e) {

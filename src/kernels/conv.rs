@@ -118,6 +118,21 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
+    /// A `height × width` image by a `filter_height × filter_width` filter.
+    pub const fn new(
+        (height, width): (usize, usize),
+        (filter_height, filter_width): (usize, usize),
+        border: Border,
+    ) -> Conv2d {
+        Conv2d {
+            height,
+            width,
+            filter_height,
+            filter_width,
+            border,
+        }
+    }
+
     fn invalid(&self, message: String) -> Error {
         Error::InvalidArgument {
             kernel: "conv2d",

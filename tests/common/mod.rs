@@ -6,8 +6,8 @@ pub(crate) mod oracle;
 
 use std::sync::OnceLock;
 
-use tandem::kernels::Binary;
-use tandem::{Backend, Engine};
+use tandem::kernels::{ArgMax, ArgMin, Binary, Max, Min};
+use tandem::{Backend, Buffer, Element, Engine};
 
 /// Sizes every kernel is checked at: empty, one, odd, workgroup ± 1, a
 /// prime near 10^5, and one past 65,535 workgroups of 256 (the largest
@@ -173,4 +173,17 @@ pub(crate) fn small_binding_engine() -> Option<Engine> {
             .build()
             .expect("engine"),
     )
+}
+
+/// `Min` and `ArgMin` of `x` on `e` (with `max`, `Max` and `ArgMax`).
+pub(crate) fn extremes<T: Element>(
+    e: &Engine,
+    x: &Buffer<T>,
+    max: bool,
+) -> (Option<T>, Option<(usize, T)>) {
+    if max {
+        (e.run(&Max, x).unwrap(), e.run(&ArgMax, x).unwrap())
+    } else {
+        (e.run(&Min, x).unwrap(), e.run(&ArgMin, x).unwrap())
+    }
 }

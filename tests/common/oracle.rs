@@ -68,3 +68,33 @@ pub(crate) fn oracle_arg_int<T: Copy + Ord>(x: &[T], max: bool) -> Option<(usize
     }
     best
 }
+
+/// First index of the smallest (or largest) non-NaN value; -0.0 < +0.0.
+pub(crate) fn oracle_arg_f32(x: &[f32], max: bool) -> Option<(usize, f32)> {
+    if x.is_empty() {
+        return None;
+    }
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &v) in x.iter().enumerate() {
+        if v.is_nan() {
+            continue;
+        }
+        best = match best {
+            None => Some((i, v)),
+            Some((bi, bv)) => {
+                let better = if v == bv {
+                    // Equal values: only a zero of the other sign can be better.
+                    if max {
+                        bv.is_sign_negative() && !v.is_sign_negative()
+                    } else {
+                        !bv.is_sign_negative() && v.is_sign_negative()
+                    }
+                } else {
+                    (v > bv) == max
+                };
+                if better { Some((i, v)) } else { Some((bi, bv)) }
+            }
+        };
+    }
+    Some(best.unwrap_or((0, f32::NAN)))
+}
