@@ -42,10 +42,18 @@ fn validate_with(
     (module, info)
 }
 
-/// The values each override takes in the kernels.
-fn override_values(name: &str) -> Vec<f64> {
+/// The values each override takes in the kernels of `source`: `OP`, every
+/// `case Nu:` its switches name (so a new operation is covered the day it
+/// is written), and one past them for the default arm.
+fn override_values(name: &str, source: &str) -> Vec<f64> {
     match name {
-        "OP" => (0..6).map(f64::from).collect(),
+        "OP" => {
+            let cases = source.split("case ").skip(1).filter_map(|c| {
+                let digits: String = c.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse::<u32>().ok()
+            });
+            (0..=cases.max().unwrap_or(0) + 1).map(f64::from).collect()
+        }
         "IS_MAX" => vec![0.0, 1.0],
         other => panic!("unknown override {other}: add its values to this test"),
     }
@@ -143,7 +151,7 @@ fn every_shader_validates_for_every_type_and_override() {
                     combos = combos
                         .into_iter()
                         .flat_map(|c| {
-                            override_values(o).into_iter().map(move |v| {
+                            override_values(o, &src).into_iter().map(move |v| {
                                 let mut c = c.clone();
                                 c.push((o.clone(), v));
                                 c
