@@ -229,6 +229,7 @@ fn unary_op(v: T) -> T {
         case 3u: { return t_exp(v); }
         case 4u: { return t_ln(v); }
         case 5u: { return v * T(params.scale); }
+        case 6u: { return v * v; }
         default: { return v; }
     }
 }

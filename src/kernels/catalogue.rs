@@ -283,6 +283,7 @@ pub const FAMILIES: &[Family] = &[
             Probe::new("scale", |n, s| {
                 map1(Unary::Scale(1.5), n, s, Tolerance::Exact)
             }),
+            Probe::new("square", |n, s| map1(Unary::Square, n, s, Tolerance::Exact)),
             Probe::new("add", |n, s| map2(Binary::Add, n, s, Tolerance::Exact)),
             Probe::new("sub", |n, s| map2(Binary::Sub, n, s, Tolerance::Exact)),
             Probe::new("mul", |n, s| map2(Binary::Mul, n, s, Tolerance::Exact)),
@@ -315,6 +316,9 @@ pub const FAMILIES: &[Family] = &[
             }),
             Probe::new("scale_f64", |n, s| {
                 map1_64(Unary::Scale(1.5), n, s, Tolerance::Exact)
+            }),
+            Probe::new("square_f64", |n, s| {
+                map1_64(Unary::Square, n, s, Tolerance::Exact)
             }),
             Probe::new("add_f64", |n, s| {
                 map2_64(Binary::Add, n, s, Tolerance::Exact)
@@ -996,6 +1000,7 @@ macro_rules! map_refs {
                 Unary::Exp => $exp(x),
                 Unary::Ln => $ln(x),
                 Unary::Scale(a) => <$t>::from(a) * x,
+                Unary::Square => x * x,
             }
         }
 

@@ -44,6 +44,8 @@ pub enum Unary {
     Ln,
     /// `s * x` (f32).
     Scale(f32),
+    /// `x * x` (f32).
+    Square,
 }
 
 impl Unary {
@@ -55,6 +57,7 @@ impl Unary {
             Unary::Exp => 3,
             Unary::Ln => 4,
             Unary::Scale(_) => 5,
+            Unary::Square => 6,
         }
     }
 
@@ -94,6 +97,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Unary {
             Unary::Exp => ("exp", "exp_f64"),
             Unary::Ln => ("ln", "ln_f64"),
             Unary::Scale(_) => ("scale", "scale_f64"),
+            Unary::Square => ("square", "square_f64"),
         };
         typed_name::<T>(a, b)
     }
@@ -391,6 +395,7 @@ macro_rules! float_unary {
                     let kv = <$v>::splat(k);
                     simd::map(s, d, |v| v * kv, |x| x * k)
                 }
+                Unary::Square => simd::map(s, d, |v| v * v, |x| x * x),
             }
         }
     };
