@@ -5,7 +5,8 @@
 // memory, coalesced writes of output rows from it. The tile row stride is
 // 33 so the column reads hit 32 different banks. Ragged edges are
 // bounds-checked; the linear tile index folds past 65,535 workgroups into
-// 2-D. Values are only moved, so the element type (`alias T`) does not
+// 2-D. A matrix over one binding moves in blocks, one dispatch each, that
+// bind whole input rows and whole output rows (`transpose_gpu`). Values are only moved, so the element type (`alias T`) does not
 // matter beyond its size.
 
 const ROWS_PER_PASS: u32 = 8u;
@@ -23,10 +24,12 @@ fn transpose(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let t = wid.x + wid.y * nwg.x;
-    let tile_r = t / params.tiles_x; // tile row (input rows)
-    let tile_c = t % params.tiles_x; // tile column (input columns)
-    if tile_r * TILE >= params.rows {
+    // Tiles of this dispatch's block; rows and columns below are the
+    // block's own (input row r0 + r, column c0 + c).
+    let t = group_index(wid, nwg);
+    let tile_r = t / params.tiles_x;
+    let tile_c = t % params.tiles_x;
+    if tile_r * TILE >= params.br {
         return; // padding workgroup of a folded dispatch: uniform
     }
     let r0 = tile_r * TILE;
@@ -34,8 +37,8 @@ fn transpose(
     for (var k = lid.y; k < TILE; k += ROWS_PER_PASS) {
         let r = r0 + k;
         let c = c0 + lid.x;
-        if r < params.rows && c < params.cols {
-            tile[k * TILE_STRIDE + lid.x] = x[r * params.cols + c];
+        if r < params.br && c < params.bc {
+            tile[k * TILE_STRIDE + lid.x] = x[params.in_off + r * params.cols + params.c0 + c];
         }
     }
     workgroupBarrier();
@@ -43,8 +46,8 @@ fn transpose(
     for (var k = lid.y; k < TILE; k += ROWS_PER_PASS) {
         let c = c0 + k;
         let r = r0 + lid.x;
-        if r < params.rows && c < params.cols {
-            out[c * params.rows + r] = tile[lid.x * TILE_STRIDE + k];
+        if r < params.br && c < params.bc {
+            out[params.out_off + c * params.rows + params.r0 + r] = tile[lid.x * TILE_STRIDE + k];
         }
     }
 }

@@ -173,24 +173,68 @@ fn transpose_of_nothing_dispatches_nothing() {
 }
 
 #[test]
-fn transpose_beyond_the_binding_limit_is_too_large_on_gpu_and_auto_uses_cpu() {
+fn transpose_beyond_the_binding_limit_moves_in_blocks_on_the_gpu() {
     let Some(e) = common::small_binding_engine() else {
         return;
     };
-    let mut rng = Rng::new(8);
-    let x = rng.u32s(257 * 129);
-    let xb = Buffer::from(x.clone());
-    let k = Transpose {
-        rows: 257,
-        cols: 129,
+    let gpu = e.on(Backend::Gpu);
+    // 16,384 u32 per binding: shapes whose rows, columns or both cross it,
+    // with ragged blocks, offsets that are not 256-byte aligned, and (2 ×
+    // 16,000) rows that fit a binding only just.
+    for (i, (rows, cols)) in [
+        (257, 129),
+        (129, 257),
+        (1000, 37),
+        (37, 1000),
+        (600, 700),
+        (2, 16_000),
+        (16_000, 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let x = Rng::new(8 + i as u64).u32s(rows * cols);
+        let xb = Buffer::from(x.clone());
+        let k = Transpose { rows, cols };
+        let before = gpu.stats();
+        let got = gpu
+            .run(&k, &xb)
+            .unwrap_or_else(|e| panic!("{rows}x{cols}: {e}"));
+        assert_eq!(
+            got.to_vec().unwrap(),
+            oracle(rows, cols, &x),
+            "{rows}x{cols}"
+        );
+        let dispatches = gpu.stats().since(&before).gpu_dispatches;
+        let crosses = (rows * cols * 4) as u64 > SMALL_BINDING;
+        assert!(
+            dispatches > u64::from(crosses),
+            "{rows}x{cols}: {dispatches} dispatches"
+        );
+        let xf = Buffer::from(x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+        if let Ok(got) = gpu.run(&k, &xf) {
+            let want: Vec<f64> = oracle(rows, cols, &x).into_iter().map(f64::from).collect();
+            assert_eq!(got.to_vec().unwrap(), want, "f64 {rows}x{cols}");
+        }
+    }
+}
+
+#[test]
+fn a_row_longer_than_one_binding_is_too_large_on_gpu_and_auto_uses_cpu() {
+    let Some(e) = common::small_binding_engine() else {
+        return;
     };
+    let (rows, cols) = (2, 20_000);
+    let x = Rng::new(9).u32s(rows * cols);
+    let xb = Buffer::from(x.clone());
+    let k = Transpose { rows, cols };
     match e.on(Backend::Gpu).run(&k, &xb) {
         Err(Error::TooLarge { kernel, .. }) => assert_eq!(kernel, "transpose"),
         other => panic!("expected TooLarge, got {other:?}"),
     }
     assert_eq!(
         e.run(&k, &xb).unwrap().to_vec().unwrap(),
-        oracle(257, 129, &x)
+        oracle(rows, cols, &x)
     );
 }
 

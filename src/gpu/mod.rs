@@ -1056,7 +1056,7 @@ impl Gpu {
         let limit = self.info().chunk_bytes;
         let largest = arrays.iter().map(|&(_, b)| b).max().unwrap_or(0);
         for &(what, bytes) in arrays {
-            if bytes > limit || n > u32::MAX as usize {
+            if bytes > limit {
                 return Err(Error::TooLarge {
                     kernel,
                     bytes,
@@ -1064,6 +1064,14 @@ impl Gpu {
                     what,
                 });
             }
+        }
+        if n > u32::MAX as usize {
+            return Err(Error::TooLarge {
+                kernel,
+                bytes: largest,
+                limit,
+                what: "u32 element indices",
+            });
         }
         let max = u64::from(self.info().max_workgroups_per_dimension);
         let tiles = cols.div_ceil(tile) * rows.div_ceil(tile);

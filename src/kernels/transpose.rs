@@ -16,9 +16,16 @@ use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
     "transpose.wgsl",
-    /// `transpose.wgsl`'s uniform block: the input's shape and tiles per
-    /// row of tiles.
-    struct Params { rows: u32, cols: u32, tiles_x: u32, _pad: u32 }
+    /// `transpose.wgsl`'s uniform block: the input's shape, and the block
+    /// of it one dispatch moves: input rows `r0..r0 + br`, columns
+    /// `c0..c0 + bc`, `tiles_x` tiles per row of tiles, the block's first
+    /// input row at element `in_off` of the input binding and its first
+    /// output row (input column `c0`) at `out_off` of the output binding.
+    struct Params {
+        rows: u32, cols: u32, tiles_x: u32, r0: u32,
+        c0: u32, br: u32, bc: u32, in_off: u32,
+        out_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    }
     /// Tile edge of one GPU workgroup.
     const TILE: usize = 32;
 }
@@ -257,8 +264,18 @@ fn block<T: Square>(
 
 // ---------------------------------------------------------------- GPU ----
 
+/// Binding offsets are multiples of this many bytes
+/// (`min_storage_buffer_offset_alignment` is at most 256 on every device).
+const OFFSET_ALIGN: usize = 256;
+
 /// Launches `transpose.wgsl`: one 32×32 tile per workgroup through padded
 /// workgroup memory, reads and writes coalesced.
+///
+/// A matrix over one storage binding moves in blocks: rows of the input
+/// are contiguous, and so are rows of the output (columns of the input),
+/// so a block of `br` input rows by `bc` input columns binds `br` whole
+/// input rows and `bc` whole output rows, each range within one binding.
+/// Only a single row longer than a binding is [`Error::TooLarge`].
 fn transpose_gpu<T: Element>(
     gpu: &Gpu,
     k: &Transpose,
@@ -267,11 +284,43 @@ fn transpose_gpu<T: Element>(
 ) -> Result<Buffer<T>> {
     let kernel = typed_name::<T>("transpose", "transpose_f64");
     gpu.check_element(kernel, T::TYPE)?;
-    // Rows of the input map to columns of the output: no contiguous chunk of
-    // one is a contiguous chunk of the other.
-    let whole = "one storage binding (transpose binds the whole matrix)";
-    let bytes = x.byte_len();
-    let tiles = gpu.tile_grid(kernel, &[(whole, bytes)], n, (k.cols, k.rows), TILE)?;
+    let size = size_of::<T>();
+    let limit = gpu.info().chunk_bytes;
+    let per_binding = usize::try_from(limit).unwrap_or(usize::MAX) / size;
+    let (br, bc) = if n <= per_binding {
+        (k.rows, k.cols)
+    } else {
+        // Room for the rows after the aligned-down start of the range.
+        let room = per_binding.saturating_sub(OFFSET_ALIGN / size);
+        let block = |len: usize, line: usize| match room / line {
+            0 => 0,
+            b if b >= TILE => (b - b % TILE).min(len),
+            b => b.min(len),
+        };
+        (block(k.rows, k.cols), block(k.cols, k.rows))
+    };
+    if br == 0 || bc == 0 {
+        return Err(Error::TooLarge {
+            kernel,
+            bytes: (k.rows.max(k.cols) * size) as u64,
+            limit,
+            what: "one storage binding (one row of the input or of the output)",
+        });
+    }
+    let too_many = || Error::TooLarge {
+        kernel,
+        bytes: x.byte_len(),
+        limit,
+        what: "u32 indices or workgroups per dispatch",
+    };
+    let u32_of = |v: usize| u32::try_from(v).map_err(|_| too_many());
+    // The element range `start..end` as an aligned binding range in bytes,
+    // and `start`'s offset from the range's first element.
+    let align = OFFSET_ALIGN / size;
+    let range = |start: usize, end: usize| {
+        let first = start - start % align;
+        ((first * size) as u64..(end * size) as u64, start - first)
+    };
     gpu.scoped(kernel, || {
         let pipeline = gpu.pipeline(&ShaderSpec {
             label: "transpose",
@@ -282,18 +331,40 @@ fn transpose_gpu<T: Element>(
         })?;
         let input = gpu.resident(kernel, x)?;
         let out = gpu.alloc::<T>(kernel, n)?;
-        let params = Params {
-            rows: k.rows as u32,
-            cols: k.cols as u32,
-            tiles_x: k.cols.div_ceil(TILE) as u32,
-            _pad: 0,
-        };
-        let bindings = [
-            (0, Bind::Uniform(params.bytes())),
-            (1, Bind::storage(&input, 0..bytes)),
-            (2, Bind::storage(&out, 0..bytes)),
-        ];
-        gpu.submit(kernel, &[Dispatch::new(&pipeline, &bindings, tiles)])?;
+        let mut blocks = Vec::new();
+        for r0 in (0..k.rows).step_by(br) {
+            for c0 in (0..k.cols).step_by(bc) {
+                let (rb, cb) = (br.min(k.rows - r0), bc.min(k.cols - c0));
+                let (in_range, in_off) = range(r0 * k.cols, (r0 + rb) * k.cols);
+                let (out_range, out_off) = range(c0 * k.rows, (c0 + cb) * k.rows);
+                let params = Params {
+                    rows: u32_of(k.rows)?,
+                    cols: u32_of(k.cols)?,
+                    tiles_x: u32_of(cb.div_ceil(TILE))?,
+                    r0: u32_of(r0)?,
+                    c0: u32_of(c0)?,
+                    br: u32_of(rb)?,
+                    bc: u32_of(cb)?,
+                    in_off: u32_of(in_off)?,
+                    out_off: u32_of(out_off)?,
+                    ..Params::default()
+                };
+                let workgroups = u32_of(rb.div_ceil(TILE) * cb.div_ceil(TILE))?;
+                blocks.push((params, in_range, out_range, workgroups));
+            }
+        }
+        let bindings: Vec<[(u32, Bind<'_>); 3]> = blocks
+            .iter()
+            .map(|(params, in_range, out_range, _)| {
+                [
+                    (0, Bind::Uniform(params.bytes())),
+                    (1, Bind::storage(&input, in_range.clone())),
+                    (2, Bind::storage(&out, out_range.clone())),
+                ]
+            })
+            .collect();
+        let dispatches = Dispatch::each(&pipeline, &bindings, blocks.iter().map(|b| b.3));
+        gpu.submit(kernel, &dispatches)?;
         Ok(gpu.into_buffer(out, n))
     })
 }
