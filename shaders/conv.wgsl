@@ -10,6 +10,13 @@
 // Accumulation is one fma per tap in row-major filter order, as on the CPU.
 // Image, filter and accumulator are `T`: f32, or f64 on devices with
 // SHADER_F64.
+//
+// One dispatch computes one band of output rows, y0 .. y0 + rows (the whole
+// image unless it is larger than one storage binding): `image` is bound
+// from image row in_row0 (the band's first row less the halo, clamped),
+// starting in_off elements into the binding, and `out` from row y0,
+// out_off elements in. Rows are numbered in the whole image, so borders
+// and clamping are the whole image's.
 
 // Staged tile edge: TILE plus a halo of MAX_R on each side.
 const SPAN: u32 = 32u;
@@ -30,16 +37,16 @@ fn pixel(y: i32, x: i32) -> T {
     if params.border == 1u {
         let cy = clamp(y, 0, h - 1);
         let cx = clamp(x, 0, w - 1);
-        return image[u32(cy) * params.width + u32(cx)];
+        return image[params.in_off + (u32(cy) - params.in_row0) * params.width + u32(cx)];
     }
     if y < 0 || y >= h || x < 0 || x >= w {
         return T(0);
     }
-    return image[u32(y) * params.width + u32(x)];
+    return image[params.in_off + (u32(y) - params.in_row0) * params.width + u32(x)];
 }
 
-// The (tile_y, tile_x) of this workgroup, or tile_y past the end for the
-// padding workgroups of a folded dispatch.
+// The (tile_y, tile_x) of this workgroup within its band, or tile_y past
+// the end for the padding workgroups of a folded dispatch.
 fn tile_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
     let t = wid.x + wid.y * nwg.x;
     return vec2<u32>(t / params.tiles_x, t % params.tiles_x);
@@ -53,14 +60,14 @@ fn tiled(
     @builtin(local_invocation_index) li: u32,
 ) {
     let t = tile_of(wid, nwg);
-    if t.x * TILE >= params.height {
+    if t.x * TILE >= params.rows {
         return; // uniform across the workgroup
     }
     let fh = params.fh;
     let fw = params.fw;
     let span_y = TILE + fh - 1u;
     let span_x = TILE + fw - 1u;
-    let y0 = i32(t.x * TILE) - i32(fh / 2u);
+    let y0 = i32(params.y0 + t.x * TILE) - i32(fh / 2u);
     let x0 = i32(t.y * TILE) - i32(fw / 2u);
     for (var k = li; k < span_y * span_x; k += TILE * TILE) {
         let r = k / span_x;
@@ -73,7 +80,7 @@ fn tiled(
     workgroupBarrier();
     let oy = t.x * TILE + lid.y;
     let ox = t.y * TILE + lid.x;
-    if oy < params.height && ox < params.width {
+    if oy < params.rows && ox < params.width {
         var acc = T(0);
         for (var i = 0u; i < fh; i++) {
             let row = (lid.y + i) * SPAN + lid.x;
@@ -81,7 +88,7 @@ fn tiled(
                 acc = fma(taps[i * fw + j], tile[row + j], acc);
             }
         }
-        out[oy * params.width + ox] = acc;
+        out[params.out_off + oy * params.width + ox] = acc;
     }
 }
 
@@ -94,12 +101,12 @@ fn direct(
     let t = tile_of(wid, nwg);
     let oy = t.x * TILE + lid.y;
     let ox = t.y * TILE + lid.x;
-    if oy >= params.height || ox >= params.width {
+    if oy >= params.rows || ox >= params.width {
         return;
     }
     let fh = params.fh;
     let fw = params.fw;
-    let y0 = i32(oy) - i32(fh / 2u);
+    let y0 = i32(params.y0 + oy) - i32(fh / 2u);
     let x0 = i32(ox) - i32(fw / 2u);
     var acc = T(0);
     for (var i = 0u; i < fh; i++) {
@@ -107,5 +114,5 @@ fn direct(
             acc = fma(weights[i * fw + j], pixel(y0 + i32(i), x0 + i32(j)), acc);
         }
     }
-    out[oy * params.width + ox] = acc;
+    out[params.out_off + oy * params.width + ox] = acc;
 }

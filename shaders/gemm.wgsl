@@ -14,9 +14,15 @@
 // Matrices and accumulators are `T` (f32, or f64 on devices with
 // SHADER_F64; alpha and beta come as f32, exact in f64); `flags` bit 0: A holds
 // op(A) transposed (k x m), bit 1: B holds op(B) transposed (n x k), bit 2:
-// read C (beta != 0; with beta = 0 C is never read, so NaN in it is ignored).
+// read C (beta != 0; with beta = 0 C is never read, so NaN in it is ignored),
+// bit 3: add to `out` instead (a later block along k).
+//
+// One dispatch computes one block of a product that may be larger than one
+// storage binding (`Gemm::gpu` splits it): m, n and k are the block's, the
+// matrices are row-major with leading dimensions lda, ldb and ldc, and each
+// binding is a window of its matrix whose block starts at element a_off,
+// b_off or c_off (C and out share a layout, so they share c_off).
 
-const BK: u32 = 16u;
 // vec4 columns of a shared tile row: TS / 4.
 const TV: u32 = 16u;
 
@@ -33,26 +39,29 @@ var<workgroup> sb: array<vec4<T>, 256>;
 // op(A)[i, p], zero outside the matrix.
 fn load_a(i: u32, p: u32) -> T {
     if i >= params.m || p >= params.k { return T(0); }
-    if (params.flags & 1u) != 0u { return T(a[p * params.m + i]); }
-    return T(a[i * params.k + p]);
+    if (params.flags & 1u) != 0u { return T(a[params.a_off + p * params.lda + i]); }
+    return T(a[params.a_off + i * params.lda + p]);
 }
 
 // op(B)[p, j], zero outside the matrix.
 fn load_b(p: u32, j: u32) -> T {
     if p >= params.k || j >= params.n { return T(0); }
-    if (params.flags & 2u) != 0u { return T(b[j * params.k + p]); }
-    return T(b[p * params.n + j]);
+    if (params.flags & 2u) != 0u { return T(b[params.b_off + j * params.ldb + p]); }
+    return T(b[params.b_off + p * params.ldb + j]);
 }
 
-// Writes alpha * acc (+ beta * C) to row i, columns j..j+3, where they exist.
+// Writes alpha * acc (+ beta * C, or + out for a later block along k) to
+// row i, columns j..j+3, where they exist.
 fn store_row(i: u32, j: u32, acc: vec4<T>) {
     if i >= params.m { return; }
     let use_c = (params.flags & 4u) != 0u;
-    let base = i * params.n + j;
+    let add = (params.flags & 8u) != 0u;
+    let base = params.c_off + i * params.ldc + j;
     for (var q = 0u; q < 4u; q++) {
         if j + q < params.n {
             var v = T(params.alpha) * acc[q];
             if use_c { v = fma(T(params.beta), c[base + q], v); }
+            if add { v += out[base + q]; }
             out[base + q] = T(v);
         }
     }

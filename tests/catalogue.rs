@@ -146,8 +146,8 @@ fn every_entry_matches_its_oracle_on_every_backend_at_edge_sizes() {
 
 /// A GPU engine whose bindings hold 16,384 f32: sizes past it cross a
 /// binding (reductions, maps, scans and compaction chunk; the families in
-/// [`ONE_BINDING`] answer `TooLarge` until they do; transpose moves in
-/// blocks).
+/// [`ONE_BINDING`] answer `TooLarge` until they do; transpose, conv2d and
+/// gemm move in blocks).
 fn small_binding_engine() -> Option<&'static Engine> {
     static SMALL: OnceLock<Option<Engine>> = OnceLock::new();
     SMALL
@@ -156,7 +156,7 @@ fn small_binding_engine() -> Option<&'static Engine> {
 }
 
 /// Families whose GPU kernels stop at one binding (`Error::TooLarge`).
-const ONE_BINDING: [&str; 3] = ["sort", "gemm", "conv"];
+const ONE_BINDING: [&str; 1] = ["sort"];
 
 /// A GPU engine with subgroups masked, when the adapter has them: every
 /// kernel with a subgroup path runs its workgroup-memory fallback.

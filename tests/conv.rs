@@ -3,6 +3,8 @@
 //! n×1, 17×33, 257×129, around the 16×16 GPU tile, and one row wider than
 //! 65,535 tiles (a folded 2-D dispatch); filters 1×1, 3×3, 5×3, 3×5, 7×7
 //! (tiled GPU path) and 19×19, 31×31 (direct GPU path, past the staged halo).
+//! Images larger than one GPU binding run in bands of rows (tested with
+//! 64 KiB bindings); a row whose halo does not fit one is `TooLarge`.
 //!
 //! Bound: |got − exact| ≤ 2·(fh·fw + 1)·ε·Σ|w·x| + tiny, the error of
 //! fh·fw sequential (fused or not) multiply-adds, with ε = 2^-23.
@@ -260,17 +262,61 @@ fn conv2d_empty_image_dispatches_nothing() {
 }
 
 #[test]
-fn conv2d_image_beyond_the_binding_limit_is_too_large_on_gpu_and_auto_uses_cpu() {
+fn conv2d_image_beyond_the_binding_limit_runs_in_bands_on_the_gpu() {
     let Some(e) = common::small_binding_engine() else {
         return;
     };
-    let k = Conv2d::new((257, 129), (3, 3), Border::Zero);
+    let gpu = e.on(Backend::Gpu);
+    // 16,384 f32 per binding. Bands of whole tiles, ragged last bands,
+    // windows at unaligned starts, a filter taller than a band (one row per
+    // band for 5000-wide rows), and the direct path (19×19) past the staged
+    // halo; both borders, so clamping reads the whole image's edges.
+    let cases = [
+        ((257, 129), (3, 3)),
+        ((1000, 40), (5, 5)),
+        ((30, 5000), (3, 3)),
+        ((23, 4000), (3, 5)),
+        ((300, 60), (19, 19)),
+        ((100, 200), (7, 1)),
+    ];
+    for (i, &((h, w), (fh, fw))) in cases.iter().enumerate() {
+        for border in [Border::Zero, Border::Clamp] {
+            let k = Conv2d::new((h, w), (fh, fw), border);
+            let mut rng = Rng::new(50 + i as u64);
+            let img = rng.f32s(h * w, -1.0, 1.0);
+            let filter = rng.f32s(fh * fw, -1.0, 1.0);
+            let (want, mag) = oracle(&k, &img, &filter);
+            let (ib, fb) = (Buffer::from(img), Buffer::from(filter));
+            let before = gpu.stats();
+            let got = gpu
+                .run(&k, (&ib, &fb))
+                .unwrap_or_else(|err| panic!("{k:?}: {err}"))
+                .to_vec()
+                .unwrap();
+            check(&format!("banded {k:?}"), &k, &got, &want, &mag);
+            let dispatches = gpu.stats().since(&before).gpu_dispatches;
+            assert!(dispatches > 1, "{k:?}: {dispatches} dispatches");
+        }
+    }
+}
+
+#[test]
+fn conv2d_row_and_halo_beyond_one_binding_is_too_large_on_gpu_and_auto_uses_cpu() {
+    let Some(e) = common::small_binding_engine() else {
+        return;
+    };
+    // Three 6,000-pixel rows (one output row and its 3×3 halo) are more
+    // than 16,384 f32.
+    let k = Conv2d::new((4, 6000), (3, 3), Border::Zero);
     let mut rng = Rng::new(5);
-    let img = rng.f32s(257 * 129, -1.0, 1.0);
+    let img = rng.f32s(4 * 6000, -1.0, 1.0);
     let filter = rng.f32s(9, -1.0, 1.0);
     let (ib, fb) = (Buffer::from(img.clone()), Buffer::from(filter.clone()));
     match e.on(Backend::Gpu).run(&k, (&ib, &fb)) {
-        Err(Error::TooLarge { kernel, .. }) => assert_eq!(kernel, "conv2d"),
+        Err(Error::TooLarge { kernel, what, .. }) => {
+            assert_eq!(kernel, "conv2d");
+            assert!(what.contains("halo"), "{what}");
+        }
         other => panic!("expected TooLarge, got {other:?}"),
     }
     let (want, mag) = oracle(&k, &img, &filter);

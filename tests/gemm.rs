@@ -8,8 +8,9 @@
 //! 17×33 with k 7, 31, 65, 257×129×65, the GPU tile (64) and CPU register
 //! tile (6×16) boundaries ± 1, every transpose combination, `α`/`β` with and
 //! without `C`, and one result with more than 65,535 GPU tiles (a 2-D
-//! dispatch). Errors: every bad length, `β ≠ 0` without `C`, an overflowing
-//! `m·n·k`, and a matrix larger than one GPU binding.
+//! dispatch). Products larger than one GPU binding run in blocks (tested
+//! with 64 KiB bindings, split along m, n and k). Errors: every bad length,
+//! `β ≠ 0` without `C`, and an overflowing `m·n·k`.
 
 mod common;
 
@@ -286,21 +287,73 @@ fn more_than_65535_gpu_tiles_fold_into_a_2d_dispatch() {
 }
 
 #[test]
-fn a_matrix_larger_than_one_gpu_binding_is_too_large_and_auto_uses_the_cpu() {
-    // 64 KiB bindings: A (130 × 128 floats) does not fit one.
+fn products_larger_than_one_gpu_binding_run_in_blocks_and_match_the_oracle() {
     let Some(engine) = common::small_binding_engine() else {
         return;
     };
-    let g = Gemm::new(130, 2, 128);
-    let (a, b, _) = inputs(&g, 3);
-    let err = run(&engine.on(Backend::Gpu), &g, &a, &b, None).unwrap_err();
-    assert!(
-        matches!(err, Error::TooLarge { kernel: "gemm", .. }),
-        "{err}"
-    );
-    let got = run(&engine.on(Backend::Auto), &g, &a, &b, None).expect("auto falls back");
-    let (want, tol) = oracle(&g, &a, &b, None);
-    assert_close("auto", &got, &want, &tol);
+    let gpu = engine.on(Backend::Gpu);
+    // 16,384 f32 per binding: A, B, C or all of them cross it, so blocks
+    // split rows and columns of C and the depth k (later k blocks add into
+    // the output: one 40,000-long dot product, and α·AB + β·C over k
+    // blocks), in every transpose combination.
+    let shapes = [
+        (130, 2, 128),
+        (200, 150, 100),
+        (3, 5, 20_000),
+        (1, 1, 40_000),
+        (2, 20_000, 3),
+        (70, 300, 90),
+    ];
+    for (i, &(m, n, k)) in shapes.iter().enumerate() {
+        let crosses = [m * k, k * n, m * n]
+            .iter()
+            .any(|&len| (len * 4) as u64 > SMALL_BINDING);
+        for (g, with_c) in transposes(Gemm::new(m, n, k).alpha(0.75))
+            .into_iter()
+            .map(|g| (g, false))
+            .chain(transposes(Gemm::new(m, n, k).alpha(-0.5).beta(1.5)).map(|g| (g, true)))
+        {
+            let (a, b, c) = inputs(&g, 40 + i as u64);
+            let c = with_c.then_some(c.as_slice());
+            let before = gpu.stats();
+            let got = run(&gpu, &g, &a, &b, c).unwrap_or_else(|e| panic!("{g:?}: {e}"));
+            let (want, tol) = oracle(&g, &a, &b, c);
+            assert_close(
+                &format!("blocked {g:?} with C: {with_c}"),
+                &got,
+                &want,
+                &tol,
+            );
+            let dispatches = gpu.stats().since(&before).gpu_dispatches;
+            assert!(
+                dispatches > u64::from(crosses),
+                "{g:?}: {dispatches} dispatches"
+            );
+            // DGEMM: half as many elements per binding, windows aligned to
+            // 32 elements instead of 64; the f32 bound holds a fortiori.
+            let wide =
+                |v: &[f32]| Buffer::from(v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>());
+            let (a64, b64) = (wide(&a), wide(&b));
+            let got64 = match c {
+                Some(c) => gpu.run(&g, (&a64, &b64, &wide(c))),
+                None => gpu.run(&g, (&a64, &b64)),
+            };
+            match got64 {
+                Ok(got64) => {
+                    let got64: Vec<f32> =
+                        got64.to_vec().unwrap().iter().map(|&x| x as f32).collect();
+                    assert_close(
+                        &format!("blocked f64 {g:?} with C: {with_c}"),
+                        &got64,
+                        &want,
+                        &tol,
+                    );
+                }
+                Err(Error::Unsupported { .. }) => {}
+                Err(e) => panic!("f64 {g:?}: {e}"),
+            }
+        }
+    }
 }
 
 fn invalid(engine: &Engine, g: &Gemm, a: usize, b: usize, c: Option<usize>) -> String {

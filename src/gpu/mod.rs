@@ -1040,52 +1040,6 @@ impl Gpu {
         Ok(())
     }
 
-    /// The workgroup count of a kernel that binds each of `arrays`
-    /// (`(what, bytes)`) whole and runs one workgroup per `tile × tile` tile
-    /// of a `cols × rows` grid of `n` elements: [`Error::TooLarge`] when an
-    /// array is over one storage binding, `n` over u32 indexing, or the tiles
-    /// over one dispatch.
-    pub fn tile_grid(
-        &self,
-        kernel: &'static str,
-        arrays: &[(&'static str, u64)],
-        n: usize,
-        (cols, rows): (usize, usize),
-        tile: usize,
-    ) -> Result<u32> {
-        let limit = self.info().chunk_bytes;
-        let largest = arrays.iter().map(|&(_, b)| b).max().unwrap_or(0);
-        for &(what, bytes) in arrays {
-            if bytes > limit {
-                return Err(Error::TooLarge {
-                    kernel,
-                    bytes,
-                    limit,
-                    what,
-                });
-            }
-        }
-        if n > u32::MAX as usize {
-            return Err(Error::TooLarge {
-                kernel,
-                bytes: largest,
-                limit,
-                what: "u32 element indices",
-            });
-        }
-        let max = u64::from(self.info().max_workgroups_per_dimension);
-        let tiles = cols.div_ceil(tile) * rows.div_ceil(tile);
-        u32::try_from(tiles)
-            .ok()
-            .filter(|&t| u64::from(t) <= max * max)
-            .ok_or(Error::TooLarge {
-                kernel,
-                bytes: largest,
-                limit,
-                what: "workgroups per dispatch",
-            })
-    }
-
     /// The compute pipeline for `spec`, compiled once per engine and cached.
     pub fn pipeline(&self, spec: &ShaderSpec<'_>) -> Result<wgpu::ComputePipeline> {
         use std::hash::{Hash, Hasher};

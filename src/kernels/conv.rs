@@ -35,10 +35,13 @@ use crate::kernel::{Kernel, Work, typed_name};
 shader! {
     "conv.wgsl",
     /// `conv.wgsl`'s uniform block: the image's and the filter's (`fh`,
-    /// `fw`) sizes, [`Border::code`], and output tiles per row of tiles.
+    /// `fw`) sizes, [`Border::code`], output tiles per row of tiles, and
+    /// the band of output rows one dispatch computes (`y0`, `rows`) with
+    /// its input window's first row and both windows' offsets.
     struct Params {
         height: u32, width: u32, fh: u32, fw: u32,
-        border: u32, tiles_x: u32, _pad0: u32, _pad1: u32,
+        border: u32, tiles_x: u32, y0: u32, rows: u32,
+        in_row0: u32, in_off: u32, out_off: u32, _pad0: u32,
     }
     /// Output tile edge of one workgroup: 16×16 pixels.
     const TILE: usize = 16;
@@ -351,9 +354,19 @@ fn conv_band<R: Real>(
 
 // ---------------------------------------------------------------- GPU ----
 
+/// Binding offsets are multiples of this many bytes
+/// (`min_storage_buffer_offset_alignment` is at most 256 on every device).
+const OFFSET_ALIGN: usize = 256;
+
 /// Launches `conv.wgsl`: one 16×16 output tile per workgroup, the tile and
 /// its halo staged in workgroup memory (`tiled`), or read from global memory
 /// for filters wider than the staged halo allows (`direct`).
+///
+/// An image larger than one storage binding runs in bands of output rows,
+/// one dispatch each: a band binds its own output rows and its input rows
+/// with the filter's halo above and below, at offsets aligned down to
+/// [`OFFSET_ALIGN`]. Only a single row that does not fit one binding with
+/// its halo is [`Error::TooLarge`].
 fn conv_gpu<R: Real>(
     gpu: &Gpu,
     k: &Conv2d,
@@ -363,13 +376,61 @@ fn conv_gpu<R: Real>(
 ) -> Result<Buffer<R>> {
     let kernel = typed_name::<R>("conv2d", "conv2d_f64");
     gpu.check_element(kernel, R::TYPE)?;
-    // A 2-D window does not split into contiguous binding ranges.
-    let whole = "one storage binding (conv2d binds the whole image)";
-    let bytes = (n * size_of::<R>()) as u64;
-    let arrays = [(whole, bytes), (whole, filter.byte_len())];
-    let tiles = gpu.tile_grid(kernel, &arrays, n, (k.width, k.height), TILE)?;
+    let size = size_of::<R>();
+    let limit = gpu.info().chunk_bytes;
+    let (h, w) = (k.height, k.width);
+    let (ry, fw) = (k.filter_height / 2, k.filter_width);
+    let too_large = |bytes: u64, what: &'static str| Error::TooLarge {
+        kernel,
+        bytes,
+        limit,
+        what,
+    };
+    if filter.byte_len() > limit {
+        return Err(too_large(
+            filter.byte_len(),
+            "one storage binding (the filter)",
+        ));
+    }
+    if u32::try_from(h).is_err() || u32::try_from(k.filter_height.max(fw)).is_err() {
+        return Err(too_large(image.byte_len(), "u32 image and filter sizes"));
+    }
+    let per_binding = usize::try_from(limit).unwrap_or(usize::MAX) / size;
+    let align = OFFSET_ALIGN / size;
+    // Rows per band: every row when the image fits; else as many as fit one
+    // binding with the halo and the alignment slack, in whole tiles.
+    let band = if n <= per_binding {
+        h
+    } else {
+        match (per_binding.saturating_sub(align - 1) / w).saturating_sub(2 * ry) {
+            0 => {
+                let row = ((2 * ry + 1).saturating_mul(w).saturating_mul(size)) as u64;
+                return Err(too_large(
+                    row,
+                    "one storage binding (one image row with the filter's halo)",
+                ));
+            }
+            b if b >= TILE => b - b % TILE,
+            b => b,
+        }
+    };
+    let tiles_x = w.div_ceil(TILE);
+    let max = u64::from(gpu.info().max_workgroups_per_dimension);
+    let tiles = (band.div_ceil(TILE) * tiles_x) as u64;
+    if tiles > max * max {
+        return Err(too_large(image.byte_len(), "workgroups per dispatch"));
+    }
     let tiled = k.filter_height / 2 <= MAX_R && k.filter_width / 2 <= MAX_R;
     let entry = if tiled { "tiled" } else { "direct" };
+    // The element range `start..end` as an aligned binding range in bytes,
+    // and `start`'s offset from the range's first element.
+    let window = |start: usize, end: usize| {
+        let first = start - start % align;
+        (
+            (first * size) as u64..(end * size) as u64,
+            (start - first) as u32,
+        )
+    };
     gpu.scoped(kernel, || {
         let pipeline = gpu.pipeline(&ShaderSpec {
             label: "conv",
@@ -381,22 +442,42 @@ fn conv_gpu<R: Real>(
         let img = gpu.resident(kernel, image)?;
         let f = gpu.resident(kernel, filter)?;
         let out = gpu.alloc::<R>(kernel, n)?;
-        let params = Params {
-            height: k.height as u32,
-            width: k.width as u32,
-            fh: k.filter_height as u32,
-            fw: k.filter_width as u32,
-            border: k.border.code(),
-            tiles_x: k.width.div_ceil(TILE) as u32,
-            ..Params::default()
-        };
-        let bindings = [
-            (0, Bind::Uniform(params.bytes())),
-            (1, Bind::storage(&img, 0..bytes)),
-            (2, Bind::storage(&f, 0..filter.byte_len())),
-            (3, Bind::storage(&out, 0..bytes)),
-        ];
-        gpu.submit(kernel, &[Dispatch::new(&pipeline, &bindings, tiles)])?;
+        let mut bands = Vec::new();
+        for y0 in (0..h).step_by(band) {
+            let rows = band.min(h - y0);
+            let (in_row0, in_end) = (y0.saturating_sub(ry), (y0 + rows + ry).min(h));
+            let (in_range, in_off) = window(in_row0 * w, in_end * w);
+            let (out_range, out_off) = window(y0 * w, (y0 + rows) * w);
+            let params = Params {
+                height: h as u32,
+                width: w as u32,
+                fh: k.filter_height as u32,
+                fw: fw as u32,
+                border: k.border.code(),
+                tiles_x: tiles_x as u32,
+                y0: y0 as u32,
+                rows: rows as u32,
+                in_row0: in_row0 as u32,
+                in_off,
+                out_off,
+                ..Params::default()
+            };
+            let groups = (rows.div_ceil(TILE) * tiles_x) as u32;
+            bands.push((params, in_range, out_range, groups));
+        }
+        let bindings: Vec<[(u32, Bind<'_>); 4]> = bands
+            .iter()
+            .map(|(params, in_range, out_range, _)| {
+                [
+                    (0, Bind::Uniform(params.bytes())),
+                    (1, Bind::storage(&img, in_range.clone())),
+                    (2, Bind::storage(&f, 0..filter.byte_len())),
+                    (3, Bind::storage(&out, out_range.clone())),
+                ]
+            })
+            .collect();
+        let dispatches = Dispatch::each(&pipeline, &bindings, bands.iter().map(|b| b.3));
+        gpu.submit(kernel, &dispatches)?;
         Ok(gpu.into_buffer(out, n))
     })
 }

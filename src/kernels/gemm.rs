@@ -38,12 +38,21 @@
 //! walking `k` in steps of 16 through workgroup-shared tiles of `A` and `B`;
 //! each invocation keeps a `4 × 4` register tile in four named `vec4`
 //! accumulators. Tiles are numbered linearly, so more than 65,535 of them
-//! fold into a 2-D dispatch. A matrix larger than one storage binding
-//! ([`GpuInfo::chunk_bytes`](crate::gpu::GpuInfo::chunk_bytes)) gives
-//! [`Error::TooLarge`], which [`Backend::Auto`](crate::Backend::Auto) answers
-//! by running on the CPU.
+//! fold into a 2-D dispatch.
+//!
+//! A product whose matrices do not fit one storage binding
+//! ([`GpuInfo::chunk_bytes`](crate::gpu::GpuInfo::chunk_bytes)) runs in
+//! blocks, one dispatch each: rows and columns of `C`, and depth along `k`.
+//! A block of a row-major matrix is one contiguous window, bound at an
+//! aligned offset; the shader takes the leading dimensions and the block's
+//! offset in its window. Blocks along `k` after the first add to the output
+//! (the first applies `β·C`), so the sum is taken in up to a few partial
+//! sums per element, within the same error bound. Splitting follows the
+//! layout: `A` splits by rows of `C` (by `k` when transposed), `B` by `k`
+//! (by columns of `C` when transposed), `C` by rows.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -56,15 +65,20 @@ use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
     "gemm.wgsl",
-    /// `gemm.wgsl`'s uniform block: the sizes, `flags` (bit 0: A is
-    /// transposed, bit 1: B is, bit 2: read C), α and β, and result tiles
-    /// per row of tiles.
+    /// `gemm.wgsl`'s uniform block: one block's sizes, `flags` (bit 0: A
+    /// is transposed, bit 1: B is, bit 2: read C, bit 3: add to the output),
+    /// α and β, result tiles per row of tiles, the matrices' leading
+    /// dimensions and the block's offsets in its bound windows.
     struct Params {
         m: u32, n: u32, k: u32, flags: u32,
-        alpha: f32, beta: f32, tiles_n: u32, _pad: u32,
+        alpha: f32, beta: f32, tiles_n: u32, lda: u32,
+        ldb: u32, ldc: u32, a_off: u32, b_off: u32,
+        c_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
     }
     /// Side of the square tile of `C` one workgroup computes.
     const TS: usize = 64;
+    /// Steps of `k` one pass through the shared tiles takes.
+    const BK: usize = 16;
 }
 const NAME: &str = "gemm";
 const NAME_F64: &str = "gemm_f64";
@@ -309,12 +323,27 @@ impl Gemm {
             return Ok(Buffer::from(self.scaled_c(c_host.as_deref())?));
         }
         let use_c = c.filter(|_| self.beta != 0.0);
-        let arrays = [
-            ("one storage binding (matrix A)", (m * k) as u64 * size),
-            ("one storage binding (matrix B)", (k * n) as u64 * size),
-            ("one storage binding (matrix C)", (m * n) as u64 * size),
-        ];
-        let tiles = gpu.tile_grid(NAME, &arrays, m * n, (n, m), TS)?;
+        let per_binding = usize::try_from(gpu.info().chunk_bytes / size).unwrap_or(usize::MAX);
+        let plan = self
+            .gpu_blocks(per_binding, OFFSET_ALIGN / size as usize)
+            .ok_or_else(|| Error::TooLarge {
+                kernel: name,
+                bytes: (m.max(n).max(k) as u64).saturating_mul(size),
+                limit: gpu.info().chunk_bytes,
+                what: "one storage binding (gemm needs at least one element of each matrix in one)",
+            })?;
+        let blocks = self.gpu_dispatches(&plan, OFFSET_ALIGN / size as usize);
+        // Each block's tiles must fit one (folded) dispatch.
+        let max = u64::from(gpu.info().max_workgroups_per_dimension);
+        let tiles = |b: &GpuBlock| (b.rows.div_ceil(TS) * b.cols.div_ceil(TS)) as u64;
+        if blocks.iter().any(|b| tiles(b) > max * max) {
+            return Err(Error::TooLarge {
+                kernel: name,
+                bytes: (m * n) as u64 * size,
+                limit: gpu.info().chunk_bytes,
+                what: "workgroups per dispatch",
+            });
+        }
         gpu.scoped(NAME, || {
             let pipeline = gpu.pipeline(&ShaderSpec {
                 label: NAME,
@@ -327,34 +356,167 @@ impl Gemm {
             let b = gpu.resident(NAME, b)?;
             let c = use_c.map(|c| gpu.resident(NAME, c)).transpose()?;
             let out = gpu.alloc::<R>(NAME, m * n)?;
-            let flags = u32::from(self.transpose_a)
-                | (u32::from(self.transpose_b) << 1)
-                | (u32::from(c.is_some()) << 2);
-            let params = Params {
-                m: m as u32,
-                n: n as u32,
-                k: k as u32,
-                flags,
-                alpha: self.alpha,
-                beta: self.beta,
-                tiles_n: n.div_ceil(TS) as u32,
-                _pad: 0,
-            };
-            let bytes = |len: usize| 0..len as u64 * size;
-            // Without C, slot 3 (never read: flag bit 2 is clear) gets A.
+            let bytes = |r: &Range<usize>| r.start as u64 * size..r.end as u64 * size;
+            let params: Vec<Params> = blocks
+                .iter()
+                .map(|blk| Params {
+                    m: blk.rows as u32,
+                    n: blk.cols as u32,
+                    k: blk.depth as u32,
+                    flags: u32::from(self.transpose_a)
+                        | (u32::from(self.transpose_b) << 1)
+                        | (u32::from(blk.first && c.is_some()) << 2)
+                        | (u32::from(!blk.first) << 3),
+                    alpha: self.alpha,
+                    beta: self.beta,
+                    tiles_n: blk.cols.div_ceil(TS) as u32,
+                    // A leading dimension is multiplied only in a block of
+                    // two rows or more, whose window (within one binding)
+                    // is longer than it: so it fits u32 where it is used.
+                    lda: if self.transpose_a { m } else { k } as u32,
+                    ldb: if self.transpose_b { k } else { n } as u32,
+                    ldc: n as u32,
+                    a_off: blk.a.1 as u32,
+                    b_off: blk.b.1 as u32,
+                    c_off: blk.c.1 as u32,
+                    ..Params::default()
+                })
+                .collect();
+            // Without C, slot 3 (never read: flag bit 2 is clear) gets A's window.
             let c_copy = c.as_deref().unwrap_or(&a);
-            let c_len = if c.is_some() { m * n } else { m * k };
-            let bindings = [
-                (0, Bind::Uniform(params.bytes())),
-                (1, Bind::storage(&a, bytes(m * k))),
-                (2, Bind::storage(&b, bytes(k * n))),
-                (3, Bind::storage(c_copy, bytes(c_len))),
-                (4, Bind::storage(&out, bytes(m * n))),
-            ];
-            gpu.submit(NAME, &[Dispatch::new(&pipeline, &bindings, tiles)])?;
+            let bindings: Vec<[(u32, Bind<'_>); 5]> = blocks
+                .iter()
+                .zip(&params)
+                .map(|(blk, p)| {
+                    let c_window = if c.is_some() { &blk.c.0 } else { &blk.a.0 };
+                    [
+                        (0, Bind::Uniform(p.bytes())),
+                        (1, Bind::storage(&a, bytes(&blk.a.0))),
+                        (2, Bind::storage(&b, bytes(&blk.b.0))),
+                        (3, Bind::storage(c_copy, bytes(c_window))),
+                        (4, Bind::storage(&out, bytes(&blk.c.0))),
+                    ]
+                })
+                .collect();
+            let groups = blocks.iter().map(|b| tiles(b) as u32);
+            gpu.submit(NAME, &Dispatch::each(&pipeline, &bindings, groups))?;
             Ok(gpu.into_buffer(out, m * n))
         })
     }
+
+    /// Block sizes `(mb, nb, kb)` of a GPU product whose every binding fits
+    /// `per_binding` elements: rows of `C`, columns of `C`, and depth.
+    ///
+    /// Each matrix is row-major, so a block of it is one contiguous window
+    /// from its first to its last element, bound at an offset aligned down
+    /// to `align` elements (hence `align - 1` elements of room, except for
+    /// a matrix bound whole). A window that does not fit halves the block
+    /// dimension that counts its rows (`m` for `A` and `C`, `k` for a
+    /// transposed `A` and for `B`, `n` for a transposed `B`), or its
+    /// columns once that is 1. `None` only when a single element of each
+    /// matrix does not fit.
+    fn gpu_blocks(&self, per_binding: usize, align: usize) -> Option<[usize; 3]> {
+        const M: usize = 0;
+        const N: usize = 1;
+        const K: usize = 2;
+        let (m, n, k) = (self.m, self.n, self.k);
+        // (rows dimension, columns dimension, leading dimension) of A, B, C.
+        let a = if self.transpose_a {
+            (K, M, m)
+        } else {
+            (M, K, k)
+        };
+        let b = if self.transpose_b {
+            (N, K, k)
+        } else {
+            (K, N, n)
+        };
+        let whole = [m, n, k];
+        let mut dims = whole;
+        loop {
+            let over = [a, b, (M, N, n)].into_iter().find(|&(r, c, ld)| {
+                let span = (dims[r] - 1) * ld + dims[c];
+                let is_whole = dims[r] == whole[r] && dims[c] == whole[c];
+                span + if is_whole { 0 } else { align - 1 } > per_binding
+            });
+            let Some((r, c, _)) = over else {
+                return Some(dims);
+            };
+            let d = if dims[r] > 1 { r } else { c };
+            if dims[d] == 1 {
+                return None;
+            }
+            let step = if d == K { BK } else { TS };
+            dims[d] = if dims[d] > step {
+                (dims[d] / 2).div_ceil(step) * step
+            } else {
+                dims[d].div_ceil(2)
+            };
+        }
+    }
+
+    /// The dispatches of a GPU product blocked by `gpu_blocks`, with
+    /// windows aligned to `align` elements; blocks along `k` come last, so
+    /// each block of `C` accumulates in order.
+    fn gpu_dispatches(&self, &[mb, nb, kb]: &[usize; 3], align: usize) -> Vec<GpuBlock> {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let mut blocks = Vec::new();
+        for i0 in (0..m).step_by(mb) {
+            for j0 in (0..n).step_by(nb) {
+                for p0 in (0..k).step_by(kb) {
+                    let (rows, cols, depth) = (mb.min(m - i0), nb.min(n - j0), kb.min(k - p0));
+                    // The window from a block's first element to its last.
+                    let window = |r0: usize, c0: usize, nr: usize, nc: usize, ld: usize| {
+                        aligned_window(r0 * ld + c0, (r0 + nr - 1) * ld + c0 + nc, align)
+                    };
+                    let a = if self.transpose_a {
+                        window(p0, i0, depth, rows, m)
+                    } else {
+                        window(i0, p0, rows, depth, k)
+                    };
+                    let b = if self.transpose_b {
+                        window(j0, p0, cols, depth, k)
+                    } else {
+                        window(p0, j0, depth, cols, n)
+                    };
+                    blocks.push(GpuBlock {
+                        rows,
+                        cols,
+                        depth,
+                        first: p0 == 0,
+                        a,
+                        b,
+                        c: window(i0, j0, rows, cols, n),
+                    });
+                }
+            }
+        }
+        blocks
+    }
+}
+
+/// Binding offsets are multiples of this many bytes
+/// (`min_storage_buffer_offset_alignment` is at most 256 on every device).
+const OFFSET_ALIGN: usize = 256;
+
+/// The element range `start..end` widened down to a start that is a
+/// multiple of `align` elements, and `start`'s offset within it.
+fn aligned_window(start: usize, end: usize, align: usize) -> (Range<usize>, usize) {
+    let first = start - start % align;
+    (first..end, start - first)
+}
+
+/// One dispatch of a blocked GPU product: a `rows × cols` block of `C`
+/// over `depth` steps of `k`, the first along `k` or a later one that adds
+/// to `out`, with each matrix's window and the block's offset in it.
+struct GpuBlock {
+    rows: usize,
+    cols: usize,
+    depth: usize,
+    first: bool,
+    a: (Range<usize>, usize),
+    b: (Range<usize>, usize),
+    c: (Range<usize>, usize),
 }
 
 impl<R: GemmReal> Kernel<(&Buffer<R>, &Buffer<R>)> for Gemm {
