@@ -100,6 +100,22 @@ use pool::{Pool, size_class};
 /// Invocations per workgroup used by tandem's shaders (`WG` in the WGSL).
 pub const WORKGROUP_SIZE: u32 = 256;
 
+/// Storage binding offsets are multiples of this many bytes
+/// (`min_storage_buffer_offset_alignment` is at most 256 on every device).
+pub const OFFSET_ALIGN: usize = 256;
+
+/// The binding of elements `start..end` of an array of `size`-byte
+/// elements, for a kernel that moves in blocks: the byte range from `start`
+/// aligned down to [`OFFSET_ALIGN`], and `start`'s offset in elements from
+/// the range's first element, which the shader adds back. The range is at
+/// most `OFFSET_ALIGN / size - 1` elements longer than the block.
+pub fn aligned_window(start: usize, end: usize, size: usize) -> (Range<u64>, u32) {
+    let align = OFFSET_ALIGN / size;
+    let first = start - start % align;
+    let bytes = |e: usize| (e * size) as u64;
+    (bytes(first)..bytes(end), (start - first) as u32)
+}
+
 /// Chunks of an input are a multiple of this many bytes, which keeps binding
 /// offsets aligned on every device (`min_storage_buffer_offset_alignment` is
 /// at most 256) and whole reduction tiles inside one chunk.

@@ -29,7 +29,7 @@ use crate::buffer::Buffer;
 use crate::cpu::simd::Real;
 use crate::cpu::{Cpu, PARALLEL_THRESHOLD, pool};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
+use crate::gpu::{Bind, Dispatch, Gpu, OFFSET_ALIGN, ShaderSpec, aligned_window, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
@@ -354,10 +354,6 @@ fn conv_band<R: Real>(
 
 // ---------------------------------------------------------------- GPU ----
 
-/// Binding offsets are multiples of this many bytes
-/// (`min_storage_buffer_offset_alignment` is at most 256 on every device).
-const OFFSET_ALIGN: usize = 256;
-
 /// Launches `conv.wgsl`: one 16×16 output tile per workgroup, the tile and
 /// its halo staged in workgroup memory (`tiled`), or read from global memory
 /// for filters wider than the staged halo allows (`direct`).
@@ -422,15 +418,7 @@ fn conv_gpu<R: Real>(
     }
     let tiled = k.filter_height / 2 <= MAX_R && k.filter_width / 2 <= MAX_R;
     let entry = if tiled { "tiled" } else { "direct" };
-    // The element range `start..end` as an aligned binding range in bytes,
-    // and `start`'s offset from the range's first element.
-    let window = |start: usize, end: usize| {
-        let first = start - start % align;
-        (
-            (first * size) as u64..(end * size) as u64,
-            (start - first) as u32,
-        )
-    };
+    let window = |start: usize, end: usize| aligned_window(start, end, size);
     gpu.scoped(kernel, || {
         let pipeline = gpu.pipeline(&ShaderSpec {
             label: "conv",

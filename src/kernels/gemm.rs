@@ -60,7 +60,7 @@ use crate::buffer::Buffer;
 use crate::cpu::Cpu;
 use crate::cpu::simd::{LANES, Real, VECTOR_REGISTERS};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
+use crate::gpu::{Bind, Dispatch, Gpu, OFFSET_ALIGN, ShaderSpec, aligned_window, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
@@ -332,7 +332,7 @@ impl Gemm {
                 limit: gpu.info().chunk_bytes,
                 what: "one storage binding (gemm needs at least one element of each matrix in one)",
             })?;
-        let blocks = self.gpu_dispatches(&plan, OFFSET_ALIGN / size as usize);
+        let blocks = self.gpu_dispatches(&plan, size as usize);
         // Each block's tiles must fit one (folded) dispatch.
         let max = u64::from(gpu.info().max_workgroups_per_dimension);
         let tiles = |b: &GpuBlock| (b.rows.div_ceil(TS) * b.cols.div_ceil(TS)) as u64;
@@ -356,7 +356,6 @@ impl Gemm {
             let b = gpu.resident(NAME, b)?;
             let c = use_c.map(|c| gpu.resident(NAME, c)).transpose()?;
             let out = gpu.alloc::<R>(NAME, m * n)?;
-            let bytes = |r: &Range<usize>| r.start as u64 * size..r.end as u64 * size;
             let params: Vec<Params> = blocks
                 .iter()
                 .map(|blk| Params {
@@ -376,9 +375,9 @@ impl Gemm {
                     lda: if self.transpose_a { m } else { k } as u32,
                     ldb: if self.transpose_b { k } else { n } as u32,
                     ldc: n as u32,
-                    a_off: blk.a.1 as u32,
-                    b_off: blk.b.1 as u32,
-                    c_off: blk.c.1 as u32,
+                    a_off: blk.a.1,
+                    b_off: blk.b.1,
+                    c_off: blk.c.1,
                     ..Params::default()
                 })
                 .collect();
@@ -391,10 +390,10 @@ impl Gemm {
                     let c_window = if c.is_some() { &blk.c.0 } else { &blk.a.0 };
                     [
                         (0, Bind::Uniform(p.bytes())),
-                        (1, Bind::storage(&a, bytes(&blk.a.0))),
-                        (2, Bind::storage(&b, bytes(&blk.b.0))),
-                        (3, Bind::storage(c_copy, bytes(c_window))),
-                        (4, Bind::storage(&out, bytes(&blk.c.0))),
+                        (1, Bind::storage(&a, blk.a.0.clone())),
+                        (2, Bind::storage(&b, blk.b.0.clone())),
+                        (3, Bind::storage(c_copy, c_window.clone())),
+                        (4, Bind::storage(&out, blk.c.0.clone())),
                     ]
                 })
                 .collect();
@@ -456,9 +455,9 @@ impl Gemm {
     }
 
     /// The dispatches of a GPU product blocked by `gpu_blocks`, with
-    /// windows aligned to `align` elements; blocks along `k` come last, so
-    /// each block of `C` accumulates in order.
-    fn gpu_dispatches(&self, &[mb, nb, kb]: &[usize; 3], align: usize) -> Vec<GpuBlock> {
+    /// windows of `size`-byte elements; blocks along `k` come last, so each
+    /// block of `C` accumulates in order.
+    fn gpu_dispatches(&self, &[mb, nb, kb]: &[usize; 3], size: usize) -> Vec<GpuBlock> {
         let (m, n, k) = (self.m, self.n, self.k);
         let mut blocks = Vec::new();
         for i0 in (0..m).step_by(mb) {
@@ -467,7 +466,7 @@ impl Gemm {
                     let (rows, cols, depth) = (mb.min(m - i0), nb.min(n - j0), kb.min(k - p0));
                     // The window from a block's first element to its last.
                     let window = |r0: usize, c0: usize, nr: usize, nc: usize, ld: usize| {
-                        aligned_window(r0 * ld + c0, (r0 + nr - 1) * ld + c0 + nc, align)
+                        aligned_window(r0 * ld + c0, (r0 + nr - 1) * ld + c0 + nc, size)
                     };
                     let a = if self.transpose_a {
                         window(p0, i0, depth, rows, m)
@@ -495,28 +494,18 @@ impl Gemm {
     }
 }
 
-/// Binding offsets are multiples of this many bytes
-/// (`min_storage_buffer_offset_alignment` is at most 256 on every device).
-const OFFSET_ALIGN: usize = 256;
-
-/// The element range `start..end` widened down to a start that is a
-/// multiple of `align` elements, and `start`'s offset within it.
-fn aligned_window(start: usize, end: usize, align: usize) -> (Range<usize>, usize) {
-    let first = start - start % align;
-    (first..end, start - first)
-}
-
 /// One dispatch of a blocked GPU product: a `rows × cols` block of `C`
 /// over `depth` steps of `k`, the first along `k` or a later one that adds
-/// to `out`, with each matrix's window and the block's offset in it.
+/// to `out`, with each matrix's window (bytes) and the block's offset in
+/// it (elements).
 struct GpuBlock {
     rows: usize,
     cols: usize,
     depth: usize,
     first: bool,
-    a: (Range<usize>, usize),
-    b: (Range<usize>, usize),
-    c: (Range<usize>, usize),
+    a: (Range<u64>, u32),
+    b: (Range<u64>, u32),
+    c: (Range<u64>, u32),
 }
 
 impl<R: GemmReal> Kernel<(&Buffer<R>, &Buffer<R>)> for Gemm {

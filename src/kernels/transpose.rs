@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{Cpu, pool};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
+use crate::gpu::{Bind, Dispatch, Gpu, OFFSET_ALIGN, ShaderSpec, aligned_window, shader};
 use crate::kernel::{Kernel, Work, typed_name};
 
 shader! {
@@ -264,10 +264,6 @@ fn block<T: Square>(
 
 // ---------------------------------------------------------------- GPU ----
 
-/// Binding offsets are multiples of this many bytes
-/// (`min_storage_buffer_offset_alignment` is at most 256 on every device).
-const OFFSET_ALIGN: usize = 256;
-
 /// Launches `transpose.wgsl`: one 32×32 tile per workgroup through padded
 /// workgroup memory, reads and writes coalesced.
 ///
@@ -314,13 +310,7 @@ fn transpose_gpu<T: Element>(
         what: "u32 indices or workgroups per dispatch",
     };
     let u32_of = |v: usize| u32::try_from(v).map_err(|_| too_many());
-    // The element range `start..end` as an aligned binding range in bytes,
-    // and `start`'s offset from the range's first element.
-    let align = OFFSET_ALIGN / size;
-    let range = |start: usize, end: usize| {
-        let first = start - start % align;
-        ((first * size) as u64..(end * size) as u64, start - first)
-    };
+    let range = |start: usize, end: usize| aligned_window(start, end, size);
     gpu.scoped(kernel, || {
         let pipeline = gpu.pipeline(&ShaderSpec {
             label: "transpose",
@@ -345,8 +335,8 @@ fn transpose_gpu<T: Element>(
                     c0: u32_of(c0)?,
                     br: u32_of(rb)?,
                     bc: u32_of(cb)?,
-                    in_off: u32_of(in_off)?,
-                    out_off: u32_of(out_off)?,
+                    in_off,
+                    out_off,
                     ..Params::default()
                 };
                 let workgroups = u32_of(rb.div_ceil(TILE) * cb.div_ceil(TILE))?;
