@@ -19,6 +19,13 @@
 // Keys are the order-preserving u32 image of the element bits (`to_key`):
 // the first pass transforms on read, the last transforms back on write, so
 // output elements are the input's bits, permuted. No subgroup operations.
+//
+// Past one storage binding: `histogram` and the scatters run once per input
+// chunk of whole tiles (tiles g0 .. g_end; `keys_in`/`vals_in` are bound
+// from the chunk's first key), and each scatter writes only the slots in
+// its output window out_lo .. out_hi (`keys_out`/`vals_out` are bound from
+// out_lo), so a pass scatters once per chunk and window. The digit table is
+// bound whole. An input within one binding is one chunk and one window.
 
 const ITEMS: u32 = 4u;
 const RADIX: u32 = 256u;
@@ -64,8 +71,9 @@ fn from_key(k: u32) -> u32 {
     return k;
 }
 
+// Key i of the whole input (within this dispatch's chunk).
 fn load_key(i: u32) -> u32 {
-    let b = keys_in[i];
+    let b = keys_in[i - params.g0 * TILE];
     if (params.flags & FLAG_FIRST) != 0u {
         return to_key(b);
     }
@@ -195,10 +203,11 @@ fn digit_starts(lid: u32) {
 // Pass step 1: digit counts of each tile, digit-major.
 @compute @workgroup_size(WG)
 fn histogram(id: Ids) {
-    let g = group_of(id);
+    let g = params.g0 + group_of(id);
+    let live = g < params.g_end;
     atomicStore(&sh_hist[id.lid], 0u);
     workgroupBarrier();
-    if g < params.groups {
+    if live {
         for (var k = 0u; k < ITEMS; k++) {
             let i = g * TILE + k * WG + id.lid;
             if i < params.n {
@@ -207,7 +216,7 @@ fn histogram(id: Ids) {
         }
     }
     workgroupBarrier();
-    if g < params.groups {
+    if live {
         table[id.lid * params.groups + g] = atomicLoad(&sh_hist[id.lid]);
     }
 }
@@ -265,17 +274,18 @@ fn load_val(i: u32) -> u32 {
     if (params.flags & FLAG_GEN_INDEX) != 0u {
         return i;
     }
-    return vals_in[i];
+    return vals_in[i - params.g0 * TILE];
 }
 
 // Pass step 3, keys with u32 values (or generated indices); the keys-only
 // scatter is this with every value line dropped (the `variant` below).
 // Padding keys (past n) have digit 0xff and come last in the tile, so after
-// the stable local sort they sit past `valid`, unwritten.
+// the stable local sort they sit past `valid`, unwritten. Slots outside the
+// output window are left to the window's own dispatch.
 @compute @workgroup_size(WG)
 fn scatter_pairs(id: Ids) {
-    let g = group_of(id);
-    let live = g < params.groups;
+    let g = params.g0 + group_of(id);
+    let live = g < params.g_end;
     var valid = 0u;
     if live {
         valid = min(TILE, params.n - g * TILE);
@@ -314,12 +324,14 @@ fn scatter_pairs(id: Ids) {
             let key = sh_keys[p];
             let d = digit(key);
             let dst = table[d * params.groups + g] + p - sh_start[d];
-            keys_out[dst] = store_bits(key);
-            vals_out[dst] = sh_vals[p];
+            if dst >= params.out_lo && dst < params.out_hi {
+                keys_out[dst - params.out_lo] = store_bits(key);
+                vals_out[dst - params.out_lo] = sh_vals[p];
+            }
         }
     }
 }
 // variant scatter_keys of scatter_pairs: `var val = 0u;` => ``, `val = load_val(i);` => ``,
 //     `sh_vals[p] = val;` => ``, `var vv: array<u32, ITEMS>;` => ``,
 //     `vv[j] = sh_vals[id.lid * ITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
-//     `vals_out[dst] = sh_vals[p];` => ``
+//     `vals_out[dst - params.out_lo] = sh_vals[p];` => ``

@@ -145,18 +145,15 @@ fn every_entry_matches_its_oracle_on_every_backend_at_edge_sizes() {
 }
 
 /// A GPU engine whose bindings hold 16,384 f32: sizes past it cross a
-/// binding (reductions, maps, scans and compaction chunk; the families in
-/// [`ONE_BINDING`] answer `TooLarge` until they do; transpose, conv2d and
-/// gemm move in blocks).
+/// binding (reductions, maps, scans and compaction chunk; transpose,
+/// conv2d and gemm move in blocks; sort in chunks and output windows), and
+/// every family must still match its oracle there.
 fn small_binding_engine() -> Option<&'static Engine> {
     static SMALL: OnceLock<Option<Engine>> = OnceLock::new();
     SMALL
         .get_or_init(|| common::small_binding_engine().map(|e| e.on(Backend::Gpu)))
         .as_ref()
 }
-
-/// Families whose GPU kernels stop at one binding (`Error::TooLarge`).
-const ONE_BINDING: [&str; 1] = ["sort"];
 
 /// A GPU engine with subgroups masked, when the adapter has them: every
 /// kernel with a subgroup path runs its workgroup-memory fallback.
@@ -292,9 +289,9 @@ proptest! {
         n in prop_oneof![0usize..600, 16_000usize..20_000],
         seed in any::<u64>(),
     ) {
-        let (family, probe) = FAMILIES
+        let probe = FAMILIES
             .iter()
-            .flat_map(|f| f.probes.iter().map(move |p| (f.name, p)))
+            .flat_map(|f| f.probes.iter())
             .nth(entry)
             .unwrap();
         let call = (probe.make)(n, seed);
@@ -307,7 +304,6 @@ proptest! {
                         return Err(TestCaseError::fail(format!("{} n={n} on {name}: {e}", probe.kernel)));
                     }
                 }
-                Err(Error::TooLarge { .. }) if name.contains("KiB") && ONE_BINDING.contains(&family) => {}
                 Err(Error::Unsupported { .. }) if name.starts_with("gpu") && probe.gpu_declines.is_some() => {}
                 Err(e) => return Err(TestCaseError::fail(format!("{} n={n} on {name}: {e}", probe.kernel))),
             }

@@ -8,10 +8,9 @@
 //! equal, sorted, reversed, negatives, and for f32: ±0.0, ±Inf, subnormals
 //! and NaNs of both signs with several payloads (all after +Inf).
 //!
-//! A GPU sort binds each whole array, so it cannot reach 65,535 workgroups
-//! of 1024 keys (67 M keys, 256 MiB) on lavapipe's 128 MiB binding limit:
-//! beyond the binding limit it must return `TooLarge` (tested with a small
-//! chunk limit), and `Auto` then sorts on the CPU.
+//! Past one binding a GPU sort runs in chunks and output windows (tested
+//! with 64 KiB bindings, up to the 4-binding limit of its digit table);
+//! past that it returns `TooLarge`, and `Auto` then sorts on the CPU.
 
 mod common;
 
@@ -93,6 +92,13 @@ fn assert_same_u32(what: &str, got: &[u32], want: &[u32]) {
 /// against the oracle: keys bit for bit, pair values and argsort indices
 /// exactly (so stability is checked wherever keys repeat).
 fn check<T: Key>(what: &str, keys: &[T]) {
+    for (b, e) in backends() {
+        check_on(&format!("{what} on {b:?}"), &e, keys);
+    }
+}
+
+/// [`check`] on one engine.
+fn check_on<T: Key>(what: &str, e: &Engine, keys: &[T]) {
     let want = oracle(keys);
     let want_keys: Vec<T> = want.iter().map(|p| p.0).collect();
     let want_idx: Vec<u32> = want.iter().map(|p| p.1).collect();
@@ -104,9 +110,9 @@ fn check<T: Key>(what: &str, keys: &[T]) {
     let want_vals: Vec<u32> = want_idx.iter().map(|&i| vals[i as usize]).collect();
     let kb = Buffer::from(keys.to_vec());
     let vb = Buffer::from(vals);
-    for (b, e) in backends() {
+    {
         let n = keys.len();
-        let ctx = format!("{what} n={n} {} on {b:?}", std::any::type_name::<T>());
+        let ctx = format!("{what} n={n} {}", std::any::type_name::<T>());
         let sorted = e.run(&Sort, &kb).expect("sort").to_vec().unwrap();
         assert_same_bits(&format!("sort {ctx}"), &sorted, &want_keys);
         let (sk, sv) = e.run(&SortPairs, (&kb, &vb)).expect("sort_pairs");
@@ -332,40 +338,45 @@ fn mismatched_pair_lengths_are_an_error_naming_both_lengths() {
 }
 
 #[test]
-fn an_input_past_the_binding_limit_is_too_large_on_the_gpu_and_auto_uses_the_cpu() {
+fn inputs_past_the_binding_limit_sort_in_chunks_and_windows_on_the_gpu() {
     let Some(small) = common::small_binding_engine() else {
         return;
     };
-    let n = 64 * 1024 / 4 + 1;
+    let gpu = small.on(Backend::Gpu);
+    // 16,384 keys per binding: one key past it, ragged chunks and windows,
+    // and 65,536 keys, the most whose digit table (256 counts per tile of
+    // 1024) fits one binding. Few distinct keys too, so ties cross windows.
+    for (i, n) in [16_385, 40_000, 65_536].into_iter().enumerate() {
+        let seed = 20 + i as u64;
+        let before = gpu.stats();
+        check_on(&format!("windowed u32 n={n}"), &gpu, &random_u32s(n, seed));
+        assert!(gpu.stats().since(&before).gpu_dispatches > 3 * 4 * 3);
+        let ties: Vec<i32> = random_u32s(n, seed)
+            .iter()
+            .map(|&r| (r % 7) as i32 - 3)
+            .collect();
+        check_on(&format!("windowed i32 ties n={n}"), &gpu, &ties);
+        check_on(&format!("windowed f32 n={n}"), &gpu, &special_f32s(n, seed));
+    }
+}
+
+#[test]
+fn an_input_whose_digit_table_passes_one_binding_is_too_large_and_auto_uses_the_cpu() {
+    let Some(small) = common::small_binding_engine() else {
+        return;
+    };
+    let n = 65_537;
     let keys = Buffer::from(random_u32s(n, 13));
-    let err = small.on(Backend::Gpu).run(&Sort, &keys).unwrap_err();
-    assert!(
-        matches!(err, Error::TooLarge { kernel: "sort", bytes, limit: 65536, .. } if bytes == n as u64 * 4),
-        "{err:?}"
-    );
-    let err = small.on(Backend::Gpu).run(&Argsort, &keys).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::TooLarge {
-                kernel: "argsort",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    // Exactly at the limit still sorts on the GPU.
-    let at = Buffer::from(random_u32s(n - 1, 14));
-    let got = small
-        .on(Backend::Gpu)
-        .run(&Sort, &at)
-        .unwrap()
-        .to_vec()
-        .unwrap();
-    let mut want = at.to_vec().unwrap();
-    want.sort_unstable();
-    assert_eq!(got, want);
-    // Auto falls back to the CPU for the larger one.
+    for err in [
+        small.on(Backend::Gpu).run(&Sort, &keys).unwrap_err(),
+        small.on(Backend::Gpu).run(&Argsort, &keys).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, Error::TooLarge { bytes, limit: 65536, what, .. } if bytes == n as u64 * 4 && what.contains("digit table")),
+            "{err:?}"
+        );
+    }
+    // Auto falls back to the CPU.
     let got = small.run(&Sort, &keys).unwrap().to_vec().unwrap();
     let mut want = keys.to_vec().unwrap();
     want.sort_unstable();

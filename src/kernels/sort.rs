@@ -30,8 +30,13 @@
 //! - GPU: LSD radix sort, 8-bit digits, four passes of per-workgroup digit
 //!   histograms, a reduce-then-scan of the (digit × workgroup) table, and a
 //!   scatter that ranks keys stably in workgroup memory (see the shader's
-//!   header). It binds whole arrays, so an input larger than one storage
-//!   binding returns [`Error::TooLarge`] (and `Auto` sorts on the CPU).
+//!   header). An input larger than one storage binding runs each pass in
+//!   chunks of whole tiles, and each chunk's scatter once per output window
+//!   of one binding, writing only the slots in it: past one binding the
+//!   scatter's work grows with the number of windows. The digit table
+//!   (a quarter of the keys' bytes) is bound whole, so inputs up to about
+//!   four bindings sort on the GPU; larger ones return [`Error::TooLarge`]
+//!   (and `Auto` sorts on the CPU).
 
 use std::ops::Range;
 
@@ -47,8 +52,13 @@ shader! {
     "sort.wgsl",
     /// `sort.wgsl`'s uniform block: `n` keys (sort passes) or table entries
     /// (scans), `groups` the workgroups that hold real tiles, `shift` the
-    /// bit offset of this pass's digit, `flags` the `FLAG_*` bits.
-    struct Params { n: u32, groups: u32, shift: u32, flags: u32 }
+    /// bit offset of this pass's digit, `flags` the `FLAG_*` bits; for the
+    /// sort passes, the dispatch's tiles `g0..g_end` (its input chunk) and
+    /// the output slots `out_lo..out_hi` it writes (its output window).
+    struct Params {
+        n: u32, groups: u32, shift: u32, flags: u32,
+        g0: u32, g_end: u32, out_lo: u32, out_hi: u32,
+    }
     /// Keys one workgroup handles, and table entries one scan workgroup
     /// handles.
     const TILE: usize = 1024;
@@ -719,11 +729,11 @@ enum GpuValues<'a> {
 }
 
 /// One dispatch to encode: entry point, uniform words, storage bindings
-/// `(slot, buffer id, bytes)`, workgroups.
+/// `(slot, buffer id, byte range)`, workgroups.
 struct Step {
     entry: usize,
     params: Params,
-    binds: Vec<(u32, usize, u64)>,
+    binds: Vec<(u32, usize, Range<u64>)>,
     groups: u32,
 }
 
@@ -754,7 +764,7 @@ const SUMS: usize = 8;
 /// Appends the steps of an exclusive scan of `len` u32s in buffer `data`,
 /// using the block-sum buffers `SUMS + level ..`.
 fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
-    let bytes = |len: usize| (len as u64 * 4).max(4);
+    let bytes = |len: usize| 0..(len as u64 * 4).max(4);
     if len <= TILE {
         steps.push(Step {
             entry: E_DOWN,
@@ -763,7 +773,7 @@ fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
                 groups: 1,
                 ..Params::default()
             },
-            binds: vec![(5, data, bytes(len)), (6, DUMMY, 4)],
+            binds: vec![(5, data, bytes(len)), (6, DUMMY, 0..4)],
             groups: 1,
         });
         return;
@@ -786,8 +796,8 @@ fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
         params: Params {
             n: len as u32,
             groups: groups as u32,
-            shift: 0,
             flags: FLAG_HAS_SUMS,
+            ..Params::default()
         },
         binds: vec![(5, data, bytes(len)), (6, sums, bytes(groups))],
         groups: groups as u32,
@@ -812,14 +822,33 @@ fn gpu_sort<T: Element>(
     let n = keys.len();
     let bytes = n as u64 * 4;
     let limit = gpu.info().chunk_bytes;
-    if bytes > limit || n > u32::MAX as usize / 2 {
-        return Err(Error::TooLarge {
-            kernel,
-            bytes,
-            limit,
-            what: "one storage binding (the GPU sort binds each whole array)",
-        });
+    let groups = n.div_ceil(TILE);
+    let table_len = groups * BUCKETS;
+    let too_large = |what| Error::TooLarge {
+        kernel,
+        bytes,
+        limit,
+        what,
+    };
+    if n > u32::MAX as usize / 2 {
+        return Err(too_large("u32 slot indices"));
     }
+    if table_len as u64 * 4 > limit {
+        return Err(too_large(
+            "one storage binding for the digit table (keys past about four bindings)",
+        ));
+    }
+    // Input chunks of whole tiles and output windows of as many slots, each
+    // within one binding (whole tiles are 4 KiB: aligned binding offsets).
+    let per_binding = usize::try_from(limit / 4).unwrap_or(usize::MAX);
+    let chunk = (per_binding / TILE * TILE).max(TILE);
+    if chunk > per_binding {
+        return Err(too_large("one storage binding (one tile of keys)"));
+    }
+    let chunks: Vec<Range<usize>> = (0..n)
+        .step_by(chunk)
+        .map(|s| s..(s + chunk).min(n))
+        .collect();
     gpu.scoped(kernel, || {
         let pipelines = ENTRIES
             .iter()
@@ -850,8 +879,6 @@ fn gpu_sort<T: Element>(
             ),
         };
         let pairs = vals_b.is_some();
-        let groups = n.div_ceil(TILE);
-        let table_len = groups * BUCKETS;
         let table = gpu.alloc_bytes(kernel, table_len as u64 * 4)?;
         let dummy = gpu.alloc_bytes(kernel, 16)?;
         let mut sums = Vec::new();
@@ -898,42 +925,68 @@ fn gpu_sort<T: Element>(
                 groups: groups as u32,
                 shift,
                 flags,
+                ..Params::default()
             };
-            steps.push(Step {
-                entry: E_HIST,
-                params,
-                binds: vec![(1, key_src[pass], bytes), (5, TABLE, table_bytes)],
-                groups: groups as u32,
-            });
-            scan_steps(&mut steps, TABLE, table_len, 0);
-            let mut binds = vec![
-                (1, key_src[pass], bytes),
-                (3, key_dst[pass], bytes),
-                (5, TABLE, table_bytes),
-            ];
-            if pairs {
-                // Argsort's first pass reads no values; bind the keys there.
-                let vsrc = if flags & FLAG_GEN_INDEX != 0 {
-                    KEYS_IN
-                } else {
-                    val_src[pass]
+            let window = |r: &Range<usize>| r.start as u64 * 4..r.end as u64 * 4;
+            // The chunk's tiles, and its params for the whole output.
+            let of_chunk = |c: &Range<usize>| {
+                let tiles = (c.start / TILE, c.end.div_ceil(TILE));
+                let p = Params {
+                    g0: tiles.0 as u32,
+                    g_end: tiles.1 as u32,
+                    out_hi: n as u32,
+                    ..params
                 };
-                binds.push((2, vsrc, bytes));
-                binds.push((4, val_dst[pass], bytes));
+                (p, (tiles.1 - tiles.0) as u32)
+            };
+            for c in &chunks {
+                let (params, tiles) = of_chunk(c);
+                steps.push(Step {
+                    entry: E_HIST,
+                    params,
+                    binds: vec![(1, key_src[pass], window(c)), (5, TABLE, 0..table_bytes)],
+                    groups: tiles,
+                });
             }
-            steps.push(Step {
-                entry: if pairs { E_PAIRS } else { E_KEYS },
-                params,
-                binds,
-                groups: groups as u32,
-            });
+            scan_steps(&mut steps, TABLE, table_len, 0);
+            for c in &chunks {
+                let (params, tiles) = of_chunk(c);
+                for w in &chunks {
+                    let params = Params {
+                        out_lo: w.start as u32,
+                        out_hi: w.end as u32,
+                        ..params
+                    };
+                    let mut binds = vec![
+                        (1, key_src[pass], window(c)),
+                        (3, key_dst[pass], window(w)),
+                        (5, TABLE, 0..table_bytes),
+                    ];
+                    if pairs {
+                        // Argsort's first pass reads no values; bind the keys there.
+                        let vsrc = if flags & FLAG_GEN_INDEX != 0 {
+                            KEYS_IN
+                        } else {
+                            val_src[pass]
+                        };
+                        binds.push((2, vsrc, window(c)));
+                        binds.push((4, val_dst[pass], window(w)));
+                    }
+                    steps.push(Step {
+                        entry: if pairs { E_PAIRS } else { E_KEYS },
+                        params,
+                        binds,
+                        groups: tiles,
+                    });
+                }
+            }
         }
         let bindings: Vec<Vec<(u32, Bind<'_>)>> = steps
             .iter()
             .map(|s| {
                 let mut v = vec![(0, Bind::Uniform(s.params.bytes()))];
-                for &(slot, id, bytes) in &s.binds {
-                    v.push((slot, Bind::storage(list[id], 0..bytes)));
+                for (slot, id, range) in &s.binds {
+                    v.push((*slot, Bind::storage(list[*id], range.clone())));
                 }
                 v
             })
