@@ -4,8 +4,10 @@
 mod common;
 
 use common::*;
+use std::time::{Duration, Instant};
 use tandem::dispatch::{BackendCost, Transfers};
 use tandem::kernels::{ArgMax, Axpy, Binary, Dot, Min, Sum, Unary};
+
 use tandem::{Backend, Buffer, CostModel, Engine, Error, Residency, Work};
 
 // ---------- buffers and transfers ----------
@@ -402,4 +404,73 @@ fn borrowed_memory_is_read_in_place_on_every_backend_and_never_written() {
         1,
         "the buffer let go of its owner"
     );
+}
+
+// ---------- device-side timings ----------
+
+#[test]
+fn device_timings_sum_each_pass_and_stay_within_the_wall_time() {
+    let Some(e) = own_gpu_engine() else { return };
+    let gpu = e.gpu().expect("a GPU engine");
+    if !gpu.info().features.timestamps {
+        assert!(gpu.set_timing(true).is_err());
+        return;
+    }
+    // Off: nothing is recorded.
+    assert_eq!(gpu.take_device_time("test").unwrap(), None);
+    let x = Buffer::from(vec![1.0f32; 1 << 20]);
+    let y = Buffer::from(vec![2.0f32; 1 << 20]);
+    gpu.set_timing(true).unwrap();
+    // Resident inputs, so the call is the kernels and one small readback.
+    let z = e.run(&Axpy { a: 3.0 }, (&x, &y)).unwrap();
+    gpu.wait("test").unwrap();
+    // The axpy ran as one timed pass (uploads are not passes).
+    assert!(gpu.take_device_time("test").unwrap().unwrap() > Duration::ZERO);
+    let start = Instant::now();
+    let s: f32 = e.run(&Sum, &z).unwrap();
+    let wall = start.elapsed();
+    assert_eq!(s, 5.0 * (1 << 20) as f32);
+    let device = gpu.take_device_time("test").unwrap().expect("timing is on");
+    assert!(device > Duration::ZERO, "{device:?}");
+    assert!(device <= wall, "device {device:?} > wall {wall:?}");
+    // Taken: the next take starts from zero.
+    assert_eq!(gpu.take_device_time("test").unwrap(), Some(Duration::ZERO));
+    // Timing makes no buffer per call (the query set's buffer was made
+    // when it was turned on): steady state after the warm calls above.
+    let created = gpu.resource_counts();
+    for _ in 0..20 {
+        let _: f32 = e.run(&Sum, &z).unwrap();
+    }
+    assert_eq!(
+        gpu.resource_counts().buffers_created,
+        created.buffers_created
+    );
+    assert!(gpu.take_device_time("test").unwrap().unwrap() > Duration::ZERO);
+    // More passes than the query set holds: no partial sum.
+    for _ in 0..300 {
+        let _: f32 = e.run(&Sum, &z).unwrap();
+    }
+    assert_eq!(gpu.take_device_time("test").unwrap(), None);
+    gpu.set_timing(false).unwrap();
+    let _: f32 = e.run(&Sum, &z).unwrap();
+    assert_eq!(gpu.take_device_time("test").unwrap(), None);
+}
+
+#[test]
+fn device_timings_with_timestamps_masked_are_unsupported() {
+    if on(Backend::Gpu).is_none() {
+        return;
+    }
+    let e = Engine::builder()
+        .gpu_features(tandem::gpu::GpuFeatures::ALL.with_timestamps(false))
+        .build()
+        .unwrap();
+    let gpu = e.gpu().expect("a GPU");
+    assert!(!gpu.info().features.timestamps);
+    let err = gpu.set_timing(true).unwrap_err();
+    assert!(
+        matches!(err, Error::Unsupported { ref reason, .. } if reason.contains("TIMESTAMP_QUERY")),
+        "{err}"
+    );
+    assert_eq!(gpu.take_device_time("test").unwrap(), None);
 }

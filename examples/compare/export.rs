@@ -17,7 +17,7 @@ pub(crate) fn csv(rows: &[Row], roof: &Roofline) -> String {
          cpu_gb_s,cpu_pct_bw,cpu_speedup,gpu_host_speedup,gpu_res_speedup,auto_regret,\
          triad_gb_s,read_gb_s,reps,family,element,axis,cpu_pct_roof,gpu_res_pct_roof,\
          fma_gflop_s,gpu_copy_gb_s,gpu_fma_gflop_s,numpy_s,cpu_vs_numpy,rust_peer,rust_peer_s,\
-         cpu_vs_rust_peer\n",
+         cpu_vs_rust_peer,gpu_host_device_s,gpu_res_device_s\n",
     );
     let secs = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4e}"));
     let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
@@ -59,6 +59,8 @@ pub(crate) fn csv(rows: &[Row], roof: &Roofline) -> String {
         fields.push(r.peer.map_or(String::new(), |p| format!("\"{}\"", p.0)));
         fields.push(secs(r.peer.map(|p| p.1.median)));
         fields.push(num(r.vs_peer()));
+        fields.push(secs(r.device(Column::GpuHost)));
+        fields.push(secs(r.device(Column::GpuRes)));
         let _ = writeln!(s, "{}", fields.join(","));
     }
     s
@@ -87,10 +89,14 @@ pub(crate) fn json_report(
         .map(|r| {
             let mut times = serde_json::Map::new();
             let mut reps = serde_json::Map::new();
+            let mut device = serde_json::Map::new();
             for c in Column::ALL {
                 if let Some(cell) = r.cells[c as usize] {
                     times.insert(c.key().into(), json!(cell.median));
                     reps.insert(c.key().into(), json!(cell.reps));
+                    if let Some(d) = cell.device {
+                        device.insert(c.key().into(), json!(d));
+                    }
                 }
             }
             let roof_of = |c| {
@@ -104,7 +110,7 @@ pub(crate) fn json_report(
                     "elements": r.work.elements, "bytes_read": r.work.bytes_read,
                     "bytes_written": r.work.bytes_written, "flops": r.work.flops,
                 },
-                "seconds": times, "reps": reps,
+                "seconds": times, "reps": reps, "device_seconds": device,
                 "auto_backend": r.auto_choice.to_string(),
                 "auto_regret": r.regret(),
                 "faster": r.faster().to_string(),

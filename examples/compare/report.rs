@@ -24,6 +24,11 @@
 //!   warm-up); a buffer result stays on the device, but the timed region ends
 //!   with `Gpu::wait`, so the work itself is finished. Scalar results always
 //!   come back to the host.
+//! - `gpu(h) dev`, `gpu(r) dev`: where the GPU has timestamps
+//!   (`TIMESTAMP_QUERY`), the median over the same timed calls of the time
+//!   their compute passes took on the device (`Gpu::set_timing`,
+//!   `Gpu::take_device_time`): the kernels alone. The wall time less this
+//!   is launch, upload, readback and waiting.
 //! - `auto`: `engine.run(..)` (`Backend::Auto`) on host-resident inputs, a
 //!   buffer result brought to the host as in `gpu(host)`; `auto→` is the
 //!   backend the dispatcher chose (`Engine::explain`, asked before timing).
@@ -175,6 +180,14 @@ pub(crate) fn print_table(
     if gpu {
         header.extend(["gpu(host)", "gpu(res)"]);
     }
+    let device = rows.iter().any(|r| {
+        r.device(Column::GpuHost)
+            .or(r.device(Column::GpuRes))
+            .is_some()
+    });
+    if device {
+        header.extend(["gpu(h) dev", "gpu(r) dev"]);
+    }
     header.extend(["auto", "auto→", "cpu GB/s", "cpu %roof", "cpu×ser"]);
     let numpy = rows.iter().any(|r| r.numpy.is_some());
     if numpy {
@@ -199,6 +212,11 @@ pub(crate) fn print_table(
         if gpu {
             cells.push(time_label(r.cells[Column::GpuHost as usize]));
             cells.push(time_label(r.cells[Column::GpuRes as usize]));
+        }
+        if device {
+            for c in [Column::GpuHost, Column::GpuRes] {
+                cells.push(r.device(c).map_or("-".into(), seconds));
+            }
         }
         cells.push(time_label(r.cells[Column::Auto as usize]));
         cells.push(r.auto_choice.to_string());

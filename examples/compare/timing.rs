@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use tandem::gpu::Gpu;
 use tandem::{Backend, Engine, Work};
 
 use crate::BoxResult;
@@ -84,6 +85,10 @@ pub(crate) struct Cell {
     pub(crate) reps: usize,
     /// Fewer than [`MIN_REPS`] calls because the GPU call was slow.
     pub(crate) capped: bool,
+    /// GPU cells, where the device has timestamps: the median of the same
+    /// calls' time on the device (their compute passes, summed per call),
+    /// seconds.
+    pub(crate) device: Option<f64>,
 }
 
 /// One size of one kernel: a cell per column (`None`: not run), or the
@@ -114,6 +119,11 @@ pub(crate) struct Row {
 impl Row {
     pub(crate) fn get(&self, c: Column) -> Option<f64> {
         self.cells[c as usize].map(|c| c.median)
+    }
+
+    /// The column's median device time (GPU columns with timestamps).
+    pub(crate) fn device(&self, c: Column) -> Option<f64> {
+        self.cells[c as usize].and_then(|c| c.device)
     }
 
     pub(crate) fn cpu_bytes_per_s(&self) -> Option<f64> {
@@ -210,6 +220,7 @@ pub(crate) fn time_cell(
         median: median(&mut times),
         reps,
         capped: reps < MIN_REPS && reps < reps_asked.unwrap_or(MIN_REPS),
+        device: None,
     })
 }
 
@@ -248,6 +259,7 @@ pub(crate) fn time_pair<I>(
         median: median(times),
         reps: n,
         capped: false,
+        device: None,
     };
     Ok((cell(&mut xs), cell(&mut ys), median(&mut ratios)))
 }
@@ -363,14 +375,20 @@ pub(crate) fn measure_row(
                     timed(|| inst.call(engine, Finish::Host))
                 }),
             },
-            Column::GpuHost => time_cell(column, reps, max_reps, || {
-                inst.reset();
-                timed(|| inst.call(&gpu, Finish::Host))
-            }),
+            Column::GpuHost => {
+                let mut device = DeviceTimes::start(engine);
+                let cell = time_cell(column, reps, max_reps, || {
+                    inst.reset();
+                    device.around(|| timed(|| inst.call(&gpu, Finish::Host)))
+                });
+                device.finish(cell)
+            }
             Column::GpuRes => upload(engine, inst.as_ref()).and_then(|()| {
-                time_cell(column, reps, max_reps, || {
-                    timed(|| inst.call(&gpu, Finish::Device))
-                })
+                let mut device = DeviceTimes::start(engine);
+                let cell = time_cell(column, reps, max_reps, || {
+                    device.around(|| timed(|| inst.call(&gpu, Finish::Device)))
+                });
+                device.finish(cell)
             }),
         };
         match cell {
@@ -385,6 +403,59 @@ pub(crate) fn measure_row(
         }
     }
     Ok(row)
+}
+
+/// The device time of each timed call of a GPU cell, where the GPU has
+/// timestamps: [`DeviceTimes::around`] each call, then
+/// [`DeviceTimes::finish`] adds the median to the cell.
+struct DeviceTimes<'a> {
+    gpu: Option<&'a Gpu>,
+    times: Vec<f64>,
+    complete: bool,
+}
+
+impl<'a> DeviceTimes<'a> {
+    /// Turns timing on, where the GPU can.
+    fn start(engine: &'a Engine) -> DeviceTimes<'a> {
+        DeviceTimes {
+            gpu: engine.gpu().filter(|g| g.set_timing(true).is_ok()),
+            times: Vec::new(),
+            complete: true,
+        }
+    }
+
+    /// Runs `call`, discarding what was recorded before it (other columns'
+    /// GPU work) and taking its device time after its timed region.
+    fn around(
+        &mut self,
+        call: impl FnOnce() -> tandem::Result<(Duration, Kept)>,
+    ) -> tandem::Result<(Duration, Kept)> {
+        if let Some(g) = self.gpu {
+            g.take_device_time("compare")?;
+        }
+        let out = call()?;
+        if let Some(g) = self.gpu {
+            match g.take_device_time("compare")? {
+                Some(t) => self.times.push(t.as_secs_f64()),
+                None => self.complete = false,
+            }
+        }
+        Ok(out)
+    }
+
+    /// `cell` with the median device time of its calls (the warm-up, the
+    /// first, left out); turns timing off.
+    fn finish(mut self, cell: tandem::Result<Cell>) -> tandem::Result<Cell> {
+        if let Some(g) = self.gpu {
+            g.set_timing(false)?;
+        }
+        let mut cell = cell?;
+        if self.complete && self.times.len() > 1 {
+            self.times.remove(0);
+            cell.device = Some(median(&mut self.times));
+        }
+        Ok(cell)
+    }
 }
 
 /// Makes the inputs resident on the GPU and waits for the uploads.

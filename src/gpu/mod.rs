@@ -220,6 +220,10 @@ pub struct GpuFeatures {
     /// returns [`Error::Unsupported`] naming the feature, and
     /// [`Backend::Auto`](crate::Backend::Auto) runs it on the CPU.
     pub f64: bool,
+    /// Device-side timestamps (wgpu `Features::TIMESTAMP_QUERY`): with it,
+    /// [`Gpu::set_timing`] times every compute pass on the device. Vulkan,
+    /// Metal and DX12 drivers mostly have it, lavapipe too.
+    pub timestamps: bool,
 }
 
 impl GpuFeatures {
@@ -227,11 +231,13 @@ impl GpuFeatures {
     pub const ALL: GpuFeatures = GpuFeatures {
         subgroups: true,
         f64: true,
+        timestamps: true,
     };
     /// None: every kernel takes its fallback path.
     pub const NONE: GpuFeatures = GpuFeatures {
         subgroups: false,
         f64: false,
+        timestamps: false,
     };
 
     /// This set with subgroups on or off.
@@ -246,6 +252,12 @@ impl GpuFeatures {
         self
     }
 
+    /// This set with device-side timestamps on or off.
+    pub const fn with_timestamps(mut self, on: bool) -> GpuFeatures {
+        self.timestamps = on;
+        self
+    }
+
     fn wgpu(self) -> wgpu::Features {
         let mut f = wgpu::Features::empty();
         if self.subgroups {
@@ -254,6 +266,9 @@ impl GpuFeatures {
         if self.f64 {
             f |= wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64;
         }
+        if self.timestamps {
+            f |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         f
     }
 
@@ -261,6 +276,7 @@ impl GpuFeatures {
         GpuFeatures {
             subgroups: f.contains(wgpu::Features::SUBGROUP),
             f64: f.contains(wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64),
+            timestamps: f.contains(wgpu::Features::TIMESTAMP_QUERY),
         }
     }
 }
@@ -315,6 +331,11 @@ impl fmt::Display for GpuInfo {
             ", f64"
         } else {
             ", no f64"
+        })?;
+        f.write_str(if self.features.timestamps {
+            ", timestamps"
+        } else {
+            ", no timestamps"
         })
     }
 }
@@ -378,10 +399,32 @@ struct Shared {
     buffers_created: AtomicU64,
     /// Readback staging buffers kept for reuse, by size class.
     staging: Mutex<Vec<(u64, wgpu::Buffer)>>,
+    /// Device-side pass timings, while [`Gpu::set_timing`] has them on;
+    /// held locked from a pass's encoding to its `queue.submit`.
+    timer: Mutex<Timer>,
     counters: Arc<Counters>,
     lost: Arc<Mutex<Option<String>>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
+
+/// Device-side timestamps of [`Gpu::submit`]'s compute passes: pass `i`
+/// since the last [`Gpu::take_device_time`] writes its begin and end
+/// timestamps into queries `2i`, `2i + 1` and resolves them into the
+/// buffer at `i · QUERY_RESOLVE_BUFFER_ALIGNMENT`.
+#[derive(Default)]
+struct Timer {
+    on: bool,
+    /// The query set and its resolve buffer, made when timing is first
+    /// turned on.
+    queries: Option<(wgpu::QuerySet, wgpu::Buffer)>,
+    /// Passes recorded since the last take.
+    used: u32,
+    /// Passes not recorded since the last take: the set was full.
+    missed: u32,
+}
+
+/// Passes [`Timer`] records between two takes.
+const TIMER_PASSES: u32 = 256;
 
 /// Readback staging buffers kept for reuse: at most this many...
 const STAGING_KEPT: usize = 16;
@@ -915,6 +958,7 @@ impl Gpu {
                 uniforms: Mutex::new(UniformRing::default()),
                 buffers_created: AtomicU64::new(0),
                 staging: Mutex::new(Vec::new()),
+                timer: Mutex::new(Timer::default()),
                 counters,
                 lost,
                 uncaptured,
@@ -1321,10 +1365,31 @@ impl Gpu {
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some(kernel),
         });
+        // With timing on, the pass's timestamps go into the next free pair
+        // of queries, resolved in the same command buffer.
+        let mut timer = lock(&self.shared.timer);
+        let timed = match (timer.on, &timer.queries) {
+            (true, Some((set, resolve))) if timer.used < TIMER_PASSES => {
+                Some((set.clone(), resolve.clone(), timer.used))
+            }
+            _ => None,
+        };
+        if timer.on {
+            match timed {
+                Some(_) => timer.used += 1,
+                None => timer.missed += 1,
+            }
+        }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel),
-                timestamp_writes: None,
+                timestamp_writes: timed.as_ref().map(|(set, _, i)| {
+                    wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: Some(2 * i),
+                        end_of_pass_write_index: Some(2 * i + 1),
+                    }
+                }),
             });
             for (pipeline, group, x, y) in &groups {
                 pass.set_pipeline(pipeline);
@@ -1332,7 +1397,12 @@ impl Gpu {
                 pass.dispatch_workgroups(*x, *y, 1);
             }
         }
+        if let Some((set, resolve, i)) = &timed {
+            let at = u64::from(*i) * wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT;
+            encoder.resolve_query_set(set, 2 * i..2 * i + 2, resolve, at);
+        }
         self.shared.queue.submit([encoder.finish()]);
+        drop(timer);
         drop(ring);
         self.shared
             .counters
@@ -1365,6 +1435,85 @@ impl Gpu {
     /// Waits for all submitted work to finish (at most the engine's timeout).
     pub fn wait(&self, kernel: &'static str) -> Result<()> {
         self.shared.poll(kernel, None)
+    }
+
+    /// Turns device-side timing of every kernel's compute pass on or off
+    /// (off by default). While on, each submission records when its pass
+    /// began and ended on the device, and [`take_device_time`] sums them:
+    /// the kernels' own time, without the launch, upload and readback that
+    /// a wall clock around the call also sees. [`Error::Unsupported`] when
+    /// the device lacks [`GpuFeatures::timestamps`]. Turning it on the
+    /// first time makes one query set and one small buffer.
+    ///
+    /// [`take_device_time`]: Gpu::take_device_time
+    pub fn set_timing(&self, on: bool) -> Result<()> {
+        if on && !self.shared.info.features.timestamps {
+            return Err(Error::Unsupported {
+                kernel: "timing",
+                backend: crate::kernel::Backend::Gpu,
+                reason: format!(
+                    "device-side timings need the TIMESTAMP_QUERY adapter feature, which {} \
+                     lacks or the engine's gpu_features mask turned off",
+                    self.shared.info.name
+                ),
+            });
+        }
+        let mut timer = lock(&self.shared.timer);
+        if on && timer.queries.is_none() {
+            let device = &self.shared.device;
+            let set = device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("tandem timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2 * TIMER_PASSES,
+            });
+            self.shared.buffers_created.fetch_add(1, Ordering::Relaxed);
+            let resolve = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tandem timestamps"),
+                size: u64::from(TIMER_PASSES) * wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            timer.queries = Some((set, resolve));
+        }
+        timer.on = on;
+        timer.used = 0;
+        timer.missed = 0;
+        Ok(())
+    }
+
+    /// The device time of the compute passes submitted since timing was
+    /// turned on or last taken (waiting for them to finish), and starts
+    /// over. `None` while timing is off, or when more than 256 passes ran
+    /// since the last take (their sum would be incomplete). Each pass's
+    /// time is its end timestamp less its begin, in the queue's timestamp
+    /// period; work between passes (copies, waits) is not counted.
+    pub fn take_device_time(&self, kernel: &'static str) -> Result<Option<Duration>> {
+        // Held across the readback so no pass resolves into the buffer
+        // before it is copied.
+        let mut timer = lock(&self.shared.timer);
+        let (used, missed) = (timer.used, timer.missed);
+        timer.used = 0;
+        timer.missed = 0;
+        let resolve = match (&timer.queries, timer.on, missed) {
+            (Some((_, resolve)), true, 0) => resolve,
+            _ => return Ok(None),
+        };
+        if used == 0 {
+            return Ok(Some(Duration::ZERO));
+        }
+        let stride = wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT;
+        let bytes = self
+            .shared
+            .read_bytes(kernel, resolve, 0..u64::from(used) * stride)?;
+        let period = f64::from(self.shared.queue.get_timestamp_period());
+        let ticks: u64 = bytes
+            .chunks(stride as usize)
+            .map(|pair| {
+                let stamps: [u64; 2] = bytemuck::pod_read_unaligned(&pair[..16]);
+                stamps[1].saturating_sub(stamps[0])
+            })
+            .sum();
+        Ok(Some(Duration::from_secs_f64(ticks as f64 * period * 1e-9)))
     }
 }
 
