@@ -248,8 +248,6 @@ pub const GEMM_MAX_N: usize = 512 * 512;
 pub const SORT_MAX_N: usize = 1 << 18;
 
 /// Why the GPU declines f64 sort keys.
-const F64_SORT: &str = "the GPU radix sort has 32-bit keys";
-
 /// Largest conv2d probe: a `1024²` image.
 pub const CONV_MAX_N: usize = 1024 * 1024;
 
@@ -721,8 +719,7 @@ pub const FAMILIES: &[Family] = &[
                 })
             })
             .axis(Axis::Elements)
-            .max_n(SORT_MAX_N)
-            .gpu_declines(F64_SORT),
+            .max_n(SORT_MAX_N),
             Probe::new("sort_pairs_f64", |n, s| {
                 let keys = probe_data64(n, s.wrapping_add(6))
                     .iter()
@@ -745,8 +742,7 @@ pub const FAMILIES: &[Family] = &[
                 )
             })
             .axis(Axis::Elements)
-            .max_n(SORT_MAX_N)
-            .gpu_declines(F64_SORT),
+            .max_n(SORT_MAX_N),
             Probe::new("argsort_f64", |n, s| {
                 unary_of::<f64, _, _>(Argsort, n, s, Tolerance::Exact, |_, x| {
                     let mut order: Vec<usize> = (0..x.len()).collect();
@@ -755,8 +751,7 @@ pub const FAMILIES: &[Family] = &[
                 })
             })
             .axis(Axis::Elements)
-            .max_n(SORT_MAX_N)
-            .gpu_declines(F64_SORT),
+            .max_n(SORT_MAX_N),
         ],
     },
 ];

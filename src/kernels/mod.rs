@@ -37,5 +37,6 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("reduce", reduce::SHADER),
     ("scan", scan::SHADER),
     ("sort", sort::SHADER),
+    ("sort64", sort::wide::SHADER),
     ("transpose", transpose::SHADER),
 ];

@@ -1,10 +1,11 @@
 //! Radix sort: [`Sort`] (keys), [`SortPairs`] (keys with `u32` values) and
-//! [`Argsort`] (the permutation), for `u32`, `i32` and `f32` keys.
-//! GPU twin: `shaders/sort.wgsl`.
+//! [`Argsort`] (the permutation), for `u32`, `i32`, `f32` and `f64` keys.
+//! GPU twin: `shaders/sort.wgsl` (and `shaders/sort64.wgsl` for f64).
 //!
 //! # Order and semantics (both backends)
 //! - Every sort is **stable** and orders by the key's bits through an
-//!   order-preserving map to `u32`, so both backends give the same output,
+//!   order-preserving map to `u32` (`u64` for f64), so both backends give
+//!   the same output,
 //!   bit for bit, and the output is a permutation of the input's bits.
 //! - `u32` and `i32` keys sort numerically.
 //! - `f32` keys sort numerically with `-0.0` before `+0.0`, and **every NaN
@@ -13,12 +14,14 @@
 //!   by decreasing payload. (The key is the usual sign-flip transform,
 //!   rotated so the negative NaNs wrap past the positive ones: a bijection,
 //!   so NaN payloads and signs come back unchanged.)
+//! - `f64` keys sort the same way at 64 bits.
 //! - Values ([`SortPairs`]) and indices ([`Argsort`]) of equal keys keep
 //!   their input order.
 //! - An empty input gives empty outputs and dispatches nothing.
 //!
 //! # Algorithms
-//! - CPU: LSD radix sort with 8-bit digits (four passes) on the rayon pool.
+//! - CPU: LSD radix sort with 8-bit digits (four passes, eight for f64) on
+//!   the rayon pool.
 //!   One counting pass computes every digit's histogram at once (per chunk);
 //!   a pass whose digit is the same for every key is skipped. Each pass
 //!   scatters in parallel: every chunk writes to offsets it owns, computed
@@ -37,6 +40,15 @@
 //!   (a quarter of the keys' bytes) is bound whole, so inputs up to about
 //!   four bindings sort on the GPU; larger ones return [`Error::TooLarge`]
 //!   (and `Auto` sorts on the CPU).
+//! - GPU, f64 keys: two of those sorts on 32-bit words. Each key's 64-bit
+//!   order-preserving image is split into a low and a high word; the low
+//!   words sort carrying the input indices, the high words (gathered
+//!   through that permutation) sort carrying it, and keys and values are
+//!   gathered through the result: eight passes carrying values, plus three
+//!   or four gathers. The gathers read the keys at random, so the f64 keys
+//!   must fit one storage binding. Like every f64 kernel it needs
+//!   [`GpuFeatures::f64`](crate::gpu::GpuFeatures::f64), although it does
+//!   no f64 arithmetic.
 
 use std::ops::Range;
 
@@ -70,6 +82,17 @@ shader! {
     const FLAG_GEN_INDEX: u32 = 4;
     /// `Params::flags`: `scan_down` adds the scanned block sum.
     const FLAG_HAS_SUMS: u32 = 8;
+}
+
+/// `shaders/sort64.wgsl`: the word kernels of the f64 GPU sort.
+pub(crate) mod wide {
+    use crate::gpu::shader;
+
+    shader! {
+        "sort64.wgsl",
+        /// `sort64.wgsl`'s uniform block: the element count.
+        struct Params { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    }
 }
 
 /// Below this many elements the CPU sorts with a comparison sort (the
@@ -154,8 +177,14 @@ impl<T: Element> Kernel<&Buffer<T>> for Sort {
         if n == 0 {
             return Ok(Buffer::from(Vec::new()));
         }
-        let (k, _) = gpu_sort(gpu, Kernel::<&Buffer<T>>::name(self), keys, GpuValues::None)?;
-        Ok(gpu.into_buffer(k, n))
+        let (k, _) = gpu_sort(
+            gpu,
+            Kernel::<&Buffer<T>>::name(self),
+            keys,
+            GpuValues::None,
+            true,
+        )?;
+        Ok(gpu.into_buffer(k.expect("keys were asked for"), n))
     }
 }
 
@@ -199,8 +228,12 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<u32>)> for SortPairs {
             Kernel::<(&Buffer<T>, &Buffer<u32>)>::name(self),
             keys,
             GpuValues::Buffer(values),
+            true,
         )?;
-        let v = v.expect("values were given");
+        let (k, v) = (
+            k.expect("keys were asked for"),
+            v.expect("values were given"),
+        );
         Ok((gpu.into_buffer(k, n), gpu.into_buffer(v, n)))
     }
 }
@@ -239,6 +272,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Argsort {
             Kernel::<&Buffer<T>>::name(self),
             keys,
             GpuValues::Indices,
+            false,
         )?;
         Ok(gpu.into_buffer(v.expect("indices were asked for"), n))
     }
@@ -722,6 +756,7 @@ fn comparison_sort<K: KeyMap>(src: &[K::W], values: Values<'_>) -> (Vec<K::W>, O
 // ----------------------------------------------------------------- GPU ----
 
 /// What travels with the keys on the GPU.
+#[derive(Clone, Copy)]
 enum GpuValues<'a> {
     None,
     Buffer(&'a Buffer<u32>),
@@ -804,51 +839,205 @@ fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
     });
 }
 
-/// Runs the four radix passes on the GPU; returns the device copies of the
-/// sorted keys (element bits) and of the values, if any.
+/// Sorts `keys` on the GPU; returns the device copies of the sorted keys
+/// (element bits; `None` when `want_keys` is false and no pass makes them
+/// anyway) and of the values, if any. 32-bit keys take the four radix
+/// passes of [`sort_words`]; f64 keys take [`gpu_sort_f64`].
 fn gpu_sort<T: Element>(
     gpu: &Gpu,
     kernel: &'static str,
     keys: &Buffer<T>,
     values: GpuValues<'_>,
-) -> Result<(DeviceCopy, Option<DeviceCopy>)> {
-    if T::TYPE == ElementType::F64 {
-        return Err(Error::Unsupported {
-            kernel,
-            backend: crate::Backend::Gpu,
-            reason: "the GPU radix sort has 32-bit keys; f64 keys sort on the CPU".into(),
-        });
-    }
+    want_keys: bool,
+) -> Result<(Option<DeviceCopy>, Option<DeviceCopy>)> {
+    gpu.check_element(kernel, T::TYPE)?;
     let n = keys.len();
-    let bytes = n as u64 * 4;
+    // Refuse before uploading anything.
+    word_chunks(gpu, kernel, n)?;
+    if T::TYPE == ElementType::F64 {
+        f64_fits(gpu, kernel, n)?;
+    }
+    let keys_in = gpu.resident(kernel, keys)?;
+    let vals_in = match values {
+        GpuValues::Buffer(v) => Some(gpu.resident(kernel, v)?),
+        _ => None,
+    };
+    let words = match (values, &vals_in) {
+        (GpuValues::None, _) => Words::None,
+        (GpuValues::Indices, _) => Words::Indices,
+        (GpuValues::Buffer(_), v) => Words::Copy(v.as_deref().expect("made above")),
+    };
+    if T::TYPE == ElementType::F64 {
+        return gpu_sort_f64(gpu, kernel, &keys_in, n, words, want_keys);
+    }
+    let (k, v) = sort_words(gpu, kernel, T::TYPE, &keys_in, n, words)?;
+    Ok((Some(k), v))
+}
+
+/// The input chunks (and output windows) of a sort of `n` 32-bit words:
+/// whole tiles, each within one storage binding (whole tiles are 4 KiB, so
+/// their offsets are aligned). [`Error::TooLarge`] when the words need u32
+/// slot indices past `u32::MAX / 2`, or the digit table (256 counts per
+/// tile) does not fit one binding.
+fn word_chunks(gpu: &Gpu, kernel: &'static str, n: usize) -> Result<Vec<Range<usize>>> {
     let limit = gpu.info().chunk_bytes;
-    let groups = n.div_ceil(TILE);
-    let table_len = groups * BUCKETS;
     let too_large = |what| Error::TooLarge {
         kernel,
-        bytes,
+        bytes: n as u64 * 4,
         limit,
         what,
     };
     if n > u32::MAX as usize / 2 {
         return Err(too_large("u32 slot indices"));
     }
-    if table_len as u64 * 4 > limit {
+    if (n.div_ceil(TILE) * BUCKETS) as u64 * 4 > limit {
         return Err(too_large(
             "one storage binding for the digit table (keys past about four bindings)",
         ));
     }
-    // Input chunks of whole tiles and output windows of as many slots, each
-    // within one binding (whole tiles are 4 KiB: aligned binding offsets).
     let per_binding = usize::try_from(limit / 4).unwrap_or(usize::MAX);
     let chunk = (per_binding / TILE * TILE).max(TILE);
     if chunk > per_binding {
         return Err(too_large("one storage binding (one tile of keys)"));
     }
-    let chunks: Vec<Range<usize>> = (0..n)
+    Ok((0..n)
         .step_by(chunk)
         .map(|s| s..(s + chunk).min(n))
-        .collect();
+        .collect())
+}
+
+/// What travels with a sort's words: nothing, a resident `u32` array, or
+/// the input indices (made by the first pass).
+#[derive(Clone, Copy)]
+enum Words<'a> {
+    None,
+    Copy(&'a DeviceCopy),
+    Indices,
+}
+
+/// f64 keys as two 32-bit sorts (`shaders/sort64.wgsl`): `split` writes
+/// each key's order-preserving 64-bit image as a low and a high word; the
+/// low words sort stably carrying the indices, the high words are gathered
+/// through that permutation and sort stably carrying it, and the keys (and
+/// values) are gathered through the result. Both sorts are stable, so this
+/// is the LSD order of the 64-bit key: the CPU's order, bit for bit. The
+/// gathers read the keys at random, so the keys (8 bytes each) must fit
+/// one storage binding ([`Error::TooLarge`] past it).
+fn gpu_sort_f64(
+    gpu: &Gpu,
+    kernel: &'static str,
+    keys_in: &DeviceCopy,
+    n: usize,
+    values: Words<'_>,
+    want_keys: bool,
+) -> Result<(Option<DeviceCopy>, Option<DeviceCopy>)> {
+    let bytes = f64_fits(gpu, kernel, n)?;
+    let words = n as u64 * 4;
+    let pipeline = |entry| {
+        gpu.pipeline(&ShaderSpec {
+            label: "sort64",
+            source: wide::SHADER,
+            entry,
+            element: None,
+            constants: &[],
+        })
+    };
+    let params = wide::Params {
+        n: n as u32,
+        ..wide::Params::default()
+    };
+    let groups = (n as u32).div_ceil(crate::gpu::WORKGROUP_SIZE);
+    // One elementwise dispatch of `entry` over the given bindings.
+    let run = |entry, binds: &[(u32, &DeviceCopy, u64)]| -> Result<()> {
+        gpu.scoped(kernel, || {
+            let pipeline = pipeline(entry)?;
+            let mut b = vec![(0, Bind::Uniform(params.bytes()))];
+            b.extend(
+                binds
+                    .iter()
+                    .map(|&(slot, c, len)| (slot, Bind::storage(c, 0..len))),
+            );
+            gpu.submit(kernel, &[Dispatch::new(&pipeline, &b, groups)])
+        })
+    };
+    let lo = gpu.alloc_bytes(kernel, words)?;
+    let hi = gpu.alloc_bytes(kernel, words)?;
+    run(
+        "split",
+        &[(1, keys_in, bytes), (3, &lo, words), (4, &hi, words)],
+    )?;
+    let (_, by_lo) = sort_words(gpu, kernel, ElementType::U32, &lo, n, Words::Indices)?;
+    let by_lo = by_lo.expect("indices were asked for");
+    let hi_by_lo = lo; // the low words are no longer needed
+    run(
+        "gather",
+        &[(1, &hi, words), (2, &by_lo, words), (3, &hi_by_lo, words)],
+    )?;
+    let (_, order) = sort_words(
+        gpu,
+        kernel,
+        ElementType::U32,
+        &hi_by_lo,
+        n,
+        Words::Copy(&by_lo),
+    )?;
+    let order = order.expect("values were given");
+    let keys = if want_keys {
+        let out = gpu.alloc_bytes(kernel, bytes)?;
+        run(
+            "gather2",
+            &[(1, keys_in, bytes), (2, &order, words), (3, &out, bytes)],
+        )?;
+        Some(out)
+    } else {
+        None
+    };
+    let values = match values {
+        Words::None => None,
+        Words::Indices => Some(order),
+        Words::Copy(v) => {
+            let out = gpu.alloc_bytes(kernel, words)?;
+            run(
+                "gather",
+                &[(1, v, words), (2, &order, words), (3, &out, words)],
+            )?;
+            Some(out)
+        }
+    };
+    Ok((keys, values))
+}
+
+/// The bytes of `n` f64 keys, which must fit one storage binding: the GPU
+/// sort gathers them at random.
+fn f64_fits(gpu: &Gpu, kernel: &'static str, n: usize) -> Result<u64> {
+    let (bytes, limit) = (n as u64 * 8, gpu.info().chunk_bytes);
+    if bytes > limit {
+        return Err(Error::TooLarge {
+            kernel,
+            bytes,
+            limit,
+            what: "one storage binding (the f64 keys, which the GPU sort gathers)",
+        });
+    }
+    Ok(bytes)
+}
+
+/// Runs the four radix passes on `n` resident 32-bit keys of element type
+/// `kind` (its bits transformed to keys on the first pass and back on the
+/// last); returns the device copies of the sorted keys (element bits) and
+/// of the values, if any.
+fn sort_words(
+    gpu: &Gpu,
+    kernel: &'static str,
+    kind: ElementType,
+    keys_in: &DeviceCopy,
+    n: usize,
+    values: Words<'_>,
+) -> Result<(DeviceCopy, Option<DeviceCopy>)> {
+    let bytes = n as u64 * 4;
+    let groups = n.div_ceil(TILE);
+    let table_len = groups * BUCKETS;
+    let chunks = word_chunks(gpu, kernel, n)?;
     gpu.scoped(kernel, || {
         let pipelines = ENTRIES
             .iter()
@@ -857,22 +1046,21 @@ fn gpu_sort<T: Element>(
                     label: "sort",
                     source: SHADER,
                     entry,
-                    element: Some(T::TYPE),
-                    constants: &[("KIND", f64::from(T::TYPE.kind_code()))],
+                    element: Some(kind),
+                    constants: &[("KIND", f64::from(kind.kind_code()))],
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let keys_in = gpu.resident(kernel, keys)?;
         let keys_b = gpu.alloc_bytes(kernel, bytes)?;
         let keys_c = gpu.alloc_bytes(kernel, bytes)?;
         let (vals_in, vals_b, vals_c) = match values {
-            GpuValues::None => (None, None, None),
-            GpuValues::Buffer(v) => (
-                Some(gpu.resident(kernel, v)?),
+            Words::None => (None, None, None),
+            Words::Copy(v) => (
+                Some(v),
                 Some(gpu.alloc_bytes(kernel, bytes)?),
                 Some(gpu.alloc_bytes(kernel, bytes)?),
             ),
-            GpuValues::Indices => (
+            Words::Indices => (
                 None,
                 Some(gpu.alloc_bytes(kernel, bytes)?),
                 Some(gpu.alloc_bytes(kernel, bytes)?),
@@ -891,10 +1079,10 @@ fn gpu_sort<T: Element>(
         // Buffer list in the order of the ids above; absent values stand in
         // with buffers that exist (unused by `scatter_keys`).
         let mut list: Vec<&DeviceCopy> = vec![
-            &*keys_in,
+            keys_in,
             &keys_b,
             &keys_c,
-            vals_in.as_deref().unwrap_or(&*keys_in),
+            vals_in.unwrap_or(keys_in),
             vals_b.as_ref().unwrap_or(&keys_b),
             vals_c.as_ref().unwrap_or(&keys_c),
             &table,
@@ -913,7 +1101,7 @@ fn gpu_sort<T: Element>(
             let mut flags = 0;
             if pass == 0 {
                 flags |= FLAG_FIRST;
-                if matches!(values, GpuValues::Indices) {
+                if matches!(values, Words::Indices) {
                     flags |= FLAG_GEN_INDEX;
                 }
             }

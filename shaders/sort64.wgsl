@@ -1,0 +1,60 @@
+// 64-bit (f64) keys for the GPU radix sort: the word kernels around two
+// 32-bit sorts (`gpu_sort_f64` in src/kernels/sort.rs).
+//
+// `split` maps each f64's bits to its order-preserving 64-bit key (the CPU's
+// `F64Key`: negatives flipped, positives given the sign bit, then the range
+// rotated down by 0x000fffff_ffffffff so every NaN sorts after +Inf) and
+// writes the key's low and high words to two u32 arrays. The host then
+// sorts the low words stably carrying indices, gathers the high words
+// through that permutation (`gather`), sorts those stably carrying the
+// permutation, and gathers the f64 bits (`gather2`) and any values through
+// the final one: LSD order by (high, low) is the 64-bit key's order.
+// Elements are read as pairs of u32 words (little-endian: low word first),
+// so nothing here needs f64 arithmetic.
+
+@group(0) @binding(1) var<storage, read> src: array<u32>;
+@group(0) @binding(2) var<storage, read> perm: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(4) var<storage, read_write> dst_hi: array<u32>;
+
+@compute @workgroup_size(WG)
+fn split(id: Ids) {
+    let i = global_index(id);
+    if i >= params.n {
+        return;
+    }
+    let bl = src[2u * i];
+    let bh = src[2u * i + 1u];
+    var sl = bl;
+    var sh = bh | 0x80000000u;
+    if (bh & 0x80000000u) != 0u {
+        sl = ~bl;
+        sh = ~bh;
+    }
+    // (sh, sl) - 0x000fffff_ffffffff, with the borrow out of the low word.
+    let borrow = select(1u, 0u, sl == 0xffffffffu);
+    dst[i] = sl + 1u;
+    dst_hi[i] = sh - 0x000fffffu - borrow;
+}
+
+// dst[i] = src[perm[i]]: one word per element.
+@compute @workgroup_size(WG)
+fn gather(id: Ids) {
+    let i = global_index(id);
+    if i >= params.n {
+        return;
+    }
+    dst[i] = src[perm[i]];
+}
+
+// The same for two-word (f64) elements.
+@compute @workgroup_size(WG)
+fn gather2(id: Ids) {
+    let i = global_index(id);
+    if i >= params.n {
+        return;
+    }
+    let p = perm[i];
+    dst[2u * i] = src[2u * p];
+    dst[2u * i + 1u] = src[2u * p + 1u];
+}
