@@ -18,7 +18,9 @@
 //
 // Keys are the order-preserving u32 image of the element bits (`to_key`):
 // the first pass transforms on read, the last transforms back on write, so
-// output elements are the input's bits, permuted. No subgroup operations.
+// output elements are the input's bits, permuted. Where the device has
+// SUBGROUP, the scatters' local sort scans with subgroup operations
+// (`scatter_*_sg`, the `subgroups` section below).
 //
 // Past one storage binding: `histogram` and the scatters run once per input
 // chunk of whole tiles (tiles g0 .. g_end; `keys_in`/`vals_in` are bound
@@ -335,3 +337,43 @@ fn scatter_pairs(id: Ids) {
 //     `sh_vals[p] = val;` => ``, `var vv: array<u32, ITEMS>;` => ``,
 //     `vv[j] = sh_vals[id.lid * ITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
 //     `vals_out[dst - params.out_lo] = sh_vals[p];` => ``
+
+// begin subgroups
+// Where the device has SUBGROUP: each split round's scan from
+// `subgroupExclusiveAdd` and one barrier, instead of the workgroup scan's
+// three (and the barrier after it). The round's own barrier after its
+// scatter separates this round's reads of `sg_totals` from the next
+// round's writes. An invocation's rank is `sg * size + lane` (its
+// subgroup, then its lane), for its keys' tile positions as for the scan,
+// so stability never depends on how the hardware maps local indices to
+// subgroups; subgroup sizes are read, never assumed (at least 4: WGSL's
+// smallest, so at most WG / 4 subgroups).
+var<workgroup> sg_totals: array<vec2<u32>, 64>;
+
+// `wg_scan2` over ranks: (exclusive prefix, total).
+fn sg_scan2(x: vec2<u32>, sg: u32, lane: u32, count: u32) -> array<vec2<u32>, 2> {
+    let within = subgroupExclusiveAdd(x);
+    let sum = subgroupAdd(x);
+    if lane == 0u {
+        sg_totals[sg] = sum;
+    }
+    workgroupBarrier();
+    var before = vec2(0u);
+    var total = vec2(0u);
+    for (var i = 0u; i < count; i++) {
+        let t = sg_totals[i];
+        before += select(vec2(0u), t, i < sg);
+        total += t;
+    }
+    return array(before + within, total);
+}
+// variant sg_split_positions of split_positions: `(lid: u32, kk` => `(sg: u32, lane: u32, count: u32, kk`,
+//     `wg_scan2(lid, packed)` => `sg_scan2(packed, sg, lane, count)`
+// variant scatter_pairs_sg of scatter_pairs: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
+//     `split_positions(id.lid, kk, bit)` => `sg_split_positions(sg, lane, count, kk, bit)`,
+//     `id.lid * ITEMS + j` => `(sg * size + lane) * ITEMS + j`
+// variant scatter_keys_sg of scatter_pairs_sg: `var val = 0u;` => ``, `val = load_val(i);` => ``,
+//     `sh_vals[p] = val;` => ``, `var vv: array<u32, ITEMS>;` => ``,
+//     `vv[j] = sh_vals[(sg * size + lane) * ITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
+//     `vals_out[dst - params.out_lo] = sh_vals[p];` => ``
+// end subgroups

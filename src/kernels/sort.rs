@@ -779,6 +779,14 @@ const ENTRIES: [&str; 5] = [
     "scatter_keys",
     "scatter_pairs",
 ];
+/// [`ENTRIES`] where the device has subgroups.
+const ENTRIES_SG: [&str; 5] = [
+    "histogram",
+    "scan_reduce",
+    "scan_down",
+    "scatter_keys_sg",
+    "scatter_pairs_sg",
+];
 const E_HIST: usize = 0;
 const E_REDUCE: usize = 1;
 const E_DOWN: usize = 2;
@@ -1039,9 +1047,14 @@ fn sort_words(
     let table_len = groups * BUCKETS;
     let chunks = word_chunks(gpu, kernel, n)?;
     gpu.scoped(kernel, || {
+        // The scatters' subgroup variants where the device has SUBGROUP
+        // (the shader's `subgroups` section).
+        let sg = gpu.info().features.subgroups;
         let pipelines = ENTRIES
             .iter()
-            .map(|&entry| {
+            .zip(ENTRIES_SG)
+            .map(|(&entry, entry_sg)| {
+                let entry = if sg { entry_sg } else { entry };
                 gpu.pipeline(&ShaderSpec {
                     label: "sort",
                     source: SHADER,
