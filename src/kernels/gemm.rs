@@ -408,12 +408,14 @@ impl Gemm {
     ///
     /// Each matrix is row-major, so a block of it is one contiguous window
     /// from its first to its last element, bound at an offset aligned down
-    /// to `align` elements (hence `align - 1` elements of room, except for
-    /// a matrix bound whole). A window that does not fit halves the block
-    /// dimension that counts its rows (`m` for `A` and `C`, `k` for a
-    /// transposed `A` and for `B`, `n` for a transposed `B`), or its
-    /// columns once that is 1. `None` only when a single element of each
-    /// matrix does not fit.
+    /// to `align` elements: `align - 1` elements of room, unless every
+    /// block's start is aligned (the leading dimension and the block's
+    /// width are multiples of `align`) or the matrix is bound whole. A
+    /// window that does not fit shrinks the block dimension that counts its
+    /// rows (`m` for `A` and `C`, `k` for a transposed `A` and for `B`, `n`
+    /// for a transposed `B`) to the most rows that fit, in whole tiles where
+    /// that is at least one tile, or its columns once one row does not fit.
+    /// `None` only when a single element of each matrix does not fit.
     fn gpu_blocks(&self, per_binding: usize, align: usize) -> Option<[usize; 3]> {
         const M: usize = 0;
         const N: usize = 1;
@@ -431,26 +433,47 @@ impl Gemm {
             (K, N, n)
         };
         let whole = [m, n, k];
+        let step = |d: usize| if d == K { BK } else { TS };
         let mut dims = whole;
         loop {
-            let over = [a, b, (M, N, n)].into_iter().find(|&(r, c, ld)| {
-                let span = (dims[r] - 1) * ld + dims[c];
+            let room = |dims: &[usize; 3], r: usize, c: usize, ld: usize| {
                 let is_whole = dims[r] == whole[r] && dims[c] == whole[c];
-                span + if is_whole { 0 } else { align - 1 } > per_binding
-            });
-            let Some((r, c, _)) = over else {
+                let aligned = ld.is_multiple_of(align)
+                    && (dims[c] == whole[c] || dims[c].is_multiple_of(align));
+                per_binding.saturating_sub(if is_whole || aligned { 0 } else { align - 1 })
+            };
+            let over = [a, b, (M, N, n)]
+                .into_iter()
+                .find(|&(r, c, ld)| (dims[r] - 1) * ld + dims[c] > room(&dims, r, c, ld));
+            let Some((r, c, ld)) = over else {
                 return Some(dims);
             };
-            let d = if dims[r] > 1 { r } else { c };
-            if dims[d] == 1 {
+            let room = room(&dims, r, c, ld);
+            // The most rows whose window fits, in whole tiles if possible.
+            let rows = match room.checked_sub(dims[c]) {
+                Some(spare) => (spare / ld + 1).min(dims[r] - 1),
+                None => 0,
+            };
+            if rows >= 1 {
+                dims[r] = if rows >= step(r) {
+                    rows - rows % step(r)
+                } else {
+                    rows
+                };
+            } else if dims[r] > 1 {
+                dims[r] = 1;
+            } else if dims[c] > 1 {
+                // One row is too long: as many columns as fit, whole tiles
+                // where possible.
+                let cols = room.min(dims[c] - 1).max(1);
+                dims[c] = if cols >= step(c) {
+                    cols - cols % step(c)
+                } else {
+                    cols
+                };
+            } else {
                 return None;
             }
-            let step = if d == K { BK } else { TS };
-            dims[d] = if dims[d] > step {
-                (dims[d] / 2).div_ceil(step) * step
-            } else {
-                dims[d].div_ceil(2)
-            };
         }
     }
 
