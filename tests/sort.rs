@@ -427,6 +427,18 @@ fn work_counts_every_pass_over_keys_and_values() {
     let w = tandem::Kernel::work(&SortPairs, &(&k, &v));
     assert_eq!(w.bytes_read, 4000 * 9);
     assert_eq!(w.bytes_written, 4000 * 8);
+    // f64: eight 8-bit digits over 8-byte keys.
+    let k64 = Buffer::from(vec![0f64; 1000]);
+    let w = tandem::Kernel::work(&Sort, &&k64);
+    assert_eq!(w.bytes_read, 8000 * 9);
+    assert_eq!(w.bytes_written, 8000 * 8);
+    let w = tandem::Kernel::work(&SortPairs, &(&k64, &v));
+    assert_eq!(w.bytes_read, 8000 + 8 * 12_000);
+    assert_eq!(w.bytes_written, 8 * 12_000);
+    // Argsort makes its first pass's indices instead of reading them.
+    let w = tandem::Kernel::work(&Argsort, &&k64);
+    assert_eq!(w.bytes_read, 8000 + 8 * 12_000 - 4000);
+    assert_eq!(w.bytes_written, 8 * 12_000);
 }
 
 // ---------- properties ----------

@@ -140,15 +140,19 @@ pub struct SortPairs;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Argsort;
 
-/// The work of a radix sort of `n` keys carrying `arrays - 1` value arrays:
-/// one counting read, then per pass a read and a write of every array.
-fn sort_work(n: usize, arrays: u64) -> Work {
+/// The work of a radix sort of `n` keys of `key_bytes` bytes carrying
+/// `arrays - 1` value arrays (`u32`): one counting read of the keys, then
+/// per 8-bit digit (four passes for 32-bit keys, eight for f64) a read and
+/// a write of the keys and of every value array.
+fn sort_work(n: usize, key_bytes: usize, arrays: u64) -> Work {
     let n = n as u64;
-    let passes = PASSES as u64;
+    let key = key_bytes as u64;
+    let passes = key;
+    let per_pass = n * (key + 4 * (arrays - 1));
     Work {
         elements: n,
-        bytes_read: n * 4 * (arrays * passes + 1),
-        bytes_written: n * 4 * arrays * passes,
+        bytes_read: n * key + passes * per_pass,
+        bytes_written: passes * per_pass,
         // Per key and pass: digit extract, count, offset bump, address.
         flops: n * passes * 4,
         host_result_bytes: 0,
@@ -163,7 +167,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Sort {
     }
 
     fn work(&self, keys: &&Buffer<T>) -> Work {
-        sort_work(keys.len(), 1)
+        sort_work(keys.len(), size_of::<T>(), 1)
     }
 
     fn run_cpu(&self, cpu: &Cpu, keys: &Buffer<T>) -> Result<Buffer<T>> {
@@ -196,7 +200,7 @@ impl<T: Element> Kernel<(&Buffer<T>, &Buffer<u32>)> for SortPairs {
     }
 
     fn work(&self, (keys, _): &(&Buffer<T>, &Buffer<u32>)) -> Work {
-        sort_work(keys.len(), 2)
+        sort_work(keys.len(), size_of::<T>(), 2)
     }
 
     fn run_cpu(
@@ -248,7 +252,7 @@ impl<T: Element> Kernel<&Buffer<T>> for Argsort {
     fn work(&self, keys: &&Buffer<T>) -> Work {
         // Keys and indices move; the indices of the first pass are made,
         // not read.
-        let mut w = sort_work(keys.len(), 2);
+        let mut w = sort_work(keys.len(), size_of::<T>(), 2);
         w.bytes_read -= keys.len() as u64 * 4;
         w
     }
