@@ -344,7 +344,7 @@ impl Gemm {
                 what: "workgroups per dispatch",
             });
         }
-        gpu.scoped(NAME, || {
+        gpu.scoped(name, || {
             let pipeline = gpu.pipeline(&ShaderSpec {
                 label: NAME,
                 source: SHADER,
@@ -352,10 +352,10 @@ impl Gemm {
                 element: Some(R::TYPE),
                 constants: &[],
             })?;
-            let a = gpu.resident(NAME, a)?;
-            let b = gpu.resident(NAME, b)?;
-            let c = use_c.map(|c| gpu.resident(NAME, c)).transpose()?;
-            let out = gpu.alloc::<R>(NAME, m * n)?;
+            let a = gpu.resident(name, a)?;
+            let b = gpu.resident(name, b)?;
+            let c = use_c.map(|c| gpu.resident(name, c)).transpose()?;
+            let out = gpu.alloc::<R>(name, m * n)?;
             let params: Vec<Params> = blocks
                 .iter()
                 .map(|blk| Params {
@@ -398,7 +398,7 @@ impl Gemm {
                 })
                 .collect();
             let groups = blocks.iter().map(|b| tiles(b) as u32);
-            gpu.submit(NAME, &Dispatch::each(&pipeline, &bindings, groups))?;
+            gpu.submit(name, &Dispatch::each(&pipeline, &bindings, groups))?;
             Ok(gpu.into_buffer(out, m * n))
         })
     }

@@ -869,11 +869,13 @@ fn gpu_sort<T: Element>(
     if T::TYPE == ElementType::F64 {
         f64_fits(gpu, kernel, n)?;
     }
-    let keys_in = gpu.resident(kernel, keys)?;
-    let vals_in = match values {
-        GpuValues::Buffer(v) => Some(gpu.resident(kernel, v)?),
-        _ => None,
-    };
+    let (keys_in, vals_in) = gpu.scoped(kernel, || {
+        let vals = match values {
+            GpuValues::Buffer(v) => Some(gpu.resident(kernel, v)?),
+            _ => None,
+        };
+        Ok((gpu.resident(kernel, keys)?, vals))
+    })?;
     let words = match (values, &vals_in) {
         (GpuValues::None, _) => Words::None,
         (GpuValues::Indices, _) => Words::Indices,
