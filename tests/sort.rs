@@ -189,18 +189,13 @@ fn special_f32s(n: usize, seed: u64) -> Vec<f32> {
         1.0,
         -1.0,
     ];
-    let mut rng = Rng::new(seed);
-    (0..n)
-        .map(|_| {
-            let r = rng.next_u32();
-            match r % 4 {
-                0 => specials[(r >> 8) as usize % specials.len()],
-                1 => rng.f32(-4.0, 4.0),
-                // Any bit pattern: every exponent, some NaNs.
-                _ => f32::from_bits(rng.next_u32()),
-            }
-        })
-        .collect()
+    mixed(
+        n,
+        seed,
+        &specials,
+        |r| r.f32(-4.0, 4.0),
+        |r| f32::from_bits(r.next_u32()),
+    )
 }
 
 // ---------- conformance ----------
@@ -508,14 +503,32 @@ fn special_f64s(n: usize, seed: u64) -> Vec<f64> {
         f64::from_bits(0x3ff0_0000_0000_0000),
         f64::from_bits(0xbff0_0000_ffff_ffff),
     ];
+    mixed(
+        n,
+        seed,
+        &specials,
+        |r| f64::from(r.f32(-4.0, 4.0)),
+        |r| f64::from_bits(u64::from(r.next_u32()) << 32 | u64::from(r.next_u32())),
+    )
+}
+
+/// `n` draws: a quarter from `specials`, a quarter `small` values, half
+/// `any` bit pattern (every exponent, some NaNs).
+fn mixed<F: Copy>(
+    n: usize,
+    seed: u64,
+    specials: &[F],
+    small: impl Fn(&mut Rng) -> F,
+    any: impl Fn(&mut Rng) -> F,
+) -> Vec<F> {
     let mut rng = Rng::new(seed);
     (0..n)
         .map(|_| {
             let r = rng.next_u32();
             match r % 4 {
                 0 => specials[(r >> 8) as usize % specials.len()],
-                1 => f64::from(rng.f32(-4.0, 4.0)),
-                _ => f64::from_bits(u64::from(rng.next_u32()) << 32 | u64::from(rng.next_u32())),
+                1 => small(&mut rng),
+                _ => any(&mut rng),
             }
         })
         .collect()
