@@ -247,7 +247,6 @@ pub const GEMM_MAX_N: usize = 512 * 512;
 /// cells too slow on a software GPU; beyond it the curves grow ∝ n).
 pub const SORT_MAX_N: usize = 1 << 18;
 
-/// Why the GPU declines f64 sort keys.
 /// Largest conv2d probe: a `1024²` image.
 pub const CONV_MAX_N: usize = 1024 * 1024;
 
@@ -709,8 +708,8 @@ pub const FAMILIES: &[Family] = &[
             })
             .axis(Axis::Elements)
             .max_n(SORT_MAX_N),
-            // f64 keys: eight 8-bit digits on the CPU; the GPU radix sort
-            // has 32-bit keys and declines them.
+            // f64 keys: eight 8-bit digits on the CPU; on the GPU two
+            // 32-bit sorts of the key's words (`sort64.wgsl`).
             Probe::new("sort_f64", |n, s| {
                 unary_of::<f64, _, _>(Sort, n, s, Tolerance::Exact, |_, x| {
                     let mut k = x.to_vec();
