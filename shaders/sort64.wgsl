@@ -11,6 +11,13 @@
 // the final one: LSD order by (high, low) is the 64-bit key's order.
 // Elements are read as pairs of u32 words (little-endian: low word first),
 // so nothing here needs f64 arithmetic.
+//
+// Past one storage binding each kernel runs once per output chunk of n
+// elements (`perm`, `dst` and `dst_hi` are bound from the chunk's first
+// element), and a gather once per chunk and source window: `src` is bound
+// from element src_lo, and the dispatch writes only the elements whose
+// source lies in src_lo .. src_hi, leaving the rest to the window's own
+// dispatch. Within one binding there is one chunk and one window.
 
 @group(0) @binding(1) var<storage, read> src: array<u32>;
 @group(0) @binding(2) var<storage, read> perm: array<u32>;
@@ -44,7 +51,10 @@ fn gather(id: Ids) {
     if i >= params.n {
         return;
     }
-    dst[i] = src[perm[i]];
+    let p = perm[i];
+    if p >= params.src_lo && p < params.src_hi {
+        dst[i] = src[p - params.src_lo];
+    }
 }
 
 // The same for two-word (f64) elements.
@@ -55,6 +65,9 @@ fn gather2(id: Ids) {
         return;
     }
     let p = perm[i];
-    dst[2u * i] = src[2u * p];
-    dst[2u * i + 1u] = src[2u * p + 1u];
+    if p >= params.src_lo && p < params.src_hi {
+        let q = p - params.src_lo;
+        dst[2u * i] = src[2u * q];
+        dst[2u * i + 1u] = src[2u * q + 1u];
+    }
 }

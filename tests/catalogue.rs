@@ -150,19 +150,15 @@ fn every_entry_matches_its_oracle_on_every_backend_at_edge_sizes() {
 
 /// A GPU engine whose bindings hold 16,384 f32: sizes past it cross a
 /// binding (reductions, maps, scans and compaction chunk; transpose,
-/// conv2d and gemm move in blocks; sort in chunks and output windows), and
-/// every family must still match its oracle there, except the kernels in
-/// [`ONE_BINDING`].
+/// conv2d and gemm move in blocks; sort in chunks and output windows, its
+/// f64 gathers in chunks and source windows), and
+/// every family must still match its oracle there.
 fn small_binding_engine() -> Option<&'static Engine> {
     static SMALL: OnceLock<Option<Engine>> = OnceLock::new();
     SMALL
         .get_or_init(|| common::small_binding_engine().map(|e| e.on(Backend::Gpu)))
         .as_ref()
 }
-
-/// Kernels whose GPU path stops at one binding (`Error::TooLarge`): the f64
-/// sorts gather their keys at random.
-const ONE_BINDING: [&str; 3] = ["sort_f64", "sort_pairs_f64", "argsort_f64"];
 
 /// A GPU engine with subgroups masked, when the adapter has them: every
 /// kernel with a subgroup path runs its workgroup-memory fallback.
@@ -313,7 +309,6 @@ proptest! {
                         return Err(TestCaseError::fail(format!("{} n={n} on {name}: {e}", probe.kernel)));
                     }
                 }
-                Err(Error::TooLarge { .. }) if name.contains("KiB") && ONE_BINDING.contains(&probe.kernel) => {}
                 Err(Error::Unsupported { .. }) if name.starts_with("gpu") && probe.gpu_declines.is_some() => {}
                 Err(e) => return Err(TestCaseError::fail(format!("{} n={n} on {name}: {e}", probe.kernel))),
             }

@@ -571,37 +571,54 @@ fn f64_keys_sort_bit_for_bit_in_the_documented_order_on_every_backend() {
 }
 
 #[test]
-fn f64_keys_past_one_binding_are_too_large_on_the_gpu_and_auto_uses_the_cpu() {
+fn f64_keys_past_one_binding_sort_in_chunks_and_windows_on_the_gpu() {
     let Some(small) = common::small_binding_engine() else {
         return;
     };
     if !small.gpu().is_some_and(|g| g.info().features.f64) {
         return;
     }
-    // 8,192 f64 fill a 64 KiB binding; one more does not (the 32-bit passes
-    // would chunk, but the gathers read the keys whole).
-    let fits = special_f64s(8192, 7);
-    let got = small
-        .on(Backend::Gpu)
-        .run(&Sort, &Buffer::from(fits.clone()))
-        .unwrap();
-    let mut want = fits;
-    want.sort_by_key(|k| key64(k.to_bits()));
-    assert_eq!(
-        got.to_vec()
-            .unwrap()
-            .iter()
-            .map(|x| x.to_bits())
-            .collect::<Vec<_>>(),
-        want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
-    );
-    let over = Buffer::from(special_f64s(8193, 8));
-    match small.on(Backend::Gpu).run(&Argsort, &over) {
+    let gpu = small.on(Backend::Gpu);
+    // 8,192 f64 fill a 64 KiB binding: one past it, ragged chunks, and
+    // 65,536 keys (eight bindings of keys; the 32-bit passes' digit table
+    // is full). Every kernel, against the documented order.
+    for (i, n) in [8_193usize, 30_001, 65_536].into_iter().enumerate() {
+        let keys = special_f64s(n, 60 + i as u64);
+        let mut want: Vec<(u64, u32)> = keys.iter().map(|k| k.to_bits()).zip(0u32..).collect();
+        want.sort_by_key(|&(b, _)| key64(b));
+        let vals: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(0x9E37_79B9)).collect();
+        let (kb, vb) = (Buffer::from(keys), Buffer::from(vals.clone()));
+        let what = format!("f64 n={n} with 64 KiB bindings");
+        let before = gpu.stats();
+        let got = gpu
+            .run(&Sort, &kb)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let bits: Vec<u64> = got.to_vec().unwrap().iter().map(|x| x.to_bits()).collect();
+        assert_eq!(
+            bits,
+            want.iter().map(|p| p.0).collect::<Vec<_>>(),
+            "sort {what}"
+        );
+        assert!(gpu.stats().since(&before).gpu_dispatches > 40, "{what}");
+        let (_, sv) = gpu.run(&SortPairs, (&kb, &vb)).unwrap();
+        let want_vals: Vec<u32> = want.iter().map(|p| vals[p.1 as usize]).collect();
+        assert_same_u32(
+            &format!("sort_pairs {what}"),
+            &sv.to_vec().unwrap(),
+            &want_vals,
+        );
+        let idx = gpu.run(&Argsort, &kb).unwrap().to_vec().unwrap();
+        let want_idx: Vec<u32> = want.iter().map(|p| p.1).collect();
+        assert_same_u32(&format!("argsort {what}"), &idx, &want_idx);
+    }
+    // Past the digit table's binding: TooLarge, and Auto sorts on the CPU.
+    let over = Buffer::from(special_f64s(65_537, 8));
+    match gpu.run(&Argsort, &over) {
         Err(Error::TooLarge { kernel, what, .. }) => {
             assert_eq!(kernel, "argsort_f64");
-            assert!(what.contains("f64 keys"), "{what}");
+            assert!(what.contains("digit table"), "{what}");
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    assert_eq!(small.run(&Argsort, &over).unwrap().len(), 8193);
+    assert_eq!(small.run(&Argsort, &over).unwrap().len(), 65_537);
 }

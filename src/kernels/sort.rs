@@ -45,8 +45,9 @@
 //!   words sort carrying the input indices, the high words (gathered
 //!   through that permutation) sort carrying it, and keys and values are
 //!   gathered through the result: eight passes carrying values, plus three
-//!   or four gathers. The gathers read the keys at random, so the f64 keys
-//!   must fit one storage binding. Like every f64 kernel it needs
+//!   or four gathers. The gathers read at random; past one storage binding
+//!   each runs once per output chunk and source window. Like every f64
+//!   kernel it needs
 //!   [`GpuFeatures::f64`](crate::gpu::GpuFeatures::f64), although it does
 //!   no f64 arithmetic.
 
@@ -90,8 +91,9 @@ pub(crate) mod wide {
 
     shader! {
         "sort64.wgsl",
-        /// `sort64.wgsl`'s uniform block: the element count.
-        struct Params { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+        /// `sort64.wgsl`'s uniform block: the elements of this dispatch's
+        /// output chunk, and a gather's source window `src_lo..src_hi`.
+        struct Params { n: u32, src_lo: u32, src_hi: u32, _pad: u32 }
     }
 }
 
@@ -867,7 +869,7 @@ fn gpu_sort<T: Element>(
     // Refuse before uploading anything.
     word_chunks(gpu, kernel, n)?;
     if T::TYPE == ElementType::F64 {
-        f64_fits(gpu, kernel, n)?;
+        f64_chunks(gpu, kernel, n)?;
     }
     let (keys_in, vals_in) = gpu.scoped(kernel, || {
         let vals = match values {
@@ -934,9 +936,12 @@ enum Words<'a> {
 /// low words sort stably carrying the indices, the high words are gathered
 /// through that permutation and sort stably carrying it, and the keys (and
 /// values) are gathered through the result. Both sorts are stable, so this
-/// is the LSD order of the 64-bit key: the CPU's order, bit for bit. The
-/// gathers read the keys at random, so the keys (8 bytes each) must fit
-/// one storage binding ([`Error::TooLarge`] past it).
+/// is the LSD order of the 64-bit key: the CPU's order, bit for bit.
+///
+/// Past one storage binding every kernel runs per output chunk
+/// ([`f64_chunks`]), and a gather, which reads its source at random, once
+/// per chunk and source window, each dispatch writing the elements whose
+/// source is in its window.
 fn gpu_sort_f64(
     gpu: &Gpu,
     kernel: &'static str,
@@ -945,47 +950,74 @@ fn gpu_sort_f64(
     values: Words<'_>,
     want_keys: bool,
 ) -> Result<(Option<DeviceCopy>, Option<DeviceCopy>)> {
-    let bytes = f64_fits(gpu, kernel, n)?;
-    let words = n as u64 * 4;
-    let pipeline = |entry| {
-        gpu.pipeline(&ShaderSpec {
-            label: "sort64",
-            source: wide::SHADER,
-            entry,
-            element: None,
-            constants: &[],
-        })
-    };
-    let params = wide::Params {
-        n: n as u32,
-        ..wide::Params::default()
-    };
-    let groups = (n as u32).div_ceil(crate::gpu::WORKGROUP_SIZE);
-    // One elementwise dispatch of `entry` over the given bindings.
-    let run = |entry, binds: &[(u32, &DeviceCopy, u64)]| -> Result<()> {
+    let chunks = f64_chunks(gpu, kernel, n)?;
+    let (bytes, words) = (n as u64 * 8, n as u64 * 4);
+    // Runs `entry` once per output chunk, and per source window too when
+    // `windows` (a gather): `src` (slot 1, elements of the given bytes) is
+    // bound over the chunk or the window, each `(slot, copy, element
+    // bytes)` of `per_chunk` over the chunk.
+    let run = |entry,
+               src: (&DeviceCopy, u64),
+               windows: bool,
+               per_chunk: &[(u32, &DeviceCopy, u64)]|
+     -> Result<()> {
         gpu.scoped(kernel, || {
-            let pipeline = pipeline(entry)?;
-            let mut b = vec![(0, Bind::Uniform(params.bytes()))];
-            b.extend(
-                binds
+            let pipeline = gpu.pipeline(&ShaderSpec {
+                label: "sort64",
+                source: wide::SHADER,
+                entry,
+                element: None,
+                constants: &[],
+            })?;
+            let range = |r: &Range<usize>, size: u64| r.start as u64 * size..r.end as u64 * size;
+            let mut steps = Vec::new();
+            for c in &chunks {
+                let sources = if windows {
+                    &chunks[..]
+                } else {
+                    std::slice::from_ref(c)
+                };
+                for w in sources {
+                    let params = wide::Params {
+                        n: c.len() as u32,
+                        src_lo: w.start as u32,
+                        src_hi: w.end as u32,
+                        ..wide::Params::default()
+                    };
+                    steps.push((params, c, w));
+                }
+            }
+            let bindings: Vec<Vec<(u32, Bind<'_>)>> =
+                steps
                     .iter()
-                    .map(|&(slot, c, len)| (slot, Bind::storage(c, 0..len))),
-            );
-            gpu.submit(kernel, &[Dispatch::new(&pipeline, &b, groups)])
+                    .map(|(params, c, w)| {
+                        let mut b = vec![
+                            (0, Bind::Uniform(params.bytes())),
+                            (1, Bind::storage(src.0, range(w, src.1))),
+                        ];
+                        b.extend(per_chunk.iter().map(|&(slot, copy, size)| {
+                            (slot, Bind::storage(copy, range(c, size)))
+                        }));
+                        b
+                    })
+                    .collect();
+            let groups = steps
+                .iter()
+                .map(|(_, c, _)| (c.len() as u32).div_ceil(crate::gpu::WORKGROUP_SIZE));
+            gpu.submit(kernel, &Dispatch::each(&pipeline, &bindings, groups))
         })
     };
     let lo = gpu.alloc_bytes(kernel, words)?;
     let hi = gpu.alloc_bytes(kernel, words)?;
-    run(
-        "split",
-        &[(1, keys_in, bytes), (3, &lo, words), (4, &hi, words)],
-    )?;
+    run("split", (keys_in, 8), false, &[(3, &lo, 4), (4, &hi, 4)])?;
     let (_, by_lo) = sort_words(gpu, kernel, ElementType::U32, &lo, n, Words::Indices)?;
     let by_lo = by_lo.expect("indices were asked for");
     let hi_by_lo = lo; // the low words are no longer needed
     run(
         "gather",
-        &[(1, &hi, words), (2, &by_lo, words), (3, &hi_by_lo, words)],
+        (&hi, 4),
+        true,
+        &[(2, &by_lo, 4), (3, &hi_by_lo, 4)],
     )?;
     let (_, order) = sort_words(
         gpu,
@@ -1000,7 +1032,9 @@ fn gpu_sort_f64(
         let out = gpu.alloc_bytes(kernel, bytes)?;
         run(
             "gather2",
-            &[(1, keys_in, bytes), (2, &order, words), (3, &out, bytes)],
+            (keys_in, 8),
+            true,
+            &[(2, &order, 4), (3, &out, 8)],
         )?;
         Some(out)
     } else {
@@ -1011,29 +1045,29 @@ fn gpu_sort_f64(
         Words::Indices => Some(order),
         Words::Copy(v) => {
             let out = gpu.alloc_bytes(kernel, words)?;
-            run(
-                "gather",
-                &[(1, v, words), (2, &order, words), (3, &out, words)],
-            )?;
+            run("gather", (v, 4), true, &[(2, &order, 4), (3, &out, 4)])?;
             Some(out)
         }
     };
     Ok((keys, values))
 }
 
-/// The bytes of `n` f64 keys, which must fit one storage binding: the GPU
-/// sort gathers them at random.
-fn f64_fits(gpu: &Gpu, kernel: &'static str, n: usize) -> Result<u64> {
-    let (bytes, limit) = (n as u64 * 8, gpu.info().chunk_bytes);
-    if bytes > limit {
+/// The output chunks (and gather source windows) of an f64 sort of `n`
+/// keys: as many keys as one binding holds, in multiples of 64 (so the
+/// windows of the 4- and 8-byte arrays start aligned). [`Error::TooLarge`]
+/// when 64 keys do not fit one binding.
+fn f64_chunks(gpu: &Gpu, kernel: &'static str, n: usize) -> Result<Vec<Range<usize>>> {
+    let limit = gpu.info().chunk_bytes;
+    let per = usize::try_from(limit / 8).unwrap_or(usize::MAX) / 64 * 64;
+    if per == 0 {
         return Err(Error::TooLarge {
             kernel,
-            bytes,
+            bytes: n as u64 * 8,
             limit,
-            what: "one storage binding (the f64 keys, which the GPU sort gathers)",
+            what: "one storage binding (64 f64 keys)",
         });
     }
-    Ok(bytes)
+    Ok((0..n).step_by(per).map(|s| s..(s + per).min(n)).collect())
 }
 
 /// Runs the four radix passes on `n` resident 32-bit keys of element type
