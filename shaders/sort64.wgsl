@@ -7,7 +7,7 @@
 // writes the key's low and high words to two u32 arrays. The host then
 // sorts the low words stably carrying indices, gathers the high words
 // through that permutation (`gather`), sorts those stably carrying the
-// permutation, and gathers the f64 bits (`gather2`) and any values through
+// permutation, and gathers the f64 bits and any values (`gather`) through
 // the final one: LSD order by (high, low) is the 64-bit key's order.
 // Elements are read as pairs of u32 words (little-endian: low word first),
 // so nothing here needs f64 arithmetic.
@@ -44,7 +44,8 @@ fn split(id: Ids) {
     dst_hi[i] = sh - 0x000fffffu - borrow;
 }
 
-// dst[i] = src[perm[i]]: one word per element.
+// dst[i] = src[perm[i]], for elements of `words` u32 words each (1, or 2
+// for f64).
 @compute @workgroup_size(WG)
 fn gather(id: Ids) {
     let i = global_index(id);
@@ -53,21 +54,9 @@ fn gather(id: Ids) {
     }
     let p = perm[i];
     if p >= params.src_lo && p < params.src_hi {
-        dst[i] = src[p - params.src_lo];
-    }
-}
-
-// The same for two-word (f64) elements.
-@compute @workgroup_size(WG)
-fn gather2(id: Ids) {
-    let i = global_index(id);
-    if i >= params.n {
-        return;
-    }
-    let p = perm[i];
-    if p >= params.src_lo && p < params.src_hi {
         let q = p - params.src_lo;
-        dst[2u * i] = src[2u * q];
-        dst[2u * i + 1u] = src[2u * q + 1u];
+        for (var w = 0u; w < params.words; w++) {
+            dst[params.words * i + w] = src[params.words * q + w];
+        }
     }
 }

@@ -92,8 +92,9 @@ pub(crate) mod wide {
     shader! {
         "sort64.wgsl",
         /// `sort64.wgsl`'s uniform block: the elements of this dispatch's
-        /// output chunk, and a gather's source window `src_lo..src_hi`.
-        struct Params { n: u32, src_lo: u32, src_hi: u32, _pad: u32 }
+        /// output chunk, a gather's source window `src_lo..src_hi`, and the
+        /// u32 words of a gathered element (1, or 2 for f64).
+        struct Params { n: u32, src_lo: u32, src_hi: u32, words: u32 }
     }
 }
 
@@ -982,7 +983,7 @@ fn gpu_sort_f64(
                         n: c.len() as u32,
                         src_lo: w.start as u32,
                         src_hi: w.end as u32,
-                        ..wide::Params::default()
+                        words: (src.1 / 4) as u32,
                     };
                     steps.push((params, c, w));
                 }
@@ -1031,7 +1032,7 @@ fn gpu_sort_f64(
     let keys = if want_keys {
         let out = gpu.alloc_bytes(kernel, bytes)?;
         run(
-            "gather2",
+            "gather",
             (keys_in, 8),
             true,
             &[(2, &order, 4), (3, &out, 8)],
