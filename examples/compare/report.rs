@@ -28,7 +28,9 @@
 //!   (`TIMESTAMP_QUERY`), the median over the same timed calls of the time
 //!   their compute passes took on the device (`Gpu::set_timing`,
 //!   `Gpu::take_device_time`): the kernels alone. The wall time less this
-//!   is launch, upload, readback and waiting.
+//!   is launch, upload, readback and waiting. With timestamps the GPU
+//!   cells' wall times include each call's two timestamp writes and their
+//!   resolve, which timing needs.
 //! - `auto`: `engine.run(..)` (`Backend::Auto`) on host-resident inputs, a
 //!   buffer result brought to the host as in `gpu(host)`; `auto→` is the
 //!   backend the dispatcher chose (`Engine::explain`, asked before timing).

@@ -221,8 +221,8 @@ pub struct GpuFeatures {
     /// [`Backend::Auto`](crate::Backend::Auto) runs it on the CPU.
     pub f64: bool,
     /// Device-side timestamps (wgpu `Features::TIMESTAMP_QUERY`): with it,
-    /// [`Gpu::set_timing`] times every compute pass on the device. Vulkan,
-    /// Metal and DX12 drivers mostly have it, lavapipe too.
+    /// [`Gpu::set_timing`] times every compute pass on the device. lavapipe
+    /// has it; [`GpuInfo`]'s display says whether an adapter does.
     pub timestamps: bool,
 }
 
