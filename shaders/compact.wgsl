@@ -137,9 +137,15 @@ fn scatter(id: Ids) {
 }
 
 // begin subgroups
-// Where the device has SUBGROUP: the counts' prefix from one subgroup scan
-// and one barrier. An invocation's rank (which elements it owns) is
-// `sg * size + lane`, so no mapping of local indices to subgroups is assumed.
+// Where the device has SUBGROUP, with subgroups of at least PER_THREAD
+// invocations: the tile's counts and offsets from subgroup operations, as
+// scan.wgsl's `scan_sg` does. Invocation rank `r = sg * size + lane` (so
+// no mapping of local indices to subgroups is assumed) takes the elements
+// `k * WG + r` for `k < PER_THREAD` (coalesced): row `k` of the tile, in
+// which its subgroup holds a segment of `size` consecutive elements.
+var<workgroup> segs: array<u32, WG>;
+
+// The sum of `c` over the invocations of lower rank.
 fn sg_count_prefix(c: u32, sg: u32, lane: u32, size: u32) -> u32 {
     let within = subgroupExclusiveAdd(c);
     if lane == size - 1u {
@@ -147,12 +153,102 @@ fn sg_count_prefix(c: u32, sg: u32, lane: u32, size: u32) -> u32 {
     }
     workgroupBarrier();
     var before = 0u;
-    for (var i = 0u; i < sg; i++) {
+    for (var i = lane; i < sg; i += size) {
         before += sums[i];
     }
-    return before + within;
+    return subgroupAdd(before) + within;
 }
-// variant scatter_sg of scatter: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32)`,
-//     `count_prefix(id.lid, c)` => `sg_count_prefix(c, sg, lane, size)`,
-//     `id.lid * PER_THREAD` => `(sg * size + lane) * PER_THREAD`
+
+@compute @workgroup_size(WG)
+fn count_sg(
+    id: Ids,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) size: u32,
+    @builtin(num_subgroups) count: u32,
+) {
+    let g = group_of(id);
+    let r = sg * size + lane;
+    var c = 0u;
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = g * TILE + k * WG + r;
+        if i < params.n && keep(i) {
+            c += 1u;
+        }
+    }
+    let s = subgroupAdd(c);
+    if lane == 0u {
+        sums[sg] = s;
+    }
+    workgroupBarrier();
+    var t = 0u;
+    for (var i = lane; i < count; i += size) {
+        t += sums[i];
+    }
+    t = subgroupAdd(t);
+    if r == 0u && g < params.groups {
+        counts[params.tile_offset + g] = t;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn scatter_sg(
+    id: Ids,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) size: u32,
+    @builtin(num_subgroups) count: u32,
+) {
+    let g = group_of(id);
+    let r = sg * size + lane;
+    let base = g * TILE;
+    // Per row: whether this element is kept, and the kept elements of the
+    // lanes before it in its segment; lane `k` keeps segment `k`'s count.
+    var flags = 0u;
+    var within: array<u32, PER_THREAD>;
+    var mine = 0u;
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = base + k * WG + r;
+        var f = 0u;
+        if i < params.n && keep(i) {
+            f = 1u;
+        }
+        flags |= f << k;
+        within[k] = subgroupExclusiveAdd(f);
+        mine = select(mine, subgroupAdd(f), lane == k);
+    }
+    // Segment `(k, sg)` is number `k * count + sg` in tile order; scan the
+    // segment counts across the workgroup (invocation `t` takes count `t`).
+    let seg = lane * count + sg;
+    if lane < PER_THREAD {
+        segs[seg] = mine;
+    }
+    workgroupBarrier();
+    let m = PER_THREAD * count;
+    var part = 0u;
+    if r < m {
+        part = segs[r];
+    }
+    let prefix = sg_count_prefix(part, sg, lane, size);
+    if r < m {
+        segs[r] = prefix;
+    }
+    workgroupBarrier();
+    var before = 0u;
+    if lane < PER_THREAD {
+        before = segs[seg];
+    }
+    let tile = params.tile_offset + g;
+    var dst = 0u;
+    if tile > 0u {
+        dst = offsets[tile - 1u];
+    }
+    dst -= params.out_base;
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let b = subgroupShuffle(before, k);
+        if g < params.groups && (flags & (1u << k)) != 0u {
+            out[dst + b + within[k]] = x[base + k * WG + r];
+        }
+    }
+}
 // end subgroups

@@ -10,7 +10,9 @@
 //      (its exclusive partial), writing inclusive or exclusive results.
 // Integer sums wrap (WGSL integer arithmetic is two's complement). Float
 // rounding: 8 sequential adds per invocation, an 8-step Hillis-Steele scan
-// across the workgroup, and one carry add per level.
+// across the workgroup, and one carry add per level; with subgroups
+// (`scan_sg`), a subgroup scan per segment, the scan of the segment totals
+// (a subgroup scan and at most WG / size subgroup totals) and the carry.
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> carry: array<T>;
@@ -155,14 +157,103 @@ fn sg_invocation_prefix(acc: T, sg: u32, lane: u32, size: u32) -> T {
     }
     workgroupBarrier();
     var before = T(0);
-    for (var i = 0u; i < sg; i++) {
+    for (var i = lane; i < sg; i += size) {
         before = before + sums[i];
     }
-    return before + within;
+    return subgroupAdd(before) + within;
 }
 // variant reduce_sg of reduce: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
 //     `tile_total(id.lid, acc)` => `sg_tile_total(acc, sg, lane, size, count)`
-// variant scan_sg of scan: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32)`,
-//     `invocation_prefix(id.lid, acc)` => `sg_invocation_prefix(acc, sg, lane, size)`,
-//     `id.lid * PER_THREAD` => `(sg * size + lane) * PER_THREAD`, `id.lid > 0u` => `sg * size + lane > 0u`
+
+// Scan of one tile plus its carry, from subgroup scans, one workgroup-memory
+// write and one read per invocation, and two barriers; the tile is never
+// staged in workgroup memory. For subgroups of at least PER_THREAD
+// invocations (`scan_device` uses `scan` otherwise).
+//
+// Invocation rank `r = sg * size + lane` loads (coalesced) the elements
+// `k * WG + r` for `k < PER_THREAD`: row `k` of the tile is WG consecutive
+// elements, and a subgroup holds a segment of `size` consecutive ones per
+// row. Lane `k` of each subgroup keeps its segment `k`'s total; the
+// `PER_THREAD * count` totals are scanned across the workgroup in tile
+// order (row, then subgroup), and every element adds its segment's
+// exclusive prefix, shuffled from lane `k`.
+@compute @workgroup_size(WG)
+fn scan_sg(
+    id: Ids,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) size: u32,
+    @builtin(num_subgroups) count: u32,
+) {
+    let g = group_of(id);
+    let r = sg * size + lane;
+    let base = g * TILE;
+    let exclusive = (params.flags & EXCLUSIVE) != 0u;
+    var within: array<T, PER_THREAD>;
+    var mine = T(0);
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = base + k * WG + r;
+        var v = T(0);
+        if i < params.n {
+            v = x[i];
+        }
+        let inclusive = subgroupInclusiveAdd(v);
+        mine = select(mine, subgroupShuffle(inclusive, size - 1u), lane == k);
+        if exclusive {
+            within[k] = subgroupExclusiveAdd(v);
+        } else {
+            within[k] = inclusive;
+        }
+    }
+    // Segment `(k, sg)` is number `k * count + sg` in tile order.
+    let seg = lane * count + sg;
+    if lane < PER_THREAD {
+        tile[seg] = mine;
+    }
+    workgroupBarrier();
+    // Exclusive scan of the segment totals: invocation `t` takes total `t`.
+    let m = PER_THREAD * count;
+    var part = T(0);
+    if r < m {
+        part = tile[r];
+    }
+    let prefix = sg_invocation_prefix(part, sg, lane, size);
+    if r < m {
+        tile[r] = prefix;
+    }
+    workgroupBarrier();
+    var before = T(0);
+    if lane < PER_THREAD {
+        before = tile[seg];
+    }
+    var c = T(0);
+    let has_carry = (params.flags & HAS_CARRY) != 0u;
+    if has_carry {
+        c = carry[params.tile_offset + g];
+    }
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = base + k * WG + r;
+        // The segment's prefix (none for the tile's first segment), then
+        // the element's within its segment (none for an exclusive scan's
+        // first lane).
+        var b = subgroupShuffle(before, k);
+        var has_b = k > 0u || sg > 0u;
+        if has_carry {
+            b = select(c, c + b, has_b);
+            has_b = true;
+        }
+        let has_w = !exclusive || lane > 0u;
+        var v = T(0);
+        if has_b && has_w {
+            v = b + within[k];
+        } else if has_b {
+            v = b;
+        } else if has_w {
+            v = within[k];
+        }
+        if i < params.n && g < params.groups {
+            out[i] = v;
+        }
+    }
+}
 // end subgroups

@@ -303,15 +303,12 @@ fn compact_gpu<T: Element>(
             element: Some(T::TYPE),
             constants: &constants,
         };
-        let p_count = gpu.pipeline(&spec("count"))?;
-        // The subgroup scatter where the device has subgroups (the
-        // shader's `subgroups` section).
-        let scatter = if gpu.info().features.subgroups {
-            "scatter_sg"
-        } else {
-            "scatter"
-        };
-        let p_scatter = gpu.pipeline(&spec(scatter))?;
+        // The subgroup entry points where the device has subgroups of at
+        // least PER_THREAD invocations (the shader's `subgroups` section).
+        let info = gpu.info();
+        let sg = info.features.subgroups && info.subgroup_sizes.0 >= PER_THREAD;
+        let p_count = gpu.pipeline(&spec(if sg { "count_sg" } else { "count" }))?;
+        let p_scatter = gpu.pipeline(&spec(if sg { "scatter_sg" } else { "scatter" }))?;
         let xc = gpu.resident(kernel, x)?;
         let mc = match mask {
             Some(m) => gpu.resident(kernel, m)?,

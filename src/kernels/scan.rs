@@ -363,9 +363,13 @@ pub(crate) fn scan_device<T: Element>(
         constants: &[],
     };
     // Subgroup entry points where the device has them (the shader's
-    // `subgroups` section).
+    // `subgroups` section) with subgroups of at least PER_THREAD
+    // invocations: `scan_sg`'s lane `k` holds segment `k`'s prefix.
     // Not for f64: 64-bit subgroup arithmetic is a device extension of its own.
-    let sg = gpu.info().features.subgroups && T::TYPE != ElementType::F64;
+    let info = gpu.info();
+    let sg = info.features.subgroups
+        && info.subgroup_sizes.0 >= PER_THREAD
+        && T::TYPE != ElementType::F64;
     let p_reduce = gpu.pipeline(&spec(if sg { "reduce_sg" } else { "reduce" }))?;
     let p_scan = gpu.pipeline(&spec(if sg { "scan_sg" } else { "scan" }))?;
     let size = size_of::<T>() as u64;
