@@ -1,8 +1,11 @@
 // Prefix sums: the GPU twin of src/kernels/scan.rs.
 //
-// Reduce-then-scan, multi-level (no decoupled look-back: that needs
-// forward-progress guarantees between workgroups that WebGPU does not give).
-// A tile is TILE = WG * PER_THREAD elements, one workgroup each:
+// Two ways, chosen by `scan_device` (src/kernels/scan.rs):
+// - single pass (`scan_lb`, subgroup devices that are hardware): each tile
+//   finds its carry by decoupled look-back with fallback (see the section
+//   before `scan_lb`);
+// - reduce-then-scan, multi-level, everywhere else (and on lavapipe, where
+//   it measured faster):
 //   1. `reduce` writes each tile's sum to a partials array;
 //   2. the host scans the partials (exclusively) with these same entries,
 //      recursively, until one tile holds them all;
@@ -12,7 +15,8 @@
 // rounding: 8 sequential adds per invocation, an 8-step Hillis-Steele scan
 // across the workgroup, and one carry add per level; with subgroups
 // (`scan_sg`), a subgroup scan per segment, the scan of the segment totals
-// (a subgroup scan and at most WG / size subgroup totals) and the carry.
+// (a subgroup scan and at most WG / size subgroup totals) and the carry;
+// in the single pass, the carry is a chain of one add per earlier tile.
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> carry: array<T>;
@@ -256,4 +260,210 @@ fn scan_sg(
         }
     }
 }
+
+// begin not-f64
+// (32-bit values only: a published value is two 16-bit halves.)
+// ---- single pass: decoupled look-back with fallback (`scan_lb`) ----
+// Each tile publishes its total (AGGREGATE), then, once it knows the sum of
+// all tiles before it, that sum plus its total (INCLUSIVE), in `state`
+// after the chunks' tile counters. A value is two words, each holding 16
+// of its bits under the READY bit, so a reader never combines a stale
+// half with a fresh one; zero means not yet published (`state` is zeroed
+// before the dispatch). A tile's carry walks back from its predecessor,
+// adding AGGREGATEs until it meets an INCLUSIVE. WebGPU promises no
+// forward progress between workgroups, so a walk that waits SPIN reads
+// in vain reduces the waited-for tile from its input itself (Levien's
+// "decoupled fallback") instead of spinning on; a tile of an earlier
+// chunk (an earlier dispatch, finished) is always published.
+@group(0) @binding(4) var<storage, read_write> state: array<atomic<u32>>;
+
+var<workgroup> lb_tile: u32;
+var<workgroup> lb_total: T;
+var<workgroup> lb_flag: u32;
+var<workgroup> lb_bits: u32;
+
+const READY: u32 = 0x10000u;
+const AGGREGATE: u32 = 0u;
+const INCLUSIVE: u32 = 2u;
+const NOT_READY: u32 = 1u;
+// Reads of a predecessor's state before falling back to its input.
+override SPIN: u32 = 1024u;
+
+// The first word of tile `t`'s AGGREGATE (`kind` 0) or INCLUSIVE (2).
+fn state_slot(t: u32, kind: u32) -> u32 {
+    return params.states + 4u * t + kind;
+}
+
+fn publish(t: u32, kind: u32, v: T) {
+    let bits = bitcast<u32>(v);
+    let slot = state_slot(t, kind);
+    atomicStore(&state[slot], READY | (bits & 0xffffu));
+    atomicStore(&state[slot + 1u], READY | (bits >> 16u));
+}
+
+// Whether tile `t`'s `kind` is published (both halves), and its bits.
+fn peek(t: u32, kind: u32) -> vec2<u32> {
+    let slot = state_slot(t, kind);
+    let lo = atomicLoad(&state[slot]);
+    let hi = atomicLoad(&state[slot + 1u]);
+    let ready = (lo & hi & READY) != 0u;
+    return vec2(u32(ready), (lo & 0xffffu) | (hi << 16u));
+}
+
+// The sum of tiles `0..t` (t > 0), walking back from `t - 1`.
+fn look_back(t: u32, sg: u32, lane: u32, size: u32, count: u32) -> T {
+    var acc = T(0);
+    var j = t - 1u;
+    loop {
+        if sg == 0u && lane == 0u {
+            var flag = NOT_READY;
+            var bits = 0u;
+            // A tile of an earlier chunk is read until published (it is:
+            // that dispatch has finished); one of this chunk, SPIN times.
+            let earlier = j < params.tile_offset;
+            for (var s = 0u; s < SPIN || earlier; s++) {
+                let inc = peek(j, INCLUSIVE);
+                if inc.x != 0u {
+                    flag = INCLUSIVE;
+                    bits = inc.y;
+                    break;
+                }
+                let agg = peek(j, AGGREGATE);
+                if agg.x != 0u {
+                    flag = AGGREGATE;
+                    bits = agg.y;
+                    break;
+                }
+            }
+            lb_flag = flag;
+            lb_bits = bits;
+        }
+        let flag = workgroupUniformLoad(&lb_flag);
+        var v: T;
+        if flag == NOT_READY {
+            // Fallback: tile j's total from its input (in this chunk: tiles
+            // of earlier chunks are always published).
+            let first = (j - params.tile_offset) * TILE;
+            var part = T(0);
+            for (var k = 0u; k < PER_THREAD; k++) {
+                let i = first + k * WG + sg * size + lane;
+                if i < params.n {
+                    part = part + x[i];
+                }
+            }
+            v = sg_tile_total(part, sg, lane, size, count);
+        } else {
+            v = bitcast<T>(lb_bits);
+        }
+        acc = select(v + acc, v, j == t - 1u);
+        // Everyone has read lb_flag and lb_bits before they are rewritten.
+        workgroupBarrier();
+        if flag == INCLUSIVE || j == 0u {
+            break;
+        }
+        j -= 1u;
+    }
+    return acc;
+}
+
+@compute @workgroup_size(WG)
+fn scan_lb(
+    id: Ids,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+    @builtin(subgroup_size) size: u32,
+    @builtin(num_subgroups) count: u32,
+) {
+    let r = sg * size + lane;
+    // Tiles in the order workgroups start, so a tile's predecessors have
+    // all started before it.
+    if r == 0u {
+        lb_tile = atomicAdd(&state[params.counter], 1u);
+    }
+    let g = workgroupUniformLoad(&lb_tile);
+    if g >= params.groups {
+        return;
+    }
+    let base = g * TILE;
+    let exclusive = (params.flags & EXCLUSIVE) != 0u;
+    var within: array<T, PER_THREAD>;
+    var mine = T(0);
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = base + k * WG + r;
+        var v = T(0);
+        if i < params.n {
+            v = x[i];
+        }
+        let inclusive = subgroupInclusiveAdd(v);
+        mine = select(mine, subgroupShuffle(inclusive, size - 1u), lane == k);
+        if exclusive {
+            within[k] = subgroupExclusiveAdd(v);
+        } else {
+            within[k] = inclusive;
+        }
+    }
+    // Segment `(k, sg)` is number `k * count + sg` in tile order.
+    let seg = lane * count + sg;
+    if lane < PER_THREAD {
+        tile[seg] = mine;
+    }
+    workgroupBarrier();
+    // Exclusive scan of the segment totals: invocation `t` takes total `t`.
+    let m = PER_THREAD * count;
+    var part = T(0);
+    if r < m {
+        part = tile[r];
+    }
+    let prefix = sg_invocation_prefix(part, sg, lane, size);
+    if r < m {
+        tile[r] = prefix;
+    }
+    if r == m - 1u {
+        lb_total = prefix + part;
+    }
+    workgroupBarrier();
+    var before = T(0);
+    if lane < PER_THREAD {
+        before = tile[seg];
+    }
+    // The tile's carry: the sum of all earlier tiles, by decoupled look-back.
+    let total = lb_total;
+    let t = params.tile_offset + g;
+    let has_carry = t > 0u;
+    var c = T(0);
+    if r == 0u {
+        publish(t, select(INCLUSIVE, AGGREGATE, has_carry), total);
+    }
+    if has_carry {
+        c = look_back(t, sg, lane, size, count);
+        if r == 0u {
+            publish(t, INCLUSIVE, c + total);
+        }
+    }
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let i = base + k * WG + r;
+        // The segment's prefix (none for the tile's first segment), then
+        // the element's within its segment (none for an exclusive scan's
+        // first lane).
+        var b = subgroupShuffle(before, k);
+        var has_b = k > 0u || sg > 0u;
+        if has_carry {
+            b = select(c, c + b, has_b);
+            has_b = true;
+        }
+        let has_w = !exclusive || lane > 0u;
+        var v = T(0);
+        if has_b && has_w {
+            v = b + within[k];
+        } else if has_b {
+            v = b;
+        } else if has_w {
+            v = within[k];
+        }
+        if i < params.n {
+            out[i] = v;
+        }
+    }
+}
+// end not-f64
 // end subgroups

@@ -55,6 +55,9 @@ fn override_values(name: &str, source: &str) -> Vec<f64> {
             (0..=cases.max().unwrap_or(0) + 1).map(f64::from).collect()
         }
         "IS_MAX" => vec![0.0, 1.0],
+        // scan.wgsl's look-back reads before its fallback: 0 (always fall
+        // back) and the default.
+        "SPIN" => vec![0.0, 1024.0],
         other => panic!("unknown override {other}: add its values to this test"),
     }
 }

@@ -11,12 +11,15 @@
 //! - Float scans add in blocks, not left to right, so the two backends may
 //!   differ in the last bits. The error bound, for every prefix `i`, is
 //!   `|out[i] − S_i| ≤ d(n)·ε·Σ_{j≤i}|x_j|` with `ε = 2^-24` and
-//!   `d(n) = 600 + n/2^16` ([`float_error_depth`]): the longest chain of
+//!   `d(n) = 600 + n/2^11` ([`float_error_depth`]): the longest chain of
 //!   additions any prefix goes through. On the CPU that is the chain inside a
 //!   block (520 adds), 8 sub-block offsets, 16 block carries, the pairwise
 //!   task totals (≤ 48) and one carry per task ([`TASK`] > 2^16 elements)
-//!   before it; on the GPU it is
-//!   8 adds per invocation, 8 Hillis-Steele steps and a few carry levels.
+//!   before it; on the GPU, a few dozen adds inside a tile plus, in the
+//!   single pass, one add per earlier tile of 2^11 elements (the look-back
+//!   chain; two passes add a few carry levels instead). The single pass's
+//!   float results can also differ from run to run: a tile's carry adds the
+//!   same tile totals, grouped by which predecessors had published.
 //!   NaN and ±Inf propagate as IEEE addition says (`Inf + -Inf = NaN`).
 //!
 //! # Algorithms
@@ -27,9 +30,20 @@
 //!   [`BLOCK`] elements are scanned as 8 interleaved sub-block chains
 //!   (instruction-level parallelism, since a scan is a dependency chain),
 //!   then the sub-block offsets are added with vectorized adds.
-//! - GPU: reduce-then-scan, multi-level (see the shader's header). Decoupled
-//!   look-back would save one read but needs forward-progress guarantees
-//!   between workgroups that WebGPU (and lavapipe) do not give.
+//! - GPU, where the device has subgroups of 8 or more and is hardware: one
+//!   pass. Each workgroup takes the next tile from a counter, publishes its
+//!   total, and finds its carry by decoupled look-back: it walks back over
+//!   its predecessors' published totals until one has published its
+//!   inclusive prefix. WebGPU promises no forward progress between
+//!   workgroups, so a walk that waits too long reduces the predecessor's
+//!   input itself instead (Levien's "decoupled fallback"): correct on any
+//!   scheduler. It reads the input once; its speed on hardware is not
+//!   measured yet (no device was lent).
+//! - GPU otherwise (and on software adapters such as lavapipe, where two
+//!   passes measured 1.15-1.23× faster than the single pass at 2^18):
+//!   reduce-then-scan, multi-level (see the shader's header), with the tile
+//!   sums, their scan and the tile scans in one submission up to 2^22
+//!   elements. `TANDEM_SCAN_PASSES=1` or `2` forces either way.
 
 use std::ops::Range;
 
@@ -46,8 +60,10 @@ shader! {
     /// `scan.wgsl`'s uniform block: `n` elements in this dispatch's range,
     /// `tile_offset` the index (in `carry`, or in `out` for `reduce`) of its
     /// first tile, `groups` the workgroups that hold real tiles, `flags`
-    /// `EXCLUSIVE | HAS_CARRY`.
-    struct Params { n: u32, tile_offset: u32, groups: u32, flags: u32 }
+    /// `EXCLUSIVE | HAS_CARRY`. For the single pass (`scan_lb`): `counter`
+    /// the index in `state` of this dispatch's tile counter, `states` that
+    /// of tile 0's first state word.
+    struct Params { n: u32, tile_offset: u32, groups: u32, flags: u32, counter: u32, states: u32, _pad0: u32, _pad1: u32 }
     /// Elements one invocation scans sequentially.
     const PER_THREAD: u32 = 8;
     /// Elements one workgroup handles: `WG * PER_THREAD`.
@@ -76,7 +92,7 @@ pub const SUPER_BLOCK: usize = 32 * TASK;
 /// d(n)·ε·Σ_{j≤i}|x_j|` of a float scan of `n` elements, on either backend
 /// (see the [module docs](self)).
 pub fn float_error_depth(n: usize) -> f64 {
-    600.0 + (n as f64) / (1u64 << 16) as f64
+    600.0 + (n as f64) / (1u64 << 11) as f64
 }
 
 /// Prefix sum of a buffer: inclusive (`out[i] = x[0] + … + x[i]`) or
@@ -346,6 +362,25 @@ fn scan_block<S: ScanAdd>(
 
 // ---------------------------------------------------------------- GPU
 
+/// Whether the subgroup path scans in one pass (decoupled look-back) and
+/// the look-back's reads of a predecessor before it reduces the
+/// predecessor's input itself: `default` and 1024 unless
+/// `TANDEM_SCAN_PASSES` (`1` or `2`) or `TANDEM_SCAN_SPIN` say otherwise.
+/// Both variables exist so tests on any adapter can run both paths and the
+/// fallback (`TANDEM_SCAN_SPIN=0` always falls back, quadratic in tiles).
+fn single_pass_choice(default: bool) -> (bool, u32) {
+    let var = |name| std::env::var(name).ok();
+    let single = match var("TANDEM_SCAN_PASSES").as_deref() {
+        Some("1") => true,
+        Some("2") => false,
+        _ => default,
+    };
+    let spin = var("TANDEM_SCAN_SPIN")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    (single, spin)
+}
+
 /// Scans the first `n` elements of `input` on the GPU into a new device
 /// copy of `n` elements. Call inside [`Gpu::scoped`]; `0 < n ≤ u32::MAX`.
 pub(crate) fn scan_device<T: Element>(
@@ -386,6 +421,7 @@ pub(crate) fn scan_device<T: Element>(
             tile_offset: 0,
             groups: 1,
             flags,
+            ..Params::default()
         };
         let range = 0..n as u64 * size;
         let bindings = [
@@ -395,6 +431,59 @@ pub(crate) fn scan_device<T: Element>(
             (3, Bind::storage(&out, range)),
         ];
         gpu.submit(kernel, &[Dispatch::new(&p_scan, &bindings, 1)])?;
+        return Ok(out);
+    }
+
+    // One pass with decoupled look-back (`scan_lb`) where the subgroup path
+    // runs, the adapter is hardware (on lavapipe, two passes in one
+    // submission measured faster: see BENCHMARKS.md) and the tiles' state
+    // fits one binding: a tile counter per chunk, then four words per tile,
+    // zero to start.
+    let states = chunks.len();
+    let words = states + 4 * tiles;
+    let (single, spin) = single_pass_choice(!info.is_software);
+    if sg && single && (words as u64) * 4 <= info.chunk_bytes {
+        let spin_constant = [("SPIN", f64::from(spin))];
+        let p_lb = gpu.pipeline(&ShaderSpec {
+            constants: &spin_constant,
+            ..spec("scan_lb")
+        })?;
+        let state = gpu.upload::<u32>(kernel, &vec![0u32; words])?;
+        let mut first = 0usize;
+        let params: Vec<Params> = chunks
+            .iter()
+            .zip(&groups)
+            .enumerate()
+            .map(|(i, (c, g))| {
+                let p = Params {
+                    n: c.len() as u32,
+                    tile_offset: first as u32,
+                    groups: *g as u32,
+                    flags,
+                    counter: i as u32,
+                    states: states as u32,
+                    ..Params::default()
+                };
+                first += g;
+                p
+            })
+            .collect();
+        let state_range = 0..words as u64 * 4;
+        let bindings: Vec<[(u32, Bind<'_>); 4]> = chunks
+            .iter()
+            .zip(&params)
+            .map(|(c, p)| {
+                let range = c.start as u64 * size..c.end as u64 * size;
+                [
+                    (0, Bind::Uniform(p.bytes())),
+                    (1, Bind::storage(input, range.clone())),
+                    (3, Bind::storage(&out, range)),
+                    (4, Bind::storage(&state, state_range.clone())),
+                ]
+            })
+            .collect();
+        let dispatches = Dispatch::each(&p_lb, &bindings, groups.iter().map(|&g| g as u32));
+        gpu.submit(kernel, &dispatches)?;
         return Ok(out);
     }
 
@@ -410,6 +499,7 @@ pub(crate) fn scan_device<T: Element>(
                 tile_offset: offset as u32,
                 groups: *g as u32,
                 flags,
+                ..Params::default()
             });
             offset += g;
         }
@@ -418,25 +508,49 @@ pub(crate) fn scan_device<T: Element>(
     let reduce_params = chunk_params(0);
     let scan_params = chunk_params(flags | HAS_CARRY);
     let sums_range = 0..tiles as u64 * size;
-    {
-        let bindings: Vec<[(u32, Bind<'_>); 3]> = chunks
-            .iter()
-            .zip(&reduce_params)
-            .map(|(c, p)| {
-                [
-                    (0, Bind::Uniform(p.bytes())),
-                    (
-                        1,
-                        Bind::storage(input, c.start as u64 * size..c.end as u64 * size),
-                    ),
-                    (3, Bind::storage(&sums, sums_range.clone())),
-                ]
-            })
-            .collect();
-        let dispatches = Dispatch::each(&p_reduce, &bindings, groups.iter().map(|&g| g as u32));
-        gpu.submit(kernel, &dispatches)?;
-    }
-    let carries = scan_device::<T>(gpu, kernel, &sums, tiles, true)?;
+    let reduce_bindings: Vec<[(u32, Bind<'_>); 3]> = chunks
+        .iter()
+        .zip(&reduce_params)
+        .map(|(c, p)| {
+            [
+                (0, Bind::Uniform(p.bytes())),
+                (
+                    1,
+                    Bind::storage(input, c.start as u64 * size..c.end as u64 * size),
+                ),
+                (3, Bind::storage(&sums, sums_range.clone())),
+            ]
+        })
+        .collect();
+    let reduce = Dispatch::each(
+        &p_reduce,
+        &reduce_bindings,
+        groups.iter().map(|&g| g as u32),
+    );
+    // The tiles' carries: with one tile of sums (up to TILE² elements),
+    // scanned in the same submission as the two passes around it (wgpu
+    // orders the dispatches); otherwise recursively, in submissions of
+    // their own.
+    let top_params = Params {
+        n: tiles as u32,
+        tile_offset: 0,
+        groups: 1,
+        flags: EXCLUSIVE,
+        ..Params::default()
+    };
+    let one_level = tiles <= TILE;
+    let carries = if one_level {
+        gpu.alloc::<T>(kernel, tiles)?
+    } else {
+        gpu.submit(kernel, &reduce)?;
+        scan_device::<T>(gpu, kernel, &sums, tiles, true)?
+    };
+    let top_bindings = [
+        (0, Bind::Uniform(top_params.bytes())),
+        (1, Bind::storage(&sums, sums_range.clone())),
+        (2, Bind::storage(&sums, sums_range.clone())),
+        (3, Bind::storage(&carries, sums_range.clone())),
+    ];
     let bindings: Vec<[(u32, Bind<'_>); 4]> = chunks
         .iter()
         .zip(&scan_params)
@@ -450,7 +564,14 @@ pub(crate) fn scan_device<T: Element>(
             ]
         })
         .collect();
-    let dispatches = Dispatch::each(&p_scan, &bindings, groups.iter().map(|&g| g as u32));
-    gpu.submit(kernel, &dispatches)?;
+    let scan = Dispatch::each(&p_scan, &bindings, groups.iter().map(|&g| g as u32));
+    if one_level {
+        let mut all = reduce;
+        all.push(Dispatch::new(&p_scan, &top_bindings, 1));
+        all.extend(scan);
+        gpu.submit(kernel, &all)?;
+    } else {
+        gpu.submit(kernel, &scan)?;
+    }
     Ok(out)
 }
