@@ -44,7 +44,14 @@ fn keep(i: u32) -> bool {
     if params.mode == 0u {
         return mask[i] != 0u;
     }
-    let v = x[i];
+    return keep_value(i, x[i]);
+}
+
+// `keep(i)` where `v` is already `x[i]`.
+fn keep_value(i: u32, v: T) -> bool {
+    if params.mode == 0u {
+        return mask[i] != 0u;
+    }
     let t = threshold();
     if is_nan(v) || is_nan(t) {
         return params.mode == 6u;
@@ -206,12 +213,15 @@ fn scatter_sg(
     // lanes before it in its segment; lane `k` keeps segment `k`'s count.
     var flags = 0u;
     var within: array<u32, PER_THREAD>;
+    var values: array<T, PER_THREAD>;
     var mine = 0u;
     for (var k = 0u; k < PER_THREAD; k++) {
         let i = base + k * WG + r;
         var f = 0u;
-        if i < params.n && keep(i) {
-            f = 1u;
+        if i < params.n {
+            let v = x[i];
+            values[k] = v;
+            f = u32(keep_value(i, v));
         }
         flags |= f << k;
         within[k] = subgroupExclusiveAdd(f);
@@ -244,10 +254,15 @@ fn scatter_sg(
         dst = offsets[tile - 1u];
     }
     dst -= params.out_base;
+    // Every element is loaded and stored: a dropped one to the junk slot.
+    // No branch depends on the data (a CPU driver such as lavapipe pays
+    // for each unpredictable one per lane).
     for (var k = 0u; k < PER_THREAD; k++) {
         let b = subgroupShuffle(before, k);
-        if g < params.groups && (flags & (1u << k)) != 0u {
-            out[dst + b + within[k]] = x[base + k * WG + r];
+        let i = base + k * WG + r;
+        if g < params.groups && i < params.n {
+            let kept = (flags & (1u << k)) != 0u;
+            out[select(params.junk, dst + b + within[k], kept)] = values[k];
         }
     }
 }

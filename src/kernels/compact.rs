@@ -27,9 +27,9 @@ use rayon::prelude::*;
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{self, Cpu};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Dispatch, Gpu, ShaderSpec, shader};
+use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec, shader};
 use crate::kernel::{Kernel, Work, typed_name};
-use crate::kernels::scan::{check_u32_indices, scan_device};
+use crate::kernels::scan::{TILE_SCAN_MAX, TileScan, check_u32_indices, scan_device};
 
 shader! {
     "compact.wgsl",
@@ -38,10 +38,12 @@ shader! {
     /// workgroups that hold real tiles, `mode` 0 for a mask or 1..6 for
     /// <, <=, >, >=, ==, !=, the threshold's bits (`threshold_hi`: an f64's
     /// high word), `out_base` the output index of the first element the
-    /// `out` binding holds.
+    /// `out` binding holds, `junk` the binding's index of the slot just
+    /// past the dispatch's output (`scatter_sg` writes dropped elements
+    /// there, so that no store depends on the data).
     struct Params {
         n: u32, tile_offset: u32, groups: u32, mode: u32,
-        threshold: u32, out_base: u32, threshold_hi: u32, _pad: u32,
+        threshold: u32, out_base: u32, threshold_hi: u32, junk: u32,
     }
     /// Elements one invocation flags.
     const PER_THREAD: u32 = 8;
@@ -343,8 +345,22 @@ fn compact_gpu<T: Element>(
             threshold: bits[0],
             out_base,
             threshold_hi: bits[1],
-            _pad: 0,
+            junk: 0,
         };
+        if chunks.len() == 1 && tiles <= TILE_SCAN_MAX {
+            return compact_one_submission(OneSubmission {
+                gpu,
+                kernel,
+                p_count: &p_count,
+                p_scatter: &p_scatter,
+                x: &xc,
+                mask: (&mc, mask_range(&chunks[0])),
+                counts: &counts,
+                params: params(&chunks[0], 0, 0),
+                n,
+                tiles,
+            });
+        }
         let count_params: Vec<Params> = chunks
             .iter()
             .zip(&first_tile)
@@ -383,7 +399,8 @@ fn compact_gpu<T: Element>(
         if total == 0 {
             return Ok(Buffer::from(Vec::new()));
         }
-        let out = gpu.alloc::<T>(kernel, total)?;
+        // One slot past the result: the last dispatch's junk slot.
+        let out = gpu.alloc::<T>(kernel, total + 1)?;
         let mut scatter_params = Vec::new();
         let mut ranges = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
@@ -397,8 +414,13 @@ fn compact_gpu<T: Element>(
                 continue;
             }
             let aligned = start / BIND_ALIGN * BIND_ALIGN;
-            scatter_params.push((i, params(c, first_tile[i], (aligned / size) as u32)));
-            ranges.push(aligned..end);
+            let mut p = params(c, first_tile[i], (aligned / size) as u32);
+            // The junk slot is the next dispatch's first output slot (it
+            // overwrites it later: dispatches run in order) or the spare
+            // slot past the result.
+            p.junk = ((end - aligned) / size) as u32;
+            scatter_params.push((i, p));
+            ranges.push(aligned..end + size);
         }
         let bindings: Vec<[(u32, Bind<'_>); 5]> = scatter_params
             .iter()
@@ -420,4 +442,73 @@ fn compact_gpu<T: Element>(
         gpu.submit(kernel, &dispatches)?;
         Ok(gpu.into_buffer(out, total))
     })
+}
+
+/// What [`compact_one_submission`] needs from [`compact_gpu`].
+struct OneSubmission<'a> {
+    gpu: &'a Gpu,
+    kernel: &'static str,
+    p_count: &'a wgpu::ComputePipeline,
+    p_scatter: &'a wgpu::ComputePipeline,
+    x: &'a DeviceCopy,
+    /// The mask (or `x` again, never read) and its byte range.
+    mask: (&'a DeviceCopy, Range<u64>),
+    counts: &'a DeviceCopy,
+    /// The count pass's uniforms (one chunk: tile 0, output base 0).
+    params: Params,
+    n: usize,
+    tiles: usize,
+}
+
+/// Compaction of one chunk of at most [`TILE_SCAN_MAX`] tiles: count, the
+/// counts' scan and the scatter in one submission, then one read of the
+/// total. The output is allocated for `n + 1` elements (every element, and
+/// the junk slot at `n`) before the total is known: one wait on the GPU
+/// instead of two, for up to twice the output's memory while it lives.
+fn compact_one_submission<T: Element>(s: OneSubmission<'_>) -> Result<Buffer<T>> {
+    let OneSubmission {
+        gpu,
+        kernel,
+        n,
+        tiles,
+        ..
+    } = s;
+    let size = size_of::<T>() as u64;
+    let offsets = gpu.alloc::<u32>(kernel, tiles)?;
+    let out = gpu.alloc::<T>(kernel, n + 1)?;
+    let scan = TileScan::of::<u32>(gpu, tiles, false)?;
+    let tile_range = 0..tiles as u64 * 4;
+    let x_range = 0..n as u64 * size;
+    let scatter_params = Params {
+        junk: n as u32,
+        ..s.params
+    };
+    let count = [
+        (0, Bind::Uniform(s.params.bytes())),
+        (1, Bind::storage(s.x, x_range.clone())),
+        (2, Bind::storage(s.mask.0, s.mask.1.clone())),
+        (3, Bind::storage(s.counts, tile_range.clone())),
+    ];
+    let scan_bindings = scan.bindings(s.counts, &offsets, 4);
+    let scatter = [
+        (0, Bind::Uniform(scatter_params.bytes())),
+        (1, Bind::storage(s.x, x_range)),
+        (2, Bind::storage(s.mask.0, s.mask.1)),
+        (4, Bind::storage(&offsets, tile_range)),
+        (5, Bind::storage(&out, 0..(n as u64 + 1) * size)),
+    ];
+    let groups = tiles as u32;
+    gpu.submit(
+        kernel,
+        &[
+            Dispatch::new(s.p_count, &count, groups),
+            Dispatch::new(&scan.pipeline, &scan_bindings, 1),
+            Dispatch::new(s.p_scatter, &scatter, groups),
+        ],
+    )?;
+    let total = gpu.read::<u32>(kernel, &offsets, tiles - 1..tiles)?[0] as usize;
+    if total == 0 {
+        return Ok(Buffer::from(Vec::new()));
+    }
+    Ok(gpu.into_buffer(out, total))
 }

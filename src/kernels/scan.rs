@@ -381,6 +381,72 @@ fn single_pass_choice(default: bool) -> (bool, u32) {
     (single, spin)
 }
 
+/// Elements one [`TileScan`] dispatch scans at most.
+pub(crate) const TILE_SCAN_MAX: usize = TILE;
+
+/// One dispatch that scans up to [`TILE_SCAN_MAX`] elements, for callers
+/// that put it in a submission with their own dispatches.
+pub(crate) struct TileScan {
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    params: Params,
+}
+
+impl TileScan {
+    /// The scan of `n` (≤ [`TILE_SCAN_MAX`]) elements of `T` on `gpu`.
+    pub(crate) fn of<T: Element>(gpu: &Gpu, n: usize, exclusive: bool) -> Result<TileScan> {
+        debug_assert!(n <= TILE_SCAN_MAX);
+        let p = gpu.pipeline(&ShaderSpec {
+            label: "scan",
+            source: SHADER,
+            entry: if scan_sg_path::<T>(gpu) {
+                "scan_sg"
+            } else {
+                "scan"
+            },
+            element: Some(T::TYPE),
+            constants: &[],
+        })?;
+        Ok(TileScan::new(p, n, exclusive))
+    }
+
+    fn new(pipeline: wgpu::ComputePipeline, n: usize, exclusive: bool) -> TileScan {
+        let params = Params {
+            n: n as u32,
+            tile_offset: 0,
+            groups: 1,
+            flags: if exclusive { EXCLUSIVE } else { 0 },
+            ..Params::default()
+        };
+        TileScan { pipeline, params }
+    }
+
+    /// Its bindings: the first `n` elements (of `size` bytes) of `input`
+    /// scanned into `out`.
+    pub(crate) fn bindings<'a>(
+        &'a self,
+        input: &'a DeviceCopy,
+        out: &'a DeviceCopy,
+        size: u64,
+    ) -> [(u32, Bind<'a>); 4] {
+        let range = 0..u64::from(self.params.n) * size;
+        [
+            (0, Bind::Uniform(self.params.bytes())),
+            (1, Bind::storage(input, range.clone())),
+            (2, Bind::storage(input, range.clone())),
+            (3, Bind::storage(out, range)),
+        ]
+    }
+}
+
+/// Whether `T`'s scans take the subgroup entry points on `gpu`: where the
+/// device has subgroups of at least PER_THREAD invocations (`scan_sg`'s
+/// lane `k` holds segment `k`'s prefix). Not for f64: 64-bit subgroup
+/// arithmetic is a device extension of its own.
+fn scan_sg_path<T: Element>(gpu: &Gpu) -> bool {
+    let info = gpu.info();
+    info.features.subgroups && info.subgroup_sizes.0 >= PER_THREAD && T::TYPE != ElementType::F64
+}
+
 /// Scans the first `n` elements of `input` on the GPU into a new device
 /// copy of `n` elements. Call inside [`Gpu::scoped`]; `0 < n ≤ u32::MAX`.
 pub(crate) fn scan_device<T: Element>(
@@ -398,13 +464,9 @@ pub(crate) fn scan_device<T: Element>(
         constants: &[],
     };
     // Subgroup entry points where the device has them (the shader's
-    // `subgroups` section) with subgroups of at least PER_THREAD
-    // invocations: `scan_sg`'s lane `k` holds segment `k`'s prefix.
-    // Not for f64: 64-bit subgroup arithmetic is a device extension of its own.
+    // `subgroups` section).
     let info = gpu.info();
-    let sg = info.features.subgroups
-        && info.subgroup_sizes.0 >= PER_THREAD
-        && T::TYPE != ElementType::F64;
+    let sg = scan_sg_path::<T>(gpu);
     let p_reduce = gpu.pipeline(&spec(if sg { "reduce_sg" } else { "reduce" }))?;
     let p_scan = gpu.pipeline(&spec(if sg { "scan_sg" } else { "scan" }))?;
     let size = size_of::<T>() as u64;
@@ -416,21 +478,9 @@ pub(crate) fn scan_device<T: Element>(
     let flags = if exclusive { EXCLUSIVE } else { 0 };
 
     if tiles == 1 {
-        let params = Params {
-            n: n as u32,
-            tile_offset: 0,
-            groups: 1,
-            flags,
-            ..Params::default()
-        };
-        let range = 0..n as u64 * size;
-        let bindings = [
-            (0, Bind::Uniform(params.bytes())),
-            (1, Bind::storage(input, range.clone())),
-            (2, Bind::storage(input, range.clone())),
-            (3, Bind::storage(&out, range)),
-        ];
-        gpu.submit(kernel, &[Dispatch::new(&p_scan, &bindings, 1)])?;
+        let one = TileScan::new(p_scan, n, exclusive);
+        let bindings = one.bindings(input, &out, size);
+        gpu.submit(kernel, &[Dispatch::new(&one.pipeline, &bindings, 1)])?;
         return Ok(out);
     }
 
@@ -531,13 +581,6 @@ pub(crate) fn scan_device<T: Element>(
     // scanned in the same submission as the two passes around it (wgpu
     // orders the dispatches); otherwise recursively, in submissions of
     // their own.
-    let top_params = Params {
-        n: tiles as u32,
-        tile_offset: 0,
-        groups: 1,
-        flags: EXCLUSIVE,
-        ..Params::default()
-    };
     let one_level = tiles <= TILE;
     let carries = if one_level {
         gpu.alloc::<T>(kernel, tiles)?
@@ -545,12 +588,8 @@ pub(crate) fn scan_device<T: Element>(
         gpu.submit(kernel, &reduce)?;
         scan_device::<T>(gpu, kernel, &sums, tiles, true)?
     };
-    let top_bindings = [
-        (0, Bind::Uniform(top_params.bytes())),
-        (1, Bind::storage(&sums, sums_range.clone())),
-        (2, Bind::storage(&sums, sums_range.clone())),
-        (3, Bind::storage(&carries, sums_range.clone())),
-    ];
+    let top = TileScan::new(p_scan.clone(), tiles, true);
+    let top_bindings = top.bindings(&sums, &carries, size);
     let bindings: Vec<[(u32, Bind<'_>); 4]> = chunks
         .iter()
         .zip(&scan_params)
@@ -567,7 +606,7 @@ pub(crate) fn scan_device<T: Element>(
     let scan = Dispatch::each(&p_scan, &bindings, groups.iter().map(|&g| g as u32));
     if one_level {
         let mut all = reduce;
-        all.push(Dispatch::new(&p_scan, &top_bindings, 1));
+        all.push(Dispatch::new(&top.pipeline, &top_bindings, 1));
         all.extend(scan);
         gpu.submit(kernel, &all)?;
     } else {
