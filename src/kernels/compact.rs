@@ -464,7 +464,9 @@ struct OneSubmission<'a> {
 /// counts' scan and the scatter in one submission, then one read of the
 /// total. The output is allocated for `n + 1` elements (every element, and
 /// the junk slot at `n`) before the total is known: one wait on the GPU
-/// instead of two, for up to twice the output's memory while it lives.
+/// instead of two, for a device copy the input's size (plus one element)
+/// however few elements are kept, held while the result lives. Inputs past
+/// one chunk take the two-wait path, which sizes the output exactly.
 fn compact_one_submission<T: Element>(s: OneSubmission<'_>) -> Result<Buffer<T>> {
     let OneSubmission {
         gpu,
