@@ -176,12 +176,12 @@ fn count_sg(
 ) {
     let g = group_of(id);
     let r = sg * size + lane;
+    // Loads at a clamped index, so no load waits on a branch.
     var c = 0u;
     for (var k = 0u; k < PER_THREAD; k++) {
         let i = g * TILE + k * WG + r;
-        if i < params.n && keep(i) {
-            c += 1u;
-        }
+        let kept = keep(min(i, params.n - 1u));
+        c += u32(kept && i < params.n);
     }
     let s = subgroupAdd(c);
     if lane == 0u {
@@ -217,12 +217,10 @@ fn scatter_sg(
     var mine = 0u;
     for (var k = 0u; k < PER_THREAD; k++) {
         let i = base + k * WG + r;
-        var f = 0u;
-        if i < params.n {
-            let v = x[i];
-            values[k] = v;
-            f = u32(keep_value(i, v));
-        }
+        let j = min(i, params.n - 1u);
+        let v = x[j];
+        values[k] = v;
+        let f = u32(keep_value(j, v) && i < params.n);
         flags |= f << k;
         within[k] = subgroupExclusiveAdd(f);
         mine = select(mine, subgroupAdd(f), lane == k);
