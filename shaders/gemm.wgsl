@@ -12,7 +12,7 @@
 // workgroups still covers each tile once.
 //
 // Matrices and accumulators are `T` (f32, or f64 on devices with
-// SHADER_F64; alpha and beta come as f32, exact in f64); `flags` bit 0: A holds
+// SHADER_F64; alpha and beta come as T's bits); `flags` bit 0: A holds
 // op(A) transposed (k x m), bit 1: B holds op(B) transposed (n x k), bit 2:
 // read C (beta != 0; with beta = 0 C is never read, so NaN in it is ignored),
 // bit 3: add to `out` instead (a later block along k).
@@ -50,6 +50,25 @@ fn load_b(p: u32, j: u32) -> T {
     return T(b[params.b_off + p * params.ldb + j]);
 }
 
+// begin not-f64
+fn alpha() -> T {
+    return bitcast<T>(params.alpha_lo);
+}
+
+fn beta() -> T {
+    return bitcast<T>(params.beta_lo);
+}
+// end not-f64
+// begin f64
+fn alpha() -> T {
+    return bitcast<T>((u64(params.alpha_hi) << 32u) | u64(params.alpha_lo));
+}
+
+fn beta() -> T {
+    return bitcast<T>((u64(params.beta_hi) << 32u) | u64(params.beta_lo));
+}
+// end f64
+
 // Writes alpha * acc (+ beta * C, or + out for a later block along k) to
 // row i, columns j..j+3, where they exist.
 fn store_row(i: u32, j: u32, acc: vec4<T>) {
@@ -59,8 +78,8 @@ fn store_row(i: u32, j: u32, acc: vec4<T>) {
     let base = params.c_off + i * params.ldc + j;
     for (var q = 0u; q < 4u; q++) {
         if j + q < params.n {
-            var v = T(params.alpha) * acc[q];
-            if use_c { v = fma(T(params.beta), c[base + q], v); }
+            var v = alpha() * acc[q];
+            if use_c { v = fma(beta(), c[base + q], v); }
             if add { v += out[base + q]; }
             out[base + q] = T(v);
         }

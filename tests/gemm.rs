@@ -55,7 +55,8 @@ fn at_b(g: &Gemm, b: &[f32], p: usize, j: usize) -> f64 {
 /// when `β ≠ 0`, as the kernel documents.
 fn oracle(g: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>) -> (Vec<f64>, Vec<f64>) {
     let eps = f64::from(f32::EPSILON);
-    let (alpha, beta) = (f64::from(g.alpha), f64::from(g.beta));
+    // An f32 product scales by α and β rounded to f32.
+    let (alpha, beta) = (f64::from(g.alpha as f32), f64::from(g.beta as f32));
     let mut want = Vec::with_capacity(g.m * g.n);
     let mut tol = Vec::with_capacity(g.m * g.n);
     for i in 0..g.m {
@@ -200,7 +201,7 @@ fn alpha_and_beta_scale_the_product_and_c() {
 }
 
 /// `A` = ones, `B` = ones, `C` full of NaN except what the test sets.
-fn nan_case(engine: &Engine, beta: f32) -> Vec<f32> {
+fn nan_case(engine: &Engine, beta: f64) -> Vec<f32> {
     let g = Gemm::new(5, 7, 3).beta(beta);
     let (a, b) = (vec![1.0f32; 15], vec![1.0f32; 21]);
     run(engine, &g, &a, &b, Some(&[f32::NAN; 35])).expect("gemm")
@@ -356,6 +357,51 @@ fn products_larger_than_one_gpu_binding_run_in_blocks_and_match_the_oracle() {
     }
 }
 
+#[test]
+fn dgemm_takes_alpha_and_beta_in_f64() {
+    // 0.1 and 1/3 are not f32 values: rounded to f32 they are off by about
+    // 1e-9 relative, a thousand times DGEMM's bound here.
+    let (alpha, beta) = (0.1f64, 1.0 / 3.0);
+    let (m, n, k) = (7, 9, 5);
+    let mut rng = Rng::new(17);
+    let a: Vec<f64> = (0..m * k).map(|_| f64::from(rng.f32(-1.0, 1.0))).collect();
+    let b: Vec<f64> = (0..k * n).map(|_| f64::from(rng.f32(-1.0, 1.0))).collect();
+    let c: Vec<f64> = (0..m * n).map(|_| f64::from(rng.f32(-1.0, 1.0))).collect();
+    let g = Gemm::new(m, n, k).alpha(alpha).beta(beta);
+    for (backend, engine) in backends() {
+        let got = match engine.run(
+            &g,
+            (
+                &Buffer::from(a.clone()),
+                &Buffer::from(b.clone()),
+                &Buffer::from(c.clone()),
+            ),
+        ) {
+            Ok(got) => got.to_vec().unwrap(),
+            // f64 masked or missing on this GPU.
+            Err(Error::Unsupported { .. }) => continue,
+            Err(e) => panic!("{backend:?}: {e}"),
+        };
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f64 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+                let want = alpha * dot + beta * c[i * n + j];
+                let mag = (0..k)
+                    .map(|p| (a[i * k + p] * b[p * n + j]).abs())
+                    .sum::<f64>()
+                    * alpha
+                    + (beta * c[i * n + j]).abs();
+                let err = (got[i * n + j] - want).abs();
+                assert!(
+                    err <= 16.0 * f64::EPSILON * mag,
+                    "{backend:?} ({i}, {j}): got {}, want {want}, error {err:e}",
+                    got[i * n + j]
+                );
+            }
+        }
+    }
+}
+
 fn invalid(engine: &Engine, g: &Gemm, a: usize, b: usize, c: Option<usize>) -> String {
     let (a, b) = (Buffer::from(vec![0.0f32; a]), Buffer::from(vec![0.0f32; b]));
     let r = match c {
@@ -431,7 +477,7 @@ proptest! {
     #[test]
     fn gpu_equals_cpu_equals_oracle_on_random_shapes(
         m in 1usize..80, n in 1usize..80, k in 1usize..80,
-        ta: bool, tb: bool, beta in prop::sample::select(vec![0.0f32, 1.5]),
+        ta: bool, tb: bool, beta in prop::sample::select(vec![0.0f64, 1.5]),
         seed: u64,
     ) {
         let g = Gemm::new(m, n, k).transpose_a(ta).transpose_b(tb).alpha(-1.25).beta(beta);

@@ -451,6 +451,8 @@ pub trait Real:
     fn mul_add(a: Self, b: Self, c: Self) -> Self;
     /// `x` converted (exactly, for f64).
     fn from_f32(x: f32) -> Self;
+    /// `x` converted (rounded to nearest, for f32).
+    fn from_f64(x: f64) -> Self;
 }
 
 macro_rules! real {
@@ -475,6 +477,10 @@ macro_rules! real {
             #[inline(always)]
             fn from_f32(x: f32) -> $t {
                 <$t>::from(x)
+            }
+            #[inline(always)]
+            fn from_f64(x: f64) -> $t {
+                x as $t
             }
         }
     )*};

@@ -67,13 +67,14 @@ shader! {
     "gemm.wgsl",
     /// `gemm.wgsl`'s uniform block: one block's sizes, `flags` (bit 0: A
     /// is transposed, bit 1: B is, bit 2: read C, bit 3: add to the output),
-    /// α and β, result tiles per row of tiles, the matrices' leading
+    /// α and β (an f32's bits in the low word, or an f64's low and high
+    /// words), result tiles per row of tiles, the matrices' leading
     /// dimensions and the block's offsets in its bound windows.
     struct Params {
         m: u32, n: u32, k: u32, flags: u32,
-        alpha: f32, beta: f32, tiles_n: u32, lda: u32,
-        ldb: u32, ldc: u32, a_off: u32, b_off: u32,
-        c_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+        alpha_lo: u32, alpha_hi: u32, beta_lo: u32, beta_hi: u32,
+        tiles_n: u32, lda: u32, ldb: u32, ldc: u32,
+        a_off: u32, b_off: u32, c_off: u32, _pad0: u32,
     }
     /// Side of the square tile of `C` one workgroup computes.
     const TS: usize = 64;
@@ -136,10 +137,12 @@ pub struct Gemm {
     pub n: usize,
     /// Columns of `op(A)`, rows of `op(B)`: the length of each dot product.
     pub k: usize,
-    /// Scale of the product.
-    pub alpha: f32,
-    /// Scale of `C`; 0 ignores `C` entirely (NaN in it included).
-    pub beta: f32,
+    /// Scale of the product: an f64, so that DGEMM's is exact; an f32
+    /// product rounds it to f32.
+    pub alpha: f64,
+    /// Scale of `C`; 0 ignores `C` entirely (NaN in it included). An f64
+    /// like `alpha`.
+    pub beta: f64,
     /// `A` holds the `k × m` matrix `op(A)ᵀ`.
     pub transpose_a: bool,
     /// `B` holds the `n × k` matrix `op(B)ᵀ`.
@@ -162,13 +165,13 @@ impl Gemm {
     }
 
     /// Sets `α`.
-    pub fn alpha(mut self, alpha: f32) -> Gemm {
+    pub fn alpha(mut self, alpha: f64) -> Gemm {
         self.alpha = alpha;
         self
     }
 
     /// Sets `β` (needs a `C` input unless 0).
-    pub fn beta(mut self, beta: f32) -> Gemm {
+    pub fn beta(mut self, beta: f64) -> Gemm {
         self.beta = beta;
         self
     }
@@ -268,7 +271,7 @@ impl Gemm {
         // 40% (measured: 185 ms back to back, 120 ms on recycled memory).
         let mut out = crate::cpu::pool::try_take_zeroed::<R>(NAME, "the m×n output", mn)?;
         if let Some(c) = c.filter(|_| self.beta != 0.0) {
-            let beta = R::from_f32(self.beta);
+            let beta = R::from_f64(self.beta);
             for (o, &x) in out.iter_mut().zip(c) {
                 *o = beta * x;
             }
@@ -366,8 +369,10 @@ impl Gemm {
                         | (u32::from(self.transpose_b) << 1)
                         | (u32::from(blk.first && c.is_some()) << 2)
                         | (u32::from(!blk.first) << 3),
-                    alpha: self.alpha,
-                    beta: self.beta,
+                    alpha_lo: scalar_words::<R>(self.alpha)[0],
+                    alpha_hi: scalar_words::<R>(self.alpha)[1],
+                    beta_lo: scalar_words::<R>(self.beta)[0],
+                    beta_hi: scalar_words::<R>(self.beta)[1],
                     tiles_n: blk.cols.div_ceil(TS) as u32,
                     // A leading dimension is multiplied only in a block of
                     // two rows or more, whose window (within one binding)
@@ -599,13 +604,24 @@ impl GemmReal for f64 {
     }
 }
 
+/// `x` as the GPU's uniform words for `R`: an f32's bits and 0, or an
+/// f64's low and high words.
+fn scalar_words<R: Real>(x: f64) -> [u32; 2] {
+    if size_of::<R>() == 4 {
+        [(x as f32).to_bits(), 0]
+    } else {
+        let bits = x.to_bits();
+        [bits as u32, (bits >> 32) as u32]
+    }
+}
+
 /// The validated shape and scalars the CPU path needs.
 #[derive(Clone, Copy)]
 struct Shape {
     m: usize,
     n: usize,
     k: usize,
-    alpha: f32,
+    alpha: f64,
     trans_a: bool,
     trans_b: bool,
 }
@@ -680,7 +696,7 @@ fn gemm_rows<R: GemmReal>(s: &Shape, a: &[R], b: &[R], i_start: usize, c_rows: &
                         pack_a(s, a, dst, i_start + ic + ip * MR, rows - ip * MR, pc, kc);
                     }
                     let c = &mut c_rows[ic * n + jc..];
-                    macro_kernel(R::from_f32(s.alpha), kc, a_block, b_block, rows, nc, c, n);
+                    macro_kernel(R::from_f64(s.alpha), kc, a_block, b_block, rows, nc, c, n);
                 }
             }
         }
