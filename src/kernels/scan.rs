@@ -40,8 +40,8 @@
 //!   scheduler. It reads the input once; its speed on hardware is not
 //!   measured yet (no device was lent).
 //! - GPU otherwise (and on software adapters such as lavapipe, where two
-//!   passes measured 1.15-1.23× faster than the single pass at 2^18):
-//!   reduce-then-scan, multi-level (see the shader's header), with the tile
+//!   passes measured 1.03-1.30× faster than the single pass at 2^18 in
+//!   each of four alternated pairs: BENCHMARKS.md): reduce-then-scan, multi-level (see the shader's header), with the tile
 //!   sums, their scan and the tile scans in one submission up to 2^22
 //!   elements. `TANDEM_SCAN_PASSES=1` or `2` forces either way.
 
