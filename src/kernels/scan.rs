@@ -41,9 +41,9 @@
 //!   measured yet (no device was lent).
 //! - GPU otherwise (and on software adapters such as lavapipe, where two
 //!   passes measured 1.03-1.30× faster than the single pass at 2^18 in
-//!   each of four alternated pairs: BENCHMARKS.md): reduce-then-scan, multi-level (see the shader's header), with the tile
-//!   sums, their scan and the tile scans in one submission up to 2^22
-//!   elements. `TANDEM_SCAN_PASSES=1` or `2` forces either way.
+//!   each of four alternated pairs: BENCHMARKS.md): reduce-then-scan,
+//!   multi-level (see the shader's header), with the tile sums, their scan
+//!   and the tile scans in one submission up to 2^22 elements. `TANDEM_SCAN_PASSES=1` or `2` forces either way.
 
 use std::ops::Range;
 
