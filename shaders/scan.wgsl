@@ -189,8 +189,11 @@ fn scan_sg(
     @builtin(subgroup_size) size: u32,
     @builtin(num_subgroups) count: u32,
 ) {
-    let g = group_of(id);
     let r = sg * size + lane;
+    let g = group_of(id);
+    if g >= params.groups {
+        return;
+    }
     let base = g * TILE;
     let exclusive = (params.flags & EXCLUSIVE) != 0u;
     var within: array<T, PER_THREAD>;
@@ -230,8 +233,8 @@ fn scan_sg(
     if lane < PER_THREAD {
         before = tile[seg];
     }
-    var c = T(0);
     let has_carry = (params.flags & HAS_CARRY) != 0u;
+    var c = T(0);
     if has_carry {
         c = carry[params.tile_offset + g];
     }
@@ -255,7 +258,7 @@ fn scan_sg(
         } else if has_w {
             v = within[k];
         }
-        if i < params.n && g < params.groups {
+        if i < params.n {
             out[i] = v;
         }
     }
@@ -366,104 +369,39 @@ fn look_back(t: u32, sg: u32, lane: u32, size: u32, count: u32) -> T {
     return acc;
 }
 
-@compute @workgroup_size(WG)
-fn scan_lb(
-    id: Ids,
-    @builtin(subgroup_id) sg: u32,
-    @builtin(subgroup_invocation_id) lane: u32,
-    @builtin(subgroup_size) size: u32,
-    @builtin(num_subgroups) count: u32,
-) {
-    let r = sg * size + lane;
-    // Tiles in the order workgroups start, so a tile's predecessors have
-    // all started before it.
+// The tile this workgroup scans: the next from this dispatch's counter, so
+// that a tile's predecessors have all started before it.
+fn claim_tile(r: u32) -> u32 {
     if r == 0u {
         lb_tile = atomicAdd(&state[params.counter], 1u);
     }
-    let g = workgroupUniformLoad(&lb_tile);
-    if g >= params.groups {
-        return;
-    }
-    let base = g * TILE;
-    let exclusive = (params.flags & EXCLUSIVE) != 0u;
-    var within: array<T, PER_THREAD>;
-    var mine = T(0);
-    for (var k = 0u; k < PER_THREAD; k++) {
-        let i = base + k * WG + r;
-        var v = T(0);
-        if i < params.n {
-            v = x[i];
-        }
-        let inclusive = subgroupInclusiveAdd(v);
-        mine = select(mine, subgroupShuffle(inclusive, size - 1u), lane == k);
-        if exclusive {
-            within[k] = subgroupExclusiveAdd(v);
-        } else {
-            within[k] = inclusive;
-        }
-    }
-    // Segment `(k, sg)` is number `k * count + sg` in tile order.
-    let seg = lane * count + sg;
-    if lane < PER_THREAD {
-        tile[seg] = mine;
-    }
-    workgroupBarrier();
-    // Exclusive scan of the segment totals: invocation `t` takes total `t`.
-    let m = PER_THREAD * count;
-    var part = T(0);
-    if r < m {
-        part = tile[r];
-    }
-    let prefix = sg_invocation_prefix(part, sg, lane, size);
-    if r < m {
-        tile[r] = prefix;
-    }
-    if r == m - 1u {
-        lb_total = prefix + part;
-    }
-    workgroupBarrier();
-    var before = T(0);
-    if lane < PER_THREAD {
-        before = tile[seg];
-    }
-    // The tile's carry: the sum of all earlier tiles, by decoupled look-back.
-    let total = lb_total;
-    let t = params.tile_offset + g;
-    let has_carry = t > 0u;
-    var c = T(0);
-    if r == 0u {
-        publish(t, select(INCLUSIVE, AGGREGATE, has_carry), total);
-    }
-    if has_carry {
-        c = look_back(t, sg, lane, size, count);
-        if r == 0u {
-            publish(t, INCLUSIVE, c + total);
-        }
-    }
-    for (var k = 0u; k < PER_THREAD; k++) {
-        let i = base + k * WG + r;
-        // The segment's prefix (none for the tile's first segment), then
-        // the element's within its segment (none for an exclusive scan's
-        // first lane).
-        var b = subgroupShuffle(before, k);
-        var has_b = k > 0u || sg > 0u;
-        if has_carry {
-            b = select(c, c + b, has_b);
-            has_b = true;
-        }
-        let has_w = !exclusive || lane > 0u;
-        var v = T(0);
-        if has_b && has_w {
-            v = b + within[k];
-        } else if has_b {
-            v = b;
-        } else if has_w {
-            v = within[k];
-        }
-        if i < params.n {
-            out[i] = v;
-        }
-    }
+    return workgroupUniformLoad(&lb_tile);
 }
+
+// Publishes tile `t`'s total (invocation 0): as its INCLUSIVE prefix for
+// tile 0, else as its AGGREGATE. Whether the tile has a carry (t > 0).
+fn publish_total(t: u32, r: u32) -> bool {
+    let has_carry = t > 0u;
+    if r == 0u {
+        publish(t, select(INCLUSIVE, AGGREGATE, has_carry), lb_total);
+    }
+    return has_carry;
+}
+
+// Tile `t`'s carry by look-back; publishes its INCLUSIVE prefix.
+fn look_back_and_publish(t: u32, sg: u32, lane: u32, size: u32, count: u32) -> T {
+    let c = look_back(t, sg, lane, size, count);
+    if sg == 0u && lane == 0u {
+        publish(t, INCLUSIVE, c + lb_total);
+    }
+    return c;
+}
+
+// `scan_sg` with the tile from `claim_tile` and its carry by look-back
+// instead of from `carry` (invocation m - 1 keeps the tile's total).
+// variant scan_lb of scan_sg: `let g = group_of(id);` => `let g = claim_tile(r);`,
+//     `let prefix = sg_invocation_prefix(part, sg, lane, size);` => `let prefix = sg_invocation_prefix(part, sg, lane, size); if r == m - 1u { lb_total = prefix + part; }`,
+//     `let has_carry = (params.flags & HAS_CARRY) != 0u;` => `let has_carry = publish_total(params.tile_offset + g, r);`,
+//     `c = carry[params.tile_offset + g];` => `c = look_back_and_publish(params.tile_offset + g, sg, lane, size, count);`
 // end not-f64
 // end subgroups
