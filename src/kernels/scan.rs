@@ -398,17 +398,12 @@ impl TileScan {
     /// The scan of `n` (≤ [`TILE_SCAN_MAX`]) elements of `T` on `gpu`.
     pub(crate) fn of<T: Element>(gpu: &Gpu, n: usize, exclusive: bool) -> Result<TileScan> {
         debug_assert!(n <= TILE_SCAN_MAX);
-        let p = gpu.pipeline(&ShaderSpec {
-            label: "scan",
-            source: SHADER,
-            entry: if scan_sg_path::<T>(gpu) {
-                "scan_sg"
-            } else {
-                "scan"
-            },
-            element: Some(T::TYPE),
-            constants: &[],
-        })?;
+        let entry = if scan_sg_path::<T>(gpu) {
+            "scan_sg"
+        } else {
+            "scan"
+        };
+        let p = gpu.pipeline(&scan_spec::<T>(entry, &[]))?;
         Ok(TileScan::new(p, n, exclusive))
     }
 
@@ -441,6 +436,20 @@ impl TileScan {
     }
 }
 
+/// scan.wgsl's entry `entry` for `T`, with override `constants`.
+fn scan_spec<'a, T: Element>(
+    entry: &'static str,
+    constants: &'a [(&'static str, f64)],
+) -> ShaderSpec<'a> {
+    ShaderSpec {
+        label: "scan",
+        source: SHADER,
+        entry,
+        element: Some(T::TYPE),
+        constants,
+    }
+}
+
 /// Whether `T`'s scans take the subgroup entry points on `gpu`: where the
 /// device has subgroups of at least PER_THREAD invocations (`scan_sg`'s
 /// lane `k` holds segment `k`'s prefix). Not for f64: 64-bit subgroup
@@ -459,13 +468,7 @@ pub(crate) fn scan_device<T: Element>(
     n: usize,
     exclusive: bool,
 ) -> Result<DeviceCopy> {
-    let spec = |entry| ShaderSpec {
-        label: "scan",
-        source: SHADER,
-        entry,
-        element: Some(T::TYPE),
-        constants: &[],
-    };
+    let spec = |entry| scan_spec::<T>(entry, &[]);
     // Subgroup entry points where the device has them (the shader's
     // `subgroups` section).
     let info = gpu.info();
@@ -497,10 +500,7 @@ pub(crate) fn scan_device<T: Element>(
     let (single, spin) = single_pass_choice(!info.is_software);
     if sg && single && (words as u64) * 4 <= info.chunk_bytes {
         let spin_constant = [("SPIN", f64::from(spin))];
-        let p_lb = gpu.pipeline(&ShaderSpec {
-            constants: &spin_constant,
-            ..spec("scan_lb")
-        })?;
+        let p_lb = gpu.pipeline(&scan_spec::<T>("scan_lb", &spin_constant))?;
         let state = gpu.upload::<u32>(kernel, &vec![0u32; words])?;
         let mut first = 0usize;
         let params: Vec<Params> = chunks
