@@ -4,8 +4,8 @@
 // which (0 float, 1 signed, 2 unsigned) and `OP` picks the operation, so one
 // file serves every type and op and the compiler folds the switch away. The
 // helpers that read an element's bits come in two type sections: 32-bit
-// (`not-f64`) and f64, whose exp and ln are polynomials here (f64
-// transcendental builtins do not translate reliably, gfx-rs/wgpu#6087).
+// (`not-f64`) and f64, whose exp and ln are the prelude's polynomials
+// (f64 transcendental builtins do not translate reliably, gfx-rs/wgpu#6087).
 // Float semantics match the CPU twin bit for bit where IEEE fixes the answer:
 // NaN is tested by bits (WGSL assumes finite math), min/max ignore NaN and
 // order -0.0 below +0.0, ln/sqrt of negatives give NaN.
@@ -83,89 +83,14 @@ fn clear_sign(v: T) -> T {
     return bitcast<T>(bitcast<u64>(v) & 0x7ffffffffffffffflu);
 }
 
-fn is_inf(v: T) -> bool {
-    return (bitcast<u64>(v) & 0x7ffffffffffffffflu) == 0x7ff0000000000000lu;
-}
-
-// 2^k for -1022 <= k <= 1023.
-fn pow2(k: i32) -> T {
-    return bitcast<T>(u64(u32(k + 1023)) << 52u);
-}
-
 fn t_sqrt(v: T) -> T {
-    if is_nan(v) || v == T(0) || is_inf(v) && v > T(0) { return v; }
+    if is_nan(v) || v == T(0) || f64_inf(v) && v > T(0) { return v; }
     if v < T(0) { return bitcast<T>(0x7ff8000000000000lu); }
     return sqrt(v);
 }
 
-// e^v: v = k ln 2 + r with ln 2 split in two (Cody-Waite), |r| <= ln 2 / 2,
-// e^r by its Taylor polynomial to degree 13 (truncation below 1e-17), then
-// the scale 2^k applied as two factors so a subnormal result rounds once.
-fn t_exp(v: T) -> T {
-    if is_nan(v) { return v; }
-    if v > T(709.782712893384) { return bitcast<T>(0x7ff0000000000000lu); }
-    if v < T(-745.1332191019412) { return T(0); }
-    let k = round(v * T(1.4426950408889634));
-    var r = fma(-k, T(6.93147180369123816490e-01), v);
-    r = fma(-k, T(1.90821492927058770002e-10), r);
-    var p = T(1.0 / 6227020800.0);
-    p = fma(p, r, T(1.0 / 479001600.0));
-    p = fma(p, r, T(1.0 / 39916800.0));
-    p = fma(p, r, T(1.0 / 3628800.0));
-    p = fma(p, r, T(1.0 / 362880.0));
-    p = fma(p, r, T(1.0 / 40320.0));
-    p = fma(p, r, T(1.0 / 5040.0));
-    p = fma(p, r, T(1.0 / 720.0));
-    p = fma(p, r, T(1.0 / 120.0));
-    p = fma(p, r, T(1.0 / 24.0));
-    p = fma(p, r, T(1.0 / 6.0));
-    p = fma(p, r, T(0.5));
-    p = fma(p, r, T(1.0));
-    p = fma(p, r, T(1.0));
-    let ki = i32(k);
-    let k1 = ki / 2;
-    return p * pow2(k1) * pow2(ki - k1);
-}
-
-// ln v: v = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s) with
-// s = (m - 1) / (m + 1), |s| < 0.172, by its odd series to s^25; plus e ln 2
-// (split in two). Subnormals are scaled into the normal range first.
-fn t_ln(v: T) -> T {
-    if is_nan(v) { return v; }
-    if v == T(0) { return bitcast<T>(0xfff0000000000000lu); }
-    if v < T(0) { return bitcast<T>(0x7ff8000000000000lu); }
-    if is_inf(v) { return v; }
-    var x = v;
-    var e = 0;
-    if (bitcast<u64>(x) & 0x7ff0000000000000lu) == 0lu {
-        x = x * pow2(54);
-        e = -54;
-    }
-    let b = bitcast<u64>(x);
-    e += i32(u32(b >> 52u) & 0x7ffu) - 1023;
-    var m = bitcast<T>((b & 0x000ffffffffffffflu) | 0x3ff0000000000000lu);
-    if m > T(1.4142135623730951) {
-        m = m * T(0.5);
-        e += 1;
-    }
-    let s = (m - T(1)) / (m + T(1));
-    let s2 = s * s;
-    var q = T(1.0 / 25.0);
-    q = fma(q, s2, T(1.0 / 23.0));
-    q = fma(q, s2, T(1.0 / 21.0));
-    q = fma(q, s2, T(1.0 / 19.0));
-    q = fma(q, s2, T(1.0 / 17.0));
-    q = fma(q, s2, T(1.0 / 15.0));
-    q = fma(q, s2, T(1.0 / 13.0));
-    q = fma(q, s2, T(1.0 / 11.0));
-    q = fma(q, s2, T(1.0 / 9.0));
-    q = fma(q, s2, T(1.0 / 7.0));
-    q = fma(q, s2, T(1.0 / 5.0));
-    q = fma(q, s2, T(1.0 / 3.0));
-    let ln_m = fma(T(2) * s * s2, q, T(2) * s);
-    let ef = T(e);
-    return fma(ef, T(6.93147180369123816490e-01), fma(ef, T(1.90821492927058770002e-10), ln_m));
-}
+fn t_exp(v: T) -> T { return f64_exp(v); }
+fn t_ln(v: T) -> T { return f64_ln(v); }
 // end f64
 
 fn key_less(a: vec2<u32>, b: vec2<u32>) -> bool {

@@ -21,10 +21,6 @@ const TYPES: [ElementType; 4] = [
 /// `fma`s on `T`), specialized to f32 and f64 only.
 const FLOAT_ONLY: [&str; 2] = ["conv", "gemm"];
 
-/// Shaders never compiled for f64: expressions have no f64 type yet
-/// (`Map::new` declines them).
-const NO_F64: [&str; 1] = ["expr"];
-
 fn validate(name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     validate_with(name, source, Capabilities::default())
 }
@@ -109,9 +105,7 @@ fn every_shader_validates_for_every_type_and_override() {
     // only as devices with SHADER_F64 (naga's FLOAT64) compile them.
     for (stem, source) in SHADERS {
         for t in TYPES {
-            if FLOAT_ONLY.contains(stem) && !t.is_float()
-                || NO_F64.contains(stem) && t == ElementType::F64
-            {
+            if FLOAT_ONLY.contains(stem) && !t.is_float() {
                 continue;
             }
             let forms = if t == ElementType::F64 {

@@ -10,14 +10,24 @@
 //! are allocated at compile time and reused once a value's last
 //! use has passed; constants and scalars are splatted into registers of
 //! their own once per task. Booleans are lane masks (all ones or zero).
+//!
+//! Data moves as 32-bit words: an element of a 32-bit type is one word, an
+//! f64 two. A register holds [`BLOCK`] elements of either width (8 KiB,
+//! of which a 32-bit value touches the first half), so one allocation
+//! serves both; every operation runs over exactly [`BLOCK`] elements.
 
 use rayon::prelude::*;
 
 use super::Op;
 use super::ir::{Kind, Program, Ty};
-use crate::cpu::simd::{F32, LANES, Lanes, extreme_key, find_key, load_f32, store_f32};
+use crate::cpu::simd::{
+    F32, F64, F64_LANES, LANES, Lanes, extreme_key, extreme_key_f64, f64_from_key, find_key,
+    find_key_f64, load_f32, load_f64, store_f32, store_f64,
+};
 use crate::cpu::{Cpu, PARALLEL_THRESHOLD};
-use crate::kernels::map::{exp_lanes, ln_lanes, pick_lanes};
+use crate::kernels::map::{
+    exp_lanes, exp_lanes_f64, ln_lanes, ln_lanes_f64, pick_lanes, pick_lanes_f64,
+};
 
 /// Elements per register.
 pub(crate) const BLOCK: usize = 1024;
@@ -77,8 +87,30 @@ enum Mad {
 
 #[derive(Clone, Copy, Debug)]
 enum Splat {
-    Const(u32),
+    Const(u64),
     Scalar(u16),
+}
+
+/// 32-bit words per element of type `t`.
+pub(crate) fn words(t: Ty) -> usize {
+    if t == Ty::F64 { 2 } else { 1 }
+}
+
+/// A map's output column: 32-bit elements, or f64 (kept as `f64` so the
+/// buffer it becomes is aligned for its type).
+#[derive(Debug)]
+pub(crate) enum Column {
+    W32(Vec<u32>),
+    F64(Vec<f64>),
+}
+
+impl Column {
+    fn words_mut(&mut self) -> &mut [u32] {
+        match self {
+            Column::W32(v) => v,
+            Column::F64(v) => bytemuck::cast_slice_mut(v),
+        }
+    }
 }
 
 /// A program compiled for the CPU.
@@ -86,8 +118,9 @@ enum Splat {
 pub(crate) struct Plan {
     steps: Vec<Step>,
     regs: usize,
-    inputs: usize,
-    splats: Vec<(u16, Splat)>,
+    /// Each array input's words per element.
+    inputs: Vec<usize>,
+    splats: Vec<(u16, Ty, Splat)>,
     /// Each output's value and type; outputs a step writes in place have
     /// `Src::Out(j)`, the others (an input or a splat as output, a value
     /// output twice) are copied after the block.
@@ -110,12 +143,18 @@ enum Tail {
 }
 
 /// A task's registers, plus one spare the instruction being run writes to,
-/// and padded copies for a last, partial block.
+/// and padded copies for a last, partial block: [`BLOCK`] elements of up
+/// to 64 bits each (`u64` so that an f64 view is aligned).
 struct Regs {
-    r: Vec<Vec<u32>>,
-    spare: Vec<u32>,
-    pad_in: Vec<Vec<u32>>,
-    pad_out: Vec<Vec<u32>>,
+    r: Vec<Vec<u64>>,
+    spare: Vec<u64>,
+    pad_in: Vec<Vec<u64>>,
+    pad_out: Vec<Vec<u64>>,
+}
+
+/// A register's words.
+fn view(r: &[u64]) -> &[u32] {
+    bytemuck::cast_slice(r)
 }
 
 impl Plan {
@@ -175,8 +214,8 @@ impl Plan {
             src[k] = dst;
             let r = |v: u32| src[v as usize];
             match inst.kind {
-                Kind::Const(bits) => splats.push((reg(dst), Splat::Const(bits))),
-                Kind::Scalar(s) => splats.push((reg(dst), Splat::Scalar(s))),
+                Kind::Const(bits) => splats.push((reg(dst), inst.ty, Splat::Const(bits))),
+                Kind::Scalar(s) => splats.push((reg(dst), inst.ty, Splat::Scalar(s))),
                 Kind::Input(_) => {}
                 Kind::Cast(from, a) => steps.push(Step::Cast {
                     from,
@@ -252,7 +291,7 @@ impl Plan {
             sum_tail,
             steps,
             regs: regs as usize,
-            inputs: p.arrays.len(),
+            inputs: p.arrays.iter().map(|&(_, t)| words(t)).collect(),
             splats,
             outputs,
             weight: p.weight() as usize,
@@ -277,20 +316,27 @@ impl Plan {
         }
     }
 
-    fn regs(&self, scalars: &[u32]) -> Regs {
-        let mut r = vec![vec![0u32; BLOCK]; self.regs];
-        for &(dst, s) in &self.splats {
+    /// A task's registers, the splats filled in; `scalars` are the
+    /// scalars' bits (a 32-bit type's in the low word).
+    fn regs(&self, scalars: &[u64]) -> Regs {
+        let mut r = vec![vec![0u64; BLOCK]; self.regs];
+        for &(dst, ty, s) in &self.splats {
             let bits = match s {
                 Splat::Const(b) => b,
                 Splat::Scalar(k) => scalars[k as usize],
             };
-            r[dst as usize].fill(bits);
+            let reg = &mut r[dst as usize];
+            if ty == Ty::F64 {
+                reg.fill(bits);
+            } else {
+                bytemuck::cast_slice_mut::<u64, u32>(reg)[..BLOCK].fill(bits as u32);
+            }
         }
         Regs {
             r,
-            spare: vec![0u32; BLOCK],
-            pad_in: vec![vec![0u32; BLOCK]; self.inputs],
-            pad_out: vec![vec![0u32; BLOCK]; self.outputs.len()],
+            spare: vec![0u64; BLOCK],
+            pad_in: vec![vec![0u64; BLOCK]; self.inputs.len()],
+            pad_out: vec![vec![0u64; BLOCK]; self.outputs.len()],
         }
     }
 
@@ -298,8 +344,8 @@ impl Plan {
     /// elements each (a partial block is padded by the caller).
     fn block(
         &self,
-        r: &mut [Vec<u32>],
-        spare: &mut Vec<u32>,
+        r: &mut [Vec<u64>],
+        spare: &mut Vec<u64>,
         ins: &[&[u32]],
         outs: &mut [&mut [u32]],
         fused: bool,
@@ -322,12 +368,12 @@ impl Plan {
             }
             {
                 let d: &mut [u32] = match dst {
-                    Src::Reg(_) => spare,
+                    Src::Reg(_) => bytemuck::cast_slice_mut(&mut spare[..]),
                     _ => out_slot,
                 };
                 let get = |s: Src| -> &[u32] {
                     match s {
-                        Src::Reg(x) => r.get(x as usize).map_or(&[][..], |v| &v[..]),
+                        Src::Reg(x) => r.get(x as usize).map_or(&[][..], |v| view(v)),
                         Src::In(k) => ins[k as usize],
                         Src::Out(j) => &outs[j as usize][..],
                     }
@@ -353,8 +399,8 @@ impl Plan {
     }
 
     /// Runs the block of `len` elements at `base`, `outs` the outputs' part
-    /// for it (`len` each). Returns nothing: results are in `outs` (maps) or
-    /// in the registers ([`Plan::value`]).
+    /// for it (`len` elements each, in words). Returns nothing: results are
+    /// in `outs` (maps) or in the registers ([`Plan::value`]).
     fn run_block(
         &self,
         regs: &mut Regs,
@@ -372,46 +418,49 @@ impl Plan {
         } = regs;
         let mut ins: [&[u32]; MAX_ARRAYS] = [&[]; MAX_ARRAYS];
         let k = inputs.len();
-        if len == BLOCK && outs.iter().all(|o| o.len() == BLOCK) {
-            for (v, i) in ins.iter_mut().zip(inputs) {
-                *v = &i[base..base + BLOCK];
+        if len == BLOCK {
+            for ((v, i), &w) in ins.iter_mut().zip(inputs).zip(&self.inputs) {
+                *v = &i[base * w..(base + BLOCK) * w];
             }
             self.block(r, spare, &ins[..k], outs, fused);
-            self.copy_outputs(r, &ins[..k], outs, BLOCK);
+            self.copy_outputs(r, &ins[..k], outs);
             return;
         }
-        for (p, i) in pad_in.iter_mut().zip(inputs) {
-            p[..len].copy_from_slice(&i[base..base + len]);
-            p[len..].fill(0);
+        for ((p, i), &w) in pad_in.iter_mut().zip(inputs).zip(&self.inputs) {
+            let p: &mut [u32] = bytemuck::cast_slice_mut(&mut p[..]);
+            p[..len * w].copy_from_slice(&i[base * w..(base + len) * w]);
+            p[len * w..].fill(0);
         }
         for (v, p) in ins.iter_mut().zip(pad_in.iter()) {
-            *v = &p[..];
+            *v = view(p);
         }
         let mut pads: [&mut [u32]; MAX_ARRAYS] = std::array::from_fn(|_| &mut [][..]);
         let m = pad_out.len();
         for (v, p) in pads.iter_mut().zip(pad_out.iter_mut()) {
-            *v = &mut p[..];
+            *v = bytemuck::cast_slice_mut(&mut p[..]);
         }
         self.block(r, spare, &ins[..k], &mut pads[..m], fused);
-        self.copy_outputs(r, &ins[..k], &mut pads[..m], BLOCK);
-        for (o, p) in outs.iter_mut().zip(&pads[..m]) {
-            o[..len].copy_from_slice(&p[..len]);
+        self.copy_outputs(r, &ins[..k], &mut pads[..m]);
+        for ((o, p), &(_, t)) in outs.iter_mut().zip(&pads[..m]).zip(&self.outputs) {
+            let w = len * words(t);
+            o[..w].copy_from_slice(&p[..w]);
         }
     }
 
-    /// Fills the outputs no step wrote in place.
-    fn copy_outputs(&self, r: &[Vec<u32>], ins: &[&[u32]], outs: &mut [&mut [u32]], len: usize) {
-        for (j, &(s, _)) in self.outputs.iter().enumerate() {
+    /// Fills the outputs no step wrote in place (a whole block each).
+    fn copy_outputs(&self, r: &[Vec<u64>], ins: &[&[u32]], outs: &mut [&mut [u32]]) {
+        for (j, &(s, t)) in self.outputs.iter().enumerate() {
             if j >= outs.len() || s == Src::Out(j as u16) {
                 continue;
             }
             let (head, tail) = outs.split_at_mut(j);
             let from: &[u32] = match s {
-                Src::Reg(x) => &r[x as usize],
+                Src::Reg(x) => view(&r[x as usize]),
                 Src::In(k) => ins[k as usize],
                 Src::Out(o) => &head[o as usize][..],
             };
-            tail[0][..len].copy_from_slice(&from[..len]);
+            let w = BLOCK * words(t);
+            tail[0][..w].copy_from_slice(&from[..w]);
         }
     }
 
@@ -432,45 +481,52 @@ impl Plan {
         &self,
         cpu: &Cpu,
         inputs: &[&[u32]],
-        scalars: &[u32],
+        scalars: &[u64],
         n: usize,
-    ) -> Vec<Vec<u32>> {
-        let mut outs: Vec<Vec<u32>> = self
+    ) -> Vec<Column> {
+        let mut outs: Vec<Column> = self
             .outputs
             .iter()
-            .map(|_| crate::cpu::pool::take::<u32>(n))
+            .map(|&(_, t)| match t {
+                Ty::F64 => Column::F64(crate::cpu::pool::take::<f64>(n)),
+                _ => Column::W32(crate::cpu::pool::take::<u32>(n)),
+            })
             .collect();
+        let widths: Vec<usize> = self.outputs.iter().map(|&(_, t)| words(t)).collect();
         let task = self.task(cpu, n);
-        let run = |regs: &mut Regs, base: usize, outs: &mut [&mut [u32]]| {
-            let len = outs.first().map_or(0, |o| o.len());
+        // `len` elements from `base`, `outs` their part of each output.
+        let run = |regs: &mut Regs, base: usize, len: usize, outs: &mut [&mut [u32]]| {
             let m = outs.len();
             for off in (0..len).step_by(BLOCK) {
                 let l = BLOCK.min(len - off);
                 let mut views: [&mut [u32]; MAX_ARRAYS] = std::array::from_fn(|_| &mut [][..]);
-                for (v, o) in views.iter_mut().zip(outs.iter_mut()) {
-                    *v = &mut o[off..off + l];
+                for ((v, o), &w) in views.iter_mut().zip(outs.iter_mut()).zip(&widths) {
+                    *v = &mut o[off * w..(off + l) * w];
                 }
                 self.run_block(regs, inputs, base + off, l, &mut views[..m], false);
             }
         };
         if !self.parallel(cpu, n) {
             let mut regs = self.regs(scalars);
-            let mut views: Vec<&mut [u32]> = outs.iter_mut().map(|o| &mut o[..]).collect();
-            run(&mut regs, 0, &mut views);
+            let mut views: Vec<&mut [u32]> = outs.iter_mut().map(|o| o.words_mut()).collect();
+            run(&mut regs, 0, n, &mut views);
             return outs;
         }
         // One list of output chunks per task.
         let tasks = n.div_ceil(task);
         let mut per_task: Vec<Vec<&mut [u32]>> = (0..tasks).map(|_| Vec::new()).collect();
-        for o in outs.iter_mut() {
-            for (t, c) in o.chunks_mut(task).enumerate() {
+        for (o, &w) in outs.iter_mut().zip(&widths) {
+            for (t, c) in o.words_mut().chunks_mut(task * w).enumerate() {
                 per_task[t].push(c);
             }
         }
         cpu.install(|| {
             per_task.par_iter_mut().enumerate().for_each_init(
                 || self.regs(scalars),
-                |regs, (t, views)| run(regs, t * task, views),
+                |regs, (t, views)| {
+                    let base = t * task;
+                    run(regs, base, task.min(n - base), views)
+                },
             );
         });
         outs
@@ -481,7 +537,7 @@ impl Plan {
         &self,
         cpu: &Cpu,
         inputs: &[&[u32]],
-        scalars: &[u32],
+        scalars: &[u64],
         n: usize,
         how: How,
     ) -> Partial {
@@ -490,15 +546,20 @@ impl Plan {
         let leaf = |lo: usize, hi: usize| -> Partial {
             let mut regs = self.regs(scalars);
             let mut acc = Partial::identity(how, ty);
-            let mut sums = Cascade::default();
+            let mut sums = Cascade::<f32>::default();
+            let mut sums64 = Cascade::<f64>::default();
+            let w = words(ty);
             for base in (lo..hi).step_by(BLOCK) {
                 let len = BLOCK.min(hi - base);
                 self.run_block(&mut regs, inputs, base, len, &mut [], fused);
                 let view = |s: Src| -> &[u32] {
                     match s {
-                        Src::Reg(x) => &regs.r[x as usize],
-                        Src::In(k) if len == BLOCK => &inputs[k as usize][base..base + len],
-                        Src::In(k) => &regs.pad_in[k as usize],
+                        Src::Reg(x) => view(&regs.r[x as usize]),
+                        Src::In(k) if len == BLOCK => {
+                            let w = self.inputs[k as usize];
+                            &inputs[k as usize][base * w..(base + len) * w]
+                        }
+                        Src::In(k) => view(&regs.pad_in[k as usize]),
                         Src::Out(_) => unreachable!("reductions compile without in-place outputs"),
                     }
                 };
@@ -508,10 +569,13 @@ impl Plan {
                     sums.push(fused_sum(tail, a, b, c, len));
                     continue;
                 }
-                let v = &view(src)[..len];
+                let v = &view(src)[..len * w];
                 match how {
                     How::Sum if ty == Ty::F32 => {
                         sums.push(block_sum_f32(bytemuck::cast_slice(v)));
+                    }
+                    How::Sum if ty == Ty::F64 => {
+                        sums64.push(block_sum_f64(bytemuck::cast_slice(v)));
                     }
                     How::Sum => {
                         let s = v.iter().fold(0u32, |a, &b| a.wrapping_add(b));
@@ -525,6 +589,9 @@ impl Plan {
             }
             if how == How::Sum && ty == Ty::F32 {
                 acc = Partial::Float(sums.total());
+            }
+            if how == How::Sum && ty == Ty::F64 {
+                acc = Partial::Double(sums64.total());
             }
             acc
         };
@@ -574,16 +641,20 @@ pub(crate) enum How {
 pub(crate) enum Partial {
     /// An f32 sum.
     Float(f32),
+    /// An f64 sum.
+    Double(f64),
     /// An integer sum's bits (wrapping).
     Int(u32),
     /// The best (key, index) so far; `None` before any non-NaN element.
-    Arg(Option<(u32, usize)>),
+    /// Keys are the types' order-preserving keys (f64's are 64 bits).
+    Arg(Option<(u64, usize)>),
 }
 
 impl Partial {
     fn identity(how: How, ty: Ty) -> Partial {
         match how {
             How::Sum if ty == Ty::F32 => Partial::Float(0.0),
+            How::Sum if ty == Ty::F64 => Partial::Double(0.0),
             How::Sum => Partial::Int(0),
             _ => Partial::Arg(None),
         }
@@ -593,6 +664,7 @@ impl Partial {
     pub(crate) fn combine(self, later: Partial, how: How) -> Partial {
         match (self, later) {
             (Partial::Float(a), Partial::Float(b)) => Partial::Float(a + b),
+            (Partial::Double(a), Partial::Double(b)) => Partial::Double(a + b),
             (Partial::Int(a), Partial::Int(b)) => Partial::Int(a.wrapping_add(b)),
             (Partial::Arg(a), Partial::Arg(b)) => Partial::Arg(match (a, b) {
                 (Some(x), Some(y)) => {
@@ -614,26 +686,29 @@ impl Partial {
 /// Pairwise combination of block sums: a binary counter of partial sums,
 /// so a task's error grows with log2 of its blocks, not their count.
 #[derive(Default)]
-struct Cascade {
-    stack: Vec<(u32, f32)>,
+struct Cascade<T> {
+    stack: Vec<(u32, T)>,
 }
 
-impl Cascade {
-    fn push(&mut self, mut v: f32) {
+impl<T: Copy + Default + std::ops::Add<Output = T>> Cascade<T> {
+    fn push(&mut self, mut v: T) {
         let mut level = 0;
         while let Some(&(l, top)) = self.stack.last() {
             if l != level {
                 break;
             }
             self.stack.pop();
-            v += top;
+            v = v + top;
             level += 1;
         }
         self.stack.push((level, v));
     }
 
-    fn total(&self) -> f32 {
-        self.stack.iter().rev().fold(0.0, |a, &(_, v)| a + v)
+    fn total(&self) -> T {
+        self.stack
+            .iter()
+            .rev()
+            .fold(T::default(), |a, &(_, v)| a + v)
     }
 }
 
@@ -683,25 +758,47 @@ fn block_sum_f32(v: &[f32]) -> f32 {
     acc.reduce_add() + v[body..].iter().sum::<f32>()
 }
 
-/// The best key in `v` (as type `ty`) and its first index; `None` when every
-/// element is NaN or `v` is empty.
-fn best_in(v: &[u32], ty: Ty, max: bool) -> Option<(u32, usize)> {
-    fn typed<T: Lanes>(v: &[T], max: bool) -> Option<(u32, usize)> {
+/// A block's f64 sum in lanes, then across lanes.
+fn block_sum_f64(v: &[f64]) -> f64 {
+    let body = v.len() - v.len() % F64_LANES;
+    let (mut a0, mut a1) = (F64::ZERO, F64::ZERO);
+    let mut chunks = v[..body].chunks_exact(2 * F64_LANES);
+    for c in &mut chunks {
+        a0 += load_f64(c);
+        a1 += load_f64(&c[F64_LANES..]);
+    }
+    for c in chunks.remainder().chunks_exact(F64_LANES) {
+        a0 += load_f64(c);
+    }
+    (a0 + a1).reduce_add() + v[body..].iter().sum::<f64>()
+}
+
+/// The best key in `v` (as type `ty`, in words) and its first index;
+/// `None` when every element is NaN or `v` is empty.
+fn best_in(v: &[u32], ty: Ty, max: bool) -> Option<(u64, usize)> {
+    fn typed<T: Lanes>(v: &[T], max: bool) -> Option<(u64, usize)> {
         let k = extreme_key(v, max);
-        find_key(v, k).map(|i| (k, i))
+        find_key(v, k).map(|i| (u64::from(k), i))
     }
     match ty {
         Ty::F32 => typed::<f32>(bytemuck::cast_slice(v), max),
         Ty::I32 => typed::<i32>(bytemuck::cast_slice(v), max),
+        Ty::F64 => {
+            let v: &[f64] = bytemuck::cast_slice(v);
+            let k = extreme_key_f64(v, max);
+            find_key_f64(v, k).map(|i| (k, i))
+        }
         _ => typed::<u32>(v, max),
     }
 }
 
-/// The value of type `ty` whose key is `key`.
-pub(crate) fn from_key(ty: Ty, key: u32) -> u32 {
+/// The bits of the value of type `ty` whose key is `key` (a 32-bit type's
+/// in the low word).
+pub(crate) fn from_key(ty: Ty, key: u64) -> u64 {
     match ty {
-        Ty::F32 => f32::from_key(key).to_bits(),
-        Ty::I32 => i32::from_key(key) as u32,
+        Ty::F32 => u64::from(f32::from_key(key as u32).to_bits()),
+        Ty::I32 => u64::from(i32::from_key(key as u32) as u32),
+        Ty::F64 => f64_from_key(key).to_bits(),
         _ => key,
     }
 }
@@ -726,9 +823,12 @@ fn mad_block(how: Mad, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
 
 // ---------- one operation over a block ----------
 
+// Each runs over exactly BLOCK elements: a register is longer (room for
+// f64), so the destination is cut to the block first.
+
 #[inline(always)]
 fn f1(d: &mut [u32], a: &[u32], f: impl Fn(F32) -> F32) {
-    let d: &mut [f32] = bytemuck::cast_slice_mut(d);
+    let d: &mut [f32] = bytemuck::cast_slice_mut(&mut d[..BLOCK]);
     let a: &[f32] = bytemuck::cast_slice(a);
     for (d, a) in d.chunks_exact_mut(LANES).zip(a.chunks_exact(LANES)) {
         store_f32(f(load_f32(a)), d);
@@ -737,7 +837,7 @@ fn f1(d: &mut [u32], a: &[u32], f: impl Fn(F32) -> F32) {
 
 #[inline(always)]
 fn f2(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(F32, F32) -> F32) {
-    let d: &mut [f32] = bytemuck::cast_slice_mut(d);
+    let d: &mut [f32] = bytemuck::cast_slice_mut(&mut d[..BLOCK]);
     let (a, b): (&[f32], &[f32]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
     for ((d, a), b) in d
         .chunks_exact_mut(LANES)
@@ -750,7 +850,7 @@ fn f2(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(F32, F32) -> F32) {
 
 #[inline(always)]
 fn f3(d: &mut [u32], a: &[u32], b: &[u32], c: &[u32], f: impl Fn(F32, F32, F32) -> F32) {
-    let d: &mut [f32] = bytemuck::cast_slice_mut(d);
+    let d: &mut [f32] = bytemuck::cast_slice_mut(&mut d[..BLOCK]);
     let (a, b, c): (&[f32], &[f32], &[f32]) = (
         bytemuck::cast_slice(a),
         bytemuck::cast_slice(b),
@@ -768,14 +868,14 @@ fn f3(d: &mut [u32], a: &[u32], b: &[u32], c: &[u32], f: impl Fn(F32, F32, F32) 
 
 #[inline(always)]
 fn w2(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(u32, u32) -> u32) {
-    for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
+    for ((d, &a), &b) in d[..BLOCK].iter_mut().zip(a).zip(b) {
         *d = f(a, b);
     }
 }
 
 #[inline(always)]
 fn w1(d: &mut [u32], a: &[u32], f: impl Fn(u32) -> u32) {
-    for (d, &a) in d.iter_mut().zip(a) {
+    for (d, &a) in d[..BLOCK].iter_mut().zip(a) {
         *d = f(a);
     }
 }
@@ -811,8 +911,15 @@ fn tanh_lanes(x: F32) -> F32 {
 fn op_block(op: Op, ty: Ty, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
     // Type-independent operations on bits and masks.
     match op {
+        Op::Select if ty == Ty::F64 => {
+            let (x, y) = (f64s(b), f64s(c));
+            for (((d, &m), &x), &y) in f64s_mut(d).iter_mut().zip(a).zip(x).zip(y) {
+                *d = if m != 0 { x } else { y };
+            }
+            return;
+        }
         Op::Select => {
-            for (((d, &m), &x), &y) in d.iter_mut().zip(a).zip(b).zip(c) {
+            for (((d, &m), &x), &y) in d[..BLOCK].iter_mut().zip(a).zip(b).zip(c) {
                 *d = (m & x) | (!m & y);
             }
             return;
@@ -826,7 +933,7 @@ fn op_block(op: Op, ty: Ty, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
         Ty::F32 => f32_op(op, d, a, b, c),
         Ty::I32 => i32_op(op, d, a, b, c),
         Ty::U32 | Ty::Bool => u32_op(op, d, a, b, c),
-        Ty::F64 => unreachable!("f64 programs are declined by Compiled::new"),
+        Ty::F64 => f64_op(op, d, a, b, c),
     }
 }
 
@@ -860,7 +967,7 @@ fn f32_op(op: Op, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
         Op::Eq => cmp(d, |x, y| x.simd_eq(y)),
         Op::Ne => {
             cmp(d, |x, y| x.simd_eq(y));
-            d.iter_mut().for_each(|m| *m = !*m);
+            d[..BLOCK].iter_mut().for_each(|m| *m = !*m);
         }
         Op::Select | Op::And | Op::Or | Op::Not => unreachable!("handled on bits"),
     }
@@ -931,13 +1038,141 @@ fn u32_op(op: Op, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
 }
 
 fn cast_block(from: Ty, to: Ty, d: &mut [u32], a: &[u32]) {
+    fn from64(d: &mut [u32], a: &[u32], f: impl Fn(f64) -> u32) {
+        for (d, &a) in d[..BLOCK].iter_mut().zip(f64s(a)) {
+            *d = f(a);
+        }
+    }
+    fn to64(d: &mut [u32], a: &[u32], f: impl Fn(u32) -> f64) {
+        for (d, &a) in f64s_mut(d).iter_mut().zip(&a[..BLOCK]) {
+            *d = f(a);
+        }
+    }
     match (from, to) {
+        (Ty::F64, Ty::F32) => from64(d, a, |x| (x as f32).to_bits()),
+        (Ty::F64, Ty::I32) => from64(d, a, |x| x as i32 as u32),
+        (Ty::F64, Ty::U32) => from64(d, a, |x| x as u32),
+        (Ty::F32, Ty::F64) => to64(d, a, |x| f64::from(f32::from_bits(x))),
+        (Ty::I32, Ty::F64) => to64(d, a, |x| f64::from(x as i32)),
+        (Ty::U32, Ty::F64) => to64(d, a, f64::from),
+        (Ty::Bool, Ty::F64) => to64(d, a, |m| if m != 0 { 1.0 } else { 0.0 }),
         (Ty::F32, Ty::I32) => w1(d, a, |x| f32::from_bits(x) as i32 as u32),
         (Ty::F32, Ty::U32) => w1(d, a, |x| f32::from_bits(x) as u32),
         (Ty::I32, Ty::F32) => w1(d, a, |x| (x as i32 as f32).to_bits()),
         (Ty::U32, Ty::F32) => w1(d, a, |x| (x as f32).to_bits()),
         (Ty::Bool, Ty::F32) => w1(d, a, |m| if m != 0 { 1f32.to_bits() } else { 0 }),
         (Ty::Bool, _) => w1(d, a, |m| m & 1),
-        _ => d.copy_from_slice(a),
+        _ => d[..BLOCK].copy_from_slice(&a[..BLOCK]),
+    }
+}
+
+// ---------- f64 ----------
+
+/// A block of f64 from its words (which hold at least [`BLOCK`] of them).
+#[inline(always)]
+fn f64s(s: &[u32]) -> &[f64] {
+    bytemuck::cast_slice(&s[..2 * BLOCK])
+}
+
+#[inline(always)]
+fn f64s_mut(s: &mut [u32]) -> &mut [f64] {
+    bytemuck::cast_slice_mut(&mut s[..2 * BLOCK])
+}
+
+#[inline(always)]
+fn d1(d: &mut [u32], a: &[u32], f: impl Fn(F64) -> F64) {
+    for (d, a) in f64s_mut(d)
+        .chunks_exact_mut(F64_LANES)
+        .zip(f64s(a).chunks_exact(F64_LANES))
+    {
+        store_f64(f(load_f64(a)), d);
+    }
+}
+
+#[inline(always)]
+fn d2(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(F64, F64) -> F64) {
+    for ((d, a), b) in f64s_mut(d)
+        .chunks_exact_mut(F64_LANES)
+        .zip(f64s(a).chunks_exact(F64_LANES))
+        .zip(f64s(b).chunks_exact(F64_LANES))
+    {
+        store_f64(f(load_f64(a), load_f64(b)), d);
+    }
+}
+
+#[inline(always)]
+fn d3(d: &mut [u32], a: &[u32], b: &[u32], c: &[u32], f: impl Fn(F64, F64, F64) -> F64) {
+    for (((d, a), b), c) in f64s_mut(d)
+        .chunks_exact_mut(F64_LANES)
+        .zip(f64s(a).chunks_exact(F64_LANES))
+        .zip(f64s(b).chunks_exact(F64_LANES))
+        .zip(f64s(c).chunks_exact(F64_LANES))
+    {
+        store_f64(f(load_f64(a), load_f64(b), load_f64(c)), d);
+    }
+}
+
+/// A comparison of two f64 blocks into a block of 32-bit masks.
+#[inline(always)]
+fn dcmp(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(f64, f64) -> bool) {
+    for ((d, &x), &y) in d[..BLOCK].iter_mut().zip(f64s(a)).zip(f64s(b)) {
+        *d = mask(f(x, y));
+    }
+}
+
+/// [`pow_lanes`] in f64.
+#[inline(always)]
+fn pow_lanes_f64(x: F64, y: F64) -> F64 {
+    let r = exp_lanes_f64(y * ln_lanes_f64(x));
+    let zero = x.simd_eq(F64::ZERO);
+    let at_zero = y.simd_gt(F64::ZERO).select(
+        F64::ZERO,
+        y.simd_eq(F64::ZERO)
+            .select(F64::ONE, F64::splat(f64::INFINITY)),
+    );
+    let r = zero.select(at_zero, r);
+    let r = y.simd_eq(F64::ZERO).select(F64::ONE, r);
+    y.is_nan().select(y, r)
+}
+
+/// [`tanh_lanes`] in f64: `±1` past `|x| > 19`, where `1 − tanh` is below
+/// half an ulp of 1.
+#[inline(always)]
+fn tanh_lanes_f64(x: F64) -> F64 {
+    let t = F64::ONE - F64::splat(2.0) / (exp_lanes_f64(x + x) + F64::ONE);
+    let big = x.abs().simd_gt(F64::splat(19.0));
+    let sign = x & F64::splat(-0.0);
+    big.select(F64::ONE | sign, t)
+}
+
+fn f64_op(op: Op, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
+    match op {
+        Op::Add => d2(d, a, b, |x, y| x + y),
+        Op::Sub => d2(d, a, b, |x, y| x - y),
+        Op::Mul => d2(d, a, b, |x, y| x * y),
+        Op::Div => d2(d, a, b, |x, y| x / y),
+        Op::Rem => d2(d, a, b, |x, y| x - y * (x / y).trunc()),
+        Op::Min => d2(d, a, b, |x, y| pick_lanes_f64(x, y, false)),
+        Op::Max => d2(d, a, b, |x, y| pick_lanes_f64(x, y, true)),
+        Op::Pow => d2(d, a, b, pow_lanes_f64),
+        Op::Fma => d3(d, a, b, c, |x, y, z| x.mul_add(y, z)),
+        Op::Neg => d1(d, a, |x| x ^ F64::splat(-0.0)),
+        Op::Abs => d1(d, a, |x| x.abs()),
+        Op::Sqrt => d1(d, a, |x| x.sqrt()),
+        Op::Exp => d1(d, a, exp_lanes_f64),
+        Op::Ln => d1(d, a, ln_lanes_f64),
+        Op::Sin => d1(d, a, |x| x.sin_cos().0),
+        Op::Cos => d1(d, a, |x| x.sin_cos().1),
+        Op::Tanh => d1(d, a, tanh_lanes_f64),
+        Op::Floor => d1(d, a, |x| x.floor()),
+        Op::Ceil => d1(d, a, |x| x.ceil()),
+        Op::Round => d1(d, a, |x| x.round_ties_even()),
+        Op::Lt => dcmp(d, a, b, |x, y| x < y),
+        Op::Le => dcmp(d, a, b, |x, y| x <= y),
+        Op::Gt => dcmp(d, a, b, |x, y| x > y),
+        Op::Ge => dcmp(d, a, b, |x, y| x >= y),
+        Op::Eq => dcmp(d, a, b, |x, y| x == y),
+        Op::Ne => dcmp(d, a, b, |x, y| x != y),
+        Op::Select | Op::And | Op::Or | Op::Not => unreachable!("handled on bits"),
     }
 }

@@ -22,8 +22,8 @@ pub(crate) enum Ty {
     F32,
     I32,
     U32,
-    /// f64: typed and parsed, but no backend compiles it yet
-    /// ([`Error::Unsupported`](crate::Error::Unsupported) from `Map::new`).
+    /// f64: 64-bit registers on the CPU; on the GPU, shaders that need
+    /// `SHADER_F64`.
     F64,
     Bool,
 }
@@ -56,8 +56,8 @@ pub(crate) enum Kind {
     Input(u16),
     /// Scalar parameter `k`.
     Scalar(u16),
-    /// A constant's bits.
-    Const(u32),
+    /// A constant's bits (a 32-bit type's in the low word).
+    Const(u64),
     /// `op` of the values named (the first `op.arity()` are used).
     Op(Op, [u32; 3]),
     /// A conversion from type `from`.
@@ -237,9 +237,8 @@ fn unify(e: &Expr, op: Op, a: Nat, b: Nat) -> Result<Nat> {
     let r = match (a, b) {
         (Nat::T(x), Nat::T(y)) if x == y => Some(Nat::T(x)),
         (Nat::T(x), Nat::AbsInt) | (Nat::AbsInt, Nat::T(x)) if numeric(x) => Some(Nat::T(x)),
-        (Nat::T(Ty::F32), Nat::AbsFloat) | (Nat::AbsFloat, Nat::T(Ty::F32)) => {
-            Some(Nat::T(Ty::F32))
-        }
+        (Nat::T(t @ (Ty::F32 | Ty::F64)), Nat::AbsFloat)
+        | (Nat::AbsFloat, Nat::T(t @ (Ty::F32 | Ty::F64))) => Some(Nat::T(t)),
         (Nat::AbsInt, Nat::AbsInt) => Some(Nat::AbsInt),
         (Nat::AbsInt | Nat::AbsFloat, Nat::AbsInt | Nat::AbsFloat) => Some(Nat::AbsFloat),
         _ => None,
@@ -375,7 +374,12 @@ impl Builder<'_> {
                         at(e)
                     )));
                 }
-                let from = resolve(natural(a, depth + 1)?);
+                // `f64(0.1)`: a literal cast to f64 is that f64, not the
+                // f32 it would be alone, cast.
+                let from = match natural(a, depth + 1)? {
+                    Nat::AbsInt | Nat::AbsFloat if *to == Ty::F64 => Ty::F64,
+                    n => resolve(n),
+                };
                 let v = self.lower(a, from, depth + 1)?;
                 if from == *to {
                     return Ok(v);
@@ -444,17 +448,19 @@ impl Builder<'_> {
     }
 }
 
-/// A literal's bits as type `t`.
-fn literal(e: &Expr, lit: Lit, t: Ty) -> Result<u32> {
+/// A literal's bits as type `t` (a 32-bit type's in the low word).
+fn literal(e: &Expr, lit: Lit, t: Ty) -> Result<u64> {
     let out_of_range = |v: &dyn std::fmt::Display| {
         invalid(format!("{}literal {v} does not fit {}", at(e), t.name()))
     };
     Ok(match (lit, t) {
         (Lit::Typed(lt, bits), _) if lt == t => bits,
-        (Lit::Int(v), Ty::F32) => (v as f32).to_bits(),
-        (Lit::Int(v), Ty::I32) => i32::try_from(v).map_err(|_| out_of_range(&v))? as u32,
-        (Lit::Int(v), Ty::U32) => u32::try_from(v).map_err(|_| out_of_range(&v))?,
-        (Lit::Float(v), Ty::F32) => (v as f32).to_bits(),
+        (Lit::Int(v), Ty::F32) => u64::from((v as f32).to_bits()),
+        (Lit::Int(v), Ty::F64) => (v as f64).to_bits(),
+        (Lit::Int(v), Ty::I32) => u64::from(i32::try_from(v).map_err(|_| out_of_range(&v))? as u32),
+        (Lit::Int(v), Ty::U32) => u64::from(u32::try_from(v).map_err(|_| out_of_range(&v))?),
+        (Lit::Float(v), Ty::F32) => u64::from((v as f32).to_bits()),
+        (Lit::Float(v), Ty::F64) => v.to_bits(),
         (lit, t) => {
             return Err(invalid(format!(
                 "{}literal {lit:?} cannot be {}",

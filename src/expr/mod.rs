@@ -219,8 +219,9 @@ pub(crate) enum Lit {
     Int(i64),
     /// A float literal (`2.5`, `1e-3`): takes a float type.
     Float(f64),
-    /// A typed constant (from Rust: `2.5f32 * x`), its bits.
-    Typed(Ty, u32),
+    /// A typed constant (from Rust: `2.5f32 * x`), its bits (a 32-bit
+    /// type's in the low word).
+    Typed(Ty, u64),
 }
 
 #[derive(Debug, PartialEq)]
@@ -255,11 +256,10 @@ impl fmt::Display for Expr {
             Node::Lit(Lit::Int(v)) => write!(f, "{v}"),
             Node::Lit(Lit::Float(v)) => write!(f, "{v:?}"),
             Node::Lit(Lit::Typed(t, bits)) => match t {
-                Ty::F32 => write!(f, "{:?}", f32::from_bits(*bits)),
+                Ty::F32 => write!(f, "{:?}", f32::from_bits(*bits as u32)),
                 Ty::I32 => write!(f, "i32({})", *bits as i32),
                 Ty::U32 => write!(f, "u32({bits})"),
-                // Never built: f64 constants are casts of a float literal.
-                Ty::F64 => write!(f, "f64({:?})", f32::from_bits(*bits)),
+                Ty::F64 => write!(f, "f64({:?})", f64::from_bits(*bits)),
                 Ty::Bool => write!(f, "{}", if *bits != 0 { "(0 == 0)" } else { "(0 != 0)" }),
             },
             Node::Cast(t, e) => write!(f, "{}({e})", t.name()),
@@ -313,16 +313,12 @@ impl Expr {
 
     /// A constant of type `T`.
     pub fn constant<T: Element>(value: T) -> Expr {
-        if T::TYPE == crate::ElementType::F64 {
-            // No 32-bit literal holds it: an f64 cast of the float literal
-            // (which `Map::new` declines, like every f64 expression).
-            let v: f64 = bytemuck::cast(value);
-            return Expr::new(Node::Cast(Ty::F64, Expr::new(Node::Lit(Lit::Float(v)))));
-        }
-        Expr::new(Node::Lit(Lit::Typed(
-            Ty::of(T::TYPE),
-            bytemuck::cast::<T, u32>(value),
-        )))
+        let bits = if T::TYPE == crate::ElementType::F64 {
+            bytemuck::cast::<T, f64>(value).to_bits()
+        } else {
+            u64::from(bytemuck::cast::<T, u32>(value))
+        };
+        Expr::new(Node::Lit(Lit::Typed(Ty::of(T::TYPE), bits)))
     }
 
     /// Parses `text` with the names in `vars` (see [`Vars`]). Errors name
@@ -469,7 +465,7 @@ macro_rules! literal {
         }
     )*};
 }
-literal!(f32, u32);
+literal!(f32, u32, f64);
 
 impl From<i32> for Expr {
     /// An integer literal: like `2` in text, it takes the type of the

@@ -320,6 +320,7 @@ impl Parser<'_> {
             "f32" => Some(Ty::F32),
             "i32" => Some(Ty::I32),
             "u32" => Some(Ty::U32),
+            "f64" => Some(Ty::F64),
             _ => None,
         };
         if let Some(t) = cast {

@@ -9,8 +9,9 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use super::Op;
-use super::cpu::How;
+use super::cpu::{How, words};
 use super::ir::{Kind, Program, Ty};
+use crate::buffer::ElementType;
 use crate::gpu::shader;
 
 shader! {
@@ -36,13 +37,51 @@ pub(crate) const MAX_SCALARS: usize = 16;
 
 /// What every generated shader starts with: the file above its marker line
 /// (helpers), the tandem prelude and `Params`; the file's sample entry
-/// point below the marker is left out.
-fn prelude() -> &'static str {
-    static PRELUDE: OnceLock<String> = OnceLock::new();
-    PRELUDE.get_or_init(|| {
+/// point below the marker is left out. The f64 helpers (type sections
+/// `f64`) are kept only for a program with an f64 value: they would not
+/// compile on a device without SHADER_F64.
+fn prelude(f64: bool) -> &'static str {
+    static PRELUDE: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+    PRELUDE[usize::from(f64)].get_or_init(|| {
         let helpers = &FILE[..FILE.find(MARKER).expect("expr.wgsl has the marker line")];
-        format!("{helpers}{}", &SHADER[FILE.len()..])
+        let t = if f64 {
+            ElementType::F64
+        } else {
+            ElementType::F32
+        };
+        crate::gpu::type_sections(&format!("{helpers}{}", &SHADER[FILE.len()..]), Some(t))
+            .expect("expr.wgsl's type sections are well formed")
     })
+}
+
+/// Whether `p` has an f64 value.
+fn has_f64(p: &Program) -> bool {
+    p.insts.iter().any(|i| i.ty == Ty::F64)
+}
+
+/// The first uniform word of each scalar of `p` (an f64 takes two).
+fn scalar_offsets(p: &Program) -> Vec<usize> {
+    p.scalars
+        .iter()
+        .scan(0, |at, &(_, t)| {
+            let first = *at;
+            *at += words(t);
+            Some(first)
+        })
+        .collect()
+}
+
+/// The uniform words of `p`'s scalars from their bits (a 32-bit type's in
+/// the low word; an f64's low word first).
+pub(crate) fn scalar_words(p: &Program, bits: &[u64]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for (&(_, t), &b) in p.scalars.iter().zip(bits) {
+        out.push(b as u32);
+        if t == Ty::F64 {
+            out.push((b >> 32) as u32);
+        }
+    }
+    out
 }
 
 /// The uniform bytes of one dispatch.
@@ -76,22 +115,25 @@ fn wgsl(t: Ty) -> &'static str {
 
 /// The `let` lines that compute every value of `p` at index `i`.
 fn body(p: &Program, out: &mut String) {
+    let offsets = scalar_offsets(p);
     for (k, inst) in p.insts.iter().enumerate() {
         let t = wgsl(inst.ty);
         let v = |x: u32| format!("v{x}");
         let e = match inst.kind {
             Kind::Input(a) => format!("in{a}[i]"),
             Kind::Scalar(s) => {
-                let w = format!("params.s[{}][{}]", s / 4, s % 4);
-                if inst.ty == Ty::U32 {
-                    w
-                } else {
-                    format!("bitcast<{t}>({w})")
+                let at = offsets[s as usize];
+                let w = |at: usize| format!("params.s[{}][{}]", at / 4, at % 4);
+                match inst.ty {
+                    Ty::U32 => w(at),
+                    Ty::F64 => format!("d_of({}, {})", w(at), w(at + 1)),
+                    _ => format!("bitcast<{t}>({})", w(at)),
                 }
             }
             Kind::Const(bits) => match inst.ty {
                 Ty::U32 => format!("{bits}u"),
                 Ty::Bool => (bits != 0).to_string(),
+                Ty::F64 => format!("bitcast<f64>({bits}lu)"),
                 _ => format!("bitcast<{t}>({bits}u)"),
             },
             Kind::Cast(from, a) => {
@@ -99,7 +141,10 @@ fn body(p: &Program, out: &mut String) {
                 match (from, inst.ty) {
                     (Ty::F32, Ty::I32) => format!("f_to_i({a})"),
                     (Ty::F32, Ty::U32) => format!("f_to_u({a})"),
+                    (Ty::F64, Ty::I32) => format!("d_to_i({a})"),
+                    (Ty::F64, Ty::U32) => format!("d_to_u({a})"),
                     (Ty::Bool, Ty::F32) => format!("select(0.0, 1.0, {a})"),
+                    (Ty::Bool, Ty::F64) => format!("select(f64(0), f64(1), {a})"),
                     (Ty::Bool, Ty::I32) => format!("select(0i, 1i, {a})"),
                     (Ty::Bool, _) => format!("select(0u, 1u, {a})"),
                     (Ty::I32, Ty::U32) | (Ty::U32, Ty::I32) => format!("bitcast<{t}>({a})"),
@@ -121,6 +166,9 @@ fn body(p: &Program, out: &mut String) {
 }
 
 fn expr_of(op: Op, t: Ty, a: &str, b: &str, c: &str) -> String {
+    if t == Ty::F64 {
+        return f64_expr_of(op, a, b, c);
+    }
     let f = t == Ty::F32;
     match op {
         Op::Add => format!("{a} + {b}"),
@@ -172,6 +220,40 @@ fn expr_of(op: Op, t: Ty, a: &str, b: &str, c: &str) -> String {
     }
 }
 
+/// [`expr_of`] for f64 operands.
+fn f64_expr_of(op: Op, a: &str, b: &str, c: &str) -> String {
+    match op {
+        Op::Add => format!("{a} + {b}"),
+        Op::Sub => format!("{a} - {b}"),
+        Op::Mul => format!("{a} * {b}"),
+        Op::Div => format!("{a} / {b}"),
+        Op::Rem => format!("d_rem({a}, {b})"),
+        Op::Min => format!("d_pick({a}, {b}, false)"),
+        Op::Max => format!("d_pick({a}, {b}, true)"),
+        Op::Fma => format!("fma({a}, {b}, {c})"),
+        Op::Neg => format!("d_neg({a})"),
+        Op::Abs => format!("d_abs({a})"),
+        Op::Sqrt => format!("d_sqrt({a})"),
+        Op::Exp => format!("f64_exp({a})"),
+        Op::Ln => format!("f64_ln({a})"),
+        Op::Pow => format!("d_pow({a}, {b})"),
+        Op::Sin => format!("d_sin_cos({a}, false)"),
+        Op::Cos => format!("d_sin_cos({a}, true)"),
+        Op::Tanh => format!("d_tanh({a})"),
+        Op::Floor => format!("floor({a})"),
+        Op::Ceil => format!("ceil({a})"),
+        Op::Round => format!("round({a})"),
+        Op::Lt => format!("d_lt({a}, {b})"),
+        Op::Le => format!("d_le({a}, {b})"),
+        Op::Gt => format!("d_gt({a}, {b})"),
+        Op::Ge => format!("d_ge({a}, {b})"),
+        Op::Eq => format!("d_eq({a}, {b})"),
+        Op::Ne => format!("!d_eq({a}, {b})"),
+        Op::Select => format!("select({c}, {b}, {a})"),
+        Op::And | Op::Or | Op::Not => unreachable!("bool operations have bool operands"),
+    }
+}
+
 fn bindings(p: &Program, out: &mut String) {
     for (k, (_, t)) in p.arrays.iter().enumerate() {
         let _ = writeln!(
@@ -193,7 +275,7 @@ fn main(
 
 /// The shader of a map: one invocation per element, every output written.
 pub(crate) fn map(p: &Program) -> String {
-    let mut s = prelude().to_string();
+    let mut s = prelude(has_f64(p)).to_string();
     bindings(p, &mut s);
     let first = p.arrays.len() + 1;
     for (j, &o) in p.outputs.iter().enumerate() {
@@ -220,11 +302,20 @@ pub(crate) fn map(p: &Program) -> String {
 pub(crate) fn reduce(p: &Program, how: How) -> String {
     let o = p.outputs[0];
     let t = p.ty(o);
-    let mut s = prelude().to_string();
+    let mut s = prelude(has_f64(p)).to_string();
     bindings(p, &mut s);
     let slot = p.arrays.len() + 1;
     let (acc_t, ident, step) = match how {
         How::Sum if t == Ty::F32 => ("f32", "0.0".to_string(), format!("acc = acc + v{o};")),
+        How::Sum if t == Ty::F64 => ("f64", "f64(0)".to_string(), format!("acc = acc + v{o};")),
+        How::Min | How::Max if t == Ty::F64 => (
+            "vec4<u32>",
+            "vec4(0u, 0u, 0xffffffffu, 0u)".to_string(),
+            format!(
+                "if !f64_nan(v{o}) {{ let k = d_key(v{o}); acc = better64(acc, vec4(u32(k >> 32u), u32(k & 0xfffffffflu), params.base + i, 0u), {}); }}",
+                how == How::Max
+            ),
+        ),
         How::Sum => (
             "u32",
             "0u".to_string(),
@@ -266,6 +357,9 @@ pub(crate) fn reduce(p: &Program, how: How) -> String {
     let _ = writeln!(s, "        {step}\n        }}\n    }}");
     let combine = match how {
         How::Sum => "sh[lid] + sh[lid + s]".to_string(),
+        How::Min | How::Max if t == Ty::F64 => {
+            format!("better64(sh[lid], sh[lid + s], {})", how == How::Max)
+        }
         How::Min | How::Max => format!("better(sh[lid], sh[lid + s], {})", how == How::Max),
     };
     let _ = write!(
@@ -291,9 +385,10 @@ pub(crate) fn reduce(p: &Program, how: How) -> String {
 /// in the generator, reported as an error rather than a driver crash.
 pub(crate) fn validate(source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    use naga::valid::Capabilities;
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
+        Capabilities::default() | Capabilities::FLOAT64 | Capabilities::SHADER_INT64,
     )
     .validate(&module)
     .map_err(|e| e.emit_to_string(source))?;

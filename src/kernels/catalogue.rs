@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::expr::Expr;
 use crate::gpu::Gpu;
 use crate::kernel::{Axis, InputState, Inputs, Kernel, Work};
-use crate::kernels::expr::{Args as ExprArgs, MAP_NAME, Outputs, REDUCE_NAME, Reduced};
+use crate::kernels::expr::{Args as ExprArgs, Outputs, Reduced};
 use crate::kernels::{
     ArgMax, ArgMin, Argsort, Axpy, Binary, Border, Compact, CompactIf, Compare, Conv2d, Dot, Gemm,
     Histogram, HistogramCounts, HistogramRange, Map, MapReduce, Max, Min, Scan, Sort, SortPairs,
@@ -346,20 +346,26 @@ pub const FAMILIES: &[Family] = &[
         name: "expr",
         probes: &[
             Probe::new("map_expr", |n, s| {
-                let map = Map::new(probe_expr_map()).expect("probe expression");
-                expr_call(map, n, s, 3, Tolerance::close(1e-6, 1e-6), |x| {
-                    let (a, x, y, z) = (1.5f64, f64::from(x[0]), f64::from(x[1]), f64::from(x[2]));
-                    a * x + y * z - x.sqrt()
-                })
+                let map = Map::new(probe_expr_map::<f32>()).expect("probe expression");
+                expr_call::<f32, _, _>(map, n, s, 3, Tolerance::close(1e-6, 1e-6), probe_map_value)
             })
             .axis(Axis::Flops),
             Probe::new("reduce_expr", |n, s| {
-                let x = Expr::input::<f32>("x");
-                let sum = MapReduce::sum(Expr::scalar::<f32>("a") * x + Expr::input::<f32>("y"))
-                    .expect("probe expression");
-                expr_call(sum, n, s, 2, Tolerance::rel(1e-5), |x| {
-                    1.5 * f64::from(x[0]) + f64::from(x[1])
-                })
+                let sum = MapReduce::sum(probe_expr_sum::<f32>()).expect("probe expression");
+                expr_call::<f32, _, _>(sum, n, s, 2, Tolerance::rel(1e-5), probe_sum_value)
+            })
+            .axis(Axis::Flops),
+            // The same in f64 (values, scalar and result): a GPU may fuse
+            // a product into an fma, a few roundings of inputs in [0.5, 2);
+            // the sum against a compensated oracle, as `sum_f64`.
+            Probe::new("map_expr_f64", |n, s| {
+                let map = Map::new(probe_expr_map::<f64>()).expect("probe expression");
+                expr_call::<f64, _, _>(map, n, s, 3, Tolerance::eps64(8.0), probe_map_value)
+            })
+            .axis(Axis::Flops),
+            Probe::new("reduce_expr_f64", |n, s| {
+                let sum = MapReduce::sum(probe_expr_sum::<f64>()).expect("probe expression");
+                expr_call::<f64, _, _>(sum, n, s, 2, Tolerance::eps64(64.0), probe_sum_value)
             })
             .axis(Axis::Flops),
         ],
@@ -888,37 +894,61 @@ where
     )
 }
 
-fn probe_expr_map() -> Expr {
+fn probe_expr_map<T: crate::Element>() -> Expr {
     let (x, y, z) = (
-        Expr::input::<f32>("x"),
-        Expr::input::<f32>("y"),
-        Expr::input::<f32>("z"),
+        Expr::input::<T>("x"),
+        Expr::input::<T>("y"),
+        Expr::input::<T>("z"),
     );
-    Expr::scalar::<f32>("a") * &x + y * z - x.sqrt()
+    Expr::scalar::<T>("a") * &x + y * z - x.sqrt()
 }
 
-/// The expression probes' arguments: f32 inputs named `x`, `y`, `z` in
-/// order, and the scalar `a = 1.5`.
+/// One element of [`probe_expr_map`], in f64.
+fn probe_map_value(v: &[f64]) -> f64 {
+    1.5 * v[0] + v[1] * v[2] - v[0].sqrt()
+}
+
+/// `a·x + y`: the summed expression probe.
+fn probe_expr_sum<T: crate::Element>() -> Expr {
+    Expr::scalar::<T>("a") * Expr::input::<T>("x") + Expr::input::<T>("y")
+}
+
+/// One element of [`probe_expr_sum`], in f64.
+fn probe_sum_value(v: &[f64]) -> f64 {
+    1.5 * v[0] + v[1]
+}
+
+/// The expression probes' arguments: inputs named `x`, `y`, `z` in order
+/// (f64 when the call holds f64 data, else f32), and the scalar `a = 1.5`
+/// of their type.
 fn expr_args(a: &Args) -> ExprArgs<'_> {
-    let mut args = ExprArgs::new().scalar("a", 1.5f32);
-    for (name, b) in ["x", "y", "z"].into_iter().zip(&a.f32s) {
-        args = args.array(name, b);
+    fn of<T: ProbeFloat + Into<crate::kernels::Scalar>>(a: &Args) -> ExprArgs<'_> {
+        let mut args = ExprArgs::new().scalar("a", T::from_f64(1.5));
+        for (name, b) in ["x", "y", "z"].into_iter().zip(T::buffers(a)) {
+            args = args.array(name, b);
+        }
+        args
     }
-    args
+    if a.f64s.is_empty() {
+        of::<f32>(a)
+    } else {
+        of::<f64>(a)
+    }
 }
 
-/// A catalogue call of an expression kernel over `arrays` f32 inputs, its
-/// oracle `f` of one element's inputs evaluated in f64 (a map's outputs
-/// element by element, a reduction's summed).
-fn expr_call<K, O>(
+/// A catalogue call of an expression kernel over `arrays` inputs of type
+/// `T`, its oracle `f` of one element's inputs evaluated in f64 (a map's
+/// outputs element by element, a reduction's summed).
+fn expr_call<T, K, O>(
     kernel: K,
     n: usize,
     seed: u64,
     arrays: u64,
     tolerance: Tolerance,
-    f: fn(&[f32]) -> f64,
+    f: fn(&[f64]) -> f64,
 ) -> Box<dyn Call>
 where
+    T: ProbeFloat + Into<f64>,
     K: for<'a, 'b> Kernel<&'a ExprArgs<'b>, Out = O>
         + ExprOracle
         + WorkOf
@@ -929,7 +959,7 @@ where
     O: Settle + 'static,
 {
     let inputs = (1..=arrays)
-        .map(|k| probe_data(n, seed.wrapping_add(k)))
+        .map(|k| T::probe(n, seed.wrapping_add(k)))
         .collect();
     call(
         (kernel, f),
@@ -937,29 +967,29 @@ where
         vec![],
         |(k, _), on, a| exec(k, on, &expr_args(a)),
         tolerance,
-        |(k, f), x, _| {
-            let row = |i: usize| -> Vec<f32> { x.iter().map(|v| v[i]).collect() };
+        |(k, f), x: &[Vec<T>], _| {
+            let row = |i: usize| -> Vec<f64> { x.iter().map(|v| v[i].into()).collect() };
             let values = (0..x[0].len()).map(|i| f(&row(i)));
-            k.oracle(values)
+            k.oracle::<T>(values)
         },
     )
 }
 
 /// How an expression kernel's oracle turns per-element values into its
-/// result.
+/// result, of type `T`.
 trait ExprOracle {
-    fn oracle(&self, values: impl Iterator<Item = f64>) -> Vec<Part>;
+    fn oracle<T: ProbeFloat>(&self, values: impl Iterator<Item = f64>) -> Vec<Part>;
 }
 
 impl ExprOracle for Map {
-    fn oracle(&self, values: impl Iterator<Item = f64>) -> Vec<Part> {
-        f32s(values.map(|v| v as f32))
+    fn oracle<T: ProbeFloat>(&self, values: impl Iterator<Item = f64>) -> Vec<Part> {
+        vec![T::part(values.map(T::from_f64).collect())]
     }
 }
 
 impl ExprOracle for MapReduce {
-    fn oracle(&self, values: impl Iterator<Item = f64>) -> Vec<Part> {
-        f32s([values.sum::<f64>() as f32])
+    fn oracle<T: ProbeFloat>(&self, values: impl Iterator<Item = f64>) -> Vec<Part> {
+        vec![T::part(vec![T::from_f64(compensated_sum(values))])]
     }
 }
 
@@ -968,7 +998,7 @@ impl WorkOf for Map {
         Kernel::<&ExprArgs<'_>>::work(self, &&expr_args(a))
     }
     fn name_of(&self, _: &Args) -> &'static str {
-        MAP_NAME
+        Kernel::<&ExprArgs<'_>>::name(self)
     }
 }
 
@@ -977,7 +1007,7 @@ impl WorkOf for MapReduce {
         Kernel::<&ExprArgs<'_>>::work(self, &&expr_args(a))
     }
     fn name_of(&self, _: &Args) -> &'static str {
-        REDUCE_NAME
+        Kernel::<&ExprArgs<'_>>::name(self)
     }
 }
 
@@ -1401,6 +1431,7 @@ impl Settle for Outputs {
             match a {
                 crate::kernels::Array::F32(b) => b.settle(to_host)?,
                 crate::kernels::Array::U32(b) => b.settle(to_host)?,
+                crate::kernels::Array::F64(b) => b.settle(to_host)?,
                 crate::kernels::Array::I32(b) => {
                     if to_host {
                         black_box(b.host()?);
@@ -1415,6 +1446,7 @@ impl Settle for Outputs {
             match a {
                 crate::kernels::Array::F32(b) => b.read(parts)?,
                 crate::kernels::Array::U32(b) => b.read(parts)?,
+                crate::kernels::Array::F64(b) => b.read(parts)?,
                 crate::kernels::Array::I32(b) => parts.push(Part::U32(
                     b.to_vec()?.into_iter().map(|v| v as u32).collect(),
                 )),
@@ -1433,9 +1465,10 @@ impl Settle for Option<Reduced> {
         if let Some(i) = self.and_then(|r| r.index) {
             parts.push(Part::U32(vec![i as u32]));
         }
-        parts.push(Part::F32(
-            self.map(|r| r.value.as_f64() as f32).into_iter().collect(),
-        ));
+        parts.push(match self.map(|r| r.value) {
+            Some(crate::kernels::Scalar::F64(v)) => Part::F64(vec![v]),
+            v => Part::F32(v.map(|v| v.as_f64() as f32).into_iter().collect()),
+        });
         Ok(())
     }
 }

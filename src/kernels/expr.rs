@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::Cpu;
 use crate::error::{Error, Result};
-use crate::expr::cpu::{How, Partial, Plan, from_key};
+use crate::expr::cpu::{Column, How, Partial, Plan, from_key, words};
 use crate::expr::wgsl::{self, MAX_SCALARS, TILE, params};
 use crate::expr::{Expr, Program, Ty};
 use crate::gpu::{Bind, DeviceCopy, Dispatch, Gpu, ShaderSpec};
@@ -24,6 +24,11 @@ use crate::kernel::{Backend, InputState, Inputs, Kernel, Work};
 pub const MAP_NAME: &str = "map_expr";
 /// [`Kernel::name`] of every [`MapReduce`].
 pub const REDUCE_NAME: &str = "reduce_expr";
+/// [`Kernel::name`] of a [`Map`] with an f64 value: f64 runs at its own
+/// rate (on many GPUs a small fraction of f32's), so it has its own curves.
+pub const MAP_F64_NAME: &str = "map_expr_f64";
+/// [`Kernel::name`] of a [`MapReduce`] with an f64 value.
+pub const REDUCE_F64_NAME: &str = "reduce_expr_f64";
 
 /// A value of one of the element types: a scalar argument or a reduction's
 /// result.
@@ -36,6 +41,8 @@ pub enum Scalar {
     I32(i32),
     /// A u32.
     U32(u32),
+    /// An f64.
+    F64(f64),
 }
 
 impl Scalar {
@@ -45,6 +52,7 @@ impl Scalar {
             Scalar::F32(v) => f64::from(v),
             Scalar::I32(v) => f64::from(v),
             Scalar::U32(v) => f64::from(v),
+            Scalar::F64(v) => v,
         }
     }
 
@@ -54,23 +62,26 @@ impl Scalar {
             Scalar::F32(_) => ElementType::F32,
             Scalar::I32(_) => ElementType::I32,
             Scalar::U32(_) => ElementType::U32,
+            Scalar::F64(_) => ElementType::F64,
         }
     }
 
-    fn bits(self) -> u32 {
+    /// Its bits (a 32-bit type's in the low word).
+    fn bits(self) -> u64 {
         match self {
-            Scalar::F32(v) => v.to_bits(),
-            Scalar::I32(v) => v as u32,
-            Scalar::U32(v) => v,
+            Scalar::F32(v) => u64::from(v.to_bits()),
+            Scalar::I32(v) => u64::from(v as u32),
+            Scalar::U32(v) => u64::from(v),
+            Scalar::F64(v) => v.to_bits(),
         }
     }
 
-    fn from_bits(t: Ty, bits: u32) -> Scalar {
+    fn from_bits(t: Ty, bits: u64) -> Scalar {
         match t {
-            Ty::F32 => Scalar::F32(f32::from_bits(bits)),
-            Ty::I32 => Scalar::I32(bits as i32),
-            Ty::U32 | Ty::Bool => Scalar::U32(bits),
-            Ty::F64 => unreachable!("f64 programs are declined by Compiled::new"),
+            Ty::F32 => Scalar::F32(f32::from_bits(bits as u32)),
+            Ty::I32 => Scalar::I32(bits as u32 as i32),
+            Ty::U32 | Ty::Bool => Scalar::U32(bits as u32),
+            Ty::F64 => Scalar::F64(f64::from_bits(bits)),
         }
     }
 }
@@ -90,6 +101,11 @@ impl From<u32> for Scalar {
         Scalar::U32(v)
     }
 }
+impl From<f64> for Scalar {
+    fn from(v: f64) -> Scalar {
+        Scalar::F64(v)
+    }
+}
 
 /// An output array of an expression kernel, of the expression's type.
 #[derive(Clone, Debug)]
@@ -101,6 +117,8 @@ pub enum Array {
     I32(Buffer<i32>),
     /// u32 elements (also a bool expression's 0/1).
     U32(Buffer<u32>),
+    /// f64 elements.
+    F64(Buffer<f64>),
 }
 
 macro_rules! array_into {
@@ -123,7 +141,7 @@ macro_rules! array_into {
         )*}
     };
 }
-array_into!(into_f32 F32 f32, into_i32 I32 i32, into_u32 U32 u32);
+array_into!(into_f32 F32 f32, into_i32 I32 i32, into_u32 U32 u32, into_f64 F64 f64);
 
 impl Array {
     /// Its element type.
@@ -132,6 +150,7 @@ impl Array {
             Array::F32(_) => ElementType::F32,
             Array::I32(_) => ElementType::I32,
             Array::U32(_) => ElementType::U32,
+            Array::F64(_) => ElementType::F64,
         }
     }
 
@@ -141,6 +160,7 @@ impl Array {
             Array::F32(b) => b.len(),
             Array::I32(b) => b.len(),
             Array::U32(b) => b.len(),
+            Array::F64(b) => b.len(),
         }
     }
 
@@ -149,12 +169,23 @@ impl Array {
         self.len() == 0
     }
 
-    fn from_bits(t: Ty, v: Vec<u32>) -> Array {
+    fn from_column(t: Ty, c: Column) -> Array {
+        match (t, c) {
+            (_, Column::F64(v)) => Array::F64(Buffer::from(v)),
+            (Ty::F32, Column::W32(v)) => {
+                Array::F32(Buffer::from(bytemuck::allocation::cast_vec::<u32, f32>(v)))
+            }
+            (Ty::I32, Column::W32(v)) => {
+                Array::I32(Buffer::from(bytemuck::allocation::cast_vec::<u32, i32>(v)))
+            }
+            (_, Column::W32(v)) => Array::U32(Buffer::from(v)),
+        }
+    }
+
+    fn empty(t: Ty) -> Array {
         match t {
-            Ty::F32 => Array::F32(Buffer::from(bytemuck::allocation::cast_vec::<u32, f32>(v))),
-            Ty::I32 => Array::I32(Buffer::from(bytemuck::allocation::cast_vec::<u32, i32>(v))),
-            Ty::U32 | Ty::Bool => Array::U32(Buffer::from(v)),
-            Ty::F64 => unreachable!("f64 programs are declined by Compiled::new"),
+            Ty::F64 => Array::from_column(t, Column::F64(Vec::new())),
+            _ => Array::from_column(t, Column::W32(Vec::new())),
         }
     }
 
@@ -163,7 +194,7 @@ impl Array {
             Ty::F32 => Array::F32(gpu.into_buffer(copy, n)),
             Ty::I32 => Array::I32(gpu.into_buffer(copy, n)),
             Ty::U32 | Ty::Bool => Array::U32(gpu.into_buffer(copy, n)),
-            Ty::F64 => unreachable!("f64 programs are declined by Compiled::new"),
+            Ty::F64 => Array::F64(gpu.into_buffer(copy, n)),
         }
     }
 }
@@ -184,6 +215,10 @@ impl Outputs {
     /// The only output as u32.
     pub fn into_u32(self) -> Result<Buffer<u32>> {
         self.only()?.into_u32()
+    }
+    /// The only output as f64.
+    pub fn into_f64(self) -> Result<Buffer<f64>> {
+        self.only()?.into_f64()
     }
     /// The only output.
     pub fn only(mut self) -> Result<Array> {
@@ -289,6 +324,8 @@ impl Inputs for &Args<'_> {
 /// shader (validated once, on first GPU use).
 #[derive(Debug)]
 struct Compiled {
+    /// The kernel's name: map or reduce, 32-bit or f64.
+    name: &'static str,
     program: Program,
     plan: Plan,
     wgsl: String,
@@ -298,20 +335,18 @@ struct Compiled {
 impl Compiled {
     fn new(exprs: &[Expr], how: Option<How>) -> Result<Compiled> {
         let program = Program::new(exprs)?;
-        if program.insts.iter().any(|i| i.ty == Ty::F64) {
-            return Err(Error::InvalidArgument {
-                kernel: if how.is_none() { MAP_NAME } else { REDUCE_NAME },
-                message: "f64 expressions are not supported yet: the f64 kernels \
-                          (Unary, Binary, Sum, Dot, Scan, ...) take f64 buffers; \
-                          cast to f32 for an expression"
-                    .into(),
-            });
-        }
         let wgsl = match how {
             None => wgsl::map(&program),
             Some(h) => wgsl::reduce(&program, h),
         };
+        let f64 = program.insts.iter().any(|i| i.ty == Ty::F64);
         Ok(Compiled {
+            name: match (how.is_none(), f64) {
+                (true, false) => MAP_NAME,
+                (true, true) => MAP_F64_NAME,
+                (false, false) => REDUCE_NAME,
+                (false, true) => REDUCE_F64_NAME,
+            },
             plan: Plan::new(&program, how.is_none()),
             program,
             wgsl,
@@ -325,7 +360,7 @@ impl Compiled {
         &self,
         kernel: &'static str,
         args: &'b Args<'_>,
-    ) -> Result<(Vec<&'b dyn AnyBuffer>, Vec<u32>, usize)> {
+    ) -> Result<(Vec<&'b dyn AnyBuffer>, Vec<u64>, usize)> {
         let bad = |message: String| Error::InvalidArgument { kernel, message };
         let p = &self.program;
         unread(kernel, "array", &args.arrays, &p.arrays)?;
@@ -353,7 +388,7 @@ impl Compiled {
                 })?
                 .bits())
             })
-            .collect::<Result<Vec<u32>>>()?;
+            .collect::<Result<Vec<u64>>>()?;
         let n = arrays
             .first()
             .map(|a| a.len())
@@ -363,14 +398,28 @@ impl Compiled {
 
     fn work(&self, n: usize, outputs: usize, host_result_bytes: u64) -> Work {
         let n = n as u64;
-        let arrays = self.program.arrays.len() as u64;
+        let p = &self.program;
+        let arrays = p.arrays.len() as u64;
+        let bytes = |t: Ty| 4 * words(t) as u64;
+        let read: u64 = p.arrays.iter().map(|&(_, t)| bytes(t)).sum();
+        let written: u64 = p.outputs[..outputs].iter().map(|&o| bytes(p.ty(o))).sum();
         Work {
             elements: n,
-            bytes_read: 4 * n * arrays,
-            bytes_written: 4 * n * outputs as u64,
-            flops: n * (self.program.weight() + 2 * (arrays + outputs as u64)),
+            bytes_read: n * read,
+            bytes_written: n * written,
+            flops: n * (p.weight() + 2 * (arrays + outputs as u64)),
             host_result_bytes,
         }
+    }
+
+    /// Whether any value is f64 (the GPU then needs f64 shaders).
+    fn has_f64(&self) -> bool {
+        self.program.insts.iter().any(|i| i.ty == Ty::F64)
+    }
+
+    /// Bytes per element of the widest array in or out.
+    fn widest(&self) -> usize {
+        if self.has_f64() { 8 } else { 4 }
     }
 
     fn host<'b>(
@@ -389,6 +438,9 @@ impl Compiled {
         outputs: usize,
     ) -> Result<wgpu::ComputePipeline> {
         let p = &self.program;
+        if self.has_f64() {
+            gpu.check_element(kernel, ElementType::F64)?;
+        }
         let storage = p.arrays.len() + outputs;
         let limit = gpu.info().max_storage_buffers_per_stage as usize;
         if storage > limit {
@@ -398,12 +450,14 @@ impl Compiled {
                 reason: format!("{storage} arrays in and out, this GPU binds at most {limit}"),
             });
         }
-        if p.scalars.len() > MAX_SCALARS {
+        let scalar_words: usize = p.scalars.iter().map(|&(_, t)| words(t)).sum();
+        if scalar_words > MAX_SCALARS {
             return Err(Error::Unsupported {
                 kernel,
                 backend: Backend::Gpu,
                 reason: format!(
-                    "{} scalars, the GPU path takes at most {MAX_SCALARS}",
+                    "{} scalars in {scalar_words} words, the GPU path takes at most \
+                     {MAX_SCALARS} words (an f64 takes two)",
                     p.scalars.len()
                 ),
             });
@@ -527,7 +581,7 @@ impl Kernel<&Args<'_>> for Map {
     type Out = Outputs;
 
     fn name(&self) -> &'static str {
-        MAP_NAME
+        self.c.name
     }
 
     fn work(&self, args: &&Args<'_>) -> Work {
@@ -535,7 +589,8 @@ impl Kernel<&Args<'_>> for Map {
     }
 
     fn run_cpu(&self, cpu: &Cpu, args: &Args<'_>) -> Result<Outputs> {
-        let (arrays, scalars, n) = self.c.bind(MAP_NAME, args)?;
+        let name = self.c.name;
+        let (arrays, scalars, n) = self.c.bind(name, args)?;
         let host = Compiled::host(&arrays)?;
         let views: Vec<&[u32]> = host.iter().map(|h| &***h).collect();
         let outs = self.c.plan.map(cpu, &views, &scalars, n);
@@ -543,38 +598,69 @@ impl Kernel<&Args<'_>> for Map {
         Ok(Outputs(
             outs.into_iter()
                 .zip(&p.outputs)
-                .map(|(v, &o)| Array::from_bits(p.ty(o), v))
+                .map(|(v, &o)| Array::from_column(p.ty(o), v))
                 .collect(),
         ))
     }
 
     fn run_gpu(&self, gpu: &Gpu, args: &Args<'_>) -> Result<Outputs> {
-        let (arrays, scalars, n) = self.c.bind(MAP_NAME, args)?;
+        let name = self.c.name;
+        let (arrays, scalars, n) = self.c.bind(name, args)?;
         let p = &self.c.program;
         let outputs = p.outputs.len();
         if n == 0 {
             return Ok(Outputs(
-                p.outputs
-                    .iter()
-                    .map(|&o| Array::from_bits(p.ty(o), Vec::new()))
-                    .collect(),
+                p.outputs.iter().map(|&o| Array::empty(p.ty(o))).collect(),
             ));
         }
-        let pipeline = self.c.pipeline(gpu, MAP_NAME, n, outputs)?;
-        gpu.scoped(MAP_NAME, || {
+        let pipeline = self.c.pipeline(gpu, name, n, outputs)?;
+        let uniform_words = wgsl::scalar_words(p, &scalars);
+        gpu.scoped(name, || {
             let copies = arrays
                 .iter()
-                .map(|a| a.resident(gpu, MAP_NAME))
+                .map(|a| a.resident(gpu, name))
                 .collect::<Result<Vec<_>>>()?;
-            let outs = (0..outputs)
-                .map(|_| gpu.alloc::<u32>(MAP_NAME, n))
+            let outs = p
+                .outputs
+                .iter()
+                .map(|&o| gpu.alloc::<u32>(name, n * words(p.ty(o))))
                 .collect::<Result<Vec<_>>>()?;
-            let arrays: Vec<(u32, &DeviceCopy)> = (1u32..)
-                .zip(copies.iter().map(|c| &**c).chain(&outs))
+            // Each array is bound over its own bytes of the chunk (an f64
+            // array over twice a 32-bit one's); chunks are counted in the
+            // widest element, so no binding passes the limit.
+            let sizes: Vec<u64> = p
+                .arrays
+                .iter()
+                .map(|&(_, t)| t)
+                .chain(p.outputs.iter().map(|&o| p.ty(o)))
+                .map(|t| 4 * words(t) as u64)
                 .collect();
-            gpu.submit_elementwise::<u32, _>(MAP_NAME, &pipeline, n, &arrays, |c| {
-                params(c.len(), 0, 0, c.start, &scalars)
-            })?;
+            let arrays: Vec<&DeviceCopy> = copies.iter().map(|c| &**c).chain(&outs).collect();
+            let chunks = if self.c.widest() == 8 {
+                gpu.chunks::<f64>(n)
+            } else {
+                gpu.chunks::<u32>(n)
+            };
+            let uniforms: Vec<wgsl::Params> = chunks
+                .iter()
+                .map(|c| params(c.len(), 0, 0, c.start, &uniform_words))
+                .collect();
+            let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
+                .iter()
+                .zip(&uniforms)
+                .map(|(c, u)| {
+                    let mut b = vec![(0, Bind::Uniform(u.bytes()))];
+                    for ((slot, copy), &size) in (1u32..).zip(&arrays).zip(&sizes) {
+                        let range = c.start as u64 * size..c.end as u64 * size;
+                        b.push((slot, Bind::storage(copy, range)));
+                    }
+                    b
+                })
+                .collect();
+            let groups = chunks
+                .iter()
+                .map(|c| (c.len() as u32).div_ceil(crate::gpu::WORKGROUP_SIZE));
+            gpu.submit(name, &Dispatch::each(&pipeline, &bindings, groups))?;
             Ok(Outputs(
                 outs.into_iter()
                     .zip(&p.outputs)
@@ -660,8 +746,12 @@ impl MapReduce {
                 value: Scalar::F32(v),
                 index: None,
             }),
+            Partial::Double(v) => Some(Reduced {
+                value: Scalar::F64(v),
+                index: None,
+            }),
             Partial::Int(bits) => Some(Reduced {
-                value: Scalar::from_bits(ty, bits),
+                value: Scalar::from_bits(ty, u64::from(bits)),
                 index: None,
             }),
             Partial::Arg(best) => best.map(|(key, i)| Reduced {
@@ -676,7 +766,7 @@ impl Kernel<&Args<'_>> for MapReduce {
     type Out = Option<Reduced>;
 
     fn name(&self) -> &'static str {
-        REDUCE_NAME
+        self.c.name
     }
 
     fn work(&self, args: &&Args<'_>) -> Work {
@@ -684,41 +774,62 @@ impl Kernel<&Args<'_>> for MapReduce {
     }
 
     fn run_cpu(&self, cpu: &Cpu, args: &Args<'_>) -> Result<Option<Reduced>> {
-        let (arrays, scalars, n) = self.c.bind(REDUCE_NAME, args)?;
+        let name = self.c.name;
+        let (arrays, scalars, n) = self.c.bind(name, args)?;
         let host = Compiled::host(&arrays)?;
         let views: Vec<&[u32]> = host.iter().map(|h| &***h).collect();
         Ok(self.finish(self.c.plan.reduce(cpu, &views, &scalars, n, self.how)))
     }
 
     fn run_gpu(&self, gpu: &Gpu, args: &Args<'_>) -> Result<Option<Reduced>> {
-        let (arrays, scalars, n) = self.c.bind(REDUCE_NAME, args)?;
+        let name = self.c.name;
+        let (arrays, scalars, n) = self.c.bind(name, args)?;
         let ty = self.c.program.ty(self.c.program.outputs[0]);
-        let float_sum = self.how == How::Sum && ty == Ty::F32;
-        let identity = match (self.how, float_sum) {
-            (How::Sum, true) => Partial::Float(0.0),
-            (How::Sum, false) => Partial::Int(0),
+        let identity = match (self.how, ty) {
+            (How::Sum, Ty::F32) => Partial::Float(0.0),
+            (How::Sum, Ty::F64) => Partial::Double(0.0),
+            (How::Sum, _) => Partial::Int(0),
             _ => Partial::Arg(None),
         };
         if n == 0 {
             return Ok(self.finish(identity));
         }
-        let pipeline = self.c.pipeline(gpu, REDUCE_NAME, n, 1)?;
-        let partial_words = if self.how == How::Sum { 1 } else { 2 };
-        let raw = gpu.scoped(REDUCE_NAME, || {
+        let pipeline = self.c.pipeline(gpu, name, n, 1)?;
+        let uniform_words = wgsl::scalar_words(&self.c.program, &scalars);
+        // A partial: a sum (f64: two words), or (key, index) (f64: a
+        // 64-bit key, so `vec4<u32>`: key high, key low, index, padding).
+        let partial_words = match (self.how, ty) {
+            (How::Sum, Ty::F64) => 2,
+            (How::Sum, _) => 1,
+            (_, Ty::F64) => 4,
+            _ => 2,
+        };
+        let raw = gpu.scoped(name, || {
             let copies = arrays
                 .iter()
-                .map(|a| a.resident(gpu, REDUCE_NAME))
+                .map(|a| a.resident(gpu, name))
                 .collect::<Result<Vec<_>>>()?;
-            let chunks = gpu.chunks::<u32>(n);
+            let chunks = if self.c.widest() == 8 {
+                gpu.chunks::<f64>(n)
+            } else {
+                gpu.chunks::<u32>(n)
+            };
+            let sizes: Vec<u64> = self
+                .c
+                .program
+                .arrays
+                .iter()
+                .map(|&(_, t)| 4 * words(t) as u64)
+                .collect();
             let groups: Vec<usize> = chunks.iter().map(|c| c.len().div_ceil(TILE)).collect();
             let total: usize = groups.iter().sum();
-            let partials = gpu.alloc::<u32>(REDUCE_NAME, total * partial_words)?;
+            let partials = gpu.alloc::<u32>(name, total * partial_words)?;
             let mut offset = 0;
             let uniforms: Vec<wgsl::Params> = chunks
                 .iter()
                 .zip(&groups)
                 .map(|(c, &g)| {
-                    let u = params(c.len(), g, offset, c.start, &scalars);
+                    let u = params(c.len(), g, offset, c.start, &uniform_words);
                     offset += g;
                     u
                 })
@@ -728,10 +839,10 @@ impl Kernel<&Args<'_>> for MapReduce {
                 .iter()
                 .zip(&uniforms)
                 .map(|(c, u)| {
-                    let range = c.start as u64 * 4..c.end as u64 * 4;
                     let mut b = vec![(0, Bind::Uniform(u.bytes()))];
-                    for (slot, copy) in (1u32..).zip(&copies) {
-                        b.push((slot, Bind::storage(copy, range.clone())));
+                    for ((slot, copy), &size) in (1u32..).zip(&copies).zip(&sizes) {
+                        let range = c.start as u64 * size..c.end as u64 * size;
+                        b.push((slot, Bind::storage(copy, range)));
                     }
                     b.push((
                         copies.len() as u32 + 1,
@@ -741,8 +852,8 @@ impl Kernel<&Args<'_>> for MapReduce {
                 })
                 .collect();
             let dispatches = Dispatch::each(&pipeline, &bindings, groups.iter().map(|&g| g as u32));
-            gpu.submit(REDUCE_NAME, &dispatches)?;
-            gpu.read::<u32>(REDUCE_NAME, &partials, 0..total * partial_words)
+            gpu.submit(name, &dispatches)?;
+            gpu.read::<u32>(name, &partials, 0..total * partial_words)
         })?;
         // The partials are in index order: combine them left to right (ties
         // keep the earlier, smaller index), f32 sums pairwise.
@@ -751,9 +862,21 @@ impl Kernel<&Args<'_>> for MapReduce {
                 let v: &[f32] = bytemuck::cast_slice(&raw);
                 Partial::Float(pairwise(v))
             }
+            Partial::Double(_) => {
+                let v: Vec<f64> = raw
+                    .chunks_exact(2)
+                    .map(|w| f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32))
+                    .collect();
+                Partial::Double(pairwise(&v))
+            }
             Partial::Int(_) => Partial::Int(raw.iter().fold(0u32, |a, &b| a.wrapping_add(b))),
+            Partial::Arg(_) if ty == Ty::F64 => raw.chunks_exact(4).fold(identity, |acc, p| {
+                let key = u64::from(p[0]) << 32 | u64::from(p[1]);
+                let part = (p[2] != u32::MAX).then_some((key, p[2] as usize));
+                acc.combine(Partial::Arg(part), self.how)
+            }),
             Partial::Arg(_) => raw.chunks_exact(2).fold(identity, |acc, p| {
-                let part = (p[1] != u32::MAX).then_some((p[0], p[1] as usize));
+                let part = (p[1] != u32::MAX).then_some((u64::from(p[0]), p[1] as usize));
                 acc.combine(Partial::Arg(part), self.how)
             }),
         };
@@ -761,9 +884,9 @@ impl Kernel<&Args<'_>> for MapReduce {
     }
 }
 
-fn pairwise(v: &[f32]) -> f32 {
+fn pairwise<T: Copy + std::iter::Sum + std::ops::Add<Output = T>>(v: &[T]) -> T {
     if v.len() <= 8 {
-        return v.iter().sum();
+        return v.iter().copied().sum();
     }
     let (a, b) = v.split_at(v.len() / 2);
     pairwise(a) + pairwise(b)
