@@ -335,15 +335,75 @@ macro_rules! each {
 
 /// A buffer's contents as a new numpy array of `shape` (the vector moves
 /// into numpy when tandem holds the only copy).
-fn to_numpy<'py, T: Element + numpy::Element>(
+fn to_numpy<'py, T: Owns>(
     py: Python<'py>,
     b: Buffer<T>,
     shape: &[usize],
 ) -> PyResult<Bound<'py, PyAny>> {
     let v = release(py, || b.into_vec())?;
-    let a = PyArray1::from_vec(py, v);
+    let owner = Bound::new(py, Owner(T::wrap(numpy::ndarray::Array1::from_vec(v))))?;
+    let base = owner.clone().into_any();
+    let data = T::of(&owner.get().0);
+    // SAFETY: `owner` becomes the array's base object, so it lives as long
+    // as the array; its data is never reallocated (it is only taken out in
+    // `Owner`'s drop, when no array refers to it any more).
+    let a = unsafe { PyArray1::borrow_from_array(data, base) };
     Ok(a.reshape(shape.to_vec())?.into_any())
 }
+
+/// A result's memory, owned by the numpy array made over it (its base
+/// object). Dropped with the array, it goes back to tandem's host pool as a
+/// buffer does, so the next result of that size reuses it instead of
+/// faulting in fresh pages (which cost more than the kernel for outputs of
+/// 32 MiB and up, where the allocator maps memory anew each time).
+#[pyclass(frozen)]
+struct Owner(Owned);
+
+enum Owned {
+    F32(numpy::ndarray::Array1<f32>),
+    I32(numpy::ndarray::Array1<i32>),
+    U32(numpy::ndarray::Array1<u32>),
+    F64(numpy::ndarray::Array1<f64>),
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        fn give<T: Element>(a: &mut numpy::ndarray::Array1<T>) {
+            let a = std::mem::replace(a, numpy::ndarray::Array1::from_vec(Vec::new()));
+            // Dropping the only handle of an owned buffer recycles its memory.
+            drop(Buffer::from(a.into_raw_vec_and_offset().0));
+        }
+        match &mut self.0 {
+            Owned::F32(a) => give(a),
+            Owned::I32(a) => give(a),
+            Owned::U32(a) => give(a),
+            Owned::F64(a) => give(a),
+        }
+    }
+}
+
+/// The element types a result array can own.
+trait Owns: Element + numpy::Element {
+    fn wrap(a: numpy::ndarray::Array1<Self>) -> Owned;
+    fn of(o: &Owned) -> &numpy::ndarray::Array1<Self>;
+}
+
+macro_rules! owns {
+    ($($t:ty => $v:ident),*) => {$(
+        impl Owns for $t {
+            fn wrap(a: numpy::ndarray::Array1<$t>) -> Owned {
+                Owned::$v(a)
+            }
+            fn of(o: &Owned) -> &numpy::ndarray::Array1<$t> {
+                match o {
+                    Owned::$v(a) => a,
+                    _ => unreachable!("wrapped as this type"),
+                }
+            }
+        }
+    )*};
+}
+owns!(f32 => F32, i32 => I32, u32 => U32, f64 => F64);
 
 fn arr_to_numpy<'py>(py: Python<'py>, a: Arr, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
     each!(a, |b| to_numpy(py, b, shape))
@@ -385,6 +445,7 @@ fn scalar<'py>(py: Python<'py>, s: Scalar) -> PyResult<Bound<'py, PyAny>> {
         Scalar::F32(v) => PyFloat::new(py, f64::from(v)).into_any(),
         Scalar::I32(v) => v.into_pyobject(py)?.into_any(),
         Scalar::U32(v) => v.into_pyobject(py)?.into_any(),
+        Scalar::F64(v) => PyFloat::new(py, v).into_any(),
         other => {
             return Err(PyValueError::new_err(format!(
                 "unexpected result {other:?}"
@@ -805,13 +866,16 @@ fn correlate2d<'py>(
 /// An expression's names and types, its arrays and its scalars.
 type Named = (Vars, Vec<(String, Np)>, Vec<(String, Scalar)>);
 
-/// The arrays and scalars of `kwargs`: numpy arrays in place; Python
-/// floats as f32, ints as i32, numpy scalars as their type.
+/// The arrays and scalars of `kwargs`: numpy arrays in place; numpy
+/// scalars as their type; Python ints as i32, and Python floats as the
+/// arrays' float type (f64 when an array is float64, else f32), as numpy
+/// treats Python scalars (NEP 50).
 fn expr_args(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Named> {
     let (mut vars, mut arrays, mut scalars) = (Vars::new(), Vec::new(), Vec::new());
     let Some(kwargs) = kwargs else {
         return Ok((vars, arrays, scalars));
     };
+    let mut numbers = Vec::new();
     for (k, v) in kwargs.iter() {
         let name: String = k.extract()?;
         if v.cast::<PyUntypedArray>().is_ok() {
@@ -819,8 +883,12 @@ fn expr_args(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Named> {
             let t = each!(&np.arr, |b| element_type(b));
             vars = vars.typed(&name, true, t);
             arrays.push((name, np));
-            continue;
+        } else {
+            numbers.push((name, v));
         }
+    }
+    let wide = arrays.iter().any(|(_, np)| matches!(np.arr, Arr::F64(_)));
+    for (name, v) in numbers {
         let s = if v.is_instance_of::<PyBool>() {
             return Err(PyTypeError::new_err(format!(
                 "{name}: a bool scalar; pass 1 or 0, or compare inside the expression"
@@ -830,15 +898,19 @@ fn expr_args(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Named> {
             let d = n.cast::<numpy::PyArrayDescr>()?;
             if d.is_equiv_to(&dtype::<f32>(py)) {
                 Scalar::F32(v.extract::<f32>()?)
+            } else if d.is_equiv_to(&dtype::<f64>(py)) {
+                Scalar::F64(v.extract::<f64>()?)
             } else if d.is_equiv_to(&dtype::<i32>(py)) {
                 Scalar::I32(v.extract::<i32>()?)
             } else if d.is_equiv_to(&dtype::<u32>(py)) {
                 Scalar::U32(v.extract::<u32>()?)
             } else {
                 return Err(PyTypeError::new_err(format!(
-                    "{name}: scalar of dtype {d}; pass a float32, int32 or uint32 (or a Python float or int)"
+                    "{name}: scalar of dtype {d}; pass a float32, float64, int32 or uint32 (or a Python float or int)"
                 )));
             }
+        } else if v.is_instance_of::<PyFloat>() && wide {
+            Scalar::F64(v.extract::<f64>()?)
         } else if v.is_instance_of::<PyFloat>() {
             Scalar::F32(v.extract::<f64>()? as f32)
         } else if v.is_instance_of::<PyInt>() {
@@ -916,6 +988,7 @@ fn map<'py>(
             tandem::kernels::Array::F32(b) => Arr::F32(b),
             tandem::kernels::Array::I32(b) => Arr::I32(b),
             tandem::kernels::Array::U32(b) => Arr::U32(b),
+            tandem::kernels::Array::F64(b) => Arr::F64(b),
             other => return Err(PyTypeError::new_err(format!("unexpected output {other:?}"))),
         };
         items.push(arr_to_numpy(py, a, &shape)?);
