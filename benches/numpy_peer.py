@@ -81,10 +81,22 @@ def case(kernel, n, rng):
         "axpy": lambda x, y: np.float32(A) * x + y,
         "dot": np.dot,
     }
+    # The catalogue's expression probes (`a·x + y·z − √x`, `Σ a·x + y`),
+    # as numpy evaluates them: one temporary array per operation.
+    exprs = {
+        "map_expr": (lambda a: lambda x, y, z: a * x + y * z - np.sqrt(x), 3),
+        "reduce_expr": (lambda a: lambda x, y: np.sum(a * x + y), 2),
+    }
+    if kernel in exprs:
+        make, arity = exprs[kernel]
+        return make(np.float32(1.5)), tuple(f32(rng, n) for _ in range(arity))
     # The f64 twins (`sum_f64`, ...): the same operation on float64 data,
     # numpy's default dtype.
     if kernel.endswith("_f64"):
         base = kernel[: -len("_f64")]
+        if base in exprs:
+            make, arity = exprs[base]
+            return make(1.5), tuple(f64(rng, n) for _ in range(arity))
         if base in unary:
             return unary[base], (f64(rng, n),)
         if base in binary and base != "axpy":

@@ -77,6 +77,17 @@ def cases(n, rng):
         ("dot f64", lambda: np.dot(x64, y64), lambda d: tandem.dot(x64, y64, device=d)),
         ("cumsum f64", lambda: np.cumsum(x64), lambda d: tandem.cumsum(x64, device=d)),
         ("sort f64", lambda: np.sort(x64), lambda d: tandem.sort(x64, device=d)),
+        ("map a*x+y f64", lambda: 3.0 * x64 + y64, lambda d: tandem.map("a*x + y", a=3.0, x=x64, y=y64, device=d)),
+        (
+            "sum(a*x+y) f64",
+            lambda: np.sum(3.0 * x64 + y64),
+            lambda d: tandem.reduce("sum", "a*x + y", a=3.0, x=x64, y=y64, device=d),
+        ),
+        (
+            "map exp/sqrt f64",
+            lambda: np.exp(-x64) * np.sqrt(y64) + np.log(x64),
+            lambda d: tandem.map("exp(-x) * sqrt(y) + ln(x)", x=x64, y=y64, device=d),
+        ),
         (f"matmul f64 {side}²", lambda: a64 @ b64, lambda d: tandem.matmul(a64, b64, device=d)),
     ]
 

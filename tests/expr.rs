@@ -743,15 +743,85 @@ fn input(k: usize) -> Expr {
     [x(), y(), z()][k].clone()
 }
 
+/// Input `k` as f64.
+fn input64(k: usize) -> Expr {
+    Expr::input::<f64>(["x", "y", "z"][k])
+}
+
+/// What a tree's oracle computes with: f32 or f64, as the kernel does.
+trait Real: Copy + PartialOrd + std::fmt::Debug {
+    fn lit(v: f32) -> Self;
+    fn abs(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn floor(self) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn neg(self) -> Self;
+    fn fma(self, b: Self, c: Self) -> Self;
+    fn pick(self, o: Self, max: bool) -> Self;
+    fn bigger(self, o: Self) -> Self;
+}
+
+macro_rules! real {
+    ($t:ty, $pick:expr, $lit:expr) => {
+        impl Real for $t {
+            fn lit(v: f32) -> Self {
+                $lit(v)
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn floor(self) -> Self {
+                <$t>::floor(self)
+            }
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            fn sub(self, o: Self) -> Self {
+                self - o
+            }
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            fn neg(self) -> Self {
+                -self
+            }
+            fn fma(self, b: Self, c: Self) -> Self {
+                self.mul_add(b, c)
+            }
+            fn pick(self, o: Self, max: bool) -> Self {
+                $pick(self, o, max)
+            }
+            fn bigger(self, o: Self) -> Self {
+                <$t>::max(self, o)
+            }
+        }
+    };
+}
+real!(f32, common::oracle::oracle_pick_f32, |v| v);
+real!(f64, common::oracle::oracle_pick_f64, f64::from);
+
 impl T {
     fn expr(&self) -> Expr {
+        self.expr_as(false)
+    }
+
+    /// The tree as an expression over f32 inputs (or, with `wide`, f64
+    /// inputs and constants).
+    fn expr_as(&self, wide: bool) -> Expr {
+        let input = |k: usize| if wide { input64(k) } else { input(k) };
         match self {
             T::In(k) => input(*k),
+            T::Lit(v) if wide => Expr::constant(f64::from(*v)),
             T::Lit(v) => Expr::constant(*v),
             T::Floor(k) => input(*k).floor(),
             T::Sel(a, b) => input(*a).lt(input(*b)).select(input(*a), input(*b)),
             T::Un(o, a) => {
-                let a = a.expr();
+                let a = a.expr_as(wide);
                 match o {
                     0 => -a,
                     1 => a.abs(),
@@ -759,7 +829,7 @@ impl T {
                 }
             }
             T::Bin(o, a, b) => {
-                let (a, b) = (a.expr(), b.expr());
+                let (a, b) = (a.expr_as(wide), b.expr_as(wide));
                 match o {
                     0 => a + b,
                     1 => a - b,
@@ -768,16 +838,16 @@ impl T {
                     _ => a.max(b),
                 }
             }
-            T::Fma(a, b, c) => a.expr().fma(b.expr(), c.expr()),
+            T::Fma(a, b, c) => a.expr_as(wide).fma(b.expr_as(wide), c.expr_as(wide)),
         }
     }
 
-    /// The value (f32, as the kernel computes it) and a bound on the
-    /// magnitudes it was computed from (for the tolerance).
-    fn eval(&self, v: [f32; 3]) -> (f32, f32) {
+    /// The value (of the kernel's type) and a bound on the magnitudes it
+    /// was computed from (for the tolerance).
+    fn eval<R: Real>(&self, v: [R; 3]) -> (R, R) {
         match self {
             T::In(k) => (v[*k], v[*k].abs()),
-            T::Lit(c) => (*c, c.abs()),
+            T::Lit(c) => (R::lit(*c), R::lit(*c).abs()),
             T::Floor(k) => (v[*k].floor(), v[*k].floor().abs()),
             T::Sel(a, b) => {
                 let r = if v[*a] < v[*b] { v[*a] } else { v[*b] };
@@ -786,7 +856,7 @@ impl T {
             T::Un(o, a) => {
                 let (x, m) = a.eval(v);
                 match o {
-                    0 => (-x, m),
+                    0 => (x.neg(), m),
                     1 => (x.abs(), m),
                     _ => (x.abs().sqrt(), m.sqrt()),
                 }
@@ -794,16 +864,16 @@ impl T {
             T::Bin(o, a, b) => {
                 let ((x, mx), (y, my)) = (a.eval(v), b.eval(v));
                 match o {
-                    0 => (x + y, mx + my),
-                    1 => (x - y, mx + my),
-                    2 => (x * y, mx * my),
-                    3 => (common::oracle::oracle_pick_f32(x, y, false), mx.max(my)),
-                    _ => (common::oracle::oracle_pick_f32(x, y, true), mx.max(my)),
+                    0 => (x.add(y), mx.add(my)),
+                    1 => (x.sub(y), mx.add(my)),
+                    2 => (x.mul(y), mx.mul(my)),
+                    3 => (x.pick(y, false), mx.bigger(my)),
+                    _ => (x.pick(y, true), mx.bigger(my)),
                 }
             }
             T::Fma(a, b, c) => {
                 let ((x, mx), (y, my), (z, mz)) = (a.eval(v), b.eval(v), c.eval(v));
-                (x.mul_add(y, z), mx * my + mz)
+                (x.fma(y, z), mx.mul(my).add(mz))
             }
         }
     }
@@ -864,6 +934,43 @@ proptest! {
                 let tol = Tol { rel: 0.0, abs: 1e-5 * mag.max(1e-3) * 8.0 };
                 prop_assert!(
                     close(got[i], want, tol, engine_name.starts_with("gpu")),
+                    "{t:?} on {engine_name} at {i}: {} vs {want} (magnitude {mag})", got[i]
+                );
+            }
+        }
+    }
+
+    /// The same trees over f64 inputs and constants: within a few
+    /// roundings, in f64 ε, of the magnitudes each result was computed from.
+    #[test]
+    fn random_f64_trees_agree_with_the_oracle_on_every_backend(t in tree(), n in 1usize..700, seed in any::<u64>()) {
+        let map = Map::new(t.expr_as(true)).unwrap();
+        let mut r = common::Rng::new(seed);
+        // Every significand bit drawn, in [-3, 3).
+        let data: Vec<Vec<f64>> = (0..3)
+            .map(|_| (0..n).map(|_| {
+                let bits = u64::from(r.next_u32()) << 21 ^ u64::from(r.next_u32());
+                -3.0 + 6.0 * ((bits & ((1 << 53) - 1)) as f64 / (1u64 << 53) as f64)
+            }).collect())
+            .collect();
+        let bufs: Vec<Buffer<f64>> = data.iter().map(|d| Buffer::from(d.clone())).collect();
+        let mut args = Args::new();
+        for (k, name) in ["x", "y", "z"].into_iter().enumerate() {
+            if map.arrays().contains(&name) {
+                args = args.array(name, &bufs[k]);
+            }
+        }
+        if args.is_empty() {
+            return Ok(());
+        }
+        for (engine_name, engine) in engines() {
+            let got = engine.run(&map, &args).map_err(|e| TestCaseError::fail(format!("{engine_name}: {e}")))?;
+            let got = got.into_f64().unwrap().to_vec().unwrap();
+            for i in 0..n {
+                let (want, mag) = t.eval([data[0][i], data[1][i], data[2][i]]);
+                let bound = 64.0 * f64::EPSILON * mag.max(1e-3);
+                prop_assert!(
+                    got[i] == want || (got[i] - want).abs() <= bound || got[i].is_nan() && want.is_nan(),
                     "{t:?} on {engine_name} at {i}: {} vs {want} (magnitude {mag})", got[i]
                 );
             }

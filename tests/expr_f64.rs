@@ -68,24 +68,7 @@ fn doubles(n: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
-/// NaN-ignoring minimum/maximum with `-0.0 < +0.0`.
-fn pick(a: f64, b: f64, max: bool) -> f64 {
-    if b.is_nan() {
-        return a;
-    }
-    if a.is_nan() {
-        return b;
-    }
-    let key = |v: f64| {
-        let b = v.to_bits();
-        if b >> 63 != 0 { !b } else { b | 1 << 63 }
-    };
-    if (key(b) > key(a)) == max && key(a) != key(b) {
-        b
-    } else {
-        a
-    }
-}
+use common::oracle::oracle_pick_f64 as pick;
 
 fn ref_pow(x: f64, y: f64) -> f64 {
     if y.is_nan() {

@@ -1,9 +1,10 @@
 """tandem: data-parallel kernels on all CPU cores (SIMD) or the GPU, from numpy.
 
 Every function takes C-contiguous float32, float64, int32 or uint32 numpy
-arrays, read in place (no copy; float64, numpy's default, included: the
-expression kernels ``map``/``reduce`` are the exception, float32 for now), and ``device="auto"|"cpu"|"gpu"``; ``"auto"`` lets
-tandem's cost model pick per call. The GIL is released while a kernel
+arrays, read in place (no copy; float64, numpy's default, included, in the
+expression kernels ``map``/``reduce`` as well), and
+``device="auto"|"cpu"|"gpu"``; ``"auto"`` lets tandem's cost model pick per
+call. The GIL is released while a kernel
 runs, so threads calling tandem run in parallel. Other dtypes or layouts
 raise ``TypeError``/``ValueError`` saying how to convert; nothing is cast
 silently.

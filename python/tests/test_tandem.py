@@ -1,6 +1,7 @@
 """tandem from Python: every function against numpy on every device, the
 dtype and layout rules, exceptions, the GIL, fork safety and the engine."""
 
+import math
 import multiprocessing
 import threading
 
@@ -334,8 +335,46 @@ def test_float64_matrices_and_images(device):
         tandem.matmul(a, b.astype(np.float32), device=device)
 
 
-def test_float64_arrays_are_read_in_place_and_expressions_say_to_cast():
+def test_float64_arrays_are_read_in_place():
     x = np.arange(1000, dtype=np.float64)
     assert tandem._tandem._read_address(x) == x.ctypes.data
-    with pytest.raises(ValueError, match="f64 expressions are not supported yet"):
-        tandem.map("x * x", x=x)
+
+
+@pytest.mark.parametrize("n", F64_SIZES)
+def test_float64_expressions_run_in_float64_against_numpy(device, n):
+    """numpy's float64 arrays in expressions, no cast: Python floats take
+    float64 beside them (NEP 50), results are float64 and within a few
+    float64 ulp of numpy's."""
+    rng = np.random.default_rng(n + 1)
+    x, y = rng.uniform(-10, 10, n), rng.uniform(0.1, 2, n)
+    eps = np.finfo(np.float64).eps
+    got = tandem.map("a * x + sqrt(y)", a=0.1, x=x, y=y, device=device)
+    assert got.dtype == np.float64 and got.shape == x.shape
+    # 0.1 as float32 would be off by 1.5e-9 relative: far outside this.
+    want = 0.1 * x + np.sqrt(y)
+    np.testing.assert_allclose(got, want, rtol=4 * eps, atol=4 * eps * np.abs(0.1 * x).max(initial=0))
+    np.testing.assert_allclose(
+        tandem.map("exp(-x * x / 2) * ln(y)", x=x, y=y, device=device),
+        np.exp(-x * x / 2) * np.log(y),
+        rtol=16 * eps,
+        atol=1e-300,
+    )
+    call, put = tandem.map(["max(x - y, 0)", "max(y - x, 0)"], x=x, y=y, device=device)
+    np.testing.assert_array_equal(call, np.maximum(x - y, 0))
+    np.testing.assert_array_equal(put, np.maximum(y - x, 0))
+    s = tandem.reduce("sum", "x * y", x=x, y=y, device=device)
+    assert isinstance(s, float)
+    exact = math.fsum(x * y)
+    assert abs(s - exact) <= 64 * eps * float(np.abs(x * y).sum()) + 1e-300
+    if n:
+        assert tandem.reduce("argmax", "x - y", x=x, y=y, device=device) == int(np.argmax(x - y))
+        assert tandem.reduce("min", "x * 2", x=x, device=device) == (x * 2).min()
+    # Mixed widths: a float32 array cast inside the expression.
+    q = x.astype(np.float32)
+    got = tandem.map("f64(q) * x", q=q, x=x, device=device)
+    np.testing.assert_array_equal(got, q.astype(np.float64) * x)
+    with pytest.raises(ValueError, match="type mismatch"):
+        tandem.map("q * x", q=q, x=x, device=device)
+    # np.float64 scalars are float64; float32 arrays keep float32 results.
+    np.testing.assert_array_equal(tandem.map("x * a", x=x, a=np.float64(0.1), device=device), x * 0.1)
+    assert tandem.map("q * 0.5", q=q, device=device).dtype == np.float32

@@ -40,32 +40,39 @@
 //!
 //! # Types
 //!
-//! Values are `f32`, `i32`, `u32` or `bool` (comparisons). Operands of a
-//! binary operation must have the same type: there are no implicit
-//! conversions, only casts (`f32(n)`, [`Expr::cast`]). A literal takes the
-//! type of the operand it meets: `2 * x` is an f32 `2.0` when `x` is f32, a
-//! u32 `2` when it is u32; `2.5 * n` with an integer `n` is a type error. A
-//! literal alone is i32 (no dot) or f32.
+//! Values are `f32`, `f64`, `i32`, `u32` or `bool` (comparisons). Operands
+//! of a binary operation must have the same type: there are no implicit
+//! conversions, only casts (`f32(n)`, `f64(x)`, [`Expr::cast`]). A literal
+//! takes the type of the operand it meets: `2 * x` is an f32 `2.0` when `x`
+//! is f32, the f64 nearest 2.0 when it is f64, a u32 `2` when it is u32;
+//! `2.5 * n` with an integer `n` is a type error. A literal alone is i32
+//! (no dot) or f32; `f64(0.1)` is the f64 nearest 0.1 (not an f32 widened).
+//!
+//! f64 values run in 64-bit registers on the CPU (8 lanes with AVX-512)
+//! and, on a GPU with `SHADER_F64`, in f64 shaders; without it the GPU
+//! declines the kernel and `Auto` runs it on the CPU. A kernel with an f64
+//! value is named `map_expr_f64` / `reduce_expr_f64`, with curves of its
+//! own.
 //!
 //! # Operations and their semantics (both backends)
 //!
 //! | | |
 //! |---|---|
 //! | `+ - *` | integers wrap |
-//! | `/` | integer division by zero returns the dividend, `i32::MIN / -1` is `i32::MIN` (as WGSL defines); f32 is IEEE |
-//! | `%` | integers: truncated remainder, `x % 0 = x`, `i32::MIN % -1 = 0`; f32: `x - y·trunc(x / y)` |
+//! | `/` | integer division by zero returns the dividend, `i32::MIN / -1` is `i32::MIN` (as WGSL defines); floats are IEEE |
+//! | `%` | integers: truncated remainder, `x % 0 = x`, `i32::MIN % -1 = 0`; floats: `x - y·trunc(x / y)` |
 //! | `neg`, `abs` | integers wrap (`abs(i32::MIN) = i32::MIN`); `neg` of u32 is a type error |
-//! | `min`, `max` | f32: a NaN operand is ignored (NaN only if both are), `-0.0 < +0.0` |
+//! | `min`, `max` | floats: a NaN operand is ignored (NaN only if both are), `-0.0 < +0.0` |
 //! | `fma(a, b, c)` | `a·b + c`; fused on the CPU, fused or not on a GPU (a rounding's difference) |
-//! | `sqrt`, `exp`, `ln` | f32; NaN for a negative `sqrt`/`ln`, `ln(0) = -inf`, as the map kernels |
-//! | `pow(x, y)` | f32, `exp(y·ln x)`: NaN for `x < 0`; `pow(0, y)` is 0 (`y > 0`), 1 (`y = 0`), `+inf` (`y < 0`) |
-//! | `sin`, `cos` | f32; accuracy is the device's (absolute 2^-11 on `[-π, π]` on GPUs); far outside it, argument reduction differs between backends |
-//! | `tanh` | f32, `±1` beyond `|x| > 9` |
-//! | `floor`, `ceil`, `round` | f32; `round` is to nearest, ties to even |
+//! | `sqrt`, `exp`, `ln` | floats; NaN for a negative `sqrt`/`ln`, `ln(0) = -inf`, as the map kernels (f64 `exp`/`ln` within 4 ε) |
+//! | `pow(x, y)` | floats, `exp(y·ln x)`: NaN for `x < 0`; `pow(0, y)` is 0 (`y > 0`), 1 (`y = 0`), `+inf` (`y < 0`) |
+//! | `sin`, `cos` | f32: accuracy is the device's (absolute 2^-11 on `[-π, π]` on GPUs); far outside it, argument reduction differs between backends. f64: within 4 ε on both backends for `|x| < 2^20·π/2` (fdlibm's polynomials on the GPU); past 2^52 the GPU gives NaN |
+//! | `tanh` | `±1` beyond `|x| > 9` (f32) or `|x| > 19` (f64) |
+//! | `floor`, `ceil`, `round` | floats; `round` is to nearest, ties to even |
 //! | `< <= > >= == !=` | bool; a NaN compares false except under `!=` |
 //! | `select(c, a, b)` | `a` where `c`, else `b` |
 //! | `&&`, `\|\|`, `!` | on bools |
-//! | casts | f32 → int saturates and NaN → 0 (as Rust's `as`); i32 ↔ u32 keep the bits; bool → 0 or 1 |
+//! | casts | float → int saturates and NaN → 0 (as Rust's `as`); f64 → f32 rounds to nearest; i32 ↔ u32 keep the bits; bool → 0 or 1 |
 //!
 //! A NaN an operation creates may differ in sign and payload between
 //! backends. Transcendentals, `/` and `sqrt` are within a few ULP of the

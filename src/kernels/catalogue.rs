@@ -295,7 +295,7 @@ pub const FAMILIES: &[Family] = &[
             }),
             // f64: IEEE-exact ops exactly; sqrt and div are correctly
             // rounded on both backends; exp and ln within 4 ε (the CPU's
-            // `wide` polynomials, the GPU's in `map.wgsl`).
+            // `wide` polynomials, the GPU's in the prelude's f64 section).
             Probe::new("neg_f64", |n, s| {
                 map1_64(Unary::Neg, n, s, Tolerance::Exact)
             }),

@@ -58,6 +58,26 @@ pub(crate) fn oracle_pick_f32(a: f32, b: f32, max: bool) -> f32 {
     if b_wins { b } else { a }
 }
 
+/// [`oracle_pick_f32`] on f64: NaN-ignoring, `-0.0 < +0.0` (by the
+/// order-preserving key of the bits).
+pub(crate) fn oracle_pick_f64(a: f64, b: f64, max: bool) -> f64 {
+    if b.is_nan() {
+        return a;
+    }
+    if a.is_nan() {
+        return b;
+    }
+    let key = |v: f64| {
+        let b = v.to_bits();
+        if b >> 63 != 0 { !b } else { b | 1 << 63 }
+    };
+    if key(a) != key(b) && (key(b) > key(a)) == max {
+        b
+    } else {
+        a
+    }
+}
+
 /// First index of the smallest (or largest) element.
 pub(crate) fn oracle_arg_int<T: Copy + Ord>(x: &[T], max: bool) -> Option<(usize, T)> {
     let mut best: Option<(usize, T)> = None;
