@@ -605,3 +605,67 @@ fn f64_text_types_check_like_f32() {
     assert!(shown.contains("0.1"), "{shown}");
     assert_eq!(Expr::parse(&shown, &vars).unwrap().to_string(), shown);
 }
+
+#[test]
+fn fused_f64_sums_of_each_tail_operation_match_the_oracle() {
+    // As the f32 test: the last operation of an f64 sum, or a product and
+    // the sum or difference taken with it, folded into the accumulator on
+    // the CPU; with an f32 array beside the f64 ones (an operand of another
+    // width in the program).
+    let (x, y, z) = (
+        Expr::input::<f64>("x"),
+        Expr::input::<f64>("y"),
+        Expr::input::<f64>("z"),
+    );
+    let q = Expr::input::<f32>("q").cast::<f64>();
+    type Oracle = fn(f64, f64, f64, f64) -> f64;
+    let cases: [(&str, Expr, Oracle); 9] = [
+        ("x + y", &x + &y, |a, b, _, _| a + b),
+        ("x - y", &x - &y, |a, b, _, _| a - b),
+        ("x * y", &x * &y, |a, b, _, _| a * b),
+        ("fma", x.fma(&y, &z), |a, b, c, _| a.mul_add(b, c)),
+        ("x * y + z", &x * &y + &z, |a, b, c, _| a * b + c),
+        ("z - x * y", &z - &x * &y, |a, b, c, _| c - a * b),
+        ("x * y - z", &x * &y - &z, |a, b, c, _| a * b - c),
+        ("f64(q) + x", q.clone() + &x, |a, _, _, q| q + a),
+        ("x * f64(q) + y", &x * q + &y, |a, b, _, q| a * q + b),
+    ];
+    for (name, e, f) in cases {
+        let k = MapReduce::sum(e).unwrap();
+        for (engine_name, engine) in engines() {
+            for n in [0, 1, 17, 1023, 1025, 70_001] {
+                let mut r = common::Rng::new(n as u64 + 5);
+                let d: Vec<Vec<f64>> = (0..3)
+                    .map(|_| (0..n).map(|_| f64::from(r.f32(-1.0, 1.0)) / 3.0).collect())
+                    .collect();
+                let qs = r.f32s(n, -1.0, 1.0);
+                let b: Vec<Buffer<f64>> = d.iter().map(|v| Buffer::from(v.clone())).collect();
+                let bq = Buffer::from(qs.clone());
+                let mut args = Args::new();
+                for (name, buf) in ["x", "y", "z"].into_iter().zip(&b) {
+                    if k.arrays().contains(&name) {
+                        args = args.array(name, buf);
+                    }
+                }
+                if k.arrays().contains(&"q") {
+                    args = args.array("q", &bq);
+                }
+                let got = engine.run(&k, &args).unwrap().unwrap();
+                let Scalar::F64(got) = got.value else {
+                    panic!("{name}: not f64: {got:?}")
+                };
+                let vals: Vec<f64> = (0..n)
+                    .map(|i| f(d[0][i], d[1][i], d[2][i], f64::from(qs[i])))
+                    .collect();
+                let (want, mag) = (
+                    compensated(vals.iter().copied()),
+                    vals.iter().map(|v| v.abs()).sum::<f64>(),
+                );
+                assert!(
+                    (got - want).abs() <= 64.0 * EPS * mag,
+                    "{name} n={n} on {engine_name}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}

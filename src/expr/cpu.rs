@@ -70,6 +70,8 @@ enum Step {
     /// is the two steps'.
     Mad {
         how: Mad,
+        /// F32 or F64.
+        ty: Ty,
         dst: Src,
         args: [Src; 3],
     },
@@ -234,25 +236,29 @@ impl Plan {
                     let product = match steps.last() {
                         Some(&Step::Op {
                             op: Op::Mul,
-                            ty: Ty::F32,
+                            ty: pt @ (Ty::F32 | Ty::F64),
                             dst: Src::Reg(_),
                             args: [x, y, _],
-                        }) if last.get(m) == Some(&k) && dst != x && dst != y => Some([x, y]),
+                        }) if last.get(m) == Some(&k) && dst != x && dst != y && pt == ty => {
+                            Some([x, y])
+                        }
                         _ => None,
                     };
-                    // A product used only here, then summed or subtracted:
-                    // one pass instead of two (its register is left unused).
-                    let mad = match (product, op, ty, a[0] as usize == m, a[1] as usize == m) {
-                        (Some(f), Op::Add, Ty::F32, true, false) => Some((Mad::Add, f, a[1])),
-                        (Some(f), Op::Add, Ty::F32, false, true) => Some((Mad::Add, f, a[0])),
-                        (Some(f), Op::Sub, Ty::F32, true, false) => Some((Mad::Sub, f, a[1])),
-                        (Some(f), Op::Sub, Ty::F32, false, true) => Some((Mad::RevSub, f, a[0])),
+                    // A float product used only here, then summed or
+                    // subtracted: one pass instead of two (its register is
+                    // left unused).
+                    let mad = match (product, op, a[0] as usize == m, a[1] as usize == m) {
+                        (Some(f), Op::Add, true, false) => Some((Mad::Add, f, a[1])),
+                        (Some(f), Op::Add, false, true) => Some((Mad::Add, f, a[0])),
+                        (Some(f), Op::Sub, true, false) => Some((Mad::Sub, f, a[1])),
+                        (Some(f), Op::Sub, false, true) => Some((Mad::RevSub, f, a[0])),
                         _ => None,
                     };
                     if let Some((how, [x, y], other)) = mad {
                         steps.pop();
                         steps.push(Step::Mad {
                             how,
+                            ty,
                             dst,
                             args: [x, y, r(other)],
                         });
@@ -300,18 +306,18 @@ impl Plan {
 
     /// The step a fused sum can take over (see [`Plan::sum_tail`]).
     fn tail(steps: &[Step], out: Option<&(Src, Ty)>, in_place: bool) -> Option<Tail> {
-        let (step, &(out, Ty::F32)) = (steps.last()?, out?) else {
+        let (step, &(out, out_ty @ (Ty::F32 | Ty::F64))) = (steps.last()?, out?) else {
             return None;
         };
         match *step {
             _ if in_place => None,
             Step::Op {
                 op: op @ (Op::Add | Op::Sub | Op::Mul | Op::Fma),
-                ty: Ty::F32,
+                ty,
                 dst,
                 args,
-            } if dst == out => Some(Tail::Op(op, args)),
-            Step::Mad { how, dst, args } if dst == out => Some(Tail::Mad(how, args)),
+            } if dst == out && ty == out_ty => Some(Tail::Op(op, args)),
+            Step::Mad { how, dst, args, .. } if dst == out => Some(Tail::Mad(how, args)),
             _ => None,
         }
     }
@@ -384,9 +390,9 @@ impl Plan {
                         op_block(op, ty, d, a, b, c);
                     }
                     Step::Cast { from, to, a, .. } => cast_block(from, to, d, get(a)),
-                    Step::Mad { how, args, .. } => {
+                    Step::Mad { how, ty, args, .. } => {
                         let [a, b, c] = args.map(get);
-                        mad_block(how, d, a, b, c);
+                        mad_block(how, ty, d, a, b, c);
                     }
                 }
             }
@@ -542,7 +548,8 @@ impl Plan {
         how: How,
     ) -> Partial {
         let (src, ty) = self.outputs[0];
-        let fused = how == How::Sum && ty == Ty::F32 && self.sum_tail.is_some();
+        let float = matches!(ty, Ty::F32 | Ty::F64);
+        let fused = how == How::Sum && float && self.sum_tail.is_some();
         let leaf = |lo: usize, hi: usize| -> Partial {
             let mut regs = self.regs(scalars);
             let mut acc = Partial::identity(how, ty);
@@ -566,7 +573,16 @@ impl Plan {
                 if let (true, Some(tail)) = (fused, self.sum_tail) {
                     let (Tail::Op(_, args) | Tail::Mad(_, args)) = tail;
                     let [a, b, c] = args.map(view);
-                    sums.push(fused_sum(tail, a, b, c, len));
+                    // An operand the tail does not use (the third of `+`,
+                    // say) may be of another type: cast to nothing.
+                    if ty == Ty::F64 {
+                        let [a, b, c] =
+                            [a, b, c].map(|s| bytemuck::try_cast_slice(s).unwrap_or(&[]));
+                        sums64.push(fused_sum::<F64>(tail, a, b, c, len));
+                    } else {
+                        let [a, b, c] = [a, b, c].map(bytemuck::cast_slice::<u32, f32>);
+                        sums.push(fused_sum::<F32>(tail, a, b, c, len));
+                    }
                     continue;
                 }
                 let v = &view(src)[..len * w];
@@ -712,36 +728,80 @@ impl<T: Copy + Default + std::ops::Add<Output = T>> Cascade<T> {
     }
 }
 
+/// Float lanes a fused sum runs on: [`F32`] or [`F64`].
+trait SumLanes:
+    Copy
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::AddAssign
+{
+    type E: Copy + std::iter::Sum + std::ops::AddAssign + bytemuck::Pod;
+    const N: usize;
+    const ZERO: Self;
+    fn load(s: &[Self::E]) -> Self;
+    fn fma(self, b: Self, c: Self) -> Self;
+    fn total(self) -> Self::E;
+    /// The sum of the first `k` lanes.
+    fn first(self, k: usize) -> Self::E;
+}
+
+macro_rules! sum_lanes {
+    ($v:ty, $e:ty, $n:expr, $load:path) => {
+        impl SumLanes for $v {
+            type E = $e;
+            const N: usize = $n;
+            const ZERO: Self = <$v>::ZERO;
+            #[inline(always)]
+            fn load(s: &[$e]) -> Self {
+                $load(s)
+            }
+            #[inline(always)]
+            fn fma(self, b: Self, c: Self) -> Self {
+                self.mul_add(b, c)
+            }
+            #[inline(always)]
+            fn total(self) -> $e {
+                self.reduce_add()
+            }
+            #[inline(always)]
+            fn first(self, k: usize) -> $e {
+                self.to_array()[..k].iter().sum()
+            }
+        }
+    };
+}
+sum_lanes!(F32, f32, LANES, load_f32);
+sum_lanes!(F64, f64, F64_LANES, load_f64);
+
 /// The sum of the first `len` values of `op` over the block's operands,
 /// computed lane by lane into the accumulator (never stored).
-fn fused_sum(tail: Tail, a: &[u32], b: &[u32], c: &[u32], len: usize) -> f32 {
+fn fused_sum<V: SumLanes>(tail: Tail, a: &[V::E], b: &[V::E], c: &[V::E], len: usize) -> V::E {
     #[inline(always)]
-    fn go(len: usize, f: impl Fn(usize) -> F32) -> f32 {
-        let body = len - len % LANES;
-        let (mut s0, mut s1) = (F32::ZERO, F32::ZERO);
+    fn go<V: SumLanes>(len: usize, f: impl Fn(usize) -> V) -> V::E {
+        let body = len - len % V::N;
+        let (mut s0, mut s1) = (V::ZERO, V::ZERO);
         let mut j = 0;
-        while j + 2 * LANES <= body {
+        while j + 2 * V::N <= body {
             s0 += f(j);
-            s1 += f(j + LANES);
-            j += 2 * LANES;
+            s1 += f(j + V::N);
+            j += 2 * V::N;
         }
         if j < body {
             s0 += f(j);
         }
-        let mut total = (s0 + s1).reduce_add();
+        let mut total = (s0 + s1).total();
         if body < len {
-            total += f(body).to_array()[..len - body].iter().sum::<f32>();
+            total += f(body).first(len - body);
         }
         total
     }
-    let (a, b): (&[f32], &[f32]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
-    let l = |s: &[f32], j: usize| load_f32(&s[j..j + LANES]);
-    let c: &[f32] = bytemuck::cast_slice(c);
+    let l = |s: &[V::E], j: usize| V::load(&s[j..j + V::N]);
     match tail {
         Tail::Op(Op::Add, _) => go(len, |j| l(a, j) + l(b, j)),
         Tail::Op(Op::Sub, _) => go(len, |j| l(a, j) - l(b, j)),
         Tail::Op(Op::Mul, _) => go(len, |j| l(a, j) * l(b, j)),
-        Tail::Op(..) => go(len, |j| l(a, j).mul_add(l(b, j), l(c, j))),
+        Tail::Op(..) => go(len, |j| l(a, j).fma(l(b, j), l(c, j))),
         Tail::Mad(Mad::Add, _) => go(len, |j| mad(Mad::Add, l(a, j), l(b, j), l(c, j))),
         Tail::Mad(Mad::Sub, _) => go(len, |j| mad(Mad::Sub, l(a, j), l(b, j), l(c, j))),
         Tail::Mad(Mad::RevSub, _) => go(len, |j| mad(Mad::RevSub, l(a, j), l(b, j), l(c, j))),
@@ -805,7 +865,10 @@ pub(crate) fn from_key(ty: Ty, key: u64) -> u64 {
 
 /// A [`Step::Mad`] on lanes: the product rounded, then the sum.
 #[inline(always)]
-fn mad(how: Mad, a: F32, b: F32, c: F32) -> F32 {
+fn mad<V>(how: Mad, a: V, b: V, c: V) -> V
+where
+    V: std::ops::Mul<Output = V> + std::ops::Add<Output = V> + std::ops::Sub<Output = V>,
+{
     match how {
         Mad::Add => a * b + c,
         Mad::Sub => a * b - c,
@@ -813,11 +876,14 @@ fn mad(how: Mad, a: F32, b: F32, c: F32) -> F32 {
     }
 }
 
-fn mad_block(how: Mad, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
-    match how {
-        Mad::Add => f3(d, a, b, c, |a, b, c| mad(Mad::Add, a, b, c)),
-        Mad::Sub => f3(d, a, b, c, |a, b, c| mad(Mad::Sub, a, b, c)),
-        Mad::RevSub => f3(d, a, b, c, |a, b, c| mad(Mad::RevSub, a, b, c)),
+fn mad_block(how: Mad, ty: Ty, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
+    match (how, ty == Ty::F64) {
+        (Mad::Add, false) => f3(d, a, b, c, |a, b, c| mad(Mad::Add, a, b, c)),
+        (Mad::Sub, false) => f3(d, a, b, c, |a, b, c| mad(Mad::Sub, a, b, c)),
+        (Mad::RevSub, false) => f3(d, a, b, c, |a, b, c| mad(Mad::RevSub, a, b, c)),
+        (Mad::Add, true) => d3(d, a, b, c, |a, b, c| mad(Mad::Add, a, b, c)),
+        (Mad::Sub, true) => d3(d, a, b, c, |a, b, c| mad(Mad::Sub, a, b, c)),
+        (Mad::RevSub, true) => d3(d, a, b, c, |a, b, c| mad(Mad::RevSub, a, b, c)),
     }
 }
 
