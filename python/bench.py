@@ -50,7 +50,25 @@ def cases(n, rng):
     # float64, numpy's default dtype, read in place as float64.
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    return [
+    # The expression rows, on float32 and on float64 arrays.
+    exprs = [
+        row
+        for tag, u, v in (("", x, y), (" f64", x64, y64))
+        for row in (
+            (f"map a*x+y{tag}", lambda u=u, v=v: 3.0 * u + v, lambda d, u=u, v=v: tandem.map("a*x + y", a=3.0, x=u, y=v, device=d)),
+            (
+                f"sum(a*x+y){tag}",
+                lambda u=u, v=v: np.sum(3.0 * u + v),
+                lambda d, u=u, v=v: tandem.reduce("sum", "a*x + y", a=3.0, x=u, y=v, device=d),
+            ),
+            (
+                f"map exp/sqrt{tag}",
+                lambda u=u, v=v: np.exp(-u) * np.sqrt(v) + np.log(u),
+                lambda d, u=u, v=v: tandem.map("exp(-x) * sqrt(y) + ln(x)", x=u, y=v, device=d),
+            ),
+        )
+    ]
+    return exprs + [
         ("sum", lambda: np.sum(x), lambda d: tandem.sum(x, device=d)),
         ("dot", lambda: np.dot(x, y), lambda d: tandem.dot(x, y, device=d)),
         ("cumsum", lambda: np.cumsum(x), lambda d: tandem.cumsum(x, device=d)),
@@ -61,33 +79,11 @@ def cases(n, rng):
             lambda: np.histogram(x, bins=256, range=(0.5, 2.0)),
             lambda d: tandem.histogram(x, bins=256, range=(0.5, 2.0), device=d),
         ),
-        ("map a*x+y", lambda: 3.0 * x + y, lambda d: tandem.map("a*x + y", a=3.0, x=x, y=y, device=d)),
-        (
-            "sum(a*x+y)",
-            lambda: np.sum(3.0 * x + y),
-            lambda d: tandem.reduce("sum", "a*x + y", a=3.0, x=x, y=y, device=d),
-        ),
-        (
-            "map exp/sqrt",
-            lambda: np.exp(-x) * np.sqrt(y) + np.log(x),
-            lambda d: tandem.map("exp(-x) * sqrt(y) + ln(x)", x=x, y=y, device=d),
-        ),
         (f"matmul {side}²", lambda: a @ b, lambda d: tandem.matmul(a, b, device=d)),
         ("sum f64", lambda: np.sum(x64), lambda d: tandem.sum(x64, device=d)),
         ("dot f64", lambda: np.dot(x64, y64), lambda d: tandem.dot(x64, y64, device=d)),
         ("cumsum f64", lambda: np.cumsum(x64), lambda d: tandem.cumsum(x64, device=d)),
         ("sort f64", lambda: np.sort(x64), lambda d: tandem.sort(x64, device=d)),
-        ("map a*x+y f64", lambda: 3.0 * x64 + y64, lambda d: tandem.map("a*x + y", a=3.0, x=x64, y=y64, device=d)),
-        (
-            "sum(a*x+y) f64",
-            lambda: np.sum(3.0 * x64 + y64),
-            lambda d: tandem.reduce("sum", "a*x + y", a=3.0, x=x64, y=y64, device=d),
-        ),
-        (
-            "map exp/sqrt f64",
-            lambda: np.exp(-x64) * np.sqrt(y64) + np.log(x64),
-            lambda d: tandem.map("exp(-x) * sqrt(y) + ln(x)", x=x64, y=y64, device=d),
-        ),
         (f"matmul f64 {side}²", lambda: a64 @ b64, lambda d: tandem.matmul(a64, b64, device=d)),
     ]
 

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use tandem::expr::{Expr, Vars};
@@ -17,20 +15,9 @@ use tandem::{Backend, Buffer, Element, Engine, Error};
 /// Empty, one, odd, workgroup ± 1, and past the small engine's binding.
 const SIZES: [usize; 7] = [0, 1, 7, 255, 256, 257, 20_011];
 
-/// CPU, GPU, and a GPU engine with 64 KiB bindings (16,384 elements), so
-/// the largest size crosses bindings.
+/// CPU, GPU, and a GPU engine with 64 KiB bindings.
 fn engines() -> &'static [(&'static str, Engine)] {
-    static ALL: OnceLock<Vec<(&'static str, Engine)>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        let mut v: Vec<(&'static str, Engine)> = common::backends()
-            .into_iter()
-            .map(|(b, e)| (if b == Backend::Gpu { "gpu" } else { "cpu" }, e))
-            .collect();
-        if let Some(small) = common::small_binding_engine() {
-            v.push(("gpu 64 KiB", small.on(Backend::Gpu)));
-        }
-        v
-    })
+    common::named_engines()
 }
 
 /// `map` of `args` on `engine`, its one output read back through `into`
@@ -879,6 +866,17 @@ impl T {
     }
 }
 
+/// The arrays `x`, `y`, `z` a random tree's map reads, from `bufs`.
+fn tree_args<'a, E: Element>(map: &Map, bufs: &'a [Buffer<E>]) -> Args<'a> {
+    let mut args = Args::new();
+    for (k, name) in ["x", "y", "z"].into_iter().enumerate() {
+        if map.arrays().contains(&name) {
+            args = args.array(name, &bufs[k]);
+        }
+    }
+    args
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
 
@@ -916,12 +914,7 @@ proptest! {
         let mut r = common::Rng::new(seed);
         let data: Vec<Vec<f32>> = (0..3).map(|_| r.f32s(n, -3.0, 3.0)).collect();
         let bufs: Vec<Buffer<f32>> = data.iter().map(|d| Buffer::from(d.clone())).collect();
-        let mut args = Args::new();
-        for (k, name) in ["x", "y", "z"].into_iter().enumerate() {
-            if map.arrays().contains(&name) {
-                args = args.array(name, &bufs[k]);
-            }
-        }
+        let args = tree_args(&map, &bufs);
         if args.is_empty() {
             // Constants only: no array to size the result.
             return Ok(());
@@ -954,12 +947,7 @@ proptest! {
             }).collect())
             .collect();
         let bufs: Vec<Buffer<f64>> = data.iter().map(|d| Buffer::from(d.clone())).collect();
-        let mut args = Args::new();
-        for (k, name) in ["x", "y", "z"].into_iter().enumerate() {
-            if map.arrays().contains(&name) {
-                args = args.array(name, &bufs[k]);
-            }
-        }
+        let args = tree_args(&map, &bufs);
         if args.is_empty() {
             return Ok(());
         }

@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
 use tandem::expr::{Expr, Vars};
 use tandem::gpu::GpuFeatures;
 use tandem::kernels::{Args, Array, Map, MapReduce, Scalar};
@@ -24,17 +22,7 @@ const EPS: f64 = f64::EPSILON;
 
 /// CPU, GPU, and a GPU engine with 64 KiB bindings.
 fn engines() -> &'static [(&'static str, Engine)] {
-    static ALL: OnceLock<Vec<(&'static str, Engine)>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        let mut v: Vec<(&'static str, Engine)> = common::backends()
-            .into_iter()
-            .map(|(b, e)| (if b == Backend::Gpu { "gpu" } else { "cpu" }, e))
-            .collect();
-        if let Some(small) = common::small_binding_engine() {
-            v.push(("gpu 64 KiB", small.on(Backend::Gpu)));
-        }
-        v
-    })
+    common::named_engines()
 }
 
 /// f64 inputs: special values, then ordinary ones in [-4, 4] with every

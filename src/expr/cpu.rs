@@ -728,8 +728,8 @@ impl<T: Copy + Default + std::ops::Add<Output = T>> Cascade<T> {
     }
 }
 
-/// Float lanes a fused sum runs on: [`F32`] or [`F64`].
-trait SumLanes:
+/// Float lanes the evaluator runs on: [`F32`] or [`F64`].
+trait FloatLanes:
     Copy
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
@@ -740,21 +740,37 @@ trait SumLanes:
     const N: usize;
     const ZERO: Self;
     fn load(s: &[Self::E]) -> Self;
+    fn store(self, d: &mut [Self::E]);
     fn fma(self, b: Self, c: Self) -> Self;
     fn total(self) -> Self::E;
     /// The sum of the first `k` lanes.
     fn first(self, k: usize) -> Self::E;
+
+    /// A block of elements from its words (which hold at least [`BLOCK`]).
+    #[inline(always)]
+    fn block(s: &[u32]) -> &[Self::E] {
+        bytemuck::cast_slice(&s[..BLOCK * size_of::<Self::E>() / 4])
+    }
+
+    #[inline(always)]
+    fn block_mut(s: &mut [u32]) -> &mut [Self::E] {
+        bytemuck::cast_slice_mut(&mut s[..BLOCK * size_of::<Self::E>() / 4])
+    }
 }
 
-macro_rules! sum_lanes {
-    ($v:ty, $e:ty, $n:expr, $load:path) => {
-        impl SumLanes for $v {
+macro_rules! float_lanes {
+    ($v:ty, $e:ty, $n:expr, $load:path, $store:path) => {
+        impl FloatLanes for $v {
             type E = $e;
             const N: usize = $n;
             const ZERO: Self = <$v>::ZERO;
             #[inline(always)]
             fn load(s: &[$e]) -> Self {
                 $load(s)
+            }
+            #[inline(always)]
+            fn store(self, d: &mut [$e]) {
+                $store(self, d)
             }
             #[inline(always)]
             fn fma(self, b: Self, c: Self) -> Self {
@@ -771,14 +787,14 @@ macro_rules! sum_lanes {
         }
     };
 }
-sum_lanes!(F32, f32, LANES, load_f32);
-sum_lanes!(F64, f64, F64_LANES, load_f64);
+float_lanes!(F32, f32, LANES, load_f32, store_f32);
+float_lanes!(F64, f64, F64_LANES, load_f64, store_f64);
 
 /// The sum of the first `len` values of `op` over the block's operands,
 /// computed lane by lane into the accumulator (never stored).
-fn fused_sum<V: SumLanes>(tail: Tail, a: &[V::E], b: &[V::E], c: &[V::E], len: usize) -> V::E {
+fn fused_sum<V: FloatLanes>(tail: Tail, a: &[V::E], b: &[V::E], c: &[V::E], len: usize) -> V::E {
     #[inline(always)]
-    fn go<V: SumLanes>(len: usize, f: impl Fn(usize) -> V) -> V::E {
+    fn go<V: FloatLanes>(len: usize, f: impl Fn(usize) -> V) -> V::E {
         let body = len - len % V::N;
         let (mut s0, mut s1) = (V::ZERO, V::ZERO);
         let mut j = 0;
@@ -893,43 +909,51 @@ fn mad_block(how: Mad, ty: Ty, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
 // f64), so the destination is cut to the block first.
 
 #[inline(always)]
-fn f1(d: &mut [u32], a: &[u32], f: impl Fn(F32) -> F32) {
-    let d: &mut [f32] = bytemuck::cast_slice_mut(&mut d[..BLOCK]);
-    let a: &[f32] = bytemuck::cast_slice(a);
-    for (d, a) in d.chunks_exact_mut(LANES).zip(a.chunks_exact(LANES)) {
-        store_f32(f(load_f32(a)), d);
+fn v1<V: FloatLanes>(d: &mut [u32], a: &[u32], f: impl Fn(V) -> V) {
+    for (d, a) in V::block_mut(d)
+        .chunks_exact_mut(V::N)
+        .zip(V::block(a).chunks_exact(V::N))
+    {
+        f(V::load(a)).store(d);
     }
+}
+
+#[inline(always)]
+fn v2<V: FloatLanes>(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(V, V) -> V) {
+    for ((d, a), b) in V::block_mut(d)
+        .chunks_exact_mut(V::N)
+        .zip(V::block(a).chunks_exact(V::N))
+        .zip(V::block(b).chunks_exact(V::N))
+    {
+        f(V::load(a), V::load(b)).store(d);
+    }
+}
+
+#[inline(always)]
+fn v3<V: FloatLanes>(d: &mut [u32], a: &[u32], b: &[u32], c: &[u32], f: impl Fn(V, V, V) -> V) {
+    for (((d, a), b), c) in V::block_mut(d)
+        .chunks_exact_mut(V::N)
+        .zip(V::block(a).chunks_exact(V::N))
+        .zip(V::block(b).chunks_exact(V::N))
+        .zip(V::block(c).chunks_exact(V::N))
+    {
+        f(V::load(a), V::load(b), V::load(c)).store(d);
+    }
+}
+
+#[inline(always)]
+fn f1(d: &mut [u32], a: &[u32], f: impl Fn(F32) -> F32) {
+    v1(d, a, f)
 }
 
 #[inline(always)]
 fn f2(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(F32, F32) -> F32) {
-    let d: &mut [f32] = bytemuck::cast_slice_mut(&mut d[..BLOCK]);
-    let (a, b): (&[f32], &[f32]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
-    for ((d, a), b) in d
-        .chunks_exact_mut(LANES)
-        .zip(a.chunks_exact(LANES))
-        .zip(b.chunks_exact(LANES))
-    {
-        store_f32(f(load_f32(a), load_f32(b)), d);
-    }
+    v2(d, a, b, f)
 }
 
 #[inline(always)]
 fn f3(d: &mut [u32], a: &[u32], b: &[u32], c: &[u32], f: impl Fn(F32, F32, F32) -> F32) {
-    let d: &mut [f32] = bytemuck::cast_slice_mut(&mut d[..BLOCK]);
-    let (a, b, c): (&[f32], &[f32], &[f32]) = (
-        bytemuck::cast_slice(a),
-        bytemuck::cast_slice(b),
-        bytemuck::cast_slice(c),
-    );
-    for (((d, a), b), c) in d
-        .chunks_exact_mut(LANES)
-        .zip(a.chunks_exact(LANES))
-        .zip(b.chunks_exact(LANES))
-        .zip(c.chunks_exact(LANES))
-    {
-        store_f32(f(load_f32(a), load_f32(b), load_f32(c)), d);
-    }
+    v3(d, a, b, c, f)
 }
 
 #[inline(always)]
@@ -978,8 +1002,8 @@ fn op_block(op: Op, ty: Ty, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
     // Type-independent operations on bits and masks.
     match op {
         Op::Select if ty == Ty::F64 => {
-            let (x, y) = (f64s(b), f64s(c));
-            for (((d, &m), &x), &y) in f64s_mut(d).iter_mut().zip(a).zip(x).zip(y) {
+            let (x, y) = (F64::block(b), F64::block(c));
+            for (((d, &m), &x), &y) in F64::block_mut(d).iter_mut().zip(a).zip(x).zip(y) {
                 *d = if m != 0 { x } else { y };
             }
             return;
@@ -1105,12 +1129,12 @@ fn u32_op(op: Op, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
 
 fn cast_block(from: Ty, to: Ty, d: &mut [u32], a: &[u32]) {
     fn from64(d: &mut [u32], a: &[u32], f: impl Fn(f64) -> u32) {
-        for (d, &a) in d[..BLOCK].iter_mut().zip(f64s(a)) {
+        for (d, &a) in d[..BLOCK].iter_mut().zip(F64::block(a)) {
             *d = f(a);
         }
     }
     fn to64(d: &mut [u32], a: &[u32], f: impl Fn(u32) -> f64) {
-        for (d, &a) in f64s_mut(d).iter_mut().zip(&a[..BLOCK]) {
+        for (d, &a) in F64::block_mut(d).iter_mut().zip(&a[..BLOCK]) {
             *d = f(a);
         }
     }
@@ -1134,54 +1158,25 @@ fn cast_block(from: Ty, to: Ty, d: &mut [u32], a: &[u32]) {
 
 // ---------- f64 ----------
 
-/// A block of f64 from its words (which hold at least [`BLOCK`] of them).
-#[inline(always)]
-fn f64s(s: &[u32]) -> &[f64] {
-    bytemuck::cast_slice(&s[..2 * BLOCK])
-}
-
-#[inline(always)]
-fn f64s_mut(s: &mut [u32]) -> &mut [f64] {
-    bytemuck::cast_slice_mut(&mut s[..2 * BLOCK])
-}
-
 #[inline(always)]
 fn d1(d: &mut [u32], a: &[u32], f: impl Fn(F64) -> F64) {
-    for (d, a) in f64s_mut(d)
-        .chunks_exact_mut(F64_LANES)
-        .zip(f64s(a).chunks_exact(F64_LANES))
-    {
-        store_f64(f(load_f64(a)), d);
-    }
+    v1(d, a, f)
 }
 
 #[inline(always)]
 fn d2(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(F64, F64) -> F64) {
-    for ((d, a), b) in f64s_mut(d)
-        .chunks_exact_mut(F64_LANES)
-        .zip(f64s(a).chunks_exact(F64_LANES))
-        .zip(f64s(b).chunks_exact(F64_LANES))
-    {
-        store_f64(f(load_f64(a), load_f64(b)), d);
-    }
+    v2(d, a, b, f)
 }
 
 #[inline(always)]
 fn d3(d: &mut [u32], a: &[u32], b: &[u32], c: &[u32], f: impl Fn(F64, F64, F64) -> F64) {
-    for (((d, a), b), c) in f64s_mut(d)
-        .chunks_exact_mut(F64_LANES)
-        .zip(f64s(a).chunks_exact(F64_LANES))
-        .zip(f64s(b).chunks_exact(F64_LANES))
-        .zip(f64s(c).chunks_exact(F64_LANES))
-    {
-        store_f64(f(load_f64(a), load_f64(b), load_f64(c)), d);
-    }
+    v3(d, a, b, c, f)
 }
 
 /// A comparison of two f64 blocks into a block of 32-bit masks.
 #[inline(always)]
 fn dcmp(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(f64, f64) -> bool) {
-    for ((d, &x), &y) in d[..BLOCK].iter_mut().zip(f64s(a)).zip(f64s(b)) {
+    for ((d, &x), &y) in d[..BLOCK].iter_mut().zip(F64::block(a)).zip(F64::block(b)) {
         *d = mask(f(x, y));
     }
 }

@@ -417,9 +417,31 @@ impl Compiled {
         self.program.insts.iter().any(|i| i.ty == Ty::F64)
     }
 
-    /// Bytes per element of the widest array in or out.
-    fn widest(&self) -> usize {
-        if self.has_f64() { 8 } else { 4 }
+    /// The dispatch chunks of `n` elements: counted in the widest element
+    /// in or out (an f64 array's chunk is twice a 32-bit one's bytes), so
+    /// no array's binding passes the limit.
+    fn chunks(&self, gpu: &Gpu, n: usize) -> Vec<std::ops::Range<usize>> {
+        if self.has_f64() {
+            gpu.chunks::<f64>(n)
+        } else {
+            gpu.chunks::<u32>(n)
+        }
+    }
+
+    /// One dispatch's bindings: its uniform at 0, then each array from
+    /// binding 1 over its own bytes of `chunk` (`(copy, element type)`).
+    fn bind_chunk<'c>(
+        chunk: &std::ops::Range<usize>,
+        uniform: &'c wgsl::Params,
+        arrays: &[(&'c DeviceCopy, Ty)],
+    ) -> Vec<(u32, Bind<'c>)> {
+        let mut b = vec![(0, Bind::Uniform(uniform.bytes()))];
+        for (slot, &(copy, t)) in (1u32..).zip(arrays) {
+            let size = 4 * words(t) as u64;
+            let range = chunk.start as u64 * size..chunk.end as u64 * size;
+            b.push((slot, Bind::storage(copy, range)));
+        }
+        b
     }
 
     fn host<'b>(
@@ -625,22 +647,15 @@ impl Kernel<&Args<'_>> for Map {
                 .iter()
                 .map(|&o| gpu.alloc::<u32>(name, n * words(p.ty(o))))
                 .collect::<Result<Vec<_>>>()?;
-            // Each array is bound over its own bytes of the chunk (an f64
-            // array over twice a 32-bit one's); chunks are counted in the
-            // widest element, so no binding passes the limit.
-            let sizes: Vec<u64> = p
-                .arrays
+            let types = p.arrays.iter().map(|&(_, t)| t);
+            let types = types.chain(p.outputs.iter().map(|&o| p.ty(o)));
+            let arrays: Vec<(&DeviceCopy, Ty)> = copies
                 .iter()
-                .map(|&(_, t)| t)
-                .chain(p.outputs.iter().map(|&o| p.ty(o)))
-                .map(|t| 4 * words(t) as u64)
+                .map(|c| &**c)
+                .chain(&outs)
+                .zip(types)
                 .collect();
-            let arrays: Vec<&DeviceCopy> = copies.iter().map(|c| &**c).chain(&outs).collect();
-            let chunks = if self.c.widest() == 8 {
-                gpu.chunks::<f64>(n)
-            } else {
-                gpu.chunks::<u32>(n)
-            };
+            let chunks = self.c.chunks(gpu, n);
             let uniforms: Vec<wgsl::Params> = chunks
                 .iter()
                 .map(|c| params(c.len(), 0, 0, c.start, &uniform_words))
@@ -648,14 +663,7 @@ impl Kernel<&Args<'_>> for Map {
             let bindings: Vec<Vec<(u32, Bind<'_>)>> = chunks
                 .iter()
                 .zip(&uniforms)
-                .map(|(c, u)| {
-                    let mut b = vec![(0, Bind::Uniform(u.bytes()))];
-                    for ((slot, copy), &size) in (1u32..).zip(&arrays).zip(&sizes) {
-                        let range = c.start as u64 * size..c.end as u64 * size;
-                        b.push((slot, Bind::storage(copy, range)));
-                    }
-                    b
-                })
+                .map(|(c, u)| Compiled::bind_chunk(c, u, &arrays))
                 .collect();
             let groups = chunks
                 .iter()
@@ -809,17 +817,11 @@ impl Kernel<&Args<'_>> for MapReduce {
                 .iter()
                 .map(|a| a.resident(gpu, name))
                 .collect::<Result<Vec<_>>>()?;
-            let chunks = if self.c.widest() == 8 {
-                gpu.chunks::<f64>(n)
-            } else {
-                gpu.chunks::<u32>(n)
-            };
-            let sizes: Vec<u64> = self
-                .c
-                .program
-                .arrays
+            let chunks = self.c.chunks(gpu, n);
+            let arrays: Vec<(&DeviceCopy, Ty)> = copies
                 .iter()
-                .map(|&(_, t)| 4 * words(t) as u64)
+                .map(|c| &**c)
+                .zip(self.c.program.arrays.iter().map(|&(_, t)| t))
                 .collect();
             let groups: Vec<usize> = chunks.iter().map(|c| c.len().div_ceil(TILE)).collect();
             let total: usize = groups.iter().sum();
@@ -839,11 +841,7 @@ impl Kernel<&Args<'_>> for MapReduce {
                 .iter()
                 .zip(&uniforms)
                 .map(|(c, u)| {
-                    let mut b = vec![(0, Bind::Uniform(u.bytes()))];
-                    for ((slot, copy), &size) in (1u32..).zip(&copies).zip(&sizes) {
-                        let range = c.start as u64 * size..c.end as u64 * size;
-                        b.push((slot, Bind::storage(copy, range)));
-                    }
+                    let mut b = Compiled::bind_chunk(c, u, &arrays);
                     b.push((
                         copies.len() as u32 + 1,
                         Bind::storage(&partials, whole.clone()),

@@ -175,6 +175,23 @@ pub(crate) fn small_binding_engine() -> Option<Engine> {
     )
 }
 
+/// `cpu`, `gpu`, and `gpu 64 KiB` (an engine with [`SMALL_BINDING`]
+/// bindings, so the larger test sizes cross bindings), named for failure
+/// messages; the GPU ones under the skip rule of [`on`].
+pub(crate) fn named_engines() -> &'static [(&'static str, Engine)] {
+    static ALL: OnceLock<Vec<(&'static str, Engine)>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut v: Vec<(&'static str, Engine)> = backends()
+            .into_iter()
+            .map(|(b, e)| (if b == Backend::Gpu { "gpu" } else { "cpu" }, e))
+            .collect();
+        if let Some(small) = small_binding_engine() {
+            v.push(("gpu 64 KiB", small.on(Backend::Gpu)));
+        }
+        v
+    })
+}
+
 /// `Min` and `ArgMin` of `x` on `e` (with `max`, `Max` and `ArgMax`).
 pub(crate) fn extremes<T: Element>(
     e: &Engine,
