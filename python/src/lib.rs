@@ -409,37 +409,6 @@ fn arr_to_numpy<'py>(py: Python<'py>, a: Arr, shape: &[usize]) -> PyResult<Bound
     each!(a, |b| to_numpy(py, b, shape))
 }
 
-/// A reduction's value, of the array's element type (f64 included, which
-/// expression scalars do not have).
-enum Num {
-    S(Scalar),
-    F64(f64),
-}
-
-macro_rules! num_from {
-    ($($t:ty),*) => {$(
-        impl From<$t> for Num {
-            fn from(v: $t) -> Num {
-                Num::S(Scalar::from(v))
-            }
-        }
-    )*};
-}
-num_from!(f32, i32, u32);
-
-impl From<f64> for Num {
-    fn from(v: f64) -> Num {
-        Num::F64(v)
-    }
-}
-
-fn num<'py>(py: Python<'py>, n: Num) -> PyResult<Bound<'py, PyAny>> {
-    match n {
-        Num::S(s) => scalar(py, s),
-        Num::F64(v) => Ok(PyFloat::new(py, v).into_any()),
-    }
-}
-
 fn scalar<'py>(py: Python<'py>, s: Scalar) -> PyResult<Bound<'py, PyAny>> {
     Ok(match s {
         Scalar::F32(v) => PyFloat::new(py, f64::from(v)).into_any(),
@@ -510,17 +479,17 @@ one_array!(
     /// The sum of `x` (f32 sums are pairwise; integer sums wrap at 32 bits,
     /// where numpy widens to int64).
     sum -> Bound<'py, PyAny>, |py, e, x| {
-        let s = each!(x.arr, |b| Num::from(release(py, || e.run(&Sum, &b))?));
-        num(py, s)
+        let s = each!(x.arr, |b| Scalar::from(release(py, || e.run(&Sum, &b))?));
+        scalar(py, s)
     }
 );
 extreme!(
     /// The smallest element (NaN ignored; ValueError when empty or all NaN).
-    min -> Bound<'py, PyAny>, Min, |v| ScalarOut(Num::from(v))
+    min -> Bound<'py, PyAny>, Min, |v| ScalarOut(Scalar::from(v))
 );
 extreme!(
     /// The largest element (NaN ignored; ValueError when empty or all NaN).
-    max -> Bound<'py, PyAny>, Max, |v| ScalarOut(Num::from(v))
+    max -> Bound<'py, PyAny>, Max, |v| ScalarOut(Scalar::from(v))
 );
 extreme!(
     /// Index of the first smallest element (NaN ignored).
@@ -563,14 +532,14 @@ one_array!(
 );
 
 /// A reduction's value as the Python number of its type.
-struct ScalarOut(Num);
+struct ScalarOut(Scalar);
 
 impl<'py> IntoPyObject<'py> for ScalarOut {
     type Target = PyAny;
     type Output = Bound<'py, PyAny>;
     type Error = PyErr;
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        num(py, self.0)
+        scalar(py, self.0)
     }
 }
 
@@ -587,17 +556,17 @@ fn dot<'py>(
     let e = engine_of(engine, device)?;
     let (x, y) = (array(x, "x")?, array(y, "y")?);
     let s = match (x.arr, y.arr) {
-        (Arr::F32(a), Arr::F32(b)) => Num::from(release(py, || e.run(&Dot, (&a, &b)))?),
-        (Arr::I32(a), Arr::I32(b)) => Num::from(release(py, || e.run(&Dot, (&a, &b)))?),
-        (Arr::U32(a), Arr::U32(b)) => Num::from(release(py, || e.run(&Dot, (&a, &b)))?),
-        (Arr::F64(a), Arr::F64(b)) => Num::from(release(py, || e.run(&Dot, (&a, &b)))?),
+        (Arr::F32(a), Arr::F32(b)) => Scalar::from(release(py, || e.run(&Dot, (&a, &b)))?),
+        (Arr::I32(a), Arr::I32(b)) => Scalar::from(release(py, || e.run(&Dot, (&a, &b)))?),
+        (Arr::U32(a), Arr::U32(b)) => Scalar::from(release(py, || e.run(&Dot, (&a, &b)))?),
+        (Arr::F64(a), Arr::F64(b)) => Scalar::from(release(py, || e.run(&Dot, (&a, &b)))?),
         _ => {
             return Err(PyTypeError::new_err(
                 "dot: x and y must have the same dtype",
             ));
         }
     };
-    num(py, s)
+    scalar(py, s)
 }
 
 /// The mask a condition array gives: uint32/int32 used in place; bool
