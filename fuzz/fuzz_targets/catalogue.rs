@@ -13,11 +13,11 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use tandem::kernels::catalogue::{FAMILIES, ReadInput, ReadKernel};
 use tandem::kernels::{
     Argsort, Border, Compact, CompactIf, Compare, Conv2d, Gemm, Histogram, HistogramRange, Scan,
     Sort, SortPairs, Transpose,
 };
-use tandem::kernels::catalogue::{FAMILIES, ReadInput, ReadKernel};
 use tandem::{Backend, Buffer, Engine, Error};
 
 fn engine() -> &'static Engine {
@@ -360,8 +360,8 @@ fn run(input: Input) {
             let c: Vec<f32> = (0..m.saturating_mul(nn).min(5000))
                 .map(|i| (i % 3) as f32)
                 .collect();
-            let g = Gemm::new(m, nn, k).alpha(f32::from(alpha)).beta(if with_c {
-                f32::from(beta)
+            let g = Gemm::new(m, nn, k).alpha(f64::from(alpha)).beta(if with_c {
+                f64::from(beta)
             } else {
                 0.0
             });
