@@ -560,6 +560,21 @@ fn with_f64_masked_the_gpu_declines_f64_expressions_and_auto_runs_them_on_the_cp
     assert!(auto.stats().cpu_runs > before, "not on the CPU");
     let want: Vec<f64> = xs.iter().map(|v| v * 2.0 + 1.0).collect();
     assert_eq!(got, want);
+    // f64 values from f32 inputs only: the GPU declines the call when it
+    // runs, and Auto runs it again on the CPU (a counted fallback).
+    let widened = Map::new(Expr::input::<f32>("q").cast::<f64>() * 0.1).unwrap();
+    let q = Buffer::from(vec![1.5f32; 5000]);
+    let before = auto.stats();
+    let got = auto
+        .run(&widened, &Args::new().array("q", &q))
+        .unwrap()
+        .into_f64()
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert_eq!(got, vec![1.5 * 0.1; 5000]);
+    let after = auto.stats();
+    assert!(after.cpu_runs > before.cpu_runs, "not on the CPU");
     // An f32 expression still runs on that GPU.
     let f = Map::new(Expr::input::<f32>("x") * 2.0f32).unwrap();
     let bf = Buffer::from(vec![1.5f32; 300]);
