@@ -570,7 +570,7 @@ impl Engine {
         let Some(gpu) = self.inner.gpu.as_ref().filter(|g| !g.is_lost()) else {
             return Backend::Cpu;
         };
-        if !gpu.info().features.f64 && has_f64(input) {
+        if !gpu.info().features.f64 && needs_f64(kernel.name(), input) {
             return Backend::Cpu;
         }
         let model = self.inner.model.read().unwrap_or_else(|p| p.into_inner());
@@ -638,10 +638,10 @@ impl Engine {
         let cpu_est = model.estimate_call(name, Backend::Cpu, &work, &moves, to_host);
         let gpu_est = gpu.map(|_| model.estimate_call(name, Backend::Gpu, &work, &moves, to_host));
         let gpu_declined = gpu
-            .filter(|g| !g.info().features.f64 && has_f64(&input))
+            .filter(|g| !g.info().features.f64 && needs_f64(kernel.name(), &input))
             .map(|g| {
                 format!(
-                    "an f64 input, and {} runs no f64 shaders: it lacks SHADER_F64 and \
+                    "f64 values, and {} runs no f64 shaders: it lacks SHADER_F64 and \
                      SHADER_INT64, or the engine's gpu_features mask turned them off",
                     g.info().name
                 )
@@ -721,4 +721,11 @@ fn has_f64(input: &dyn Inputs) -> bool {
     let mut any = false;
     input.visit(&mut |s| any |= s.element == crate::ElementType::F64);
     any
+}
+
+/// Whether a call computes in f64: an f64 input, or a kernel named as an
+/// f64 one (`*_f64`, as every f64 kernel is: an expression that widens
+/// 32-bit inputs to f64 is `map_expr_f64`).
+fn needs_f64(kernel: &str, input: &dyn Inputs) -> bool {
+    kernel.ends_with("_f64") || has_f64(input)
 }

@@ -560,10 +560,13 @@ fn with_f64_masked_the_gpu_declines_f64_expressions_and_auto_runs_them_on_the_cp
     assert!(auto.stats().cpu_runs > before, "not on the CPU");
     let want: Vec<f64> = xs.iter().map(|v| v * 2.0 + 1.0).collect();
     assert_eq!(got, want);
-    // f64 values from f32 inputs only: the GPU declines the call when it
-    // runs, and Auto runs it again on the CPU (a counted fallback).
+    // f64 values from f32 inputs only: declined by its name
+    // (`map_expr_f64`), so Auto runs it on the CPU.
     let widened = Map::new(Expr::input::<f32>("q").cast::<f64>() * 0.1).unwrap();
     let q = Buffer::from(vec![1.5f32; 5000]);
+    let why = auto.explain(&widened, &Args::new().array("q", &q));
+    assert_eq!(why.chosen, Backend::Cpu, "{why}");
+    assert!(why.gpu_declined.is_some(), "{why}");
     let before = auto.stats();
     let got = auto
         .run(&widened, &Args::new().array("q", &q))
