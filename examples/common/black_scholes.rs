@@ -7,19 +7,26 @@
     reason = "each example including this file uses a part of it"
 )]
 
+use tandem::Element;
 use tandem::expr::{Expr, normal_cdf};
 
 /// The call and put price expressions (one map computes both, sharing
-/// `d1`, `d2` and the discount factor).
+/// `d1`, `d2` and the discount factor), in f32.
 pub(crate) fn prices() -> (Expr, Expr) {
+    prices_of::<f32>()
+}
+
+/// The same in float type `T` (f32 or f64): arrays, scalars and the
+/// literals all take `T`.
+pub(crate) fn prices_of<T: Element>() -> (Expr, Expr) {
     let (s, k, t) = (
-        Expr::input::<f32>("s"),
-        Expr::input::<f32>("k"),
-        Expr::input::<f32>("t"),
+        Expr::input::<T>("s"),
+        Expr::input::<T>("k"),
+        Expr::input::<T>("t"),
     );
-    let (r, v) = (Expr::scalar::<f32>("r"), Expr::scalar::<f32>("v"));
+    let (r, v) = (Expr::scalar::<T>("r"), Expr::scalar::<T>("v"));
     let vt = &v * t.sqrt();
-    let d1 = ((&s / &k).ln() + (&r + 0.5f32 * &v * &v) * &t) / &vt;
+    let d1 = ((&s / &k).ln() + (&r + Expr::literal(0.5) * &v * &v) * &t) / &vt;
     let d2 = &d1 - &vt;
     let disc = &k * (-&r * &t).exp();
     let call = &s * normal_cdf(&d1) - &disc * normal_cdf(&d2);

@@ -47,6 +47,9 @@
 //! is f32, the f64 nearest 2.0 when it is f64, a u32 `2` when it is u32;
 //! `2.5 * n` with an integer `n` is a type error. A literal alone is i32
 //! (no dot) or f32; `f64(0.1)` is the f64 nearest 0.1 (not an f32 widened).
+//! From Rust, [`Expr::literal`] is such a float literal (so one builder
+//! serves f32 and f64, as [`normal_cdf`] does); `2.5f32 * x` is a typed
+//! f32 constant.
 //!
 //! f64 values run in 64-bit registers on the CPU (8 lanes with AVX-512)
 //! and, on a GPU with `SHADER_F64`, in f64 shaders; without it the GPU
@@ -318,6 +321,13 @@ impl Expr {
         Expr::new(Node::Scalar(name.into(), Ty::of(T::TYPE)))
     }
 
+    /// A float literal: like `2.5` in text, it takes the type of the float
+    /// operand it meets (the f32 or the f64 nearest `v`), so one expression
+    /// builder serves both float types. Alone it is f32.
+    pub fn literal(v: f64) -> Expr {
+        Expr::new(Node::Lit(Lit::Float(v)))
+    }
+
     /// A constant of type `T`.
     pub fn constant<T: Element>(value: T) -> Expr {
         let bits = if T::TYPE == crate::ElementType::F64 {
@@ -536,17 +546,19 @@ impl std::ops::Not for Expr {
 
 /// The standard normal CDF `Φ(x)` as an expression: the Abramowitz–Stegun
 /// polynomial 26.2.17, `1 − φ(x)·(b₁t + … + b₅t⁵)` with `t = 1/(1 + p|x|)`,
-/// whose error is below 7.5e-8 (under f32's resolution of values near 1).
-/// Five multiply-adds, one `exp` and a select.
+/// whose error is below 7.5e-8 (under f32's resolution of values near 1;
+/// in f64 the polynomial's error is what remains). Five multiply-adds, one
+/// `exp` and a select, in `x`'s float type.
 pub fn normal_cdf(x: &Expr) -> Expr {
-    let t = 1.0f32 / (1.0f32 + 0.231_641_9f32 * x.abs());
+    let c = Expr::literal;
+    let t = c(1.0) / (c(1.0) + c(0.231_641_9) * x.abs());
     let poly = &t
-        * (0.319_381_53f32
-            + &t * (-0.356_563_78f32
-                + &t * (1.781_477_9f32 + &t * (-1.821_256f32 + &t * 1.330_274_5f32))));
-    let pdf = 0.398_942_3f32 * (-0.5f32 * x * x).exp();
+        * (c(0.319_381_530)
+            + &t * (c(-0.356_563_782)
+                + &t * (c(1.781_477_937) + &t * (c(-1.821_255_978) + &t * c(1.330_274_429)))));
+    let pdf = c(0.398_942_280_401_432_7) * (c(-0.5) * x * x).exp();
     let tail = pdf * poly;
-    x.ge(0.0f32).select(1.0f32 - &tail, tail)
+    x.ge(c(0.0)).select(c(1.0) - &tail, tail)
 }
 
 /// The names an expression's text may use, with their types: arrays (one
