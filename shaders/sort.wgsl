@@ -31,6 +31,14 @@
 
 const ITEMS: u32 = 4u;
 const RADIX: u32 = 256u;
+// The scatters run SWG invocations of SITEMS keys each (one tile): a
+// software driver runs a workgroup's invocations in SIMD groups it switches
+// between at every barrier, and the local sort's eight-odd barriers per
+// round cost it more than all the arithmetic; a quarter of the groups
+// switch a quarter as often. (On hardware, 64 invocations of 16 keys is a
+// common radix-sort shape.)
+const SWG: u32 = 64u;
+const SITEMS: u32 = 16u;
 
 @group(0) @binding(1) var<storage, read> keys_in: array<u32>;
 @group(0) @binding(2) var<storage, read> vals_in: array<u32>;
@@ -41,7 +49,7 @@ const RADIX: u32 = 256u;
 
 var<workgroup> sh_hist: array<atomic<u32>, RADIX>;
 var<workgroup> sh_scan: array<u32, WG>;
-var<workgroup> sh_scan2: array<vec2<u32>, WG>;
+var<workgroup> sh_scan2: array<vec2<u32>, SWG>;
 var<workgroup> sh_keys: array<u32, TILE>;
 var<workgroup> sh_vals: array<u32, TILE>;
 var<workgroup> sh_start: array<u32, RADIX>;
@@ -100,7 +108,10 @@ fn digit(k: u32) -> u32 {
 const SPAN: u32 = 16u;
 const SPANS: u32 = 16u;
 var<workgroup> sh_part: array<u32, 17>;
-var<workgroup> sh_part2: array<vec2<u32>, 17>;
+// The same split of the scatters' SWG invocations: SPANS2 spans of SPAN2.
+const SPAN2: u32 = 8u;
+const SPANS2: u32 = 8u;
+var<workgroup> sh_part2: array<vec2<u32>, 9>;
 
 // Exclusive scan of one u32 per invocation: (exclusive prefix, total).
 fn wg_scan(lid: u32, x: u32) -> vec2<u32> {
@@ -131,15 +142,16 @@ fn wg_scan(lid: u32, x: u32) -> vec2<u32> {
     return r;
 }
 
-// The same over packed vec2 counts: (exclusive prefix, total).
+// The same over the scatters' SWG invocations, of packed vec2 counts:
+// (exclusive prefix, total).
 fn wg_scan2(lid: u32, x: vec2<u32>) -> array<vec2<u32>, 2> {
     sh_scan2[lid] = x;
     workgroupBarrier();
-    if lid < SPANS {
+    if lid < SPANS2 {
         var run = vec2(0u);
-        for (var j = 0u; j < SPAN; j++) {
-            let v = sh_scan2[lid * SPAN + j];
-            sh_scan2[lid * SPAN + j] = run;
+        for (var j = 0u; j < SPAN2; j++) {
+            let v = sh_scan2[lid * SPAN2 + j];
+            sh_scan2[lid * SPAN2 + j] = run;
             run += v;
         }
         sh_part2[lid] = run;
@@ -147,28 +159,28 @@ fn wg_scan2(lid: u32, x: vec2<u32>) -> array<vec2<u32>, 2> {
     workgroupBarrier();
     if lid == 0u {
         var run = vec2(0u);
-        for (var j = 0u; j < SPANS; j++) {
+        for (var j = 0u; j < SPANS2; j++) {
             let v = sh_part2[j];
             sh_part2[j] = run;
             run += v;
         }
-        sh_part2[SPANS] = run;
+        sh_part2[SPANS2] = run;
     }
     workgroupBarrier();
-    let r = array(sh_scan2[lid] + sh_part2[lid / SPAN], sh_part2[SPANS]);
+    let r = array(sh_scan2[lid] + sh_part2[lid / SPAN2], sh_part2[SPANS2]);
     workgroupBarrier();
     return r;
 }
 
 // One stable 2-bit split round over the tile: invocation `lid` holds the
-// keys at tile positions lid * ITEMS .. + ITEMS (in `kk`); returns where
+// keys at tile positions lid * SITEMS .. + SITEMS (in `kk`); returns where
 // each goes so the tile is ordered by bits `bit..bit+2` of the digit, ties
 // in their current order. Bucket counts are packed four 16-bit fields to a
 // vec2 (a tile has at most 1024 keys), so one scan serves all four.
-fn split_positions(lid: u32, kk: array<u32, ITEMS>, bit: u32) -> array<u32, ITEMS> {
+fn split_positions(lid: u32, kk: array<u32, SITEMS>, bit: u32) -> array<u32, SITEMS> {
     let sh = params.shift + bit;
     var c = vec4<u32>(0u);
-    for (var j = 0u; j < ITEMS; j++) {
+    for (var j = 0u; j < SITEMS; j++) {
         let b = (kk[j] >> sh) & 3u;
         c[b] += 1u;
     }
@@ -181,8 +193,8 @@ fn split_positions(lid: u32, kk: array<u32, ITEMS>, bit: u32) -> array<u32, ITEM
     let t2 = total.y & 0xffffu;
     var start = vec4(0u, t0, t0 + t1, t0 + t1 + t2)
         + vec4(excl.x & 0xffffu, excl.x >> 16u, excl.y & 0xffffu, excl.y >> 16u);
-    var pos: array<u32, ITEMS>;
-    for (var j = 0u; j < ITEMS; j++) {
+    var pos: array<u32, SITEMS>;
+    for (var j = 0u; j < SITEMS; j++) {
         let b = (kk[j] >> sh) & 3u;
         pos[j] = start[b];
         start[b] += 1u;
@@ -192,8 +204,8 @@ fn split_positions(lid: u32, kk: array<u32, ITEMS>, bit: u32) -> array<u32, ITEM
 
 // Records, for each digit present in the sorted tile, its first position.
 fn digit_starts(lid: u32) {
-    for (var k = 0u; k < ITEMS; k++) {
-        let p = k * WG + lid;
+    for (var k = 0u; k < SITEMS; k++) {
+        let p = k * SWG + lid;
         let d = digit(sh_keys[p]);
         if p == 0u || digit(sh_keys[p - 1u]) != d {
             sh_start[d] = p;
@@ -284,7 +296,7 @@ fn load_val(i: u32) -> u32 {
 // Padding keys (past n) have digit 0xff and come last in the tile, so after
 // the stable local sort they sit past `valid`, unwritten. Slots outside the
 // output window are left to the window's own dispatch.
-@compute @workgroup_size(WG)
+@compute @workgroup_size(SWG)
 fn scatter_pairs(id: Ids) {
     let g = params.g0 + group_of(id);
     let live = g < params.g_end;
@@ -292,8 +304,8 @@ fn scatter_pairs(id: Ids) {
     if live {
         valid = min(TILE, params.n - g * TILE);
     }
-    for (var k = 0u; k < ITEMS; k++) {
-        let p = k * WG + id.lid;
+    for (var k = 0u; k < SITEMS; k++) {
+        let p = k * SWG + id.lid;
         var key = 0xffffffffu;
         var val = 0u;
         if p < valid {
@@ -306,22 +318,22 @@ fn scatter_pairs(id: Ids) {
     }
     workgroupBarrier();
     for (var bit = 0u; bit < 8u; bit += 2u) {
-        var kk: array<u32, ITEMS>;
-        var vv: array<u32, ITEMS>;
-        for (var j = 0u; j < ITEMS; j++) {
-            kk[j] = sh_keys[id.lid * ITEMS + j];
-            vv[j] = sh_vals[id.lid * ITEMS + j];
+        var kk: array<u32, SITEMS>;
+        var vv: array<u32, SITEMS>;
+        for (var j = 0u; j < SITEMS; j++) {
+            kk[j] = sh_keys[id.lid * SITEMS + j];
+            vv[j] = sh_vals[id.lid * SITEMS + j];
         }
         let pos = split_positions(id.lid, kk, bit);
-        for (var j = 0u; j < ITEMS; j++) {
+        for (var j = 0u; j < SITEMS; j++) {
             sh_keys[pos[j]] = kk[j];
             sh_vals[pos[j]] = vv[j];
         }
         workgroupBarrier();
     }
     digit_starts(id.lid);
-    for (var k = 0u; k < ITEMS; k++) {
-        let p = k * WG + id.lid;
+    for (var k = 0u; k < SITEMS; k++) {
+        let p = k * SWG + id.lid;
         if p < valid {
             let key = sh_keys[p];
             let d = digit(key);
@@ -334,8 +346,8 @@ fn scatter_pairs(id: Ids) {
     }
 }
 // variant scatter_keys of scatter_pairs: `var val = 0u;` => ``, `val = load_val(i);` => ``,
-//     `sh_vals[p] = val;` => ``, `var vv: array<u32, ITEMS>;` => ``,
-//     `vv[j] = sh_vals[id.lid * ITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
+//     `sh_vals[p] = val;` => ``, `var vv: array<u32, SITEMS>;` => ``,
+//     `vv[j] = sh_vals[id.lid * SITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
 //     `vals_out[dst - params.out_lo] = sh_vals[p];` => ``
 
 // begin subgroups
@@ -347,8 +359,8 @@ fn scatter_pairs(id: Ids) {
 // subgroup, then its lane), for its keys' tile positions as for the scan,
 // so stability never depends on how the hardware maps local indices to
 // subgroups; subgroup sizes are read, never assumed (at least 4: WGSL's
-// smallest, so at most WG / 4 subgroups).
-var<workgroup> sg_totals: array<vec2<u32>, 64>;
+// smallest, so at most SWG / 4 subgroups).
+var<workgroup> sg_totals: array<vec2<u32>, 16>;
 
 // `wg_scan2` over ranks: (exclusive prefix, total).
 fn sg_scan2(x: vec2<u32>, sg: u32, lane: u32, count: u32) -> array<vec2<u32>, 2> {
@@ -371,9 +383,9 @@ fn sg_scan2(x: vec2<u32>, sg: u32, lane: u32, count: u32) -> array<vec2<u32>, 2>
 //     `wg_scan2(lid, packed)` => `sg_scan2(packed, sg, lane, count)`
 // variant scatter_pairs_sg of scatter_pairs: `(id: Ids)` => `(id: Ids, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32)`,
 //     `split_positions(id.lid, kk, bit)` => `sg_split_positions(sg, lane, count, kk, bit)`,
-//     `id.lid * ITEMS + j` => `(sg * size + lane) * ITEMS + j`
+//     `id.lid * SITEMS + j` => `(sg * size + lane) * SITEMS + j`
 // variant scatter_keys_sg of scatter_pairs_sg: `var val = 0u;` => ``, `val = load_val(i);` => ``,
-//     `sh_vals[p] = val;` => ``, `var vv: array<u32, ITEMS>;` => ``,
-//     `vv[j] = sh_vals[(sg * size + lane) * ITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
+//     `sh_vals[p] = val;` => ``, `var vv: array<u32, SITEMS>;` => ``,
+//     `vv[j] = sh_vals[(sg * size + lane) * SITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
 //     `vals_out[dst - params.out_lo] = sh_vals[p];` => ``
 // end subgroups
