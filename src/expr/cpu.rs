@@ -12,9 +12,10 @@
 //! their own once per task. Booleans are lane masks (all ones or zero).
 //!
 //! Data moves as 32-bit words: an element of a 32-bit type is one word, an
-//! f64 two. A register holds [`BLOCK`] elements of either width (8 KiB,
-//! of which a 32-bit value touches the first half), so one allocation
-//! serves both; every operation runs over exactly [`BLOCK`] elements.
+//! f64 two. A register holds [`BLOCK`] elements of the program's widest
+//! type (4 KiB, or 8 KiB in a program with an f64 value, of which a 32-bit
+//! value touches the first half); every operation runs over exactly
+//! [`BLOCK`] elements.
 
 use rayon::prelude::*;
 
@@ -122,6 +123,9 @@ pub(crate) struct Plan {
     regs: usize,
     /// Each array input's words per element.
     inputs: Vec<usize>,
+    /// Whether any value is f64: registers and pads are then 64 bits an
+    /// element.
+    wide: bool,
     splats: Vec<(u16, Ty, Splat)>,
     /// Each output's value and type; outputs a step writes in place have
     /// `Src::Out(j)`, the others (an input or a splat as output, a value
@@ -145,8 +149,8 @@ enum Tail {
 }
 
 /// A task's registers, plus one spare the instruction being run writes to,
-/// and padded copies for a last, partial block: [`BLOCK`] elements of up
-/// to 64 bits each (`u64` so that an f64 view is aligned).
+/// and padded copies for a last, partial block: [`BLOCK`] elements of the
+/// program's widest type each (`u64` so that an f64 view is aligned).
 struct Regs {
     r: Vec<Vec<u64>>,
     spare: Vec<u64>,
@@ -298,6 +302,7 @@ impl Plan {
             steps,
             regs: regs as usize,
             inputs: p.arrays.iter().map(|&(_, t)| words(t)).collect(),
+            wide: p.has_f64(),
             splats,
             outputs,
             weight: p.weight() as usize,
@@ -325,7 +330,9 @@ impl Plan {
     /// A task's registers, the splats filled in; `scalars` are the
     /// scalars' bits (a 32-bit type's in the low word).
     fn regs(&self, scalars: &[u64]) -> Regs {
-        let mut r = vec![vec![0u64; BLOCK]; self.regs];
+        // u64s per register: BLOCK elements of the widest type.
+        let len = if self.wide { BLOCK } else { BLOCK / 2 };
+        let mut r = vec![vec![0u64; len]; self.regs];
         for &(dst, ty, s) in &self.splats {
             let bits = match s {
                 Splat::Const(b) => b,
@@ -340,9 +347,9 @@ impl Plan {
         }
         Regs {
             r,
-            spare: vec![0u64; BLOCK],
-            pad_in: vec![vec![0u64; BLOCK]; self.inputs.len()],
-            pad_out: vec![vec![0u64; BLOCK]; self.outputs.len()],
+            spare: vec![0u64; len],
+            pad_in: vec![vec![0u64; len]; self.inputs.len()],
+            pad_out: vec![vec![0u64; len]; self.outputs.len()],
         }
     }
 
@@ -585,14 +592,11 @@ impl Plan {
                     }
                     continue;
                 }
-                let v = &view(src)[..len * w];
+                let block = view(src);
+                let v = &block[..len * w];
                 match how {
-                    How::Sum if ty == Ty::F32 => {
-                        sums.push(block_sum_f32(bytemuck::cast_slice(v)));
-                    }
-                    How::Sum if ty == Ty::F64 => {
-                        sums64.push(block_sum_f64(bytemuck::cast_slice(v)));
-                    }
+                    How::Sum if ty == Ty::F32 => sums.push(block_sum::<F32>(block, len)),
+                    How::Sum if ty == Ty::F64 => sums64.push(block_sum::<F64>(block, len)),
                     How::Sum => {
                         let s = v.iter().fold(0u32, |a, &b| a.wrapping_add(b));
                         acc = acc.combine(Partial::Int(s), how);
@@ -790,63 +794,48 @@ macro_rules! float_lanes {
 float_lanes!(F32, f32, LANES, load_f32, store_f32);
 float_lanes!(F64, f64, F64_LANES, load_f64, store_f64);
 
+/// The sum of the first `len` of the values `f(j)` gives for the lanes
+/// from `j` (two accumulators, then across lanes). `f` is also called for
+/// the last, partial vector: its operands must hold whole vectors there.
+#[inline(always)]
+fn lane_sum<V: FloatLanes>(len: usize, f: impl Fn(usize) -> V) -> V::E {
+    let body = len - len % V::N;
+    let (mut s0, mut s1) = (V::ZERO, V::ZERO);
+    let mut j = 0;
+    while j + 2 * V::N <= body {
+        s0 += f(j);
+        s1 += f(j + V::N);
+        j += 2 * V::N;
+    }
+    if j < body {
+        s0 += f(j);
+    }
+    let mut total = (s0 + s1).total();
+    if body < len {
+        total += f(body).first(len - body);
+    }
+    total
+}
+
+/// The sum of the first `len` values of a block (its words, a whole block).
+fn block_sum<V: FloatLanes>(block: &[u32], len: usize) -> V::E {
+    let v = V::block(block);
+    lane_sum(len, |j| V::load(&v[j..j + V::N]))
+}
+
 /// The sum of the first `len` values of `op` over the block's operands,
 /// computed lane by lane into the accumulator (never stored).
 fn fused_sum<V: FloatLanes>(tail: Tail, a: &[V::E], b: &[V::E], c: &[V::E], len: usize) -> V::E {
-    #[inline(always)]
-    fn go<V: FloatLanes>(len: usize, f: impl Fn(usize) -> V) -> V::E {
-        let body = len - len % V::N;
-        let (mut s0, mut s1) = (V::ZERO, V::ZERO);
-        let mut j = 0;
-        while j + 2 * V::N <= body {
-            s0 += f(j);
-            s1 += f(j + V::N);
-            j += 2 * V::N;
-        }
-        if j < body {
-            s0 += f(j);
-        }
-        let mut total = (s0 + s1).total();
-        if body < len {
-            total += f(body).first(len - body);
-        }
-        total
-    }
     let l = |s: &[V::E], j: usize| V::load(&s[j..j + V::N]);
     match tail {
-        Tail::Op(Op::Add, _) => go(len, |j| l(a, j) + l(b, j)),
-        Tail::Op(Op::Sub, _) => go(len, |j| l(a, j) - l(b, j)),
-        Tail::Op(Op::Mul, _) => go(len, |j| l(a, j) * l(b, j)),
-        Tail::Op(..) => go(len, |j| l(a, j).fma(l(b, j), l(c, j))),
-        Tail::Mad(Mad::Add, _) => go(len, |j| mad(Mad::Add, l(a, j), l(b, j), l(c, j))),
-        Tail::Mad(Mad::Sub, _) => go(len, |j| mad(Mad::Sub, l(a, j), l(b, j), l(c, j))),
-        Tail::Mad(Mad::RevSub, _) => go(len, |j| mad(Mad::RevSub, l(a, j), l(b, j), l(c, j))),
+        Tail::Op(Op::Add, _) => lane_sum(len, |j| l(a, j) + l(b, j)),
+        Tail::Op(Op::Sub, _) => lane_sum(len, |j| l(a, j) - l(b, j)),
+        Tail::Op(Op::Mul, _) => lane_sum(len, |j| l(a, j) * l(b, j)),
+        Tail::Op(..) => lane_sum(len, |j| l(a, j).fma(l(b, j), l(c, j))),
+        Tail::Mad(Mad::Add, _) => lane_sum(len, |j| mad(Mad::Add, l(a, j), l(b, j), l(c, j))),
+        Tail::Mad(Mad::Sub, _) => lane_sum(len, |j| mad(Mad::Sub, l(a, j), l(b, j), l(c, j))),
+        Tail::Mad(Mad::RevSub, _) => lane_sum(len, |j| mad(Mad::RevSub, l(a, j), l(b, j), l(c, j))),
     }
-}
-
-/// A block's sum in lanes, then across lanes.
-fn block_sum_f32(v: &[f32]) -> f32 {
-    let body = v.len() - v.len() % LANES;
-    let mut acc = F32::ZERO;
-    for c in v[..body].chunks_exact(LANES) {
-        acc += load_f32(c);
-    }
-    acc.reduce_add() + v[body..].iter().sum::<f32>()
-}
-
-/// A block's f64 sum in lanes, then across lanes.
-fn block_sum_f64(v: &[f64]) -> f64 {
-    let body = v.len() - v.len() % F64_LANES;
-    let (mut a0, mut a1) = (F64::ZERO, F64::ZERO);
-    let mut chunks = v[..body].chunks_exact(2 * F64_LANES);
-    for c in &mut chunks {
-        a0 += load_f64(c);
-        a1 += load_f64(&c[F64_LANES..]);
-    }
-    for c in chunks.remainder().chunks_exact(F64_LANES) {
-        a0 += load_f64(c);
-    }
-    (a0 + a1).reduce_add() + v[body..].iter().sum::<f64>()
 }
 
 /// The best key in `v` (as type `ty`, in words) and its first index;
@@ -893,13 +882,17 @@ where
 }
 
 fn mad_block(how: Mad, ty: Ty, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
-    match (how, ty == Ty::F64) {
-        (Mad::Add, false) => f3(d, a, b, c, |a, b, c| mad(Mad::Add, a, b, c)),
-        (Mad::Sub, false) => f3(d, a, b, c, |a, b, c| mad(Mad::Sub, a, b, c)),
-        (Mad::RevSub, false) => f3(d, a, b, c, |a, b, c| mad(Mad::RevSub, a, b, c)),
-        (Mad::Add, true) => d3(d, a, b, c, |a, b, c| mad(Mad::Add, a, b, c)),
-        (Mad::Sub, true) => d3(d, a, b, c, |a, b, c| mad(Mad::Sub, a, b, c)),
-        (Mad::RevSub, true) => d3(d, a, b, c, |a, b, c| mad(Mad::RevSub, a, b, c)),
+    fn of<V: FloatLanes>(how: Mad, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
+        match how {
+            Mad::Add => v3::<V>(d, a, b, c, |a, b, c| mad(Mad::Add, a, b, c)),
+            Mad::Sub => v3::<V>(d, a, b, c, |a, b, c| mad(Mad::Sub, a, b, c)),
+            Mad::RevSub => v3::<V>(d, a, b, c, |a, b, c| mad(Mad::RevSub, a, b, c)),
+        }
+    }
+    if ty == Ty::F64 {
+        of::<F64>(how, d, a, b, c);
+    } else {
+        of::<F32>(how, d, a, b, c);
     }
 }
 
@@ -974,29 +967,45 @@ fn mask(b: bool) -> u32 {
     if b { u32::MAX } else { 0 }
 }
 
-/// `x^y` as `exp(y·ln x)`, with the module docs' special cases.
-#[inline(always)]
-fn pow_lanes(x: F32, y: F32) -> F32 {
-    let r = exp_lanes(y * ln_lanes(x));
-    let zero = x.simd_eq(F32::ZERO);
-    let at_zero = y.simd_gt(F32::ZERO).select(
-        F32::ZERO,
-        y.simd_eq(F32::ZERO)
-            .select(F32::ONE, F32::splat(f32::INFINITY)),
-    );
-    let r = zero.select(at_zero, r);
-    let r = y.simd_eq(F32::ZERO).select(F32::ONE, r);
-    y.is_nan().select(y, r)
-}
+/// `pow` and `tanh` on one float type's lanes: `x^y` as `exp(y·ln x)`,
+/// with the module docs' special cases; `tanh` as `1 − 2/(e^{2x} + 1)`,
+/// `±1` past `|x| > $big` (where `1 − tanh` is below half an ulp of 1; the
+/// same on both backends).
+macro_rules! pow_tanh {
+    ($pow:ident, $tanh:ident, $v:ty, $t:ty, $exp:path, $ln:path, $big:expr) => {
+        #[inline(always)]
+        fn $pow(x: $v, y: $v) -> $v {
+            let r = $exp(y * $ln(x));
+            let zero = x.simd_eq(<$v>::ZERO);
+            let at_zero = y.simd_gt(<$v>::ZERO).select(
+                <$v>::ZERO,
+                y.simd_eq(<$v>::ZERO)
+                    .select(<$v>::ONE, <$v>::splat(<$t>::INFINITY)),
+            );
+            let r = zero.select(at_zero, r);
+            let r = y.simd_eq(<$v>::ZERO).select(<$v>::ONE, r);
+            y.is_nan().select(y, r)
+        }
 
-/// `tanh` as `1 − 2/(e^{2x} + 1)`, `±1` past `|x| > 9` (both backends).
-#[inline(always)]
-fn tanh_lanes(x: F32) -> F32 {
-    let t = F32::ONE - F32::splat(2.0) / (exp_lanes(x + x) + F32::ONE);
-    let big = x.abs().simd_gt(F32::splat(9.0));
-    let sign = x & F32::splat(-0.0);
-    big.select(F32::ONE | sign, t)
+        #[inline(always)]
+        fn $tanh(x: $v) -> $v {
+            let t = <$v>::ONE - <$v>::splat(2.0) / ($exp(x + x) + <$v>::ONE);
+            let big = x.abs().simd_gt(<$v>::splat($big));
+            let sign = x & <$v>::splat(-0.0);
+            big.select(<$v>::ONE | sign, t)
+        }
+    };
 }
+pow_tanh!(pow_lanes, tanh_lanes, F32, f32, exp_lanes, ln_lanes, 9.0);
+pow_tanh!(
+    pow_lanes_f64,
+    tanh_lanes_f64,
+    F64,
+    f64,
+    exp_lanes_f64,
+    ln_lanes_f64,
+    19.0
+);
 
 fn op_block(op: Op, ty: Ty, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {
     // Type-independent operations on bits and masks.
@@ -1179,31 +1188,6 @@ fn dcmp(d: &mut [u32], a: &[u32], b: &[u32], f: impl Fn(f64, f64) -> bool) {
     for ((d, &x), &y) in d[..BLOCK].iter_mut().zip(F64::block(a)).zip(F64::block(b)) {
         *d = mask(f(x, y));
     }
-}
-
-/// [`pow_lanes`] in f64.
-#[inline(always)]
-fn pow_lanes_f64(x: F64, y: F64) -> F64 {
-    let r = exp_lanes_f64(y * ln_lanes_f64(x));
-    let zero = x.simd_eq(F64::ZERO);
-    let at_zero = y.simd_gt(F64::ZERO).select(
-        F64::ZERO,
-        y.simd_eq(F64::ZERO)
-            .select(F64::ONE, F64::splat(f64::INFINITY)),
-    );
-    let r = zero.select(at_zero, r);
-    let r = y.simd_eq(F64::ZERO).select(F64::ONE, r);
-    y.is_nan().select(y, r)
-}
-
-/// [`tanh_lanes`] in f64: `±1` past `|x| > 19`, where `1 − tanh` is below
-/// half an ulp of 1.
-#[inline(always)]
-fn tanh_lanes_f64(x: F64) -> F64 {
-    let t = F64::ONE - F64::splat(2.0) / (exp_lanes_f64(x + x) + F64::ONE);
-    let big = x.abs().simd_gt(F64::splat(19.0));
-    let sign = x & F64::splat(-0.0);
-    big.select(F64::ONE | sign, t)
 }
 
 fn f64_op(op: Op, d: &mut [u32], a: &[u32], b: &[u32], c: &[u32]) {

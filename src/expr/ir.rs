@@ -133,6 +133,12 @@ impl Program {
         })
     }
 
+    /// Whether any value is f64 (the CPU then needs 64-bit registers, the
+    /// GPU f64 shaders).
+    pub(crate) fn has_f64(&self) -> bool {
+        self.insts.iter().any(|i| i.ty == Ty::F64)
+    }
+
     /// The type of value `v`.
     pub(crate) fn ty(&self, v: u32) -> Ty {
         self.insts[v as usize].ty

@@ -54,11 +54,6 @@ fn prelude(f64: bool) -> &'static str {
     })
 }
 
-/// Whether `p` has an f64 value.
-fn has_f64(p: &Program) -> bool {
-    p.insts.iter().any(|i| i.ty == Ty::F64)
-}
-
 /// The first uniform word of each scalar of `p` (an f64 takes two).
 fn scalar_offsets(p: &Program) -> Vec<usize> {
     p.scalars
@@ -275,7 +270,7 @@ fn main(
 
 /// The shader of a map: one invocation per element, every output written.
 pub(crate) fn map(p: &Program) -> String {
-    let mut s = prelude(has_f64(p)).to_string();
+    let mut s = prelude(p.has_f64()).to_string();
     bindings(p, &mut s);
     let first = p.arrays.len() + 1;
     for (j, &o) in p.outputs.iter().enumerate() {
@@ -302,7 +297,7 @@ pub(crate) fn map(p: &Program) -> String {
 pub(crate) fn reduce(p: &Program, how: How) -> String {
     let o = p.outputs[0];
     let t = p.ty(o);
-    let mut s = prelude(has_f64(p)).to_string();
+    let mut s = prelude(p.has_f64()).to_string();
     bindings(p, &mut s);
     let slot = p.arrays.len() + 1;
     let (acc_t, ident, step) = match how {

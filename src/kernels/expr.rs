@@ -339,9 +339,8 @@ impl Compiled {
             None => wgsl::map(&program),
             Some(h) => wgsl::reduce(&program, h),
         };
-        let f64 = program.insts.iter().any(|i| i.ty == Ty::F64);
         Ok(Compiled {
-            name: match (how.is_none(), f64) {
+            name: match (how.is_none(), program.has_f64()) {
                 (true, false) => MAP_NAME,
                 (true, true) => MAP_F64_NAME,
                 (false, false) => REDUCE_NAME,
@@ -412,16 +411,11 @@ impl Compiled {
         }
     }
 
-    /// Whether any value is f64 (the GPU then needs f64 shaders).
-    fn has_f64(&self) -> bool {
-        self.program.insts.iter().any(|i| i.ty == Ty::F64)
-    }
-
     /// The dispatch chunks of `n` elements: counted in the widest element
     /// in or out (an f64 array's chunk is twice a 32-bit one's bytes), so
     /// no array's binding passes the limit.
     fn chunks(&self, gpu: &Gpu, n: usize) -> Vec<std::ops::Range<usize>> {
-        if self.has_f64() {
+        if self.program.has_f64() {
             gpu.chunks::<f64>(n)
         } else {
             gpu.chunks::<u32>(n)
@@ -460,7 +454,7 @@ impl Compiled {
         outputs: usize,
     ) -> Result<wgpu::ComputePipeline> {
         let p = &self.program;
-        if self.has_f64() {
+        if self.program.has_f64() {
             gpu.check_element(kernel, ElementType::F64)?;
         }
         let storage = p.arrays.len() + outputs;
