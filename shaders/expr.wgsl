@@ -173,13 +173,13 @@ fn d_pow(x: f64, y: f64) -> f64 {
     if (bitcast<u64>(x) & 0x7ffffffffffffffflu) == 0lu {
         return select(bitcast<f64>(0x7ff0000000000000lu), f64(0), y > f64(0));
     }
-    return f64_exp(y * f64_ln(x));
+    return d_exp(y * d_ln(x));
 }
 
 fn d_tanh(x: f64) -> f64 {
     if f64_nan(x) { return x; }
     if abs(x) > f64(19) { return select(f64(1), f64(-1), x < f64(0)); }
-    return f64(1) - f64(2) / (f64_exp(x + x) + f64(1));
+    return f64(1) - f64(2) / (d_exp(x + x) + f64(1));
 }
 
 // sin (cos with `cosine`): x = k pi/2 + r, pi/2 in three parts (exact
@@ -214,6 +214,11 @@ fn d_sin_cos(x: f64, cosine: bool) -> f64 {
         default: { return -c; }
     }
 }
+
+fn d_sin(x: f64) -> f64 { return d_sin_cos(x, false); }
+fn d_cos(x: f64) -> f64 { return d_sin_cos(x, true); }
+fn d_exp(x: f64) -> f64 { return f64_exp(x); }
+fn d_ln(x: f64) -> f64 { return f64_ln(x); }
 
 fn d_rem(x: f64, y: f64) -> f64 {
     return x - y * trunc(x / y);

@@ -161,10 +161,9 @@ fn body(p: &Program, out: &mut String) {
 }
 
 fn expr_of(op: Op, t: Ty, a: &str, b: &str, c: &str) -> String {
-    if t == Ty::F64 {
-        return f64_expr_of(op, a, b, c);
-    }
-    let f = t == Ty::F32;
+    // Float helpers come in pairs: `f_*` on f32, `d_*` on f64 (expr.wgsl).
+    let f = matches!(t, Ty::F32 | Ty::F64);
+    let q = if t == Ty::F64 { "d" } else { "f" };
     match op {
         Op::Add => format!("{a} + {b}"),
         Op::Sub => format!("{a} - {b}"),
@@ -172,36 +171,39 @@ fn expr_of(op: Op, t: Ty, a: &str, b: &str, c: &str) -> String {
         Op::Div if f => format!("{a} / {b}"),
         Op::Div if t == Ty::I32 => format!("i_div({a}, {b})"),
         Op::Div => format!("u_div({a}, {b})"),
-        Op::Rem if f => format!("f_rem({a}, {b})"),
+        Op::Rem if f => format!("{q}_rem({a}, {b})"),
         Op::Rem if t == Ty::I32 => format!("i_rem({a}, {b})"),
         Op::Rem => format!("u_rem({a}, {b})"),
-        Op::Min if f => format!("f_pick({a}, {b}, false)"),
-        Op::Max if f => format!("f_pick({a}, {b}, true)"),
+        Op::Min if f => format!("{q}_pick({a}, {b}, false)"),
+        Op::Max if f => format!("{q}_pick({a}, {b}, true)"),
         Op::Min => format!("min({a}, {b})"),
         Op::Max => format!("max({a}, {b})"),
         Op::Fma if f => format!("fma({a}, {b}, {c})"),
         Op::Fma => format!("{a} * {b} + {c}"),
-        Op::Neg if f => format!("f_neg({a})"),
+        Op::Neg if f => format!("{q}_neg({a})"),
         Op::Neg => format!("i_neg({a})"),
-        Op::Abs if f => format!("f_abs({a})"),
+        Op::Abs if f => format!("{q}_abs({a})"),
         Op::Abs if t == Ty::I32 => format!("select({a}, i_neg({a}), {a} < 0i)"),
         Op::Abs => a.to_string(),
-        Op::Sqrt => format!("f_sqrt({a})"),
-        Op::Exp => format!("f_exp({a})"),
-        Op::Ln => format!("f_ln({a})"),
-        Op::Pow => format!("f_pow({a}, {b})"),
+        Op::Sqrt => format!("{q}_sqrt({a})"),
+        Op::Exp => format!("{q}_exp({a})"),
+        Op::Ln => format!("{q}_ln({a})"),
+        Op::Pow => format!("{q}_pow({a}, {b})"),
+        // f32 takes the device's builtins; f64 has no reliable ones.
+        Op::Sin if t == Ty::F64 => format!("d_sin({a})"),
+        Op::Cos if t == Ty::F64 => format!("d_cos({a})"),
         Op::Sin => format!("sin({a})"),
         Op::Cos => format!("cos({a})"),
-        Op::Tanh => format!("f_tanh({a})"),
+        Op::Tanh => format!("{q}_tanh({a})"),
         Op::Floor => format!("floor({a})"),
         Op::Ceil => format!("ceil({a})"),
         Op::Round => format!("round({a})"),
-        Op::Lt if f => format!("f_lt({a}, {b})"),
-        Op::Le if f => format!("f_le({a}, {b})"),
-        Op::Gt if f => format!("f_gt({a}, {b})"),
-        Op::Ge if f => format!("f_ge({a}, {b})"),
-        Op::Eq if f => format!("f_eq({a}, {b})"),
-        Op::Ne if f => format!("!f_eq({a}, {b})"),
+        Op::Lt if f => format!("{q}_lt({a}, {b})"),
+        Op::Le if f => format!("{q}_le({a}, {b})"),
+        Op::Gt if f => format!("{q}_gt({a}, {b})"),
+        Op::Ge if f => format!("{q}_ge({a}, {b})"),
+        Op::Eq if f => format!("{q}_eq({a}, {b})"),
+        Op::Ne if f => format!("!{q}_eq({a}, {b})"),
         Op::Lt => format!("({a} < {b})"),
         Op::Le => format!("({a} <= {b})"),
         Op::Gt => format!("({a} > {b})"),
@@ -212,40 +214,6 @@ fn expr_of(op: Op, t: Ty, a: &str, b: &str, c: &str) -> String {
         Op::Or => format!("{a} || {b}"),
         Op::Not => format!("!{a}"),
         Op::Select => format!("select({c}, {b}, {a})"),
-    }
-}
-
-/// [`expr_of`] for f64 operands.
-fn f64_expr_of(op: Op, a: &str, b: &str, c: &str) -> String {
-    match op {
-        Op::Add => format!("{a} + {b}"),
-        Op::Sub => format!("{a} - {b}"),
-        Op::Mul => format!("{a} * {b}"),
-        Op::Div => format!("{a} / {b}"),
-        Op::Rem => format!("d_rem({a}, {b})"),
-        Op::Min => format!("d_pick({a}, {b}, false)"),
-        Op::Max => format!("d_pick({a}, {b}, true)"),
-        Op::Fma => format!("fma({a}, {b}, {c})"),
-        Op::Neg => format!("d_neg({a})"),
-        Op::Abs => format!("d_abs({a})"),
-        Op::Sqrt => format!("d_sqrt({a})"),
-        Op::Exp => format!("f64_exp({a})"),
-        Op::Ln => format!("f64_ln({a})"),
-        Op::Pow => format!("d_pow({a}, {b})"),
-        Op::Sin => format!("d_sin_cos({a}, false)"),
-        Op::Cos => format!("d_sin_cos({a}, true)"),
-        Op::Tanh => format!("d_tanh({a})"),
-        Op::Floor => format!("floor({a})"),
-        Op::Ceil => format!("ceil({a})"),
-        Op::Round => format!("round({a})"),
-        Op::Lt => format!("d_lt({a}, {b})"),
-        Op::Le => format!("d_le({a}, {b})"),
-        Op::Gt => format!("d_gt({a}, {b})"),
-        Op::Ge => format!("d_ge({a}, {b})"),
-        Op::Eq => format!("d_eq({a}, {b})"),
-        Op::Ne => format!("!d_eq({a}, {b})"),
-        Op::Select => format!("select({c}, {b}, {a})"),
-        Op::And | Op::Or | Op::Not => unreachable!("bool operations have bool operands"),
     }
 }
 
