@@ -712,3 +712,36 @@ fn normal_cdf_takes_its_argument_s_float_type() {
         }
     }
 }
+
+#[test]
+fn f64_sin_and_cos_hold_their_bound_to_the_end_of_the_exact_reduction() {
+    // The documented range, |x| < 2^20·π/2: arguments spread over it.
+    let mut r = common::Rng::new(11);
+    let xs: Vec<f64> = (0..20_000)
+        .map(|i| {
+            let u = f64::from(r.next_u32()) / f64::from(u32::MAX);
+            let m = [1.0, 1e2, 1e4, 1.6e6][i % 4];
+            (2.0 * u - 1.0) * m
+        })
+        .collect();
+    let b = Buffer::from(xs.clone());
+    let x = Expr::input::<f64>("x");
+    for (name, e, f) in [
+        ("sin", x.sin(), f64::sin as fn(f64) -> f64),
+        ("cos", x.cos(), f64::cos),
+    ] {
+        let map = Map::new(e).unwrap();
+        for (engine_name, engine) in engines() {
+            let got = engine.run(&map, &Args::new().array("x", &b)).unwrap();
+            let got = got.into_f64().unwrap().to_vec().unwrap();
+            for (i, &v) in xs.iter().enumerate() {
+                assert!(
+                    (got[i] - f(v)).abs() <= 4.0 * EPS,
+                    "{name}({v:e}) on {engine_name}: {} vs {}",
+                    got[i],
+                    f(v)
+                );
+            }
+        }
+    }
+}
