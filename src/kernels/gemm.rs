@@ -26,12 +26,14 @@
 //! `MR × NR` micro-kernel keeps its `MR·2` vector accumulators in registers:
 //! two vector loads of `B` and `MR` broadcasts of `A` per step of `k`, `2·MR`
 //! FMAs. The tile follows the build's lane width and register count
-//! ([`crate::cpu::simd`]): `14 × 32` with AVX-512, `6 × 16` with AVX2. Each `C` tile is prefetched before its micro-kernel runs.
+//! ([`crate::cpu::simd`]): `14 × 32` with AVX-512, `6 × 16` with AVX2 (half
+//! as many columns in f64). Each `C` tile is prefetched before its
+//! micro-kernel runs.
 //! Edge panels are zero-padded when packed and only the valid part of a tile
-//! is written back. In parallel, the rows of `C` are split into a few ranges
-//! per thread; each range runs the whole loop nest on its own, packing its
-//! own blocks of `B` (a `k·n` copy against `2·rows·n·k` flops), so threads
-//! never wait on each other.
+//! is written back. In parallel, the rows of `C` are split into one range
+//! per thread; each block of `B` is packed once, its panels spread over the
+//! threads, and then shared while every thread packs its own rows of `A`
+//! and runs the macro-kernel over them.
 //!
 //! # GPU
 //! Each workgroup of 256 invocations computes a `64 × 64` tile of `C`,
@@ -587,20 +589,29 @@ impl<R: GemmReal> Kernel<(&Buffer<R>, &Buffer<R>, &Buffer<R>)> for Gemm {
 /// The element types of [`Gemm`]: f32 (SGEMM) and f64 (DGEMM), each with
 /// its thread's packed blocks.
 pub trait GemmReal: Real {
-    /// Runs `f` on this thread's packed `A` and `B` blocks.
+    /// Runs `f` on this thread's packed `A` block.
     #[doc(hidden)]
-    fn with_packs<O>(f: impl FnOnce(&mut Vec<Self>, &mut Vec<Self>) -> O) -> O;
+    fn with_a_pack<O>(f: impl FnOnce(&mut Vec<Self>) -> O) -> O;
+    /// Runs `f` on this thread's packed `B` block.
+    #[doc(hidden)]
+    fn with_b_pack<O>(f: impl FnOnce(&mut Vec<Self>) -> O) -> O;
 }
 
 impl GemmReal for f32 {
-    fn with_packs<O>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> O) -> O {
-        PACKS.with_borrow_mut(|(a, b)| f(a, b))
+    fn with_a_pack<O>(f: impl FnOnce(&mut Vec<f32>) -> O) -> O {
+        PACKS.with(|(a, _)| f(&mut a.borrow_mut()))
+    }
+    fn with_b_pack<O>(f: impl FnOnce(&mut Vec<f32>) -> O) -> O {
+        PACKS.with(|(_, b)| f(&mut b.borrow_mut()))
     }
 }
 
 impl GemmReal for f64 {
-    fn with_packs<O>(f: impl FnOnce(&mut Vec<f64>, &mut Vec<f64>) -> O) -> O {
-        PACKS_F64.with_borrow_mut(|(a, b)| f(a, b))
+    fn with_a_pack<O>(f: impl FnOnce(&mut Vec<f64>) -> O) -> O {
+        PACKS_F64.with(|(a, _)| f(&mut a.borrow_mut()))
+    }
+    fn with_b_pack<O>(f: impl FnOnce(&mut Vec<f64>) -> O) -> O {
+        PACKS_F64.with(|(_, b)| f(&mut b.borrow_mut()))
     }
 }
 
@@ -640,64 +651,112 @@ impl Shape {
 }
 
 thread_local! {
-    /// Each thread's packed blocks of `A` and `B`, reused across calls.
-    static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Each thread's packed blocks of `A` and `B`, reused across calls: a
+    /// thread packing `B` for the pool packs `A` as one of its tasks.
+    static PACKS: (RefCell<Vec<f32>>, RefCell<Vec<f32>>) =
+        const { (RefCell::new(Vec::new()), RefCell::new(Vec::new())) };
     /// The same for f64.
-    static PACKS_F64: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static PACKS_F64: (RefCell<Vec<f64>>, RefCell<Vec<f64>>) =
+        const { (RefCell::new(Vec::new()), RefCell::new(Vec::new())) };
 }
 
-/// Row-range tasks per thread. One: each task packs all of `op(B)` into its
-/// own core's L2, so a second task per thread doubles that copying. At 1024³
-/// on the 2-core AVX-512 development machine two tasks per thread ran
-/// 7.73 ms, one 7.01 ms (`compare --kernels gemm`). Sharing one packed `B`
-/// between the threads was slower still (7.6–7.8 ms): half of it then sits
-/// in the other core's L2.
-const TASKS_PER_THREAD: usize = 1;
-
-/// `out += α·op(A)·op(B)`, serially (`threads` = 1) or in row-range tasks
-/// over the engine's pool (called inside it). Each task packs its own blocks
-/// of `B`: that repeats `k·n` copies per task, against `2·rows·n·k` flops,
-/// and lets the tasks run without synchronizing.
+/// `out += α·op(A)·op(B)`, serially (`threads` = 1) or over the engine's
+/// pool (called inside it), one row range of `C` per thread.
+///
+/// In parallel each block of `op(B)` is packed once, by all threads, and
+/// shared. Packing it per task instead repeats `k·n` copies per thread: on
+/// the 2-core Zen 5 development machine (2026-12-06) that took DGEMM from
+/// 10.4–10.9 ms to 11.1–11.4 ms at 1024³ and from 86–94 ms to 91–97 ms at
+/// 2048³ (alternated runs of `compare --kernels gemm_f64`); SGEMM was even.
 fn gemm_cpu<R: GemmReal>(s: &Shape, a: &[R], b: &[R], out: &mut [R], threads: usize) {
-    let n = s.n;
     if threads <= 1 {
         gemm_rows(s, a, b, 0, out);
-        return;
+    } else {
+        gemm_shared(s, a, b, out, threads);
     }
-    let tasks = threads * TASKS_PER_THREAD;
-    let rows = s.m.div_ceil(tasks).div_ceil(MR) * MR;
-    out.par_chunks_mut(rows * n)
-        .enumerate()
-        .for_each(|(t, c_rows)| gemm_rows(s, a, b, t * rows, c_rows));
 }
 
 /// The GotoBLAS loops over the rows `i_start..` of `C` held by `c_rows`.
 fn gemm_rows<R: GemmReal>(s: &Shape, a: &[R], b: &[R], i_start: usize, c_rows: &mut [R]) {
     let nr = nr::<R>();
-    let (n, k) = (s.n, s.k);
-    let m = c_rows.len() / n;
-    // Row blocks of at most MC_MAX rows, of near-equal size, MR-aligned.
-    let mc = m.div_ceil(m.div_ceil(MC_MAX)).div_ceil(MR) * MR;
-    R::with_packs(|a_pack, b_pack| {
+    let n = s.n;
+    R::with_b_pack(|b_pack| {
         let b_pack = aligned(b_pack, KC * NC.min(n.div_ceil(nr) * nr));
-        let a_pack = aligned(a_pack, KC * mc);
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
-            for pc in (0..k).step_by(KC) {
-                let kc = KC.min(k - pc);
+            for pc in (0..s.k).step_by(KC) {
+                let kc = KC.min(s.k - pc);
                 let b_block = &mut b_pack[..nc.div_ceil(nr) * kc * nr];
                 for (jp, dst) in b_block.chunks_mut(kc * nr).enumerate() {
                     pack_b(s, b, dst, pc, kc, jc + jp * nr, nc - jp * nr);
                 }
-                for ic in (0..m).step_by(mc) {
-                    let rows = mc.min(m - ic);
-                    let a_block = &mut a_pack[..rows.div_ceil(MR) * MR * kc];
-                    for (ip, dst) in a_block.chunks_mut(kc * MR).enumerate() {
-                        pack_a(s, a, dst, i_start + ic + ip * MR, rows - ip * MR, pc, kc);
-                    }
-                    let c = &mut c_rows[ic * n + jc..];
-                    macro_kernel(R::from_f64(s.alpha), kc, a_block, b_block, rows, nc, c, n);
-                }
+                let block = Block { jc, nc, pc, kc };
+                row_blocks(s, a, b_block, block, i_start, c_rows);
+            }
+        }
+    });
+}
+
+/// One packed block of `op(B)`: columns `jc..jc + nc`, depths `pc..pc + kc`.
+#[derive(Clone, Copy)]
+struct Block {
+    jc: usize,
+    nc: usize,
+    pc: usize,
+    kc: usize,
+}
+
+/// `c_rows += α·op(A)[rows, depths]·b_block` for the rows `i_start..` of `C`
+/// held by `c_rows`, in `MC`-row blocks of `A` packed on this thread.
+fn row_blocks<R: GemmReal>(
+    s: &Shape,
+    a: &[R],
+    b_block: &[R],
+    Block { jc, nc, pc, kc }: Block,
+    i_start: usize,
+    c_rows: &mut [R],
+) {
+    let n = s.n;
+    let m = c_rows.len() / n;
+    // Row blocks of at most MC_MAX rows, of near-equal size, MR-aligned.
+    let mc = m.div_ceil(m.div_ceil(MC_MAX)).div_ceil(MR) * MR;
+    R::with_a_pack(|a_pack| {
+        let a_pack = aligned(a_pack, KC * mc);
+        for ic in (0..m).step_by(mc) {
+            let rows = mc.min(m - ic);
+            let a_block = &mut a_pack[..rows.div_ceil(MR) * MR * kc];
+            for (ip, dst) in a_block.chunks_mut(kc * MR).enumerate() {
+                pack_a(s, a, dst, i_start + ic + ip * MR, rows - ip * MR, pc, kc);
+            }
+            let c = &mut c_rows[ic * n + jc..];
+            macro_kernel(R::from_f64(s.alpha), kc, a_block, b_block, rows, nc, c, n);
+        }
+    });
+}
+
+/// The parallel GotoBLAS loops: each block of `op(B)` is packed once, its
+/// panels spread over the pool, then every task multiplies its rows of `A`
+/// by the shared block.
+fn gemm_shared<R: GemmReal>(s: &Shape, a: &[R], b: &[R], out: &mut [R], tasks: usize) {
+    let nr = nr::<R>();
+    let n = s.n;
+    let rows = s.m.div_ceil(tasks).div_ceil(MR) * MR;
+    R::with_b_pack(|b_pack| {
+        let b_pack = aligned(b_pack, KC * NC.min(n.div_ceil(nr) * nr));
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..s.k).step_by(KC) {
+                let kc = KC.min(s.k - pc);
+                let b_block = &mut b_pack[..nc.div_ceil(nr) * kc * nr];
+                b_block
+                    .par_chunks_mut(kc * nr)
+                    .enumerate()
+                    .for_each(|(jp, dst)| pack_b(s, b, dst, pc, kc, jc + jp * nr, nc - jp * nr));
+                let b_block = &*b_block;
+                let block = Block { jc, nc, pc, kc };
+                out.par_chunks_mut(rows * n)
+                    .enumerate()
+                    .for_each(|(t, c_rows)| row_blocks(s, a, b_block, block, t * rows, c_rows));
             }
         }
     });
