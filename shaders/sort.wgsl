@@ -29,7 +29,10 @@
 // from the chunk's first key), and each scatter writes only the slots in
 // its output window out_lo .. out_hi (`keys_out`/`vals_out` are bound from
 // out_lo), so a pass scatters once per chunk and window. The digit table is
-// bound whole. An input within one binding is one chunk and one window.
+// bound whole while it fits one binding; past that each chunk has a part of
+// its own (FLAG_LOCAL: `table_slot`), scanned on its own, and
+// `chunk_heads` / `chunk_bases` give each chunk's digit bases across
+// chunks. An input within one binding is one chunk and one window.
 
 const ITEMS: u32 = 4u;
 const RADIX: u32 = 256u;
@@ -216,6 +219,28 @@ fn digit_starts(lid: u32) {
     workgroupBarrier();
 }
 
+// Where tile g's count of digit d sits in `table`: digit-major over all
+// tiles, or, with FLAG_LOCAL (a table larger than one binding), digit-major
+// over the dispatch's chunk of tiles g0 .. g_end, `table` being bound at
+// that chunk's part.
+fn table_slot(d: u32, g: u32) -> u32 {
+    if (params.flags & FLAG_LOCAL) != 0u {
+        return d * (params.g_end - params.g0) + g - params.g0;
+    }
+    return d * params.groups + g;
+}
+
+// What a scatter adds to a scanned table entry: with FLAG_LOCAL, where the
+// chunk's keys of digit d start among all keys, less its keys of smaller
+// digits (the chunk's part of the table is scanned on its own, so its
+// entries count those); `sums` is bound at the chunk's row (`chunk_bases`).
+fn chunk_base(d: u32) -> u32 {
+    if (params.flags & FLAG_LOCAL) != 0u {
+        return sums[d];
+    }
+    return 0u;
+}
+
 // Pass step 1: digit counts of each tile, digit-major.
 @compute @workgroup_size(WG)
 fn histogram(id: Ids) {
@@ -233,7 +258,7 @@ fn histogram(id: Ids) {
     }
     workgroupBarrier();
     if live {
-        table[id.lid * params.groups + g] = atomicLoad(&sh_hist[id.lid]);
+        table[table_slot(id.lid, g)] = atomicLoad(&sh_hist[id.lid]);
     }
 }
 
@@ -306,6 +331,43 @@ fn scan_one(id: Ids) {
     }
 }
 
+// With FLAG_LOCAL, after each chunk's part of the table is scanned: the
+// chunk's keys of digits below d (its first scanned entry of digit d) into
+// sums[d], and its keys of digit d into sums[RADIX + d]; `table` and `sums`
+// are bound at the chunk's part and row pair, `n` is the chunk's keys.
+@compute @workgroup_size(WG)
+fn chunk_heads(id: Ids) {
+    let tiles = params.g_end - params.g0;
+    let d = id.lid;
+    let e = table[d * tiles];
+    var next = params.n;
+    if d + 1u < RADIX {
+        next = table[(d + 1u) * tiles];
+    }
+    sums[d] = e;
+    sums[RADIX + d] = next - e;
+}
+
+// Then, for all `groups` chunks at once (`sums` bound whole): row c becomes
+// each digit's start among all keys (every smaller digit's keys, then the
+// digit's keys in earlier chunks) less the chunk's keys of smaller digits.
+@compute @workgroup_size(WG)
+fn chunk_bases(id: Ids) {
+    let d = id.lid;
+    var total = 0u;
+    for (var c = 0u; c < params.groups; c++) {
+        total += sums[c * 2u * RADIX + RADIX + d];
+    }
+    var run = wg_scan(d, total).x;
+    for (var c = 0u; c < params.groups; c++) {
+        let row = c * 2u * RADIX;
+        let e = sums[row + d];
+        let t = sums[row + RADIX + d];
+        sums[row + d] = run - e;
+        run += t;
+    }
+}
+
 // The value that travels with key i: its index (argsort) or `vals_in[i]`.
 fn load_val(i: u32) -> u32 {
     if (params.flags & FLAG_GEN_INDEX) != 0u {
@@ -360,7 +422,7 @@ fn scatter_pairs(id: Ids) {
         if p < valid {
             let key = sh_keys[p];
             let d = digit(key);
-            let dst = table[d * params.groups + g] + p - sh_start[d];
+            let dst = table[table_slot(d, g)] + chunk_base(d) + p - sh_start[d];
             if dst >= params.out_lo && dst < params.out_hi {
                 keys_out[dst - params.out_lo] = store_bits(key);
                 vals_out[dst - params.out_lo] = sh_vals[p];
@@ -525,7 +587,7 @@ fn scatter_pairs_sg(
         if p < valid {
             let key = sh_keys[p];
             let d = digit(key);
-            let dst = table[d * params.groups + g] + p - sh_start[d];
+            let dst = table[table_slot(d, g)] + chunk_base(d) + p - sh_start[d];
             if dst >= params.out_lo && dst < params.out_hi {
                 keys_out[dst - params.out_lo] = store_bits(key);
                 vals_out[dst - params.out_lo] = sh_vals[p];

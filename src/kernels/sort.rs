@@ -35,13 +35,16 @@
 //!   workgroup up to 2^16 keys, reduce-then-scan past that), and a scatter
 //!   that ranks keys stably in workgroup memory: four 2-bit split rounds,
 //!   or, with subgroups of 8 or more, one sweep that finds equal digits by
-//!   ballots (see the shader's header). An input larger than one storage binding runs each pass in
-//!   chunks of whole tiles, and each chunk's scatter once per output window
+//!   ballots (see the shader's header). An input larger than one storage
+//!   binding runs each pass in chunks of whole tiles, and each chunk's scatter once per output window
 //!   of one binding, writing only the slots in it: past one binding the
 //!   scatter's work grows with the number of windows. The digit table
-//!   (a quarter of the keys' bytes) is bound whole, so inputs up to about
-//!   four bindings sort on the GPU; larger ones return [`Error::TooLarge`]
-//!   (and `Auto` sorts on the CPU).
+//!   (a quarter of the keys' bytes) is bound whole up to one binding (keys
+//!   up to about four bindings); past that each chunk keeps its part of the
+//!   table, scanned on its own, and two small dispatches per pass give each
+//!   chunk's digits their bases across chunks. Only keys past `u32::MAX / 2`
+//!   (u32 slot indices) return [`Error::TooLarge`] (and `Auto` sorts them
+//!   on the CPU).
 //! - GPU, f64 keys: two of those sorts on 32-bit words. Each key's 64-bit
 //!   order-preserving image is split into a low and a high word; the low
 //!   words sort carrying the input indices, the high words (gathered
@@ -85,6 +88,9 @@ shader! {
     const FLAG_GEN_INDEX: u32 = 4;
     /// `Params::flags`: `scan_down` adds the scanned block sum.
     const FLAG_HAS_SUMS: u32 = 8;
+    /// `Params::flags`: the digit table is in parts, one per input chunk
+    /// (it does not fit one binding).
+    const FLAG_LOCAL: u32 = 16;
 }
 
 /// `shaders/sort64.wgsl`: the word kernels of the f64 GPU sort.
@@ -781,22 +787,26 @@ struct Step {
     groups: u32,
 }
 
-const ENTRIES: [&str; 6] = [
+const ENTRIES: [&str; 8] = [
     "histogram",
     "scan_reduce",
     "scan_down",
     "scatter_keys",
     "scatter_pairs",
     "scan_one",
+    "chunk_heads",
+    "chunk_bases",
 ];
 /// [`ENTRIES`] where [`sort_subgroups`] holds.
-const ENTRIES_SG: [&str; 6] = [
+const ENTRIES_SG: [&str; 8] = [
     "histogram",
     "scan_reduce",
     "scan_down",
     "scatter_keys_sg",
     "scatter_pairs_sg",
     "scan_one",
+    "chunk_heads",
+    "chunk_bases",
 ];
 /// Whether the scatters rank with subgroups (`scatter_*_sg`): the device
 /// has SUBGROUP, with subgroups of at least 8 invocations (their per-subgroup
@@ -811,6 +821,8 @@ const E_DOWN: usize = 2;
 const E_KEYS: usize = 3;
 const E_PAIRS: usize = 4;
 const E_ONE: usize = 5;
+const E_HEADS: usize = 6;
+const E_BASES: usize = 7;
 /// Most table entries `scan_one` scans in one workgroup (64 an invocation,
 /// the table of 2^16 keys): one dispatch where the reduce-then-scan takes
 /// three. On lavapipe the sort of 2^16 keys went from 6.6–6.7 ms to
@@ -827,12 +839,16 @@ const VALS_B: usize = 4;
 const VALS_C: usize = 5;
 const TABLE: usize = 6;
 const DUMMY: usize = 7;
-const SUMS: usize = 8;
+/// Each chunk's digit rows for `chunk_heads` / `chunk_bases` (a table in
+/// parts only).
+const HEADS: usize = 8;
+const SUMS: usize = 9;
 
 /// Appends the steps of an exclusive scan of `len` u32s in buffer `data`,
 /// using the block-sum buffers `SUMS + level ..`.
-fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
-    let bytes = |len: usize| 0..(len as u64 * 4).max(4);
+fn scan_steps(steps: &mut Vec<Step>, data: usize, base: u64, len: usize, level: usize) {
+    let bytes = |len: usize| base..base + (len as u64 * 4).max(4);
+    let sums_bytes = |len: usize| 0..(len as u64 * 4).max(4);
     if level == 0 && len <= ONE_SCAN_MAX && len > TILE {
         steps.push(Step {
             entry: E_ONE,
@@ -868,10 +884,10 @@ fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
             groups: groups as u32,
             ..Params::default()
         },
-        binds: vec![(5, data, bytes(len)), (6, sums, bytes(groups))],
+        binds: vec![(5, data, bytes(len)), (6, sums, sums_bytes(groups))],
         groups: groups as u32,
     });
-    scan_steps(steps, sums, groups, level + 1);
+    scan_steps(steps, sums, 0, groups, level + 1);
     steps.push(Step {
         entry: E_DOWN,
         params: Params {
@@ -880,7 +896,7 @@ fn scan_steps(steps: &mut Vec<Step>, data: usize, len: usize, level: usize) {
             flags: FLAG_HAS_SUMS,
             ..Params::default()
         },
-        binds: vec![(5, data, bytes(len)), (6, sums, bytes(groups))],
+        binds: vec![(5, data, bytes(len)), (6, sums, sums_bytes(groups))],
         groups: groups as u32,
     });
 }
@@ -925,8 +941,8 @@ fn gpu_sort<T: Element>(
 /// The input chunks (and output windows) of a sort of `n` 32-bit words:
 /// whole tiles, each within one storage binding (whole tiles are 4 KiB, so
 /// their offsets are aligned). [`Error::TooLarge`] when the words need u32
-/// slot indices past `u32::MAX / 2`, or the digit table (256 counts per
-/// tile) does not fit one binding.
+/// slot indices past `u32::MAX / 2`. A chunk's part of the digit table
+/// (256 counts per tile: a quarter of its bytes) fits one binding with it.
 fn word_chunks(gpu: &Gpu, kernel: &'static str, n: usize) -> Result<Vec<Range<usize>>> {
     let limit = gpu.info().chunk_bytes;
     let too_large = |what| Error::TooLarge {
@@ -937,11 +953,6 @@ fn word_chunks(gpu: &Gpu, kernel: &'static str, n: usize) -> Result<Vec<Range<us
     };
     if n > u32::MAX as usize / 2 {
         return Err(too_large("u32 slot indices"));
-    }
-    if (n.div_ceil(TILE) * BUCKETS) as u64 * 4 > limit {
-        return Err(too_large(
-            "one storage binding for the digit table (keys past about four bindings)",
-        ));
     }
     let per_binding = usize::try_from(limit / 4).unwrap_or(usize::MAX);
     let chunk = (per_binding / TILE * TILE).max(TILE);
@@ -1122,10 +1133,16 @@ fn sort_words(
         // The scatters' subgroup variants where the device has SUBGROUP
         // (the shader's `subgroups` section).
         let sg = sort_subgroups(gpu.info());
+        // A table larger than one binding goes in parts, one per chunk.
+        let local = table_len as u64 * 4 > gpu.info().chunk_bytes;
         let pipelines = ENTRIES
             .iter()
             .zip(ENTRIES_SG)
-            .map(|(&entry, entry_sg)| {
+            .enumerate()
+            .map(|(i, (&entry, entry_sg))| {
+                if !local && (i == E_HEADS || i == E_BASES) {
+                    return Ok(None);
+                }
                 let entry = if sg { entry_sg } else { entry };
                 gpu.pipeline(&ShaderSpec {
                     label: "sort",
@@ -1134,6 +1151,7 @@ fn sort_words(
                     element: Some(kind),
                     constants: &[("KIND", f64::from(kind.kind_code()))],
                 })
+                .map(Some)
             })
             .collect::<Result<Vec<_>>>()?;
         let keys_b = gpu.alloc_bytes(kernel, bytes)?;
@@ -1154,6 +1172,9 @@ fn sort_words(
         let pairs = vals_b.is_some();
         let table = gpu.alloc_bytes(kernel, table_len as u64 * 4)?;
         let dummy = gpu.alloc_bytes(kernel, 16)?;
+        // Two rows of BUCKETS words per chunk (`chunk_heads`).
+        let row_bytes = BUCKETS as u64 * 4;
+        let heads = gpu.alloc_bytes(kernel, chunks.len() as u64 * 2 * row_bytes)?;
         let mut sums = Vec::new();
         let mut len = table_len;
         while len > TILE {
@@ -1172,6 +1193,7 @@ fn sort_words(
             vals_c.as_ref().unwrap_or(&keys_c),
             &table,
             &dummy,
+            &heads,
         ];
         list.extend(sums.iter());
 
@@ -1193,6 +1215,9 @@ fn sort_words(
             if pass == PASSES - 1 {
                 flags |= FLAG_LAST;
             }
+            if local {
+                flags |= FLAG_LOCAL;
+            }
             let params = Params {
                 n: n as u32,
                 groups: groups as u32,
@@ -1201,7 +1226,8 @@ fn sort_words(
                 ..Params::default()
             };
             let window = |r: &Range<usize>| r.start as u64 * 4..r.end as u64 * 4;
-            // The chunk's tiles, and its params for the whole output.
+            // The chunk's tiles, its params for the whole output, and its
+            // part of the table (all of it unless `local`).
             let of_chunk = |c: &Range<usize>| {
                 let tiles = (c.start / TILE, c.end.div_ceil(TILE));
                 let p = Params {
@@ -1210,20 +1236,63 @@ fn sort_words(
                     out_hi: n as u32,
                     ..params
                 };
-                (p, (tiles.1 - tiles.0) as u32)
+                let part = if local {
+                    tiles.0 as u64 * row_bytes..tiles.1 as u64 * row_bytes
+                } else {
+                    0..table_bytes
+                };
+                (p, (tiles.1 - tiles.0) as u32, part)
             };
             for c in &chunks {
-                let (params, tiles) = of_chunk(c);
+                let (params, tiles, part) = of_chunk(c);
                 steps.push(Step {
                     entry: E_HIST,
                     params,
-                    binds: vec![(1, key_src[pass], window(c)), (5, TABLE, 0..table_bytes)],
+                    binds: vec![(1, key_src[pass], window(c)), (5, TABLE, part)],
                     groups: tiles,
                 });
             }
-            scan_steps(&mut steps, TABLE, table_len, 0);
-            for c in &chunks {
-                let (params, tiles) = of_chunk(c);
+            if local {
+                // Each chunk's part scanned on its own, then every chunk's
+                // digit bases across chunks (the shader's `chunk_bases`).
+                for c in &chunks {
+                    let (_, tiles, part) = of_chunk(c);
+                    scan_steps(&mut steps, TABLE, part.start, tiles as usize * BUCKETS, 0);
+                }
+                for (i, c) in chunks.iter().enumerate() {
+                    let (params, _, part) = of_chunk(c);
+                    let row = i as u64 * 2 * row_bytes;
+                    steps.push(Step {
+                        entry: E_HEADS,
+                        params: Params {
+                            n: c.len() as u32,
+                            ..params
+                        },
+                        binds: vec![(5, TABLE, part), (6, HEADS, row..row + 2 * row_bytes)],
+                        groups: 1,
+                    });
+                }
+                steps.push(Step {
+                    entry: E_BASES,
+                    params: Params {
+                        groups: chunks.len() as u32,
+                        ..params
+                    },
+                    binds: vec![(6, HEADS, 0..chunks.len() as u64 * 2 * row_bytes)],
+                    groups: 1,
+                });
+            } else {
+                scan_steps(&mut steps, TABLE, 0, table_len, 0);
+            }
+            for (i, c) in chunks.iter().enumerate() {
+                let (params, tiles, part) = of_chunk(c);
+                // The chunk's digit bases (read only with FLAG_LOCAL).
+                let bases = if local {
+                    let row = i as u64 * 2 * row_bytes;
+                    (6, HEADS, row..row + row_bytes)
+                } else {
+                    (6, DUMMY, 0..16)
+                };
                 for w in &chunks {
                     let params = Params {
                         out_lo: w.start as u32,
@@ -1233,7 +1302,8 @@ fn sort_words(
                     let mut binds = vec![
                         (1, key_src[pass], window(c)),
                         (3, key_dst[pass], window(w)),
-                        (5, TABLE, 0..table_bytes),
+                        (5, TABLE, part.clone()),
+                        bases.clone(),
                     ];
                     if pairs {
                         // Argsort's first pass reads no values; bind the keys there.
@@ -1267,7 +1337,10 @@ fn sort_words(
         let dispatches: Vec<Dispatch<'_>> = steps
             .iter()
             .zip(&bindings)
-            .map(|(s, b)| Dispatch::new(&pipelines[s.entry], b, s.groups))
+            .map(|(s, b)| {
+                let p = pipelines[s.entry].as_ref();
+                Dispatch::new(p.expect("compiled for a table in parts"), b, s.groups)
+            })
             .collect();
         gpu.submit(kernel, &dispatches)?;
         drop(dispatches);
