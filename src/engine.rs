@@ -570,7 +570,7 @@ impl Engine {
         let Some(gpu) = self.inner.gpu.as_ref().filter(|g| !g.is_lost()) else {
             return Backend::Cpu;
         };
-        if !gpu.info().features.f64 && needs_f64(kernel.name(), input) {
+        if !gpu.info().features.f64 && needs_f64(kernel.computes_f64(input), input) {
             return Backend::Cpu;
         }
         let model = self.inner.model.read().unwrap_or_else(|p| p.into_inner());
@@ -638,7 +638,7 @@ impl Engine {
         let cpu_est = model.estimate_call(name, Backend::Cpu, &work, &moves, to_host);
         let gpu_est = gpu.map(|_| model.estimate_call(name, Backend::Gpu, &work, &moves, to_host));
         let gpu_declined = gpu
-            .filter(|g| !g.info().features.f64 && needs_f64(kernel.name(), &input))
+            .filter(|g| !g.info().features.f64 && needs_f64(kernel.computes_f64(&input), &input))
             .map(|g| {
                 format!(
                     "f64 values, and {} runs no f64 shaders: it lacks SHADER_F64 and \
@@ -723,9 +723,8 @@ fn has_f64(input: &dyn Inputs) -> bool {
     any
 }
 
-/// Whether a call computes in f64: an f64 input, or a kernel named as an
-/// f64 one (`*_f64`, as every f64 kernel is: an expression that widens
-/// 32-bit inputs to f64 is `map_expr_f64`).
-fn needs_f64(kernel: &str, input: &dyn Inputs) -> bool {
-    kernel.ends_with("_f64") || has_f64(input)
+/// Whether a call computes in f64: an f64 input, or a kernel that says so
+/// ([`Kernel::computes_f64`]).
+fn needs_f64(computes_f64: bool, input: &dyn Inputs) -> bool {
+    computes_f64 || has_f64(input)
 }

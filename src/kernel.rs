@@ -30,6 +30,14 @@ pub trait Kernel<In> {
     fn run_cpu(&self, cpu: &Cpu, input: In) -> Result<Self::Out>;
     /// Runs on the GPU backend.
     fn run_gpu(&self, gpu: &Gpu, input: In) -> Result<Self::Out>;
+    /// Whether a call on `input` computes in f64 although none of its input
+    /// buffers is f64 (an expression that widens 32-bit inputs, say). The
+    /// dispatcher keeps such calls, and calls with f64 inputs, off a GPU
+    /// without f64 shaders. The default: no.
+    fn computes_f64(&self, input: &In) -> bool {
+        let _ = input;
+        false
+    }
 }
 
 /// A kernel's name for element type `T`: `name` for the 32-bit types,

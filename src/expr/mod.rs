@@ -53,9 +53,10 @@
 //!
 //! f64 values run in 64-bit registers on the CPU (8 lanes with AVX-512)
 //! and, on a GPU with `SHADER_F64`, in f64 shaders; without it the GPU
-//! declines the kernel and `Auto` runs it on the CPU. A kernel with an f64
-//! value is named `map_expr_f64` / `reduce_expr_f64`, with curves of its
-//! own.
+//! declines the kernel and `Auto` runs it on the CPU (the kernels say so
+//! through [`Kernel::computes_f64`](crate::Kernel::computes_f64), widened
+//! 32-bit inputs included). A kernel with an f64 value is named
+//! `map_expr_f64` / `reduce_expr_f64`, with curves of its own.
 //!
 //! # Operations and their semantics (both backends)
 //!

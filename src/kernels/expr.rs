@@ -604,6 +604,11 @@ impl Kernel<&Args<'_>> for Map {
         self.c.work(args.len(), self.c.program.outputs.len(), 0)
     }
 
+    /// Any f64 value in the program, widened inputs included.
+    fn computes_f64(&self, _: &&Args<'_>) -> bool {
+        self.c.program.has_f64()
+    }
+
     fn run_cpu(&self, cpu: &Cpu, args: &Args<'_>) -> Result<Outputs> {
         let name = self.c.name;
         let (arrays, scalars, n) = self.c.bind(name, args)?;
@@ -773,6 +778,11 @@ impl Kernel<&Args<'_>> for MapReduce {
 
     fn work(&self, args: &&Args<'_>) -> Work {
         self.c.work(args.len(), 0, 16)
+    }
+
+    /// Any f64 value in the program, widened inputs included.
+    fn computes_f64(&self, _: &&Args<'_>) -> bool {
+        self.c.program.has_f64()
     }
 
     fn run_cpu(&self, cpu: &Cpu, args: &Args<'_>) -> Result<Option<Reduced>> {
