@@ -669,17 +669,9 @@ thread_local! {
 /// 10.4–10.9 ms to 11.1–11.4 ms at 1024³ and from 86–94 ms to 91–97 ms at
 /// 2048³ (alternated runs of `compare --kernels gemm_f64`); SGEMM was even.
 fn gemm_cpu<R: GemmReal>(s: &Shape, a: &[R], b: &[R], out: &mut [R], threads: usize) {
-    if threads <= 1 {
-        gemm_rows(s, a, b, 0, out);
-    } else {
-        gemm_shared(s, a, b, out, threads);
-    }
-}
-
-/// The GotoBLAS loops over the rows `i_start..` of `C` held by `c_rows`.
-fn gemm_rows<R: GemmReal>(s: &Shape, a: &[R], b: &[R], i_start: usize, c_rows: &mut [R]) {
     let nr = nr::<R>();
     let n = s.n;
+    let rows = s.m.div_ceil(threads.max(1)).div_ceil(MR) * MR;
     R::with_b_pack(|b_pack| {
         let b_pack = aligned(b_pack, KC * NC.min(n.div_ceil(nr) * nr));
         for jc in (0..n).step_by(NC) {
@@ -687,11 +679,20 @@ fn gemm_rows<R: GemmReal>(s: &Shape, a: &[R], b: &[R], i_start: usize, c_rows: &
             for pc in (0..s.k).step_by(KC) {
                 let kc = KC.min(s.k - pc);
                 let b_block = &mut b_pack[..nc.div_ceil(nr) * kc * nr];
-                for (jp, dst) in b_block.chunks_mut(kc * nr).enumerate() {
+                let pack = |(jp, dst): (usize, &mut [R])| {
                     pack_b(s, b, dst, pc, kc, jc + jp * nr, nc - jp * nr);
-                }
+                };
                 let block = Block { jc, nc, pc, kc };
-                row_blocks(s, a, b_block, block, i_start, c_rows);
+                if threads <= 1 {
+                    b_block.chunks_mut(kc * nr).enumerate().for_each(pack);
+                    row_blocks(s, a, b_block, block, 0, out);
+                } else {
+                    b_block.par_chunks_mut(kc * nr).enumerate().for_each(pack);
+                    let b_block = &*b_block;
+                    out.par_chunks_mut(rows * n)
+                        .enumerate()
+                        .for_each(|(t, c_rows)| row_blocks(s, a, b_block, block, t * rows, c_rows));
+                }
             }
         }
     });
@@ -730,34 +731,6 @@ fn row_blocks<R: GemmReal>(
             }
             let c = &mut c_rows[ic * n + jc..];
             macro_kernel(R::from_f64(s.alpha), kc, a_block, b_block, rows, nc, c, n);
-        }
-    });
-}
-
-/// The parallel GotoBLAS loops: each block of `op(B)` is packed once, its
-/// panels spread over the pool, then every task multiplies its rows of `A`
-/// by the shared block.
-fn gemm_shared<R: GemmReal>(s: &Shape, a: &[R], b: &[R], out: &mut [R], tasks: usize) {
-    let nr = nr::<R>();
-    let n = s.n;
-    let rows = s.m.div_ceil(tasks).div_ceil(MR) * MR;
-    R::with_b_pack(|b_pack| {
-        let b_pack = aligned(b_pack, KC * NC.min(n.div_ceil(nr) * nr));
-        for jc in (0..n).step_by(NC) {
-            let nc = NC.min(n - jc);
-            for pc in (0..s.k).step_by(KC) {
-                let kc = KC.min(s.k - pc);
-                let b_block = &mut b_pack[..nc.div_ceil(nr) * kc * nr];
-                b_block
-                    .par_chunks_mut(kc * nr)
-                    .enumerate()
-                    .for_each(|(jp, dst)| pack_b(s, b, dst, pc, kc, jc + jp * nr, nc - jp * nr));
-                let b_block = &*b_block;
-                let block = Block { jc, nc, pc, kc };
-                out.par_chunks_mut(rows * n)
-                    .enumerate()
-                    .for_each(|(t, c_rows)| row_blocks(s, a, b_block, block, t * rows, c_rows));
-            }
         }
     });
 }
