@@ -192,6 +192,28 @@ fn cpu_blocks_larger_than_one_packed_block_match_the_oracle() {
 }
 
 #[test]
+fn concurrent_parallel_cpu_calls_on_one_pool_match_the_oracle() {
+    // Several threads calling a parallel CPU gemm on one engine: the pool's
+    // workers, waiting in one call's joins, run tasks of the others, and
+    // every call must still get its own packed blocks.
+    let engine = Engine::builder().threads(2).gpu(false).build().unwrap();
+    let g = Gemm::new(160, 300, 400);
+    let (a, b, _) = inputs(&g, 7);
+    let (want, tol) = oracle(&g, &a, &b, None);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (engine, g, a, b, want, tol) = (&engine, &g, &a, &b, &want, &tol);
+            s.spawn(move || {
+                for i in 0..8 {
+                    let got = run(engine, g, a, b, None).unwrap();
+                    assert_close(&format!("thread {t} call {i}"), &got, want, tol);
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn alpha_and_beta_scale_the_product_and_c() {
     for (alpha, beta) in [(2.0, 0.0), (-0.5, 1.0), (1.0, -3.0), (0.0, 2.0)] {
         for g in transposes(Gemm::new(33, 70, 19).alpha(alpha).beta(beta)) {

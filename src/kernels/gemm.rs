@@ -53,8 +53,9 @@
 //! layout: `A` splits by rows of `C` (by `k` when transposed), `B` by `k`
 //! (by columns of `C` when transposed), `C` by rows.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::ops::Range;
+use std::thread::LocalKey;
 
 use rayon::prelude::*;
 
@@ -589,30 +590,36 @@ impl<R: GemmReal> Kernel<(&Buffer<R>, &Buffer<R>, &Buffer<R>)> for Gemm {
 /// The element types of [`Gemm`]: f32 (SGEMM) and f64 (DGEMM), each with
 /// its thread's packed blocks.
 pub trait GemmReal: Real {
-    /// Runs `f` on this thread's packed `A` block.
+    /// This thread's pack buffers: `A`'s ([`A_PACK`]) and `B`'s ([`B_PACK`]).
     #[doc(hidden)]
-    fn with_a_pack<O>(f: impl FnOnce(&mut Vec<Self>) -> O) -> O;
-    /// Runs `f` on this thread's packed `B` block.
-    #[doc(hidden)]
-    fn with_b_pack<O>(f: impl FnOnce(&mut Vec<Self>) -> O) -> O;
+    fn packs() -> &'static LocalKey<[Cell<Vec<Self>>; 2]>;
 }
 
 impl GemmReal for f32 {
-    fn with_a_pack<O>(f: impl FnOnce(&mut Vec<f32>) -> O) -> O {
-        PACKS.with(|(a, _)| f(&mut a.borrow_mut()))
-    }
-    fn with_b_pack<O>(f: impl FnOnce(&mut Vec<f32>) -> O) -> O {
-        PACKS.with(|(_, b)| f(&mut b.borrow_mut()))
+    fn packs() -> &'static LocalKey<[Cell<Vec<f32>>; 2]> {
+        &PACKS
     }
 }
 
 impl GemmReal for f64 {
-    fn with_a_pack<O>(f: impl FnOnce(&mut Vec<f64>) -> O) -> O {
-        PACKS_F64.with(|(a, _)| f(&mut a.borrow_mut()))
+    fn packs() -> &'static LocalKey<[Cell<Vec<f64>>; 2]> {
+        &PACKS_F64
     }
-    fn with_b_pack<O>(f: impl FnOnce(&mut Vec<f64>) -> O) -> O {
-        PACKS_F64.with(|(_, b)| f(&mut b.borrow_mut()))
-    }
+}
+
+const A_PACK: usize = 0;
+const B_PACK: usize = 1;
+
+/// Runs `f` on this thread's pack buffer `which`, taken out of the thread
+/// for the call and put back after. Nothing stays borrowed while `f` runs:
+/// the thread packing `B` for the pool waits in rayon's joins, where it may
+/// run other tasks, another call's gemm among them, that want the same
+/// buffer (such a call finds it empty and grows its own).
+fn with_pack<R: GemmReal, O>(which: usize, f: impl FnOnce(&mut Vec<R>) -> O) -> O {
+    let mut buf = R::packs().with(|p| p[which].take());
+    let out = f(&mut buf);
+    R::packs().with(|p| p[which].set(buf));
+    out
 }
 
 /// `x` as the GPU's uniform words for `R`: an f32's bits and 0, or an
@@ -651,13 +658,12 @@ impl Shape {
 }
 
 thread_local! {
-    /// Each thread's packed blocks of `A` and `B`, reused across calls: a
-    /// thread packing `B` for the pool packs `A` as one of its tasks.
-    static PACKS: (RefCell<Vec<f32>>, RefCell<Vec<f32>>) =
-        const { (RefCell::new(Vec::new()), RefCell::new(Vec::new())) };
+    /// Each thread's packed blocks of `A` and `B`, reused across calls (see
+    /// [`with_pack`]).
+    static PACKS: [Cell<Vec<f32>>; 2] = const { [Cell::new(Vec::new()), Cell::new(Vec::new())] };
     /// The same for f64.
-    static PACKS_F64: (RefCell<Vec<f64>>, RefCell<Vec<f64>>) =
-        const { (RefCell::new(Vec::new()), RefCell::new(Vec::new())) };
+    static PACKS_F64: [Cell<Vec<f64>>; 2] =
+        const { [Cell::new(Vec::new()), Cell::new(Vec::new())] };
 }
 
 /// `out += α·op(A)·op(B)`, serially (`threads` = 1) or over the engine's
@@ -672,7 +678,7 @@ fn gemm_cpu<R: GemmReal>(s: &Shape, a: &[R], b: &[R], out: &mut [R], threads: us
     let nr = nr::<R>();
     let n = s.n;
     let rows = s.m.div_ceil(threads.max(1)).div_ceil(MR) * MR;
-    R::with_b_pack(|b_pack| {
+    with_pack::<R, _>(B_PACK, |b_pack| {
         let b_pack = aligned(b_pack, KC * NC.min(n.div_ceil(nr) * nr));
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
@@ -721,7 +727,7 @@ fn row_blocks<R: GemmReal>(
     let m = c_rows.len() / n;
     // Row blocks of at most MC_MAX rows, of near-equal size, MR-aligned.
     let mc = m.div_ceil(m.div_ceil(MC_MAX)).div_ceil(MR) * MR;
-    R::with_a_pack(|a_pack| {
+    with_pack::<R, _>(A_PACK, |a_pack| {
         let a_pack = aligned(a_pack, KC * mc);
         for ic in (0..m).step_by(mc) {
             let rows = mc.min(m - ic);
