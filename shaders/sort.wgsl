@@ -376,6 +376,26 @@ fn load_val(i: u32) -> u32 {
     return vals_in[i - params.g0 * TILE];
 }
 
+// The scatters' last step: tile g's sorted keys (and values) in workgroup
+// memory, with each digit's first position in `sh_start`, go to their
+// slots, coalesced; padding past `valid` is not written, nor are slots
+// outside the dispatch's output window.
+fn write_sorted(g: u32, valid: u32, lid: u32) {
+    for (var k = 0u; k < SITEMS; k++) {
+        let p = k * SWG + lid;
+        if p < valid {
+            let key = sh_keys[p];
+            let d = digit(key);
+            let dst = table[table_slot(d, g)] + chunk_base(d) + p - sh_start[d];
+            if dst >= params.out_lo && dst < params.out_hi {
+                keys_out[dst - params.out_lo] = store_bits(key);
+                vals_out[dst - params.out_lo] = sh_vals[p];
+            }
+        }
+    }
+}
+// variant write_sorted_keys of write_sorted: `vals_out[dst - params.out_lo] = sh_vals[p];` => ``
+
 // Pass step 3, keys with u32 values (or generated indices); the keys-only
 // scatter is this with every value line dropped (the `variant` below).
 // Padding keys (past n) have digit 0xff and come last in the tile, so after
@@ -417,23 +437,12 @@ fn scatter_pairs(id: Ids) {
         workgroupBarrier();
     }
     digit_starts(id.lid);
-    for (var k = 0u; k < SITEMS; k++) {
-        let p = k * SWG + id.lid;
-        if p < valid {
-            let key = sh_keys[p];
-            let d = digit(key);
-            let dst = table[table_slot(d, g)] + chunk_base(d) + p - sh_start[d];
-            if dst >= params.out_lo && dst < params.out_hi {
-                keys_out[dst - params.out_lo] = store_bits(key);
-                vals_out[dst - params.out_lo] = sh_vals[p];
-            }
-        }
-    }
+    write_sorted(g, valid, id.lid);
 }
 // variant scatter_keys of scatter_pairs: `var val = 0u;` => ``, `val = load_val(i);` => ``,
 //     `sh_vals[p] = val;` => ``, `var vv: array<u32, SITEMS>;` => ``,
 //     `vv[j] = sh_vals[id.lid * SITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
-//     `vals_out[dst - params.out_lo] = sh_vals[p];` => ``
+//     `write_sorted(g, valid, id.lid);` => `write_sorted_keys(g, valid, id.lid);`
 
 // begin subgroups
 // Where the device has SUBGROUP with subgroups of at least 8 invocations
@@ -446,8 +455,9 @@ fn scatter_pairs(id: Ids) {
 // subgroup's count of that digit, whose old value every peer shuffles in.
 // The per-subgroup counts are then scanned across subgroups and the tile's
 // digits, giving each key its place in the stably sorted tile in one
-// scatter through workgroup memory: four barriers in all, against nine for
-// the split rounds. On lavapipe (subgroups of 8) the sort of 2^16 keys went
+// scatter through workgroup memory: four barriers in all, against ten for
+// the split rounds (two a round, one after the load, one for the digit
+// starts). On lavapipe (subgroups of 8) the sort of 2^16 keys went
 // from 8.2–9.2 ms to 6.7–7.4 ms (best of 22 calls, alternated runs).
 //
 // Counts are 16-bit fields, two digits to a word (a tile has at most 1024
@@ -581,22 +591,11 @@ fn scatter_pairs_sg(
         sh_vals[at] = vv[k];
     }
     workgroupBarrier();
-    // 4. Coalesced writes, as in `scatter_pairs`.
-    for (var k = 0u; k < SITEMS; k++) {
-        let p = k * SWG + id.lid;
-        if p < valid {
-            let key = sh_keys[p];
-            let d = digit(key);
-            let dst = table[table_slot(d, g)] + chunk_base(d) + p - sh_start[d];
-            if dst >= params.out_lo && dst < params.out_hi {
-                keys_out[dst - params.out_lo] = store_bits(key);
-                vals_out[dst - params.out_lo] = sh_vals[p];
-            }
-        }
-    }
+    // 4. Coalesced writes.
+    write_sorted(g, valid, id.lid);
 }
 // variant scatter_keys_sg of scatter_pairs_sg: `var val = 0u;` => ``, `val = load_val(i);` => ``,
 //     `vv[k] = val;` => ``, `var vv: array<u32, SITEMS>;` => ``,
 //     `sh_vals[at] = vv[k];` => ``,
-//     `vals_out[dst - params.out_lo] = sh_vals[p];` => ``
+//     `write_sorted(g, valid, id.lid);` => `write_sorted_keys(g, valid, id.lid);`
 // end subgroups

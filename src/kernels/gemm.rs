@@ -674,6 +674,9 @@ thread_local! {
 /// the 2-core Zen 5 development machine (2026-12-06) that took DGEMM from
 /// 10.4–10.9 ms to 11.1–11.4 ms at 1024³ and from 86–94 ms to 91–97 ms at
 /// 2048³ (alternated runs of `compare --kernels gemm_f64`); SGEMM was even.
+/// On an earlier development machine sharing measured slower for SGEMM
+/// at 1024³ (7.6–7.8 ms against 7.0 ms), so this is worth re-measuring on
+/// each new machine.
 fn gemm_cpu<R: GemmReal>(s: &Shape, a: &[R], b: &[R], out: &mut [R], threads: usize) {
     let nr = nr::<R>();
     let n = s.n;

@@ -36,9 +36,10 @@
 //!   that ranks keys stably in workgroup memory: four 2-bit split rounds,
 //!   or, with subgroups of 8 or more, one sweep that finds equal digits by
 //!   ballots (see the shader's header). An input larger than one storage
-//!   binding runs each pass in chunks of whole tiles, and each chunk's scatter once per output window
-//!   of one binding, writing only the slots in it: past one binding the
-//!   scatter's work grows with the number of windows. The digit table
+//!   binding runs each pass in chunks of whole tiles, and each chunk's
+//!   scatter once per output window of one binding, writing only the slots
+//!   in it: past one binding the scatter's work grows with the number of
+//!   windows. The digit table
 //!   (a quarter of the keys' bytes) is bound whole up to one binding (keys
 //!   up to about four bindings); past that each chunk keeps its part of the
 //!   table, scanned on its own, and two small dispatches per pass give each
@@ -1131,7 +1132,7 @@ fn sort_words(
     let chunks = word_chunks(gpu, kernel, n)?;
     gpu.scoped(kernel, || {
         // The scatters' subgroup variants where the device has SUBGROUP
-        // (the shader's `subgroups` section).
+        // with subgroups of 8 or more (the shader's `subgroups` section).
         let sg = sort_subgroups(gpu.info());
         // A table larger than one binding goes in parts, one per chunk.
         let local = table_len as u64 * 4 > gpu.info().chunk_bytes;
@@ -1172,9 +1173,14 @@ fn sort_words(
         let pairs = vals_b.is_some();
         let table = gpu.alloc_bytes(kernel, table_len as u64 * 4)?;
         let dummy = gpu.alloc_bytes(kernel, 16)?;
-        // Two rows of BUCKETS words per chunk (`chunk_heads`).
+        // Two rows of BUCKETS words per chunk (`chunk_heads`), for a table
+        // in parts only.
         let row_bytes = BUCKETS as u64 * 4;
-        let heads = gpu.alloc_bytes(kernel, chunks.len() as u64 * 2 * row_bytes)?;
+        let heads = if local {
+            Some(gpu.alloc_bytes(kernel, chunks.len() as u64 * 2 * row_bytes)?)
+        } else {
+            None
+        };
         let mut sums = Vec::new();
         let mut len = table_len;
         while len > TILE {
@@ -1193,7 +1199,7 @@ fn sort_words(
             vals_c.as_ref().unwrap_or(&keys_c),
             &table,
             &dummy,
-            &heads,
+            heads.as_ref().unwrap_or(&dummy),
         ];
         list.extend(sums.iter());
 
