@@ -622,3 +622,122 @@ fn f64_keys_past_one_binding_sort_in_chunks_and_windows_on_the_gpu() {
         assert_same_u32(&format!("argsort {what}"), &idx, &want_idx);
     }
 }
+
+// ---------- the keys-only CPU sort (MSD) ----------
+
+/// CPU engines with the pool's threads and with one thread: the MSD sort's
+/// parallel and serial paths.
+fn cpu_engines() -> Vec<(&'static str, Engine)> {
+    [("cpu", 0), ("cpu, 1 thread", 1)]
+        .into_iter()
+        .map(|(name, threads)| {
+            let e = Engine::builder()
+                .gpu(false)
+                .threads(threads)
+                .build()
+                .expect("a CPU engine")
+                .on(Backend::Cpu);
+            (name, e)
+        })
+        .collect()
+}
+
+/// `Sort` of f64 keys on both CPU engines against the documented order.
+fn check_f64_sort(what: &str, keys: Vec<f64>) {
+    let mut want: Vec<u64> = keys.iter().map(|k| k.to_bits()).collect();
+    want.sort_by_key(|&b| key64(b));
+    let kb = Buffer::from(keys);
+    for (name, e) in cpu_engines() {
+        let got: Vec<u64> = e
+            .run(&Sort, &kb)
+            .unwrap_or_else(|err| panic!("{what} on {name}: {err}"))
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
+            panic!(
+                "{what} n={} on {name}: first difference at {i}: got {:#x}, want {:#x}",
+                want.len(),
+                got[i],
+                want[i]
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{what} on {name}: length");
+    }
+}
+
+#[test]
+fn f64_keys_sort_by_msd_through_bunching_ties_outliers_and_deep_digits() {
+    let mut rng = Rng::new(77);
+    let mut uniform = |n: usize, lo: f64, width: f64| -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                let bits = u64::from(rng.next_u32()) << 21 ^ u64::from(rng.next_u32());
+                lo + width * (bits as f64 / (1u64 << 53) as f64)
+            })
+            .collect()
+    };
+    // Around the thresholds and the first level's bucket sizes.
+    for n in [
+        COMPARISON_SORT_THRESHOLD,
+        COMPARISON_SORT_THRESHOLD + 1,
+        2047,
+        PARALLEL_SORT_THRESHOLD - 1,
+        PARALLEL_SORT_THRESHOLD,
+        300_007,
+    ] {
+        check_f64_sort("uniform [0.5, 2)", uniform(n, 0.5, 1.5));
+    }
+    // Keys bunched in a range whose top 40 bits are shared, plus one far
+    // outlier: the first level splits off the outlier and leaves one
+    // bucket of every other key, which the pool sorts by further levels.
+    let mut bunched = uniform(300_000, 1.0, 1e-9);
+    bunched[123] = 1e300;
+    check_f64_sort("bunched with an outlier", bunched);
+    let mut bunched = uniform(5000, -1.0, 1e-9);
+    bunched[17] = f64::NAN;
+    check_f64_sort("bunched with a NaN", bunched);
+    // Keys that differ only in their low bits: every level's digit sits
+    // near the bottom.
+    let mut r = Rng::new(5);
+    let low: Vec<f64> = (0..200_003)
+        .map(|_| f64::from_bits(0x4000_0000_0000_0000 | u64::from(r.next_u32() & 0xfff)))
+        .collect();
+    check_f64_sort("low bits only", low);
+    // Few distinct keys (buckets of equal keys, far past the insertion
+    // sort's reach), all equal but one, and every class of f64.
+    let few: Vec<f64> = (0..250_000)
+        .map(|i| [3.0, -1.5, 0.0, 7.25, -0.0][i * 7 % 5])
+        .collect();
+    check_f64_sort("five distinct keys", few);
+    let mut one_off = vec![2.5f64; 100_000];
+    one_off[99_999] = 2.5000000000000004;
+    check_f64_sort("all equal but one", one_off);
+    check_f64_sort("every class", special_f64s(200_003, 31));
+    check_f64_sort("descending", (0..100_000).rev().map(f64::from).collect());
+}
+
+#[test]
+fn u32_keys_past_the_msd_threshold_sort_like_the_oracle() {
+    use tandem::kernels::sort::MSD_MIN_KEYS_32;
+    let mut rng = Rng::new(11);
+    let n = MSD_MIN_KEYS_32 + 5;
+    let random = rng.u32s(n);
+    // Every key below 2^20 but one: one first-level bucket holds the rest.
+    let mut bunched: Vec<u32> = random.iter().map(|k| k >> 12).collect();
+    bunched[n / 2] = u32::MAX;
+    for (what, keys) in [("random", random), ("bunched", bunched)] {
+        let mut want = keys.clone();
+        want.sort_unstable();
+        let kb = Buffer::from(keys);
+        for (name, e) in cpu_engines() {
+            let got = e.run(&Sort, &kb).expect("sort").to_vec().unwrap();
+            assert!(
+                got == want,
+                "{what} u32 n={n} on {name}: differs from the oracle"
+            );
+        }
+    }
+}

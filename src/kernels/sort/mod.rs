@@ -20,8 +20,17 @@
 //! - An empty input gives empty outputs and dispatches nothing.
 //!
 //! # Algorithms
-//! - CPU: LSD radix sort with 8-bit digits (four passes, eight for f64) on
-//!   the rayon pool.
+//! - CPU, keys only ([`Sort`]) of f64, and of 32-bit types from
+//!   [`MSD_MIN_KEYS_32`] keys: MSD radix sort down to cache-sized buckets
+//!   (`msd.rs`). One parallel pass over memory scatters the keys by a
+//!   top digit of 8 to 12 bits into buckets of about 2^11 keys; each
+//!   bucket is then sorted in cache by a further digit and an insertion
+//!   pass. Each level takes its digit just below the highest bit in which
+//!   its keys differ, so shared bits cost nothing and a bucket of equal
+//!   keys is done in one read. Keys alone need no stability (equal keys
+//!   are equal bits).
+//! - CPU, otherwise: LSD radix sort with 8-bit digits (four passes, eight
+//!   for f64) on the rayon pool.
 //!   One counting pass computes every digit's histogram at once (per chunk);
 //!   a pass whose digit is the same for every key is skipped. Each pass
 //!   scatters in parallel: every chunk writes to offsets it owns, computed
@@ -60,6 +69,8 @@
 use std::ops::Range;
 
 use rayon::prelude::*;
+
+mod msd;
 
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{Cpu, pool};
@@ -116,6 +127,15 @@ pub const COMPARISON_SORT_THRESHOLD: usize = 512;
 /// From this many elements the CPU radix sort runs its passes on the rayon
 /// pool; below, on the calling thread.
 pub const PARALLEL_SORT_THRESHOLD: usize = 1 << 16;
+
+/// From this many 32-bit keys up, the keys-only CPU sort ([`Sort`]) runs
+/// MSD radix passes down to cache-sized buckets instead of the LSD passes:
+/// below, the LSD sort's four passes run in the last-level cache and win.
+/// Measured on a 2-core Zen 5 VM with 32 MiB of L3: even at 2^23 keys,
+/// LSD 1.3–1.6× faster at 2^20, MSD 1.2–1.7× faster at 2^24. f64 keys
+/// (eight LSD passes) take the MSD sort from [`COMPARISON_SORT_THRESHOLD`]
+/// up.
+pub const MSD_MIN_KEYS_32: usize = 1 << 23;
 
 /// Bits per digit.
 const RADIX_BITS: u32 = 8;
@@ -311,9 +331,25 @@ fn check_indices<T: Element>(kernel: &'static str, n: usize) -> Result<()> {
 
 /// A key word the CPU radix sort works on: `u32` for the 32-bit types,
 /// `u64` for f64 (eight 8-bit digits).
-trait Word: Copy + Ord + Send + Sync + bytemuck::Pod + 'static {
+trait Word:
+    Copy
+    + Ord
+    + Send
+    + Sync
+    + bytemuck::Pod
+    + std::ops::BitOr<Output = Self>
+    + std::ops::BitXor<Output = Self>
+    + std::ops::Shr<u32, Output = Self>
+    + 'static
+{
     /// 8-bit digits in a word.
     const DIGITS: usize;
+    /// The zero word.
+    const ZERO: Self;
+    /// The low bits, as many as a `usize` holds.
+    fn low(self) -> usize;
+    /// The index of the highest set bit; `None` for zero.
+    fn highest_bit(self) -> Option<u32>;
     /// The 8-bit digit at `shift`.
     fn digit(self, shift: u32) -> usize;
     /// A scratch vector of `n` words (contents unspecified), from the pool.
@@ -324,6 +360,15 @@ trait Word: Copy + Ord + Send + Sync + bytemuck::Pod + 'static {
 
 impl Word for u32 {
     const DIGITS: usize = 4;
+    const ZERO: u32 = 0;
+    #[inline(always)]
+    fn low(self) -> usize {
+        self as usize
+    }
+    #[inline(always)]
+    fn highest_bit(self) -> Option<u32> {
+        self.checked_ilog2()
+    }
     #[inline(always)]
     fn digit(self, shift: u32) -> usize {
         ((self >> shift) & 0xff) as usize
@@ -338,6 +383,15 @@ impl Word for u32 {
 
 impl Word for u64 {
     const DIGITS: usize = 8;
+    const ZERO: u64 = 0;
+    #[inline(always)]
+    fn low(self) -> usize {
+        self as usize
+    }
+    #[inline(always)]
+    fn highest_bit(self) -> Option<u32> {
+        self.checked_ilog2()
+    }
     #[inline(always)]
     fn digit(self, shift: u32) -> usize {
         ((self >> shift) & 0xff) as usize
@@ -469,7 +523,14 @@ fn cpu_sort<T: Element>(cpu: &Cpu, keys: &[T], values: Values<'_>) -> (Vec<T>, O
         keys: &[T],
         values: Values<'_>,
     ) -> (Vec<T>, Option<Vec<u32>>) {
-        let (k, v) = radix_sort::<K>(cpu, bytemuck::cast_slice(keys), values);
+        let src: &[K::W] = bytemuck::cast_slice(keys);
+        if matches!(values, Values::None) && msd::wins::<K::W>(src.len()) {
+            return (
+                bytemuck::allocation::cast_vec(msd::sort_keys::<K>(cpu, src)),
+                None,
+            );
+        }
+        let (k, v) = radix_sort::<K>(cpu, src, values);
         (bytemuck::allocation::cast_vec(k), v)
     }
     match T::TYPE {

@@ -1,0 +1,410 @@
+//! The keys-only CPU sort ([`Sort`](super::Sort)): most-significant-digit
+//! radix sort down to buckets that fit in cache.
+//!
+//! Keys alone need no stability: equal keys are equal bits. So instead of
+//! the LSD sort's full passes over memory (up to eight for f64), one
+//! parallel pass scatters the keys by their top digit into buckets of a few
+//! thousand, and each bucket is then sorted where it sits in cache, by
+//! further digits, down to pieces of [`LEAF`] keys or fewer that an
+//! insertion sort finishes.
+//!
+//! Every level takes its digit just below the highest bit in which its keys
+//! differ (an OR of each key XOR the first), so digits that every key
+//! shares cost nothing, a bucket of equal keys is done after one read, and
+//! keys bunched in a narrow range (f64 in `[1, 2)` share their top twelve
+//! bits) still spread over every bucket.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::{KeyMap, MIN_CHUNK, PARALLEL_SORT_THRESHOLD, SharedOut, Word};
+use crate::cpu::Cpu;
+
+/// Buckets of at most this many keys are finished by insertion sort.
+const LEAF: usize = 16;
+/// Most bits of a digit in cache; a level of `m` keys takes about
+/// `log2(m) - LEVEL_SLACK` bits, a few keys a bucket.
+const MAX_BITS: u32 = 11;
+/// See [`MAX_BITS`].
+const LEVEL_SLACK: u32 = 0;
+/// Fewest and most bits of the first level's digit: the one pass over
+/// memory, which scatters into that many streams per thread.
+const TOP_BITS: (u32, u32) = (8, 12);
+/// The first level aims at buckets of about `2^TOP_BUCKET_LOG2` keys (16
+/// KiB of f64: in L1 with their scratch).
+const TOP_BUCKET_LOG2: u32 = 11;
+
+/// Whether [`sort_keys`] is the faster keys-only sort for `n` keys of
+/// word `W`.
+pub(super) fn wins<W: Word>(n: usize) -> bool {
+    n >= super::COMPARISON_SORT_THRESHOLD && (W::DIGITS > 4 || n >= super::MSD_MIN_KEYS_32)
+}
+
+/// Bits of the first level's digit for `n` keys.
+fn top_bits(n: usize) -> u32 {
+    n.ilog2()
+        .saturating_sub(TOP_BUCKET_LOG2)
+        .clamp(TOP_BITS.0, TOP_BITS.1)
+}
+
+/// Bits of a digit in cache for a bucket of `m` keys.
+fn level_bits(m: usize) -> u32 {
+    m.ilog2().saturating_sub(LEVEL_SLACK).clamp(1, MAX_BITS)
+}
+
+/// The sorted keys of `src` (element bits: the key map applies on the way
+/// in and is undone on the way out).
+pub(super) fn sort_keys<K: KeyMap>(cpu: &Cpu, src: &[K::W]) -> Vec<K::W> {
+    let n = src.len();
+    let parallel = n >= PARALLEL_SORT_THRESHOLD && cpu.threads() > 1;
+    let mut out = K::W::take(n);
+    let mut run = || {
+        let Some(hb) = differing_bit::<K, true>(src, parallel) else {
+            // Every key is the same.
+            out.copy_from_slice(src);
+            return;
+        };
+        let mut tmp = K::W::take(n);
+        let (shift, bits) = digit_at(hb, top_bits(n));
+        let ends = scatter::<K, true>(src, &mut out, shift, bits, parallel, cpu.threads());
+        let finish = |(d, t): (&mut [K::W], &mut [K::W])| {
+            if parallel && d.len() >= PARALLEL_SORT_THRESHOLD && d.len() > n / 4 {
+                par_msd::<K>(d, t, false, cpu.threads());
+            } else {
+                msd(d, t, false);
+            }
+            if !K::IDENTITY {
+                d.iter_mut().for_each(|k| *k = K::bits(*k));
+            }
+        };
+        let parts = split(&mut out, &mut tmp, &ends);
+        if parallel {
+            parts.into_par_iter().for_each(finish);
+        } else {
+            parts.into_iter().for_each(finish);
+        }
+        K::W::give_back(tmp);
+    };
+    if parallel {
+        cpu.install(run);
+    } else {
+        run();
+    }
+    out
+}
+
+/// The digit of a level whose keys differ at most in bits `..=hb`: its
+/// `(shift, bits)`, `bits` at most `want`.
+fn digit_at(hb: u32, want: u32) -> (u32, u32) {
+    let bits = want.min(hb + 1);
+    (hb + 1 - bits, bits)
+}
+
+/// The highest bit in which the keys (mapped by `K` when `MAP`) differ, or
+/// `None` when they are all the same.
+fn differing_bit<K: KeyMap, const MAP: bool>(keys: &[K::W], parallel: bool) -> Option<u32> {
+    let key = |b: K::W| if MAP { K::key(b) } else { b };
+    let first = key(*keys.first()?);
+    let fold = |s: &[K::W]| s.iter().fold(K::W::ZERO, |acc, &b| acc | (key(b) ^ first));
+    let diff = if parallel {
+        keys.par_chunks(MIN_CHUNK)
+            .map(fold)
+            .reduce(|| K::W::ZERO, |a, b| a | b)
+    } else {
+        fold(keys)
+    };
+    diff.highest_bit()
+}
+
+/// Scatters `src` (mapped by `K` when `MAP`) into `dst` by the digit
+/// `(shift, bits)`, in parallel chunks when `parallel`; returns each
+/// bucket's end in `dst`.
+fn scatter<K: KeyMap, const MAP: bool>(
+    src: &[K::W],
+    dst: &mut [K::W],
+    shift: u32,
+    bits: u32,
+    parallel: bool,
+    threads: usize,
+) -> Vec<usize> {
+    debug_assert_eq!(src.len(), dst.len());
+    let n = src.len();
+    let chunk = if parallel {
+        n.div_ceil(threads * 4).max(MIN_CHUNK)
+    } else {
+        n.max(1)
+    };
+    let ranges: Vec<Range<usize>> = (0..n)
+        .step_by(chunk)
+        .map(|s| s..(s + chunk).min(n))
+        .collect();
+    let count = |r: &Range<usize>| count_digits::<K, MAP>(&src[r.clone()], shift, bits);
+    let mut offsets: Vec<Box<Table>> = if parallel {
+        ranges.par_iter().map(count).collect()
+    } else {
+        ranges.iter().map(count).collect()
+    };
+    // Exclusive scan, digit-major then chunk: chunk c's keys of digit d go
+    // to offsets[c][d] onward.
+    let mut ends = vec![0usize; 1 << bits];
+    let mut run = 0usize;
+    for (d, end) in ends.iter_mut().enumerate() {
+        for off in offsets.iter_mut() {
+            let c = off[d];
+            off[d] = run;
+            run += c;
+        }
+        *end = run;
+    }
+    debug_assert_eq!(run, n);
+    let out = SharedOut(dst.as_mut_ptr());
+    let task = |(r, off): (&Range<usize>, &mut Box<Table>)| {
+        // SAFETY: `off` holds this chunk's exclusive offsets, from exact
+        // counts of these very keys at this digit: every slot it writes is
+        // below n (`dst`'s length) and owned by this chunk alone.
+        unsafe { scatter_chunk::<K, MAP>(&src[r.clone()], off, shift, bits, out) }
+    };
+    if parallel {
+        ranges.par_iter().zip(offsets.par_iter_mut()).for_each(task);
+    } else {
+        ranges.iter().zip(offsets.iter_mut()).for_each(task);
+    }
+    ends
+}
+
+/// A digit table of a parallel level: counts, then offsets.
+type Table = [usize; TABLE];
+/// Entries of [`Table`]: digits of up to [`TOP_BITS`]`.1` bits.
+const TABLE: usize = 1 << TOP_BITS.1;
+
+/// Counts the digits `(shift, bits)` of `keys` (mapped by `K` when `MAP`).
+fn count_digits<K: KeyMap, const MAP: bool>(keys: &[K::W], shift: u32, bits: u32) -> Box<Table> {
+    debug_assert!(bits <= TOP_BITS.1);
+    let mask = (1 << bits) - 1;
+    let mut c = Box::new([0usize; TABLE]);
+    for &b in keys {
+        let k = if MAP { K::key(b) } else { b };
+        c[(k >> shift).low() & mask] += 1;
+    }
+    c
+}
+
+/// Scatters `keys` (mapped by `K` when `MAP`) by the digit `(shift, bits)`:
+/// each to `out[off[digit]]`, bumping the offset.
+///
+/// # Safety
+/// `off` must hold exclusive offsets into `out` from exact counts of these
+/// keys' digits, in slots no other thread writes meanwhile.
+unsafe fn scatter_chunk<K: KeyMap, const MAP: bool>(
+    keys: &[K::W],
+    off: &mut Table,
+    shift: u32,
+    bits: u32,
+    out: SharedOut<K::W>,
+) {
+    let mask = (1 << bits) - 1;
+    for &b in keys {
+        let k = if MAP { K::key(b) } else { b };
+        let d = (k >> shift).low() & mask;
+        let o = off[d];
+        off[d] = o + 1;
+        // SAFETY: by the contract, `o` is a slot of `out` this call owns.
+        unsafe { out.0.add(o).write(k) };
+    }
+}
+
+/// `a` and `b` cut at the bucket ends `ends`: each bucket's pair of parts.
+fn split<'a, W>(
+    mut a: &'a mut [W],
+    mut b: &'a mut [W],
+    ends: &[usize],
+) -> Vec<(&'a mut [W], &'a mut [W])> {
+    let mut parts = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for &end in ends {
+        if end > start {
+            let (ha, ta) = std::mem::take(&mut a).split_at_mut(end - start);
+            let (hb, tb) = std::mem::take(&mut b).split_at_mut(end - start);
+            parts.push((ha, hb));
+            (a, b) = (ta, tb);
+        }
+        start = end;
+    }
+    parts
+}
+
+/// Sorts the keys in `data` (mapped keys) into `data`, or into `tmp` when
+/// `into_tmp`, using the other as scratch, on the pool: for buckets too
+/// large for one thread (keys bunched under one top digit).
+fn par_msd<K: KeyMap>(data: &mut [K::W], tmp: &mut [K::W], into_tmp: bool, threads: usize) {
+    let Some(hb) = differing_bit::<K, false>(data, true) else {
+        if into_tmp {
+            tmp.copy_from_slice(data);
+        }
+        return;
+    };
+    let n = data.len();
+    let (shift, bits) = digit_at(hb, top_bits(n));
+    let ends = scatter::<K, false>(data, tmp, shift, bits, true, threads);
+    split(tmp, data, &ends).into_par_iter().for_each(|(t, d)| {
+        if t.len() >= PARALLEL_SORT_THRESHOLD && t.len() > n / 4 {
+            par_msd::<K>(t, d, !into_tmp, threads);
+        } else {
+            msd(t, d, !into_tmp);
+        }
+    });
+}
+
+/// Sorts the keys in `data` into `data`, or into `tmp` when `into_tmp`,
+/// using the other as scratch.
+fn msd<W: Word>(data: &mut [W], tmp: &mut [W], into_tmp: bool) {
+    let m = data.len();
+    if m <= LEAF {
+        insertion_sort(data);
+        if into_tmp {
+            tmp.copy_from_slice(data);
+        }
+        return;
+    }
+    let first = data[0];
+    let diff = data.iter().fold(W::ZERO, |acc, &k| acc | (k ^ first));
+    let Some(hb) = diff.highest_bit() else {
+        if into_tmp {
+            tmp.copy_from_slice(data);
+        }
+        return;
+    };
+    let (shift, bits) = digit_at(hb, level_bits(m));
+    // u32 offsets where the level's keys allow: the table takes half the
+    // cache.
+    if u32::try_from(m).is_ok() {
+        level::<W, u32>(data, tmp, shift, bits);
+    } else {
+        level::<W, usize>(data, tmp, shift, bits);
+    }
+    // Every key is now at most a short bucket away from its place: one
+    // insertion pass over the level finishes it, where the result goes.
+    if into_tmp {
+        insertion_sort(tmp);
+    } else {
+        insertion_copy(tmp, data);
+    }
+}
+
+/// One level of [`msd`]: scatters `data` into `tmp` by the digit
+/// `(shift, bits)`, then sorts in place, in `tmp`, each bucket too long to
+/// be left to the insertion pass.
+fn level<W: Word, O: Offset>(data: &mut [W], tmp: &mut [W], shift: u32, bits: u32) {
+    let mask = (1usize << bits) - 1;
+    let digit = |k: W| (k >> shift).low() & mask;
+    let mut off = vec![O::ZERO; 1 << bits];
+    for &k in data.iter() {
+        off[digit(k)].bump();
+    }
+    let mut run = O::ZERO;
+    for o in off.iter_mut() {
+        let c = *o;
+        *o = run;
+        run.add(c);
+    }
+    for &k in data.iter() {
+        let o = &mut off[digit(k)];
+        tmp[o.get()] = k;
+        o.bump();
+    }
+    // `off[d]` is now bucket d's end.
+    let mut start = 0;
+    for end in off {
+        let end = end.get();
+        if end - start > LEAF {
+            msd(&mut tmp[start..end], &mut data[start..end], false);
+        }
+        start = end;
+    }
+}
+
+/// A count or offset in a digit table.
+trait Offset: Copy {
+    const ZERO: Self;
+    fn get(self) -> usize;
+    fn bump(&mut self);
+    fn add(&mut self, other: Self);
+}
+
+impl Offset for u32 {
+    const ZERO: u32 = 0;
+    #[inline(always)]
+    fn get(self) -> usize {
+        self as usize
+    }
+    #[inline(always)]
+    fn bump(&mut self) {
+        *self += 1;
+    }
+    #[inline(always)]
+    fn add(&mut self, other: u32) {
+        *self += other;
+    }
+}
+
+impl Offset for usize {
+    const ZERO: usize = 0;
+    #[inline(always)]
+    fn get(self) -> usize {
+        self
+    }
+    #[inline(always)]
+    fn bump(&mut self) {
+        *self += 1;
+    }
+    #[inline(always)]
+    fn add(&mut self, other: usize) {
+        *self += other;
+    }
+}
+
+/// Copies `src` into `dst` in sorted order by insertion: quick when every
+/// key is near its place.
+fn insertion_copy<W: Word>(src: &[W], dst: &mut [W]) {
+    debug_assert_eq!(src.len(), dst.len());
+    let Some(&first) = src.first() else { return };
+    dst[0] = first;
+    // The largest key so far, `dst[i - 1]`, kept in a register: a key not
+    // below it (most keys) is stored without reading `dst` back.
+    let mut last = first;
+    for (i, &x) in src.iter().enumerate().skip(1) {
+        if x >= last {
+            dst[i] = x;
+            last = x;
+            continue;
+        }
+        let mut j = i;
+        while j > 0 && dst[j - 1] > x {
+            dst[j] = dst[j - 1];
+            j -= 1;
+        }
+        dst[j] = x;
+    }
+}
+
+/// Sorts a slice in place by insertion: for short slices, or slices whose
+/// keys are each near their place.
+fn insertion_sort<W: Word>(v: &mut [W]) {
+    let Some(&first) = v.first() else { return };
+    // As in `insertion_copy`: `last` is `v[i - 1]`.
+    let mut last = first;
+    for i in 1..v.len() {
+        let x = v[i];
+        if x >= last {
+            last = x;
+            continue;
+        }
+        let mut j = i;
+        while j > 0 && v[j - 1] > x {
+            v[j] = v[j - 1];
+            j -= 1;
+        }
+        v[j] = x;
+    }
+}
