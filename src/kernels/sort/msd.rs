@@ -23,11 +23,8 @@ use crate::cpu::Cpu;
 
 /// Buckets of at most this many keys are finished by insertion sort.
 const LEAF: usize = 16;
-/// Most bits of a digit in cache; a level of `m` keys takes about
-/// `log2(m) - LEVEL_SLACK` bits, a few keys a bucket.
-const MAX_BITS: u32 = 11;
-/// See [`MAX_BITS`].
-const LEVEL_SLACK: u32 = 0;
+/// Most bits of a digit in cache (a table of 8K `u32` offsets).
+const MAX_BITS: u32 = 13;
 /// Fewest and most bits of the first level's digit: the one pass over
 /// memory, which scatters into that many streams per thread.
 const TOP_BITS: (u32, u32) = (8, 12);
@@ -48,9 +45,13 @@ fn top_bits(n: usize) -> u32 {
         .clamp(TOP_BITS.0, TOP_BITS.1)
 }
 
-/// Bits of a digit in cache for a bucket of `m` keys.
+/// Bits of a digit in cache for a bucket of `m` keys: one more than
+/// `log2(m)`, so that buckets average under one key and few keys share
+/// one. The insertion pass then seldom moves a key, and its branches
+/// (which mispredict on every move) seldom miss: one bit fewer measured
+/// 10–30% slower.
 fn level_bits(m: usize) -> u32 {
-    m.ilog2().saturating_sub(LEVEL_SLACK).clamp(1, MAX_BITS)
+    (m.ilog2() + 1).min(MAX_BITS)
 }
 
 /// The sorted keys of `src` (element bits: the key map applies on the way
