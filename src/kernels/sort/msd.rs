@@ -61,14 +61,13 @@ pub(super) fn sort_keys<K: KeyMap>(cpu: &Cpu, src: &[K::W]) -> Vec<K::W> {
     let parallel = n >= PARALLEL_SORT_THRESHOLD && cpu.threads() > 1;
     let mut out = K::W::take(n);
     let mut run = || {
-        let Some(hb) = differing_bit::<K, true>(src, parallel) else {
+        let Some(ends) = scatter::<K, true>(src, &mut out, top_bits(n), parallel, cpu.threads())
+        else {
             // Every key is the same.
             out.copy_from_slice(src);
             return;
         };
         let mut tmp = K::W::take(n);
-        let (shift, bits) = digit_at(hb, top_bits(n));
-        let ends = scatter::<K, true>(src, &mut out, shift, bits, parallel, cpu.threads());
         let finish = |(d, t): (&mut [K::W], &mut [K::W])| {
             if parallel && d.len() >= PARALLEL_SORT_THRESHOLD && d.len() > n / 4 {
                 par_msd::<K>(d, t, false, cpu.threads());
@@ -118,19 +117,37 @@ fn differing_bit<K: KeyMap, const MAP: bool>(keys: &[K::W], parallel: bool) -> O
     diff.highest_bit()
 }
 
-/// Scatters `src` (mapped by `K` when `MAP`) into `dst` by the digit
-/// `(shift, bits)`, in parallel chunks when `parallel`; returns each
-/// bucket's end in `dst`.
+/// Keys [`scatter`] samples to place its digit.
+const SAMPLE: usize = 1024;
+
+/// Scatters `src` (mapped by `K` when `MAP`) into `dst` by a digit of up to
+/// `want` bits just below the highest bit in which the keys differ, in
+/// parallel chunks when `parallel`; returns each bucket's end in `dst`, or
+/// `None` (writing nothing) when every key is the same.
+///
+/// The digit is placed from a sample of the keys; the counting pass also
+/// ORs every key's difference from the first, and counts again in the rare
+/// case the sample missed a higher differing bit. So one read of the keys
+/// places the digit and counts it.
 fn scatter<K: KeyMap, const MAP: bool>(
     src: &[K::W],
     dst: &mut [K::W],
-    shift: u32,
-    bits: u32,
+    want: u32,
     parallel: bool,
     threads: usize,
-) -> Vec<usize> {
+) -> Option<Vec<usize>> {
     debug_assert_eq!(src.len(), dst.len());
     let n = src.len();
+    let key = |b: K::W| if MAP { K::key(b) } else { b };
+    let first = key(*src.first()?);
+    let sample = src
+        .iter()
+        .step_by(n.div_ceil(SAMPLE))
+        .fold(K::W::ZERO, |acc, &b| acc | (key(b) ^ first));
+    let mut hb = match sample.highest_bit() {
+        Some(hb) => hb,
+        None => differing_bit::<K, MAP>(src, parallel)?,
+    };
     let chunk = if parallel {
         n.div_ceil(threads * 4).max(MIN_CHUNK)
     } else {
@@ -140,11 +157,25 @@ fn scatter<K: KeyMap, const MAP: bool>(
         .step_by(chunk)
         .map(|s| s..(s + chunk).min(n))
         .collect();
-    let count = |r: &Range<usize>| count_digits::<K, MAP>(&src[r.clone()], shift, bits);
-    let mut offsets: Vec<Box<Table>> = if parallel {
-        ranges.par_iter().map(count).collect()
-    } else {
-        ranges.iter().map(count).collect()
+    let (mut offsets, shift, bits) = loop {
+        let (shift, bits) = digit_at(hb, want);
+        let count = |r: &Range<usize>| count_digits::<K, MAP>(&src[r.clone()], first, shift, bits);
+        let counted: Vec<(Box<Table>, K::W)> = if parallel {
+            ranges.par_iter().map(count).collect()
+        } else {
+            ranges.iter().map(count).collect()
+        };
+        let diff = counted.iter().fold(K::W::ZERO, |acc, c| acc | c.1);
+        match diff.highest_bit() {
+            Some(exact) if exact > hb => hb = exact,
+            _ => {
+                break (
+                    counted.into_iter().map(|c| c.0).collect::<Vec<_>>(),
+                    shift,
+                    bits,
+                );
+            }
+        }
     };
     // Exclusive scan, digit-major then chunk: chunk c's keys of digit d go
     // to offsets[c][d] onward.
@@ -171,7 +202,7 @@ fn scatter<K: KeyMap, const MAP: bool>(
     } else {
         ranges.iter().zip(offsets.iter_mut()).for_each(task);
     }
-    ends
+    Some(ends)
 }
 
 /// A digit table of a parallel level: counts, then offsets.
@@ -179,16 +210,24 @@ type Table = [usize; TABLE];
 /// Entries of [`Table`]: digits of up to [`TOP_BITS`]`.1` bits.
 const TABLE: usize = 1 << TOP_BITS.1;
 
-/// Counts the digits `(shift, bits)` of `keys` (mapped by `K` when `MAP`).
-fn count_digits<K: KeyMap, const MAP: bool>(keys: &[K::W], shift: u32, bits: u32) -> Box<Table> {
+/// Counts the digits `(shift, bits)` of `keys` (mapped by `K` when `MAP`),
+/// and ORs together every key's difference from `first`.
+fn count_digits<K: KeyMap, const MAP: bool>(
+    keys: &[K::W],
+    first: K::W,
+    shift: u32,
+    bits: u32,
+) -> (Box<Table>, K::W) {
     debug_assert!(bits <= TOP_BITS.1);
     let mask = (1 << bits) - 1;
     let mut c = Box::new([0usize; TABLE]);
+    let mut diff = K::W::ZERO;
     for &b in keys {
         let k = if MAP { K::key(b) } else { b };
+        diff = diff | (k ^ first);
         c[(k >> shift).low() & mask] += 1;
     }
-    c
+    (c, diff)
 }
 
 /// Scatters `keys` (mapped by `K` when `MAP`) by the digit `(shift, bits)`:
@@ -239,15 +278,13 @@ fn split<'a, W>(
 /// `into_tmp`, using the other as scratch, on the pool: for buckets too
 /// large for one thread (keys bunched under one top digit).
 fn par_msd<K: KeyMap>(data: &mut [K::W], tmp: &mut [K::W], into_tmp: bool, threads: usize) {
-    let Some(hb) = differing_bit::<K, false>(data, true) else {
+    let n = data.len();
+    let Some(ends) = scatter::<K, false>(data, tmp, top_bits(n), true, threads) else {
         if into_tmp {
             tmp.copy_from_slice(data);
         }
         return;
     };
-    let n = data.len();
-    let (shift, bits) = digit_at(hb, top_bits(n));
-    let ends = scatter::<K, false>(data, tmp, shift, bits, true, threads);
     split(tmp, data, &ends).into_par_iter().for_each(|(t, d)| {
         if t.len() >= PARALLEL_SORT_THRESHOLD && t.len() > n / 4 {
             par_msd::<K>(t, d, !into_tmp, threads);
