@@ -73,6 +73,9 @@ pub(crate) struct Case {
     pub(crate) serial_max: Option<(usize, &'static str)>,
     /// The GPU columns' cap on a software driver.
     pub(crate) software_gpu_max: usize,
+    /// A line printed under the case's title: what its figures mean where
+    /// that is not the usual.
+    pub(crate) note: Option<&'static str>,
     pub(crate) setup: Box<dyn Fn(usize) -> Box<dyn Instance>>,
 }
 
@@ -91,6 +94,7 @@ impl Case {
             default_max: None,
             serial_max: None,
             software_gpu_max: SOFTWARE_GPU_MAX_ELEMENTS,
+            note: None,
             setup: Box::new(move |n| Box::new(setup(n))),
         }
     }
@@ -118,6 +122,7 @@ impl Case {
             default_max: Some(probe.max_n),
             serial_max: None,
             software_gpu_max: SOFTWARE_GPU_MAX_ELEMENTS.min(probe.max_n),
+            note: None,
             setup: Box::new(|n| Box::new(Entry(probe.call(n)))),
         }
     }
@@ -127,6 +132,12 @@ impl Case {
     /// override it.
     pub(crate) fn max_elements(mut self, elements: usize) -> Case {
         self.default_max = Some(elements);
+        self
+    }
+
+    /// Prints `note` under the case's title.
+    pub(crate) fn note(mut self, note: &'static str) -> Case {
+        self.note = Some(note);
         self
     }
 

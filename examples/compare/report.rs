@@ -178,6 +178,9 @@ pub(crate) fn print_table(
         "{} ({} family, {}; {:.0} B/element moved, {:.2} flops/B{peer_name})",
         case.name, case.family, case.element, per_element, flops_per_byte,
     ));
+    if let Some(note) = case.note {
+        log.say(format!("  ({note})"));
+    }
     let mut header = vec![case.axis.label, "serial", "cpu"];
     if gpu {
         header.extend(["gpu(host)", "gpu(res)"]);
