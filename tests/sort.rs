@@ -699,6 +699,17 @@ fn f64_keys_sort_by_msd_through_bunching_ties_outliers_and_deep_digits() {
     let mut bunched = uniform(5000, -1.0, 1e-9);
     bunched[17] = f64::NAN;
     check_f64_sort("bunched with a NaN", bunched);
+    // Normally distributed keys: both signs, the first level's buckets
+    // are exponents, a few of them past an in-cache level's reach.
+    let mut r = Rng::new(8);
+    let normal: Vec<f64> = (0..400_001)
+        .map(|_| {
+            let u1 = (f64::from(r.next_u32()) + 0.5) / 4_294_967_296.0;
+            let u2 = f64::from(r.next_u32()) / 4_294_967_296.0;
+            (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        })
+        .collect();
+    check_f64_sort("normal", normal);
     // Keys that differ only in their low bits: every level's digit sits
     // near the bottom.
     let mut r = Rng::new(5);

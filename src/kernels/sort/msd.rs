@@ -3,10 +3,13 @@
 //!
 //! Keys alone need no stability: equal keys are equal bits. So instead of
 //! the LSD sort's full passes over memory (up to eight for f64), one
-//! parallel pass scatters the keys by their top digit into buckets of a few
-//! thousand, and each bucket is then sorted where it sits in cache, by
-//! further digits, down to pieces of [`LEAF`] keys or fewer that an
-//! insertion sort finishes.
+//! parallel pass scatters the keys by a top digit into buckets of about
+//! 2^11 keys, and each bucket is then sorted where it sits in cache: one
+//! more digit, of a bit more than log2 of the bucket's size, leaves most
+//! keys alone in their sub-bucket, and one insertion pass over the bucket
+//! finishes it. Sub-buckets of more than [`LEAF`] keys get a level of
+//! their own first; buckets of more than [`WIDE_MIN`] keys (keys bunched
+//! under one top digit) get another level like the first.
 //!
 //! Every level takes its digit just below the highest bit in which its keys
 //! differ (an OR of each key XOR the first), so digits that every key
@@ -21,7 +24,8 @@ use rayon::prelude::*;
 use super::{KeyMap, MIN_CHUNK, PARALLEL_SORT_THRESHOLD, SharedOut, Word};
 use crate::cpu::Cpu;
 
-/// Buckets of at most this many keys are finished by insertion sort.
+/// A level's sub-buckets of at most this many keys are left to its
+/// insertion pass; longer ones get a level of their own.
 const LEAF: usize = 16;
 /// Most bits of a digit in cache (a table of 8K `u32` offsets).
 const MAX_BITS: u32 = 13;
@@ -37,6 +41,11 @@ const TOP_BUCKET_LOG2: u32 = 11;
 pub(super) fn wins<W: Word>(n: usize) -> bool {
     n >= super::COMPARISON_SORT_THRESHOLD && (W::DIGITS > 4 || n >= super::MSD_MIN_KEYS_32)
 }
+
+/// Buckets of more keys than this (512 KiB of f64, half an L2) take
+/// another level like the first ([`wide_msd`]) instead of an in-cache one,
+/// whose digit would scatter to more streams than the cache holds.
+const WIDE_MIN: usize = 1 << 16;
 
 /// Bits of the first level's digit for `n` keys.
 fn top_bits(n: usize) -> u32 {
@@ -72,10 +81,10 @@ pub(super) fn sort_keys<K: KeyMap>(cpu: &Cpu, src: &[K::W]) -> Vec<K::W> {
             // The level below scatters into `t` at random, and each of its
             // lines it misses waits on memory; written in order first, the
             // lines stream in ahead of the writes.
-            t.fill(K::W::ZERO);
-            if parallel && d.len() >= PARALLEL_SORT_THRESHOLD && d.len() > n / 4 {
-                par_msd::<K>(d, t, false, cpu.threads());
+            if d.len() > WIDE_MIN {
+                wide_msd::<K>(d, t, false, parallel, cpu.threads());
             } else {
+                t.fill(K::W::ZERO);
                 msd(d, t, false);
             }
             if !K::IDENTITY {
@@ -279,23 +288,37 @@ fn split<'a, W>(
 }
 
 /// Sorts the keys in `data` (mapped keys) into `data`, or into `tmp` when
-/// `into_tmp`, using the other as scratch, on the pool: for buckets too
-/// large for one thread (keys bunched under one top digit).
-fn par_msd<K: KeyMap>(data: &mut [K::W], tmp: &mut [K::W], into_tmp: bool, threads: usize) {
+/// `into_tmp`, using the other as scratch, for a bucket past [`WIDE_MIN`]
+/// keys (keys bunched under one first-level digit: a normal distribution's
+/// few busy exponents, say): a level like the first, whose digit aims at
+/// buckets that fit in cache, its passes on the pool when `parallel`.
+fn wide_msd<K: KeyMap>(
+    data: &mut [K::W],
+    tmp: &mut [K::W],
+    into_tmp: bool,
+    parallel: bool,
+    threads: usize,
+) {
     let n = data.len();
-    let Some(ends) = scatter::<K, false>(data, tmp, top_bits(n), true, threads) else {
+    let Some(ends) = scatter::<K, false>(data, tmp, top_bits(n), parallel, threads) else {
         if into_tmp {
             tmp.copy_from_slice(data);
         }
         return;
     };
-    split(tmp, data, &ends).into_par_iter().for_each(|(t, d)| {
-        if t.len() >= PARALLEL_SORT_THRESHOLD && t.len() > n / 4 {
-            par_msd::<K>(t, d, !into_tmp, threads);
+    let sort = |(t, d): (&mut [K::W], &mut [K::W])| {
+        if t.len() > WIDE_MIN {
+            wide_msd::<K>(t, d, !into_tmp, parallel, threads);
         } else {
             msd(t, d, !into_tmp);
         }
-    });
+    };
+    let parts = split(tmp, data, &ends);
+    if parallel {
+        parts.into_par_iter().for_each(sort);
+    } else {
+        parts.into_iter().for_each(sort);
+    }
 }
 
 /// Sorts the keys in `data` into `data`, or into `tmp` when `into_tmp`,
