@@ -1,5 +1,6 @@
 //! The f64 cases with their own serial loops and Rust peers: the sum (a
-//! read-bandwidth kernel) and the sort (eight radix passes); and the gemm
+//! read-bandwidth kernel) and the sort (eight LSD radix passes on the GPU,
+//! MSD passes down to cache-sized buckets on the CPU); and the gemm
 //! cases of both floats (DGEMM's roofline is the f64 FMA peak). Every other
 //! f64 kernel gets the catalogue's generic case.
 
