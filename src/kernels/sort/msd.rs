@@ -78,12 +78,12 @@ pub(super) fn sort_keys<K: KeyMap>(cpu: &Cpu, src: &[K::W]) -> Vec<K::W> {
         };
         let mut tmp = K::W::take(n);
         let finish = |(d, t): (&mut [K::W], &mut [K::W])| {
-            // The level below scatters into `t` at random, and each of its
-            // lines it misses waits on memory; written in order first, the
-            // lines stream in ahead of the writes.
             if d.len() > WIDE_MIN {
                 wide_msd::<K>(d, t, false, parallel, cpu.threads());
             } else {
+                // The level below scatters into `t` at random, and each of
+                // its lines it misses waits on memory; written in order
+                // first, the lines stream in ahead of the writes.
                 t.fill(K::W::ZERO);
                 msd(d, t, false);
             }
