@@ -1,4 +1,4 @@
-// Radix sort: the GPU twin of src/kernels/sort.rs.
+// Radix sort: the GPU twin of src/kernels/sort/mod.rs.
 //
 // LSD radix sort of 32-bit keys, 8-bit digits, four passes. The host
 // encodes, for each pass (shift = 0, 8, 16, 24):

@@ -1,5 +1,5 @@
 // 64-bit (f64) keys for the GPU radix sort: the word kernels around two
-// 32-bit sorts (`gpu_sort_f64` in src/kernels/sort.rs).
+// 32-bit sorts (`gpu_sort_f64` in src/kernels/sort/mod.rs).
 //
 // `split` maps each f64's bits to its order-preserving 64-bit key (the CPU's
 // `F64Key`: negatives flipped, positives given the sign bit, then the range

@@ -73,12 +73,14 @@ fn every_shader_file_is_listed_and_has_a_rust_twin() {
         "shaders/ and tandem::kernels::SHADERS differ"
     );
     for stem in &files {
-        // A family's extra shaders carry a suffix: sort64.wgsl is sort.rs's.
+        // A family's extra shaders carry a suffix: sort64.wgsl is the sort module's.
         let family = stem.trim_end_matches(|c: char| c.is_ascii_digit());
-        let twin = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("src/kernels/{family}.rs"));
+        // The family's module: a file, or a folder with its `mod.rs`.
+        let kernels = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/kernels");
         assert!(
-            twin.exists(),
-            "shaders/{stem}.wgsl has no src/kernels/{family}.rs"
+            kernels.join(format!("{family}.rs")).exists()
+                || kernels.join(family).join("mod.rs").exists(),
+            "shaders/{stem}.wgsl has no src/kernels/{family}.rs or src/kernels/{family}/mod.rs"
         );
         let on_disk = std::fs::read_to_string(dir.join(format!("{stem}.wgsl"))).unwrap();
         let embedded = SHADERS.iter().find(|(s, _)| s == stem).unwrap().1;
