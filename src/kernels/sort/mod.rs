@@ -347,7 +347,7 @@ trait Word:
     + 'static
 {
     /// 8-bit digits in a word.
-    const DIGITS: usize;
+    const DIGITS: usize = size_of::<Self>();
     /// The zero word.
     const ZERO: Self;
     /// The low bits, as many as a `usize` holds.
@@ -355,28 +355,33 @@ trait Word:
     /// The index of the highest set bit; `None` for zero.
     fn highest_bit(self) -> Option<u32>;
     /// The 8-bit digit at `shift`.
-    fn digit(self, shift: u32) -> usize;
+    #[inline(always)]
+    fn digit(self, shift: u32) -> usize {
+        (self >> shift).low() & 0xff
+    }
     /// A scratch vector of `n` words (contents unspecified), from the pool.
     fn take(n: usize) -> Vec<Self>;
     /// Returns a scratch vector to the pool.
     fn give_back(v: Vec<Self>);
 }
 
+/// The [`Word`] items that differ between `u32` and `u64` only in the type.
+macro_rules! word_bits {
+    ($t:ty) => {
+        const ZERO: $t = 0;
+        #[inline(always)]
+        fn low(self) -> usize {
+            self as usize
+        }
+        #[inline(always)]
+        fn highest_bit(self) -> Option<u32> {
+            self.checked_ilog2()
+        }
+    };
+}
+
 impl Word for u32 {
-    const DIGITS: usize = 4;
-    const ZERO: u32 = 0;
-    #[inline(always)]
-    fn low(self) -> usize {
-        self as usize
-    }
-    #[inline(always)]
-    fn highest_bit(self) -> Option<u32> {
-        self.checked_ilog2()
-    }
-    #[inline(always)]
-    fn digit(self, shift: u32) -> usize {
-        ((self >> shift) & 0xff) as usize
-    }
+    word_bits!(u32);
     fn take(n: usize) -> Vec<u32> {
         pool::take::<u32>(n)
     }
@@ -386,20 +391,7 @@ impl Word for u32 {
 }
 
 impl Word for u64 {
-    const DIGITS: usize = 8;
-    const ZERO: u64 = 0;
-    #[inline(always)]
-    fn low(self) -> usize {
-        self as usize
-    }
-    #[inline(always)]
-    fn highest_bit(self) -> Option<u32> {
-        self.checked_ilog2()
-    }
-    #[inline(always)]
-    fn digit(self, shift: u32) -> usize {
-        ((self >> shift) & 0xff) as usize
-    }
+    word_bits!(u64);
     fn take(n: usize) -> Vec<u64> {
         // Same size and alignment: the pool's f64 vectors serve as words.
         bytemuck::allocation::cast_vec(pool::take::<f64>(n))

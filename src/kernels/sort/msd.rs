@@ -397,37 +397,29 @@ trait Offset: Copy {
     fn add(&mut self, other: Self);
 }
 
-impl Offset for u32 {
-    const ZERO: u32 = 0;
-    #[inline(always)]
-    fn get(self) -> usize {
-        self as usize
-    }
-    #[inline(always)]
-    fn bump(&mut self) {
-        *self += 1;
-    }
-    #[inline(always)]
-    fn add(&mut self, other: u32) {
-        *self += other;
-    }
+/// An [`Offset`] impl for an unsigned integer type.
+macro_rules! offset {
+    ($t:ty) => {
+        impl Offset for $t {
+            const ZERO: $t = 0;
+            #[inline(always)]
+            fn get(self) -> usize {
+                self as usize
+            }
+            #[inline(always)]
+            fn bump(&mut self) {
+                *self += 1;
+            }
+            #[inline(always)]
+            fn add(&mut self, other: $t) {
+                *self += other;
+            }
+        }
+    };
 }
 
-impl Offset for usize {
-    const ZERO: usize = 0;
-    #[inline(always)]
-    fn get(self) -> usize {
-        self
-    }
-    #[inline(always)]
-    fn bump(&mut self) {
-        *self += 1;
-    }
-    #[inline(always)]
-    fn add(&mut self, other: usize) {
-        *self += other;
-    }
-}
+offset!(u32);
+offset!(usize);
 
 /// Copies `src` into `dst` in sorted order by insertion: quick when every
 /// key is near its place.
@@ -442,14 +434,9 @@ fn insertion_copy<W: Word>(src: &[W], dst: &mut [W]) {
         if x >= last {
             dst[i] = x;
             last = x;
-            continue;
+        } else {
+            insert(dst, i, x);
         }
-        let mut j = i;
-        while j > 0 && dst[j - 1] > x {
-            dst[j] = dst[j - 1];
-            j -= 1;
-        }
-        dst[j] = x;
     }
 }
 
@@ -463,13 +450,20 @@ fn insertion_sort<W: Word>(v: &mut [W]) {
         let x = v[i];
         if x >= last {
             last = x;
-            continue;
+        } else {
+            insert(v, i, x);
         }
-        let mut j = i;
-        while j > 0 && v[j - 1] > x {
-            v[j] = v[j - 1];
-            j -= 1;
-        }
-        v[j] = x;
     }
+}
+
+/// Puts `x`, which belongs before `v[i - 1]`, into the sorted `v[..i]`,
+/// moving the larger keys up to `v[i]`.
+#[inline(always)]
+fn insert<W: Word>(v: &mut [W], i: usize, x: W) {
+    let mut j = i;
+    while j > 0 && v[j - 1] > x {
+        v[j] = v[j - 1];
+        j -= 1;
+    }
+    v[j] = x;
 }
