@@ -172,7 +172,7 @@ pub(crate) fn catalogue() -> Vec<Case> {
             .max_elements(1 << 22)
             .note(
                 "B/element: the four passes of an LSD sort, which the CPU runs below 2^23 keys; \
-                 from there it sorts keys alone by MSD passes of about 20 B/element",
+                 from there it sorts keys alone by MSD passes that count to 20 B/element",
             ),
         sort_pairs().software_gpu_max(1 << 16).max_elements(1 << 22),
         argsort_f32()
@@ -186,7 +186,7 @@ pub(crate) fn catalogue() -> Vec<Case> {
         crate::double::sum_f64().software_gpu_max(1 << 24),
         crate::double::sort_f64().max_elements(1 << 22).note(
             "B/element: the eight passes of an LSD sort (the GPU's); the CPU sorts keys alone \
-             by MSD passes of about 40 B/element, so its GB/s and %roof read 3.4x its traffic",
+             by MSD passes that count to 40 B/element, so its GB/s and %roof read 3.4x its traffic",
         ),
         crate::double::gemm_of::<f64>("gemm_f64").max_elements(2048 * 2048),
         crate::fused::fused_sum(),

@@ -132,10 +132,9 @@ pub const PARALLEL_SORT_THRESHOLD: usize = 1 << 16;
 /// MSD radix passes down to cache-sized buckets instead of the LSD passes:
 /// below, the LSD sort's four passes run in the last-level cache and win.
 /// Measured on a 2-core Zen 5 VM with 32 MiB of L3: even or LSD up to
-/// 1.3× faster from 2^18 to 2^22 keys, MSD 1.1–1.2× faster at 2^23 and
-/// 1.9× at 2^24. f64 keys
-/// (eight LSD passes) take the MSD sort from [`COMPARISON_SORT_THRESHOLD`]
-/// up.
+/// 1.35× faster from 2^18 to 2^22 keys, MSD 1.08–1.24× faster at 2^23 and
+/// 1.9× at 2^24. f64 keys (eight LSD passes) take the MSD sort from
+/// [`COMPARISON_SORT_THRESHOLD`] up.
 pub const MSD_MIN_KEYS_32: usize = 1 << 23;
 
 /// Bits per digit.

@@ -57,8 +57,8 @@ fn top_bits(n: usize) -> u32 {
 /// Bits of a digit in cache for a bucket of `m` keys: one more than
 /// `log2(m)`, so that buckets average under one key and few keys share
 /// one. The insertion pass then seldom moves a key, and its branches
-/// (which mispredict on every move) seldom miss: one bit fewer measured
-/// 10–30% slower.
+/// (which go the rare way on every move) seldom mispredict: one bit fewer
+/// measured 1.25–1.7× slower for f64 at 2^22 and 2^24.
 fn level_bits(m: usize) -> u32 {
     (m.ilog2() + 1).min(MAX_BITS)
 }
