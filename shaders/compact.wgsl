@@ -9,13 +9,17 @@
 //      elements of all earlier tiles.
 // `mode` 0 keeps x[i] where mask[i] != 0; modes 1..6 compare x[i] with the
 // threshold (<, <=, >, >=, ==, !=). NaN (tested by bits: WGSL assumes finite
-// math) compares false, so `!=` keeps it and the others drop it.
+// math) compares false, so `!=` keeps it and the others drop it. The mode
+// is the pipeline constant MODE (not a uniform): a CPU driver such as
+// lavapipe then compiles one comparison, not every case under lane masks.
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<u32>;
 @group(0) @binding(4) var<storage, read> offsets: array<u32>;
 @group(0) @binding(5) var<storage, read_write> out: array<T>;
+
+override MODE: u32 = 0u;
 
 var<workgroup> wg_count: atomic<u32>;
 var<workgroup> sums: array<u32, WG>;
@@ -41,7 +45,7 @@ fn threshold() -> T {
 // end f64
 
 fn keep(i: u32) -> bool {
-    if params.mode == 0u {
+    if MODE == 0u {
         return mask[i] != 0u;
     }
     return keep_value(i, x[i]);
@@ -49,14 +53,14 @@ fn keep(i: u32) -> bool {
 
 // `keep(i)` where `v` is already `x[i]`.
 fn keep_value(i: u32, v: T) -> bool {
-    if params.mode == 0u {
+    if MODE == 0u {
         return mask[i] != 0u;
     }
     let t = threshold();
     if is_nan(v) || is_nan(t) {
-        return params.mode == 6u;
+        return MODE == 6u;
     }
-    switch params.mode {
+    switch MODE {
         case 1u: { return v < t; }
         case 2u: { return v <= t; }
         case 3u: { return v > t; }

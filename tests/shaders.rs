@@ -51,6 +51,9 @@ fn override_values(name: &str, source: &str) -> Vec<f64> {
             (0..=cases.max().unwrap_or(0) + 1).map(f64::from).collect()
         }
         "IS_MAX" => vec![0.0, 1.0],
+        // compact.wgsl: 0 keeps by a mask, 1..=6 compare (6, `!=`, is the
+        // default arm).
+        "MODE" => (0..=6).map(f64::from).collect(),
         // scan.wgsl's look-back reads before its fallback: 0 (always fall
         // back) and the default.
         "SPIN" => vec![0.0, 1024.0],

@@ -35,15 +35,16 @@ shader! {
     "compact.wgsl",
     /// `compact.wgsl`'s uniform block: `n` elements in this dispatch's
     /// range, `tile_offset` the global index of its first tile, `groups` the
-    /// workgroups that hold real tiles, `mode` 0 for a mask or 1..6 for
-    /// <, <=, >, >=, ==, !=, the threshold's bits (`threshold_hi`: an f64's
-    /// high word), `out_base` the output index of the first element the
-    /// `out` binding holds, `junk` the binding's index of the slot just
-    /// past the dispatch's output (`scatter_sg` writes dropped elements
-    /// there, so that no store depends on the data).
+    /// workgroups that hold real tiles, the threshold's bits
+    /// (`threshold_hi`: an f64's high word), `out_base` the output index of
+    /// the first element the `out` binding holds, `junk` the binding's index
+    /// of the slot just past the dispatch's output (`scatter_sg` writes
+    /// dropped elements there, so that no store depends on the data), and
+    /// `pad` to a multiple of 16 bytes. The mode (0 for a mask, 1..6 for
+    /// <, <=, >, >=, ==, !=) is the pipeline constant `MODE`.
     struct Params {
-        n: u32, tile_offset: u32, groups: u32, mode: u32,
-        threshold: u32, out_base: u32, threshold_hi: u32, junk: u32,
+        n: u32, tile_offset: u32, groups: u32, threshold: u32,
+        out_base: u32, threshold_hi: u32, junk: u32, pad: u32,
     }
     /// Elements one invocation flags.
     const PER_THREAD: u32 = 8;
@@ -297,7 +298,12 @@ fn compact_gpu<T: Element>(
     }
     check_u32_indices::<T>(kernel, n)?;
     gpu.scoped(kernel, || {
-        let constants = [("KIND", f64::from(T::TYPE.kind_code()))];
+        // `MODE` is a pipeline constant: one pipeline per comparison, each
+        // compiled for its own comparison only.
+        let constants = [
+            ("KIND", f64::from(T::TYPE.kind_code())),
+            ("MODE", f64::from(mode)),
+        ];
         let spec = |entry| ShaderSpec {
             label: "compact",
             source: SHADER,
@@ -341,11 +347,11 @@ fn compact_gpu<T: Element>(
             n: c.len() as u32,
             tile_offset: tile as u32,
             groups: c.len().div_ceil(TILE) as u32,
-            mode,
             threshold: bits[0],
             out_base,
             threshold_hi: bits[1],
             junk: 0,
+            pad: 0,
         };
         if chunks.len() == 1 && tiles <= TILE_SCAN_MAX {
             return compact_one_submission(OneSubmission {
