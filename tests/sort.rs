@@ -752,3 +752,58 @@ fn u32_keys_past_the_msd_threshold_sort_like_the_oracle() {
         }
     }
 }
+
+/// `Sort` (keys only) on both CPU engines against `sort_unstable` of the
+/// keys' order-preserving images.
+fn check_keys_sort<T: Key>(what: &str, keys: Vec<T>) {
+    let mut want = keys.clone();
+    want.sort_by(T::order);
+    let kb = Buffer::from(keys);
+    for (name, e) in cpu_engines() {
+        let got = e.run(&Sort, &kb).expect("sort").to_vec().unwrap();
+        assert_same_bits(&format!("{what} n={} on {name}", want.len()), &got, &want);
+    }
+}
+
+#[test]
+fn keys_sort_at_every_sorting_network_size_with_padding_equal_keys() {
+    // On AVX-512 builds a keys-only sort of up to 256 u32 (128 f64) keys is
+    // one sorting network, padded with the largest key to whole registers;
+    // longer ones are bucketed into such networks. Every length through
+    // two networks' worth, with keys drawn from a few values that include
+    // the padding key itself (u32::MAX, and the NaN bits whose image is
+    // the largest key: 0xff80_0001 for f32, 0xfff0_0000_0000_0001 for
+    // f64), then fully random keys.
+    let mut rng = Rng::new(2024);
+    for n in 0..=600 {
+        let few: Vec<u32> = (0..n)
+            .map(|_| [0, 1, 7, u32::MAX - 1, u32::MAX][rng.next_u32() as usize % 5])
+            .collect();
+        check_keys_sort("u32 of five values", few);
+        check_keys_sort("u32 random", rng.u32s(n));
+        let f: Vec<f32> = (0..n)
+            .map(|_| match rng.next_u32() % 4 {
+                0 => f32::from_bits(0xff80_0001),
+                1 => -0.0,
+                _ => f32::from_bits(rng.next_u32()),
+            })
+            .collect();
+        check_keys_sort("f32 with NaNs", f);
+        let i: Vec<i32> = rng.u32s(n).into_iter().map(|k| k as i32).collect();
+        check_keys_sort("i32 random", i);
+    }
+    assert_eq!(key64(0xfff0_0000_0000_0001), u64::MAX);
+    for n in 0..=300 {
+        let few: Vec<f64> = (0..n)
+            .map(|_| {
+                let pad = f64::from_bits(0xfff0_0000_0000_0001);
+                [1.0, -2.0, pad, f64::INFINITY][rng.next_u32() as usize % 4]
+            })
+            .collect();
+        check_f64_sort("f64 of four values", few);
+        check_f64_sort(
+            "f64 every class",
+            special_f64s(n, u64::from(rng.next_u32())),
+        );
+    }
+}

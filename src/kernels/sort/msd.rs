@@ -3,13 +3,20 @@
 //!
 //! Keys alone need no stability: equal keys are equal bits. So instead of
 //! the LSD sort's full passes over memory (up to eight for f64), one
-//! parallel pass scatters the keys by a top digit into buckets of about
-//! 2^11 keys, and each bucket is then sorted where it sits in cache: one
-//! more digit, of a bit more than log2 of the bucket's size, leaves most
-//! keys alone in their sub-bucket, and one insertion pass over the bucket
-//! finishes it. Sub-buckets of more than [`LEAF`] keys get a level of
-//! their own first; buckets of more than [`WIDE_MIN`] keys (keys bunched
-//! under one top digit) get another level like the first.
+//! parallel pass scatters the keys by a top digit into buckets, and each
+//! bucket is then sorted where it sits in cache. Buckets of more than
+//! [`WIDE_MIN`] keys (keys bunched under one top digit) get another level
+//! like the first.
+//!
+//! - With sorting networks (`net.rs`, AVX-512F builds): the digits aim at
+//!   buckets of about 32 `u32` or 16 `u64` keys ([`net_leaf_log2`]); a
+//!   bucket a network holds (256 `u32`, 128 `u64`) is sorted by it, a
+//!   larger one gets another digit first.
+//! - Without: the first digit aims at buckets of about 2^11 keys; one more
+//!   digit, of a bit more than log2 of the bucket's size, leaves most keys
+//!   alone in their sub-bucket, and one insertion pass over the bucket
+//!   finishes it. Sub-buckets of more than [`LEAF`] keys get a level of
+//!   their own first.
 //!
 //! Every level takes its digit just below the highest bit in which its keys
 //! differ (an OR of each key XOR the first), so digits that every key
@@ -37,9 +44,12 @@ const TOP_BITS: (u32, u32) = (8, 12);
 const TOP_BUCKET_LOG2: u32 = 11;
 
 /// Whether [`sort_keys`] is the faster keys-only sort for `n` keys of
-/// word `W`.
+/// word `W`: always, with sorting networks (1.05–1.95× the LSD sort
+/// from 2^14 to 2^22 `u32` keys, the rest a comparison sort's job that
+/// the networks do faster).
 pub(super) fn wins<W: Word>(n: usize) -> bool {
-    n >= super::COMPARISON_SORT_THRESHOLD && (W::DIGITS > 4 || n >= super::MSD_MIN_KEYS_32)
+    W::NET_MAX > 0
+        || n >= super::COMPARISON_SORT_THRESHOLD && (W::DIGITS > 4 || n >= super::MSD_MIN_KEYS_32)
 }
 
 /// Buckets of more keys than this (512 KiB of f64, half an L2) take
@@ -47,8 +57,16 @@ pub(super) fn wins<W: Word>(n: usize) -> bool {
 /// whose digit would scatter to more streams than the cache holds.
 const WIDE_MIN: usize = 1 << 16;
 
-/// Bits of the first level's digit for `n` keys.
-fn top_bits(n: usize) -> u32 {
+/// Bits of the first level's digit for `n` keys. With sorting networks,
+/// buckets of [`net_leaf_log2`] keys where that takes at most
+/// [`TOP_BITS`]`.1` bits, so that most buckets are done by one network.
+fn top_bits<W: Word>(n: usize) -> u32 {
+    if W::NET_MAX > 0 {
+        return n
+            .ilog2()
+            .saturating_sub(net_leaf_log2::<W>())
+            .clamp(1, TOP_BITS.1);
+    }
     n.ilog2()
         .saturating_sub(TOP_BUCKET_LOG2)
         .clamp(TOP_BITS.0, TOP_BITS.1)
@@ -63,14 +81,41 @@ fn level_bits(m: usize) -> u32 {
     (m.ilog2() + 1).min(MAX_BITS)
 }
 
+/// Bits of a digit in cache for a bucket of `m` keys, with sorting
+/// networks: sub-buckets of about `2^net_leaf_log2` keys.
+fn net_bits<W: Word>(m: usize) -> u32 {
+    m.ilog2()
+        .saturating_sub(net_leaf_log2::<W>())
+        .clamp(1, MAX_BITS)
+}
+
+/// log2 of the keys a level with sorting networks aims to leave in each
+/// bucket: an eighth of a network's most (32 `u32`, 16 `u64`), so that
+/// buckets average 1 to 2 times that. A network costs about what its
+/// registers cost, and measured cheapest per key at four registers (0.72
+/// ns a `u32` key against 1.0–1.3 at sixteen, sorting 2^16 keys in
+/// blocks; the largest networks no longer fit the register file).
+fn net_leaf_log2<W: Word>() -> u32 {
+    W::NET_MAX.ilog2() - 3
+}
+
 /// The sorted keys of `src` (element bits: the key map applies on the way
 /// in and is undone on the way out).
 pub(super) fn sort_keys<K: KeyMap>(cpu: &Cpu, src: &[K::W]) -> Vec<K::W> {
     let n = src.len();
     let parallel = n >= PARALLEL_SORT_THRESHOLD && cpu.threads() > 1;
     let mut out = K::W::take(n);
+    if n <= K::W::NET_MAX {
+        out.iter_mut().zip(src).for_each(|(o, &b)| *o = K::key(b));
+        K::W::net_sort(None, &mut out);
+        if !K::IDENTITY {
+            out.iter_mut().for_each(|k| *k = K::bits(*k));
+        }
+        return out;
+    }
     let mut run = || {
-        let Some(ends) = scatter::<K, true>(src, &mut out, top_bits(n), parallel, cpu.threads())
+        let Some(ends) =
+            scatter::<K, true>(src, &mut out, top_bits::<K::W>(n), parallel, cpu.threads())
         else {
             // Every key is the same.
             out.copy_from_slice(src);
@@ -80,6 +125,8 @@ pub(super) fn sort_keys<K: KeyMap>(cpu: &Cpu, src: &[K::W]) -> Vec<K::W> {
         let finish = |(d, t): (&mut [K::W], &mut [K::W])| {
             if d.len() > WIDE_MIN {
                 wide_msd::<K>(d, t, false, parallel, cpu.threads());
+            } else if d.len() <= K::W::NET_MAX {
+                K::W::net_sort(None, d);
             } else {
                 // The level below scatters into `t` at random, and each of
                 // its lines it misses waits on memory; written in order
@@ -173,7 +220,7 @@ fn scatter<K: KeyMap, const MAP: bool>(
     let (mut offsets, shift, bits) = loop {
         let (shift, bits) = digit_at(hb, want);
         let count = |r: &Range<usize>| count_digits::<K, MAP>(&src[r.clone()], first, shift, bits);
-        let counted: Vec<(Box<Table>, K::W)> = if parallel {
+        let counted: Vec<(Table, K::W)> = if parallel {
             ranges.par_iter().map(count).collect()
         } else {
             ranges.iter().map(count).collect()
@@ -204,7 +251,7 @@ fn scatter<K: KeyMap, const MAP: bool>(
     }
     debug_assert_eq!(run, n);
     let out = SharedOut(dst.as_mut_ptr());
-    let task = |(r, off): (&Range<usize>, &mut Box<Table>)| {
+    let task = |(r, off): (&Range<usize>, &mut Table)| {
         // SAFETY: `off` holds this chunk's exclusive offsets, from exact
         // counts of these very keys at this digit: every slot it writes is
         // below n (`dst`'s length) and owned by this chunk alone.
@@ -219,9 +266,9 @@ fn scatter<K: KeyMap, const MAP: bool>(
 }
 
 /// A digit table of a parallel level: counts, then offsets.
-type Table = [usize; TABLE];
-/// Entries of [`Table`]: digits of up to [`TOP_BITS`]`.1` bits.
-const TABLE: usize = 1 << TOP_BITS.1;
+/// One entry a digit value: `1 << bits` of them, so a small sort does not
+/// clear a large table.
+type Table = Box<[usize]>;
 
 /// Counts the digits `(shift, bits)` of `keys` (mapped by `K` when `MAP`),
 /// and ORs together every key's difference from `first`.
@@ -230,15 +277,17 @@ fn count_digits<K: KeyMap, const MAP: bool>(
     first: K::W,
     shift: u32,
     bits: u32,
-) -> (Box<Table>, K::W) {
+) -> (Table, K::W) {
     debug_assert!(bits <= TOP_BITS.1);
     let mask = (1 << bits) - 1;
-    let mut c = Box::new([0usize; TABLE]);
+    let mut c: Table = vec![0usize; 1 << bits].into_boxed_slice();
     let mut diff = K::W::ZERO;
+    // Sliced to `mask + 1` entries, so that `& mask` needs no bounds check.
+    let t = &mut c[..=mask];
     for &b in keys {
         let k = if MAP { K::key(b) } else { b };
         diff = diff | (k ^ first);
-        c[(k >> shift).low() & mask] += 1;
+        t[(k >> shift).low() & mask] += 1;
     }
     (c, diff)
 }
@@ -257,6 +306,7 @@ unsafe fn scatter_chunk<K: KeyMap, const MAP: bool>(
     out: SharedOut<K::W>,
 ) {
     let mask = (1 << bits) - 1;
+    let off = &mut off[..=mask];
     for &b in keys {
         let k = if MAP { K::key(b) } else { b };
         let d = (k >> shift).low() & mask;
@@ -300,7 +350,7 @@ fn wide_msd<K: KeyMap>(
     threads: usize,
 ) {
     let n = data.len();
-    let Some(ends) = scatter::<K, false>(data, tmp, top_bits(n), parallel, threads) else {
+    let Some(ends) = scatter::<K, false>(data, tmp, top_bits::<K::W>(n), parallel, threads) else {
         if into_tmp {
             tmp.copy_from_slice(data);
         }
@@ -325,6 +375,14 @@ fn wide_msd<K: KeyMap>(
 /// using the other as scratch.
 fn msd<W: Word>(data: &mut [W], tmp: &mut [W], into_tmp: bool) {
     let m = data.len();
+    if m <= W::NET_MAX {
+        if into_tmp {
+            W::net_sort(Some(data), tmp);
+        } else {
+            W::net_sort(None, data);
+        }
+        return;
+    }
     if m <= LEAF {
         insertion_sort(data);
         if into_tmp {
@@ -340,6 +398,15 @@ fn msd<W: Word>(data: &mut [W], tmp: &mut [W], into_tmp: bool) {
         }
         return;
     };
+    if W::NET_MAX > 0 {
+        let (shift, bits) = digit_at(hb, net_bits::<W>(m));
+        if u32::try_from(m).is_ok() {
+            level_net::<W, u32>(data, tmp, shift, bits, into_tmp);
+        } else {
+            level_net::<W, usize>(data, tmp, shift, bits, into_tmp);
+        }
+        return;
+    }
     let (shift, bits) = digit_at(hb, level_bits(m));
     // u32 offsets where the level's keys allow: the table takes half the
     // cache.
@@ -357,10 +424,9 @@ fn msd<W: Word>(data: &mut [W], tmp: &mut [W], into_tmp: bool) {
     }
 }
 
-/// One level of [`msd`]: scatters `data` into `tmp` by the digit
-/// `(shift, bits)`, then sorts in place, in `tmp`, each bucket too long to
-/// be left to the insertion pass.
-fn level<W: Word, O: Offset>(data: &mut [W], tmp: &mut [W], shift: u32, bits: u32) {
+/// Scatters `data` into `tmp` by the digit `(shift, bits)`; returns each
+/// bucket's end.
+fn scatter_level<W: Word, O: Offset>(data: &[W], tmp: &mut [W], shift: u32, bits: u32) -> Vec<O> {
     let mask = (1usize << bits) - 1;
     let digit = |k: W| (k >> shift).low() & mask;
     let mut off = vec![O::ZERO; 1 << bits];
@@ -379,11 +445,42 @@ fn level<W: Word, O: Offset>(data: &mut [W], tmp: &mut [W], shift: u32, bits: u3
         o.bump();
     }
     // `off[d]` is now bucket d's end.
+    off
+}
+
+/// One level of [`msd`] without sorting networks: scatters `data` into
+/// `tmp` by the digit `(shift, bits)`, then sorts in place, in `tmp`, each
+/// bucket too long to be left to the insertion pass.
+fn level<W: Word, O: Offset>(data: &mut [W], tmp: &mut [W], shift: u32, bits: u32) {
     let mut start = 0;
-    for end in off {
+    for end in scatter_level::<W, O>(data, tmp, shift, bits) {
         let end = end.get();
         if end - start > LEAF {
             msd(&mut tmp[start..end], &mut data[start..end], false);
+        }
+        start = end;
+    }
+}
+
+/// One level of [`msd`] with sorting networks: scatters `data` into `tmp`
+/// by the digit `(shift, bits)`, then sorts each bucket into `tmp` or, when
+/// `!into_tmp`, back into `data` (most by one network).
+fn level_net<W: Word, O: Offset>(
+    data: &mut [W],
+    tmp: &mut [W],
+    shift: u32,
+    bits: u32,
+    into_tmp: bool,
+) {
+    let mut start = 0;
+    for end in scatter_level::<W, O>(data, tmp, shift, bits) {
+        let end = end.get();
+        let (t, d) = (&mut tmp[start..end], &mut data[start..end]);
+        match end - start {
+            0 => {}
+            1 if into_tmp => {}
+            1 => d[0] = t[0],
+            _ => msd(t, d, !into_tmp),
         }
         start = end;
     }

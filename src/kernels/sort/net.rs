@@ -1,0 +1,336 @@
+//! Bitonic sorting networks in AVX-512 registers: the leaves of the
+//! keys-only MSD sort ([`super::msd`]).
+//!
+//! A leaf of up to [`Word::NET_MAX`](super::Word::NET_MAX) keys (256 `u32`
+//! or 128 `u64`: sixteen registers) is loaded into a power-of-two number of
+//! registers, padded with the largest key, sorted by a bitonic network of
+//! compare-exchanges (min and max of a register and a permutation of it, or
+//! of two registers), and stored back without the padding. The network's
+//! work does not depend on the keys, so it has no branch to mispredict,
+//! which is what the insertion pass it replaces paid for most.
+//!
+//! Padding with the largest key is exact: the padded keys sort last, and
+//! a real key equal to them has the same bits.
+//!
+//! Only builds with AVX-512F enabled at compile time (`target-cpu=native`
+//! on a machine that has it) have the networks; elsewhere `NET_MAX` is 0
+//! and the MSD sort finishes its leaves by insertion.
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+pub(super) use avx512::{sort_u32, sort_u64};
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// A key word held in 512-bit registers.
+    trait Lanes: Copy {
+        /// Keys per register.
+        const N: usize;
+        /// `HI[t]`: the lanes `i` with bit `t` of `i` set, as a mask.
+        const HI: [u32; 4];
+        fn min(a: __m512i, b: __m512i) -> __m512i;
+        fn max(a: __m512i, b: __m512i) -> __m512i;
+        /// Lane `i` of the result is lane `i ^ (1 << t)` of `a`.
+        fn swap(t: usize, a: __m512i) -> __m512i;
+        /// The lanes of `a` in reverse order.
+        fn reverse(a: __m512i) -> __m512i;
+        /// Lanes in `mask` from `b`, the others from `a`.
+        fn blend(mask: u32, a: __m512i, b: __m512i) -> __m512i;
+        /// The keys at `p..p + min(m, N)`, the rest the largest key.
+        ///
+        /// # Safety
+        /// Those `min(m, N)` keys must be readable.
+        unsafe fn load(p: *const Self, m: usize) -> __m512i;
+        /// Stores the first `min(m, N)` lanes at `p`.
+        ///
+        /// # Safety
+        /// Those `min(m, N)` keys must be writable.
+        unsafe fn store(p: *mut Self, v: __m512i, m: usize);
+    }
+
+    /// Lane `i` of a vector of lane indices `i ^ (1 << t)`, for `n` lanes.
+    const fn swaps<const L: usize>() -> [[i64; 8]; 4] {
+        // Packed as 64-bit words: 16 u32 indices or 8 u64 ones.
+        let mut out = [[0i64; 8]; 4];
+        let mut t = 0;
+        while t < 4 {
+            let mut i = 0;
+            while i < L {
+                let v = (i ^ (1 << t)) as i64;
+                if L == 16 {
+                    out[t][i / 2] |= v << (32 * (i % 2));
+                } else {
+                    out[t][i] = v;
+                }
+                i += 1;
+            }
+            t += 1;
+        }
+        out
+    }
+
+    const SWAPS32: [[i64; 8]; 4] = swaps::<16>();
+    const SWAPS64: [[i64; 8]; 4] = swaps::<8>();
+
+    #[inline(always)]
+    fn index(w: &[i64; 8]) -> __m512i {
+        // SAFETY: AVX-512F is enabled (this module's cfg).
+        unsafe { _mm512_set_epi64(w[7], w[6], w[5], w[4], w[3], w[2], w[1], w[0]) }
+    }
+
+    impl Lanes for u32 {
+        const N: usize = 16;
+        const HI: [u32; 4] = [0xaaaa, 0xcccc, 0xf0f0, 0xff00];
+        #[inline(always)]
+        fn min(a: __m512i, b: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe { _mm512_min_epu32(a, b) }
+        }
+        #[inline(always)]
+        fn max(a: __m512i, b: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe { _mm512_max_epu32(a, b) }
+        }
+        #[inline(always)]
+        fn swap(t: usize, a: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe { _mm512_permutexvar_epi32(index(&SWAPS32[t]), a) }
+        }
+        #[inline(always)]
+        fn reverse(a: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe {
+                _mm512_permutexvar_epi32(
+                    _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                    a,
+                )
+            }
+        }
+        #[inline(always)]
+        fn blend(mask: u32, a: __m512i, b: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe { _mm512_mask_blend_epi32(mask as __mmask16, a, b) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const u32, m: usize) -> __m512i {
+            let k = if m >= 16 { !0 } else { (1u32 << m) - 1 };
+            // SAFETY: the caller makes the `min(m, 16)` masked-in keys
+            // readable; masked-out lanes are not accessed.
+            unsafe { _mm512_mask_loadu_epi32(_mm512_set1_epi32(-1), k as __mmask16, p.cast()) }
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut u32, v: __m512i, m: usize) {
+            let k = if m >= 16 { !0 } else { (1u32 << m) - 1 };
+            // SAFETY: as for `load`, for writes.
+            unsafe { _mm512_mask_storeu_epi32(p.cast(), k as __mmask16, v) }
+        }
+    }
+
+    impl Lanes for u64 {
+        const N: usize = 8;
+        const HI: [u32; 4] = [0xaa, 0xcc, 0xf0, 0];
+        #[inline(always)]
+        fn min(a: __m512i, b: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe { _mm512_min_epu64(a, b) }
+        }
+        #[inline(always)]
+        fn max(a: __m512i, b: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe { _mm512_max_epu64(a, b) }
+        }
+        #[inline(always)]
+        fn swap(t: usize, a: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe { _mm512_permutexvar_epi64(index(&SWAPS64[t]), a) }
+        }
+        #[inline(always)]
+        fn reverse(a: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe { _mm512_permutexvar_epi64(_mm512_set_epi64(0, 1, 2, 3, 4, 5, 6, 7), a) }
+        }
+        #[inline(always)]
+        fn blend(mask: u32, a: __m512i, b: __m512i) -> __m512i {
+            // SAFETY: AVX-512F is enabled (this module's cfg).
+            unsafe { _mm512_mask_blend_epi64(mask as __mmask8, a, b) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const u64, m: usize) -> __m512i {
+            let k = if m >= 8 { !0 } else { (1u32 << m) - 1 };
+            // SAFETY: as for u32.
+            unsafe { _mm512_mask_loadu_epi64(_mm512_set1_epi64(-1), k as __mmask8, p.cast()) }
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut u64, v: __m512i, m: usize) {
+            let k = if m >= 8 { !0 } else { (1u32 << m) - 1 };
+            // SAFETY: as for u32.
+            unsafe { _mm512_mask_storeu_epi64(p.cast(), k as __mmask8, v) }
+        }
+    }
+
+    /// One compare-exchange of `x` with its lanes `1 << t` apart: the lanes
+    /// in `take_max` keep the larger key of their pair.
+    #[inline(always)]
+    fn within<L: Lanes>(x: __m512i, t: usize, take_max: u32) -> __m512i {
+        let y = L::swap(t, x);
+        L::blend(take_max, L::min(x, y), L::max(x, y))
+    }
+
+    /// The lanes that keep the larger key at stage `(k, j)` (`k`, `j` as
+    /// log2) of a bitonic sort within a register: lane `i` ascends where
+    /// bit `k` of `i` is clear, and keeps the larger key where it is the
+    /// upper lane of an ascending pair or the lower of a descending one.
+    const fn take_max(k: usize, j: usize, n: usize) -> u32 {
+        let mut mask = 0;
+        let mut i = 0;
+        while i < n {
+            let up = (i >> k) & 1 == 0;
+            let upper = (i >> j) & 1 == 1;
+            if up == upper {
+                mask |= 1 << i;
+            }
+            i += 1;
+        }
+        mask
+    }
+
+    /// Sorts one register ascending, or descending when `down`.
+    #[inline(always)]
+    fn sort_vec<L: Lanes>(mut x: __m512i, down: bool) -> __m512i {
+        let bits = L::N.trailing_zeros() as usize;
+        // Blocks of 2, 4, ... lanes, alternately ascending and descending,
+        // then the whole register one way.
+        for k in 1..bits {
+            for j in (0..k).rev() {
+                x = within::<L>(x, j, take_max(k, j, L::N));
+            }
+        }
+        merge_vec::<L>(x, down)
+    }
+
+    /// Sorts a bitonic register ascending, or descending when `down`.
+    #[inline(always)]
+    fn merge_vec<L: Lanes>(mut x: __m512i, down: bool) -> __m512i {
+        let bits = L::N.trailing_zeros() as usize;
+        let all = if L::N == 16 { 0xffff } else { 0xff };
+        for j in (0..bits).rev() {
+            let hi = L::HI[j];
+            x = within::<L>(x, j, if down { all & !hi } else { hi });
+        }
+        x
+    }
+
+    /// Sorts `m` keys from `src` into `dst` (which may be `src`) in `RR`
+    /// registers, `m <= RR * N`, as a network of `R` (the power of two
+    /// from `RR` up) whose last `R - RR` registers hold only padding.
+    ///
+    /// Every merge is ascending: the first step of a merge compares each
+    /// key of a run's first half with its mirror in the second half (the
+    /// "flip"), the rest halve as usual. A register of padding then only
+    /// ever meets a lower register that keeps the smaller keys, so its
+    /// compare-exchanges change nothing and are left out, and the network
+    /// costs what `RR` registers cost.
+    ///
+    /// # Safety
+    /// `src` must be readable and `dst` writable for `m` keys.
+    #[inline(always)]
+    unsafe fn sort_regs<L: Lanes, const R: usize, const RR: usize>(
+        src: *const L,
+        dst: *mut L,
+        m: usize,
+    ) {
+        let n = L::N;
+        let mut v: [__m512i; R] = std::array::from_fn(|r| {
+            // SAFETY: each load reads only the keys below `m`.
+            unsafe { L::load(src.wrapping_add(r * n), m.saturating_sub(r * n)) }
+        });
+        for x in v.iter_mut().take(RR) {
+            *x = sort_vec::<L>(*x, false);
+        }
+        // Merge sorted runs of `w` registers into runs of `2w`.
+        let mut w = 1;
+        while w < R {
+            let run = 2 * w;
+            for s in (0..R).step_by(run) {
+                for r in 0..w {
+                    let (a, b) = (s + r, s + run - 1 - r);
+                    if b < RR {
+                        let rev = L::reverse(v[b]);
+                        let (lo, hi) = (L::min(v[a], rev), L::max(v[a], rev));
+                        v[a] = lo;
+                        v[b] = L::reverse(hi);
+                    }
+                }
+            }
+            let mut d = w / 2;
+            while d >= 1 {
+                for r in 0..RR {
+                    let p = r ^ d;
+                    if p > r && p < RR {
+                        let (lo, hi) = (L::min(v[r], v[p]), L::max(v[r], v[p]));
+                        (v[r], v[p]) = (lo, hi);
+                    }
+                }
+                d /= 2;
+            }
+            for x in v.iter_mut().take(RR) {
+                *x = merge_vec::<L>(*x, false);
+            }
+            w = run;
+        }
+        for (r, x) in v.iter().enumerate().take(RR) {
+            // SAFETY: each store writes only the keys below `m`.
+            unsafe { L::store(dst.wrapping_add(r * n), *x, m.saturating_sub(r * n)) };
+        }
+    }
+
+    /// Sorts `m` keys, `m <= 16 * N`, in as many registers as they fill.
+    ///
+    /// # Safety
+    /// As for [`sort_regs`].
+    #[inline(always)]
+    unsafe fn sort<L: Lanes>(src: *const L, dst: *mut L, m: usize) {
+        // SAFETY: forwarded.
+        unsafe {
+            match m.div_ceil(L::N) {
+                0 | 1 => sort_regs::<L, 1, 1>(src, dst, m),
+                2 => sort_regs::<L, 2, 2>(src, dst, m),
+                3 => sort_regs::<L, 4, 3>(src, dst, m),
+                4 => sort_regs::<L, 4, 4>(src, dst, m),
+                5 => sort_regs::<L, 8, 5>(src, dst, m),
+                6 => sort_regs::<L, 8, 6>(src, dst, m),
+                7 => sort_regs::<L, 8, 7>(src, dst, m),
+                8 => sort_regs::<L, 8, 8>(src, dst, m),
+                9 => sort_regs::<L, 16, 9>(src, dst, m),
+                10 => sort_regs::<L, 16, 10>(src, dst, m),
+                11 => sort_regs::<L, 16, 11>(src, dst, m),
+                12 => sort_regs::<L, 16, 12>(src, dst, m),
+                13 => sort_regs::<L, 16, 13>(src, dst, m),
+                14 => sort_regs::<L, 16, 14>(src, dst, m),
+                15 => sort_regs::<L, 16, 15>(src, dst, m),
+                _ => sort_regs::<L, 16, 16>(src, dst, m),
+            }
+        }
+    }
+
+    /// Sorts `src` into `dst` (same length, at most 256 keys), or `dst` in
+    /// place when `src` is `None`.
+    pub(in crate::kernels::sort) fn sort_u32(src: Option<&[u32]>, dst: &mut [u32]) {
+        let m = dst.len();
+        assert!(m <= 256 && src.is_none_or(|s| s.len() == m));
+        let from = src.map_or(dst.as_ptr(), <[u32]>::as_ptr);
+        // SAFETY: both slices hold `m` keys (checked above); all keys are
+        // loaded before any is stored, so `from` may be `dst`.
+        unsafe { sort::<u32>(from, dst.as_mut_ptr(), m) }
+    }
+
+    /// [`sort_u32`] for `u64` keys, at most 128.
+    pub(in crate::kernels::sort) fn sort_u64(src: Option<&[u64]>, dst: &mut [u64]) {
+        let m = dst.len();
+        assert!(m <= 128 && src.is_none_or(|s| s.len() == m));
+        let from = src.map_or(dst.as_ptr(), <[u64]>::as_ptr);
+        // SAFETY: as for `sort_u32`.
+        unsafe { sort::<u64>(from, dst.as_mut_ptr(), m) }
+    }
+}
