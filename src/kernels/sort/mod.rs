@@ -24,9 +24,9 @@
 //!   on a machine that has it): MSD radix sort whose buckets end in
 //!   sorting networks (`msd.rs`, `net.rs`), at every size. One pass (in
 //!   parallel from [`PARALLEL_SORT_THRESHOLD`] keys) scatters the keys by
-//!   a top digit of up to 12 bits into buckets of about 32 `u32` or 16
-//!   `u64` keys; larger buckets (bunched keys, or inputs past 2^17 `u32`
-//!   or 2^16 `u64` keys) get further levels in cache. A bucket of at most 256 `u32` or 128
+//!   a top digit of up to 12 bits (9 past 4 MiB of keys) into buckets of
+//!   about 64 `u32` or 32 `u64` keys; larger buckets (bunched keys, or
+//!   larger inputs) get further levels in cache. A bucket of at most 256 `u32` or 128
 //!   `u64` keys is sorted by a bitonic network in registers: no branch
 //!   on the keys at all. Each level takes its digit just below the
 //!   highest bit in which its keys differ, so shared bits cost nothing

@@ -9,7 +9,7 @@
 //! like the first.
 //!
 //! - With sorting networks (`net.rs`, AVX-512F builds): the digits aim at
-//!   buckets of about 32 `u32` or 16 `u64` keys ([`net_leaf_log2`]); a
+//!   buckets of about 64 `u32` or 32 `u64` keys ([`net_leaf_log2`]); a
 //!   bucket a network holds (256 `u32`, 128 `u64`) is sorted by it, a
 //!   larger one gets another digit first.
 //! - Without: the first digit aims at buckets of about 2^11 keys; one more
@@ -60,7 +60,8 @@ const WIDE_MIN: usize = 1 << 16;
 /// With sorting networks, keys of at least this many bytes scatter by a
 /// first digit of at most [`LARGE_TOP_BITS`]: past the caches, each of a
 /// wider digit's output streams misses the TLB. Measured on the 2-core
-/// Zen 5 VM (best of 3 rounds, ms, 9 against 12 bits): f64 2^22 13.8
+/// Zen 5 VM (best of 3 rounds, ms, 9 against 12 bits, leaves of an eighth
+/// of a network): f64 2^22 13.8
 /// against 18.6, 2^24 71.2 against 72.2; u32 2^20 1.85 against 2.72, 2^22
 /// 7.5 against 11.2, 2^24 43.4 against 55.3; normal f64 2^24 69.5 against
 /// 86.3 (2^22: 19.3 against 18.2). At 2^18 u32 keys (1 MiB) 12 bits were
@@ -107,13 +108,16 @@ fn net_bits<W: Word>(m: usize) -> u32 {
 }
 
 /// log2 of the keys a level with sorting networks aims to leave in each
-/// bucket: an eighth of a network's most (32 `u32`, 16 `u64`), so that
+/// bucket: a quarter of a network's most (64 `u32`, 32 `u64`), so that
 /// buckets average 1 to 2 times that. A network costs about what its
 /// registers cost, and measured cheapest per key at four registers (0.72
-/// ns a `u32` key against 1.0–1.3 at sixteen, sorting 2^16 keys in
-/// blocks; the largest networks no longer fit the register file).
+/// ns a `u32` key against 1.0–1.3 at sixteen and 1.3 at one, sorting 2^16
+/// keys in blocks). Against an eighth (medians, best of 4 rounds, Zen 5
+/// VM): `u32` 2^12 8.7 against 9.7 us, 2^14 32 against 35 us, 2^16 79
+/// against 91 us; f64 2^16 196 against 283 us; from 2^20 up within the
+/// noise either way.
 fn net_leaf_log2<W: Word>() -> u32 {
-    W::NET_MAX.ilog2() - 3
+    W::NET_MAX.ilog2() - 2
 }
 
 /// The sorted keys of `src` (element bits: the key map applies on the way
