@@ -61,11 +61,10 @@ const WIDE_MIN: usize = 1 << 16;
 /// first digit of at most [`LARGE_TOP_BITS`]: past the caches, each of a
 /// wider digit's output streams misses the TLB. Measured on the 2-core
 /// Zen 5 VM (best of 3 rounds, ms, 9 against 12 bits, leaves of an eighth
-/// of a network): f64 2^22 13.8
-/// against 18.6, 2^24 71.2 against 72.2; u32 2^20 1.85 against 2.72, 2^22
-/// 7.5 against 11.2, 2^24 43.4 against 55.3; normal f64 2^24 69.5 against
-/// 86.3 (2^22: 19.3 against 18.2). At 2^18 u32 keys (1 MiB) 12 bits were
-/// faster (0.42 against 0.53 ms).
+/// of a network): f64 2^22 13.8 against 18.6, 2^24 71.2 against 72.2; u32
+/// 2^20 1.85 against 2.72, 2^22 7.5 against 11.2, 2^24 43.4 against 55.3;
+/// normal f64 2^24 69.5 against 86.3 (2^22: 19.3 against 18.2). At 2^18
+/// u32 keys (1 MiB) 12 bits were faster (0.42 against 0.53 ms).
 const LARGE_BYTES: usize = 4 << 20;
 /// See [`LARGE_BYTES`].
 const LARGE_TOP_BITS: u32 = 9;
