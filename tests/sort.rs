@@ -807,3 +807,36 @@ fn keys_sort_at_every_sorting_network_size_with_padding_equal_keys() {
         );
     }
 }
+
+#[test]
+fn floats_bunched_under_a_few_exponents_sort_by_quantile_buckets() {
+    // Uniform in [0, 1): half the keys share one exponent, so on AVX-512
+    // builds the first level places its buckets by the sample's quantiles
+    // (from 2^22 f32 keys); the sample misses the tiniest keys, so the
+    // count finds a higher differing bit and places them again, and one far
+    // outlier at an index the sample skips sends it back to a digit.
+    // Exponentially distributed u32 keys bunch near zero the same way.
+    let mut rng = Rng::new(99);
+    let n = (1 << 22) + 3;
+    let unit: Vec<f32> = (0..n)
+        .map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32)
+        .collect();
+    check_keys_sort("f32 in [0, 1)", unit.clone());
+    let mut outlier = unit;
+    outlier[5] = 3.0e38;
+    check_keys_sort("f32 in [0, 1) with an outlier", outlier);
+    let exp: Vec<u32> = (0..n)
+        .map(|_| {
+            let u = (f64::from(rng.next_u32()) + 0.5) / 4_294_967_296.0;
+            (-u.ln() * 1e6) as u32
+        })
+        .collect();
+    check_keys_sort("u32 exponentially distributed", exp);
+    let mut r = Rng::new(3);
+    let unit64: Vec<f64> = (0..(1 << 21) + 1)
+        .map(|_| {
+            (u64::from(r.next_u32()) << 21 ^ u64::from(r.next_u32())) as f64 / (1u64 << 53) as f64
+        })
+        .collect();
+    check_f64_sort("f64 in [0, 1)", unit64);
+}
