@@ -382,9 +382,20 @@ trait Word:
     fn net_sort(src: Option<&[Self]>, dst: &mut [Self]);
 }
 
-/// The [`Word`] items that differ between `u32` and `u64` only in the type.
+/// The [`Word`] items that differ between `u32` and `u64` only in the type,
+/// the most keys of a sorting network and the network's function.
 macro_rules! word_bits {
-    ($t:ty) => {
+    ($t:ty, $net_max:literal, $net:ident) => {
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+        const NET_MAX: usize = $net_max;
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+        const NET_MAX: usize = 0;
+        fn net_sort(src: Option<&[$t]>, dst: &mut [$t]) {
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+            net::$net(src, dst);
+            #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+            unreachable!("no sorting network on this build ({src:?}, {dst:?})");
+        }
         const ZERO: $t = 0;
         #[inline(always)]
         fn low(self) -> usize {
@@ -398,17 +409,7 @@ macro_rules! word_bits {
 }
 
 impl Word for u32 {
-    word_bits!(u32);
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-    const NET_MAX: usize = 256;
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
-    const NET_MAX: usize = 0;
-    fn net_sort(src: Option<&[u32]>, dst: &mut [u32]) {
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        net::sort_u32(src, dst);
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
-        unreachable!("no sorting network on this build ({src:?}, {dst:?})");
-    }
+    word_bits!(u32, 256, sort_u32);
     fn take(n: usize) -> Vec<u32> {
         pool::take::<u32>(n)
     }
@@ -418,17 +419,7 @@ impl Word for u32 {
 }
 
 impl Word for u64 {
-    word_bits!(u64);
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-    const NET_MAX: usize = 128;
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
-    const NET_MAX: usize = 0;
-    fn net_sort(src: Option<&[u64]>, dst: &mut [u64]) {
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        net::sort_u64(src, dst);
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
-        unreachable!("no sorting network on this build ({src:?}, {dst:?})");
-    }
+    word_bits!(u64, 128, sort_u64);
     fn take(n: usize) -> Vec<u64> {
         // Same size and alignment: the pool's f64 vectors serve as words.
         bytemuck::allocation::cast_vec(pool::take::<f64>(n))

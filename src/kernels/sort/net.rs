@@ -70,8 +70,27 @@ mod avx512 {
         out
     }
 
+    /// Lane `i` of a vector of lane indices `L - 1 - i`, packed as in
+    /// [`swaps`].
+    const fn reversed<const L: usize>() -> [i64; 8] {
+        let mut out = [0i64; 8];
+        let mut i = 0;
+        while i < L {
+            let v = (L - 1 - i) as i64;
+            if L == 16 {
+                out[i / 2] |= v << (32 * (i % 2));
+            } else {
+                out[i] = v;
+            }
+            i += 1;
+        }
+        out
+    }
+
     const SWAPS32: [[i64; 8]; 4] = swaps::<16>();
     const SWAPS64: [[i64; 8]; 4] = swaps::<8>();
+    const REVERSE32: [i64; 8] = reversed::<16>();
+    const REVERSE64: [i64; 8] = reversed::<8>();
 
     #[inline(always)]
     fn index(w: &[i64; 8]) -> __m512i {
@@ -79,95 +98,89 @@ mod avx512 {
         unsafe { _mm512_set_epi64(w[7], w[6], w[5], w[4], w[3], w[2], w[1], w[0]) }
     }
 
-    impl Lanes for u32 {
-        const N: usize = 16;
-        const HI: [u32; 4] = [0xaaaa, 0xcccc, 0xf0f0, 0xff00];
-        #[inline(always)]
-        fn min(a: __m512i, b: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe { _mm512_min_epu32(a, b) }
-        }
-        #[inline(always)]
-        fn max(a: __m512i, b: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe { _mm512_max_epu32(a, b) }
-        }
-        #[inline(always)]
-        fn swap(t: usize, a: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe { _mm512_permutexvar_epi32(index(&SWAPS32[t]), a) }
-        }
-        #[inline(always)]
-        fn reverse(a: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe {
-                _mm512_permutexvar_epi32(
-                    _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                    a,
-                )
+    /// The [`Lanes`] impl of one key word: its lane count and masks, then
+    /// the AVX-512F intrinsics of its lane width.
+    macro_rules! lanes {
+        (
+            $t:ty, $n:literal, $hi:expr, $mask:ty, $swaps:ident, $reverse:ident,
+            $min:ident, $max:ident, $perm:ident, $blend:ident, $set1:ident, $loadu:ident,
+            $storeu:ident
+        ) => {
+            impl Lanes for $t {
+                const N: usize = $n;
+                const HI: [u32; 4] = $hi;
+                #[inline(always)]
+                fn min(a: __m512i, b: __m512i) -> __m512i {
+                    // SAFETY: AVX-512F is enabled (this module's cfg).
+                    unsafe { $min(a, b) }
+                }
+                #[inline(always)]
+                fn max(a: __m512i, b: __m512i) -> __m512i {
+                    // SAFETY: AVX-512F is enabled (this module's cfg).
+                    unsafe { $max(a, b) }
+                }
+                #[inline(always)]
+                fn swap(t: usize, a: __m512i) -> __m512i {
+                    // SAFETY: AVX-512F is enabled (this module's cfg).
+                    unsafe { $perm(index(&$swaps[t]), a) }
+                }
+                #[inline(always)]
+                fn reverse(a: __m512i) -> __m512i {
+                    // SAFETY: AVX-512F is enabled (this module's cfg).
+                    unsafe { $perm(index(&$reverse), a) }
+                }
+                #[inline(always)]
+                fn blend(mask: u32, a: __m512i, b: __m512i) -> __m512i {
+                    // SAFETY: AVX-512F is enabled (this module's cfg).
+                    unsafe { $blend(mask as $mask, a, b) }
+                }
+                #[inline(always)]
+                unsafe fn load(p: *const $t, m: usize) -> __m512i {
+                    let k = if m >= $n { !0 } else { (1u32 << m) - 1 };
+                    // SAFETY: the caller makes the `min(m, N)` masked-in
+                    // keys readable; masked-out lanes are not accessed.
+                    unsafe { $loadu($set1(-1), k as $mask, p.cast()) }
+                }
+                #[inline(always)]
+                unsafe fn store(p: *mut $t, v: __m512i, m: usize) {
+                    let k = if m >= $n { !0 } else { (1u32 << m) - 1 };
+                    // SAFETY: as for `load`, for writes.
+                    unsafe { $storeu(p.cast(), k as $mask, v) }
+                }
             }
-        }
-        #[inline(always)]
-        fn blend(mask: u32, a: __m512i, b: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe { _mm512_mask_blend_epi32(mask as __mmask16, a, b) }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const u32, m: usize) -> __m512i {
-            let k = if m >= 16 { !0 } else { (1u32 << m) - 1 };
-            // SAFETY: the caller makes the `min(m, 16)` masked-in keys
-            // readable; masked-out lanes are not accessed.
-            unsafe { _mm512_mask_loadu_epi32(_mm512_set1_epi32(-1), k as __mmask16, p.cast()) }
-        }
-        #[inline(always)]
-        unsafe fn store(p: *mut u32, v: __m512i, m: usize) {
-            let k = if m >= 16 { !0 } else { (1u32 << m) - 1 };
-            // SAFETY: as for `load`, for writes.
-            unsafe { _mm512_mask_storeu_epi32(p.cast(), k as __mmask16, v) }
-        }
+        };
     }
 
-    impl Lanes for u64 {
-        const N: usize = 8;
-        const HI: [u32; 4] = [0xaa, 0xcc, 0xf0, 0];
-        #[inline(always)]
-        fn min(a: __m512i, b: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe { _mm512_min_epu64(a, b) }
-        }
-        #[inline(always)]
-        fn max(a: __m512i, b: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe { _mm512_max_epu64(a, b) }
-        }
-        #[inline(always)]
-        fn swap(t: usize, a: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe { _mm512_permutexvar_epi64(index(&SWAPS64[t]), a) }
-        }
-        #[inline(always)]
-        fn reverse(a: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe { _mm512_permutexvar_epi64(_mm512_set_epi64(0, 1, 2, 3, 4, 5, 6, 7), a) }
-        }
-        #[inline(always)]
-        fn blend(mask: u32, a: __m512i, b: __m512i) -> __m512i {
-            // SAFETY: AVX-512F is enabled (this module's cfg).
-            unsafe { _mm512_mask_blend_epi64(mask as __mmask8, a, b) }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const u64, m: usize) -> __m512i {
-            let k = if m >= 8 { !0 } else { (1u32 << m) - 1 };
-            // SAFETY: as for u32.
-            unsafe { _mm512_mask_loadu_epi64(_mm512_set1_epi64(-1), k as __mmask8, p.cast()) }
-        }
-        #[inline(always)]
-        unsafe fn store(p: *mut u64, v: __m512i, m: usize) {
-            let k = if m >= 8 { !0 } else { (1u32 << m) - 1 };
-            // SAFETY: as for u32.
-            unsafe { _mm512_mask_storeu_epi64(p.cast(), k as __mmask8, v) }
-        }
-    }
+    lanes!(
+        u32,
+        16,
+        [0xaaaa, 0xcccc, 0xf0f0, 0xff00],
+        __mmask16,
+        SWAPS32,
+        REVERSE32,
+        _mm512_min_epu32,
+        _mm512_max_epu32,
+        _mm512_permutexvar_epi32,
+        _mm512_mask_blend_epi32,
+        _mm512_set1_epi32,
+        _mm512_mask_loadu_epi32,
+        _mm512_mask_storeu_epi32
+    );
+    lanes!(
+        u64,
+        8,
+        [0xaa, 0xcc, 0xf0, 0],
+        __mmask8,
+        SWAPS64,
+        REVERSE64,
+        _mm512_min_epu64,
+        _mm512_max_epu64,
+        _mm512_permutexvar_epi64,
+        _mm512_mask_blend_epi64,
+        _mm512_set1_epi64,
+        _mm512_mask_loadu_epi64,
+        _mm512_mask_storeu_epi64
+    );
 
     /// One compare-exchange of `x` with its lanes `1 << t` apart: the lanes
     /// in `take_max` keep the larger key of their pair.
