@@ -813,8 +813,9 @@ fn floats_bunched_under_a_few_exponents_sort_by_quantile_buckets() {
     // Uniform in [0, 1): half the keys share one exponent, so on AVX-512
     // builds the first level places its buckets by the sample's quantiles
     // (from 2^22 f32 keys); the sample misses the tiniest keys, so the
-    // count finds a higher differing bit and places them again, and one far
-    // outlier at an index the sample skips sends it back to a digit.
+    // count finds a higher differing bit and the buckets are placed again
+    // from it, as they are for one far outlier at an index the sample
+    // skips.
     // Exponentially distributed u32 keys bunch near zero the same way.
     let mut rng = Rng::new(99);
     let n = (1 << 22) + 3;

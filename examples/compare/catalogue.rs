@@ -173,7 +173,7 @@ pub(crate) fn catalogue() -> Vec<Case> {
             .note(
                 "B/element: the four passes of an LSD sort (the GPU's); the CPU sorts keys alone \
                  by MSD passes (with AVX-512, at every size; without, from 2^23 keys) that count \
-                 to 16-20 B/element",
+                 to 20 B/element",
             ),
         sort_pairs().software_gpu_max(1 << 16).max_elements(1 << 22),
         argsort_f32()

@@ -26,9 +26,9 @@
 //!   parallel from [`PARALLEL_SORT_THRESHOLD`] keys) scatters the keys by
 //!   a top digit of up to 12 bits (9 past 4 MiB of keys) into buckets of
 //!   about 64 `u32` or 32 `u64` keys; larger buckets (bunched keys, or
-//!   larger inputs) get further levels in cache. A bucket of at most 256 `u32` or 128
-//!   `u64` keys is sorted by a bitonic network in registers: no branch
-//!   on the keys at all. Each level takes its digit just below the
+//!   larger inputs) get further levels in cache. A bucket of at most 256
+//!   `u32` or 128 `u64` keys is sorted by a bitonic network in registers:
+//!   no branch on the keys at all. Each level takes its digit just below the
 //!   highest bit in which its keys differ, so shared bits cost nothing
 //!   and a bucket of equal keys is done in one read. Keys alone need no
 //!   stability (equal keys are equal bits).
@@ -43,9 +43,10 @@
 //!   scatters in parallel: every chunk writes to offsets it owns, computed
 //!   from an exclusive scan of the (digit × chunk) counts, so the scatter is
 //!   stable; it also counts the next pass's digits per destination chunk,
-//!   so no later pass re-reads the keys just to count them. Below [`COMPARISON_SORT_THRESHOLD`] elements a comparison sort
-//!   is faster and is used instead; below [`PARALLEL_SORT_THRESHOLD`] the
-//!   radix sort runs on the calling thread.
+//!   so no later pass re-reads the keys just to count them. Below
+//!   [`COMPARISON_SORT_THRESHOLD`] elements a comparison sort is faster and
+//!   is used instead; below [`PARALLEL_SORT_THRESHOLD`] the radix sort runs
+//!   on the calling thread.
 //! - GPU: LSD radix sort, 8-bit digits, four passes of per-workgroup digit
 //!   histograms, an exclusive scan of the (digit × workgroup) table (one
 //!   workgroup up to 2^16 keys, reduce-then-scan past that), and a scatter
@@ -128,8 +129,8 @@ pub(crate) mod wide {
 
 /// Below this many elements the CPU sorts with a comparison sort (the
 /// standard library's), except keys-only sorts on AVX-512 builds (sorting
-/// networks, see the module docs): on short inputs the radix passes' 256-bucket
-/// histograms and offset scans cost more than they save. The value is the
+/// networks, see the module docs): on short inputs the radix passes'
+/// 256-bucket histograms and offset scans cost more than they save. The value is the
 /// usual crossover for 8-bit LSD sorts, not yet calibrated on this machine.
 pub const COMPARISON_SORT_THRESHOLD: usize = 512;
 
@@ -189,8 +190,11 @@ pub struct Argsort;
 /// per 8-bit digit (four passes for 32-bit keys, eight for f64) a read and
 /// a write of the keys and of every value array: an LSD sort's traffic,
 /// the GPU's and, for pairs and argsort, the CPU's. The CPU's keys-only MSD
-/// sort (`msd.rs`) moves about a third of it; the work of one kernel is the
-/// same on both backends, and the cost model's curves are measured.
+/// sort (`msd.rs`) moves less: counting its passes over memory (a count, a
+/// scatter, each bucket read and written once more), 20 of the 36
+/// B/element for 32-bit keys and 40 of the 136 for f64. The work of one
+/// kernel is the same on both backends, and the cost model's curves are
+/// measured.
 fn sort_work(n: usize, key_bytes: usize, arrays: u64) -> Work {
     let n = n as u64;
     let key = key_bytes as u64;
@@ -380,6 +384,12 @@ trait Word:
     /// Sorts `src` into `dst` (same length, at most [`Word::NET_MAX`]), or
     /// `dst` in place when `src` is `None`, by a sorting network.
     fn net_sort(src: Option<&[Self]>, dst: &mut [Self]);
+    /// Whether [`Word::net_sort`] takes `m` keys: never on builds without
+    /// the networks, whatever `m`.
+    #[inline(always)]
+    fn net_fits(m: usize) -> bool {
+        Self::NET_MAX > 0 && m <= Self::NET_MAX
+    }
 }
 
 /// The [`Word`] items that differ between `u32` and `u64` only in the type,

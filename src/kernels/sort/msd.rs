@@ -125,7 +125,7 @@ pub(super) fn sort_keys<K: KeyMap>(cpu: &Cpu, src: &[K::W]) -> Vec<K::W> {
     let n = src.len();
     let parallel = n >= PARALLEL_SORT_THRESHOLD && cpu.threads() > 1;
     let mut out = K::W::take(n);
-    if n <= K::W::NET_MAX {
+    if K::W::net_fits(n) {
         out.iter_mut().zip(src).for_each(|(o, &b)| *o = K::key(b));
         K::W::net_sort(None, &mut out);
         if !K::IDENTITY {
@@ -145,7 +145,7 @@ pub(super) fn sort_keys<K: KeyMap>(cpu: &Cpu, src: &[K::W]) -> Vec<K::W> {
         let finish = |(d, t): (&mut [K::W], &mut [K::W])| {
             if d.len() > WIDE_MIN {
                 wide_msd::<K>(d, t, false, parallel, cpu.threads());
-            } else if d.len() <= K::W::NET_MAX {
+            } else if K::W::net_fits(d.len()) {
                 K::W::net_sort(None, d);
             } else {
                 // The level below scatters into `t` at random, and each of
@@ -521,7 +521,7 @@ fn wide_msd<K: KeyMap>(
 /// using the other as scratch.
 fn msd<W: Word>(data: &mut [W], tmp: &mut [W], into_tmp: bool) {
     let m = data.len();
-    if m <= W::NET_MAX {
+    if W::net_fits(m) {
         if into_tmp {
             W::net_sort(Some(data), tmp);
         } else {

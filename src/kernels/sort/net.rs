@@ -2,12 +2,15 @@
 //! keys-only MSD sort ([`super::msd`]).
 //!
 //! A leaf of up to [`Word::NET_MAX`](super::Word::NET_MAX) keys (256 `u32`
-//! or 128 `u64`: sixteen registers) is loaded into a power-of-two number of
-//! registers, padded with the largest key, sorted by a bitonic network of
+//! or 128 `u64`: sixteen registers) is loaded into as many registers as it
+//! fills, padded with the largest key, sorted by a bitonic network of
 //! compare-exchanges (min and max of a register and a permutation of it, or
-//! of two registers), and stored back without the padding. The network's
-//! work does not depend on the keys, so it has no branch to mispredict,
-//! which is what the insertion pass it replaces paid for most.
+//! of two registers), and stored back without the padding. The network is
+//! that of the next power of two of registers, less the registers of
+//! padding alone, which it never needs to touch (`sort_regs`'s doc says
+//! why). The network's work does not depend on the keys, so it has no
+//! branch to mispredict, which is what the insertion pass it replaces paid
+//! for most.
 //!
 //! Padding with the largest key is exact: the padded keys sort last, and
 //! a real key equal to them has the same bits.
@@ -27,8 +30,6 @@ mod avx512 {
     trait Lanes: Copy {
         /// Keys per register.
         const N: usize;
-        /// `HI[t]`: the lanes `i` with bit `t` of `i` set, as a mask.
-        const HI: [u32; 4];
         fn min(a: __m512i, b: __m512i) -> __m512i;
         fn max(a: __m512i, b: __m512i) -> __m512i;
         /// Lane `i` of the result is lane `i ^ (1 << t)` of `a`.
@@ -49,34 +50,13 @@ mod avx512 {
         unsafe fn store(p: *mut Self, v: __m512i, m: usize);
     }
 
-    /// Lane `i` of a vector of lane indices `i ^ (1 << t)`, for `n` lanes.
-    const fn swaps<const L: usize>() -> [[i64; 8]; 4] {
-        // Packed as 64-bit words: 16 u32 indices or 8 u64 ones.
-        let mut out = [[0i64; 8]; 4];
-        let mut t = 0;
-        while t < 4 {
-            let mut i = 0;
-            while i < L {
-                let v = (i ^ (1 << t)) as i64;
-                if L == 16 {
-                    out[t][i / 2] |= v << (32 * (i % 2));
-                } else {
-                    out[t][i] = v;
-                }
-                i += 1;
-            }
-            t += 1;
-        }
-        out
-    }
-
-    /// Lane `i` of a vector of lane indices `L - 1 - i`, packed as in
-    /// [`swaps`].
-    const fn reversed<const L: usize>() -> [i64; 8] {
+    /// A vector of `L` lane indices (`idx[i]` for lane `i`) as 64-bit
+    /// words: two `u32` indices a word for 16 lanes, one for 8.
+    const fn pack<const L: usize>(idx: [usize; 16]) -> [i64; 8] {
         let mut out = [0i64; 8];
         let mut i = 0;
         while i < L {
-            let v = (L - 1 - i) as i64;
+            let v = idx[i] as i64;
             if L == 16 {
                 out[i / 2] |= v << (32 * (i % 2));
             } else {
@@ -85,6 +65,34 @@ mod avx512 {
             i += 1;
         }
         out
+    }
+
+    /// For each `t < 4`, the lane indices `i ^ (1 << t)`, packed.
+    const fn swaps<const L: usize>() -> [[i64; 8]; 4] {
+        let mut out = [[0i64; 8]; 4];
+        let mut t = 0;
+        while t < 4 {
+            let mut idx = [0usize; 16];
+            let mut i = 0;
+            while i < L {
+                idx[i] = i ^ (1 << t);
+                i += 1;
+            }
+            out[t] = pack::<L>(idx);
+            t += 1;
+        }
+        out
+    }
+
+    /// The lane indices `L - 1 - i`, packed.
+    const fn reversed<const L: usize>() -> [i64; 8] {
+        let mut idx = [0usize; 16];
+        let mut i = 0;
+        while i < L {
+            idx[i] = L - 1 - i;
+            i += 1;
+        }
+        pack::<L>(idx)
     }
 
     const SWAPS32: [[i64; 8]; 4] = swaps::<16>();
@@ -102,13 +110,12 @@ mod avx512 {
     /// the AVX-512F intrinsics of its lane width.
     macro_rules! lanes {
         (
-            $t:ty, $n:literal, $hi:expr, $mask:ty, $swaps:ident, $reverse:ident,
+            $t:ty, $n:literal, $mask:ty, $swaps:ident, $reverse:ident,
             $min:ident, $max:ident, $perm:ident, $blend:ident, $set1:ident, $loadu:ident,
             $storeu:ident
         ) => {
             impl Lanes for $t {
                 const N: usize = $n;
-                const HI: [u32; 4] = $hi;
                 #[inline(always)]
                 fn min(a: __m512i, b: __m512i) -> __m512i {
                     // SAFETY: AVX-512F is enabled (this module's cfg).
@@ -154,7 +161,6 @@ mod avx512 {
     lanes!(
         u32,
         16,
-        [0xaaaa, 0xcccc, 0xf0f0, 0xff00],
         __mmask16,
         SWAPS32,
         REVERSE32,
@@ -169,7 +175,6 @@ mod avx512 {
     lanes!(
         u64,
         8,
-        [0xaa, 0xcc, 0xf0, 0],
         __mmask8,
         SWAPS64,
         REVERSE64,
@@ -208,28 +213,27 @@ mod avx512 {
         mask
     }
 
-    /// Sorts one register ascending, or descending when `down`.
+    /// Sorts one register ascending.
     #[inline(always)]
-    fn sort_vec<L: Lanes>(mut x: __m512i, down: bool) -> __m512i {
+    fn sort_vec<L: Lanes>(mut x: __m512i) -> __m512i {
         let bits = L::N.trailing_zeros() as usize;
         // Blocks of 2, 4, ... lanes, alternately ascending and descending,
-        // then the whole register one way.
+        // then the whole register ascending.
         for k in 1..bits {
             for j in (0..k).rev() {
                 x = within::<L>(x, j, take_max(k, j, L::N));
             }
         }
-        merge_vec::<L>(x, down)
+        merge_vec::<L>(x)
     }
 
-    /// Sorts a bitonic register ascending, or descending when `down`.
+    /// Sorts a bitonic register ascending: the last stage of [`sort_vec`],
+    /// whose one block is the whole register.
     #[inline(always)]
-    fn merge_vec<L: Lanes>(mut x: __m512i, down: bool) -> __m512i {
+    fn merge_vec<L: Lanes>(mut x: __m512i) -> __m512i {
         let bits = L::N.trailing_zeros() as usize;
-        let all = if L::N == 16 { 0xffff } else { 0xff };
         for j in (0..bits).rev() {
-            let hi = L::HI[j];
-            x = within::<L>(x, j, if down { all & !hi } else { hi });
+            x = within::<L>(x, j, take_max(bits, j, L::N));
         }
         x
     }
@@ -259,7 +263,7 @@ mod avx512 {
             unsafe { L::load(src.wrapping_add(r * n), m.saturating_sub(r * n)) }
         });
         for x in v.iter_mut().take(RR) {
-            *x = sort_vec::<L>(*x, false);
+            *x = sort_vec::<L>(*x);
         }
         // Merge sorted runs of `w` registers into runs of `2w`.
         let mut w = 1;
@@ -288,7 +292,7 @@ mod avx512 {
                 d /= 2;
             }
             for x in v.iter_mut().take(RR) {
-                *x = merge_vec::<L>(*x, false);
+                *x = merge_vec::<L>(*x);
             }
             w = run;
         }
