@@ -774,14 +774,12 @@ fn pack_b<R: Real>(
     let cols = cols.min(nr);
     if s.trans_b {
         // B is n × k: column j of op(B) is row j of B.
-        if cols < nr {
-            dst.fill(R::default());
-        }
-        for j in 0..cols {
-            let src = &b[(j0 + j) * s.k + pc..][..kc];
-            for (p, &v) in src.iter().enumerate() {
-                dst[p * nr + j] = v;
-            }
+        let line = |j: usize| &b[(j0 + j) * s.k + pc..][..kc];
+        debug_assert!(nr == NR_MAX || nr == NR_MAX / 2);
+        if nr == NR_MAX {
+            pack_across::<R, NR_MAX>(dst, cols, line);
+        } else {
+            pack_across::<R, { NR_MAX / 2 }>(dst, cols, line);
         }
     } else {
         for (p, row) in dst.chunks_exact_mut(nr).enumerate() {
@@ -821,14 +819,53 @@ fn pack_a<R: Real>(
             }
         }
     } else {
-        if rows < MR {
-            dst.fill(R::default());
+        // A is m × k: row i of op(A) is contiguous.
+        pack_across::<R, MR>(dst, rows, |i| &a[(i0 + i) * s.k + pc..][..kc]);
+    }
+}
+
+/// Depths that [`pack_across`] moves through its tile at a time.
+const ACROSS_TILE: usize = 16;
+
+/// Packs `lines` contiguous source lines (`line(i)`, each the panel's
+/// depth long) across a panel `W` wide: `dst[p * W + i] = line(i)[p]`,
+/// zero past `lines`.
+///
+/// Storing each element of a line at its place one at a time writes `W`
+/// apart; this copies `ACROSS_TILE` depths of every line into a small tile
+/// first and writes the tile out depth by depth, so that reads and writes
+/// both run along memory. Packing DGEMM's `A` at 1024³ on one thread of
+/// the Zen 5 development machine took about 2 ms the first way and 0.6 ms
+/// this way, of a 20 ms product; on two threads the product went from
+/// 10.05–10.46 ms to 9.77–9.97 ms (alternated runs, 2026-12-07).
+#[inline(always)]
+fn pack_across<'s, R: Real, const W: usize>(
+    dst: &mut [R],
+    lines: usize,
+    line: impl Fn(usize) -> &'s [R],
+) {
+    let lines = lines.min(W);
+    // Lines past `lines` stay zero in the tile: the padding.
+    let mut tile = [[R::default(); ACROSS_TILE]; W];
+    let done = dst.len() / (ACROSS_TILE * W) * ACROSS_TILE;
+    let mut depths = dst.chunks_exact_mut(ACROSS_TILE * W);
+    for (t, out) in (&mut depths).enumerate() {
+        for (i, tl) in tile.iter_mut().enumerate().take(lines) {
+            tl.copy_from_slice(&line(i)[t * ACROSS_TILE..][..ACROSS_TILE]);
         }
-        for i in 0..rows {
-            let src = &a[(i0 + i) * s.k + pc..][..kc];
-            for (p, &v) in src.iter().enumerate() {
-                dst[p * MR + i] = v;
+        for (q, across) in out.chunks_exact_mut(W).enumerate() {
+            for (d, tl) in across.iter_mut().zip(&tile) {
+                *d = tl[q];
             }
+        }
+    }
+    for (q, across) in depths.into_remainder().chunks_exact_mut(W).enumerate() {
+        for (i, d) in across.iter_mut().enumerate() {
+            *d = if i < lines {
+                line(i)[done + q]
+            } else {
+                R::default()
+            };
         }
     }
 }
