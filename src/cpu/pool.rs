@@ -101,6 +101,26 @@ pub(crate) fn try_take_zeroed<T: Element>(
     what: &'static str,
     len: usize,
 ) -> Result<Vec<T>> {
+    try_take_inner(kernel, what, len, true)
+}
+
+/// Like [`try_take_zeroed`], but a pooled vector keeps its (initialized,
+/// unspecified) contents: for outputs the kernel overwrites whole, which
+/// then skip the zeroing pass.
+pub(crate) fn try_take<T: Element>(
+    kernel: &'static str,
+    what: &'static str,
+    len: usize,
+) -> Result<Vec<T>> {
+    try_take_inner(kernel, what, len, false)
+}
+
+fn try_take_inner<T: Element>(
+    kernel: &'static str,
+    what: &'static str,
+    len: usize,
+    zeroed: bool,
+) -> Result<Vec<T>> {
     let oom = || Error::HostOutOfMemory {
         kernel,
         bytes: (len as u64).saturating_mul(size_of::<T>() as u64),
@@ -113,7 +133,9 @@ pub(crate) fn try_take_zeroed<T: Element>(
         return Err(oom());
     }
     if let Some(mut v) = take_pooled::<T>(len) {
-        v.fill(T::zeroed());
+        if zeroed {
+            v.fill(T::zeroed());
+        }
         return Ok(v);
     }
     let mut v = Vec::new();
