@@ -41,16 +41,12 @@ impl Roofline {
             Some(g) => (gpu_copy_bandwidth(engine).ok(), gpu_fma_peak(g).ok()),
             None => (None, None),
         };
+        let (fma, fma64) = fma_peaks(engine);
         Roofline {
             triad: triad_bandwidth(engine),
             read: read_bandwidth(engine),
-            fma: fma_peak(engine),
-            fma64: tandem::cpu::peak::fma_peak_of(
-                engine.cpu(),
-                FMA_ITERS,
-                FMA_RUNS,
-                tandem::cpu::peak::Precision::F64,
-            ),
+            fma,
+            fma64,
             gpu_copy,
             gpu_fma,
         }
@@ -145,16 +141,35 @@ pub(crate) fn triad_bandwidth(engine: &Engine) -> f64 {
     (12 * TRIAD_LEN) as f64 / best
 }
 
-/// FMA rounds per thread in one burst of [`fma_peak`] (about 0.1 ms).
+/// FMA rounds per thread in one burst of [`fma_peaks`] (about 0.1 ms).
 pub(crate) const FMA_ITERS: usize = 1 << 16;
-/// Bursts of [`fma_peak`]: many short ones, so that one of them finds every
-/// core free on a shared machine (a peak, not an average, is wanted).
-pub(crate) const FMA_RUNS: usize = 100;
+/// Bursts of each precision in [`fma_peaks`]: many short ones, so that one
+/// of them finds every core free on a shared machine (a peak, not an
+/// average, is wanted).
+pub(crate) const FMA_RUNS: usize = 300;
 
-/// Host f32 FMA peak on all of the engine's threads, at the widest SIMD
-/// width the CPU has (not the build's): [`tandem::cpu::peak::fma_peak`].
-pub(crate) fn fma_peak(engine: &Engine) -> f64 {
-    tandem::cpu::peak::fma_peak(engine.cpu(), FMA_ITERS, FMA_RUNS)
+/// Host f32 and f64 FMA peaks on all of the engine's threads, at the widest
+/// SIMD width the CPU has (not the build's; see
+/// [`tandem::cpu::peak::fma_peak`]), best of [`FMA_RUNS`] bursts each.
+///
+/// The bursts alternate between the precisions, so a stretch of time in
+/// which the host takes a core away lowers neither peak alone: measured one
+/// after the other, a shared VM once gave an f32 peak no higher than its
+/// f64 one (243 and 240 GFLOP/s), where every x86 FMA unit does twice the
+/// f32 flops.
+pub(crate) fn fma_peaks(engine: &Engine) -> (f64, f64) {
+    use tandem::cpu::peak::{Precision, fma_all_threads_of};
+    let rate = |p| {
+        let start = Instant::now();
+        let flops = fma_all_threads_of(engine.cpu(), FMA_ITERS, p);
+        flops as f64 / start.elapsed().as_secs_f64()
+    };
+    (0..FMA_RUNS).fold((0.0f64, 0.0f64), |(f32s, f64s), _| {
+        (
+            f32s.max(rate(Precision::F32)),
+            f64s.max(rate(Precision::F64)),
+        )
+    })
 }
 
 /// The GPU's bandwidth through a tandem kernel on resident data:
