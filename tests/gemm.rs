@@ -6,7 +6,7 @@
 //! length-`k` dot product is `k·ε/2`; the `+ 2` covers the scaling by `α`
 //! and the addition of `β·C`). Shapes: empty dimensions, 1×1, 1×n, n×1,
 //! 17×33 with k 7, 31, 65, 257×129×65, the GPU tile (64) and CPU register
-//! tile (6×16) boundaries ± 1, every transpose combination, `α`/`β` with and
+//! tile and depth block boundaries ± 1, every transpose combination, `α`/`β` with and
 //! without `C`, and one result with more than 65,535 GPU tiles (a 2-D
 //! dispatch). Products larger than one GPU binding run in blocks (tested
 //! with 64 KiB bindings, split along m, n and k). Errors: every bad length,
@@ -170,7 +170,8 @@ fn shape_257_129_65_matches_the_oracle_for_every_transpose() {
 
 #[test]
 fn tile_boundaries_plus_minus_one_match_the_oracle() {
-    // GPU tile 64 (and k step 16), CPU register tile 6 × 16, CPU depth 256.
+    // GPU tile 64 (and k step 16); CPU register tile 6 × 16 (AVX2) or
+    // 14 × 32 (AVX-512, f32), CPU depth 256 (AVX2) or 512 (AVX-512).
     check_shapes(&[
         (63, 64, 15),
         (64, 65, 16),
@@ -178,13 +179,16 @@ fn tile_boundaries_plus_minus_one_match_the_oracle() {
         (5, 15, 255),
         (6, 16, 256),
         (7, 17, 257),
-        (12, 32, 513),
+        (13, 31, 511),
+        (14, 32, 512),
+        (15, 33, 513),
+        (12, 32, 1025),
     ]);
 }
 
 #[test]
 fn cpu_blocks_larger_than_one_packed_block_match_the_oracle() {
-    // Past MC_MAX (144) rows, NC (3072) columns and KC (256) depth, and
+    // Past MC_MAX (144) rows, NC (3072) columns and KC (256 or 512) depth, and
     // enough flops to run on more than one thread.
     // (Both above the CPU's 2^24-flop parallel threshold.)
     check(Gemm::new(300, 3100, 10), 1);

@@ -100,14 +100,21 @@ const NR_MAX: usize = NV * LANES;
 /// registers hold beside the `NV` loads of `B` and a broadcast of `A` (14
 /// with AVX-512's 32 registers: 28 accumulators; 6 with 16 registers).
 const MR: usize = (VECTOR_REGISTERS - NV - 2) / NV;
-/// Depth of a packed block: a `KC × NR` panel of `B` is 16 KiB at 8 lanes
-/// and 32 KiB at 16, inside a 48 KiB L1. On the 2-core AVX-512 development
-/// machine, KC from 128 to 512 and MC from 140 to 560 all landed within its
-/// run-to-run noise at 1024³ and 2048³ (7.2–8.2 ms at 1024³), so these stay.
-const KC: usize = 256;
-/// Most rows of a packed block of `A` (`MC × KC`, 144 KiB): fits L2.
+/// Depth of a packed block. Each depth block reads and writes all of `C`
+/// once more, so deeper blocks cut `C`'s traffic, at the price of a
+/// `KC × NR` panel of `B` (64 KiB at 16 lanes) that no longer fits a 48 KiB
+/// L1 and streams from L2 instead. With AVX-512 (cores with at least 1 MiB
+/// of L2) it is 512: on the 2-core Zen 5 development machine, alternated
+/// against 256 (2026-12-07, best of 3–12 calls of the CPU
+/// `Gemm`), DGEMM 2048³ went from 79.3–79.6 ms to 76.5–76.7 ms, DGEMM 1024³
+/// from 9.45–9.62 to 9.28–9.34 ms and SGEMM 2048³ from 38.7–38.8 to
+/// 37.0–37.3 ms; 768 was slower again. Narrower builds keep 256, the depth
+/// their (unmeasured here) smaller L2s were tuned with.
+const KC: usize = if LANES >= 16 { 512 } else { 256 };
+/// Most rows of a packed block of `A` (`MC × KC`, 576 KiB of f64 at depth
+/// 512): fits L2. MC 96 measured within 1% of 144 at depth 512.
 const MC_MAX: usize = 144;
-/// Columns of a packed block of `B` (`KC × NC`, 3 MiB): fits L3.
+/// Columns of a packed block of `B` (`KC × NC`, up to 12 MiB of f64): in L3.
 const NC: usize = 3072;
 /// Below this many flops (`2·m·n·k`) the CPU runs on the calling thread.
 const PARALLEL_FLOPS: u64 = 1 << 24;
