@@ -7,6 +7,13 @@ Each cell is the best of several calls on numpy arrays in and numpy arrays
 pays: on the GPU, the upload of the inputs and the readback of the result.
 numpy runs single-threaded except matmul (OpenBLAS); run it with
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.
+
+After each numpy case the script pauses (`QUIET_S`): OpenBLAS's worker
+threads spin for a while after a call returns, and on a 2-core machine a
+tandem call in that window shares the cores with them. Measured on the
+2-core development VM (2026-12-07): tandem's 1024² float32 matmul right
+after numpy's took 79 ms for its first call and 9.2 ms at best over the
+next ten, against 4.8 ms after a pause of 0.05 s or more.
 """
 
 import argparse
@@ -23,6 +30,10 @@ import numpy as np
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 import tandem  # noqa: E402
+
+
+# Seconds to wait after timing numpy, for OpenBLAS's threads to go idle.
+QUIET_S = 0.25
 
 
 def best(f, reps):
@@ -106,6 +117,7 @@ def main():
         print(head)
         for name, ref, tan in cases(n, rng):
             t_np = best(ref, args.reps)
+            time.sleep(QUIET_S)
             row = f"{name:16} {t_np * 1e3:9.3f}ms"
             for d in devices:
                 try:
