@@ -4,11 +4,15 @@ reads first.
 
 `cargo run --release --example compare` runs this once per sweep, with the
 sweep's plan on stdin (JSON: {"cases": [{"kernel": "sum", "n": 1048576,
-"reps": 20}, ...]}) and reads one JSON object back on stdout:
-{"numpy": "2.4.6", "blas": "...", "rows": [{"kernel": ..., "n": ...,
-"median_s": ...}]}. A kernel numpy has no equivalent for (conv2d) has no
-row. Run by hand: `echo '{"cases":[{"kernel":"sum","n":16777216,"reps":10}]}'
-| python3 benches/numpy_peer.py`.
+"elements": 1048576, "reps": 20}, ...]}, `elements` optional) and reads
+one JSON object back on stdout: {"numpy": "2.4.6", "blas": "...", "rows":
+[{"kernel": ..., "n": ..., "median_s": ...}], "errors": [{"kernel": ...,
+"n": ..., "error": ...}]}. A kernel numpy has no equivalent for (conv2d)
+has no row. A case that raised (numpy out of memory), or whose input would
+not hold the case's `elements` (`n` is a side for compare's square cases
+and an element count for the rest), has an entry in "errors" instead. Run
+by hand: `echo '{"cases":[{"kernel":"sum","n":16777216,"reps":10}]}' |
+python3 benches/numpy_peer.py`.
 
 Each case's data has the shape, dtype and value range compare's own case
 uses (f32 in [0.5, 2), u32 keys, a 0/1 mask, 256 histogram bins), and each
@@ -104,8 +108,13 @@ def case(kernel, n, rng):
         if base == "sort":
             return np.sort, (f64(rng, n),)
         if base == "transpose":
-            return (lambda a: np.ascontiguousarray(a.T)), (f64(rng, n * n).reshape(n, n),)
+            # A catalogue entry: `n` counts elements, in the near-square
+            # shape the catalogue gives it (src/kernels/catalogue.rs).
+            rows = max(1, round(n**0.5))
+            cols = max(1, -(-n // rows))
+            return (lambda a: np.ascontiguousarray(a.T)), (f64(rng, rows * cols).reshape(rows, cols),)
         if base == "gemm":
+            # compare's own case (`gemm_of`): `n` is the side.
             return np.matmul, (f64(rng, n * n).reshape(n, n), f64(rng, n * n).reshape(n, n))
         if base == "compact":
             return (lambda x, m: x[m]), (f64(rng, n), u32(rng, n, 2).astype(bool))
@@ -130,6 +139,7 @@ def case(kernel, n, rng):
     if kernel == "histogram":
         return (lambda x: np.bincount(x, minlength=BINS)), (u32(rng, n, BINS),)
     if kernel == "transpose":
+        # compare's own case: `n` is the side.
         return (lambda a: np.ascontiguousarray(a.T)), (f32(rng, n * n).reshape(n, n),)
     if kernel == "gemm":
         return np.matmul, (f32(rng, n * n).reshape(n, n), f32(rng, n * n).reshape(n, n))
@@ -156,21 +166,33 @@ def blas():
 def main():
     plan = json.load(sys.stdin)
     rng = np.random.default_rng(7)
-    rows = []
+    rows, errors = [], []
     for c in plan["cases"]:
-        made = case(c["kernel"], c["n"], rng)
-        if made is None:
+        # One case that fails (numpy out of memory, say) costs its own cell,
+        # not the whole column.
+        try:
+            made = case(c["kernel"], c["n"], rng)
+            if made is None:
+                continue
+            f, args = made
+            # `n` is a side for some of compare's cases and an element
+            # count for others: the largest input must hold the case's
+            # elements, or numpy would time another problem.
+            size = max(np.size(a) for a in args)
+            if "elements" in c and size != c["elements"]:
+                raise ValueError(f"numpy's input has {size} elements, compare's case {c['elements']}")
+            f(*args)  # warm-up: first-touch page faults, lazy BLAS start
+            times = []
+            for _ in range(max(3, int(c.get("reps", 5)))):
+                t = time.perf_counter()
+                f(*args)
+                times.append(time.perf_counter() - t)
+        except Exception as e:  # MemoryError included
+            errors.append({"kernel": c["kernel"], "n": c["n"], "error": f"{type(e).__name__}: {e}"})
             continue
-        f, args = made
-        f(*args)  # warm-up: first-touch page faults, lazy BLAS start
-        times = []
-        for _ in range(max(3, int(c.get("reps", 5)))):
-            t = time.perf_counter()
-            f(*args)
-            times.append(time.perf_counter() - t)
         times.sort()
         rows.append({"kernel": c["kernel"], "n": c["n"], "median_s": times[len(times) // 2]})
-    json.dump({"numpy": np.__version__, "blas": blas(), "rows": rows}, sys.stdout)
+    json.dump({"numpy": np.__version__, "blas": blas(), "rows": rows, "errors": errors}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -158,6 +158,9 @@ fn run() -> BoxResult<()> {
                     "numpy {} ({}): numpy and cpu×np columns (numpy's time / tandem cpu's)",
                     peer.version, peer.blas
                 ));
+                for e in &peer.errors {
+                    log.say(format!("  no numpy cell for {e}"));
+                }
                 Some(peer)
             }
             Err(why) => {

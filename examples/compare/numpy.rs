@@ -13,6 +13,9 @@ pub(crate) struct NumpyPeer {
     pub(crate) version: String,
     pub(crate) blas: String,
     pub(crate) times: std::collections::HashMap<(String, usize), f64>,
+    /// Cases the script could not time, each with numpy's error: their
+    /// cells stay empty.
+    pub(crate) errors: Vec<String>,
 }
 
 impl NumpyPeer {
@@ -35,7 +38,12 @@ impl NumpyPeer {
                 sizes.iter().map(move |&n| {
                     let big = (c.axis.elements)(n) >= 1 << 22;
                     let reps = opts.reps.unwrap_or(if big { 5 } else { 15 });
-                    json!({"kernel": c.name, "n": n, "reps": reps.min(opts.max_reps)})
+                    json!({
+                        "kernel": c.name,
+                        "n": n,
+                        "elements": (c.axis.elements)(n),
+                        "reps": reps.min(opts.max_reps),
+                    })
                 })
             })
             .collect();
@@ -74,10 +82,20 @@ impl NumpyPeer {
                 Some((key, r["median_s"].as_f64()?))
             })
             .collect();
+        let errors = v["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let text = |k: &str| e[k].as_str().unwrap_or("?").to_string();
+                format!("{} at n = {}: {}", text("kernel"), e["n"], text("error"))
+            })
+            .collect();
         Ok(NumpyPeer {
             version: v["numpy"].as_str().unwrap_or("?").to_string(),
             blas: v["blas"].as_str().unwrap_or("?").to_string(),
             times,
+            errors,
         })
     }
 
