@@ -36,8 +36,8 @@ mod avx512 {
         fn swap(t: usize, a: __m512i) -> __m512i;
         /// The lanes of `a` in reverse order.
         fn reverse(a: __m512i) -> __m512i;
-        /// Lanes in `mask` from `b`, the others from `a`.
-        fn blend(mask: u32, a: __m512i, b: __m512i) -> __m512i;
+        /// `max(a, b)` in the lanes in `mask`, `src` in the others.
+        fn max_where(mask: u32, src: __m512i, a: __m512i, b: __m512i) -> __m512i;
         /// The keys at `p..p + min(m, N)`, the rest the largest key.
         ///
         /// # Safety
@@ -67,23 +67,6 @@ mod avx512 {
         out
     }
 
-    /// For each `t < 4`, the lane indices `i ^ (1 << t)`, packed.
-    const fn swaps<const L: usize>() -> [[i64; 8]; 4] {
-        let mut out = [[0i64; 8]; 4];
-        let mut t = 0;
-        while t < 4 {
-            let mut idx = [0usize; 16];
-            let mut i = 0;
-            while i < L {
-                idx[i] = i ^ (1 << t);
-                i += 1;
-            }
-            out[t] = pack::<L>(idx);
-            t += 1;
-        }
-        out
-    }
-
     /// The lane indices `L - 1 - i`, packed.
     const fn reversed<const L: usize>() -> [i64; 8] {
         let mut idx = [0usize; 16];
@@ -95,10 +78,39 @@ mod avx512 {
         pack::<L>(idx)
     }
 
-    const SWAPS32: [[i64; 8]; 4] = swaps::<16>();
-    const SWAPS64: [[i64; 8]; 4] = swaps::<8>();
     const REVERSE32: [i64; 8] = reversed::<16>();
     const REVERSE64: [i64; 8] = reversed::<8>();
+
+    /// Lane `i` of the result is lane `i ^ (1 << t)` of `a`, for 32-bit
+    /// lanes: pairs and quads of lanes swap inside 128-bit blocks
+    /// (`vpshufd`, one cycle), blocks and block pairs swap whole
+    /// (`vshufi64x2`). A lane-index permutation (`vpermd`) costs several
+    /// cycles of latency at every one of a register sort's ten stages.
+    #[inline(always)]
+    fn swap32(t: usize, a: __m512i) -> __m512i {
+        // SAFETY: AVX-512F is enabled (this module's cfg).
+        unsafe {
+            match t {
+                0 => _mm512_shuffle_epi32::<0xB1>(a),
+                1 => _mm512_shuffle_epi32::<0x4E>(a),
+                2 => _mm512_shuffle_i64x2::<0xB1>(a, a),
+                _ => _mm512_shuffle_i64x2::<0x4E>(a, a),
+            }
+        }
+    }
+
+    /// [`swap32`] for 64-bit lanes.
+    #[inline(always)]
+    fn swap64(t: usize, a: __m512i) -> __m512i {
+        // SAFETY: AVX-512F is enabled (this module's cfg).
+        unsafe {
+            match t {
+                0 => _mm512_shuffle_epi32::<0x4E>(a),
+                1 => _mm512_shuffle_i64x2::<0xB1>(a, a),
+                _ => _mm512_shuffle_i64x2::<0x4E>(a, a),
+            }
+        }
+    }
 
     #[inline(always)]
     fn index(w: &[i64; 8]) -> __m512i {
@@ -110,8 +122,8 @@ mod avx512 {
     /// the AVX-512F intrinsics of its lane width.
     macro_rules! lanes {
         (
-            $t:ty, $n:literal, $mask:ty, $swaps:ident, $reverse:ident,
-            $min:ident, $max:ident, $perm:ident, $blend:ident, $set1:ident, $loadu:ident,
+            $t:ty, $n:literal, $mask:ty, $swap:ident, $reverse:ident,
+            $min:ident, $max:ident, $mask_max:ident, $perm:ident, $set1:ident, $loadu:ident,
             $storeu:ident
         ) => {
             impl Lanes for $t {
@@ -128,8 +140,7 @@ mod avx512 {
                 }
                 #[inline(always)]
                 fn swap(t: usize, a: __m512i) -> __m512i {
-                    // SAFETY: AVX-512F is enabled (this module's cfg).
-                    unsafe { $perm(index(&$swaps[t]), a) }
+                    $swap(t, a)
                 }
                 #[inline(always)]
                 fn reverse(a: __m512i) -> __m512i {
@@ -137,9 +148,9 @@ mod avx512 {
                     unsafe { $perm(index(&$reverse), a) }
                 }
                 #[inline(always)]
-                fn blend(mask: u32, a: __m512i, b: __m512i) -> __m512i {
+                fn max_where(mask: u32, src: __m512i, a: __m512i, b: __m512i) -> __m512i {
                     // SAFETY: AVX-512F is enabled (this module's cfg).
-                    unsafe { $blend(mask as $mask, a, b) }
+                    unsafe { $mask_max(src, mask as $mask, a, b) }
                 }
                 #[inline(always)]
                 unsafe fn load(p: *const $t, m: usize) -> __m512i {
@@ -162,12 +173,12 @@ mod avx512 {
         u32,
         16,
         __mmask16,
-        SWAPS32,
+        swap32,
         REVERSE32,
         _mm512_min_epu32,
         _mm512_max_epu32,
+        _mm512_mask_max_epu32,
         _mm512_permutexvar_epi32,
-        _mm512_mask_blend_epi32,
         _mm512_set1_epi32,
         _mm512_mask_loadu_epi32,
         _mm512_mask_storeu_epi32
@@ -176,12 +187,12 @@ mod avx512 {
         u64,
         8,
         __mmask8,
-        SWAPS64,
+        swap64,
         REVERSE64,
         _mm512_min_epu64,
         _mm512_max_epu64,
+        _mm512_mask_max_epu64,
         _mm512_permutexvar_epi64,
-        _mm512_mask_blend_epi64,
         _mm512_set1_epi64,
         _mm512_mask_loadu_epi64,
         _mm512_mask_storeu_epi64
@@ -192,7 +203,7 @@ mod avx512 {
     #[inline(always)]
     fn within<L: Lanes>(x: __m512i, t: usize, take_max: u32) -> __m512i {
         let y = L::swap(t, x);
-        L::blend(take_max, L::min(x, y), L::max(x, y))
+        L::max_where(take_max, L::min(x, y), x, y)
     }
 
     /// The lanes that keep the larger key at stage `(k, j)` (`k`, `j` as
