@@ -367,8 +367,9 @@ pub(crate) fn ln_lanes_f64(v: F64) -> F64 {
     let bits: I64 = bytemuck::cast(v);
     let subnormal = bits.simd_gt(I64::ZERO) & bits.simd_lt(I64::splat(1 << 52));
     let as_float: F64 = bits.round_float();
-    let scaled = as_float.ln() - F64::splat(LN2_1074);
-    let r = bytemuck::cast::<_, F64>(subnormal).select(scaled, v.ln());
+    // One log for both: subtracting 0 leaves a normal input's log as is.
+    let subnormal: F64 = bytemuck::cast(subnormal);
+    let r = subnormal.select(as_float, v).ln() - subnormal.select(F64::splat(LN2_1074), F64::ZERO);
     let r = v
         .simd_eq(F64::ZERO)
         .select(F64::splat(f64::NEG_INFINITY), r);
@@ -428,8 +429,11 @@ pub(crate) fn ln_lanes(v: F32) -> F32 {
     // normal number instead; `map.wgsl` does the same.
     let bits: I32 = bytemuck::cast(v);
     let subnormal = bits.simd_gt(I32::ZERO) & bits.simd_lt(I32::splat(0x0080_0000));
-    let scaled = simd::i32_to_f32(bits).ln() - F32::splat(LN2_149);
-    let r = bytemuck::cast::<_, F32>(subnormal).select(scaled, v.ln());
+    // One log for both: subtracting 0 leaves a normal input's log as is
+    // (computing both and selecting took twice as long).
+    let subnormal: F32 = bytemuck::cast(subnormal);
+    let r = subnormal.select(simd::i32_to_f32(bits), v).ln()
+        - subnormal.select(F32::splat(LN2_149), F32::ZERO);
     let r = v
         .simd_eq(F32::ZERO)
         .select(F32::splat(f32::NEG_INFINITY), r);
