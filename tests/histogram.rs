@@ -91,6 +91,31 @@ fn f32_histogram_matches_the_oracle_at_every_size() {
 }
 
 #[test]
+fn f32_slots_past_the_floats_exact_integers_follow_the_formula() {
+    // The CPU computes f32 slots in vector lanes as floats while the
+    // largest slot (bins + 2) is an exact f32 integer, and by the scalar
+    // formula from 2^24 - 2 bins up: both sides of that line, with values
+    // in every slot kind, on inputs with and without a whole vector.
+    let mut rng = Rng::new(24);
+    for bins in [(1 << 24) - 3, (1 << 24) - 2, 1 << 24] {
+        for n in [5usize, 64, 1001] {
+            let mut x = rng.f32s(n, -0.25, 1.25);
+            x[0] = f32::NAN;
+            x[n - 1] = 1.0f32.next_down();
+            x[n / 2] = f32::INFINITY;
+            x[n / 3] = f32::NEG_INFINITY;
+            for (b, e) in backends() {
+                assert_eq!(
+                    hist_range(&e, &x, 0.0, 1.0, bins),
+                    oracle_f32(&x, 0.0, 1.0, bins),
+                    "{b:?} bins={bins} n={n}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn many_bins_use_global_atomics_on_the_gpu_and_per_task_or_atomic_counts_on_the_cpu() {
     // 5,000 bins: too many for workgroup memory; 100,000: above the CPU's
     // private-histogram limit.
