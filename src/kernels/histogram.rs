@@ -276,8 +276,9 @@ range_slot!(range_slot_f64, f64);
 
 /// [`range_slot`] of every value of `x` into `out`, a vector of lanes at a
 /// time and without branches: the bucket formula in every lane, then the
-/// below, above and NaN slots selected over it, all as floats (exact: slots
-/// are integers below 2^24 + 3 here), truncated at the end. Bit for bit the
+/// below, above and NaN slots selected over it, all as floats (exact while
+/// `bins + 2` is below the type's exact-integer limit, 2^24 or 2^53; past
+/// it the scalar formula does all), truncated at the end. Bit for bit the
 /// scalar formula (the same operations in the same order, no contraction).
 /// Per element the branches and the saturating float-to-integer cast cost
 /// more than the counting: in `compare` a range histogram of 2^24 f32 took
@@ -386,10 +387,8 @@ pub trait RangeFloat: Element + PartialOrd {
     /// `(lo, hi, scale)` in this type, after the checks.
     #[doc(hidden)]
     fn edges(h: &HistogramRange) -> Result<(Self, Self, Self)>;
-    /// The bucket slot of `v` (the module docs' formula).
-    #[doc(hidden)]
-    fn slot(v: Self, lo: Self, hi: Self, scale: Self, bins: u32) -> usize;
-    /// [`RangeFloat::slot`] of every value of `x` into `out` (as long).
+    /// The bucket slot (the module docs' formula) of every value of `x`
+    /// into `out` (as long).
     #[doc(hidden)]
     fn slots(x: &[Self], lo: Self, hi: Self, scale: Self, bins: u32, out: &mut [u32]);
     /// The edges and scale as `histogram.wgsl` reads them: as f32, or as
@@ -402,17 +401,13 @@ pub trait RangeFloat: Element + PartialOrd {
 /// edge words.
 macro_rules! range_float {
     (
-        $t:ty, $name:literal, $edges:ident, $slot:ident, $slots:ident,
+        $t:ty, $name:literal, $edges:ident, $slots:ident,
         |$lo:ident, $hi:ident, $scale:ident| $gpu:expr
     ) => {
         impl RangeFloat for $t {
             const NAME: &'static str = $name;
             fn edges(h: &HistogramRange) -> Result<($t, $t, $t)> {
                 h.$edges()
-            }
-            #[inline(always)]
-            fn slot(v: $t, lo: $t, hi: $t, scale: $t, bins: u32) -> usize {
-                $slot(v, lo, hi, scale, bins)
             }
             #[inline(always)]
             fn slots(x: &[$t], lo: $t, hi: $t, scale: $t, bins: u32, out: &mut [u32]) {
@@ -428,7 +423,6 @@ range_float!(
     f32,
     "histogram_range",
     edges_f32,
-    range_slot,
     range_slots,
     |lo, hi, scale| ([lo, hi, scale], [[0; 2]; 3])
 );
@@ -436,7 +430,6 @@ range_float!(
     f64,
     "histogram_range_f64",
     edges_f64,
-    range_slot_f64,
     range_slots_f64,
     |lo, hi, scale| ([0.0; 3], bytemuck::cast([lo, hi, scale]))
 );
@@ -489,6 +482,18 @@ const INTERLEAVED_MAX_SLOTS: usize = 4096;
 /// the stack.
 const SLOT_BLOCK: usize = 256;
 
+/// Calls `f` with the slots `slots` gives `data`, [`SLOT_BLOCK`] values
+/// at a time.
+#[inline(always)]
+fn slot_blocks<T>(data: &[T], slots: &impl Fn(&[T], &mut [u32]), mut f: impl FnMut(&[u32])) {
+    let mut buf = [0u32; SLOT_BLOCK];
+    for block in data.chunks(SLOT_BLOCK) {
+        let s = &mut buf[..block.len()];
+        slots(block, s);
+        f(s);
+    }
+}
+
 /// Adds the counts of the slots `slots` gives `data` to `h`. Four private
 /// copies of the counters take consecutive elements in turn: runs of equal
 /// values would otherwise serialise on one counter's load-add-store (the
@@ -496,25 +501,20 @@ const SLOT_BLOCK: usize = 256;
 /// and only when there are enough values to repay the extra sets.
 fn count_into<T: Element>(h: &mut [u32], data: &[T], slots: &impl Fn(&[T], &mut [u32])) {
     let n_slots = h.len();
-    let mut buf = [0u32; SLOT_BLOCK];
     if n_slots > INTERLEAVED_MAX_SLOTS || data.len() < 4 * n_slots {
         // Many bins (repeats are rare, and three more copies to clear and
         // sum would cost more than the counting) or few values: one set.
-        for block in data.chunks(SLOT_BLOCK) {
-            let s = &mut buf[..block.len()];
-            slots(block, s);
-            for &i in s.iter() {
+        slot_blocks(data, slots, |s| {
+            for &i in s {
                 h[i as usize] += 1;
             }
-        }
+        });
         return;
     }
     let mut copies = vec![0u32; 3 * n_slots];
     let (h1, rest) = copies.split_at_mut(n_slots);
     let (h2, h3) = rest.split_at_mut(n_slots);
-    for block in data.chunks(SLOT_BLOCK) {
-        let s = &mut buf[..block.len()];
-        slots(block, s);
+    slot_blocks(data, slots, |s| {
         let mut quads = s.chunks_exact(4);
         for q in &mut quads {
             h[q[0] as usize] += 1;
@@ -525,16 +525,16 @@ fn count_into<T: Element>(h: &mut [u32], data: &[T], slots: &impl Fn(&[T], &mut 
         for &i in quads.remainder() {
             h[i as usize] += 1;
         }
-    }
+    });
     for i in 0..n_slots {
         h[i] += h1[i] + h2[i] + h3[i];
     }
 }
 
 /// Counts of the slots `slot` gives `data` (a block of values at a time)
-/// into `bins + 3` slots. The counters
-/// are allocated fallibly ([`Error::HostOutOfMemory`]): their size comes from
-/// the `bins` parameter, not from the input.
+/// into `bins + 3` slots. The counters are allocated fallibly
+/// ([`Error::HostOutOfMemory`]): their size comes from the `bins`
+/// parameter, not from the input.
 fn count_cpu<T: Element>(
     cpu: &Cpu,
     kernel: &'static str,
@@ -561,14 +561,11 @@ fn count_cpu<T: Element>(
         let chunk = cpu.chunk_len(n, 8192);
         cpu.install(|| {
             data.par_chunks(chunk).for_each(|c| {
-                let mut buf = [0u32; SLOT_BLOCK];
-                for block in c.chunks(SLOT_BLOCK) {
-                    let s = &mut buf[..block.len()];
-                    slot(block, s);
-                    for &i in s.iter() {
+                slot_blocks(c, &slot, |s| {
+                    for &i in s {
                         h[i as usize].fetch_add(1, Ordering::Relaxed);
                     }
-                }
+                });
             });
         });
         return Ok(h.into_iter().map(AtomicU32::into_inner).collect());
