@@ -149,27 +149,10 @@ pub(crate) const FMA_ITERS: usize = 1 << 16;
 pub(crate) const FMA_RUNS: usize = 300;
 
 /// Host f32 and f64 FMA peaks on all of the engine's threads, at the widest
-/// SIMD width the CPU has (not the build's; see
-/// [`tandem::cpu::peak::fma_peak`]), best of [`FMA_RUNS`] bursts each.
-///
-/// The bursts alternate between the precisions, so a stretch of time in
-/// which the host takes a core away lowers neither peak alone: measured one
-/// after the other, a shared VM once gave an f32 peak no higher than its
-/// f64 one (243 and 240 GFLOP/s), where every x86 FMA unit does twice the
-/// f32 flops.
+/// SIMD width the CPU has (not the build's), best of [`FMA_RUNS`] bursts
+/// each, the precisions alternating: [`tandem::cpu::peak::fma_peaks`].
 pub(crate) fn fma_peaks(engine: &Engine) -> (f64, f64) {
-    use tandem::cpu::peak::{Precision, fma_all_threads_of};
-    let rate = |p| {
-        let start = Instant::now();
-        let flops = fma_all_threads_of(engine.cpu(), FMA_ITERS, p);
-        flops as f64 / start.elapsed().as_secs_f64()
-    };
-    (0..FMA_RUNS).fold((0.0f64, 0.0f64), |(f32s, f64s), _| {
-        (
-            f32s.max(rate(Precision::F32)),
-            f64s.max(rate(Precision::F64)),
-        )
-    })
+    tandem::cpu::peak::fma_peaks(engine.cpu(), FMA_ITERS, FMA_RUNS)
 }
 
 /// The GPU's bandwidth through a tandem kernel on resident data:

@@ -83,13 +83,30 @@ pub fn fma_peak(cpu: &Cpu, steps: usize, runs: usize) -> f64 {
 
 /// [`fma_peak`] in `precision`: the f64 peak is the DGEMM roofline.
 pub fn fma_peak_of(cpu: &Cpu, steps: usize, runs: usize, precision: Precision) -> f64 {
-    let mut best = 0.0f64;
-    for _ in 0..runs.max(1) {
-        let start = std::time::Instant::now();
-        let flops = fma_all_threads_of(cpu, steps, precision);
-        best = best.max(flops as f64 / start.elapsed().as_secs_f64());
-    }
-    best
+    (0..runs.max(1))
+        .map(|_| burst_rate(cpu, steps, precision))
+        .fold(0.0, f64::max)
+}
+
+/// The f32 and f64 peaks of [`fma_peak_of`], from bursts that alternate
+/// between the precisions, so that a stretch in which a shared host takes
+/// a core away lowers neither peak alone. Measured one after the other, a
+/// shared VM once gave an f32 peak no higher than its f64 one (243 and 240
+/// GFLOP/s), where every x86 FMA unit does twice the f32 flops.
+pub fn fma_peaks(cpu: &Cpu, steps: usize, runs: usize) -> (f64, f64) {
+    (0..runs.max(1)).fold((0.0f64, 0.0f64), |(f32s, f64s), _| {
+        (
+            f32s.max(burst_rate(cpu, steps, Precision::F32)),
+            f64s.max(burst_rate(cpu, steps, Precision::F64)),
+        )
+    })
+}
+
+/// Flop/s of one [`fma_all_threads_of`] burst.
+fn burst_rate(cpu: &Cpu, steps: usize, precision: Precision) -> f64 {
+    let start = std::time::Instant::now();
+    let flops = fma_all_threads_of(cpu, steps, precision);
+    flops as f64 / start.elapsed().as_secs_f64()
 }
 
 /// One [`fma_burst`] of `steps` rounds on each of `cpu`'s threads at once;
