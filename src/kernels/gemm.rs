@@ -103,13 +103,13 @@ const MR: usize = (VECTOR_REGISTERS - NV - 2) / NV;
 /// Depth of a packed block. Each depth block reads and writes all of `C`
 /// once more, so deeper blocks cut `C`'s traffic, at the price of a
 /// `KC × NR` panel of `B` (64 KiB at 16 lanes) that no longer fits a 48 KiB
-/// L1 and streams from L2 instead. With AVX-512 (cores with at least 1 MiB
-/// of L2) it is 512: on the 2-core Zen 5 development machine, alternated
-/// against 256 (2026-12-07, best of 3–12 calls of the CPU
-/// `Gemm`), DGEMM 2048³ went from 79.3–79.6 ms to 76.5–76.7 ms, DGEMM 1024³
-/// from 9.45–9.62 to 9.28–9.34 ms and SGEMM 2048³ from 38.7–38.8 to
-/// 37.0–37.3 ms; 768 was slower again. Narrower builds keep 256, the depth
-/// their (unmeasured here) smaller L2s were tuned with.
+/// L1 and streams from L2 instead. With AVX-512 it is 512, as measured on
+/// the 2-core Zen 5 development machine (1 MiB of L2 a core), alternated
+/// against 256 (2026-12-07, best of 3–12 calls of the CPU `Gemm`): DGEMM
+/// 2048³ went from 79.3–79.6 ms to 76.5–76.7 ms, DGEMM 1024³ from
+/// 9.45–9.62 to 9.28–9.34 ms and SGEMM 2048³ from 38.7–38.8 to 37.0–37.3
+/// ms; 768 was slower again. AVX-512 cores with less L2 are not measured.
+/// Narrower builds keep 256, the depth they were tuned with.
 const KC: usize = if LANES >= 16 { 512 } else { 256 };
 /// Most rows of a packed block of `A` (`MC × KC`, 576 KiB of f64 at depth
 /// 512): fits L2. MC 96 measured within 1% of 144 at depth 512.
