@@ -1,7 +1,9 @@
 // Radix sort: the GPU twin of src/kernels/sort/mod.rs.
 //
-// LSD radix sort of 32-bit keys, 8-bit digits, four passes. The host
-// encodes, for each pass (shift = 0, 8, 16, 24):
+// LSD radix sort of 32-bit keys, 8-bit digits, four passes. An input
+// within one storage binding takes the onesweep passes (the `onesweep`
+// section below: five dispatches in all). Otherwise the host encodes, for
+// each pass (shift = 0, 8, 16, 24):
 //   1. `histogram`: each workgroup counts the digits of its tile of TILE
 //      keys in workgroup atomics and writes them digit-major into
 //      `table[digit * groups + group]`.
@@ -9,8 +11,7 @@
 //      entries: an exclusive scan of the whole table (in one workgroup, or
 //      reduce-then-scan recursing over block sums), so that
 //      `table[d * groups + g]` becomes the first output slot of the keys of
-//      digit d in tile g. No decoupled look-back: it needs forward-progress
-//      guarantees that WebGPU does not give.
+//      digit d in tile g.
 //   3. `scatter_keys` / `scatter_pairs`: each workgroup reloads its tile,
 //      sorts it stably by the digit in workgroup memory (four 2-bit split
 //      rounds: a packed per-thread bucket count and one workgroup scan per
@@ -421,6 +422,7 @@ fn scatter_pairs(id: Ids) {
         sh_keys[p] = key;
         sh_vals[p] = val;
     }
+    lookback_reset(id.lid);
     workgroupBarrier();
     for (var bit = 0u; bit < 8u; bit += 2u) {
         var kk: array<u32, SITEMS>;
@@ -443,6 +445,313 @@ fn scatter_pairs(id: Ids) {
 //     `sh_vals[p] = val;` => ``, `var vv: array<u32, SITEMS>;` => ``,
 //     `vv[j] = sh_vals[id.lid * SITEMS + j];` => ``, `sh_vals[pos[j]] = vv[j];` => ``,
 //     `write_sorted(g, valid, id.lid);` => `write_sorted_keys(g, valid, id.lid);`
+// variant onesweep_pairs of scatter_pairs: `digit_starts(id.lid);` => ``,
+//     `let g = params.g0 + group_of(id);` => `let g = onesweep_tile(id.lid);`,
+//     `write_sorted(g, valid, id.lid);` => `onesweep_split_place(g, valid, id.lid); onesweep_write(valid, id.lid);`
+// variant onesweep_keys of scatter_keys: `digit_starts(id.lid);` => ``,
+//     `let g = params.g0 + group_of(id);` => `let g = onesweep_tile(id.lid);`,
+//     `write_sorted_keys(g, valid, id.lid);` => `onesweep_split_place(g, valid, id.lid); onesweep_write_keys(valid, id.lid);`
+
+// ---- onesweep: four passes in five dispatches ----
+// For an input within one storage binding (and under 2^30 keys), the host
+// runs `onesweep_hist` once and then one scatter per pass (`onesweep_*`,
+// variants of the scatters above), instead of a histogram, a table scan and
+// a scatter per pass (Onesweep, Adinets & Merrill 2022).
+//   - `onesweep_hist` counts all four digits of every key into `ghist`
+//     (`ghist[pass * RADIX + d]`, zeroed by the host before the dispatch),
+//     and zeroes each tile's look-back entries of every pass.
+//   - Each scatter ranks its tile as before, publishes the tile's count of
+//     each digit in `status` (`status[tile * RADIX + d]`, the pass's slice
+//     of it bound), walks back over earlier tiles' entries until each of
+//     its digits meets an INCLUSIVE one, publishes its own INCLUSIVE count,
+//     and writes every key at: the keys of smaller digits (the scanned
+//     global counts) + the digit's keys in earlier tiles + its rank in the
+//     tile.
+// An entry is one word: LB_AGG or LB_INC over a 30-bit count (zero: not yet
+// published), so a reader never pairs a flag with a stale count. WebGPU
+// promises no forward progress between workgroups: an entry still zero
+// after SPIN reads sends the whole workgroup down a slower walk in
+// lock-step that counts such a tile's digits from its keys itself
+// (Levien's "decoupled fallback"): correct on any scheduler. The keys of
+// every tile are there to count: the previous dispatch wrote them.
+@group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>>;
+@group(0) @binding(8) var<storage, read_write> ghist: array<atomic<u32>>;
+
+const LB_AGG: u32 = 0x40000000u;
+const LB_INC: u32 = 0x80000000u;
+const LB_COUNT: u32 = 0x3fffffffu;
+// Reads of an unpublished entry before the fallback (0: always fall back,
+// a test's setting; the walk is then quadratic in tiles).
+override SPIN: u32 = 1024u;
+// Most iterations of an invocation's fast walk (its reads and steps back
+// over all four digits) before it too takes the slow walk: llvmpipe ends
+// a shader's loops, as if they had broken out, once they have run 65535
+// iterations between them. (The slow walk takes about 25 a tile, so the
+// host keeps software adapters to 2^11 tiles.)
+const WALK_STEPS: u32 = 8192u;
+
+// The tile a scatter sorts: the next from this pass's counter (after the
+// global counts in `ghist`, zeroed with them), so every tile's
+// predecessors have started before it. (llvmpipe hands each thread a
+// block of consecutive workgroups: by workgroup index, the first tile of
+// the second block would wait on the last of the first.)
+var<workgroup> lb_tile: u32;
+
+fn onesweep_tile(lid: u32) -> u32 {
+    if lid == 0u {
+        lb_tile = atomicAdd(&ghist[4u * RADIX + params.shift / 8u], 1u);
+    }
+    return workgroupUniformLoad(&lb_tile);
+}
+
+var<workgroup> sh_hist4: array<atomic<u32>, 1024>; // RADIX per pass
+// Whether some digit's walk met an entry that stayed unpublished.
+var<workgroup> lb_stuck: u32;
+// The lock-step walk's flags: some digit found the tile unpublished, some
+// digit is not done.
+var<workgroup> lb_pending: u32;
+var<workgroup> lb_more: u32;
+
+// Clears the look-back flags (invocation 0, before the scatter's first
+// barrier).
+fn lookback_reset(lid: u32) {
+    if lid == 0u {
+        lb_stuck = 0u;
+        lb_pending = 0u;
+        lb_more = 0u;
+    }
+}
+
+// (b, b + v.x, b + v.x + v.y, b + v.x + v.y + v.z): exclusive prefixes of
+// four consecutive digits.
+fn prefix4(b: u32, v: vec4<u32>) -> vec4<u32> {
+    return vec4(b, b + v.x, b + v.x + v.y, b + v.x + v.y + v.z);
+}
+
+// This pass's global counts of digits d0 .. d0 + 3.
+fn global_counts(d0: u32) -> vec4<u32> {
+    let at = (params.shift / 8u) * RADIX + d0;
+    return vec4(
+        atomicLoad(&ghist[at]),
+        atomicLoad(&ghist[at + 1u]),
+        atomicLoad(&ghist[at + 2u]),
+        atomicLoad(&ghist[at + 3u]),
+    );
+}
+
+// Every digit of every key, tile by tile: the four passes' global counts.
+@compute @workgroup_size(WG)
+fn onesweep_hist(id: Ids) {
+    let g = group_of(id);
+    let live = g < params.groups;
+    for (var p = 0u; p < 4u; p++) {
+        atomicStore(&sh_hist4[p * RADIX + id.lid], 0u);
+    }
+    workgroupBarrier();
+    if live {
+        for (var k = 0u; k < ITEMS; k++) {
+            let i = g * TILE + k * WG + id.lid;
+            if i < params.n {
+                let key = load_key(i);
+                for (var p = 0u; p < 4u; p++) {
+                    atomicAdd(&sh_hist4[p * RADIX + ((key >> (8u * p)) & 0xffu)], 1u);
+                }
+            }
+        }
+        for (var p = 0u; p < 4u; p++) {
+            atomicStore(&status[(p * params.groups + g) * RADIX + id.lid], 0u);
+        }
+    }
+    workgroupBarrier();
+    if live {
+        for (var p = 0u; p < 4u; p++) {
+            let c = atomicLoad(&sh_hist4[p * RADIX + id.lid]);
+            if c != 0u {
+                atomicAdd(&ghist[p * RADIX + id.lid], c);
+            }
+        }
+    }
+}
+
+// The slow walk, for the whole workgroup in lock-step from tile g - 1
+// down: a tile some digit finds unpublished has its digits counted from
+// its keys by the workgroup (into `sh_hist`). Returns the keys of digits
+// d0 .. d0 + 3 in tiles 0 .. g.
+fn lookback_slow(g: u32, lid: u32) -> vec4<u32> {
+    let d0 = lid * (RADIX / SWG);
+    var acc = vec4(0u);
+    var done = vec4(false);
+    var j = g;
+    loop {
+        j -= 1u;
+        var pending = vec4(false);
+        for (var k = 0u; k < 4u; k++) {
+            if !done[k] {
+                // One read: this walk has already waited once.
+                var v = 0u;
+                if SPIN != 0u {
+                    v = atomicLoad(&status[j * RADIX + d0 + k]);
+                }
+                if v == 0u {
+                    pending[k] = true;
+                    lb_pending = 1u;
+                } else {
+                    acc[k] += v & LB_COUNT;
+                    done[k] = (v & LB_INC) != 0u;
+                }
+            }
+        }
+        if workgroupUniformLoad(&lb_pending) != 0u {
+            atomicStore(&sh_hist[lid * 4u], 0u);
+            atomicStore(&sh_hist[lid * 4u + 1u], 0u);
+            atomicStore(&sh_hist[lid * 4u + 2u], 0u);
+            atomicStore(&sh_hist[lid * 4u + 3u], 0u);
+            workgroupBarrier();
+            // j < g: a whole tile.
+            for (var k = 0u; k < SITEMS; k++) {
+                let i = j * TILE + k * SWG + lid;
+                atomicAdd(&sh_hist[digit(load_key(i))], 1u);
+            }
+            workgroupBarrier();
+            for (var k = 0u; k < 4u; k++) {
+                if pending[k] {
+                    acc[k] += atomicLoad(&sh_hist[d0 + k]);
+                }
+            }
+        }
+        // Tile 0's entries are INCLUSIVE: every walk ends there.
+        if j != 0u && !all(done) {
+            lb_more = 1u;
+        }
+        let more = workgroupUniformLoad(&lb_more);
+        // Everyone has read both flags before they are cleared, and they
+        // are clear before the next round sets them.
+        workgroupBarrier();
+        if lid == 0u {
+            lb_pending = 0u;
+            lb_more = 0u;
+        }
+        workgroupBarrier();
+        if more == 0u {
+            break;
+        }
+    }
+    return acc;
+}
+
+// After ranking tile g (sorted in `sh_keys`): with, for digits d0 .. d0 + 3
+// of invocation `lid`, the tile's counts `cnt`, their first positions in
+// the sorted tile `st` and the first output slots of the pass `gst`,
+// publishes the counts, finds the digits' keys in earlier tiles, publishes
+// the inclusive counts, and leaves in `sh_start[d]` the output slot of
+// sorted position 0 for digit d (slot of position p: `sh_start[d] + p`).
+fn onesweep_place(g: u32, lid: u32, cnt: vec4<u32>, st: vec4<u32>, gst: vec4<u32>) {
+    // A dispatch folded into 2-D has workgroups past the last tile; they
+    // claim numbers past it and have no keys to place.
+    if g >= params.g_end {
+        return;
+    }
+    let d0 = lid * (RADIX / SWG);
+    let first = select(LB_AGG, LB_INC, g == 0u);
+    for (var k = 0u; k < 4u; k++) {
+        atomicStore(&status[g * RADIX + d0 + k], first | cnt[k]);
+    }
+    // Each invocation walks its four digits in turn, in one flat loop.
+    var acc = vec4(0u);
+    var stuck = false;
+    if g != 0u {
+        var k = 0u;
+        var j = g - 1u;
+        var spins = 0u;
+        var steps = 0u;
+        loop {
+            if spins >= SPIN || steps >= WALK_STEPS {
+                stuck = true;
+                break;
+            }
+            steps += 1u;
+            let v = atomicLoad(&status[j * RADIX + d0 + k]);
+            if v == 0u {
+                spins += 1u;
+                continue;
+            }
+            spins = 0u;
+            acc[k] += v & LB_COUNT;
+            if (v & LB_INC) == 0u && j != 0u {
+                j -= 1u;
+                continue;
+            }
+            k += 1u;
+            j = g - 1u;
+            if k == 4u {
+                break;
+            }
+        }
+    }
+    if stuck {
+        lb_stuck = 1u;
+    }
+    if workgroupUniformLoad(&lb_stuck) != 0u {
+        acc = lookback_slow(g, lid);
+    }
+    if g != 0u {
+        for (var k = 0u; k < 4u; k++) {
+            atomicStore(&status[g * RADIX + d0 + k], LB_INC | (acc[k] + cnt[k]));
+        }
+    }
+    let base = gst + acc - st;
+    sh_start[d0] = base.x;
+    sh_start[d0 + 1u] = base.y;
+    sh_start[d0 + 2u] = base.z;
+    sh_start[d0 + 3u] = base.w;
+    workgroupBarrier();
+}
+
+// The first position of digit `d` in the sorted tile's `valid` keys (or
+// `valid` if every key's digit is smaller).
+fn digit_lower_bound(d: u32, valid: u32) -> u32 {
+    var lo = 0u;
+    var hi = valid;
+    while lo < hi {
+        let mid = (lo + hi) / 2u;
+        if digit(sh_keys[mid]) < d {
+            lo = mid + 1u;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+// `onesweep_place` for the split-round scatters: the tile's digit counts
+// and first positions by binary search of the sorted tile, the global
+// counts scanned across the workgroup.
+fn onesweep_split_place(g: u32, valid: u32, lid: u32) {
+    let d0 = lid * (RADIX / SWG);
+    var b: array<u32, 5>;
+    for (var k = 0u; k < 5u; k++) {
+        b[k] = digit_lower_bound(d0 + k, valid);
+    }
+    let st = vec4(b[0], b[1], b[2], b[3]);
+    let cnt = vec4(b[1], b[2], b[3], b[4]) - st;
+    let gl = global_counts(d0);
+    let gs = wg_scan2(lid, vec2(gl.x + gl.y + gl.z + gl.w, 0u))[0].x;
+    onesweep_place(g, lid, cnt, st, prefix4(gs, gl));
+}
+
+// The onesweep scatters' writes: sorted position p to `sh_start[d] + p`.
+fn onesweep_write(valid: u32, lid: u32) {
+    for (var k = 0u; k < SITEMS; k++) {
+        let p = k * SWG + lid;
+        if p < valid {
+            let key = sh_keys[p];
+            let dst = sh_start[digit(key)] + p;
+            keys_out[dst] = store_bits(key);
+            vals_out[dst] = sh_vals[p];
+        }
+    }
+}
+// variant onesweep_write_keys of onesweep_write: `vals_out[dst] = sh_vals[p];` => ``
 
 // begin subgroups
 // Where the device has SUBGROUP with subgroups of at least 8 invocations
@@ -467,7 +776,7 @@ fn scatter_pairs(id: Ids) {
 // previous row's results, so they are ordered.
 const SG_MAX: u32 = 8u;
 var<workgroup> sg_counts: array<atomic<u32>, 1024>; // SG_MAX * RADIX / 2
-var<workgroup> sg_sums: array<u32, SG_MAX>;
+var<workgroup> sg_sums: array<vec2<u32>, SG_MAX>;
 
 // The ballot mask of the lanes below `lane` (up to 128 lanes).
 fn lanes_below(lane: u32) -> vec4<u32> {
@@ -518,6 +827,7 @@ fn scatter_pairs_sg(
     for (var i = id.lid; i < SG_MAX * RADIX / 2u; i += SWG) {
         atomicStore(&sg_counts[i], 0u);
     }
+    lookback_reset(id.lid);
     workgroupBarrier();
     // 1. Ranks within the subgroup's segment, row by row.
     let below = lanes_below(lane);
@@ -568,7 +878,10 @@ fn scatter_pairs_sg(
         atomicStore(&sg_counts[w + 1u], run.z | (run.w << 16u));
         run += c;
     }
-    let mine = run.x + run.y + run.z + run.w;
+    // (The onesweep variants scan the pass's global digit counts beside
+    // the tile's, for the digits' first output slots.)
+    let gl = vec4(0u);
+    let mine = vec2(run.x + run.y + run.z + run.w, gl.x + gl.y + gl.z + gl.w);
     let within = subgroupExclusiveAdd(mine);
     if lane == size - 1u {
         sg_sums[sg] = within + mine;
@@ -578,10 +891,12 @@ fn scatter_pairs_sg(
     for (var s = 0u; s < sg; s++) {
         start += sg_sums[s];
     }
-    sh_start[d0] = start;
-    sh_start[d0 + 1u] = start + run.x;
-    sh_start[d0 + 2u] = start + run.x + run.y;
-    sh_start[d0 + 3u] = start + run.x + run.y + run.z;
+    let st = prefix4(start.x, run);
+    let gst = prefix4(start.y, gl);
+    sh_start[d0] = st.x;
+    sh_start[d0 + 1u] = st.y;
+    sh_start[d0 + 2u] = st.z;
+    sh_start[d0 + 3u] = st.w;
     workgroupBarrier();
     // 3. The stably sorted tile in workgroup memory.
     for (var k = 0u; k < SITEMS; k++) {
@@ -598,4 +913,12 @@ fn scatter_pairs_sg(
 //     `vv[k] = val;` => ``, `var vv: array<u32, SITEMS>;` => ``,
 //     `sh_vals[at] = vv[k];` => ``,
 //     `write_sorted(g, valid, id.lid);` => `write_sorted_keys(g, valid, id.lid);`
+// The onesweep scatters (`onesweep` section above): the same ranking, then
+// the digits' first output slots from the global counts and a look-back.
+// variant onesweep_pairs_sg of scatter_pairs_sg: `let gl = vec4(0u);` => `let gl = global_counts(d0);`,
+//     `let g = params.g0 + group_of(id);` => `let g = onesweep_tile(id.lid);`,
+//     `write_sorted(g, valid, id.lid);` => `onesweep_place(g, id.lid, run, st, gst); onesweep_write(valid, id.lid);`
+// variant onesweep_keys_sg of scatter_keys_sg: `let gl = vec4(0u);` => `let gl = global_counts(d0);`,
+//     `let g = params.g0 + group_of(id);` => `let g = onesweep_tile(id.lid);`,
+//     `write_sorted_keys(g, valid, id.lid);` => `onesweep_place(g, id.lid, run, st, gst); onesweep_write_keys(valid, id.lid);`
 // end subgroups

@@ -54,8 +54,8 @@ fn override_values(name: &str, source: &str) -> Vec<f64> {
         // compact.wgsl: 0 keeps by a mask, 1..=6 compare (6, `!=`, is the
         // default arm).
         "MODE" => (0..=6).map(f64::from).collect(),
-        // scan.wgsl's look-back reads before its fallback: 0 (always fall
-        // back) and the default.
+        // The look-back reads before the fallback (scan.wgsl, sort.wgsl's
+        // onesweep): 0 (always fall back) and scan's default.
         "SPIN" => vec![0.0, 1024.0],
         other => panic!("unknown override {other}: add its values to this test"),
     }

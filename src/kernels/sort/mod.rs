@@ -47,12 +47,26 @@
 //!   [`COMPARISON_SORT_THRESHOLD`] elements a comparison sort is faster and
 //!   is used instead; below [`PARALLEL_SORT_THRESHOLD`] the radix sort runs
 //!   on the calling thread.
-//! - GPU: LSD radix sort, 8-bit digits, four passes of per-workgroup digit
-//!   histograms, an exclusive scan of the (digit × workgroup) table (one
-//!   workgroup up to 2^16 keys, reduce-then-scan past that), and a scatter
-//!   that ranks keys stably in workgroup memory: four 2-bit split rounds,
-//!   or, with subgroups of 8 or more, one sweep that finds equal digits by
-//!   ballots (see the shader's header). An input larger than one storage
+//! - GPU: LSD radix sort, 8-bit digits, four passes, each a scatter that
+//!   ranks a tile's keys stably in workgroup memory: four 2-bit split
+//!   rounds, or, with subgroups of 8 or more, one sweep that finds equal
+//!   digits by ballots (see the shader's header).
+//! - GPU, input within one storage binding (under 2^30 keys; on a
+//!   software adapter, at most 2^21): onesweep passes
+//!   (Adinets & Merrill 2022). One dispatch counts every key's four digits;
+//!   then each pass is one dispatch, whose tiles, taken in start order from
+//!   a counter, publish their digit counts and find each digit's keys in
+//!   earlier tiles by decoupled look-back. WebGPU promises no forward
+//!   progress between workgroups, so a tile that finds a predecessor
+//!   unpublished after `SPIN` reads counts that tile's keys itself
+//!   (Levien's decoupled fallback): correct on any scheduler. Five
+//!   dispatches in all; on lavapipe as fast as the three-dispatch passes
+//!   below (BENCHMARKS.md), on hardware not yet measured.
+//!   `TANDEM_SORT_ONESWEEP=0` turns them off and `TANDEM_SORT_SPIN=0`
+//!   forces the fallback at every step (`tests/sort_onesweep.rs`).
+//! - GPU, otherwise: four passes of per-workgroup digit histograms, an
+//!   exclusive scan of the (digit × workgroup) table (one workgroup up to
+//!   2^16 keys, reduce-then-scan past that), and the scatter. An input larger than one storage
 //!   binding runs each pass in chunks of whole tiles, and each chunk's
 //!   scatter once per output window of one binding, writing only the slots
 //!   in it: past one binding the scatter's work grows with the number of
@@ -883,7 +897,7 @@ struct Step {
     groups: u32,
 }
 
-const ENTRIES: [&str; 8] = [
+const ENTRIES: [&str; 11] = [
     "histogram",
     "scan_reduce",
     "scan_down",
@@ -892,9 +906,12 @@ const ENTRIES: [&str; 8] = [
     "scan_one",
     "chunk_heads",
     "chunk_bases",
+    "onesweep_hist",
+    "onesweep_keys",
+    "onesweep_pairs",
 ];
 /// [`ENTRIES`] where [`sort_subgroups`] holds.
-const ENTRIES_SG: [&str; 8] = [
+const ENTRIES_SG: [&str; 11] = [
     "histogram",
     "scan_reduce",
     "scan_down",
@@ -903,6 +920,9 @@ const ENTRIES_SG: [&str; 8] = [
     "scan_one",
     "chunk_heads",
     "chunk_bases",
+    "onesweep_hist",
+    "onesweep_keys_sg",
+    "onesweep_pairs_sg",
 ];
 /// Whether the scatters rank with subgroups (`scatter_*_sg`): the device
 /// has SUBGROUP, with subgroups of at least 8 invocations (their per-subgroup
@@ -919,6 +939,9 @@ const E_PAIRS: usize = 4;
 const E_ONE: usize = 5;
 const E_HEADS: usize = 6;
 const E_BASES: usize = 7;
+const E_OS_HIST: usize = 8;
+const E_OS_KEYS: usize = 9;
+const E_OS_PAIRS: usize = 10;
 /// Most table entries `scan_one` scans in one workgroup (64 an invocation,
 /// the table of 2^16 keys): one dispatch where the reduce-then-scan takes
 /// three. On lavapipe the sort of 2^16 keys went from 6.6–6.7 ms to
@@ -938,7 +961,54 @@ const DUMMY: usize = 7;
 /// Each chunk's digit rows for `chunk_heads` / `chunk_bases` (a table in
 /// parts only).
 const HEADS: usize = 8;
-const SUMS: usize = 9;
+/// The onesweep passes' look-back entries and global digit counts.
+const STATUS: usize = 9;
+const GHIST: usize = 10;
+const SUMS: usize = 11;
+
+/// The onesweep passes' `ghist`: each pass's global digit counts, then its
+/// tile counter.
+const GHIST_WORDS: usize = PASSES * BUCKETS + PASSES;
+
+/// Most tiles a software adapter sorts by onesweep passes (2^21 keys):
+/// see [`onesweep_spin`].
+const ONESWEEP_SOFTWARE_TILES: usize = 1 << 11;
+
+/// Keys below which the onesweep passes' 30-bit look-back counts hold.
+const ONESWEEP_MAX_KEYS: usize = 1 << 30;
+
+/// The look-back's reads of an unpublished entry before it counts that
+/// tile's keys itself, when the sort of `n` words in `chunks` input chunks
+/// runs as onesweep passes (`shaders/sort.wgsl`'s `onesweep` section): an
+/// input of one chunk, under [`ONESWEEP_MAX_KEYS`], whose look-back entries
+/// (a word per digit, tile and pass) fit one binding, of at most
+/// [`ONESWEEP_SOFTWARE_TILES`] tiles on a software adapter. `None`: a histogram,
+/// a table scan and a scatter per pass. `TANDEM_SORT_ONESWEEP=0` turns
+/// the onesweep passes off and `TANDEM_SORT_SPIN` sets the reads (`0`:
+/// always count, quadratic in tiles), so tests on any adapter reach the
+/// other path and the fallback.
+fn onesweep_spin(info: &GpuInfo, n: usize, chunks: usize) -> Option<u32> {
+    let var = |name| std::env::var(name).ok();
+    if var("TANDEM_SORT_ONESWEEP").as_deref() == Some("0") {
+        return None;
+    }
+    let tiles = n.div_ceil(TILE);
+    let status_bytes = (tiles * PASSES * BUCKETS * 4) as u64;
+    if chunks != 1 || n >= ONESWEEP_MAX_KEYS || status_bytes > info.chunk_bytes {
+        return None;
+    }
+    // llvmpipe ends a shader's loops once they have run 65535 iterations
+    // between them; the fast walk takes at most 8192 and the slow walk
+    // about 25 a tile it steps back over.
+    if info.is_software && tiles > ONESWEEP_SOFTWARE_TILES {
+        return None;
+    }
+    Some(
+        var("TANDEM_SORT_SPIN")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1024),
+    )
+}
 
 /// Appends the steps of an exclusive scan of `len` u32s in buffer `data`,
 /// using the block-sum buffers `SUMS + level ..`.
@@ -1229,27 +1299,9 @@ fn sort_words(
         // The scatters' subgroup variants where the device has SUBGROUP
         // with subgroups of 8 or more (the shader's `subgroups` section).
         let sg = sort_subgroups(gpu.info());
+        let onesweep = onesweep_spin(gpu.info(), n, chunks.len());
         // A table larger than one binding goes in parts, one per chunk.
         let local = table_len as u64 * 4 > gpu.info().chunk_bytes;
-        let pipelines = ENTRIES
-            .iter()
-            .zip(ENTRIES_SG)
-            .enumerate()
-            .map(|(i, (&entry, entry_sg))| {
-                if !local && (i == E_HEADS || i == E_BASES) {
-                    return Ok(None);
-                }
-                let entry = if sg { entry_sg } else { entry };
-                gpu.pipeline(&ShaderSpec {
-                    label: "sort",
-                    source: SHADER,
-                    entry,
-                    element: Some(kind),
-                    constants: &[("KIND", f64::from(kind.kind_code()))],
-                })
-                .map(Some)
-            })
-            .collect::<Result<Vec<_>>>()?;
         let keys_b = gpu.alloc_bytes(kernel, bytes)?;
         let keys_c = gpu.alloc_bytes(kernel, bytes)?;
         let (vals_in, vals_b, vals_c) = match values {
@@ -1266,19 +1318,36 @@ fn sort_words(
             ),
         };
         let pairs = vals_b.is_some();
-        let table = gpu.alloc_bytes(kernel, table_len as u64 * 4)?;
         let dummy = gpu.alloc_bytes(kernel, 16)?;
+        let row_bytes = BUCKETS as u64 * 4;
+        // Onesweep: a look-back word per digit, tile and pass, and the four
+        // passes' global digit counts, zeroed before the submission.
+        let status_pass = groups as u64 * row_bytes;
+        let (status, ghist) = if onesweep.is_some() {
+            let ghist = gpu.alloc_bytes(kernel, GHIST_WORDS as u64 * 4)?;
+            gpu.queue()
+                .write_buffer(ghist.buffer(), 0, &[0; GHIST_WORDS * 4]);
+            let status = gpu.alloc_bytes(kernel, PASSES as u64 * status_pass)?;
+            (Some(status), Some(ghist))
+        } else {
+            (None, None)
+        };
+        // Otherwise the digit table, scanned between passes.
+        let table = if onesweep.is_none() {
+            Some(gpu.alloc_bytes(kernel, table_len as u64 * 4)?)
+        } else {
+            None
+        };
         // Two rows of BUCKETS words per chunk (`chunk_heads`), for a table
         // in parts only.
-        let row_bytes = BUCKETS as u64 * 4;
-        let heads = if local {
+        let heads = if local && onesweep.is_none() {
             Some(gpu.alloc_bytes(kernel, chunks.len() as u64 * 2 * row_bytes)?)
         } else {
             None
         };
         let mut sums = Vec::new();
         let mut len = table_len;
-        while len > TILE {
+        while len > TILE && onesweep.is_none() {
             len = len.div_ceil(TILE);
             sums.push(gpu.alloc_bytes(kernel, len as u64 * 4)?);
         }
@@ -1292,9 +1361,11 @@ fn sort_words(
             vals_in.unwrap_or(keys_in),
             vals_b.as_ref().unwrap_or(&keys_b),
             vals_c.as_ref().unwrap_or(&keys_c),
-            &table,
+            table.as_ref().unwrap_or(&dummy),
             &dummy,
             heads.as_ref().unwrap_or(&dummy),
+            status.as_ref().unwrap_or(&dummy),
+            ghist.as_ref().unwrap_or(&dummy),
         ];
         list.extend(sums.iter());
 
@@ -1304,8 +1375,7 @@ fn sort_words(
         let val_src = [VALS_IN, VALS_B, VALS_C, VALS_B];
         let val_dst = [VALS_B, VALS_C, VALS_B, VALS_C];
         let table_bytes = table_len as u64 * 4;
-        for pass in 0..PASSES {
-            let shift = pass as u32 * RADIX_BITS;
+        let pass_flags = |pass: usize| {
             let mut flags = 0;
             if pass == 0 {
                 flags |= FLAG_FIRST;
@@ -1319,6 +1389,69 @@ fn sort_words(
             if local {
                 flags |= FLAG_LOCAL;
             }
+            flags
+        };
+        // Onesweep: every key's four digits counted once, then one scatter
+        // per pass.
+        let all = 0..bytes;
+        let onesweep_passes = if onesweep.is_some() { PASSES } else { 0 };
+        if onesweep.is_some() {
+            steps.push(Step {
+                entry: E_OS_HIST,
+                params: Params {
+                    n: n as u32,
+                    groups: groups as u32,
+                    flags: FLAG_FIRST,
+                    g_end: groups as u32,
+                    out_hi: n as u32,
+                    ..Params::default()
+                },
+                binds: vec![
+                    (1, KEYS_IN, all.clone()),
+                    (7, STATUS, 0..PASSES as u64 * status_pass),
+                    (8, GHIST, 0..GHIST_WORDS as u64 * 4),
+                ],
+                groups: groups as u32,
+            });
+        }
+        for pass in 0..onesweep_passes {
+            let flags = pass_flags(pass);
+            let at = pass as u64 * status_pass;
+            let mut binds = vec![
+                (1, key_src[pass], all.clone()),
+                (3, key_dst[pass], all.clone()),
+                (7, STATUS, at..at + status_pass),
+                (8, GHIST, 0..GHIST_WORDS as u64 * 4),
+            ];
+            if pairs {
+                // Argsort's first pass reads no values; bind the keys there.
+                let vsrc = if flags & FLAG_GEN_INDEX != 0 {
+                    KEYS_IN
+                } else {
+                    val_src[pass]
+                };
+                binds.push((2, vsrc, all.clone()));
+                binds.push((4, val_dst[pass], all.clone()));
+            }
+            steps.push(Step {
+                entry: if pairs { E_OS_PAIRS } else { E_OS_KEYS },
+                params: Params {
+                    n: n as u32,
+                    groups: groups as u32,
+                    shift: pass as u32 * RADIX_BITS,
+                    flags,
+                    g_end: groups as u32,
+                    out_hi: n as u32,
+                    ..Params::default()
+                },
+                binds,
+                groups: groups as u32,
+            });
+        }
+        let split_passes = if onesweep.is_some() { 0 } else { PASSES };
+        for pass in 0..split_passes {
+            let shift = pass as u32 * RADIX_BITS;
+            let flags = pass_flags(pass);
             let params = Params {
                 n: n as u32,
                 groups: groups as u32,
@@ -1425,6 +1558,32 @@ fn sort_words(
                 }
             }
         }
+        // The pipelines of the entries the steps use.
+        let mut pipelines: Vec<Option<wgpu::ComputePipeline>> = vec![None; ENTRIES.len()];
+        for s in &steps {
+            if pipelines[s.entry].is_some() {
+                continue;
+            }
+            let entry = if sg {
+                ENTRIES_SG[s.entry]
+            } else {
+                ENTRIES[s.entry]
+            };
+            let kind_code = ("KIND", f64::from(kind.kind_code()));
+            let spin = ("SPIN", f64::from(onesweep.unwrap_or(0)));
+            let with_spin = [kind_code, spin];
+            pipelines[s.entry] = Some(gpu.pipeline(&ShaderSpec {
+                label: "sort",
+                source: SHADER,
+                entry,
+                element: Some(kind),
+                constants: if s.entry >= E_OS_KEYS {
+                    &with_spin
+                } else {
+                    &with_spin[..1]
+                },
+            })?);
+        }
         let bindings: Vec<Vec<(u32, Bind<'_>)>> = steps
             .iter()
             .map(|s| {
@@ -1440,7 +1599,7 @@ fn sort_words(
             .zip(&bindings)
             .map(|(s, b)| {
                 let p = pipelines[s.entry].as_ref();
-                Dispatch::new(p.expect("compiled for a table in parts"), b, s.groups)
+                Dispatch::new(p.expect("compiled above"), b, s.groups)
             })
             .collect();
         gpu.submit(kernel, &dispatches)?;
