@@ -314,6 +314,33 @@ fn more_than_65535_gpu_tiles_fold_into_a_2d_dispatch() {
 }
 
 #[test]
+fn a_long_depth_matches_the_oracle_on_every_backend() {
+    // k past 2^17: on a software adapter the GPU walks k in blocks of
+    // 2^15 (llvmpipe ends a shader's loops after 65,535 iterations in all,
+    // and before the blocks this product came back wrong); elsewhere in
+    // one dispatch. Small non-negative integers, so every partial sum is
+    // exact (below 2^24) and a dropped step of k cannot hide in the
+    // rounding bound.
+    let (m, n, k) = (3, 5, (1 << 18) + 5);
+    for g in transposes(Gemm::new(m, n, k)) {
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 3 + 1) as f32).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 4) as f32).collect();
+        let want: Vec<f32> = (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                (0..k)
+                    .map(|p| at_a(&g, &a, i, p) * at_b(&g, &b, p, j))
+                    .sum::<f64>() as f32
+            })
+            .collect();
+        for (backend, engine) in backends() {
+            let got = run(&engine, &g, &a, &b, None).expect("gemm");
+            assert_eq!(got, want, "{backend:?} {g:?}");
+        }
+    }
+}
+
+#[test]
 fn products_larger_than_one_gpu_binding_run_in_blocks_and_match_the_oracle() {
     let Some(engine) = common::small_binding_engine() else {
         return;

@@ -87,6 +87,11 @@ shader! {
 const NAME: &str = "gemm";
 const NAME_F64: &str = "gemm_f64";
 
+/// Most steps of `k` one GPU dispatch walks on a software adapter: about
+/// 10,000 of llvmpipe's 65,535 loop iterations a shader (see `gpu`).
+/// Longer products run in depth blocks that add to the output.
+const SOFTWARE_DEPTH: usize = 1 << 15;
+
 /// Vectors across one row of the CPU micro-kernel's register tile.
 const NV: usize = 2;
 /// Columns of the CPU micro-kernel's register tile for `R`: `NV` vectors
@@ -348,8 +353,17 @@ impl Gemm {
         }
         let use_c = c.filter(|_| self.beta != 0.0);
         let per_binding = usize::try_from(gpu.info().chunk_bytes / size).unwrap_or(usize::MAX);
+        // llvmpipe ends a shader's loops once they have run 65535
+        // iterations between them (five per BK steps of k here), and
+        // carries on with a partial sum: on a software adapter a dispatch
+        // walks at most SOFTWARE_DEPTH of k.
+        let max_depth = if gpu.info().is_software {
+            SOFTWARE_DEPTH
+        } else {
+            usize::MAX
+        };
         let plan = self
-            .gpu_blocks(per_binding, OFFSET_ALIGN / size as usize)
+            .gpu_blocks(per_binding, OFFSET_ALIGN / size as usize, max_depth)
             .ok_or_else(|| Error::TooLarge {
                 kernel: name,
                 bytes: (m.max(n).max(k) as u64).saturating_mul(size),
@@ -441,8 +455,10 @@ impl Gemm {
     /// rows (`m` for `A` and `C`, `k` for a transposed `A` and for `B`, `n`
     /// for a transposed `B`) to the most rows that fit, in whole tiles where
     /// that is at least one tile, or its columns once one row does not fit.
-    /// `None` only when a single element of each matrix does not fit.
-    fn gpu_blocks(&self, per_binding: usize, align: usize) -> Option<[usize; 3]> {
+    /// Depth blocks hold at most `max_depth` steps of `k` (a multiple of
+    /// `BK`). `None` only when a single element of each matrix does not
+    /// fit.
+    fn gpu_blocks(&self, per_binding: usize, align: usize, max_depth: usize) -> Option<[usize; 3]> {
         const M: usize = 0;
         const N: usize = 1;
         const K: usize = 2;
@@ -460,7 +476,7 @@ impl Gemm {
         };
         let whole = [m, n, k];
         let step = |d: usize| if d == K { BK } else { TS };
-        let mut dims = whole;
+        let mut dims = [m, n, k.min(max_depth)];
         loop {
             let room = |dims: &[usize; 3], r: usize, c: usize, ld: usize| {
                 let is_whole = dims[r] == whole[r] && dims[c] == whole[c];
