@@ -5,11 +5,10 @@
 
 pub mod peak;
 pub mod pool;
+mod share;
 pub mod simd;
 
 use std::fmt;
-
-use rayon::prelude::*;
 
 use crate::buffer::{Buffer, Element, HostData};
 use crate::error::{Error, Result};
@@ -97,13 +96,38 @@ impl Cpu {
             f(src, &mut out);
         } else {
             let chunk = self.chunk_len(n, 4096);
-            self.install(|| {
-                src.par_chunks(chunk)
-                    .zip(out.par_chunks_mut(chunk))
-                    .for_each(|(s, o)| f(s, o));
+            self.share_out(&mut out, chunk, |i, o| {
+                f(&src[i * chunk..i * chunk + o.len()], o);
             });
         }
         out
+    }
+
+    /// Runs `f(i, chunk i of out)` for every `chunk`-element chunk of
+    /// `out`, as shared chunks ([`Cpu::for_each_chunk`]).
+    fn share_out<U: Send>(&self, out: &mut [U], chunk: usize, f: impl Fn(usize, &mut [U]) + Sync) {
+        /// The output's base, shared by the chunks' runners.
+        struct Base<U>(*mut U);
+        // SAFETY: runners only make disjoint `&mut` chunks of it (below).
+        unsafe impl<U: Send> Sync for Base<U> {}
+        impl<U> Base<U> {
+            // A method, so closures capture the `Sync` wrapper, not the
+            // raw pointer field.
+            fn at(&self, i: usize) -> *mut U {
+                self.0.wrapping_add(i)
+            }
+        }
+        let n = out.len();
+        let base = Base(out.as_mut_ptr());
+        self.for_each_chunk(n.div_ceil(chunk), &|i| {
+            let start = i * chunk;
+            let len = chunk.min(n - start);
+            // SAFETY: `for_each_chunk` runs each `i` exactly once, so the
+            // chunks are disjoint, all within `out`, which the caller
+            // borrows mutably until every runner is done.
+            let o = unsafe { std::slice::from_raw_parts_mut(base.at(start), len) };
+            f(i, o);
+        });
     }
 
     /// Like [`Cpu::map_chunks`] over two inputs of equal length (`f` must
@@ -122,11 +146,9 @@ impl Cpu {
             f(a, b, &mut out);
         } else {
             let chunk = self.chunk_len(n, 4096);
-            self.install(|| {
-                a.par_chunks(chunk)
-                    .zip(b.par_chunks(chunk))
-                    .zip(out.par_chunks_mut(chunk))
-                    .for_each(|((a, b), o)| f(a, b, o));
+            self.share_out(&mut out, chunk, |i, o| {
+                let r = i * chunk..i * chunk + o.len();
+                f(&a[r.clone()], &b[r], o);
             });
         }
         out
@@ -159,28 +181,67 @@ impl Cpu {
             return leaf(a, b, 0);
         }
         // Power-of-two chunk so the tree of chunks is balanced.
-        let chunk = self.chunk_len(a.len(), 8192).next_power_of_two();
-        fn tree<A: Sync, B: Sync, R: Send + Copy>(
-            a: &[A],
-            b: &[B],
-            offset: usize,
-            chunk: usize,
-            leaf: &(impl Fn(&[A], &[B], usize) -> R + Sync),
-            combine: &(impl Fn(R, R) -> R + Sync),
-        ) -> R {
-            if a.len() <= chunk {
-                return leaf(a, b, offset);
+        let n = a.len();
+        let chunk = self.chunk_len(n, 8192).next_power_of_two();
+        self.reduce_parts(
+            n.div_ceil(chunk),
+            |i| {
+                let r = i * chunk..(i * chunk + chunk).min(n);
+                leaf(&a[r.clone()], &b[r.clone()], r.start)
+            },
+            combine,
+        )
+    }
+
+    /// `leaf(i)` for every `i < parts`, run as shared chunks
+    /// ([`Cpu::for_each_chunk`]), combined in a balanced tree in index
+    /// order: the same result whichever thread ran which part.
+    pub(crate) fn reduce_parts<R: Send + Copy>(
+        &self,
+        parts: usize,
+        leaf: impl Fn(usize) -> R + Sync,
+        combine: impl Fn(R, R) -> R,
+    ) -> R {
+        use std::sync::Mutex;
+        let slots: Vec<Mutex<Option<R>>> = (0..parts).map(|_| Mutex::new(None)).collect();
+        self.for_each_chunk(parts, &|i| {
+            let v = leaf(i);
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+        });
+        let values: Vec<R> = slots
+            .into_iter()
+            .map(|s| {
+                let s = s.into_inner().unwrap_or_else(|e| e.into_inner());
+                s.expect("every part ran")
+            })
+            .collect();
+        fn tree<R: Copy>(parts: &[R], combine: &impl Fn(R, R) -> R) -> R {
+            if let [one] = parts {
+                return *one;
             }
-            // Split at a multiple of `chunk` near the middle.
-            let mid = (a.len() / 2).div_ceil(chunk) * chunk;
-            let (al, ar) = a.split_at(mid);
-            let (bl, br) = b.split_at(mid);
-            let (l, r) = rayon::join(
-                || tree(al, bl, offset, chunk, leaf, combine),
-                || tree(ar, br, offset + mid, chunk, leaf, combine),
-            );
-            combine(l, r)
+            let (l, r) = parts.split_at(parts.len().div_ceil(2));
+            combine(tree(l, combine), tree(r, combine))
         }
-        self.install(|| tree(a, b, 0, chunk, &leaf, &combine))
+        tree(&values, &combine)
+    }
+
+    /// Runs `work(i)` once for every `i < chunks`, on the calling thread
+    /// and the pool's other threads, each taking the next chunk as it
+    /// becomes free: the caller works instead of sleeping through the
+    /// workers' wake-up, and never waits for a worker that has not started
+    /// (`share.rs`). A panic in `work` reaches the caller.
+    pub(crate) fn for_each_chunk(&self, chunks: usize, work: &(impl Fn(usize) + Sync)) {
+        share::for_each_chunk(&self.pool, self.threads - 1, chunks, work);
+    }
+
+    /// [`Cpu::for_each_chunk`] with a state each thread makes once with
+    /// `init` (scratch space, say) and passes to each of its chunks.
+    pub(crate) fn for_each_chunk_init<S>(
+        &self,
+        chunks: usize,
+        init: &(impl Fn() -> S + Sync),
+        work: &(impl Fn(&mut S, usize) + Sync),
+    ) {
+        share::for_each_chunk_init(&self.pool, self.threads - 1, chunks, init, work);
     }
 }

@@ -17,8 +17,6 @@
 //! value touches the first half); every operation runs over exactly
 //! [`BLOCK`] elements.
 
-use rayon::prelude::*;
-
 use super::Op;
 use super::ir::{Kind, Program, Ty};
 use crate::cpu::simd::{
@@ -533,14 +531,12 @@ impl Plan {
                 per_task[t].push(c);
             }
         }
-        cpu.install(|| {
-            per_task.par_iter_mut().enumerate().for_each_init(
-                || self.regs(scalars),
-                |regs, (t, views)| {
-                    let base = t * task;
-                    run(regs, base, task.min(n - base), views)
-                },
-            );
+        let per_task: Vec<std::sync::Mutex<Vec<&mut [u32]>>> =
+            per_task.into_iter().map(std::sync::Mutex::new).collect();
+        cpu.for_each_chunk_init(tasks, &|| self.regs(scalars), &|regs, t| {
+            let mut views = per_task[t].lock().unwrap_or_else(|e| e.into_inner());
+            let base = t * task;
+            run(regs, base, task.min(n - base), &mut views);
         });
         outs
     }
@@ -619,24 +615,11 @@ impl Plan {
             return leaf(0, n);
         }
         let task = self.task(cpu, n);
-        fn tree(
-            lo: usize,
-            hi: usize,
-            task: usize,
-            how: How,
-            leaf: &(impl Fn(usize, usize) -> Partial + Sync),
-        ) -> Partial {
-            if hi - lo <= task {
-                return leaf(lo, hi);
-            }
-            let mid = lo + ((hi - lo) / 2).div_ceil(task) * task;
-            let (l, r) = rayon::join(
-                || tree(lo, mid, task, how, leaf),
-                || tree(mid, hi, task, how, leaf),
-            );
-            l.combine(r, how)
-        }
-        cpu.install(|| tree(0, n, task, how, &leaf))
+        cpu.reduce_parts(
+            n.div_ceil(task),
+            |t| leaf(t * task, (t * task + task).min(n)),
+            |l, r| l.combine(r, how),
+        )
     }
 }
 
