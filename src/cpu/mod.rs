@@ -96,7 +96,7 @@ impl Cpu {
             f(src, &mut out);
         } else {
             let chunk = self.chunk_len(n, 4096);
-            self.share_out(&mut out, chunk, |i, o| {
+            self.for_each_out_chunk(&mut out, chunk, |i, o| {
                 f(&src[i * chunk..i * chunk + o.len()], o);
             });
         }
@@ -105,7 +105,24 @@ impl Cpu {
 
     /// Runs `f(i, chunk i of out)` for every `chunk`-element chunk of
     /// `out`, as shared chunks ([`Cpu::for_each_chunk`]).
-    fn share_out<U: Send>(&self, out: &mut [U], chunk: usize, f: impl Fn(usize, &mut [U]) + Sync) {
+    pub(crate) fn for_each_out_chunk<U: Send>(
+        &self,
+        out: &mut [U],
+        chunk: usize,
+        f: impl Fn(usize, &mut [U]) + Sync,
+    ) {
+        self.for_each_out_chunk_init(out, chunk, &|| (), |_, i, o| f(i, o));
+    }
+
+    /// [`Cpu::for_each_out_chunk`] with a state each thread makes once
+    /// with `init` and passes to each of its chunks.
+    pub(crate) fn for_each_out_chunk_init<U: Send, S>(
+        &self,
+        out: &mut [U],
+        chunk: usize,
+        init: &(impl Fn() -> S + Sync),
+        f: impl Fn(&mut S, usize, &mut [U]) + Sync,
+    ) {
         /// The output's base, shared by the chunks' runners.
         struct Base<U>(*mut U);
         // SAFETY: runners only make disjoint `&mut` chunks of it (below).
@@ -118,16 +135,35 @@ impl Cpu {
             }
         }
         let n = out.len();
+        let chunk = chunk.max(1);
         let base = Base(out.as_mut_ptr());
-        self.for_each_chunk(n.div_ceil(chunk), &|i| {
+        self.for_each_chunk_init(n.div_ceil(chunk), init, &|state, i| {
             let start = i * chunk;
             let len = chunk.min(n - start);
-            // SAFETY: `for_each_chunk` runs each `i` exactly once, so the
-            // chunks are disjoint, all within `out`, which the caller
+            // SAFETY: `for_each_chunk_init` runs each `i` exactly once, so
+            // the chunks are disjoint, all within `out`, which the caller
             // borrows mutably until every runner is done.
             let o = unsafe { std::slice::from_raw_parts_mut(base.at(start), len) };
-            f(i, o);
+            f(state, i, o);
         });
+    }
+
+    /// `f(i)` for every `i < parts`, run as shared chunks
+    /// ([`Cpu::for_each_chunk`]), in index order.
+    pub(crate) fn map_parts<R: Send>(&self, parts: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+        use std::sync::Mutex;
+        let slots: Vec<Mutex<Option<R>>> = (0..parts).map(|_| Mutex::new(None)).collect();
+        self.for_each_chunk(parts, &|i| {
+            let v = f(i);
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+        });
+        slots
+            .into_iter()
+            .map(|s| {
+                let s = s.into_inner().unwrap_or_else(|e| e.into_inner());
+                s.expect("every part ran")
+            })
+            .collect()
     }
 
     /// Like [`Cpu::map_chunks`] over two inputs of equal length (`f` must
@@ -146,7 +182,7 @@ impl Cpu {
             f(a, b, &mut out);
         } else {
             let chunk = self.chunk_len(n, 4096);
-            self.share_out(&mut out, chunk, |i, o| {
+            self.for_each_out_chunk(&mut out, chunk, |i, o| {
                 let r = i * chunk..i * chunk + o.len();
                 f(&a[r.clone()], &b[r], o);
             });
@@ -202,19 +238,7 @@ impl Cpu {
         leaf: impl Fn(usize) -> R + Sync,
         combine: impl Fn(R, R) -> R,
     ) -> R {
-        use std::sync::Mutex;
-        let slots: Vec<Mutex<Option<R>>> = (0..parts).map(|_| Mutex::new(None)).collect();
-        self.for_each_chunk(parts, &|i| {
-            let v = leaf(i);
-            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
-        });
-        let values: Vec<R> = slots
-            .into_iter()
-            .map(|s| {
-                let s = s.into_inner().unwrap_or_else(|e| e.into_inner());
-                s.expect("every part ran")
-            })
-            .collect();
+        let values = self.map_parts(parts, leaf);
         fn tree<R: Copy>(parts: &[R], combine: &impl Fn(R, R) -> R) -> R {
             if let [one] = parts {
                 return *one;

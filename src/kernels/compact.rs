@@ -22,8 +22,6 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{self, Cpu};
 use crate::error::{Error, Result};
@@ -259,27 +257,24 @@ fn compact_cpu<T: Element, M: Element>(
         return out;
     }
     let chunk = cpu.chunk_len(n, 8192);
-    cpu.install(|| {
-        let counts: Vec<usize> = x
-            .par_chunks(chunk)
-            .zip(m.par_chunks(chunk))
-            .map(|(x, m)| count(x, m))
-            .collect();
-        let total: usize = counts.iter().sum();
-        let mut out = cpu::pool::take::<T>(total);
-        let mut slices: Vec<&mut [T]> = Vec::with_capacity(counts.len());
-        let mut rest = out.as_mut_slice();
-        for &c in &counts {
-            let (head, tail) = rest.split_at_mut(c);
-            slices.push(head);
-            rest = tail;
-        }
-        x.par_chunks(chunk)
-            .zip(m.par_chunks(chunk))
-            .zip(slices)
-            .for_each(|((x, m), dst)| copy(x, m, dst));
-        out
-    })
+    let part = |i: usize| i * chunk..(i * chunk + chunk).min(n);
+    let parts = n.div_ceil(chunk);
+    let counts: Vec<usize> = cpu.map_parts(parts, |i| count(&x[part(i)], &m[part(i)]));
+    let total: usize = counts.iter().sum();
+    let mut out = cpu::pool::take::<T>(total);
+    let mut slices: Vec<std::sync::Mutex<&mut [T]>> = Vec::with_capacity(parts);
+    let mut rest = out.as_mut_slice();
+    for &c in &counts {
+        let (head, tail) = rest.split_at_mut(c);
+        slices.push(std::sync::Mutex::new(head));
+        rest = tail;
+    }
+    cpu.for_each_chunk(parts, &|i| {
+        let mut dst = slices[i].lock().unwrap_or_else(|e| e.into_inner());
+        copy(&x[part(i)], &m[part(i)], &mut dst);
+    });
+    drop(slices);
+    out
 }
 
 /// The GPU compaction of `x` by `mask` (mode 0) or by comparison `mode`

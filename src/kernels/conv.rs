@@ -23,8 +23,6 @@
 //!   last bits between backends (a device may not fuse); the error against
 //!   the exact result is at most about `fh·fw·ε·Σ|w·x|`.
 
-use rayon::prelude::*;
-
 use crate::buffer::Buffer;
 use crate::cpu::simd::Real;
 use crate::cpu::{Cpu, PARALLEL_THRESHOLD, pool};
@@ -241,10 +239,8 @@ fn conv_cpu<R: Real>(cpu: &Cpu, k: &Conv2d, img: &[R], filter: &[R]) -> Vec<R> {
     if band >= h {
         run(&mut Vec::new(), (0, &mut out));
     } else {
-        cpu.install(|| {
-            out.par_chunks_mut(band * w)
-                .enumerate()
-                .for_each_init(Vec::new, run)
+        cpu.for_each_out_chunk_init(&mut out, band * w, &Vec::new, |scratch, b, o| {
+            run(scratch, (b, o))
         });
     }
     out

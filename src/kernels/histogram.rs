@@ -29,9 +29,8 @@
 //!   global atomics; above 4093 bins (workgroup memory is 16 KiB), global
 //!   atomics directly.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-
-use rayon::prelude::*;
 
 use crate::buffer::{Buffer, Element};
 use crate::cpu::simd::{F32, F64, F64_LANES, LANES, Simd, U32};
@@ -559,38 +558,48 @@ fn count_cpu<T: Element>(
             })?;
         h.extend((0..slots).map(|_| AtomicU32::new(0)));
         let chunk = cpu.chunk_len(n, 8192);
-        cpu.install(|| {
-            data.par_chunks(chunk).for_each(|c| {
-                slot_blocks(c, &slot, |s| {
-                    for &i in s {
-                        h[i as usize].fetch_add(1, Ordering::Relaxed);
-                    }
-                });
+        cpu.for_each_chunk(n.div_ceil(chunk), &|i| {
+            let c = &data[i * chunk..(i * chunk + chunk).min(n)];
+            slot_blocks(c, &slot, |s| {
+                for &i in s {
+                    h[i as usize].fetch_add(1, Ordering::Relaxed);
+                }
             });
         });
         return Ok(h.into_iter().map(AtomicU32::into_inner).collect());
     }
-    // At most CPU_PRIVATE_SLOTS (256 KiB) per task from here on.
+    // At most CPU_PRIVATE_SLOTS (256 KiB) per thread from here on: each
+    // thread counts its chunks into its own counters, which it adds to
+    // the total when it has no chunk left (`Private`'s drop).
+    struct Private<'a> {
+        h: Vec<u32>,
+        total: &'a Mutex<Vec<u32>>,
+    }
+    impl Drop for Private<'_> {
+        fn drop(&mut self) {
+            let mut t = self.total.lock().unwrap_or_else(|e| e.into_inner());
+            for (t, h) in t.iter_mut().zip(&self.h) {
+                *t += h;
+            }
+        }
+    }
+    let total = Mutex::new(vec![0u32; slots]);
     let chunk = cpu.chunk_len(n, 8192);
-    Ok(cpu.install(|| {
-        data.par_chunks(chunk)
-            .fold(
-                || vec![0u32; slots],
-                |mut h, c| {
-                    count_into(&mut h, c, &slot);
-                    h
-                },
+    cpu.for_each_chunk_init(
+        n.div_ceil(chunk),
+        &|| Private {
+            h: vec![0u32; slots],
+            total: &total,
+        },
+        &|p, i| {
+            count_into(
+                &mut p.h,
+                &data[i * chunk..(i * chunk + chunk).min(n)],
+                &slot,
             )
-            .reduce(
-                || vec![0u32; slots],
-                |mut a, b| {
-                    for (a, b) in a.iter_mut().zip(&b) {
-                        *a += b;
-                    }
-                    a
-                },
-            )
-    }))
+        },
+    );
+    Ok(total.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// Runs `histogram.wgsl` over `x` with `params` (`n` and `groups` are

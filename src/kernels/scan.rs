@@ -47,8 +47,6 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{self, Cpu, simd};
 use crate::error::{Error, Result};
@@ -255,29 +253,26 @@ fn scan_cpu<S: ScanAdd>(cpu: &Cpu, src: &[S], exclusive: bool) -> Vec<S> {
         scan_chunk(src, &mut out, None, exclusive);
         return out;
     }
-    cpu.install(|| {
-        let mut carry: Option<S> = None;
-        for (s, d) in src.chunks(SUPER_BLOCK).zip(out.chunks_mut(SUPER_BLOCK)) {
-            // Pass 1: chunk totals.
-            let totals: Vec<S> = s.par_chunks(TASK).map(S::total).collect();
-            // Serial scan of the totals: each chunk's carry.
-            let carries: Vec<Option<S>> = totals
-                .iter()
-                .map(|&t| {
-                    let c = carry;
-                    carry = Some(carry.map_or(t, |c| S::add(c, t)));
-                    c
-                })
-                .collect();
-            // Pass 2: each chunk from its carry (input still in cache).
-            s.par_chunks(TASK)
-                .zip(d.par_chunks_mut(TASK))
-                .zip(carries)
-                .for_each(|((s, d), c)| {
-                    scan_chunk(s, d, c, exclusive);
-                });
-        }
-    });
+    let mut carry: Option<S> = None;
+    for (s, d) in src.chunks(SUPER_BLOCK).zip(out.chunks_mut(SUPER_BLOCK)) {
+        // Pass 1: chunk totals.
+        let totals: Vec<S> = cpu.map_parts(s.len().div_ceil(TASK), |i| {
+            S::total(&s[i * TASK..(i * TASK + TASK).min(s.len())])
+        });
+        // Serial scan of the totals: each chunk's carry.
+        let carries: Vec<Option<S>> = totals
+            .iter()
+            .map(|&t| {
+                let c = carry;
+                carry = Some(carry.map_or(t, |c| S::add(c, t)));
+                c
+            })
+            .collect();
+        // Pass 2: each chunk from its carry (input still in cache).
+        cpu.for_each_out_chunk(d, TASK, |i, d| {
+            scan_chunk(&s[i * TASK..i * TASK + d.len()], d, carries[i], exclusive);
+        });
+    }
     out
 }
 

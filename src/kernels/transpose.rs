@@ -6,7 +6,6 @@
 use crate::cpu::simd::{
     F32, F64, F64_LANES, LANES, Simd, load_f32, load_f64, store_f32, store_f64,
 };
-use rayon::prelude::*;
 
 use crate::buffer::{Buffer, Element, ElementType};
 use crate::cpu::{Cpu, pool};
@@ -174,7 +173,7 @@ fn transpose_cpu<T: Square>(cpu: &Cpu, rows: usize, cols: usize, src: &[T], out:
     if rows * cols < CPU_PARALLEL_ELEMENTS {
         out.chunks_mut(band * rows).enumerate().for_each(task);
     } else {
-        cpu.install(|| out.par_chunks_mut(band * rows).enumerate().for_each(task));
+        cpu.for_each_out_chunk(out, band * rows, |i, o| task((i, o)));
     }
 }
 
