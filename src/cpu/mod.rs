@@ -13,11 +13,20 @@ use std::fmt;
 use crate::buffer::{Buffer, Element, HostData};
 use crate::error::{Error, Result};
 
-/// Below this much work (elements × the kernel's per-element weight) a call
-/// runs on the calling thread: forking costs more than it saves. Measured on
-/// the 2-core development machine, a one-flop map only gains from two
-/// threads from about 2^19 elements (the data is still in cache below).
-pub const PARALLEL_THRESHOLD: usize = 1 << 18;
+/// Below this much work (elements × the kernel's per-element weight; for
+/// reductions, 4-byte words read) a call runs on the calling thread:
+/// sharing its chunks costs more than it saves. With the caller working
+/// through the chunks itself ([`Cpu::for_each_chunk`]) a second thread
+/// pays from about 4 µs of serial work: measured on a 2-core Zen 5 VM,
+/// 2^17 (sum, add, scans: 1.3–1.7× at 2^17) where 2^16 lost on the
+/// cheapest calls (a 2^15-element expression reduction, 3.2 → 4.9 µs).
+/// Under `ThreadPool::install` it was 2^18.
+pub const PARALLEL_THRESHOLD: usize = 1 << 17;
+
+/// 4-byte words in an element of `T` (at least one).
+fn words<T>() -> usize {
+    size_of::<T>().div_ceil(4).max(1)
+}
 
 /// Elements per parallel task for memory-bound kernels: large enough to
 /// amortize scheduling, small enough to balance across cores (256 KiB of f32).
@@ -193,14 +202,27 @@ impl Cpu {
     /// Reduces `src` chunk by chunk with `leaf`, combining partial results
     /// with `combine` in a balanced tree (so float error grows with the
     /// tree's depth, log n, not with n). Parallel from
-    /// [`PARALLEL_THRESHOLD`] elements.
+    /// [`PARALLEL_THRESHOLD`] 4-byte words read.
     pub fn reduce_chunks<T: Element, R: Send + Copy>(
         &self,
         src: &[T],
         leaf: impl Fn(&[T], usize) -> R + Sync + Send,
         combine: impl Fn(R, R) -> R + Sync + Send,
     ) -> R {
-        self.reduce_zip_chunks(src, src, |a, _, offset| leaf(a, offset), combine)
+        self.reduce_weighted(src, words::<T>(), leaf, combine)
+    }
+
+    /// [`Cpu::reduce_chunks`] of a kernel whose element costs `weight`
+    /// one-word reads (an arg-reduction reads each chunk twice, say).
+    pub(crate) fn reduce_weighted<T: Element, R: Send + Copy>(
+        &self,
+        src: &[T],
+        weight: usize,
+        leaf: impl Fn(&[T], usize) -> R + Sync + Send,
+        combine: impl Fn(R, R) -> R + Sync + Send,
+    ) -> R {
+        let f = |a: &[T], _: &[T], offset| leaf(a, offset);
+        self.reduce_zip_weighted(src, src, weight, f, combine)
     }
 
     /// Like [`Cpu::reduce_chunks`] over two inputs of equal length. `leaf`
@@ -212,8 +234,19 @@ impl Cpu {
         leaf: impl Fn(&[A], &[B], usize) -> R + Sync + Send,
         combine: impl Fn(R, R) -> R + Sync + Send,
     ) -> R {
+        self.reduce_zip_weighted(a, b, words::<A>() + words::<B>(), leaf, combine)
+    }
+
+    fn reduce_zip_weighted<A: Element, B: Element, R: Send + Copy>(
+        &self,
+        a: &[A],
+        b: &[B],
+        weight: usize,
+        leaf: impl Fn(&[A], &[B], usize) -> R + Sync + Send,
+        combine: impl Fn(R, R) -> R + Sync + Send,
+    ) -> R {
         debug_assert_eq!(a.len(), b.len());
-        if a.len() < PARALLEL_THRESHOLD {
+        if a.len().saturating_mul(weight) < PARALLEL_THRESHOLD {
             return leaf(a, b, 0);
         }
         // Power-of-two chunk so the tree of chunks is balanced.

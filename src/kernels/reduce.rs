@@ -389,8 +389,11 @@ fn arg_keys<T: Element, K: Ord + Copy + Send>(
     extreme: fn(&[T], bool) -> K,
     find: fn(&[T], K) -> Option<usize>,
 ) -> (K, usize) {
-    cpu.reduce_chunks(
+    // Each chunk is read twice: for its extreme key, then where it is.
+    let words = size_of::<T>().div_ceil(4);
+    cpu.reduce_weighted(
         x,
+        2 * words,
         |c, offset| {
             let k = extreme(c, max);
             match find(c, k) {
