@@ -16,9 +16,9 @@ use crate::error::{Error, Result};
 /// Below this much work (elements × the kernel's per-element weight; for
 /// reductions, 4-byte words read) a call runs on the calling thread:
 /// sharing its chunks costs more than it saves. With the caller working
-/// through the chunks itself ([`Cpu::for_each_chunk`]) a second thread
+/// through the chunks itself (`src/cpu/share.rs`) a second thread
 /// pays from about 4 µs of serial work: measured on a 2-core Zen 5 VM,
-/// 2^17 (sum, add, scans: 1.3–1.7× at 2^17) where 2^16 lost on the
+/// 2^17 (sum, add, scans: 1.4–1.9× faster at 2^17) where 2^16 lost on the
 /// cheapest calls (a 2^15-element expression reduction, 3.2 → 4.9 µs).
 /// Under `ThreadPool::install` it was 2^18.
 pub const PARALLEL_THRESHOLD: usize = 1 << 17;
