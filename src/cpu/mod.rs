@@ -18,13 +18,13 @@ use crate::error::{Error, Result};
 /// sharing its chunks costs more than it saves. With the caller working
 /// through the chunks itself (`src/cpu/share.rs`) a second thread
 /// pays from about 4 µs of serial work: measured on a 2-core Zen 5 VM,
-/// 2^17 (sum, add, scans: 1.4–1.9× faster at 2^17) where 2^16 lost on the
+/// 2^17 (at 2^17: sum 1.1–1.6×, add and scans 1.7–2.0× faster) where 2^16 lost on the
 /// cheapest calls (a 2^15-element expression reduction, 3.2 → 4.9 µs).
 /// Under `ThreadPool::install` it was 2^18.
 pub const PARALLEL_THRESHOLD: usize = 1 << 17;
 
 /// 4-byte words in an element of `T` (at least one).
-fn words<T>() -> usize {
+pub(crate) fn words<T>() -> usize {
     size_of::<T>().div_ceil(4).max(1)
 }
 
@@ -249,7 +249,7 @@ impl Cpu {
         if a.len().saturating_mul(weight) < PARALLEL_THRESHOLD {
             return leaf(a, b, 0);
         }
-        // Power-of-two chunk so the tree of chunks is balanced.
+        // Power-of-two chunks: whole multiples of the leaves' pairwise blocks.
         let n = a.len();
         let chunk = self.chunk_len(n, 8192).next_power_of_two();
         self.reduce_parts(

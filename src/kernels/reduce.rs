@@ -390,10 +390,9 @@ fn arg_keys<T: Element, K: Ord + Copy + Send>(
     find: fn(&[T], K) -> Option<usize>,
 ) -> (K, usize) {
     // Each chunk is read twice: for its extreme key, then where it is.
-    let words = size_of::<T>().div_ceil(4);
     cpu.reduce_weighted(
         x,
-        2 * words,
+        2 * crate::cpu::words::<T>(),
         |c, offset| {
             let k = extreme(c, max);
             match find(c, k) {

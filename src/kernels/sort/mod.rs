@@ -1325,6 +1325,9 @@ fn sort_words(
         let status_pass = groups as u64 * row_bytes;
         let (status, ghist) = if onesweep.is_some() {
             let ghist = gpu.alloc_bytes(kernel, GHIST_WORDS as u64 * 4)?;
+            // A queue write, not `Gpu::upload`: zeroing scratch space moves
+            // none of the caller's data, and the engine's `uploads` count
+            // only that (a chain of resident sorts makes none).
             gpu.queue()
                 .write_buffer(ghist.buffer(), 0, &[0; GHIST_WORDS * 4]);
             let status = gpu.alloc_bytes(kernel, PASSES as u64 * status_pass)?;
